@@ -1,0 +1,119 @@
+# One dispatched child of this parameterized job = one ephemeral GitHub Actions runner.
+#
+# `rod serve` dispatches it with POST /v1/job/github-runner/dispatch?idempotency_token=...
+# (https://developer.hashicorp.com/nomad/api-docs/jobs#dispatch-job):
+#   Meta:    REPO_FULL_NAME, REPO_SHORT_NAME, WORKFLOW_RUN, GITHUB_JOB_ID, RUNNER_NAME, [RUNNER_LABELS]
+#   Payload: base64 of JSON {repo, fork, job, run_id, url, jit_config | registration_token}, which
+#            Nomad decodes and writes to local/payload.json before the task starts.
+# The runner credential travels only in the payload, never in Meta: anyone who can read the job
+# can read its Meta.
+#
+# Register it with:  nomad job run deploy/nomad/github-runner.nomad.hcl
+# Tests and `rod demo` load this same file into the Nomad emulator, overriding only the variables
+# runner_command and runner_args so that the task runs `rod sim runner` instead of the real runner.
+
+variable "image" {
+  type        = string
+  description = "Container image with the official GitHub Actions runner in /home/runner."
+  default     = "ghcr.io/actions/actions-runner:2.329.0"
+}
+
+variable "datacenters" {
+  type    = list(string)
+  default = ["*"]
+}
+
+variable "runner_command" {
+  type        = string
+  description = "Program the task runs; the default shell reads local/payload.json and starts run.sh."
+  default     = "/bin/bash"
+}
+
+variable "runner_args" {
+  type        = list(string)
+  description = "Arguments of runner_command. The default script starts the runner from the payload."
+  default = [
+    "-c",
+    <<-EOT
+    set -eu
+    payload="$NOMAD_TASK_DIR/payload.json"
+    field() { sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p" "$payload"; }
+    cd /home/runner
+    jit="$(field jit_config)"
+    if [ -n "$jit" ]; then
+      # https://docs.github.com/rest/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-a-repository
+      ACTIONS_RUNNER_INPUT_JITCONFIG="$jit" exec ./run.sh
+    fi
+    ./config.sh --unattended --ephemeral --disableupdate --no-default-labels \
+      --url "$(field url)" --token "$(field registration_token)" \
+      --name "$NOMAD_META_RUNNER_NAME" --labels "$NOMAD_META_RUNNER_LABELS"
+    exec ./run.sh
+    EOT
+  ]
+}
+
+variable "cpu" {
+  type        = number
+  description = "MHz reserved for one runner."
+  default     = 2000
+}
+
+variable "memory" {
+  type        = number
+  description = "MiB reserved for one runner."
+  default     = 4096
+}
+
+job "github-runner" {
+  type        = "batch"
+  datacenters = var.datacenters
+
+  # Children inherit this; the reconciler touches only jobs and runners that carry it.
+  meta {
+    managed_by = "runners-on-demand"
+  }
+
+  parameterized {
+    payload       = "required"
+    meta_required = ["REPO_FULL_NAME", "REPO_SHORT_NAME", "WORKFLOW_RUN", "GITHUB_JOB_ID", "RUNNER_NAME"]
+    meta_optional = ["RUNNER_LABELS"]
+  }
+
+  group "runner" {
+    count = 1
+
+    # An ephemeral runner is used once: never restart or reschedule it in place. If it fails
+    # before taking its job, the dispatcher's reconciler dispatches a new one.
+    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+
+    reschedule {
+      attempts  = 0
+      unlimited = false
+    }
+
+    task "runner" {
+      driver = "docker"
+
+      dispatch_payload {
+        file = "payload.json"
+      }
+
+      config {
+        image   = var.image
+        command = var.runner_command
+        args    = var.runner_args
+      }
+
+      # The runner finishes its current step and deregisters on SIGTERM.
+      kill_timeout = "30s"
+
+      resources {
+        cpu    = var.cpu
+        memory = var.memory
+      }
+    }
+  }
+}

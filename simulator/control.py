@@ -1,0 +1,150 @@
+"""Shared test-only control plane: a request log per route and injected faults, as ASGI middleware.
+
+Both emulators mount these under `/_sim/`; the service-specific parts (reset, state, clock) live
+with each emulator. Faults match on method and a glob of the path, e.g. `POST /v1/job/*/dispatch`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+CONTROL_PREFIX = "/_sim/"
+
+
+@dataclass
+class RecordedRequest:
+    """One request the emulator answered."""
+
+    method: str
+    path: str
+    query: str
+    status: int
+    at: float
+
+
+@dataclass
+class Fault:
+    """The next `count` requests matching `method` and `path` (a glob) fail or hang."""
+
+    method: str
+    path: str
+    count: int = 1
+    status: int = 500
+    body: str = "injected fault"
+    content_type: str = "text/plain; charset=utf-8"
+    hang_seconds: float = 0.0
+
+    def matches(self, method: str, path: str) -> bool:
+        """True when this fault applies to the request."""
+        return (
+            self.count > 0 and self.method in ("*", method) and fnmatch.fnmatchcase(path, self.path)
+        )
+
+
+@dataclass
+class ControlPlane:
+    """Request log and pending faults of one emulator instance."""
+
+    requests: list[RecordedRequest] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, request: RecordedRequest) -> None:
+        """Append a request to the log."""
+        with self._lock:
+            self.requests.append(request)
+
+    def inject(self, fault: Fault) -> None:
+        """Queue a fault; faults are used in the order they were injected."""
+        with self._lock:
+            self.faults.append(fault)
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """Consume one use of the first matching fault, if any."""
+        with self._lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.count -= 1
+                    return fault
+            return None
+
+    def calls(self, method: str = "*", path: str = "*") -> list[RecordedRequest]:
+        """Logged requests matching a method and a path glob."""
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if method in ("*", r.method) and fnmatch.fnmatchcase(r.path, path)
+            ]
+
+    def reset(self) -> None:
+        """Forget the log and every pending fault."""
+        with self._lock:
+            self.requests.clear()
+            self.faults.clear()
+
+
+class ControlMiddleware:
+    """Applies injected faults before the app and logs every non-control request after it."""
+
+    def __init__(self, app: ASGIApp, control: ControlPlane) -> None:
+        self.app = app
+        self.control = control
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        status_seen = 0
+
+        async def send_recording(message: Any) -> None:
+            nonlocal status_seen
+            if message["type"] == "http.response.start":
+                status_seen = message["status"]
+            await send(message)
+
+        fault = self.control.take_fault(method, path)
+        try:
+            if fault is not None:
+                if fault.hang_seconds:
+                    await asyncio.sleep(fault.hang_seconds)
+                response = Response(fault.body, fault.status, media_type=fault.content_type)
+                await response(scope, receive, send_recording)
+            else:
+                await self.app(scope, receive, send_recording)
+        finally:
+            query = scope.get("query_string", b"").decode("latin-1")
+            self.control.record(RecordedRequest(method, path, query, status_seen, time.time()))
+
+
+def control_routes(control: ControlPlane) -> list[Route]:
+    """`GET /_sim/requests?method=&path=` and `POST /_sim/faults` (JSON body: a Fault's fields)."""
+
+    async def list_requests(request: Request) -> Response:
+        method = request.query_params.get("method", "*")
+        path = request.query_params.get("path", "*")
+        return JSONResponse([asdict(r) for r in control.calls(method, path)])
+
+    async def add_fault(request: Request) -> Response:
+        try:
+            fault = Fault(**(await request.json()))
+        except (TypeError, ValueError) as exc:
+            return JSONResponse({"message": f"bad fault: {exc}"}, status_code=400)
+        control.inject(fault)
+        return JSONResponse(asdict(fault), status_code=201)
+
+    return [
+        Route("/_sim/requests", list_requests, methods=["GET"]),
+        Route("/_sim/faults", add_fault, methods=["POST"]),
+    ]

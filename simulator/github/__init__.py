@@ -1,0 +1,1 @@
+"""GitHub emulator: REST API, Actions job queue, signed webhook deliveries."""

@@ -1,0 +1,1 @@
+"""Start the emulators and the dispatcher together, for the acceptance suite and rod demo."""

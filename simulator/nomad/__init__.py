@@ -1,0 +1,1 @@
+"""Nomad emulator: parameterized jobs, dispatch, allocations that run real processes."""
