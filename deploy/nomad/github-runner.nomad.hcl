@@ -38,15 +38,18 @@ variable "runner_args" {
     set -eu
     payload="$NOMAD_TASK_DIR/payload.json"
     field() { sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p" "$payload"; }
-    cd /home/runner
+    cd "$${RUNNER_HOME:-/home/runner}"
+    # Credentials go through ACTIONS_RUNNER_INPUT_* (read, then removed from its environment, by
+    # the runner's CommandSettings), never on a command line that `ps` would show.
     jit="$(field jit_config)"
     if [ -n "$jit" ]; then
       # https://docs.github.com/rest/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-a-repository
       ACTIONS_RUNNER_INPUT_JITCONFIG="$jit" exec ./run.sh
     fi
-    ./config.sh --unattended --ephemeral --disableupdate --no-default-labels \
-      --url "$(field url)" --token "$(field registration_token)" \
-      --name "$NOMAD_META_RUNNER_NAME" --labels "$NOMAD_META_RUNNER_LABELS"
+    ACTIONS_RUNNER_INPUT_TOKEN="$(field registration_token)" \
+      ./config.sh --unattended --ephemeral --disableupdate --no-default-labels \
+      --url "$(field url)" --name "$NOMAD_META_RUNNER_NAME" \
+      --labels "$${NOMAD_META_RUNNER_LABELS:-self-hosted}"
     exec ./run.sh
     EOT
   ]

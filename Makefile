@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Touched after a successful install; pyproject.toml changes trigger a reinstall.
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint format typecheck unit acceptance-gate acceptance clean
+
+$(STAMP): pyproject.toml
+	@$(BIN)/python -c 'import sys' 2>/dev/null || $(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+## demo: open a simulated pull request and watch runners appear, run once and drain to zero
+demo: $(STAMP)
+	$(BIN)/rod demo
+
+## test: everything CI runs, in order: lint, types, unit tests, the behave gate, the acceptance suite
+test: lint typecheck unit acceptance-gate acceptance
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+# Exit status 1 when any step of a feature file has no definition.
+acceptance-gate: $(STAMP)
+	$(BIN)/behave --dry-run --no-junit --format progress
+
+# The article's features against the embedded backend; JUnit XML in build/behave-junit/.
+acceptance: $(STAMP)
+	$(BIN)/behave
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

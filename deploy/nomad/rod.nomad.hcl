@@ -1,0 +1,168 @@
+# The dispatcher, `rod serve`, as a Nomad service job: two instances behind one service name.
+#
+# Two instances are safe: each dispatch carries ?idempotency_token=rod-{job_id}-{run_attempt},
+# so a delivery handled by both (a second hook, a redelivery) still makes one runner job.
+# Route GitHub's webhook (POST /webhook) to the healthy instances of service "rod" with any
+# ingress that reads Nomad services (Traefik, Fabio, Caddy, a Cloudflare Tunnel...).
+#
+# Secrets come from the Nomad Variable at nomad/jobs/rod, which this job's tasks may read by
+# default (https://developer.hashicorp.com/nomad/docs/concepts/variables#task-access-to-variables).
+# Each item becomes the environment variable of the same name:
+#   nomad var put nomad/jobs/rod GITHUB_WEBHOOK_SECRET=... GITHUB_TOKEN=... NOMAD_TOKEN=...
+# For a GitHub App instead of a token: GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (the PEM text,
+# rendered to a file named by GITHUB_APP_PRIVATE_KEY_FILE), and no GITHUB_TOKEN.
+# NOMAD_TOKEN needs only the `dispatch-job` and `read-job` capabilities in the runner job's
+# namespace (https://developer.hashicorp.com/nomad/docs/other-specifications/acl-policy).
+#
+# Register it with:  nomad job run -var image=ghcr.io/you/runners-on-demand:0.1.0 deploy/nomad/rod.nomad.hcl
+
+variable "image" {
+  type        = string
+  description = "The dispatcher image built from this repository's Dockerfile."
+  default     = "ghcr.io/runners-on-demand/rod:0.1.0"
+}
+
+variable "datacenters" {
+  type    = list(string)
+  default = ["*"]
+}
+
+variable "github_api_url" {
+  type        = string
+  description = "GitHub REST API base: https://api.github.com, or https://HOST/api/v3 for GHES."
+  default     = "https://api.github.com"
+}
+
+variable "config_toml" {
+  type        = string
+  description = "rod.toml (see rod.example.toml); every key is optional."
+  default     = <<-EOT
+  trigger_label = "self-hosted"
+  credential_mode = "jit"
+
+  [server]
+  host = "0.0.0.0"
+  port = 8080
+  shutdown_grace_seconds = 25.0
+  EOT
+}
+
+job "rod" {
+  type        = "service"
+  datacenters = var.datacenters
+
+  group "dispatcher" {
+    count = 2
+
+    # Prefer two different nodes, without refusing to run on a one-node cluster.
+    spread {
+      attribute = "${node.unique.id}"
+    }
+
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
+
+    # Roll one instance at a time, only onto instances whose checks pass.
+    update {
+      max_parallel     = 1
+      health_check     = "checks"
+      min_healthy_time = "10s"
+      healthy_deadline = "2m"
+      auto_revert      = true
+    }
+
+    service {
+      name     = "rod"
+      port     = "http"
+      provider = "nomad"
+
+      # Liveness: a process that stops answering is restarted.
+      check {
+        name     = "alive"
+        type     = "http"
+        path     = "/healthz"
+        interval = "10s"
+        timeout  = "2s"
+
+        check_restart {
+          limit = 3
+          grace = "15s"
+        }
+      }
+
+      # Readiness: Nomad and GitHub reachable. A failing instance is only marked unhealthy
+      # (an ingress stops routing to it); it is not restarted.
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/readyz"
+        interval = "15s"
+        timeout  = "5s"
+      }
+    }
+
+    task "rod" {
+      driver = "docker"
+
+      config {
+        image = var.image
+        ports = ["http"]
+        # The image's entrypoint is `rod serve`.
+        args = ["--config", "/local/rod.toml"]
+      }
+
+      env {
+        GITHUB_API_URL = var.github_api_url
+        # The Nomad agent on this node (HTTP API on 4646); use https and NOMAD_CACERT with TLS.
+        NOMAD_ADDR = "http://${attr.unique.network.ip-address}:4646"
+      }
+
+      # Secrets as environment variables, from the Variable's items named after them; the file
+      # lives in the task's private secrets/ dir. The App key is written to a file instead.
+      template {
+        destination = "secrets/rod.env"
+        env         = true
+        change_mode = "restart"
+        data        = <<-EOT
+        {{ with nomadVar "nomad/jobs/rod" -}}
+        {{ range .Tuples -}}
+        {{ if eq .K "GITHUB_APP_PRIVATE_KEY" -}}
+        GITHUB_APP_PRIVATE_KEY_FILE=/secrets/github-app.pem
+        {{ else -}}
+        {{ .K }}={{ .V }}
+        {{ end -}}
+        {{ end -}}
+        {{ end -}}
+        EOT
+      }
+
+      template {
+        destination = "secrets/github-app.pem"
+        perms       = "0400"
+        change_mode = "restart"
+        data        = <<-EOT
+        {{ with nomadVar "nomad/jobs/rod" }}{{ range .Tuples }}{{ if eq .K "GITHUB_APP_PRIVATE_KEY" }}{{ .V }}{{ end }}{{ end }}{{ end }}
+        EOT
+      }
+
+      template {
+        destination = "local/rod.toml"
+        change_mode = "restart"
+        data        = var.config_toml
+      }
+
+      # SIGTERM drains queued dispatches for up to shutdown_grace_seconds (25 s) before exit;
+      # the service is deregistered 5 s earlier so no new webhook arrives meanwhile.
+      shutdown_delay = "5s"
+      kill_timeout   = "30s"
+
+      resources {
+        cpu    = 200
+        memory = 256
+      }
+    }
+  }
+}

@@ -1,0 +1,420 @@
+"""The Actions job queue: workflow runs, their jobs, self-hosted runners and who takes what.
+
+Facts relied on (GitHub's docs, and the issue threads cited where used):
+- a job goes to any online, idle runner whose labels contain all of the job's labels, compared
+  case-insensitively; a runner is never reserved for one job
+  (https://docs.github.com/actions/hosting-your-own-runners/managing-self-hosted-runners/using-labels-with-self-hosted-runners);
+- a job cancelled while queued or waiting completes as `cancelled` with no runner and no steps;
+- a JIT runner runs at most one job and is then removed; one that never runs a job is removed
+  automatically (data/reusables/actions/jit-runner-removal.md in github/docs).
+Pure state: no I/O. Every job transition is reported to `emit(job, action)`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from simulator.clock import Clock
+from simulator.github.errors import Conflict, NotFound, RunnerCredentialRejected, ValidationFailed
+from simulator.lifecycle import lifecycle
+
+# Job states and transitions; `waiting` is for environment protection rules.
+JOB_LIFECYCLE = lifecycle(
+    "workflow_job",
+    {
+        "waiting": ("queued", "completed"),
+        "queued": ("in_progress", "completed"),
+        "in_progress": ("completed",),
+        "completed": (),
+    },
+)
+# Runner states: `idle`/`busy` are GitHub's status "online" with busy false/true.
+RUNNER_LIFECYCLE = lifecycle(
+    "runner",
+    {
+        "offline": ("idle", "deleted"),
+        "idle": ("busy", "offline", "deleted"),
+        "busy": ("idle", "offline", "deleted"),
+        "deleted": (),
+    },
+)
+CONCLUSIONS = ("success", "failure", "cancelled", "skipped", "neutral", "timed_out")
+RUNNER_VERSION = "2.329.0"
+DEFAULT_GROUP = (1, "Default")  # repo runners use group 1, "Default"
+
+Emit = Callable[["Job", str], None]
+
+
+@dataclass
+class JobSpec:
+    """What a scripted job should look like and do."""
+
+    name: str
+    labels: list[str]
+    duration_seconds: float = 0.0
+    conclusion: str = "success"
+    waiting: bool = False
+
+
+@dataclass
+class Runner:
+    """A self-hosted runner registered at repo (`owner/name`) or org (`org`) scope."""
+
+    id: int
+    name: str
+    scope: str
+    labels: list[str]
+    group_id: int
+    secret: str
+    created_at: float
+    jit: bool
+    ephemeral: bool
+    state: str = "offline"
+    version: str | None = None
+    session_id: str | None = None
+    job_id: int | None = None
+    jobs_taken: int = 0
+
+    def move(self, new: str) -> None:
+        """Change state through RUNNER_LIFECYCLE."""
+        self.state = RUNNER_LIFECYCLE.check(self.state, new)
+
+    def matches(self, labels: Iterable[str]) -> bool:
+        """True when this runner has every label in `labels`, case-insensitively."""
+        mine = {label.casefold() for label in self.labels}
+        return all(label.casefold() in mine for label in labels)
+
+
+@dataclass
+class Step:
+    """One step of a job, as the runner would report it."""
+
+    name: str
+    number: int
+    status: str
+    conclusion: str | None
+    started_at: float | None
+    completed_at: float | None
+
+
+@dataclass
+class Job:
+    """A workflow job and where it is in JOB_LIFECYCLE."""
+
+    id: int
+    run_id: int
+    repo: str
+    spec: JobSpec
+    workflow_name: str
+    head_sha: str
+    head_branch: str
+    created_at: float
+    status: str
+    run_attempt: int = 1
+    conclusion: str | None = None
+    started_at: float | None = None
+    completed_at: float | None = None
+    runner_id: int | None = None
+    runner_name: str | None = None
+    runner_group_id: int | None = None
+    runner_group_name: str | None = None
+    steps: list[Step] = field(default_factory=list)
+
+    def move(self, new: str) -> None:
+        """Change status through JOB_LIFECYCLE."""
+        self.status = JOB_LIFECYCLE.check(self.status, new)
+
+
+@dataclass
+class Run:
+    """A workflow run: a named set of jobs started by one event."""
+
+    id: int
+    repo: str
+    name: str
+    event: str
+    head_sha: str
+    head_branch: str
+    run_number: int
+    created_at: float
+    jobs: list[Job] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """completed when all jobs are; else in_progress, queued or waiting."""
+        statuses = {job.status for job in self.jobs}
+        for status in ("in_progress", "queued", "waiting"):
+            if status in statuses:
+                return status
+        return "completed"
+
+    @property
+    def conclusion(self) -> str | None:
+        """failure or cancelled if any job says so, else success; None until completed."""
+        if self.status != "completed":
+            return None
+        outcomes = {job.conclusion for job in self.jobs}
+        for outcome in ("failure", "cancelled", "timed_out"):
+            if outcome in outcomes:
+                return outcome
+        return "success"
+
+
+class Actions:
+    """Runs, jobs and runners of every repository, and the rules that move them."""
+
+    def __init__(self, clock: Clock, emit: Emit, *, jit_connect_timeout: float = 600.0) -> None:
+        self.clock = clock
+        self.emit = emit
+        self.jit_connect_timeout = jit_connect_timeout
+        self.runs: dict[int, Run] = {}
+        self.jobs: dict[int, Job] = {}
+        self.runners: dict[int, Runner] = {}
+        self._ids = {"run": 30433642 * 100, "job": 8000000000, "runner": 20}
+        self._run_numbers: dict[str, int] = {}
+        self._retired: set[str] = set()  # secrets of runners removed after their job
+
+    def _next(self, kind: str) -> int:
+        self._ids[kind] += 1
+        return self._ids[kind]
+
+    # --- runs and jobs ---------------------------------------------------------------------
+
+    def create_run(
+        self, repo: str, *, name: str, event: str, head_branch: str, jobs: list[JobSpec]
+    ) -> Run:
+        """Start a run whose jobs are queued (or waiting) at once, emitting one event each."""
+        if not jobs:
+            raise ValidationFailed("a run needs at least one job")
+        for spec in jobs:
+            if not spec.labels or not all(isinstance(x, str) and x for x in spec.labels):
+                raise ValidationFailed(f"job {spec.name!r} needs one or more labels")
+            if spec.conclusion not in CONCLUSIONS:
+                raise ValidationFailed(f"unknown conclusion {spec.conclusion!r}")
+        now = self.clock.now()
+        self._run_numbers[repo] = self._run_numbers.get(repo, 0) + 1
+        run = Run(
+            id=self._next("run"),
+            repo=repo,
+            name=name,
+            event=event,
+            head_sha=secrets.token_hex(20),
+            head_branch=head_branch,
+            run_number=self._run_numbers[repo],
+            created_at=now,
+        )
+        self.runs[run.id] = run
+        for spec in jobs:
+            status = "waiting" if spec.waiting else "queued"
+            job = Job(
+                id=self._next("job"),
+                run_id=run.id,
+                repo=repo,
+                spec=spec,
+                workflow_name=name,
+                head_sha=run.head_sha,
+                head_branch=head_branch,
+                created_at=now,
+                status=status,
+                started_at=now,
+            )
+            run.jobs.append(job)
+            self.jobs[job.id] = job
+            self.emit(job, status)
+        return run
+
+    def get_job(self, job_id: int, *, repo: str | None = None) -> Job:
+        """One job, 404 if unknown (or in another repository)."""
+        job = self.jobs.get(job_id)
+        if job is None or (repo is not None and job.repo != repo):
+            raise NotFound()
+        return job
+
+    def get_run(self, run_id: int, *, repo: str) -> Run:
+        """One run of `repo`, 404 if unknown."""
+        run = self.runs.get(run_id)
+        if run is None or run.repo != repo:
+            raise NotFound()
+        return run
+
+    def approve_job(self, job_id: int) -> Job:
+        """A waiting job passes its environment protection rules and is queued."""
+        job = self.get_job(job_id)
+        job.move("queued")
+        self.emit(job, "queued")
+        return job
+
+    def cancel_job(self, job_id: int) -> Job:
+        """Cancel: a job not yet started completes with no runner, steps [] and one event."""
+        job = self.get_job(job_id)
+        if job.status == "completed":
+            raise Conflict("Cannot cancel a job that has completed.")
+        never_started = job.status in ("queued", "waiting")
+        job.move("completed")
+        job.conclusion = "cancelled"
+        if never_started:
+            job.steps = []
+            job.completed_at = job.started_at
+        else:
+            job.completed_at = self.clock.now()
+        self.emit(job, "completed")
+        return job
+
+    # --- runners ---------------------------------------------------------------------------
+
+    def add_runner(
+        self, scope: str, *, name: str, labels: list[str], group_id: int, jit: bool, ephemeral: bool
+    ) -> Runner:
+        """Register a runner (offline until it opens a session); 409 if the name is taken."""
+        self.sweep()
+        if any(r.scope == scope and r.name == name for r in self.runners.values()):
+            raise Conflict("Already exists - A runner with the same name already exists.")
+        runner = Runner(
+            id=self._next("runner"),
+            name=name,
+            scope=scope,
+            labels=list(labels),
+            group_id=group_id,
+            secret=secrets.token_urlsafe(32),
+            created_at=self.clock.now(),
+            jit=jit,
+            ephemeral=ephemeral,
+        )
+        self.runners[runner.id] = runner
+        return runner
+
+    def list_runners(self, scope: str, *, name: str | None = None) -> list[Runner]:
+        """Runners of one scope, oldest first, optionally only the one called `name`."""
+        self.sweep()
+        return [r for r in self.runners.values() if r.scope == scope and name in (None, r.name)]
+
+    def get_runner(self, scope: str, runner_id: int) -> Runner:
+        """One runner of `scope`, 404 if unknown."""
+        self.sweep()
+        runner = self.runners.get(runner_id)
+        if runner is None or runner.scope != scope:
+            raise NotFound()
+        return runner
+
+    def delete_runner(self, scope: str, runner_id: int) -> None:
+        """Remove a runner; 422 while it runs a job (ubicloud#1678, iterative/cml#1255)."""
+        runner = self.get_runner(scope, runner_id)
+        if runner.state == "busy":
+            raise ValidationFailed(
+                f'Bad request - Runner "{runner.name}" is still running a job',
+            )
+        self._remove(runner)
+
+    def _remove(self, runner: Runner) -> None:
+        runner.move("deleted")
+        del self.runners[runner.id]
+        if runner.jobs_taken:
+            self._retired.add(runner.secret)
+
+    def sweep(self) -> list[Runner]:
+        """Remove JIT runners that never connected within the timeout (checked lazily)."""
+        deadline = self.clock.now() - self.jit_connect_timeout
+        stale = [
+            r
+            for r in self.runners.values()
+            if r.jit and r.version is None and r.created_at <= deadline
+        ]
+        for runner in stale:
+            self._remove(runner)
+        return stale
+
+    # --- what the runner does (the simulator-only runner API) -------------------------------
+
+    def _runner_by_secret(self, secret: str) -> Runner:
+        self.sweep()
+        for runner in self.runners.values():
+            if secrets.compare_digest(runner.secret, secret):
+                return runner
+        raise RunnerCredentialRejected("unknown, used or expired runner credential")
+
+    def open_session(self, secret: str) -> Runner:
+        """The runner connects: it is now online and idle."""
+        runner = self._runner_by_secret(secret)
+        if runner.session_id is not None:
+            raise Conflict("A session for this runner already exists.")
+        runner.move("idle")
+        runner.session_id = secrets.token_hex(16)
+        runner.version = RUNNER_VERSION
+        return runner
+
+    def _session(self, secret: str, session_id: str) -> Runner:
+        runner = self._runner_by_secret(secret)
+        if runner.session_id != session_id:
+            raise NotFound("session not found")
+        return runner
+
+    def acquire_job(self, secret: str, session_id: str) -> Job | None:
+        """Hand the oldest matching queued job to this idle runner, or None."""
+        runner = self._session(secret, session_id)
+        if runner.state != "idle" or (runner.jit and runner.jobs_taken):
+            return None
+        for job in self.jobs.values():
+            if (
+                job.status == "queued"
+                and self._in_scope(runner, job)
+                and runner.matches(job.spec.labels)
+            ):
+                self._start(job, runner)
+                return job
+        return None
+
+    @staticmethod
+    def _in_scope(runner: Runner, job: Job) -> bool:
+        return runner.scope in (job.repo, job.repo.split("/")[0])
+
+    def _start(self, job: Job, runner: Runner) -> None:
+        now = self.clock.now()
+        runner.move("busy")
+        runner.job_id = job.id
+        runner.jobs_taken += 1
+        job.move("in_progress")
+        job.started_at = now
+        job.runner_id, job.runner_name = runner.id, runner.name
+        job.runner_group_id = runner.group_id
+        job.runner_group_name = (
+            DEFAULT_GROUP[1] if runner.group_id == 1 else f"group-{runner.group_id}"
+        )
+        job.steps = [Step("Set up job", 1, "in_progress", None, now, None)]
+        self.emit(job, "in_progress")
+
+    def complete_job(self, secret: str, job_id: int, conclusion: str) -> Job:
+        """The runner reports its job done; an ephemeral runner is then removed."""
+        runner = self._runner_by_secret(secret)
+        job = self.jobs.get(job_id)
+        if job is None or runner.job_id != job_id:
+            raise NotFound("this runner does not hold that job")
+        if conclusion not in CONCLUSIONS:
+            raise ValidationFailed(f"unknown conclusion {conclusion!r}")
+        now = self.clock.now()
+        if job.status != "completed":  # it may have been cancelled meanwhile
+            job.move("completed")
+            job.conclusion = conclusion
+            job.completed_at = now
+            step_start = job.steps[0].started_at if job.steps else now
+            job.steps = [
+                Step("Set up job", 1, "completed", "success", step_start, step_start),
+                Step(job.spec.name, 2, "completed", conclusion, step_start, now),
+                Step("Complete job", 3, "completed", "success", now, now),
+            ]
+            self.emit(job, "completed")
+        runner.job_id = None
+        if runner.ephemeral:
+            self._remove(runner)
+        else:
+            runner.move("idle")
+        return job
+
+    def close_session(self, secret: str, session_id: str) -> None:
+        """The runner disconnects and goes offline (a removed runner is already gone)."""
+        if secret in self._retired:
+            return
+        runner = self._session(secret, session_id)
+        runner.session_id = None
+        runner.move("offline")

@@ -1,0 +1,94 @@
+"""`rod sim github`: serve the GitHub emulator on a port."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import click
+from cryptography.hazmat.primitives import serialization
+
+from simulator.github.errors import GitHubSimError
+from simulator.github.server import GitHubEmulator
+
+
+def _public_key(path: Path) -> str:
+    """The PEM public key of a private (or public) key file."""
+    data = path.read_bytes()
+    try:
+        key = serialization.load_pem_private_key(data, password=None).public_key()
+    except (ValueError, TypeError):
+        try:
+            key = serialization.load_pem_public_key(data)
+        except ValueError as exc:
+            raise click.BadParameter(f"{path}: not a PEM RSA key") from exc
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return pem.decode()
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8081, show_default=True, type=int)
+@click.option("--repo", "repos", multiple=True, metavar="OWNER/NAME", help="Repeatable.")
+@click.option("--token", envvar="GITHUB_TOKEN", required=True, help="Token the API accepts.")
+@click.option("--webhook-url", help="Create a workflow_job hook (JSON) on every repo.")
+@click.option("--webhook-secret", envvar="GITHUB_WEBHOOK_SECRET", help="Secret of that hook.")
+@click.option("--app-id", type=int, help="GitHub App ID whose JWTs are accepted.")
+@click.option(
+    "--app-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The App's private (or public) key, PEM.",
+)
+@click.option("--rate-limit", default=5000, show_default=True, help="Requests per hour.")
+@click.option(
+    "--jit-timeout",
+    default=600.0,
+    show_default=True,
+    help="Seconds before an unconnected JIT runner is removed.",
+)
+def command(
+    host: str,
+    port: int,
+    repos: tuple[str, ...],
+    token: str,
+    webhook_url: str | None,
+    webhook_secret: str | None,
+    app_id: int | None,
+    app_key_file: Path | None,
+    rate_limit: int,
+    jit_timeout: float,
+) -> None:
+    """Serve the GitHub emulator (REST API, runner API, webhooks, /_sim control plane)."""
+    if (app_id is None) != (app_key_file is None):
+        raise click.UsageError("--app-id and --app-key-file go together")
+    try:
+        emulator = GitHubEmulator(
+            host=host,
+            port=port,
+            repos=repos,
+            tokens=[token],
+            rate_limit=rate_limit,
+            app_id=app_id,
+            app_public_key=_public_key(app_key_file) if app_key_file else None,
+            jit_connect_timeout=jit_timeout,
+        )
+        if webhook_url:
+            config = {"url": webhook_url, "content_type": "json", "secret": webhook_secret or ""}
+            for full_name in repos:
+                owner, name = full_name.split("/", 1)
+                emulator.backend.create_hook(owner, name, config=config, events=["workflow_job"])
+    except GitHubSimError as exc:
+        raise click.UsageError(exc.message) from exc
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    emulator.start()
+    click.echo(f"GitHub emulator on {emulator.url} for {', '.join(repos) or 'no repos yet'}")
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()

@@ -1,0 +1,38 @@
+"""One typed World per scenario: the stack it runs on and what the scenario has done so far."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from simulator.harness.observe import ChildView, JobView, RunnerView
+from simulator.harness.stack import Stack
+
+
+@dataclass
+class World:
+    """State one scenario carries from step to step; built fresh in before_scenario."""
+
+    stack: Stack
+    timeout: float
+    job_seconds: float
+    # The workflow runs the scenario started.
+    run_ids: list[int] = field(default_factory=list)
+    # The job the scenario follows, its Nomad child and its runner, once observed.
+    job: JobView | None = None
+    child: ChildView | None = None
+    runner: RunnerView | None = None
+
+    @property
+    def repo(self) -> str:
+        """owner/name of the scenario's repository."""
+        return self.stack.repo
+
+    def followed_job(self) -> JobView:
+        """The job the scenario follows; a step before must have set it."""
+        assert self.job is not None, "no workflow job yet: a step must trigger one first"
+        return self.job
+
+    def followed_child(self) -> ChildView:
+        """The Nomad child serving the followed job; a step before must have found it."""
+        assert self.child is not None, "no Nomad child yet: a step must wait for one first"
+        return self.child

@@ -1,0 +1,43 @@
+"""`rod sim nomad`: serve the Nomad emulator until interrupted."""
+
+from __future__ import annotations
+
+import os
+
+import click
+import uvicorn
+
+from simulator.nomad.drivers import make_driver
+from simulator.nomad.models import NomadBackend
+from simulator.nomad.routes import create_app
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=4646, show_default=True, type=int, help="Port (Nomad's is 4646).")
+@click.option(
+    "--acl-token",
+    default=None,
+    envvar="NOMAD_TOKEN",
+    help="Enforce ACLs: only this token (X-Nomad-Token or Bearer) is accepted. [env: NOMAD_TOKEN]",
+)
+@click.option(
+    "--driver",
+    type=click.Choice(["process", "inprocess"]),
+    default="process",
+    show_default=True,
+    help="process: run config.command as a child process; inprocess: tasks complete at once.",
+)
+@click.option("--cpu", default=4000, show_default=True, type=int, help="Node CPU in MHz.")
+@click.option("--memory", default=8192, show_default=True, type=int, help="Node memory in MiB.")
+def command(
+    host: str, port: int, acl_token: str | None, driver: str, cpu: int, memory: int
+) -> None:
+    """Run the Nomad emulator (HTTP API on /v1, control plane on /_sim)."""
+    backend = NomadBackend(driver=make_driver(driver), cpu=cpu, memory=memory, base_env=os.environ)
+    app = create_app(backend, acl_token=acl_token or None)
+    click.echo(f"nomad emulator on http://{host}:{port} (driver {driver})", err=True)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        backend.shutdown()

@@ -1,0 +1,375 @@
+"""The emulated Nomad client node: placement by CPU/memory, alloc dirs, tasks run by a driver.
+
+All methods run under the backend's lock (an RLock shared with `NomadBackend`); driver watcher
+threads re-enter through `_task_exited`, which takes the same lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from simulator.nomad.drivers import Driver, DriverError, TaskLaunch
+from simulator.nomad.events import event
+from simulator.nomad.state import Allocation, JobRecord, TaskRun
+from simulator.nomad.taskenv import TaskPaths, interpolate_config, task_env
+from simulator.nomad.watch import IndexWatch
+
+JobKey = tuple[str, str]
+
+
+def _now_ns() -> int:
+    return time.time_ns()
+
+
+def _event(kind: str, message: str = "", **extra: Any) -> dict[str, Any]:
+    """`structs.TaskEvent` with the fields callers read."""
+    event = {"Type": kind, "Time": _now_ns(), "DisplayMessage": message, "Message": message}
+    event.update({"ExitCode": 0, "Signal": 0, "FailsTask": False, "Details": {}})
+    event.update(extra)
+    return event
+
+
+def _needs(group: dict[str, Any]) -> tuple[int, int]:
+    """CPU (MHz) and memory (MiB) one instance of a task group reserves."""
+    tasks = group["Tasks"]
+    return sum(t["Resources"]["CPU"] for t in tasks), sum(t["Resources"]["MemoryMB"] for t in tasks)
+
+
+def _write_payload(
+    job: dict[str, Any], task: dict[str, Any], paths: TaskPaths, alloc_path: str
+) -> None:
+    """dispatch_payload: the decoded payload lands in local/<file> before the task starts."""
+    payload_file = (task.get("DispatchPayload") or {}).get("File")
+    if not payload_file or job.get("Payload") is None:
+        return
+    target = os.path.normpath(os.path.join(paths.local_dir, payload_file))
+    if not target.startswith(alloc_path + os.sep):
+        raise DriverError(f"dispatch_payload file {payload_file!r} escapes the alloc dir")
+    with open(target, "wb") as handle:
+        handle.write(base64.b64decode(job["Payload"]))
+
+
+class NodeClient:
+    """One node with fixed CPU (MHz) and memory (MiB), running allocations through a driver."""
+
+    def __init__(
+        self,
+        *,
+        driver: Driver,
+        lock: threading.RLock,
+        watch: IndexWatch,
+        records: dict[JobKey, JobRecord],
+        on_change: Callable[[JobKey, int], None],
+        emit: Callable[[int, dict[str, Any]], None],
+        cpu: int,
+        memory: int,
+        data_dir: str,
+        base_env: Mapping[str, str],
+    ) -> None:
+        self.driver = driver
+        self.lock = lock
+        self.watch = watch
+        self.records = records
+        self.on_change = on_change
+        self.emit = emit
+        self.data_dir = data_dir
+        self.base_env = dict(base_env)
+        self.allocs: dict[str, Allocation] = {}
+        self.queue: list[tuple[JobKey, str, str]] = []  # (job, group, eval id) awaiting capacity
+        self.allocs_index = 1
+        self._draining = False
+        node_id = str(uuid.uuid4())
+        self.node: dict[str, Any] = {
+            "ID": node_id,
+            "Name": "rod-sim-node",
+            "Datacenter": "dc1",
+            "NodePool": "default",
+            "NodeClass": "",
+            "Address": "127.0.0.1",
+            "Version": "1.10.5",
+            "Drain": False,
+            "SchedulingEligibility": "eligible",
+            "Status": "ready",
+            "StatusDescription": "",
+            "Drivers": {
+                name: {"Detected": True, "Healthy": True, "HealthDescription": "Healthy"}
+                for name in ("raw_exec", "docker")
+            },
+            "NodeResources": {"Cpu": {"CpuShares": cpu}, "Memory": {"MemoryMB": memory}},
+            "CreateIndex": 1,
+            "ModifyIndex": 1,
+        }
+        self.cpu, self.memory = cpu, memory
+
+    # -- placement ---------------------------------------------------------------------------
+
+    def free(self) -> tuple[int, int]:
+        """CPU and memory not held by non-terminal allocations."""
+        live = [a for a in self.allocs.values() if not a.terminal]
+        return self.cpu - sum(a.cpu for a in live), self.memory - sum(a.memory for a in live)
+
+    def place(self, record: JobRecord, eval_id: str, index: int) -> None:
+        """Queue one placement per group instance, then place what fits."""
+        for group in record.job["TaskGroups"]:
+            for _ in range(group["Count"]):
+                record.queued[group["Name"]] = record.queued.get(group["Name"], 0) + 1
+                self.queue.append((record.key, group["Name"], eval_id))
+        self.drain_queue(index)
+
+    def drain_queue(self, index: int) -> None:
+        """Place queued group instances, oldest first, while the node has room."""
+        if self._draining:  # a placement that ends at once re-enters through _settle
+            return
+        self._draining = True
+        try:
+            while (entry := self._next_placeable()) is not None:
+                self.queue.remove(entry)
+                key, group_name, eval_id = entry
+                record = self.records.get(key)
+                if record is None or record.job["Stop"]:
+                    continue
+                record.queued[group_name] -= 1
+                group = next(g for g in record.job["TaskGroups"] if g["Name"] == group_name)
+                self._start_alloc(record, group, eval_id, *_needs(group), index)
+        finally:
+            self._draining = False
+
+    def _next_placeable(self) -> tuple[JobKey, str, str] | None:
+        """The oldest queued entry that is stale or fits in the free CPU and memory."""
+        free_cpu, free_memory = self.free()
+        for entry in self.queue:
+            record = self.records.get(entry[0])
+            if record is None or record.job["Stop"]:
+                return entry
+            group = next(g for g in record.job["TaskGroups"] if g["Name"] == entry[1])
+            cpu, memory = _needs(group)
+            if cpu <= free_cpu and memory <= free_memory:
+                return entry
+        return None
+
+    def unqueue(self, key: JobKey) -> None:
+        """Drop blocked placements of a stopped or purged job."""
+        self.queue = [entry for entry in self.queue if entry[0] != key]
+        record = self.records.get(key)
+        if record is not None:
+            record.queued = dict.fromkeys(record.queued, 0)
+
+    # -- allocations -------------------------------------------------------------------------
+
+    def _start_alloc(
+        self,
+        record: JobRecord,
+        group: dict[str, Any],
+        eval_id: str,
+        cpu: int,
+        memory: int,
+        index: int,
+    ) -> None:
+        job = record.job
+        alloc_id = str(uuid.uuid4())
+        siblings = [
+            a for a in self.allocs.values() if a.job_id == job["ID"] and a.group == group["Name"]
+        ]
+        alloc = Allocation(
+            id=alloc_id,
+            eval_id=eval_id,
+            namespace=job["Namespace"],
+            job_id=job["ID"],
+            job=job,
+            group=group["Name"],
+            index=len(siblings),
+            node_id=self.node["ID"],
+            node_name=self.node["Name"],
+            path=os.path.join(self.data_dir, alloc_id),
+            create_index=index,
+            create_time=_now_ns(),
+            cpu=cpu,
+            memory=memory,
+            tasks={t["Name"]: TaskRun(t["Name"]) for t in group["Tasks"]},
+        )
+        self._touch(alloc, index, "PlanResult")
+        self.allocs[alloc_id] = alloc
+        for sub in ("alloc/logs", "alloc/data", "alloc/tmp"):
+            os.makedirs(os.path.join(alloc.path, sub), exist_ok=True)
+        for task in group["Tasks"]:
+            self._start_task(alloc, group, task, index)
+
+    def _touch(self, alloc: Allocation, index: int, kind: str = "AllocationUpdated") -> None:
+        alloc.modify_index = index
+        alloc.modify_time = _now_ns()
+        self.allocs_index = index
+        stub = alloc.stub()
+        self.emit(
+            index,
+            event(
+                "Allocation", kind, alloc.id, alloc.namespace, {"Allocation": stub}, [alloc.job_id]
+            ),
+        )
+
+    def _paths(self, alloc: Allocation, task_name: str) -> TaskPaths:
+        task_dir = os.path.join(alloc.path, task_name)
+        return TaskPaths(
+            alloc_dir=os.path.join(alloc.path, "alloc"),
+            task_dir=task_dir,
+            local_dir=os.path.join(task_dir, "local"),
+            secrets_dir=os.path.join(task_dir, "secrets"),
+        )
+
+    def _start_task(
+        self, alloc: Allocation, group: dict[str, Any], task: dict[str, Any], index: int
+    ) -> None:
+        run = alloc.tasks[task["Name"]]
+        job = alloc.job
+        paths = self._paths(alloc, task["Name"])
+        for directory in (paths.local_dir, paths.secrets_dir, os.path.join(paths.task_dir, "tmp")):
+            os.makedirs(directory, exist_ok=True)
+        first_start = not run.events
+        if first_start:
+            run.events.append(_event("Received", "Task received by client"))
+            run.events.append(_event("Task Setup", "Building Task Directory"))
+        env = task_env(
+            job=job,
+            group=group,
+            task=task,
+            alloc_id=alloc.id,
+            alloc_index=alloc.index,
+            paths=paths,
+            node=self.node,
+            base=self.base_env,
+        )
+        config = interpolate_config(task["Config"], env)
+        logs = os.path.join(paths.alloc_dir, "logs", task["Name"])
+        launch = TaskLaunch(
+            alloc_id=alloc.id,
+            task_name=task["Name"],
+            driver=task["Driver"],
+            config=config,
+            env=env,
+            task_dir=paths.task_dir,
+            stdout_path=f"{logs}.stdout.0",
+            stderr_path=f"{logs}.stderr.0",
+            kill_signal=task.get("KillSignal") or "SIGTERM",
+        )
+        try:
+            if first_start:
+                _write_payload(job, task, paths, alloc.path)
+            run.handle = self.driver.start(
+                launch, lambda code, sig, err: self._task_exited(alloc.id, run.name, code, sig)
+            )
+        except DriverError as exc:
+            run.events.append(_event("Driver Failure", str(exc), FailsTask=True))
+            run.failed = True
+            run.finished_at = _now_ns()
+            run.move("dead")
+            self._settle(alloc, index)
+            return
+        run.move("running")
+        run.started_at = run.started_at or _now_ns()
+        run.events.append(_event("Started", "Task started by client"))
+        if alloc.client_status == "pending":
+            alloc.move("running")
+        self._touch(alloc, index)
+
+    def _task_exited(self, alloc_id: str, task_name: str, code: int, sig: int) -> None:
+        with self.lock:
+            alloc = self.allocs.get(alloc_id)
+            if alloc is None or alloc.terminal:
+                return  # reset or GC'd meanwhile
+            index = self.watch.bump()
+            run = alloc.tasks[task_name]
+            run.handle = None
+            run.events.append(_event("Terminated", f"Exit Code: {code}", ExitCode=code, Signal=sig))
+            group = next(g for g in alloc.job["TaskGroups"] if g["Name"] == alloc.group)
+            task = next(t for t in group["Tasks"] if t["Name"] == task_name)
+            policy = task["RestartPolicy"]
+            if alloc.desired_status == "stop":
+                run.events.append(_event("Killed", "Task successfully killed"))
+            elif code != 0 or sig != 0:
+                if run.restarts < policy["Attempts"]:
+                    run.restarts += 1
+                    run.move("pending")
+                    delay = policy["Delay"] / 1e9
+                    run.events.append(_event("Restarting", f"Task restarting in {delay}s"))
+                    timer = threading.Timer(delay, self._restart, (alloc_id, task_name))
+                    timer.daemon = True
+                    timer.start()
+                    self._touch(alloc, index)
+                    self.on_change((alloc.namespace, alloc.job_id), index)
+                    return
+                run.failed = True
+                run.events.append(
+                    _event("Not Restarting", "Exceeded allowed attempts", FailsTask=True)
+                )
+            run.finished_at = _now_ns()
+            run.move("dead")
+            self._settle(alloc, index)
+
+    def _restart(self, alloc_id: str, task_name: str) -> None:
+        with self.lock:
+            alloc = self.allocs.get(alloc_id)
+            if alloc is None or alloc.terminal or alloc.desired_status == "stop":
+                return
+            index = self.watch.bump()
+            group = next(g for g in alloc.job["TaskGroups"] if g["Name"] == alloc.group)
+            task = next(t for t in group["Tasks"] if t["Name"] == task_name)
+            self._start_task(alloc, group, task, index)
+            self.on_change((alloc.namespace, alloc.job_id), index)
+
+    def _settle(self, alloc: Allocation, index: int) -> None:
+        """Finish the allocation once every task is dead, then free its room."""
+        self._touch(alloc, index)
+        if any(run.state != "dead" for run in alloc.tasks.values()):
+            return
+        alloc.move("failed" if any(r.failed for r in alloc.tasks.values()) else "complete")
+        self.drain_queue(index)
+        self.on_change((alloc.namespace, alloc.job_id), index)
+
+    def stop_allocs(self, key: JobKey, index: int) -> None:
+        """DesiredStatus stop: signal running tasks, finish tasks that are not running."""
+        self.unqueue(key)
+        for alloc in self.allocs_of(key):
+            if alloc.terminal or alloc.desired_status == "stop":
+                continue
+            alloc.desired_status = "stop"
+            self._touch(alloc, index, "PlanResult")
+            group = next(g for g in alloc.job["TaskGroups"] if g["Name"] == alloc.group)
+            for task in group["Tasks"]:
+                run = alloc.tasks[task["Name"]]
+                if run.state == "running" and run.handle is not None:
+                    run.events.append(_event("Killing", "Sent interrupt"))
+                    run.handle.stop(task["KillTimeout"] / 1e9)
+                elif run.state != "dead":
+                    run.finished_at = _now_ns()
+                    run.move("dead")
+            self._settle(alloc, index)
+
+    def allocs_of(self, key: JobKey) -> list[Allocation]:
+        """Allocations of one job, oldest first."""
+        return sorted(
+            (a for a in self.allocs.values() if (a.namespace, a.job_id) == key),
+            key=lambda a: a.create_index,
+        )
+
+    def remove_allocs(self, key: JobKey) -> None:
+        """GC: forget terminal allocations of a job and delete their directories."""
+        for alloc in self.allocs_of(key):
+            if alloc.terminal:
+                del self.allocs[alloc.id]
+                shutil.rmtree(alloc.path, ignore_errors=True)
+
+    def kill_all(self) -> None:
+        """Stop every running task at once (reset and shutdown)."""
+        for alloc in self.allocs.values():
+            for run in alloc.tasks.values():
+                if run.handle is not None:
+                    run.handle.kill()
+                    run.handle = None
+        self.allocs.clear()
+        self.queue.clear()

@@ -1,0 +1,73 @@
+"""Errors of the Nomad emulator, each carrying the real HTTP status and text/plain body.
+
+Nomad's HTTP layer (`command/agent/http.go` `wrap`) answers uncoded server errors with 500 and the
+message as a `text/plain` body; coded errors keep their code. The tree:
+
+    NomadError
+    ├── BadRequest (400)          e.g. `Request body is empty`, `Job ID does not match`
+    ├── PermissionDenied (403)    `Permission denied`
+    ├── NotFound (404)            `job not found`
+    ├── RouteNotFound (404)       Go's `404 page not found`
+    ├── MethodNotAllowed (405)    `Invalid method`
+    └── ServerError (500)         plain Go errors, e.g. dispatch validation
+"""
+
+from __future__ import annotations
+
+
+class NomadError(Exception):
+    """An error answered with `status` and the text/plain `message`."""
+
+    status = 500
+    default_message = ""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message if message is not None else self.default_message
+        super().__init__(self.message)
+
+
+class BadRequest(NomadError):
+    """A request Nomad's HTTP agent rejects before the server sees it."""
+
+    status = 400
+
+
+class PermissionDenied(NomadError):
+    """Missing or wrong ACL token (`structs.ErrPermissionDenied`)."""
+
+    status = 403
+    default_message = "Permission denied"
+
+
+class NotFound(NomadError):
+    """A coded 404 from a handler, e.g. `job not found`."""
+
+    status = 404
+    default_message = "job not found"
+
+
+class RouteNotFound(NomadError):
+    """No handler for the path: Go's `http.NotFound` body, newline included."""
+
+    status = 404
+    default_message = "404 page not found\n"
+
+
+class MethodNotAllowed(NomadError):
+    """A method the handler does not accept (`ErrInvalidMethod`)."""
+
+    status = 405
+    default_message = "Invalid method"
+
+
+class ServerError(NomadError):
+    """An uncoded server-side error, which `wrap()` turns into a 500."""
+
+    status = 500
+
+
+def multierror(messages: list[str]) -> str:
+    """Format messages as hashicorp/go-multierror does (`ListFormatFunc`)."""
+    noun = "error" if len(messages) == 1 else "errors"
+    points = "".join(f"\t* {m}\n" for m in messages)
+    return f"{len(messages)} {noun} occurred:\n{points}\n"

@@ -1,0 +1,89 @@
+"""Where the fake runner's credential comes from: the same inputs as the production task's script.
+
+deploy/nomad/github-runner.nomad.hcl's default script reads `$NOMAD_TASK_DIR/payload.json`
+(written by Nomad from the dispatch payload): a non-empty `jit_config` goes to `run.sh` through
+ACTIONS_RUNNER_INPUT_JITCONFIG; otherwise `registration_token` and `url` go to `config.sh`
+with `--name $NOMAD_META_RUNNER_NAME --labels $NOMAD_META_RUNNER_LABELS`, as here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simulator.runner.errors import BadInput
+
+# Used by config.sh when the optional RUNNER_LABELS meta is absent (the script's default too).
+DEFAULT_LABELS = ("self-hosted",)
+
+
+@dataclass(frozen=True)
+class JitLaunch:
+    """Start from an encoded JIT config, like `run.sh --jitconfig`."""
+
+    encoded: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RegistrationLaunch:
+    """Register first with a registration token, like `config.sh --ephemeral`, then run."""
+
+    url: str
+    token: str = field(repr=False)
+    name: str = ""
+    labels: tuple[str, ...] = DEFAULT_LABELS
+
+
+Launch = JitLaunch | RegistrationLaunch
+
+
+def payload_path(env: Mapping[str, str], override: Path | None = None) -> Path:
+    """`$NOMAD_TASK_DIR/payload.json`, or the explicit override."""
+    if override is not None:
+        return override
+    task_dir = env.get("NOMAD_TASK_DIR")
+    if not task_dir:
+        raise BadInput("NOMAD_TASK_DIR is not set and no --payload was given")
+    return Path(task_dir) / "payload.json"
+
+
+def read_payload(path: Path) -> str:
+    """The payload file's text; `BadInput` if it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"payload file {path} does not exist") from None
+    except (OSError, UnicodeError) as exc:
+        raise BadInput(f"payload file {path} cannot be read: {type(exc).__name__}") from None
+
+
+def launch_from(
+    *, jitconfig: str | None, payload_text: str | None, env: Mapping[str, str]
+) -> Launch:
+    """Pick the credential: `--jitconfig`/env first, else the dispatch payload and NOMAD_META_*."""
+    if jitconfig:
+        return JitLaunch(jitconfig.strip())
+    if payload_text is None:
+        raise BadInput("no JIT config given and no payload to read one from")
+    try:
+        payload = json.loads(payload_text)
+    except ValueError:
+        raise BadInput("payload.json is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise BadInput("payload.json is not a JSON object")
+    jit = payload.get("jit_config")
+    if isinstance(jit, str) and jit:
+        return JitLaunch(jit)
+    token, url = payload.get("registration_token"), payload.get("url")
+    if not (isinstance(token, str) and token):
+        raise BadInput("payload.json has neither jit_config nor registration_token")
+    if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        raise BadInput("payload.json has a registration_token but no http(s) url")
+    name = env.get("NOMAD_META_RUNNER_NAME", "")
+    if not name:
+        raise BadInput("registration needs a runner name: NOMAD_META_RUNNER_NAME is not set")
+    raw_labels = env.get("NOMAD_META_RUNNER_LABELS", "")
+    labels = tuple(label.strip() for label in raw_labels.split(",") if label.strip())
+    return RegistrationLaunch(url=url, token=token, name=name, labels=labels or DEFAULT_LABELS)

@@ -1,0 +1,270 @@
+"""The HTTP edge (Starlette): `/webhook`, `/healthz`, `/readyz`, `/metrics`.
+
+HTTP status codes are chosen here and only here, from the errors' `status_hint`. Every error body
+is one line of JSON, `{"error": "..."}`; nothing ever answers with a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NamedTuple
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from runners_on_demand.backoff import Backoff
+from runners_on_demand.config import Settings
+from runners_on_demand.decision import Ignore, decide
+from runners_on_demand.delivery import OtherEvent, Ping, parse_delivery
+from runners_on_demand.errors import (
+    BadDelivery,
+    BodyTooLarge,
+    ConfigError,
+    MalformedDelivery,
+    SignatureMismatch,
+    UpstreamError,
+)
+from runners_on_demand.metrics import CONTENT_TYPE, Metrics
+from runners_on_demand.ports.github import AppAuth, GitHubAuth, GitHubRunners, PatAuth
+from runners_on_demand.ports.nomad import NomadJobs, tls_context
+from runners_on_demand.service import Dispatcher, Job, Submitted
+
+log = logging.getLogger(__name__)
+
+# Per-call timeout towards GitHub and Nomad; GitHub gives a webhook 10 s, but calls happen later.
+UPSTREAM_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+# How long /readyz waits for each upstream.
+PROBE_TIMEOUT = 5.0
+_OUTCOMES: dict[type[BadDelivery], str] = {
+    SignatureMismatch: "bad_signature",
+    BodyTooLarge: "too_large",
+    MalformedDelivery: "malformed",
+}
+
+
+def create_app(
+    settings: Settings,
+    *,
+    github_transport: httpx.AsyncBaseTransport | None = None,
+    nomad_transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    backoff: Backoff | None = None,
+) -> Starlette:
+    """The dispatcher as an ASGI app; tests plug GitHub and Nomad in through the transports."""
+    if not settings.webhook_secret:
+        raise ConfigError(["GITHUB_WEBHOOK_SECRET is empty; refusing to start"])
+    metrics = Metrics()
+    github_client = httpx.AsyncClient(
+        base_url=settings.github_api_url, transport=github_transport, timeout=UPSTREAM_TIMEOUT
+    )
+    verify = tls_context(
+        settings.nomad_cacert, settings.nomad_client_cert, settings.nomad_client_key
+    )
+    nomad_client = httpx.AsyncClient(
+        base_url=settings.nomad_addr,
+        transport=nomad_transport,
+        timeout=UPSTREAM_TIMEOUT,
+        verify=verify,
+    )
+    github = GitHubRunners(github_client, _github_auth(settings), clock=clock)
+    metrics.track_rate_limit(lambda: github.rate_limit_remaining)
+    nomad = NomadJobs(
+        nomad_client,
+        token=settings.nomad_token,
+        namespace=settings.nomad_namespace,
+        region=settings.nomad_region,
+        headers=settings.nomad_headers,
+    )
+    dispatcher = Dispatcher(
+        github,
+        nomad,
+        metrics=metrics,
+        credential=settings.credential_mode,
+        runner_group_id=settings.runner_group_id,
+        queue_size=settings.queue_size,
+        workers=settings.workers,
+        dedup_size=settings.dedup_size,
+        backoff=backoff,
+        sleep=sleep,
+    )
+    edge = _Edge(settings, dispatcher, metrics, github, nomad)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        dispatcher.start()
+        try:
+            yield
+        finally:
+            await dispatcher.stop(settings.shutdown_grace_seconds)
+            await github_client.aclose()
+            await nomad_client.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/webhook", edge.webhook, methods=["POST"]),
+            Route("/healthz", edge.healthz, methods=["GET"]),
+            Route("/readyz", edge.readyz, methods=["GET"]),
+            Route("/metrics", edge.metrics, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.dispatcher = dispatcher
+    app.state.metrics = metrics
+    return app
+
+
+def _github_auth(settings: Settings) -> GitHubAuth:
+    if settings.github_token:
+        return PatAuth(settings.github_token)
+    if settings.github_app_id and settings.github_app_private_key:
+        return AppAuth(settings.github_app_id, settings.github_app_private_key)
+    raise ConfigError(["no GitHub credential: set GITHUB_TOKEN or a GitHub App"])
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": " ".join(message.split())}, status_code=status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, exc.detail)
+
+
+class _Answer(NamedTuple):
+    """A webhook's response plus what the metrics and the delivery log line say about it."""
+
+    response: Response
+    event: str
+    outcome: str = "error"
+    detail: str = ""
+
+
+class _Edge:
+    """The route handlers, sharing one dispatcher, one metrics registry and the two ports."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        dispatcher: Dispatcher,
+        metrics: Metrics,
+        github: GitHubRunners,
+        nomad: NomadJobs,
+    ) -> None:
+        self._settings = settings
+        self._dispatcher = dispatcher
+        self._metrics = metrics
+        self._github = github
+        self._nomad = nomad
+
+    async def webhook(self, request: Request) -> Response:
+        """Verify, decide, queue; answer before GitHub or Nomad are called."""
+        started = self._dispatcher.monotonic()
+        delivery = request.headers.get("x-github-delivery", "-")[:64]
+        try:
+            answer = await self._webhook(request, started)
+        except Exception:
+            log.exception("delivery %s: unexpected error", delivery)
+            answer = _Answer(_error(500, "internal error; see the dispatcher's log"), "unknown")
+        self._metrics.webhooks.labels(event=answer.event, outcome=answer.outcome).inc()
+        self._metrics.ack_seconds.observe(self._dispatcher.monotonic() - started)
+        log.info(
+            "delivery %s event=%s outcome=%s status=%d%s",
+            delivery,
+            answer.event,
+            answer.outcome,
+            answer.response.status_code,
+            answer.detail,
+        )
+        return answer.response
+
+    async def _webhook(self, request: Request, started: float) -> _Answer:
+        try:
+            body = await self._read_body(request)
+            parsed = parse_delivery(request.headers, body, secret=self._settings.webhook_secret)
+        except BadDelivery as error:
+            # A malformed body came with a good signature, so its event header can be trusted.
+            event = "unverified"
+            if isinstance(error, MalformedDelivery):
+                event = request.headers.get("x-github-event", "unknown")[:64] or "unknown"
+            outcome = _OUTCOMES.get(type(error), "bad_request")
+            return _Answer(_error(error.status_hint, str(error)), event, outcome, f" error={error}")
+        if isinstance(parsed, Ping):
+            return _Answer(JSONResponse({"pong": True}), "ping", "pong")
+        if isinstance(parsed, OtherEvent):
+            return self._ignored(parsed.event, f"event:{parsed.event}", "")
+        detail = (
+            f" action={parsed.action} repo={parsed.repo_full_name} job={parsed.job_id}"
+            f" attempt={parsed.run_attempt}"
+        )
+        decision = decide(parsed, self._settings.policy)
+        if isinstance(decision, Ignore):
+            return self._ignored(parsed.event, decision.reason, detail)
+        detail += f" runner={decision.runner_name} pool={decision.pool.name}"
+        submitted = self._dispatcher.submit(Job(parsed, decision, received_at=started))
+        if submitted is Submitted.FULL:
+            response = _error(503, "dispatch queue is full; redeliver this delivery later")
+            return _Answer(response, parsed.event, "queue_full", detail)
+        key = "queued" if submitted is Submitted.QUEUED else "duplicate"
+        return _Answer(JSONResponse({key: decision.runner_name}, 202), parsed.event, key, detail)
+
+    def _ignored(self, event: str, reason: str, detail: str) -> _Answer:
+        """2xx with the reason, counted by reason."""
+        self._metrics.ignored.labels(reason=reason).inc()
+        response = JSONResponse({"ignored": reason}, 202)
+        return _Answer(response, event, "ignored", f"{detail} reason={reason}")
+
+    async def _read_body(self, request: Request) -> bytes:
+        """The body, refused with BodyTooLarge as soon as it passes the cap (never read whole)."""
+        cap = self._settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                raise MalformedDelivery("Content-Length is not a number")
+            if int(declared) > cap:
+                raise BodyTooLarge(f"body of {int(declared)} bytes is over the {cap}-byte limit")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise BodyTooLarge(f"body is over the {cap}-byte limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def healthz(self, request: Request) -> Response:
+        """Liveness: the process answers."""
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        """Readiness: Nomad and GitHub both answer."""
+        nomad, github = await asyncio.gather(
+            _probe(self._nomad.health()), _probe(self._github.check())
+        )
+        body: dict[str, Any] = {"nomad": nomad, "github": github}
+        ready = nomad == "ok" and github == "ok"
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    async def metrics(self, request: Request) -> Response:
+        """Prometheus text exposition of this instance's registry."""
+        return Response(self._metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def _probe(check: Awaitable[None]) -> str:
+    """The word ok, or one line saying why not."""
+    try:
+        await asyncio.wait_for(check, PROBE_TIMEOUT)
+    except UpstreamError as error:
+        return str(error)
+    except TimeoutError:
+        return f"no answer within {PROBE_TIMEOUT:.0f}s"
+    return "ok"

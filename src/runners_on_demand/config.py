@@ -1,0 +1,395 @@
+"""Settings from environment variables and an optional TOML file, checked all at once.
+
+Connections and credentials come from the ecosystem's own environment variables:
+`GITHUB_WEBHOOK_SECRET` (required), `GITHUB_TOKEN` or `GITHUB_APP_ID` +
+`GITHUB_APP_PRIVATE_KEY_FILE`, `GITHUB_API_URL`, `NOMAD_ADDR`, `NOMAD_TOKEN`, `NOMAD_NAMESPACE`,
+`NOMAD_REGION`, `NOMAD_CACERT`, `NOMAD_CLIENT_CERT`, `NOMAD_CLIENT_KEY` (files are read through
+the injected `read_file`, so this module stays free of I/O).
+
+Everything else lives in the TOML file (`rod serve --config rod.toml`; see rod.example.toml).
+Every key is optional:
+
+    trigger_label = "self-hosted"        # a job must carry it (case-insensitive) to get a runner
+    allow = ["my-org", "someone/repo"]   # owners or owner/repo; empty or absent = every repository
+    credential_mode = "jit"              # or "registration-token"
+    runner_group_id = 1                  # generate-jitconfig's runner_group_id
+
+    [server]
+    host = "0.0.0.0"
+    port = 8080
+    max_body_bytes = 1048576             # larger webhook bodies get 413
+    queue_size = 1000                    # a full queue answers 503
+    workers = 4
+    shutdown_grace_seconds = 25.0        # how long SIGTERM waits for queued work
+    dedup_size = 10000                   # recent (hook id, delivery id) pairs remembered
+
+    [nomad.headers]                      # extra headers on every Nomad call
+    "CF-Access-Client-Id" = "0123.access"
+    "CF-Access-Client-Secret" = { env = "CF_ACCESS_CLIENT_SECRET" }   # read from the environment
+
+    [[pools]]                            # tried in order; the first covering all labels wins
+    name = "gpu"
+    nomad_job = "github-runner-gpu"
+    labels = ["linux", "gpu"]            # the trigger label is implied; [] takes any job
+
+Without `[[pools]]` there is one pool, `default`, Nomad job `github-runner`, taking any job that
+carries the trigger label. With pools, a job none of them covers gets no runner.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from runners_on_demand.decision import Policy, Pool
+from runners_on_demand.delivery import is_valid_full_name, is_valid_owner
+from runners_on_demand.errors import ConfigError
+
+__all__ = ["CredentialMode", "Settings", "load_settings"]
+
+CredentialMode = Literal["jit", "registration-token"]
+_CREDENTIAL_MODES: tuple[CredentialMode, ...] = ("jit", "registration-token")
+# RFC 9110 token characters for a header name.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Headers rod sets itself from the environment; config may not override them.
+_RESERVED_HEADERS = frozenset({"x-nomad-token", "host", "content-length", "content-type"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `rod serve` needs; `repr` hides every secret."""
+
+    webhook_secret: str = field(metadata={"secret": True})
+    github_token: str | None = field(default=None, metadata={"secret": True})
+    github_app_id: str | None = None
+    github_app_private_key: str | None = field(default=None, metadata={"secret": True})
+    github_api_url: str = "https://api.github.com"
+    nomad_addr: str = "http://127.0.0.1:4646"
+    nomad_token: str | None = field(default=None, metadata={"secret": True})
+    nomad_namespace: str = "default"
+    nomad_region: str | None = None
+    nomad_cacert: str | None = None
+    nomad_client_cert: str | None = None
+    nomad_client_key: str | None = None
+    nomad_headers: Mapping[str, str] = field(default_factory=dict, metadata={"secret": True})
+    policy: Policy = field(default_factory=Policy)
+    credential_mode: CredentialMode = "jit"
+    runner_group_id: int = 1
+    host: str = "0.0.0.0"
+    port: int = 8080
+    max_body_bytes: int = 1024 * 1024
+    queue_size: int = 1000
+    workers: int = 4
+    shutdown_grace_seconds: float = 25.0
+    dedup_size: int = 10_000
+
+    @property
+    def github_auth(self) -> Literal["token", "app"]:
+        """Which GitHub credential is configured."""
+        return "token" if self.github_token else "app"
+
+    def __repr__(self) -> str:
+        parts = []
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if spec.metadata.get("secret") and value:
+                shown = (
+                    {k: "<redacted>" for k in value} if isinstance(value, Mapping) else "<redacted>"
+                )
+                parts.append(f"{spec.name}={shown!r}")
+            else:
+                parts.append(f"{spec.name}={value!r}")
+        return f"Settings({', '.join(parts)})"
+
+
+def load_settings(
+    environ: Mapping[str, str],
+    toml_text: str | None = None,
+    *,
+    read_file: Callable[[str], str] | None = None,
+) -> Settings:
+    """Settings from `environ` and the TOML text; `ConfigError` lists every problem found."""
+    problems: list[str] = []
+    env = {name: value.strip() for name, value in environ.items() if value.strip()}
+    values: dict[str, Any] = {}
+    _github(env, values, problems, read_file)
+    _nomad(env, values, problems, read_file)
+    document: dict[str, Any] = {}
+    if toml_text is not None:
+        try:
+            document = tomllib.loads(toml_text)
+        except tomllib.TOMLDecodeError as error:
+            problems.append(f"config file is not valid TOML: {error}")
+    _toml(document, env, values, problems)
+    if problems:
+        raise ConfigError(problems)
+    return Settings(**values)
+
+
+def _github(
+    env: dict[str, str],
+    values: dict[str, Any],
+    problems: list[str],
+    read_file: Callable[[str], str] | None,
+) -> None:
+    """The GitHub side: webhook secret, PAT or App, API URL."""
+    if "GITHUB_WEBHOOK_SECRET" in env:
+        values["webhook_secret"] = env["GITHUB_WEBHOOK_SECRET"]
+    else:
+        problems.append("GITHUB_WEBHOOK_SECRET is not set; refusing to accept unsigned webhooks")
+    token, app_id = env.get("GITHUB_TOKEN"), env.get("GITHUB_APP_ID")
+    key_file = env.get("GITHUB_APP_PRIVATE_KEY_FILE")
+    if token and (app_id or key_file):
+        problems.append(
+            "set either GITHUB_TOKEN or GITHUB_APP_ID/GITHUB_APP_PRIVATE_KEY_FILE, not both"
+        )
+    elif token:
+        values["github_token"] = token
+    elif app_id or key_file:
+        if not app_id:
+            problems.append("GITHUB_APP_PRIVATE_KEY_FILE is set but GITHUB_APP_ID is not")
+        elif not re.fullmatch(r"[0-9]+|Iv[0-9A-Za-z.]+", app_id):
+            problems.append("GITHUB_APP_ID must be the App's numeric id or its client id (Iv...)")
+        else:
+            values["github_app_id"] = app_id
+        if not key_file:
+            problems.append("GITHUB_APP_ID is set but GITHUB_APP_PRIVATE_KEY_FILE is not")
+        else:
+            key = _read(read_file, key_file, "GITHUB_APP_PRIVATE_KEY_FILE", problems)
+            if key is not None:
+                if _is_rsa_private_key(key):
+                    values["github_app_private_key"] = key
+                else:
+                    problems.append(
+                        f"GITHUB_APP_PRIVATE_KEY_FILE {key_file}: not a PEM RSA private key"
+                    )
+    else:
+        problems.append(
+            "no GitHub credential: set GITHUB_TOKEN, or GITHUB_APP_ID and "
+            "GITHUB_APP_PRIVATE_KEY_FILE"
+        )
+    if "GITHUB_API_URL" in env:
+        values["github_api_url"] = _url(env["GITHUB_API_URL"], "GITHUB_API_URL", problems)
+
+
+def _nomad(
+    env: dict[str, str],
+    values: dict[str, Any],
+    problems: list[str],
+    read_file: Callable[[str], str] | None,
+) -> None:
+    """The Nomad side, with the names and defaults of the nomad CLI."""
+    # https://developer.hashicorp.com/nomad/docs/commands#environment-variables
+    if "NOMAD_ADDR" in env:
+        values["nomad_addr"] = _url(env["NOMAD_ADDR"], "NOMAD_ADDR", problems)
+    for name in ("NOMAD_TOKEN", "NOMAD_NAMESPACE", "NOMAD_REGION"):
+        if name in env:
+            values[name.lower()] = env[name]
+    for name in ("NOMAD_CACERT", "NOMAD_CLIENT_CERT", "NOMAD_CLIENT_KEY"):
+        if name in env and _read(read_file, env[name], name, problems) is not None:
+            values[name.lower()] = env[name]
+    if ("NOMAD_CLIENT_CERT" in env) != ("NOMAD_CLIENT_KEY" in env):
+        problems.append("NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY must be set together")
+
+
+def _toml(
+    document: dict[str, Any], env: dict[str, str], values: dict[str, Any], problems: list[str]
+) -> None:
+    """Policy, limits and extra Nomad headers from the TOML document."""
+    top = {
+        "trigger_label",
+        "allow",
+        "credential_mode",
+        "runner_group_id",
+        "server",
+        "nomad",
+        "pools",
+    }
+    _unknown(document, top, "", problems)
+    trigger = _get(document, "trigger_label", str, "trigger_label", problems)
+    if trigger is not None and (not trigger.strip() or "," in trigger):
+        problems.append("trigger_label must be a non-empty label without commas")
+        trigger = None
+    allow = _string_list(document, "allow", "allow", problems)
+    for entry in allow or []:
+        if not (is_valid_owner(entry) or is_valid_full_name(entry)):
+            problems.append(f"allow: {entry!r} is not an owner or owner/repo")
+    mode = _get(document, "credential_mode", str, "credential_mode", problems)
+    if mode is not None:
+        if mode in _CREDENTIAL_MODES:
+            values["credential_mode"] = mode
+        else:
+            problems.append(f"credential_mode must be one of {', '.join(_CREDENTIAL_MODES)}")
+    _int(document, "runner_group_id", "runner_group_id", 1, 2**31 - 1, values, problems)
+    pools = _pools(document, problems)
+    policy: dict[str, Any] = {}
+    if trigger is not None:
+        policy["trigger_label"] = trigger
+    if allow:
+        policy["allow"] = tuple(allow)
+    if pools:
+        policy["pools"] = pools
+    values["policy"] = Policy(**policy)
+    server = _get(document, "server", dict, "[server]", problems) or {}
+    server_keys = {"host", "port", "max_body_bytes", "queue_size", "workers", "dedup_size"}
+    _unknown(server, {*server_keys, "shutdown_grace_seconds"}, "server.", problems)
+    host = _get(server, "host", str, "server.host", problems)
+    if host is not None:
+        values["host"] = host
+    _int(server, "port", "server.port", 0, 65535, values, problems)
+    # GitHub never delivers more than 25 MB (docs: "Webhook payload object" payload cap).
+    _int(server, "max_body_bytes", "server.max_body_bytes", 1024, 25 * 2**20, values, problems)
+    _int(server, "queue_size", "server.queue_size", 1, 1_000_000, values, problems)
+    _int(server, "workers", "server.workers", 1, 256, values, problems)
+    _int(server, "dedup_size", "server.dedup_size", 0, 10_000_000, values, problems)
+    grace = server.get("shutdown_grace_seconds")
+    if grace is not None:
+        if isinstance(grace, int | float) and not isinstance(grace, bool) and 0 <= grace <= 3600:
+            values["shutdown_grace_seconds"] = float(grace)
+        else:
+            problems.append("server.shutdown_grace_seconds must be a number from 0 to 3600")
+    nomad = _get(document, "nomad", dict, "[nomad]", problems) or {}
+    _unknown(nomad, {"headers"}, "nomad.", problems)
+    headers = _get(nomad, "headers", dict, "[nomad.headers]", problems) or {}
+    values["nomad_headers"] = _headers(headers, env, problems)
+
+
+def _pools(document: dict[str, Any], problems: list[str]) -> tuple[Pool, ...]:
+    """The `[[pools]]` array; names unique, jobs plausible Nomad job ids."""
+    entries = _get(document, "pools", list, "pools", problems) or []
+    pools: list[Pool] = []
+    for index, entry in enumerate(entries):
+        where = f"pools[{index}]"
+        if not isinstance(entry, dict):
+            problems.append(f"{where} must be a table with name, nomad_job and labels")
+            continue
+        _unknown(entry, {"name", "nomad_job", "labels"}, f"{where}.", problems)
+        name = _get(entry, "name", str, f"{where}.name", problems)
+        job = _get(entry, "nomad_job", str, f"{where}.nomad_job", problems)
+        labels = _string_list(entry, "labels", f"{where}.labels", problems)
+        if not name:
+            problems.append(f"{where}.name is missing or empty")
+        elif any(pool.name == name for pool in pools):
+            problems.append(f"{where}.name {name!r} is used by an earlier pool")
+        # Nomad refuses job ids with spaces or NUL; '/' would change the dispatch URL.
+        if not job or re.search(r"[\s/\x00?#%]", job):
+            problems.append(f"{where}.nomad_job must be a Nomad job id (no spaces or '/')")
+        if labels is None:
+            problems.append(f"{where}.labels is missing; use [] for a pool that takes any job")
+        elif any(not label.strip() or "," in label for label in labels):
+            problems.append(f"{where}.labels must be non-empty labels without commas")
+        if name and job and labels is not None:
+            pools.append(Pool(name, job, frozenset(labels)))
+    return tuple(pools)
+
+
+def _headers(table: dict[str, Any], env: dict[str, str], problems: list[str]) -> dict[str, str]:
+    """Extra Nomad headers; a value `{ env = "NAME" }` is read from the environment."""
+    headers: dict[str, str] = {}
+    for name, value in table.items():
+        where = f"nomad.headers.{name}"
+        if not _HEADER_NAME.fullmatch(name) or name.lower() in _RESERVED_HEADERS:
+            problems.append(f"{where}: not an allowed header name")
+            continue
+        if isinstance(value, dict) and set(value) == {"env"} and isinstance(value["env"], str):
+            if value["env"] not in env:
+                problems.append(f"{where}: environment variable {value['env']} is not set")
+                continue
+            value = env[value["env"]]
+        if not isinstance(value, str) or not value or re.search(r"[\r\n\x00]", value):
+            problems.append(f'{where} must be a one-line string or {{ env = "NAME" }}')
+            continue
+        headers[name] = value
+    return headers
+
+
+def _url(value: str, name: str, problems: list[str]) -> str:
+    """An http(s) base URL without its trailing slash."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        problems.append(f"{name} must be an http(s) URL like https://host[:port][/path]")
+        return value
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        problems.append(f"{name} has an invalid port")
+    return value.rstrip("/")
+
+
+def _read(
+    read_file: Callable[[str], str] | None, path: str, name: str, problems: list[str]
+) -> str | None:
+    """The text of `path` through the injected reader, or None with a problem noted."""
+    if read_file is None:
+        problems.append(f"{name} is set but no file reader was provided")
+        return None
+    try:
+        return read_file(path)
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        problems.append(f"{name} {path}: cannot read ({reason})")
+        return None
+
+
+def _is_rsa_private_key(pem: str) -> bool:
+    """Whether `pem` is an unencrypted PEM RSA private key (GitHub App keys are)."""
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        return False
+    return isinstance(key, RSAPrivateKey)
+
+
+def _unknown(table: dict[str, Any], known: set[str], prefix: str, problems: list[str]) -> None:
+    """Note every key of `table` that is not in `known`."""
+    for key in table:
+        if key not in known:
+            problems.append(f"unknown key {prefix}{key} in the config file")
+
+
+def _get(table: dict[str, Any], key: str, kind: type, where: str, problems: list[str]) -> Any:
+    """`table[key]` if it has type `kind`; None (with a problem if present) otherwise."""
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        problems.append(f"{where} has the wrong type ({type(value).__name__})")
+        return None
+    return value
+
+
+def _string_list(
+    table: dict[str, Any], key: str, where: str, problems: list[str]
+) -> list[str] | None:
+    """`table[key]` as a list of strings, or None."""
+    value = _get(table, key, list, where, problems)
+    if value is not None and not all(isinstance(item, str) for item in value):
+        problems.append(f"{where} must be a list of strings")
+        return None
+    return None if value is None else list(value)
+
+
+def _int(
+    table: dict[str, Any],
+    key: str,
+    where: str,
+    low: int,
+    high: int,
+    values: dict[str, Any],
+    problems: list[str],
+) -> None:
+    """Copy `table[key]` into `values` if it is an integer in [low, high]."""
+    value = table.get(key)
+    if value is None:
+        return
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        values[key] = value
+    else:
+        problems.append(f"{where} must be an integer from {low} to {high}")

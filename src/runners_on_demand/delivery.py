@@ -1,0 +1,255 @@
+"""Sans-I/O webhook intake: raw bytes and headers in, a verified typed delivery (or an error) out.
+
+No network, clock or environment here (gidgethub `sansio.Event.from_http` is the model). The
+edge caps the body size before calling `parse_delivery`; the rest of the checks happen here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import parse_qs
+
+from runners_on_demand.errors import ConfigError, MalformedDelivery, SignatureMismatch
+
+__all__ = [
+    "Delivery",
+    "OtherEvent",
+    "Ping",
+    "WorkflowJobEvent",
+    "is_valid_full_name",
+    "is_valid_owner",
+    "is_valid_repo_name",
+    "parse_delivery",
+    "verify_signature",
+]
+
+T = TypeVar("T")
+
+# GitHub user/org names: 1-39 alphanumerics or hyphens, not starting with a hyphen.
+_OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}")
+# Repository names: letters, digits, '.', '_' and '-', at most 100 characters; '.' and '..' are
+# reserved (GitHub refuses them when a repository is created or renamed).
+_REPO = re.compile(r"[A-Za-z0-9._-]{1,100}")
+
+
+def is_valid_owner(owner: str) -> bool:
+    """Whether `owner` is a well-formed GitHub user or organization login."""
+    return _OWNER.fullmatch(owner) is not None
+
+
+def is_valid_repo_name(name: str) -> bool:
+    """Whether `name` is a well-formed GitHub repository name (without its owner)."""
+    return _REPO.fullmatch(name) is not None and name not in (".", "..")
+
+
+def is_valid_full_name(full_name: str) -> bool:
+    """Whether `full_name` is exactly `owner/repo` in GitHub's grammar."""
+    owner, sep, name = full_name.partition("/")
+    return sep == "/" and is_valid_owner(owner) and is_valid_repo_name(name)
+
+
+def verify_signature(body: bytes, signature_256: str | None, *, secret: str) -> None:
+    """Raise `SignatureMismatch` unless `signature_256` is `sha256=` + HMAC-SHA256(secret, body)."""
+    # https://docs.github.com/webhooks/using-webhooks/validating-webhook-deliveries
+    if not secret:
+        raise ConfigError(["the webhook secret is empty; refusing every delivery"])
+    if not signature_256:
+        raise SignatureMismatch("missing X-Hub-Signature-256 header")
+    algorithm, sep, provided = signature_256.strip().partition("=")
+    if sep != "=" or algorithm.lower() != "sha256":
+        raise SignatureMismatch("X-Hub-Signature-256 must look like sha256=<hex>")
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not provided.isascii() or not hmac.compare_digest(expected, provided.lower()):
+        raise SignatureMismatch("X-Hub-Signature-256 does not match the body")
+
+
+@dataclass(frozen=True)
+class Ping:
+    """A `ping` delivery: sent when a hook is created or pinged; answer 2xx."""
+
+    event: ClassVar[str] = "ping"
+    delivery_id: str
+    hook_id: str | None
+
+
+@dataclass(frozen=True)
+class OtherEvent:
+    """A signed delivery of an event we do not act on; answer 2xx and ignore it."""
+
+    event: str
+    delivery_id: str
+    hook_id: str | None
+
+
+@dataclass(frozen=True)
+class WorkflowJobEvent:
+    """The fields of a `workflow_job` delivery that the decision and the dispatch need."""
+
+    # https://docs.github.com/webhooks/webhook-events-and-payloads#workflow_job
+    event: ClassVar[str] = "workflow_job"
+    delivery_id: str
+    hook_id: str | None
+    action: str
+    job_id: int
+    run_id: int
+    run_attempt: int
+    job_name: str
+    workflow_name: str | None
+    labels: tuple[str, ...]
+    status: str
+    conclusion: str | None
+    runner_id: int | None
+    runner_name: str | None
+    repo_full_name: str
+    repo_owner: str
+    repo_name: str
+    repo_html_url: str
+    fork: bool
+    installation_id: int | None
+
+
+Delivery = Ping | OtherEvent | WorkflowJobEvent
+
+
+def parse_delivery(headers: Mapping[str, str], body: bytes, *, secret: str) -> Delivery:
+    """Verify the signature, then turn a delivery into a `Delivery`; raise a `BadDelivery`."""
+    # https://docs.github.com/webhooks/webhook-events-and-payloads#delivery-headers
+    lowered = {name.lower(): value for name, value in headers.items()}
+    signature = lowered.get("x-hub-signature-256")
+    if not signature and lowered.get("x-hub-signature"):
+        raise SignatureMismatch("only a SHA-1 X-Hub-Signature was sent; X-Hub-Signature-256 needed")
+    verify_signature(body, signature, secret=secret)
+    event = lowered.get("x-github-event", "").strip()
+    if not event:
+        raise MalformedDelivery("missing X-GitHub-Event header")
+    delivery_id = lowered.get("x-github-delivery", "").strip()
+    if not delivery_id:
+        raise MalformedDelivery("missing X-GitHub-Delivery header")
+    hook_id = lowered.get("x-github-hook-id", "").strip() or None
+    if event == "ping":
+        return Ping(delivery_id=delivery_id, hook_id=hook_id)
+    if event != "workflow_job":
+        return OtherEvent(event=event, delivery_id=delivery_id, hook_id=hook_id)
+    document = _decode_body(lowered.get("content-type"), body)
+    return _workflow_job(document, delivery_id=delivery_id, hook_id=hook_id)
+
+
+def _decode_body(content_type: str | None, body: bytes) -> dict[str, Any]:
+    """The JSON object of a `json` or `form` (`payload=<json>`) delivery body."""
+    # https://docs.github.com/webhooks/using-webhooks/creating-webhooks (content type)
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedDelivery("body is not UTF-8") from None
+    if media_type == "application/x-www-form-urlencoded":
+        try:
+            values = parse_qs(text, keep_blank_values=True, strict_parsing=True).get("payload", [])
+        except ValueError:
+            raise MalformedDelivery(
+                "form body is not valid application/x-www-form-urlencoded"
+            ) from None
+        if len(values) != 1:
+            raise MalformedDelivery("form body must carry exactly one payload field")
+        text = values[0]
+    elif media_type != "application/json":
+        shown = media_type or "none"
+        raise MalformedDelivery(f"unsupported Content-Type {shown!r}; use application/json")
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise MalformedDelivery(f"body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise MalformedDelivery("body is nested too deeply") from None
+    if not isinstance(document, dict):
+        raise MalformedDelivery("body must be a JSON object")
+    return document
+
+
+def _workflow_job(document: dict[str, Any], *, delivery_id: str, hook_id: str | None) -> Delivery:
+    """Extract and check the fields of a `workflow_job` payload."""
+    repository = _field(document, "repository", dict, "repository")
+    full_name = _field(repository, "full_name", str, "repository.full_name")
+    if not is_valid_full_name(full_name):
+        raise MalformedDelivery("repository.full_name is not a valid owner/name")
+    owner, _, name = full_name.partition("/")
+    html_url = _field(repository, "html_url", str, "repository.html_url")
+    if not html_url.startswith(("https://", "http://")):
+        raise MalformedDelivery("repository.html_url is not an http(s) URL")
+    job = _field(document, "workflow_job", dict, "workflow_job")
+    labels = _field(job, "labels", list, "workflow_job.labels")
+    if not all(isinstance(label, str) for label in labels):
+        raise MalformedDelivery("workflow_job.labels must be a list of strings")
+    installation = document.get("installation")
+    installation_id = None
+    if isinstance(installation, dict):
+        installation_id = _optional_int(installation, "id", "installation.id")
+    return WorkflowJobEvent(
+        delivery_id=delivery_id,
+        hook_id=hook_id,
+        action=_field(document, "action", str, "action"),
+        job_id=_positive_int(job, "id", "workflow_job.id"),
+        run_id=_positive_int(job, "run_id", "workflow_job.run_id"),
+        run_attempt=_positive_int(job, "run_attempt", "workflow_job.run_attempt"),
+        job_name=_field(job, "name", str, "workflow_job.name"),
+        workflow_name=_optional(job, "workflow_name", str, "workflow_job.workflow_name"),
+        labels=tuple(labels),
+        status=_field(job, "status", str, "workflow_job.status"),
+        conclusion=_optional(job, "conclusion", str, "workflow_job.conclusion"),
+        # A job no runner took has null runner fields; REST has shown 0 (actions/runner#4684).
+        runner_id=_optional_int(job, "runner_id", "workflow_job.runner_id") or None,
+        runner_name=_optional(job, "runner_name", str, "workflow_job.runner_name") or None,
+        repo_full_name=full_name,
+        repo_owner=owner,
+        repo_name=name,
+        repo_html_url=html_url,
+        fork=_field(repository, "fork", bool, "repository.fork"),
+        installation_id=installation_id,
+    )
+
+
+def _field(parent: dict[str, Any], key: str, kind: type[T], path: str) -> T:
+    """`parent[key]`, which must be present and of type `kind`."""
+    if key not in parent:
+        raise MalformedDelivery(f"{path} is missing")
+    value = parent[key]
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise MalformedDelivery(f"{path} must be {_KIND_NAMES.get(kind, kind.__name__)}")
+    return value
+
+
+def _optional(parent: dict[str, Any], key: str, kind: type[T], path: str) -> T | None:
+    """`parent[key]` of type `kind`, or None when absent or null."""
+    if parent.get(key) is None:
+        return None
+    return _field(parent, key, kind, path)
+
+
+def _positive_int(parent: dict[str, Any], key: str, path: str) -> int:
+    """`parent[key]`, a positive integer."""
+    value = _field(parent, key, int, path)
+    if value < 1:
+        raise MalformedDelivery(f"{path} must be a positive integer")
+    return value
+
+
+def _optional_int(parent: dict[str, Any], key: str, path: str) -> int | None:
+    """`parent[key]` as an integer; None for absent, null or an empty string."""
+    if parent.get(key) in (None, ""):
+        return None
+    return _field(parent, key, int, path)
+
+
+_KIND_NAMES: dict[type, str] = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    int: "an integer",
+    bool: "true or false",
+}

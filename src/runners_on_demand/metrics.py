@@ -1,0 +1,79 @@
+"""Prometheus metrics of one dispatcher instance, in a registry of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# Webhooks are answered within GitHub's 10 s; dispatches may wait out retries for minutes.
+ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+DISPATCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """The counters, gauges and histograms `/metrics` exposes (names follow Prometheus usage)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.webhooks = Counter(
+            "rod_webhooks",
+            "Webhook deliveries received, by GitHub event and outcome.",
+            ["event", "outcome"],
+            registry=self.registry,
+        )
+        self.ignored = Counter(
+            "rod_webhooks_ignored",
+            "Verified deliveries answered 2xx without a runner, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.dispatches = Counter(
+            "rod_dispatches",
+            "Runner dispatches finished by the workers, by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "rod_queue_depth",
+            "Deliveries waiting for a worker.",
+            registry=self.registry,
+        )
+        self.ack_seconds = Histogram(
+            "rod_webhook_ack_seconds",
+            "Time from receiving a webhook to answering it.",
+            buckets=ACK_BUCKETS,
+            registry=self.registry,
+        )
+        self.to_dispatch_seconds = Histogram(
+            "rod_webhook_to_dispatch_seconds",
+            "Time from receiving a queued workflow_job to Nomad accepting the dispatch.",
+            buckets=DISPATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.github_rate_limit_remaining = Gauge(
+            "rod_github_rate_limit_remaining",
+            "GitHub's x-ratelimit-remaining on the latest API answer (NaN before the first).",
+            registry=self.registry,
+        )
+        self.github_rate_limit_remaining.set(float("nan"))
+
+    def track_queue(self, depth: Callable[[], int]) -> None:
+        """Read the queue depth from `depth()` at each scrape."""
+        self.queue_depth.set_function(lambda: float(depth()))
+
+    def track_rate_limit(self, remaining: Callable[[], int | None]) -> None:
+        """Read GitHub's remaining quota from `remaining()` at each scrape."""
+
+        def read() -> float:
+            value = remaining()
+            return float("nan") if value is None else float(value)
+
+        self.github_rate_limit_remaining.set_function(read)
+
+    def render(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)

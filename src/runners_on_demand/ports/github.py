@@ -1,0 +1,255 @@
+"""The GitHub port: runner credentials from GitHub's REST API over one `httpx.AsyncClient`.
+
+Authentication is a personal access token or a GitHub App (JWT -> installation token). Tokens are
+cached until shortly before they expire. Errors become `GitHubError` (with GitHub's `message`) or
+`GitHubRateLimited` (with the seconds to wait); a 409 on generate-jitconfig is not an error but
+`RunnerExists`: a runner of that name was already made for this job, so there is nothing to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import jwt
+
+from runners_on_demand import __version__
+from runners_on_demand.contract import JitConfig, RegistrationToken
+from runners_on_demand.errors import GitHubError, GitHubRateLimited
+
+# https://docs.github.com/en/rest/about-the-rest-api/api-versions (pinned; 2026-03-10 breaks things)
+BASE_HEADERS = {
+    "Accept": "application/vnd.github+json",
+    "X-GitHub-Api-Version": "2022-11-28",
+    "User-Agent": f"runners-on-demand/{__version__}",
+}
+# Refresh a cached token this long before GitHub's `expires_at` (tokens live one hour).
+TOKEN_MARGIN = 300.0
+# JWT lifetime: GitHub accepts at most 10 minutes; iat is backdated 60 s for clock drift.
+# https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-json-web-token-jwt-for-a-github-app
+JWT_LIFETIME = 540
+# Secondary rate limits without Retry-After: "wait at least one minute".
+SECONDARY_WAIT = 60.0
+
+
+@dataclass(frozen=True)
+class PatAuth:
+    """A personal access token (classic or fine-grained), sent as a Bearer token."""
+
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AppAuth:
+    """A GitHub App: its id and PEM private key, exchanged for installation tokens."""
+
+    app_id: str
+    private_key: str = field(repr=False)
+
+
+GitHubAuth = PatAuth | AppAuth
+
+
+@dataclass(frozen=True)
+class RunnerExists:
+    """generate-jitconfig answered 409: a runner with this name was already made."""
+
+    name: str
+
+
+@dataclass
+class _Cached:
+    """A token and the epoch second it expires."""
+
+    value: str = field(repr=False)
+    expires_at: float
+
+
+class GitHubRunners:
+    """Runner credentials for a repository: JIT configs and registration tokens."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        auth: GitHubAuth,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._auth = auth
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._installation_ids: dict[str, int] = {}
+        self._installation_tokens: dict[int, _Cached] = {}
+        self._registration_tokens: dict[str, tuple[RegistrationToken, float]] = {}
+        self.rate_limit_remaining: int | None = None
+
+    async def generate_jitconfig(
+        self,
+        owner: str,
+        repo: str,
+        body: Mapping[str, Any],
+        *,
+        installation_id: int | None = None,
+    ) -> JitConfig | RunnerExists:
+        """`POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig` (201)."""
+        # https://docs.github.com/en/rest/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-a-repository
+        path = f"/repos/{_seg(owner)}/{_seg(repo)}/actions/runners/generate-jitconfig"
+        authorization = await self._authorization(owner, repo, installation_id)
+        try:
+            data = await self._call("POST", path, authorization, json=dict(body))
+        except GitHubError as error:
+            if error.status == 409:  # "Already exists": the name is unique per job and attempt
+                return RunnerExists(name=str(body.get("name", "")))
+            raise
+        encoded = data.get("encoded_jit_config")
+        if not isinstance(encoded, str) or not encoded:
+            raise GitHubError(f"GitHub POST {path}: answer lacks encoded_jit_config", status=201)
+        return JitConfig(encoded=encoded)
+
+    async def create_registration_token(
+        self, owner: str, repo: str, *, installation_id: int | None = None
+    ) -> RegistrationToken:
+        """`POST .../actions/runners/registration-token`, cached per repo until near expiry."""
+        # https://docs.github.com/en/rest/actions/self-hosted-runners#create-a-registration-token-for-a-repository
+        key = f"{owner}/{repo}".lower()
+        cached = self._registration_tokens.get(key)
+        if cached is not None and cached[1] - TOKEN_MARGIN > self._clock():
+            return cached[0]
+        path = f"/repos/{_seg(owner)}/{_seg(repo)}/actions/runners/registration-token"
+        authorization = await self._authorization(owner, repo, installation_id)
+        data = await self._call("POST", path, authorization)
+        token, expires_at = _token_and_expiry(data, path)
+        credential = RegistrationToken(token=token)
+        self._registration_tokens[key] = (credential, expires_at)
+        return credential
+
+    async def check(self) -> None:
+        """Raise GitHubError unless GitHub answers and accepts our credentials (`/readyz`)."""
+        # GET /rate_limit costs no quota for a token; GET /app is the App's own identity (JWT).
+        try:
+            if isinstance(self._auth, PatAuth):
+                await self._call("GET", "/rate_limit", f"Bearer {self._auth.token}")
+            else:
+                await self._call("GET", "/app", f"Bearer {self._app_jwt()}")
+        except GitHubError as error:
+            # Reachable is what matters: a rate limit is waited out, not a reason to take the
+            # service out of rotation. Silence, 5xx and rejected credentials (401) are.
+            if error.status is None or error.status >= 500 or error.status == 401:
+                raise
+
+    async def _authorization(self, owner: str, repo: str, installation_id: int | None) -> str:
+        if isinstance(self._auth, PatAuth):
+            return f"Bearer {self._auth.token}"
+        async with self._lock:
+            if installation_id is None:
+                installation_id = await self._installation_id(owner, repo)
+            cached = self._installation_tokens.get(installation_id)
+            if cached is None or cached.expires_at - TOKEN_MARGIN <= self._clock():
+                cached = await self._installation_token(installation_id)
+                self._installation_tokens[installation_id] = cached
+            return f"Bearer {cached.value}"
+
+    async def _installation_id(self, owner: str, repo: str) -> int:
+        # https://docs.github.com/en/rest/apps/apps#get-a-repository-installation-for-the-authenticated-app
+        key = f"{owner}/{repo}".lower()
+        if key not in self._installation_ids:
+            path = f"/repos/{_seg(owner)}/{_seg(repo)}/installation"
+            data = await self._call("GET", path, f"Bearer {self._app_jwt()}")
+            try:
+                self._installation_ids[key] = int(data["id"])
+            except (KeyError, TypeError, ValueError) as error:
+                raise GitHubError(f"GitHub GET {path}: unexpected answer", status=200) from error
+        return self._installation_ids[key]
+
+    async def _installation_token(self, installation_id: int) -> _Cached:
+        # https://docs.github.com/en/rest/apps/apps#create-an-installation-access-token-for-an-app
+        path = f"/app/installations/{installation_id}/access_tokens"
+        data = await self._call("POST", path, f"Bearer {self._app_jwt()}")
+        token, expires_at = _token_and_expiry(data, path)
+        return _Cached(token, expires_at)
+
+    def _app_jwt(self) -> str:
+        assert isinstance(self._auth, AppAuth)
+        now = int(self._clock())
+        claims = {"iat": now - 60, "exp": now + JWT_LIFETIME, "iss": self._auth.app_id}
+        return jwt.encode(claims, self._auth.private_key, algorithm="RS256")
+
+    async def _call(
+        self, method: str, path: str, authorization: str, *, json: Any = None
+    ) -> dict[str, Any]:
+        """One request; a 2xx JSON object back, or a GitHubError."""
+        headers = {**BASE_HEADERS, "Authorization": authorization}
+        try:
+            response = await self._client.request(method, path, headers=headers, json=json)
+        except httpx.HTTPError as error:
+            raise GitHubError(f"GitHub {method} {path}: {type(error).__name__}") from error
+        remaining = response.headers.get("x-ratelimit-remaining")
+        if remaining is not None and remaining.isdigit():
+            self.rate_limit_remaining = int(remaining)
+        if response.is_success:
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                raise GitHubError(f"GitHub {method} {path}: answer is not a JSON object")
+            return data
+        failure = _error(response, f"GitHub {method} {path}", self._clock())
+        if failure.status == 401 and self._installation_tokens:
+            self._installation_tokens.clear()  # expired or revoked early: fetch a new one
+            failure.retryable = True
+        raise failure
+
+
+def _error(response: httpx.Response, where: str, now: float) -> GitHubError:
+    """GitHub's `{message}` as a GitHubError; 403/429 rate limits as GitHubRateLimited."""
+    # https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#exceeding-the-rate-limit
+    status = response.status_code
+    message = f"{where}: {status} {_message(response)}"
+    headers = response.headers
+    if status in (403, 429):
+        retry_after = headers.get("retry-after")
+        if retry_after is not None:
+            return GitHubRateLimited(message, status=status, retry_after=_seconds(retry_after))
+        if headers.get("x-ratelimit-remaining") == "0":
+            reset = _seconds(headers.get("x-ratelimit-reset", ""), default=now + SECONDARY_WAIT)
+            return GitHubRateLimited(message, status=status, retry_after=max(0.0, reset - now))
+        if "rate limit" in message.lower():
+            return GitHubRateLimited(message, status=status, retry_after=SECONDARY_WAIT)
+    return GitHubError(message, status=status, retryable=status >= 500)
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return " ".join(data["message"].split())
+    return response.reason_phrase or "error"
+
+
+def _seconds(value: str, *, default: float = SECONDARY_WAIT) -> float:
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return default
+
+
+def _token_and_expiry(data: Mapping[str, Any], path: str) -> tuple[str, float]:
+    try:
+        expires = datetime.fromisoformat(str(data["expires_at"])).timestamp()
+        return str(data["token"]), expires
+    except (KeyError, ValueError) as error:
+        raise GitHubError(f"GitHub POST {path}: unexpected answer", status=201) from error
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")

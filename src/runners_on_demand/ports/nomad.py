@@ -1,0 +1,127 @@
+"""The Nomad port: dispatch a parameterized job over one `httpx.AsyncClient`.
+
+Nomad answers errors in `text/plain`. A dispatch that fails validation comes back as HTTP 500 with
+a known message (nomad/job_endpoint.go `Dispatch`, `validateDispatchRequest`, wrapped by
+command/agent/http.go `wrap()`); those become `NomadRejected`, never retried. Other 5xx and
+connection errors are retryable `NomadError`s; 403 (bad token, ACL) is a non-retryable one.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+
+from runners_on_demand.contract import DispatchRequest
+from runners_on_demand.errors import NomadError, NomadRejected
+
+# Messages of Nomad's dispatch validation (HTTP 500 text/plain), unchanged since at least 1.2.
+# https://github.com/hashicorp/nomad/blob/main/nomad/job_endpoint.go (Dispatch, ~L1984-2160)
+VALIDATION_MESSAGES = (
+    "parameterized job not found",
+    "is not a parameterized job",
+    "is stopped",
+    "Payload is not provided but required by parameterized job",
+    "Payload provided but forbidden by parameterized job",
+    "Payload exceeds maximum size",
+    "Dispatch request included unpermitted metadata keys",
+    "Dispatch did not provide required meta keys",
+    "dispatch job priority must be between",
+)
+# Longest part of a Nomad error body kept in an exception message.
+MAX_MESSAGE = 300
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    """Nomad's answer to a dispatch; `existing` when the idempotency token matched a child."""
+
+    dispatched_job_id: str
+    eval_id: str
+    # Nomad answers EvalID "" when the token matched an existing child (state_store.go
+    # CheckIdempotencyToken) -- and also for a parent that is periodic, which ours is not.
+    existing: bool
+
+
+class NomadJobs:
+    """Dispatches of Nomad parameterized jobs, in one namespace and region."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        token: str | None = None,
+        namespace: str | None = None,
+        region: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._client = client
+        self._headers = dict(headers or {})
+        if token:
+            self._headers["X-Nomad-Token"] = token  # command/agent/http.go parseToken
+        self._scope = {k: v for k, v in (("namespace", namespace), ("region", region)) if v}
+
+    async def dispatch(self, request: DispatchRequest) -> DispatchResult:
+        """`POST /v1/job/{job}/dispatch?idempotency_token=...`: one child per token."""
+        # The token must be in the query string: a body key `idempotency_token` is ignored by
+        # Nomad (Go's JSON decoding ignores case, not underscores), which python-nomad 2.1.0 sends.
+        # https://developer.hashicorp.com/nomad/api-docs/jobs#dispatch-job
+        path = f"/v1/job/{quote(request.job_id, safe='')}/dispatch"
+        params = {"idempotency_token": request.idempotency_token, **self._scope}
+        response = await self._send("POST", path, params=params, json=request.body())
+        try:
+            data = response.json()
+            job_id = str(data["DispatchedJobID"])
+            eval_id = str(data.get("EvalID") or "")
+        except (ValueError, KeyError, TypeError) as error:
+            raise NomadError(f"Nomad POST {path}: unexpected answer", status=200) from error
+        return DispatchResult(dispatched_job_id=job_id, eval_id=eval_id, existing=not eval_id)
+
+    async def health(self) -> None:
+        """Raise NomadError unless `GET /v1/agent/health` answers 200 (for `/readyz`)."""
+        # https://developer.hashicorp.com/nomad/api-docs/agent#health
+        await self._send("GET", "/v1/agent/health")
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: object = None,
+    ) -> httpx.Response:
+        where = f"Nomad {method} {path}"
+        try:
+            response = await self._client.request(
+                method, path, params=params, json=json, headers=self._headers
+            )
+        except httpx.HTTPError as error:
+            raise NomadError(f"{where}: {type(error).__name__}") from error
+        if response.is_success:
+            return response
+        raise _error(response, where)
+
+
+def _error(response: httpx.Response, where: str) -> NomadError:
+    """Nomad's plain-text error body as a NomadError, or NomadRejected when it is validation."""
+    status = response.status_code
+    text = " ".join(response.text.split())[:MAX_MESSAGE] or response.reason_phrase
+    message = f"{where}: {status} {text}"
+    if status == 400 or (status == 500 and any(m in text for m in VALIDATION_MESSAGES)):
+        return NomadRejected(message, status=status)
+    return NomadError(message, status=status, retryable=status >= 500 or status == 429)
+
+
+def tls_context(
+    cacert: str | None, client_cert: str | None = None, client_key: str | None = None
+) -> ssl.SSLContext | bool:
+    """httpx's `verify=`: trust NOMAD_CACERT, present NOMAD_CLIENT_CERT/KEY (mutual TLS)."""
+    if not (cacert or client_cert):
+        return True
+    context = ssl.create_default_context(cafile=cacert)
+    if client_cert:
+        context.load_cert_chain(client_cert, client_key)
+    return context

@@ -1,0 +1,97 @@
+"""`rod serve`: check the settings, then run the dispatcher under uvicorn until SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import ssl
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+import click
+import uvicorn
+
+from runners_on_demand.config import Settings, load_settings
+from runners_on_demand.errors import ConfigError
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _read_text(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+def _fail(problems: list[str]) -> NoReturn:
+    """One line per problem on stderr, exit status 2, no traceback."""
+    for problem in problems:
+        click.echo(f"rod serve: {problem}", err=True)
+    sys.exit(2)
+
+
+def _settings(config_path: str | None) -> Settings:
+    toml_text = None
+    if config_path is not None:
+        try:
+            toml_text = _read_text(config_path)
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or type(error).__name__
+            _fail([f"cannot read config file {config_path}: {reason}"])
+    try:
+        return load_settings(os.environ, toml_text, read_file=_read_text)
+    except ConfigError as error:
+        _fail(error.problems)
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    """After uvicorn's graceful shutdown it re-raises SIGTERM: exit 0, as a drained service."""
+    raise SystemExit(0)
+
+
+@click.command("serve")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML file with pools, trigger label, allowlist, limits, extra Nomad headers.",
+)
+@click.option("--host", default=None, help="Address to listen on (default: [server] host).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default: [server] port).")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
+def command(config_path: str | None, host: str | None, port: int | None, log_level: str) -> None:
+    """Receive signed workflow_job webhooks and dispatch one ephemeral runner per queued job."""
+    settings = _settings(config_path)
+    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # we log each call's outcome ourselves
+
+    from runners_on_demand.app import create_app
+
+    try:
+        app = create_app(settings)
+    except ConfigError as error:
+        _fail(error.problems)
+    except (OSError, ssl.SSLError) as error:  # NOMAD_CACERT / client certificate unusable
+        _fail([f"cannot set up TLS for Nomad: {error.strerror or error}"])
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    logging.getLogger(__name__).info(
+        "rod serve: GitHub %s (%s), Nomad %s namespace %s, pools %s",
+        settings.github_api_url,
+        settings.github_auth,
+        settings.nomad_addr,
+        settings.nomad_namespace,
+        ", ".join(f"{p.name}->{p.nomad_job}" for p in settings.policy.pools),
+    )
+    uvicorn.run(
+        app,
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        log_config=None,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        proxy_headers=False,
+    )

@@ -1,0 +1,230 @@
+"""The Nomad job specs in deploy/nomad: they parse, keep the dispatch contract, and the runner
+task's default script really starts the runner from the payload without exposing the credential."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+from runners_on_demand.contract import DispatchRequest, JitConfig, RegistrationToken, build_dispatch
+from runners_on_demand.decision import Dispatch, Policy, decide
+from runners_on_demand.delivery import WorkflowJobEvent, parse_delivery
+from simulator.emit import Target, build_delivery, workflow_job_payload
+from simulator.github.webhooks import Hook
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "nomad"
+
+
+def load(name: str) -> dict[str, Any]:
+    """A job spec as python-hcl2 reads it (HCL's own syntax, before variables are applied)."""
+    with (DEPLOY / name).open() as handle:
+        spec: dict[str, Any] = hcl2.load(handle)
+    return spec
+
+
+def job_body(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    (job,) = spec["job"]
+    ((name, body),) = job.items()
+    return name, body
+
+
+def variable_default(spec: dict[str, Any], name: str) -> Any:
+    for block in spec["variable"]:
+        if name in block:
+            return block[name]["default"]
+    raise KeyError(name)
+
+
+def template_literal(text: str) -> str:
+    """What HCL makes of a template without interpolations: `$${` and `%%{` are escapes."""
+    # https://developer.hashicorp.com/terraform/language/expressions/strings#escape-sequences-1
+    return text.replace("$${", "${").replace("%%{", "%{")
+
+
+def dispatch_for(credential: JitConfig | RegistrationToken, labels: list[str]) -> DispatchRequest:
+    """The dispatch rod makes for a signed queued delivery, through the real core."""
+    hook = Hook(1, "octo/hello", 1, ["workflow_job"], True, {"url": "u", "secret": "s"}, 0, 0)
+    payload = workflow_job_payload(
+        Target("octo/hello"), action="queued", labels=labels, job_id=42, run_id=7, now=0.0
+    )
+    headers, body = build_delivery(hook, "workflow_job", payload, delivery_id="d-1")
+    event = parse_delivery(headers, body, secret="s")
+    assert isinstance(event, WorkflowJobEvent)
+    decision = decide(event, Policy())
+    assert isinstance(decision, Dispatch)
+    return build_dispatch(event, decision, credential)
+
+
+class TestGithubRunnerJob:
+    spec = load("github-runner.nomad.hcl")
+    name, job = job_body(spec)
+    group = job["group"][0]["runner"]
+    task = group["task"][0]["runner"]
+
+    def test_is_the_parameterized_batch_job_rod_dispatches(self) -> None:
+        assert self.name == Policy().pools[0].nomad_job == "github-runner"
+        assert self.job["type"] == "batch"
+        assert self.job["meta"] == [{"managed_by": "runners-on-demand"}]
+
+    def test_meta_keys_match_what_the_dispatcher_sends(self) -> None:
+        (parameterized,) = self.job["parameterized"]
+        meta = dispatch_for(JitConfig("j"), ["self-hosted"]).meta
+        assert parameterized["payload"] == "required"
+        assert set(parameterized["meta_required"]) | set(parameterized["meta_optional"]) == set(
+            meta
+        )
+        assert set(parameterized["meta_required"]) <= set(meta)
+        assert not set(parameterized["meta_required"]) & set(parameterized["meta_optional"])
+
+    def test_payload_lands_in_payload_json(self) -> None:
+        assert self.task["dispatch_payload"] == [{"file": "payload.json"}]
+
+    def test_an_ephemeral_runner_is_never_restarted_or_rescheduled(self) -> None:
+        assert self.group["restart"] == [{"attempts": 0, "mode": "fail"}]
+        assert self.group["reschedule"][0]["attempts"] == 0
+        assert self.group["reschedule"][0]["unlimited"] is False
+
+    def test_docker_driver_runs_the_variables(self) -> None:
+        assert self.task["driver"] == "docker"
+        assert self.task["config"] == [
+            {
+                "image": "${var.image}",
+                "command": "${var.runner_command}",
+                "args": "${var.runner_args}",
+            }
+        ]
+        assert variable_default(self.spec, "image").startswith("ghcr.io/actions/actions-runner:")
+        assert self.task["resources"] == [{"cpu": "${var.cpu}", "memory": "${var.memory}"}]
+
+
+class TestRodJob:
+    spec = load("rod.nomad.hcl")
+    name, job = job_body(spec)
+    group = job["group"][0]["dispatcher"]
+    task = group["task"][0]["rod"]
+
+    def test_two_instances_of_a_service(self) -> None:
+        assert self.job["type"] == "service"
+        assert self.group["count"] == 2
+
+    def test_checks(self) -> None:
+        (service,) = self.group["service"]
+        checks = {check["name"]: check for check in service["check"]}
+        assert checks["alive"]["path"] == "/healthz"
+        assert checks["alive"]["type"] == "http"
+        assert "check_restart" in checks["alive"]
+        assert checks["ready"]["path"] == "/readyz"
+        assert "check_restart" not in checks["ready"]
+
+    def test_image_and_args(self) -> None:
+        (config,) = self.task["config"]
+        assert self.task["driver"] == "docker"
+        assert config["image"] == "${var.image}"
+        assert config["args"] == ["--config", "/local/rod.toml"]
+
+    def test_secrets_come_from_templates_not_the_job(self) -> None:
+        templates = {t["destination"]: t for t in self.task["template"]}
+        env, key = templates["secrets/rod.env"], templates["secrets/github-app.pem"]
+        assert env["env"] is True
+        for template in (env, key):
+            assert '{{ with nomadVar "nomad/jobs/rod" ' in template["data"]
+        assert "{{ .K }}={{ .V }}" in env["data"]
+        assert "GITHUB_APP_PRIVATE_KEY_FILE=/secrets/github-app.pem" in env["data"]
+        assert key["perms"] == "0400"
+        assert set(self.task["env"][0]) == {"GITHUB_API_URL", "NOMAD_ADDR"}
+        assert templates["local/rod.toml"]["data"] == "${var.config_toml}"
+
+
+FAKE_RUNNER_SCRIPT = """#!/bin/bash
+# Records how it was started: its arguments and the ACTIONS_RUNNER_INPUT_* it was given.
+{ echo "$(basename "$0")"; for arg in "$@"; do echo "arg=$arg"; done
+  env | grep '^ACTIONS_RUNNER_INPUT_' || true; } >> "$RECORD"
+"""
+
+
+class TestDefaultRunnerScript:
+    """bash runs the job spec's own default `runner_args` with a fake runner install."""
+
+    script = template_literal(variable_default(load("github-runner.nomad.hcl"), "runner_args")[1])
+
+    def run(self, tmp_path: Path, request: DispatchRequest, **meta: str) -> tuple[int, str, str]:
+        home, task_dir = tmp_path / "home", tmp_path / "local"
+        home.mkdir()
+        task_dir.mkdir()
+        for name in ("config.sh", "run.sh"):
+            (home / name).write_text(FAKE_RUNNER_SCRIPT)
+            (home / name).chmod(0o755)
+        # What Nomad does with dispatch_payload: decode the base64 payload into local/payload.json.
+        (task_dir / "payload.json").write_bytes(base64.b64decode(request.payload))
+        record = tmp_path / "record.txt"
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(home),
+            "RUNNER_HOME": str(home),
+            "RECORD": str(record),
+            "NOMAD_TASK_DIR": str(task_dir),
+            **{f"NOMAD_META_{key}": value for key, value in meta.items()},
+        }
+        done = subprocess.run(
+            ["bash", "-c", self.script], env=env, capture_output=True, text=True, timeout=30
+        )
+        return done.returncode, record.read_text() if record.exists() else "", done.stderr
+
+    def test_jit_config_goes_to_run_sh_through_the_environment(self, tmp_path: Path) -> None:
+        jit = base64.b64encode(b'{".runner": "x", ".credentials": "y"}').decode()
+        request = dispatch_for(JitConfig(jit), ["self-hosted", "linux"])
+
+        code, record, stderr = self.run(tmp_path, request, **request.meta)
+
+        assert code == 0, stderr
+        assert record.splitlines() == ["run.sh", f"ACTIONS_RUNNER_INPUT_JITCONFIG={jit}"]
+
+    @pytest.mark.parametrize(
+        ("labels_meta", "expected"),
+        [("self-hosted,linux", "self-hosted,linux"), (None, "self-hosted")],
+    )
+    def test_registration_token_goes_to_config_sh_through_the_environment(
+        self, tmp_path: Path, labels_meta: str | None, expected: str
+    ) -> None:
+        request = dispatch_for(RegistrationToken("AABBCC-reg-token"), ["self-hosted", "linux"])
+        meta = dict(request.meta)
+        if labels_meta is None:
+            del meta["RUNNER_LABELS"]  # optional meta: Nomad sets no variable for it
+
+        code, record, stderr = self.run(tmp_path, request, **meta)
+
+        assert code == 0, stderr
+        config, run = record.split("run.sh\n")
+        assert config.splitlines() == [
+            "config.sh",
+            "arg=--unattended",
+            "arg=--ephemeral",
+            "arg=--disableupdate",
+            "arg=--no-default-labels",
+            "arg=--url",
+            "arg=https://github.com/octo/hello",
+            "arg=--name",
+            "arg=rod-42-1",
+            "arg=--labels",
+            f"arg={expected}",
+            "ACTIONS_RUNNER_INPUT_TOKEN=AABBCC-reg-token",
+        ]
+        assert run == ""  # run.sh starts with no arguments and no credential variable
+
+    def test_without_a_payload_the_task_fails(self, tmp_path: Path) -> None:
+        request = dispatch_for(JitConfig("j"), ["self-hosted"])
+        (tmp_path / "home").mkdir()
+        env = {"PATH": os.environ["PATH"], "RUNNER_HOME": str(tmp_path / "home"),
+               "NOMAD_TASK_DIR": str(tmp_path / "missing")}  # fmt: skip
+        done = subprocess.run(
+            ["bash", "-c", self.script], env=env, capture_output=True, text=True, timeout=30
+        )
+        assert done.returncode != 0
+        assert "payload.json" in done.stderr
+        assert request.payload not in done.stderr

@@ -1,0 +1,197 @@
+"""The Nomad port against respx: request shape, result mapping, error mapping."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import respx
+
+from runners_on_demand.contract import DispatchRequest
+from runners_on_demand.errors import NomadError, NomadRejected
+from runners_on_demand.ports.nomad import DispatchResult, NomadJobs, tls_context
+
+NOMAD = "http://nomad.test:4646"
+REQUEST = DispatchRequest(
+    job_id="github-runner",
+    idempotency_token="rod-42-1",
+    meta={"RUNNER_NAME": "rod-42-1", "GITHUB_JOB_ID": "42"},
+    payload=base64.b64encode(b'{"jit_config":"abc"}').decode(),
+)
+CREATED: dict[str, str | int] = {
+    "DispatchedJobID": "github-runner/dispatch-1700000000-0a1b2c3d",
+    "EvalID": "5a6b7c8d-0000-0000-0000-000000000000",
+    "EvalCreateIndex": 12,
+    "JobCreateIndex": 12,
+    "Index": 12,
+}
+
+
+@pytest.fixture
+async def router() -> AsyncIterator[respx.Router]:
+    yield respx.Router(base_url=NOMAD, assert_all_called=False)
+
+
+def port(router: respx.Router, **options: object) -> NomadJobs:
+    client = httpx.AsyncClient(base_url=NOMAD, transport=httpx.MockTransport(router.async_handler))
+    return NomadJobs(client, **options)  # type: ignore[arg-type]
+
+
+class TestDispatch:
+    async def test_token_in_query_string_not_in_body(self, router: respx.Router) -> None:
+        route = router.post("/v1/job/github-runner/dispatch").respond(200, json=CREATED)
+        result = await port(router).dispatch(REQUEST)
+        request = route.calls.last.request
+        assert request.url.params["idempotency_token"] == "rod-42-1"
+        body = json.loads(request.content)
+        assert set(body) == {"JobID", "Payload", "Meta"}  # no idempotency_token in the body
+        assert body["Meta"] == REQUEST.meta
+        assert body["Payload"] == REQUEST.payload
+        assert result == DispatchResult(
+            dispatched_job_id=str(CREATED["DispatchedJobID"]),
+            eval_id=str(CREATED["EvalID"]),
+            existing=False,
+        )
+
+    async def test_namespace_region_token_and_extra_headers(self, router: respx.Router) -> None:
+        route = router.post("/v1/job/github-runner/dispatch").respond(200, json=CREATED)
+        nomad = port(
+            router,
+            token="s3cr3t-nomad",
+            namespace="ci",
+            region="eu",
+            headers={"CF-Access-Client-Id": "id.access", "CF-Access-Client-Secret": "cfsecret"},
+        )
+        await nomad.dispatch(REQUEST)
+        request = route.calls.last.request
+        assert request.url.params["namespace"] == "ci"
+        assert request.url.params["region"] == "eu"
+        assert request.headers["X-Nomad-Token"] == "s3cr3t-nomad"
+        assert request.headers["CF-Access-Client-Id"] == "id.access"
+        assert request.headers["CF-Access-Client-Secret"] == "cfsecret"
+
+    async def test_no_token_no_header_and_no_empty_scope(self, router: respx.Router) -> None:
+        route = router.post("/v1/job/github-runner/dispatch").respond(200, json=CREATED)
+        await port(router).dispatch(REQUEST)
+        request = route.calls.last.request
+        assert "X-Nomad-Token" not in request.headers
+        assert set(request.url.params) == {"idempotency_token"}
+
+    async def test_job_id_is_escaped(self, router: respx.Router) -> None:
+        route = router.route(method="POST", path__regex=r"/dispatch$").respond(200, json=CREATED)
+        odd = DispatchRequest("pool a/b", "rod-1-1", {}, "")
+        await port(router).dispatch(odd)
+        assert route.calls.last.request.url.raw_path.startswith(b"/v1/job/pool%20a%2Fb/dispatch")
+
+    async def test_empty_eval_id_means_existing_child(self, router: respx.Router) -> None:
+        existing = {**CREATED, "EvalID": "", "EvalCreateIndex": 0, "Index": 15}
+        router.post("/v1/job/github-runner/dispatch").respond(200, json=existing)
+        result = await port(router).dispatch(REQUEST)
+        assert result.existing is True
+        assert result.dispatched_job_id == CREATED["DispatchedJobID"]
+
+    async def test_unexpected_answer(self, router: respx.Router) -> None:
+        router.post("/v1/job/github-runner/dispatch").respond(200, text="not json")
+        with pytest.raises(NomadError, match="unexpected answer"):
+            await port(router).dispatch(REQUEST)
+
+
+# The validation errors of nomad/job_endpoint.go Dispatch: HTTP 500 text/plain (reference §2).
+VALIDATION = [
+    "parameterized job not found",
+    'Specified job "github-runner" is not a parameterized job',
+    'Specified job "github-runner" is stopped',
+    "Payload is not provided but required by parameterized job",
+    "Payload provided but forbidden by parameterized job",
+    "Payload exceeds maximum size; 20000 > 16384",
+    "Dispatch request included unpermitted metadata keys: [FOO BAR]",
+    "Dispatch did not provide required meta keys: [RUNNER_NAME]",
+    "dispatch job priority must be between [1, 100]",
+]
+
+
+class TestErrors:
+    @pytest.mark.parametrize("text", VALIDATION)
+    async def test_validation_is_rejected_not_retryable(
+        self, router: respx.Router, text: str
+    ) -> None:
+        router.post("/v1/job/github-runner/dispatch").respond(
+            500, text=text, headers={"Content-Type": "text/plain"}
+        )
+        with pytest.raises(NomadRejected) as caught:
+            await port(router).dispatch(REQUEST)
+        assert caught.value.retryable is False
+        assert caught.value.status == 500
+        assert text in str(caught.value)
+
+    async def test_bad_request_is_rejected(self, router: respx.Router) -> None:
+        router.post("/v1/job/github-runner/dispatch").respond(400, text="Request body is empty")
+        with pytest.raises(NomadRejected):
+            await port(router).dispatch(REQUEST)
+
+    async def test_other_500_is_retryable(self, router: respx.Router) -> None:
+        router.post("/v1/job/github-runner/dispatch").respond(
+            500, text="rpc error: No cluster leader"
+        )
+        with pytest.raises(NomadError) as caught:
+            await port(router).dispatch(REQUEST)
+        assert not isinstance(caught.value, NomadRejected)
+        assert caught.value.retryable is True
+
+    @pytest.mark.parametrize("status", [502, 503, 504, 429])
+    async def test_gateway_errors_are_retryable(self, router: respx.Router, status: int) -> None:
+        router.post("/v1/job/github-runner/dispatch").respond(status, text="upstream")
+        with pytest.raises(NomadError) as caught:
+            await port(router).dispatch(REQUEST)
+        assert caught.value.retryable is True
+        assert caught.value.status == status
+
+    async def test_permission_denied_is_not_retryable(self, router: respx.Router) -> None:
+        router.post("/v1/job/github-runner/dispatch").respond(403, text="Permission denied")
+        with pytest.raises(NomadError) as caught:
+            await port(router).dispatch(REQUEST)
+        assert not isinstance(caught.value, NomadRejected)
+        assert caught.value.retryable is False
+        assert caught.value.status == 403
+        assert "Permission denied" in str(caught.value)
+
+    async def test_connection_error_is_retryable(self, router: respx.Router) -> None:
+        router.post("/v1/job/github-runner/dispatch").mock(
+            side_effect=httpx.ConnectError("refused")
+        )
+        with pytest.raises(NomadError) as caught:
+            await port(router).dispatch(REQUEST)
+        assert caught.value.retryable is True
+        assert caught.value.status is None
+
+    async def test_error_message_is_one_line(self, router: respx.Router) -> None:
+        router.post("/v1/job/github-runner/dispatch").respond(
+            500, text="1 error occurred:\n\tboom\n"
+        )
+        with pytest.raises(NomadError) as caught:
+            await port(router).dispatch(REQUEST)
+        assert "\n" not in str(caught.value)
+
+
+class TestHealth:
+    async def test_healthy(self, router: respx.Router) -> None:
+        route = router.get("/v1/agent/health").respond(200, json={"server": {"ok": True}})
+        await port(router, token="t").health()
+        assert route.calls.last.request.headers["X-Nomad-Token"] == "t"
+
+    async def test_unhealthy(self, router: respx.Router) -> None:
+        router.get("/v1/agent/health").respond(500, text="server: not ok")
+        with pytest.raises(NomadError, match="not ok"):
+            await port(router).health()
+
+
+class TestTlsContext:
+    def test_system_store_without_cacert(self) -> None:
+        assert tls_context(None) is True
+
+    def test_unreadable_cacert_fails(self) -> None:
+        with pytest.raises(OSError):
+            tls_context("/nonexistent/ca.pem")

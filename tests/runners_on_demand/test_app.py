@@ -1,0 +1,370 @@
+"""The HTTP edge through `httpx.ASGITransport`, with GitHub and Nomad mocked by respx."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+import respx
+from starlette.applications import Starlette
+
+from runners_on_demand.app import create_app
+from runners_on_demand.config import load_settings
+from runners_on_demand.errors import ConfigError
+
+SAMPLES = Path(__file__).parents[1] / "samples" / "workflow_job"
+SECRET = "webhook-secret-for-tests"
+PAT = "ghp_pat_secret_for_tests"
+NOMAD_TOKEN = "nomad-token-secret"
+JIT_SECRET = "encoded-jit-config-secret"
+GITHUB = "https://api.github.test"
+NOMAD = "http://nomad.test:4646"
+QUEUED = json.loads((SAMPLES / "06.queued.json").read_text())  # labels self-hosted, k8s
+REPO = QUEUED["repository"]["full_name"]
+JOB_ID = QUEUED["workflow_job"]["id"]
+RUNNER = f"rod-{JOB_ID}-{QUEUED['workflow_job']['run_attempt']}"
+JIT_PATH = f"/repos/{REPO}/actions/runners/generate-jitconfig"
+DISPATCH_PATH = "/v1/job/github-runner/dispatch"
+ENV = {
+    "GITHUB_WEBHOOK_SECRET": SECRET,
+    "GITHUB_TOKEN": PAT,
+    "GITHUB_API_URL": GITHUB,
+    "NOMAD_ADDR": NOMAD,
+    "NOMAD_TOKEN": NOMAD_TOKEN,
+}
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def delivery(
+    payload: object,
+    *,
+    event: str = "workflow_job",
+    delivery_id: str = "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+    hook_id: str = "101",
+    form: bool = False,
+) -> tuple[bytes, dict[str, str]]:
+    """A signed delivery: body and headers as GitHub sends them."""
+    document = json.dumps(payload)
+    body = urlencode({"payload": document}).encode() if form else document.encode()
+    content_type = "application/x-www-form-urlencoded" if form else "application/json"
+    headers = {
+        "Content-Type": content_type,
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery_id,
+        "X-GitHub-Hook-ID": hook_id,
+        "X-Hub-Signature-256": sign(body),
+        "User-Agent": "GitHub-Hookshot/044aadd",
+    }
+    return body, headers
+
+
+def job_payload(action: str = "queued", job_id: int = JOB_ID) -> dict[str, Any]:
+    """The vendored queued example with another action or job id."""
+    payload: dict[str, Any] = json.loads(json.dumps(QUEUED))
+    payload["action"] = action
+    payload["workflow_job"]["id"] = job_id
+    return payload
+
+
+@dataclass
+class Rig:
+    client: httpx.AsyncClient
+    app: Starlette
+    github: respx.Router
+    nomad: respx.Router
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        value = self.app.state.metrics.registry.get_sample_value(name, labels or {})
+        return float(value or 0.0)
+
+
+@asynccontextmanager
+async def rig(toml: str | None = None) -> AsyncIterator[Rig]:
+    """The app with its lifespan running; leaving the block drains the workers."""
+    github = respx.Router(base_url=GITHUB, assert_all_called=False)
+    nomad = respx.Router(base_url=NOMAD, assert_all_called=False)
+    github.post(JIT_PATH).respond(
+        201, json={"runner": {"id": 5, "name": RUNNER}, "encoded_jit_config": JIT_SECRET}
+    )
+    nomad.post(DISPATCH_PATH).respond(
+        200, json={"DispatchedJobID": "github-runner/dispatch-1-aa", "EvalID": "e1"}
+    )
+    app = create_app(
+        load_settings(ENV, toml),
+        github_transport=httpx.MockTransport(github.async_handler),
+        nomad_transport=httpx.MockTransport(nomad.async_handler),
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://rod.test") as client,
+    ):
+        yield Rig(client, app, github, nomad)
+
+
+def one_line_error(response: httpx.Response) -> str:
+    assert response.headers["content-type"] == "application/json"
+    assert "\n" not in response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    message: str = body["error"]
+    return message
+
+
+class TestWebhookAuthenticity:
+    async def test_wrong_signature(self) -> None:
+        body, headers = delivery(job_payload())
+        headers["X-Hub-Signature-256"] = sign(body, "not-the-secret")
+        async with rig() as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+        assert response.status_code == 401
+        assert "does not match" in one_line_error(response)
+        assert not r.github.routes[0].called and not r.nomad.routes[0].called
+        labels = {"event": "unverified", "outcome": "bad_signature"}
+        assert r.metric("rod_webhooks_total", labels) == 1
+
+    async def test_missing_signature(self) -> None:
+        body, headers = delivery(job_payload())
+        del headers["X-Hub-Signature-256"]
+        async with rig() as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+        assert response.status_code == 401
+        assert "missing" in one_line_error(response)
+
+    async def test_sha1_only(self) -> None:
+        body, headers = delivery(job_payload())
+        del headers["X-Hub-Signature-256"]
+        headers["X-Hub-Signature"] = "sha1=" + hmac.new(SECRET.encode(), body, "sha1").hexdigest()
+        async with rig() as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+        assert response.status_code == 401
+        assert "SHA-1" in one_line_error(response)
+
+
+class TestWebhookBadInput:
+    async def test_malformed_json(self) -> None:
+        body = b'{"action": "queued", '
+        _, headers = delivery({})
+        headers["X-Hub-Signature-256"] = sign(body)
+        async with rig() as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+        assert response.status_code == 400
+        assert "not valid JSON" in one_line_error(response)
+
+    async def test_missing_field(self) -> None:
+        payload = job_payload()
+        del payload["workflow_job"]["labels"]
+        body, headers = delivery(payload)
+        async with rig() as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+        assert response.status_code == 400
+        assert one_line_error(response) == "workflow_job.labels is missing"
+        labels = {"event": "workflow_job", "outcome": "malformed"}
+        assert r.metric("rod_webhooks_total", labels) == 1
+
+    async def test_unsupported_content_type(self) -> None:
+        body, headers = delivery(job_payload())
+        headers["Content-Type"] = "text/plain"
+        async with rig() as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+        assert response.status_code == 400
+        assert "Content-Type" in one_line_error(response)
+
+    async def test_declared_length_over_cap(self) -> None:
+        body, headers = delivery(job_payload())
+        async with rig("[server]\nmax_body_bytes = 2048\n") as r:
+            big = body + b" " * 4096
+            headers["X-Hub-Signature-256"] = sign(big)
+            response = await r.client.post("/webhook", content=big, headers=headers)
+        assert response.status_code == 413
+        assert "2048-byte limit" in one_line_error(response)
+
+    async def test_streamed_body_is_not_read_whole(self) -> None:
+        sent = 0
+
+        async def chunks() -> AsyncIterator[bytes]:
+            nonlocal sent
+            for _ in range(100):
+                sent += 1
+                yield b"x" * 65536
+
+        _, headers = delivery({})
+        async with rig() as r:  # default cap: 1 MiB = 16 chunks
+            response = await r.client.post("/webhook", content=chunks(), headers=headers)
+        assert response.status_code == 413
+        assert sent < 100
+
+    async def test_bad_content_length(self) -> None:
+        body, headers = delivery(job_payload())
+        async with rig() as r:
+            request = r.client.build_request("POST", "/webhook", content=body, headers=headers)
+            request.headers["Content-Length"] = "lots"
+            response = await r.client.send(request)
+        assert response.status_code == 400
+        assert "Content-Length" in one_line_error(response)
+
+    async def test_unexpected_error_is_one_line_500(
+        self, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        def explode(*args: object) -> None:
+            raise RuntimeError("kaboom")
+
+        monkeypatch.setattr("runners_on_demand.app.decide", explode)
+        body, headers = delivery(job_payload())
+        async with rig() as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+        assert response.status_code == 500
+        message = one_line_error(response)
+        assert "kaboom" not in message and "Traceback" not in response.text
+        assert "kaboom" in caplog.text  # the operator sees it in the log
+
+
+class TestWebhookEvents:
+    async def test_ping(self) -> None:
+        body, headers = delivery({"zen": "Design for failure.", "hook_id": 101}, event="ping")
+        async with rig() as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+        assert response.status_code == 200
+        assert r.metric("rod_webhooks_total", {"event": "ping", "outcome": "pong"}) == 1
+
+    async def test_other_event_ignored(self) -> None:
+        body, headers = delivery({"ref": "refs/heads/main"}, event="push")
+        async with rig() as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+        assert response.status_code == 202
+        assert response.json() == {"ignored": "event:push"}
+        assert r.metric("rod_webhooks_ignored_total", {"reason": "event:push"}) == 1
+        assert r.metric("rod_webhooks_total", {"event": "push", "outcome": "ignored"}) == 1
+
+    @pytest.mark.parametrize("action", ["waiting", "in_progress", "completed"])
+    async def test_not_queued_ignored(self, action: str) -> None:
+        body, headers = delivery(job_payload(action))
+        async with rig() as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+        assert response.status_code == 202
+        assert response.json() == {"ignored": f"action:{action}"}
+        assert not r.github.routes[0].called
+        assert r.metric("rod_webhooks_ignored_total", {"reason": f"action:{action}"}) == 1
+
+    async def test_queued_without_trigger_label(self) -> None:
+        payload = job_payload()
+        payload["workflow_job"]["labels"] = ["ubuntu-latest"]
+        body, headers = delivery(payload)
+        async with rig() as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+        assert response.json() == {"ignored": "label:no-trigger"}
+
+    async def test_queued_is_dispatched_once(self, caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.DEBUG)
+        body, headers = delivery(job_payload())
+        async with rig() as r:
+            first = await r.client.post("/webhook", content=body, headers=headers)
+            again = await r.client.post("/webhook", content=body, headers=headers)
+        # Leaving rig() drained the queue: the dispatch has happened.
+        assert first.status_code == 202 and first.json() == {"queued": RUNNER}
+        assert again.status_code == 202 and again.json() == {"duplicate": RUNNER}
+        dispatch = r.nomad.routes[0]
+        assert dispatch.call_count == 1
+        request = dispatch.calls.last.request
+        assert request.url.params["idempotency_token"] == RUNNER
+        assert request.headers["X-Nomad-Token"] == NOMAD_TOKEN
+        assert r.metric("rod_dispatches_total", {"outcome": "dispatched"}) == 1
+        assert r.metric("rod_webhook_ack_seconds_count") == 2
+        for secret in (SECRET, PAT, NOMAD_TOKEN, JIT_SECRET):
+            assert secret not in caplog.text
+            assert secret not in first.text + again.text
+        assert f"runner={RUNNER}" in caplog.text
+
+    async def test_form_encoded_delivery(self) -> None:
+        body, headers = delivery(job_payload(), form=True)
+        async with rig() as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+        assert response.json() == {"queued": RUNNER}
+        assert r.nomad.routes[0].call_count == 1
+
+    async def test_full_queue_answers_503(self) -> None:
+        gate = asyncio.Event()
+        async with rig("[server]\nqueue_size = 1\nworkers = 1\n") as r:
+
+            async def slow(request: httpx.Request) -> httpx.Response:
+                await gate.wait()
+                return httpx.Response(201, json={"encoded_jit_config": JIT_SECRET})
+
+            r.github.routes[0].side_effect = slow
+            statuses = []
+            for n in range(3):
+                body, headers = delivery(job_payload(job_id=1000 + n), delivery_id=f"d-{n}")
+                response = await r.client.post("/webhook", content=body, headers=headers)
+                statuses.append(response.status_code)
+                if response.status_code == 503:
+                    assert "queue is full" in one_line_error(response)
+            gate.set()
+        assert 503 in statuses
+        assert r.nomad.routes[0].call_count == statuses.count(202)
+        assert r.metric("rod_webhooks_total", {"event": "workflow_job", "outcome": "queue_full"})
+
+
+class TestOtherEndpoints:
+    async def test_healthz(self) -> None:
+        async with rig() as r:
+            response = await r.client.get("/healthz")
+        assert response.status_code == 200
+
+    async def test_readyz(self) -> None:
+        async with rig() as r:
+            health = r.nomad.get("/v1/agent/health").respond(200, json={})
+            r.github.get("/rate_limit").respond(
+                200, json={}, headers={"x-ratelimit-remaining": "77"}
+            )
+            response = await r.client.get("/readyz")
+            assert response.status_code == 200
+            assert response.json() == {"nomad": "ok", "github": "ok"}
+            assert health.calls.last.request.headers["X-Nomad-Token"] == NOMAD_TOKEN
+            metrics = (await r.client.get("/metrics")).text
+        assert "rod_github_rate_limit_remaining 77.0" in metrics
+
+    async def test_readyz_when_nomad_is_down(self) -> None:
+        async with rig() as r:
+            r.nomad.get("/v1/agent/health").mock(side_effect=httpx.ConnectError("refused"))
+            r.github.get("/rate_limit").respond(200, json={})
+            response = await r.client.get("/readyz")
+        assert response.status_code == 503
+        assert "ConnectError" in response.json()["nomad"]
+        assert response.json()["github"] == "ok"
+
+    async def test_metrics(self) -> None:
+        body, headers = delivery({}, event="ping")
+        async with rig() as r:
+            await r.client.post("/webhook", content=body, headers=headers)
+            response = await r.client.get("/metrics")
+        assert response.headers["content-type"].startswith("text/plain")
+        assert 'rod_webhooks_total{event="ping",outcome="pong"} 1.0' in response.text
+        assert "rod_queue_depth 0.0" in response.text
+
+    async def test_unknown_path_and_method(self) -> None:
+        async with rig() as r:
+            missing = await r.client.get("/nope")
+            wrong = await r.client.get("/webhook")
+        assert missing.status_code == 404 and one_line_error(missing)
+        assert wrong.status_code == 405 and one_line_error(wrong)
+
+
+class TestCreateApp:
+    def test_refuses_an_empty_secret(self) -> None:
+        settings = load_settings({**ENV, "GITHUB_WEBHOOK_SECRET": "x"})
+        with pytest.raises(ConfigError, match="GITHUB_WEBHOOK_SECRET"):
+            create_app(replace(settings, webhook_secret=""))

@@ -1,0 +1,153 @@
+"""Tests for runners_on_demand.contract: the Meta and Payload the runner job receives."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+import pytest
+
+from runners_on_demand.contract import (
+    MAX_PAYLOAD_BYTES,
+    DispatchRequest,
+    JitConfig,
+    RegistrationToken,
+    build_dispatch,
+    jitconfig_request,
+)
+from runners_on_demand.decision import Dispatch, Policy, Pool, decide
+from runners_on_demand.delivery import WorkflowJobEvent, parse_delivery
+from runners_on_demand.errors import ContractError
+
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "workflow_job" / "06.queued.json"
+JIT = base64.b64encode(b'{".runner":"eyJ9",".credentials":"c2VjcmV0LXJ1bm5lci10b2tlbg=="}').decode()
+TOKEN = "AABF3JGZDX3P5PMEXLND6TS6FCWO6"
+HCL = Path(__file__).resolve().parents[2] / "deploy" / "nomad" / "github-runner.nomad.hcl"
+
+
+def queued_event() -> WorkflowJobEvent:
+    """The real queued self-hosted example, through the real parser."""
+    body = SAMPLE.read_bytes()
+    signature = "sha256=" + hmac.new(b"s", body, hashlib.sha256).hexdigest()
+    headers = {
+        "X-GitHub-Event": "workflow_job",
+        "X-GitHub-Delivery": "d",
+        "X-Hub-Signature-256": signature,
+        "Content-Type": "application/json",
+    }
+    event = parse_delivery(headers, body, secret="s")
+    assert isinstance(event, WorkflowJobEvent)
+    return event
+
+
+EVENT = queued_event()
+POOL = Pool("k8s", "github-runner-k8s", frozenset({"k8s"}))
+
+
+def k8s_dispatch() -> Dispatch:
+    """The decision for the example on a k8s pool."""
+    decision = decide(EVENT, Policy(pools=(POOL,)))
+    assert isinstance(decision, Dispatch)
+    return decision
+
+
+DISPATCH = k8s_dispatch()
+
+
+def decoded(request: DispatchRequest) -> bytes:
+    """The payload bytes Nomad writes to local/payload.json."""
+    return base64.b64decode(request.payload, validate=True)
+
+
+class TestBuildDispatch:
+    def test_meta_matches_the_contract(self) -> None:
+        request = build_dispatch(EVENT, DISPATCH, JitConfig(JIT))
+        assert request.meta == {
+            "REPO_FULL_NAME": "lineville/elastic-machines-testing",
+            "REPO_SHORT_NAME": "elastic-machines-testing",
+            "WORKFLOW_RUN": str(EVENT.run_id),
+            "GITHUB_JOB_ID": str(EVENT.job_id),
+            "RUNNER_NAME": f"rod-{EVENT.job_id}-1",
+            "RUNNER_LABELS": "self-hosted,k8s",
+        }
+
+    def test_meta_keys_are_the_ones_the_job_spec_declares(self) -> None:
+        spec = HCL.read_text()
+        request = build_dispatch(EVENT, DISPATCH, JitConfig(JIT))
+        for key in request.meta:
+            assert f'"{key}"' in spec, key
+
+    def test_target_job_and_token(self) -> None:
+        request = build_dispatch(EVENT, DISPATCH, JitConfig(JIT))
+        assert request.job_id == "github-runner-k8s"
+        assert request.idempotency_token == f"rod-{EVENT.job_id}-1"
+
+    def test_payload_is_compact_json_with_the_jit_config(self) -> None:
+        raw = decoded(build_dispatch(EVENT, DISPATCH, JitConfig(JIT)))
+        assert b'", "' not in raw and b'": ' not in raw
+        assert json.loads(raw) == {
+            "repo": "lineville/elastic-machines-testing",
+            "fork": False,
+            "job": "test",
+            "run_id": EVENT.run_id,
+            "url": "https://github.com/lineville/elastic-machines-testing",
+            "jit_config": JIT,
+        }
+
+    def test_registration_token_mode(self) -> None:
+        fork = dataclasses.replace(EVENT, fork=True)
+        document = json.loads(decoded(build_dispatch(fork, DISPATCH, RegistrationToken(TOKEN))))
+        assert document["registration_token"] == TOKEN
+        assert document["fork"] is True
+        assert "jit_config" not in document
+
+    @pytest.mark.parametrize("credential", [JitConfig(JIT), RegistrationToken(TOKEN)])
+    def test_no_secret_in_meta(self, credential: JitConfig | RegistrationToken) -> None:
+        request = build_dispatch(EVENT, DISPATCH, credential)
+        secret = JIT if isinstance(credential, JitConfig) else TOKEN
+        assert all(secret not in value for value in request.meta.values())
+        assert secret not in repr(request)
+
+    def test_payload_limit_is_16_kib_decoded(self) -> None:
+        overhead = len(decoded(build_dispatch(EVENT, DISPATCH, JitConfig(""))))
+        fits = JitConfig("A" * (MAX_PAYLOAD_BYTES - overhead))
+        assert len(decoded(build_dispatch(EVENT, DISPATCH, fits))) == MAX_PAYLOAD_BYTES == 16384
+        with pytest.raises(ContractError, match="16384"):
+            build_dispatch(EVENT, DISPATCH, JitConfig("A" * (MAX_PAYLOAD_BYTES - overhead + 1)))
+
+    def test_long_job_name_counts_toward_the_limit(self) -> None:
+        long_name = dataclasses.replace(EVENT, job_name="é" * 3000)
+        with pytest.raises(ContractError):
+            build_dispatch(long_name, DISPATCH, JitConfig("A" * 1000))
+
+    def test_body_is_nomads_dispatch_request(self) -> None:
+        request = build_dispatch(EVENT, DISPATCH, JitConfig(JIT))
+        assert request.body() == {
+            "JobID": "github-runner-k8s",
+            "Payload": request.payload,
+            "Meta": request.meta,
+        }
+
+
+class TestCredentialRepr:
+    def test_jit_config_repr_hides_the_secret(self) -> None:
+        assert JIT not in repr(JitConfig(JIT)) and JIT not in str(JitConfig(JIT))
+        assert "redacted" in repr(JitConfig(JIT))
+
+    def test_registration_token_repr_hides_the_secret(self) -> None:
+        assert TOKEN not in repr(RegistrationToken(TOKEN))
+        assert TOKEN not in f"{RegistrationToken(TOKEN)}"
+
+
+class TestJitconfigRequest:
+    def test_body(self) -> None:
+        assert jitconfig_request(DISPATCH, 7) == {
+            "name": f"rod-{EVENT.job_id}-1",
+            "runner_group_id": 7,
+            "labels": ["self-hosted", "k8s"],
+            "work_folder": "_work",
+        }

@@ -1,0 +1,214 @@
+"""Tests for runners_on_demand.decision: which jobs get a runner, from which pool."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runners_on_demand.decision import (
+    DEFAULT_POOL,
+    IGNORE_REASONS,
+    Dispatch,
+    Ignore,
+    Policy,
+    Pool,
+    decide,
+    runner_name,
+)
+from runners_on_demand.delivery import WorkflowJobEvent
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "workflow_job"
+
+
+def event_from(name: str) -> WorkflowJobEvent:
+    """The event a vendored example becomes (fields as parse_delivery extracts them)."""
+    document = json.loads((SAMPLES / name).read_text())
+    job, repo = document["workflow_job"], document["repository"]
+    owner, _, short = repo["full_name"].partition("/")
+    return WorkflowJobEvent(
+        delivery_id="d-1",
+        hook_id="1",
+        action=document["action"],
+        job_id=job["id"],
+        run_id=job["run_id"],
+        run_attempt=job["run_attempt"],
+        job_name=job["name"],
+        workflow_name=job.get("workflow_name"),
+        labels=tuple(job["labels"]),
+        status=job["status"],
+        conclusion=job["conclusion"],
+        runner_id=job["runner_id"] or None,
+        runner_name=job["runner_name"] or None,
+        repo_full_name=repo["full_name"],
+        repo_owner=owner,
+        repo_name=short,
+        repo_html_url=repo["html_url"],
+        fork=repo["fork"],
+        installation_id=document.get("installation", {}).get("id"),
+    )
+
+
+QUEUED = event_from(
+    "06.queued.json"
+)  # labels [self-hosted, k8s], lineville/elastic-machines-testing
+
+
+def job(labels: tuple[str, ...] = ("self-hosted",), **changes: object) -> WorkflowJobEvent:
+    """The real queued example with other labels or fields."""
+    return dataclasses.replace(QUEUED, labels=labels, **changes)  # type: ignore[arg-type]
+
+
+class TestPool:
+    def test_labels_are_lower_cased(self) -> None:
+        assert Pool("gpu", "runner-gpu", frozenset({"GPU", "Linux"})).labels == {"gpu", "linux"}
+
+    def test_default_pool_takes_any_job(self) -> None:
+        assert Pool("default", "github-runner", frozenset()) == DEFAULT_POOL
+        assert DEFAULT_POOL.accepts(frozenset({"self-hosted", "anything", "x64"}), "self-hosted")
+
+    def test_pool_must_cover_every_job_label_but_the_trigger(self) -> None:
+        pool = Pool("gpu", "runner-gpu", frozenset({"linux", "gpu"}))
+        assert pool.accepts(frozenset({"self-hosted", "gpu"}), "self-hosted")
+        assert pool.accepts(frozenset({"self-hosted", "linux", "gpu"}), "Self-Hosted")
+        assert not pool.accepts(frozenset({"self-hosted", "gpu", "arm64"}), "self-hosted")
+
+
+class TestPolicy:
+    def test_defaults(self) -> None:
+        policy = Policy()
+        assert (policy.trigger_label, policy.pools, policy.allow) == (
+            "self-hosted",
+            (DEFAULT_POOL,),
+            (),
+        )
+
+    def test_empty_allowlist_allows_all(self) -> None:
+        assert Policy().allows("anyone", "anyone/anything")
+
+    @pytest.mark.parametrize(
+        ("owner", "full_name", "allowed"),
+        [
+            ("Lineville", "Lineville/other", True),
+            ("octo-org", "octo-org/example-workflow", True),
+            ("octo-org", "octo-org/EXAMPLE-workflow", True),
+            ("octo-org", "octo-org/else", False),
+            ("stranger", "stranger/x", False),
+        ],
+    )
+    def test_allowlist(self, owner: str, full_name: str, allowed: bool) -> None:
+        policy = Policy(allow=("lineville", "octo-org/example-workflow"))
+        assert policy.allows(owner, full_name) is allowed
+
+
+class TestDecide:
+    def test_real_queued_self_hosted_example_dispatches_on_the_default_pool(self) -> None:
+        decision = decide(QUEUED, Policy())
+        assert decision == Dispatch(
+            pool=DEFAULT_POOL,
+            runner_name=f"rod-{QUEUED.job_id}-1",
+            idempotency_token=f"rod-{QUEUED.job_id}-1",
+            labels=("self-hosted", "k8s"),
+        )
+
+    def test_real_queued_github_hosted_example_is_ignored(self) -> None:
+        assert decide(event_from("05.queued.json"), Policy()) == Ignore("label:no-trigger")
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "01.completed.failure.json",
+            "02.completed.success.json",
+            "03.in_progress.json",
+            "04.in_progress.json",
+            "07.waiting.json",
+        ],
+    )
+    def test_real_examples_of_other_actions_never_dispatch(self, name: str) -> None:
+        event = dataclasses.replace(event_from(name), labels=("self-hosted",))
+        assert decide(event, Policy()) == Ignore(f"action:{event.action}")
+
+    @pytest.mark.parametrize("action", ["waiting", "in_progress", "completed"])
+    def test_lifecycle_actions_never_dispatch(self, action: str) -> None:
+        assert decide(job(action=action), Policy()) == Ignore(f"action:{action}")
+
+    def test_unknown_action_is_bucketed(self) -> None:
+        assert decide(job(action="requested"), Policy()) == Ignore("action:other")
+
+    @pytest.mark.parametrize("labels", [("Self-Hosted",), ("SELF-HOSTED", "Linux")])
+    def test_trigger_label_is_case_insensitive(self, labels: tuple[str, ...]) -> None:
+        decision = decide(job(labels), Policy())
+        assert isinstance(decision, Dispatch)
+        assert decision.labels == labels  # passed on as the job wrote them
+
+    def test_custom_trigger_label(self) -> None:
+        policy = Policy(trigger_label="Nomad")
+        assert isinstance(decide(job(("nomad", "linux")), policy), Dispatch)
+        assert decide(job(("self-hosted",)), policy) == Ignore("label:no-trigger")
+
+    @pytest.mark.parametrize("labels", [(), ("ubuntu-latest",), ("self-hosted-ish",)])
+    def test_without_trigger_label(self, labels: tuple[str, ...]) -> None:
+        assert decide(job(labels), Policy()) == Ignore("label:no-trigger")
+
+    @pytest.mark.parametrize(
+        "labels", [("self-hosted", "a,b"), ("self-hosted", ""), ("self-hosted",) * 101]
+    )
+    def test_labels_that_cannot_travel(self, labels: tuple[str, ...]) -> None:
+        assert decide(job(labels), Policy()) == Ignore("label:invalid")
+
+    def test_allowlist_refuses_other_repositories(self) -> None:
+        policy = Policy(allow=("octo-org",))
+        assert decide(QUEUED, policy) == Ignore("repo:not-allowed")
+        assert isinstance(decide(QUEUED, Policy(allow=("octo-org", "LINEVILLE"))), Dispatch)
+        full = Policy(allow=("lineville/elastic-machines-testing",))
+        assert isinstance(decide(QUEUED, full), Dispatch)
+
+    def test_first_pool_covering_all_labels_wins(self) -> None:
+        linux = Pool("linux", "runner-linux", frozenset({"linux", "x64"}))
+        gpu = Pool("gpu", "runner-gpu", frozenset({"linux", "x64", "gpu"}))
+        policy = Policy(pools=(linux, gpu))
+        assert _pool(decide(job(("self-hosted", "Linux")), policy)) == linux
+        assert _pool(decide(job(("self-hosted", "linux", "GPU")), policy)) == gpu
+        assert decide(job(("self-hosted", "arm64")), policy) == Ignore("pool:none-matches")
+        reversed_policy = Policy(pools=(gpu, linux))
+        assert _pool(decide(job(("self-hosted", "linux")), reversed_policy)) == gpu
+
+    def test_catch_all_pool(self) -> None:
+        gpu = Pool("gpu", "runner-gpu", frozenset({"gpu"}))
+        anything = Pool("any", "github-runner", frozenset())
+        policy = Policy(pools=(gpu, anything))
+        assert _pool(decide(job(("self-hosted", "k8s")), policy)) == anything
+
+    def test_runner_name_is_per_job_and_attempt(self) -> None:
+        assert runner_name(2832853555, 3) == "rod-2832853555-3"
+        first = decide(job(run_attempt=1), Policy())
+        second = decide(job(run_attempt=2), Policy())
+        assert isinstance(first, Dispatch) and isinstance(second, Dispatch)
+        assert first.idempotency_token != second.idempotency_token
+        assert second.runner_name == second.idempotency_token == f"rod-{QUEUED.job_id}-2"
+
+    @given(
+        action=st.sampled_from(["queued", "waiting", "in_progress", "completed", "x"]),
+        labels=st.lists(st.sampled_from(["self-hosted", "Self-Hosted", "gpu", "linux", "a,b"])),
+    )
+    def test_every_outcome_is_a_known_reason_or_a_justified_dispatch(
+        self, action: str, labels: list[str]
+    ) -> None:
+        pools = (Pool("gpu", "runner-gpu", frozenset({"gpu"})),)
+        decision = decide(job(tuple(labels), action=action), Policy(pools=pools))
+        if isinstance(decision, Ignore):
+            assert decision.reason in IGNORE_REASONS
+        else:
+            assert action == "queued"
+            assert "self-hosted" in {label.lower() for label in labels}
+            assert {label.lower() for label in labels} <= {"self-hosted", "gpu"}
+
+
+def _pool(decision: Dispatch | Ignore) -> Pool:
+    """The pool of a Dispatch (fails the test on an Ignore)."""
+    assert isinstance(decision, Dispatch), decision
+    return decision.pool

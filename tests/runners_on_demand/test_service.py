@@ -1,0 +1,319 @@
+"""The dispatcher's queue and workers, with the real ports over respx-mocked APIs."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+import httpx
+import pytest
+import respx
+
+from runners_on_demand.backoff import Backoff
+from runners_on_demand.config import CredentialMode
+from runners_on_demand.decision import Dispatch, Policy, decide
+from runners_on_demand.delivery import WorkflowJobEvent
+from runners_on_demand.metrics import Metrics
+from runners_on_demand.ports.github import GitHubRunners, PatAuth
+from runners_on_demand.ports.nomad import NomadJobs
+from runners_on_demand.service import Dispatcher, Job, Submitted
+
+GITHUB = "https://api.github.test"
+NOMAD = "http://nomad.test:4646"
+JIT_PATH = "/repos/octo/hello/actions/runners/generate-jitconfig"
+REG_PATH = "/repos/octo/hello/actions/runners/registration-token"
+DISPATCH_PATH = "/v1/job/github-runner/dispatch"
+JIT_SECRET = "jit-config-secret-blob"
+PAT = "ghp_pat_secret"
+JIT_ANSWER = {"runner": {"id": 9, "name": "rod-42-1"}, "encoded_jit_config": JIT_SECRET}
+CREATED = {"DispatchedJobID": "github-runner/dispatch-1-abcdef01", "EvalID": "e-1"}
+
+EVENT = WorkflowJobEvent(
+    delivery_id="d-1",
+    hook_id="h-1",
+    action="queued",
+    job_id=42,
+    run_id=7,
+    run_attempt=1,
+    job_name="build",
+    workflow_name="CI",
+    labels=("self-hosted", "linux"),
+    status="queued",
+    conclusion=None,
+    runner_id=None,
+    runner_name=None,
+    repo_full_name="octo/hello",
+    repo_owner="octo",
+    repo_name="hello",
+    repo_html_url="https://github.com/octo/hello",
+    fork=False,
+    installation_id=None,
+)
+
+
+def job(event: WorkflowJobEvent = EVENT) -> Job:
+    decision = decide(event, Policy())
+    assert isinstance(decision, Dispatch)
+    return Job(event, decision, received_at=0.0)
+
+
+class Harness:
+    """A Dispatcher wired to respx routers, a fake sleep and its metrics."""
+
+    def __init__(
+        self,
+        *,
+        credential: CredentialMode = "jit",
+        queue_size: int = 10,
+        workers: int = 2,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        self.github_api = respx.Router(base_url=GITHUB, assert_all_called=False)
+        self.nomad_api = respx.Router(base_url=NOMAD, assert_all_called=False)
+        self.waits: list[float] = []
+        self.metrics = Metrics()
+        github = GitHubRunners(
+            httpx.AsyncClient(
+                base_url=GITHUB, transport=httpx.MockTransport(self.github_api.async_handler)
+            ),
+            PatAuth(PAT),
+        )
+        nomad = NomadJobs(
+            httpx.AsyncClient(
+                base_url=NOMAD, transport=httpx.MockTransport(self.nomad_api.async_handler)
+            )
+        )
+        self.dispatcher = Dispatcher(
+            github,
+            nomad,
+            metrics=self.metrics,
+            credential=credential,
+            queue_size=queue_size,
+            workers=workers,
+            backoff=backoff or Backoff(max_attempts=4, base=0.5, cap=30.0, deadline=300.0),
+            sleep=sleep or self.sleep,
+            monotonic=lambda: 1.5,
+        )
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+    def outcome(self, name: str) -> float:
+        value = self.metrics.registry.get_sample_value("rod_dispatches_total", {"outcome": name})
+        return value or 0.0
+
+    async def run(self, *jobs: Job) -> list[Submitted]:
+        """Start, submit every job, drain."""
+        self.dispatcher.start()
+        results = [self.dispatcher.submit(j) for j in jobs]
+        await self.dispatcher.stop(timeout=5.0)
+        return results
+
+
+def payload_of(request: httpx.Request) -> dict[str, object]:
+    body = json.loads(request.content)
+    decoded: dict[str, object] = json.loads(base64.b64decode(body["Payload"]))
+    return decoded
+
+
+class TestHappyPath:
+    async def test_jit_then_dispatch(self, caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.DEBUG)
+        h = Harness()
+        jit = h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
+        dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
+        assert await h.run(job()) == [Submitted.QUEUED]
+        assert json.loads(jit.calls.last.request.content)["name"] == "rod-42-1"
+        request = dispatch.calls.last.request
+        assert request.url.params["idempotency_token"] == "rod-42-1"
+        assert payload_of(request)["jit_config"] == JIT_SECRET
+        assert JIT_SECRET not in json.dumps(json.loads(request.content)["Meta"])
+        assert h.outcome("dispatched") == 1
+        assert h.metrics.registry.get_sample_value("rod_webhook_to_dispatch_seconds_count") == 1
+        assert JIT_SECRET not in caplog.text and PAT not in caplog.text
+        assert "dispatched github-runner/dispatch-1-abcdef01" in caplog.text
+
+    async def test_registration_token_mode(self) -> None:
+        h = Harness(credential="registration-token")
+        h.github_api.post(REG_PATH).respond(
+            201, json={"token": "REGTOKEN", "expires_at": "2099-01-01T00:00:00Z"}
+        )
+        dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
+        await h.run(job())
+        payload = payload_of(dispatch.calls.last.request)
+        assert payload["registration_token"] == "REGTOKEN"
+        assert "jit_config" not in payload
+
+    async def test_existing_child_counts_as_existing(self) -> None:
+        h = Harness()
+        h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
+        h.nomad_api.post(DISPATCH_PATH).respond(200, json={**CREATED, "EvalID": ""})
+        await h.run(job())
+        assert h.outcome("existing") == 1
+        assert h.outcome("dispatched") == 0
+
+    async def test_runner_exists_skips_nomad(self) -> None:
+        h = Harness()
+        h.github_api.post(JIT_PATH).respond(409, json={"message": "Already exists"})
+        dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
+        await h.run(job())
+        assert not dispatch.called
+        assert h.outcome("runner_exists") == 1
+
+
+class TestSubmit:
+    async def test_duplicate_delivery_dispatches_once(self) -> None:
+        h = Harness()
+        h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
+        dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
+        results = await h.run(job(), job())
+        assert results == [Submitted.QUEUED, Submitted.DUPLICATE]
+        assert dispatch.call_count == 1
+
+    async def test_same_delivery_other_hook_is_not_a_duplicate(self) -> None:
+        h = Harness(workers=0)
+        h.dispatcher.start()
+        assert h.dispatcher.submit(job()) is Submitted.QUEUED
+        other_hook = job(replace(EVENT, hook_id="h-2"))
+        assert h.dispatcher.submit(other_hook) is Submitted.QUEUED
+
+    async def test_full_queue(self) -> None:
+        h = Harness(queue_size=1, workers=0)
+        h.dispatcher.start()
+        assert h.dispatcher.submit(job()) is Submitted.QUEUED
+        assert h.dispatcher.depth == 1
+        assert h.metrics.registry.get_sample_value("rod_queue_depth") == 1
+        second = job(replace(EVENT, delivery_id="d-2", job_id=43))
+        assert h.dispatcher.submit(second) is Submitted.FULL
+        # The refused delivery is not remembered: a redelivery may get in later.
+        assert h.dispatcher.submit(second) is Submitted.FULL
+
+    async def test_refuses_before_start_and_after_stop(self) -> None:
+        h = Harness()
+        assert h.dispatcher.submit(job()) is Submitted.FULL
+        h.dispatcher.start()
+        await h.dispatcher.stop(timeout=1.0)
+        assert h.dispatcher.submit(job()) is Submitted.FULL
+
+
+class TestRetries:
+    async def test_nomad_5xx_then_success(self) -> None:
+        h = Harness()
+        jit = h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
+        dispatch = h.nomad_api.post(DISPATCH_PATH).mock(
+            side_effect=[
+                httpx.Response(503, text="no leader"),
+                httpx.ConnectError("refused"),
+                httpx.Response(200, json=CREATED),
+            ]
+        )
+        await h.run(job())
+        assert dispatch.call_count == 3
+        assert jit.call_count == 1  # the credential is not fetched again
+        assert len(h.waits) == 2
+        assert 0 <= h.waits[0] <= 0.5 and 0 <= h.waits[1] <= 1.0
+        assert h.outcome("dispatched") == 1
+
+    async def test_rate_limit_honours_retry_after(self) -> None:
+        h = Harness()
+        h.github_api.post(JIT_PATH).mock(
+            side_effect=[
+                httpx.Response(429, json={"message": "slow"}, headers={"retry-after": "7"}),
+                httpx.Response(201, json=JIT_ANSWER),
+            ]
+        )
+        h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
+        await h.run(job())
+        assert h.waits == [7.0]
+        assert h.outcome("dispatched") == 1
+
+    async def test_gives_up_after_max_attempts(self, caplog: pytest.LogCaptureFixture) -> None:
+        h = Harness(backoff=Backoff(max_attempts=3, base=0.1))
+        h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
+        dispatch = h.nomad_api.post(DISPATCH_PATH).respond(500, text="rpc error")
+        await h.run(job())
+        assert dispatch.call_count == 3
+        assert h.outcome("failed") == 1
+        assert any(r.levelno == logging.ERROR and "FAILED" in r.message for r in caplog.records)
+
+    async def test_failed_job_may_be_redelivered(self) -> None:
+        h = Harness(backoff=Backoff(max_attempts=1))
+        h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
+        h.nomad_api.post(DISPATCH_PATH).respond(500, text="rpc error")
+        h.dispatcher.start()
+        assert h.dispatcher.submit(job()) is Submitted.QUEUED
+        await asyncio.wait_for(h.dispatcher.join(), 5)
+        assert h.outcome("failed") == 1
+        assert h.dispatcher.submit(job()) is Submitted.QUEUED
+        await h.dispatcher.stop(timeout=5.0)
+
+    async def test_rate_limit_beyond_deadline_gives_up(self) -> None:
+        h = Harness(backoff=Backoff(deadline=60.0))
+        headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "9999999999"}
+        route = h.github_api.post(JIT_PATH).respond(403, json={"message": "x"}, headers=headers)
+        await h.run(job())
+        assert route.call_count == 1
+        assert h.waits == []
+        assert h.outcome("failed") == 1
+
+
+class TestRejections:
+    async def test_nomad_validation_is_not_retried(self, caplog: pytest.LogCaptureFixture) -> None:
+        h = Harness()
+        h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
+        dispatch = h.nomad_api.post(DISPATCH_PATH).respond(
+            500, text="Dispatch did not provide required meta keys: [RUNNER_NAME]"
+        )
+        await h.run(job())
+        assert dispatch.call_count == 1
+        assert h.waits == []
+        assert h.outcome("rejected") == 1
+        errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(errors) == 1 and "REJECTED" in errors[0] and "\n" not in errors[0]
+        assert JIT_SECRET not in caplog.text
+
+    async def test_oversized_payload_breaks_contract(self) -> None:
+        h = Harness()
+        huge = {**JIT_ANSWER, "encoded_jit_config": "x" * 17_000}
+        h.github_api.post(JIT_PATH).respond(201, json=huge)
+        dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
+        await h.run(job())
+        assert not dispatch.called
+        assert h.outcome("rejected") == 1
+
+    async def test_github_404_is_not_retried(self) -> None:
+        h = Harness()
+        route = h.github_api.post(JIT_PATH).respond(404, json={"message": "Not Found"})
+        await h.run(job())
+        assert route.call_count == 1
+        assert h.outcome("failed") == 1
+
+
+class TestDrain:
+    async def test_stop_finishes_queued_work(self) -> None:
+        h = Harness(workers=1)
+        h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
+        dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
+        jobs = [job(replace(EVENT, delivery_id=f"d-{n}", job_id=100 + n)) for n in range(5)]
+        assert await h.run(*jobs) == [Submitted.QUEUED] * 5
+        assert dispatch.call_count == 5
+
+    async def test_stop_gives_up_at_the_deadline(self, caplog: pytest.LogCaptureFixture) -> None:
+        never = asyncio.Event()
+
+        async def stuck(seconds: float) -> None:
+            await never.wait()  # a retry wait that outlives the drain deadline
+
+        h = Harness(workers=2, queue_size=10, sleep=stuck)
+        h.github_api.post(JIT_PATH).respond(503, text="down")
+        h.dispatcher.start()
+        for n in range(3):
+            h.dispatcher.submit(job(replace(EVENT, delivery_id=f"d-{n}")))
+        await h.dispatcher.stop(timeout=0.05)
+        assert "drain deadline of 0s passed; abandoning 3 jobs" in caplog.text
+        assert h.outcome("dispatched") == 0

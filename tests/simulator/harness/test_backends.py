@@ -1,0 +1,56 @@
+"""Backends: the embedded one by default; compose and external refuse clearly when unusable."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulator.harness.backends import (
+    ComposeBackend,
+    ExternalBackend,
+    SimBackend,
+    backend_named,
+)
+from simulator.harness.errors import BackendUnavailable
+from simulator.harness.settings import StackSettings
+
+
+class TestBackendNamed:
+    @pytest.mark.parametrize(
+        ("name", "kind"),
+        [("sim", SimBackend), ("compose", ComposeBackend), ("external", ExternalBackend)],
+    )
+    def test_picks_the_named_backend(self, name: str, kind: type) -> None:
+        assert isinstance(backend_named(StackSettings(backend=name), {}), kind)
+
+
+class TestComposeBackend:
+    def test_without_docker_says_so_in_one_line(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr("simulator.compose.docker_problem", lambda: "no Docker engine")
+        with pytest.raises(BackendUnavailable) as raised:
+            ComposeBackend(StackSettings(backend="compose")).start()
+        assert str(raised.value) == "not available here: -D backend=compose: no Docker engine"
+
+
+class TestExternalBackend:
+    def test_lists_every_missing_variable(self) -> None:
+        backend = ExternalBackend(StackSettings(backend="external"), {"NOMAD_ADDR": "http://n"})
+        with pytest.raises(BackendUnavailable) as raised:
+            backend.start()
+        message = str(raised.value)
+        assert message.startswith("not available here: -D backend=external: set ")
+        for variable in ("ROD_DISPATCHER_URL", "GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN"):
+            assert variable in message
+        assert "NOMAD_ADDR" not in message
+
+    def test_reads_the_deployment_from_the_environment(self) -> None:
+        environ = {
+            "ROD_DISPATCHER_URL": "https://rod.example.org",
+            "GITHUB_WEBHOOK_SECRET": "s",
+            "GITHUB_API_URL": "http://127.0.0.1:9000",
+            "GITHUB_TOKEN": "t",
+            "NOMAD_ADDR": "http://127.0.0.1:4646",
+            "NOMAD_TOKEN": "n",
+        }
+        endpoints = ExternalBackend(StackSettings(backend="external"), environ).start()
+        assert endpoints.webhook_url == "https://rod.example.org/webhook"
+        assert endpoints.nomad_token == "n"

@@ -1,0 +1,94 @@
+"""rod demo's pieces that need no stack: the pull request it opens and the change log."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from simulator.harness.checks import Verdict
+from simulator.harness.demo import finished, pull_request_jobs
+from simulator.harness.demo_view import changes, render, summary
+from simulator.harness.observe import AllocationView, ChildView, JobView, RunnerView, Snapshot
+
+
+def job(status: str, runner: str | None = None, conclusion: str | None = None) -> JobView:
+    return JobView(1, 10, "build", ("self-hosted", "linux"), status, conclusion, 5, runner)
+
+
+CHILD_META = {"RUNNER_NAME": "rod-1-1", "GITHUB_JOB_ID": "1"}
+
+
+def child(allocation: str) -> ChildView:
+    return ChildView(
+        "github-runner/dispatch-1-a", "running", CHILD_META, (AllocationView("a1", allocation),)
+    )
+
+
+RUNNER = RunnerView(5, "rod-1-1", "online", True, ("self-hosted", "linux"))
+
+
+class TestPullRequestJobs:
+    def test_distinct_self_hosted_label_sets_then_one_hosted_job(self) -> None:
+        jobs = pull_request_jobs(3, 1.0)
+        assert len(jobs) == 4
+        assert all(job.self_hosted for job in jobs[:3])
+        assert len({job.labels for job in jobs[:3]}) == 3
+        assert jobs[-1].labels == ("ubuntu-latest",) and not jobs[-1].self_hosted
+
+    def test_names_stay_unique_beyond_the_label_sets(self) -> None:
+        jobs = pull_request_jobs(9, 1.0)
+        names = [job.name for job in jobs]
+        assert len(set(names)) == len(names) == 10
+
+
+class TestChanges:
+    def test_reports_each_new_thing_once(self) -> None:
+        first = Snapshot(jobs=(job("queued"),))
+        second = Snapshot(
+            jobs=(job("in_progress", "rod-1-1"),), children=(child("running"),), runners=(RUNNER,)
+        )
+        assert changes(Snapshot(), first) == ["job 1 build [self-hosted, linux]: queued"]
+        assert changes(first, second) == [
+            "job 1 build [self-hosted, linux]: in_progress on rod-1-1",
+            "nomad: dispatched github-runner/dispatch-1-a for job 1 (running)",
+            "github: runner rod-1-1 registered [self-hosted, linux] (online, busy)",
+        ]
+        assert changes(second, second) == []
+
+    def test_reports_completion_and_removal(self) -> None:
+        before = Snapshot(
+            jobs=(job("in_progress", "rod-1-1"),), children=(child("running"),), runners=(RUNNER,)
+        )
+        after = Snapshot(
+            jobs=(job("completed", "rod-1-1", "success"),), children=(child("complete"),)
+        )
+        assert changes(before, after) == [
+            "job 1 build [self-hosted, linux]: completed (success) on rod-1-1",
+            "nomad: github-runner/dispatch-1-a running, allocation complete",
+            "github: runner rod-1-1 removed",
+        ]
+
+
+class TestFinished:
+    def test_waits_for_every_job_and_for_the_drain(self) -> None:
+        done = Snapshot(
+            jobs=(job("completed", "rod-1-1", "success"),), children=(child("complete"),)
+        )
+        assert finished(done, expected_jobs=1)
+        assert not finished(done, expected_jobs=2)
+        assert not finished(Snapshot(jobs=done.jobs, children=(child("running"),)), 1)
+        assert not finished(Snapshot(jobs=done.jobs, runners=(RUNNER,)), 1)
+
+
+class TestRendering:
+    def test_tables_show_jobs_children_runners_and_verdicts(self) -> None:
+        snapshot = Snapshot(
+            jobs=(job("in_progress", "rod-1-1"),), children=(child("running"),), runners=(RUNNER,)
+        )
+        console = Console(width=160, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+        console.print(render(snapshot, "pull request"))
+        console.print(
+            summary([Verdict(snapshot.jobs[0], True, "ran on fresh runner rod-1-1")], snapshot)
+        )
+        text = console.export_text()
+        for expected in ("Workflow jobs (GitHub)", "dispatch-1-a", "rod-1-1", "ok", "fresh runner"):
+            assert expected in text

@@ -1,0 +1,57 @@
+"""`rod serve` as a child process: a scrubbed environment, and a failed start explained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulator.harness.dispatcher import DispatcherProcess, backlog, clean_environment
+from simulator.harness.errors import StackStartError
+
+
+class TestCleanEnvironment:
+    def test_drops_the_callers_github_and_nomad_settings(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("GITHUB_TOKEN", "ghp_real")
+        monkeypatch.setenv("NOMAD_ADDR", "https://nomad.prod:4646")
+        monkeypatch.setenv("HOME", "/home/me")
+        env = clean_environment({"NOMAD_ADDR": "http://127.0.0.1:1"})
+        assert "GITHUB_TOKEN" not in env
+        assert env["NOMAD_ADDR"] == "http://127.0.0.1:1"
+        assert env["HOME"] == "/home/me"
+
+
+class TestStart:
+    def test_a_dispatcher_that_refuses_to_start_is_reported_with_its_log(
+        self, tmp_path: Path
+    ) -> None:
+        # No GITHUB_WEBHOOK_SECRET: `rod serve` must refuse to start.
+        process = DispatcherProcess({"GITHUB_TOKEN": "t"}, tmp_path / "rod.log")
+        with pytest.raises(StackStartError) as raised:
+            process.start(timeout=20)
+        message = str(raised.value)
+        assert "rod serve exited with status 2" in message
+        assert "GITHUB_WEBHOOK_SECRET is not set" in message
+        assert not process.alive()
+
+
+METRICS = """\
+# HELP rod_webhooks_total Webhook deliveries by event and outcome.
+# TYPE rod_webhooks_total counter
+rod_webhooks_total{event="workflow_job",outcome="queued"} 3.0
+rod_webhooks_total{event="workflow_job",outcome="ignored"} 5.0
+# HELP rod_dispatches_total Dispatches by outcome.
+# TYPE rod_dispatches_total counter
+rod_dispatches_total{outcome="dispatched"} 1.0
+rod_dispatches_total{outcome="failed"} 1.0
+"""
+
+
+class TestBacklog:
+    def test_accepted_minus_carried_out(self) -> None:
+        assert backlog(METRICS) == 1
+
+    def test_a_fresh_dispatcher_has_none(self) -> None:
+        assert backlog("rod_queue_depth 0.0\n") == 0

@@ -1,0 +1,42 @@
+"""simulator.nomad.routes: the `/_sim/` control plane mounted beside the API."""
+
+from __future__ import annotations
+
+import httpx
+
+from simulator.nomad import NomadEmulator
+
+from .conftest import GOOD_META, b64, parameterized_job, register
+
+
+class TestControlPlane:
+    async def test_state_and_reset(
+        self, emulator: NomadEmulator, client: httpx.AsyncClient
+    ) -> None:
+        await register(client, parameterized_job())
+        state = (await client.get("/_sim/state")).json()
+        assert [j["ID"] for j in state["jobs"]] == ["sim"]
+        assert (await client.post("/_sim/reset")).status_code == 200
+        assert (await client.get("/_sim/state")).json()["jobs"] == []
+        # The log was cleared too: only the request after the reset remains.
+        assert (await client.get("/v1/jobs")).json() == []
+        assert [r["path"] for r in (await client.get("/_sim/requests")).json()] == ["/v1/jobs"]
+
+    async def test_request_log(self, client: httpx.AsyncClient) -> None:
+        await client.get("/v1/jobs", params={"prefix": "x"})
+        (logged,) = (await client.get("/_sim/requests", params={"path": "/v1/jobs"})).json()
+        assert (logged["method"], logged["query"], logged["status"]) == ("GET", "prefix=x", 200)
+
+    async def test_fault_on_dispatch(self, client: httpx.AsyncClient) -> None:
+        await register(client, parameterized_job())
+        fault = {"method": "POST", "path": "/v1/job/*/dispatch", "count": 1, "status": 503}
+        assert (await client.post("/_sim/faults", json=fault)).status_code == 201
+        body = {"Meta": GOOD_META, "Payload": b64("p")}
+        assert (await client.post("/v1/job/sim/dispatch", json=body)).status_code == 503
+        assert (await client.post("/v1/job/sim/dispatch", json=body)).status_code == 200
+
+    async def test_clock(self, emulator: NomadEmulator, client: httpx.AsyncClient) -> None:
+        before = emulator.backend.clock.now()
+        response = await client.post("/_sim/clock", json={"advance_seconds": 3600})
+        assert response.json()["now"] >= before + 3600
+        assert (await client.post("/_sim/clock", json={"advance_seconds": -1})).status_code == 400
