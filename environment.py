@@ -6,7 +6,9 @@ set in pyproject's [tool.behave.userdata]); see simulator/harness/backends.py.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
+from types import FrameType
 
 from behave import fixture, use_fixture
 from behave.model import Scenario
@@ -25,7 +27,13 @@ def running_stack(context: Context) -> Iterator[Stack]:
         stack.stop()
 
 
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """A cancelled CI job unwinds like Ctrl-C, so the fixture stops every child process."""
+    raise KeyboardInterrupt
+
+
 def before_all(context: Context) -> None:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         context.settings = StackSettings.from_userdata(context.config.userdata)
         context.stack = use_fixture(running_stack, context)

@@ -43,7 +43,8 @@ def runner_used_by_job(context: Context) -> None:
 def job_picked_up_by_runner(context: Context) -> None:
     """A job runs, busy, on the runner its Nomad child started."""
     world = context.world
-    job = ScriptedJob("package", ("self-hosted", "linux"), duration_seconds=world.job_seconds)
+    # Long enough to see the runner busy before the job completes in the next step.
+    job = ScriptedJob("package", ("self-hosted", "linux"), duration_seconds=3 * world.job_seconds)
     (world.job,) = story.trigger_run(world, [job])
     child = story.await_child(world, world.job)
     runner = story.await_registered_runner(world, world.job, child)

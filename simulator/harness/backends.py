@@ -11,11 +11,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from simulator.github import GitHubEmulator
 from simulator.harness.dispatcher import DispatcherProcess, wait_idle
 from simulator.harness.errors import BackendUnavailable
 from simulator.harness.github_client import GitHubControl
 from simulator.harness.nomad_client import NomadApi, NomadControl
 from simulator.harness.settings import StackSettings
+from simulator.nomad import NomadEmulator
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,6 @@ class SimBackend:
 
     def start(self) -> Endpoints:
         """GitHub emulator, Nomad emulator (process driver), then `rod serve` against them."""
-        from simulator.github import GitHubEmulator
-        from simulator.nomad import NomadEmulator
-
         self._github = GitHubEmulator(tokens=[self.github_token]).start()
         self._nomad = NomadEmulator(driver="process").start()
         env = {

@@ -100,28 +100,40 @@ class Verdict:
     detail: str
 
 
+def fresh_runner_problems(
+    snapshot: Snapshot, job: JobView, seen: Iterable[RunnerView], repo: str
+) -> list[str]:
+    """A runner we dispatched, carrying the job's labels, ran this job and no other.
+
+    GitHub gives a queued job to any idle runner whose labels match, so with identical label sets
+    a job may run on the runner dispatched for its twin ("job stealing"); that is still a fresh
+    runner of its own, as long as each runner ran one job and each job got one dispatch.
+    """
+    problems = child_problems(snapshot, job, repo)
+    if job.status != "completed" or not job.runner_name:
+        return [*problems, f"job is {job.status} on {job.runner_name or 'no runner'}"]
+    ours = [child for child in snapshot.children if child.runner_name == job.runner_name]
+    if not ours:
+        problems.append(f"job ran on {job.runner_name}, which no Nomad child started")
+    else:
+        problems += ran_on_problems(job, ours[0], seen)
+        problems += registered_runner_problems(seen, job.runner_name, job)
+    if [j.runner_name for j in snapshot.jobs].count(job.runner_name) > 1:
+        problems.append(f"runner {job.runner_name} ran more than one job")
+    return problems
+
+
 def story_verdicts(snapshot: Snapshot, seen: Iterable[RunnerView], repo: str) -> list[Verdict]:
     """Per job: a self-hosted job ran on a fresh runner of its own; a hosted one got none."""
     seen = list(seen)
     verdicts = []
-    runner_names = [job.runner_name for job in snapshot.jobs if job.self_hosted]
     for job in snapshot.jobs:
         if not job.self_hosted:
             made = snapshot.children_for_job(job.id)
             detail = "no runner (GitHub-hosted)" if not made else f"{len(made)} Nomad children made"
             verdicts.append(Verdict(job, not made, detail))
             continue
-        problems = child_problems(snapshot, job, repo)
-        if not problems:
-            child = snapshot.children_for_job(job.id)[0]
-            problems = ran_on_problems(job, child, seen) or registered_runner_problems(
-                seen, child.runner_name or "", job
-            )
-        if job.status != "completed":
-            problems.append(f"job is {job.status}")
-        if job.runner_name and runner_names.count(job.runner_name) > 1:
-            problems.append(f"runner {job.runner_name} ran more than one job")
-        ok = not problems
-        detail = "its own fresh runner, used once" if ok else "; ".join(problems)
-        verdicts.append(Verdict(job, ok, detail))
+        problems = fresh_runner_problems(snapshot, job, seen, repo)
+        detail = "; ".join(problems) or "its own fresh runner, used once"
+        verdicts.append(Verdict(job, not problems, detail))
     return verdicts

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
+import signal
 import tempfile
 import threading
 import time
 from pathlib import Path
+from types import FrameType
 
 import click
 import httpx
@@ -165,11 +168,14 @@ def command(job_count: int, job_seconds: float, timeout: float, keep_running: bo
     log_dir = Path(tempfile.mkdtemp(prefix="rod-demo-"))
     settings = StackSettings(timeout=30.0, log_dir=log_dir)
     console.print("Starting the GitHub emulator, the Nomad emulator and rod serve ...")
+    # SIGTERM (a CI job cancelled) unwinds like Ctrl-C, so the child processes are stopped too.
+    signal.signal(signal.SIGTERM, _interrupt)
     stack = Stack(settings)
     try:
         stack.start()
     except HarnessError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(f"{exc} (logs in {log_dir})") from None
+    ok = False
     try:
         ok = _story(stack, console, job_count, job_seconds, timeout)
         if keep_running:
@@ -182,8 +188,13 @@ def command(job_count: int, job_seconds: float, timeout: float, keep_running: bo
     finally:
         stack.stop()
     if not ok:
-        console.print(f"rod serve's log: {log_dir / 'rod-serve.log'}")
+        console.print(f"rod serve's log: {log_dir / 'rod-serve.log'}", highlight=False)
         raise SystemExit(1)
+    shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _story(stack: Stack, console: Console, job_count: int, seconds: float, timeout: float) -> bool:

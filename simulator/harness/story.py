@@ -45,6 +45,7 @@ def expect_webhook_for_workflow_jobs(world: World) -> dict[str, Any]:
     assert hook["active"], f"hook {hook['id']} is inactive"
     assert "workflow_job" in hook["events"], f"hook {hook['id']} sends only {hook['events']}"
     assert hook["config"].get("content_type") == "json", f"hook config: {hook['config']}"
+    # GitHub shows a set secret as "********" (https://docs.github.com/rest/repos/webhooks).
     assert hook["config"].get("secret") == "********", "the hook is not signed with a secret"
     return hook
 

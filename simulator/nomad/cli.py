@@ -18,8 +18,9 @@ from simulator.nomad.routes import create_app
 @click.option(
     "--acl-token",
     default=None,
-    envvar="NOMAD_TOKEN",
-    help="Enforce ACLs: only this token (X-Nomad-Token or Bearer) is accepted. [env: NOMAD_TOKEN]",
+    # Deliberately not read from NOMAD_TOKEN: a client token meant for a real cluster must not
+    # silently switch ACLs on here.
+    help="Enforce ACLs: only this token (X-Nomad-Token or Bearer) is accepted.",
 )
 @click.option(
     "--driver",

@@ -17,7 +17,7 @@ from typing import Any
 
 from simulator.nomad.drivers import Driver, DriverError, TaskLaunch
 from simulator.nomad.events import event
-from simulator.nomad.state import Allocation, JobRecord, TaskRun
+from simulator.nomad.state import Allocation, JobRecord, TaskRun, client_status
 from simulator.nomad.taskenv import TaskPaths, interpolate_config, task_env
 from simulator.nomad.watch import IndexWatch
 
@@ -273,9 +273,7 @@ class NodeClient:
         run.move("running")
         run.started_at = run.started_at or _now_ns()
         run.events.append(_event("Started", "Task started by client"))
-        if alloc.client_status == "pending":
-            alloc.move("running")
-        self._touch(alloc, index)
+        self._settle(alloc, index)
 
     def _task_exited(self, alloc_id: str, task_name: str, code: int, sig: int) -> None:
         with self.lock:
@@ -300,8 +298,7 @@ class NodeClient:
                     timer = threading.Timer(delay, self._restart, (alloc_id, task_name))
                     timer.daemon = True
                     timer.start()
-                    self._touch(alloc, index)
-                    self.on_change((alloc.namespace, alloc.job_id), index)
+                    self._settle(alloc, index)
                     return
                 run.failed = True
                 run.events.append(
@@ -320,15 +317,15 @@ class NodeClient:
             group = next(g for g in alloc.job["TaskGroups"] if g["Name"] == alloc.group)
             task = next(t for t in group["Tasks"] if t["Name"] == task_name)
             self._start_task(alloc, group, task, index)
-            self.on_change((alloc.namespace, alloc.job_id), index)
 
     def _settle(self, alloc: Allocation, index: int) -> None:
-        """Finish the allocation once every task is dead, then free its room."""
+        """Derive ClientStatus from the task states; a finished allocation frees its room."""
         self._touch(alloc, index)
-        if any(run.state != "dead" for run in alloc.tasks.values()):
-            return
-        alloc.move("failed" if any(r.failed for r in alloc.tasks.values()) else "complete")
-        self.drain_queue(index)
+        status = client_status(alloc.tasks.values())
+        if status != alloc.client_status:
+            alloc.move(status)
+        if alloc.terminal:
+            self.drain_queue(index)
         self.on_change((alloc.namespace, alloc.job_id), index)
 
     def stop_allocs(self, key: JobKey, index: int) -> None:

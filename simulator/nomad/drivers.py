@@ -101,7 +101,10 @@ class ProcessDriver:
         command = launch.config.get("command")
         if not isinstance(command, str) or not command:
             raise DriverError(f'task "{launch.task_name}": config.command is required')
-        args = [str(a) for a in launch.config.get("args") or []]  # type: ignore[attr-defined]
+        raw_args = launch.config.get("args") or []
+        if not isinstance(raw_args, list):
+            raise DriverError(f'task "{launch.task_name}": config.args must be a list')
+        args = [str(a) for a in raw_args]
         with open(launch.stdout_path, "ab") as out, open(launch.stderr_path, "ab") as err:
             try:
                 proc = subprocess.Popen(

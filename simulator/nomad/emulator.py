@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -56,12 +57,12 @@ class NomadEmulator:
             self._server = None
         self.backend.shutdown()
 
-    def client(self, **kwargs: object) -> httpx.AsyncClient:
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
         """An AsyncClient on the server when started, else in-process through ASGITransport."""
         if self._server is not None:
-            return httpx.AsyncClient(base_url=self.url, **kwargs)  # type: ignore[arg-type]
+            return httpx.AsyncClient(base_url=self.url, **kwargs)
         transport = httpx.ASGITransport(app=self.app)
-        return httpx.AsyncClient(transport=transport, base_url="http://nomad.sim", **kwargs)  # type: ignore[arg-type]
+        return httpx.AsyncClient(transport=transport, base_url="http://nomad.sim", **kwargs)
 
     def __enter__(self) -> NomadEmulator:
         return self.start()

@@ -59,7 +59,8 @@ def compile_filter(text: str) -> Predicate:
 
     def primary() -> Predicate:
         nonlocal pos
-        if peek() and peek()[0] == "lp":  # type: ignore[index]
+        token = peek()
+        if token is not None and token[0] == "lp":
             pos += 1
             inner = disjunction()
             take("rp")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ ALLOCATION = lifecycle(
     "allocation",
     {
         "pending": ("running", "complete", "failed"),
-        "running": ("complete", "failed"),
+        "running": ("pending", "complete", "failed"),  # pending: a task waits to restart
         "complete": (),
         "failed": (),
     },
@@ -145,6 +146,14 @@ _CLIENT_DESCRIPTION = {
     "complete": "All tasks have completed",
     "failed": "Failed tasks",
 }
+
+
+def client_status(tasks: Iterable[TaskRun]) -> str:
+    """The client's `getClientStatus`: all dead -> complete/failed, else running or pending."""
+    runs = list(tasks)
+    if all(run.state == "dead" for run in runs):
+        return "failed" if any(run.failed for run in runs) else "complete"
+    return "running" if any(run.state == "running" for run in runs) else "pending"
 
 
 def job_status(record: JobRecord, allocs: list[Allocation]) -> str:

@@ -132,7 +132,11 @@ def _github_auth(settings: Settings) -> GitHubAuth:
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": " ".join(message.split())}, status_code=status)
+    response = JSONResponse({"error": " ".join(message.split())}, status_code=status)
+    if status in (408, 413):
+        # The rest of the body is unread: close, or uvicorn keeps draining it for the sender.
+        response.headers["Connection"] = "close"
+    return response
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -188,9 +192,16 @@ class _Edge:
         return answer.response
 
     async def _webhook(self, request: Request, started: float) -> _Answer:
+        # A body trickled in slowly would hold a connection open indefinitely: 408 Request
+        # Timeout (RFC 9110 section 15.5.9) once it has taken longer than the configured limit.
+        limit = self._settings.body_timeout_seconds
         try:
-            body = await self._read_body(request)
+            async with asyncio.timeout(limit):
+                body = await self._read_body(request)
             parsed = parse_delivery(request.headers, body, secret=self._settings.webhook_secret)
+        except TimeoutError:
+            response = _error(408, f"request body not received within {limit:g}s")
+            return _Answer(response, "unverified", "timeout", " error=body timeout")
         except BadDelivery as error:
             # A malformed body came with a good signature, so its event header can be trusted.
             event = "unverified"

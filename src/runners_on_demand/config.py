@@ -18,6 +18,7 @@ Every key is optional:
     host = "0.0.0.0"
     port = 8080
     max_body_bytes = 1048576             # larger webhook bodies get 413
+    body_timeout_seconds = 10.0          # a body not received in full by then gets 408
     queue_size = 1000                    # a full queue answers 503
     workers = 4
     shutdown_grace_seconds = 25.0        # how long SIGTERM waits for queued work
@@ -82,6 +83,7 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 8080
     max_body_bytes: int = 1024 * 1024
+    body_timeout_seconds: float = 10.0
     queue_size: int = 1000
     workers: int = 4
     shutdown_grace_seconds: float = 25.0
@@ -236,7 +238,8 @@ def _toml(
     values["policy"] = Policy(**policy)
     server = _get(document, "server", dict, "[server]", problems) or {}
     server_keys = {"host", "port", "max_body_bytes", "queue_size", "workers", "dedup_size"}
-    _unknown(server, {*server_keys, "shutdown_grace_seconds"}, "server.", problems)
+    floats = {"shutdown_grace_seconds": (0, 3600), "body_timeout_seconds": (0.1, 600)}
+    _unknown(server, {*server_keys, *floats}, "server.", problems)
     host = _get(server, "host", str, "server.host", problems)
     if host is not None:
         values["host"] = host
@@ -246,12 +249,19 @@ def _toml(
     _int(server, "queue_size", "server.queue_size", 1, 1_000_000, values, problems)
     _int(server, "workers", "server.workers", 1, 256, values, problems)
     _int(server, "dedup_size", "server.dedup_size", 0, 10_000_000, values, problems)
-    grace = server.get("shutdown_grace_seconds")
-    if grace is not None:
-        if isinstance(grace, int | float) and not isinstance(grace, bool) and 0 <= grace <= 3600:
-            values["shutdown_grace_seconds"] = float(grace)
+    # GitHub waits 10 s for an answer, so a body still arriving after that is never legitimate.
+    for key, (low, high) in floats.items():
+        number = server.get(key)
+        if number is None:
+            continue
+        if (
+            isinstance(number, int | float)
+            and not isinstance(number, bool)
+            and low <= number <= high
+        ):
+            values[key] = float(number)
         else:
-            problems.append("server.shutdown_grace_seconds must be a number from 0 to 3600")
+            problems.append(f"server.{key} must be a number from {low} to {high}")
     nomad = _get(document, "nomad", dict, "[nomad]", problems) or {}
     _unknown(nomad, {"headers"}, "nomad.", problems)
     headers = _get(nomad, "headers", dict, "[nomad.headers]", problems) or {}

@@ -17,7 +17,9 @@ carries the actions out. Theory of operation:
   422 while a runner works, and then the child is left alone) and stopping its child second.
 - Retries: a job whose unit failed (allocation failed, never connected, vanished) gets a new
   runner named `rod-{job}-{attempt}-r{n}`, n one more than the highest n seen for that job, at most
-  `max_retries` times. Two replicas planning from the same view compute the same names, and the
+  `max_retries` times. The earlier tries are counted from what is still visible (children until
+  Nomad's GC, 4 h by default; runners until removed), so a job out of retries keeps its last
+  childless runner. Two replicas planning from the same view compute the same names, and the
   name is also the Nomad idempotency token and unique on GitHub, so they make one runner.
 - Applying a plan's effects and planning again yields no action (tests check this).
 """
@@ -296,13 +298,16 @@ def plan(observation: Observation, policy: ReconcilePolicy) -> Plan:
     idle: dict[_Key, list[_Unit]] = defaultdict(list)
     tries: dict[tuple[str, tuple[int, int]], int] = {}
     busy = 0
+    for unit in units.values():
+        tries[unit.repo, unit.job] = max(unit.retry, tries.get((unit.repo, unit.job), -1))
     for unit in sorted(units.values(), key=lambda u: (u.repo, u.name)):
         unit.age = now - (
             unit.child.submit_time if unit.child else observation.first_seen.get(unit.name, now)
         )
         unit.key = _unit_key(unit, queued_labels)
-        tries[unit.repo, unit.job] = max(unit.retry, tries.get((unit.repo, unit.job), -1))
         verdict = _assess(unit, policy)
+        if verdict not in ("busy", "idle") and _last_record(unit, queued_labels, tries, policy):
+            verdict = ""
         if verdict == "busy":
             busy += 1
         elif verdict == "idle":
@@ -398,6 +403,21 @@ def _assess(unit: _Unit, policy: ReconcilePolicy) -> str:
     return "idle"
 
 
+def _last_record(
+    unit: _Unit,
+    queued: Mapping[tuple[int, int], _Key],
+    tries: Mapping[tuple[str, tuple[int, int]], int],
+    policy: ReconcilePolicy,
+) -> bool:
+    """Whether this is a childless runner of a queued job out of retries, to be kept.
+
+    Such a runner is the only record of its try: removing it would start the count again.
+    GitHub removes a JIT runner that never connects by itself.
+    """
+    out_of_retries = tries[unit.repo, unit.job] >= policy.max_retries
+    return unit.child is None and unit.job in queued and out_of_retries
+
+
 def _retire(unit: _Unit, reason: str) -> Retire:
     child = unit.child if unit.child is not None and unit.child.live else None
     return Retire(
@@ -419,11 +439,11 @@ def _balance(
 ) -> list[Action]:
     """Dispatch or retire so that one label set's idle units match its queued jobs."""
     # Each queued job keeps its best own unit (online first, then the oldest); the rest is spare.
-    kept: set[str] = set()
-    for job in sorted(jobs):
-        own = [u for u in idle if u.job == job]
-        if own:
-            kept.add(min(own, key=lambda u: (not _online(u), u.retry)).name)
+    own: dict[tuple[int, int], list[_Unit]] = defaultdict(list)
+    for unit in idle:
+        own[unit.job].append(unit)
+    best = (min(own[job], key=lambda u: (not _online(u), u.retry)) for job in jobs if job in own)
+    kept = {unit.name for unit in best}
     actions: list[Action] = []
     surplus = len(idle) - len(jobs)
     if surplus > 0:
@@ -433,12 +453,11 @@ def _balance(
             actions.append(_retire(unit, "no queued job for its labels"))
         return actions
     need = -surplus
-    served = {u.job for u in idle}
     for job in sorted(jobs):
         if need <= 0:
             break
         queued, decision = jobs[job]
-        if job in served:
+        if job in own:
             continue
         event = queued.event
         retry = tries.get((event.repo_full_name.lower(), job), -1) + 1
@@ -459,4 +478,5 @@ def _balance(
 
 
 def _online(unit: _Unit) -> bool:
+    """Whether the unit's runner is connected to GitHub."""
     return unit.runner is not None and unit.runner.status == "online"

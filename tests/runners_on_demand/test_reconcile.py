@@ -349,6 +349,16 @@ CASES: list[tuple[str, Observation, set[tuple[Any, ...]]]] = [
         set(),
     ),
     (
+        "out of retries: a childless runner is kept as the record of the last try",
+        observe(
+            [job(J)],
+            [child(J, 2, status="dead", failed=True)],
+            [runner(J, 3, status="offline")],
+            first_seen={name(J, 3): NOW - OLD},
+        ),
+        set(),
+    ),
+    (
         "a busy runner is never removed, whatever its child says",
         observe(
             [],

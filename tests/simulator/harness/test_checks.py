@@ -158,6 +158,25 @@ class TestStoryVerdicts:
         assert [v.ok for v in verdicts] == [False, False]
         assert "ran more than one job" in verdicts[0].detail
 
+    def test_job_stealing_between_twins_is_still_a_fresh_runner_each(self) -> None:
+        swapped = (
+            job(7, runner_name="rod-8-1", runner_id=108),
+            job(8, runner_name="rod-7-1", runner_id=107),
+        )
+        snapshot = Snapshot(jobs=swapped, children=(child(7), child(8)))
+        verdicts = checks.story_verdicts(snapshot, [runner(7), runner(8)], REPO)
+        assert [v.ok for v in verdicts] == [True, True]
+
+    def test_a_runner_nobody_dispatched_fails(self) -> None:
+        stranger = job(7, runner_name="someone-elses", runner_id=5)
+        verdicts = checks.story_verdicts(Snapshot(jobs=(stranger,), children=(child(7),)), [], REPO)
+        assert verdicts[0].detail == "job ran on someone-elses, which no Nomad child started"
+
+    def test_an_unfinished_job_fails(self) -> None:
+        waiting = job(7, status="queued", conclusion=None, runner_id=None, runner_name=None)
+        verdicts = checks.story_verdicts(Snapshot(jobs=(waiting,), children=(child(7),)), [], REPO)
+        assert verdicts[0].detail == "job is queued on no runner"
+
     def test_a_runner_made_for_the_hosted_job_fails(self) -> None:
         hosted = job(9, labels=("ubuntu-latest",))
         verdicts = checks.story_verdicts(Snapshot(jobs=(hosted,), children=(child(9),)), [], REPO)

@@ -1,11 +1,12 @@
-"""rod demo's pieces that need no stack: the pull request it opens and the change log."""
+"""How rod demo shows a run: the change log for logs, and the live and summary tables."""
 
 from __future__ import annotations
+
+import io
 
 from rich.console import Console
 
 from simulator.harness.checks import Verdict
-from simulator.harness.demo import finished, pull_request_jobs
 from simulator.harness.demo_view import changes, render, summary
 from simulator.harness.observe import AllocationView, ChildView, JobView, RunnerView, Snapshot
 
@@ -24,20 +25,6 @@ def child(allocation: str) -> ChildView:
 
 
 RUNNER = RunnerView(5, "rod-1-1", "online", True, ("self-hosted", "linux"))
-
-
-class TestPullRequestJobs:
-    def test_distinct_self_hosted_label_sets_then_one_hosted_job(self) -> None:
-        jobs = pull_request_jobs(3, 1.0)
-        assert len(jobs) == 4
-        assert all(job.self_hosted for job in jobs[:3])
-        assert len({job.labels for job in jobs[:3]}) == 3
-        assert jobs[-1].labels == ("ubuntu-latest",) and not jobs[-1].self_hosted
-
-    def test_names_stay_unique_beyond_the_label_sets(self) -> None:
-        jobs = pull_request_jobs(9, 1.0)
-        names = [job.name for job in jobs]
-        assert len(set(names)) == len(names) == 10
 
 
 class TestChanges:
@@ -68,23 +55,12 @@ class TestChanges:
         ]
 
 
-class TestFinished:
-    def test_waits_for_every_job_and_for_the_drain(self) -> None:
-        done = Snapshot(
-            jobs=(job("completed", "rod-1-1", "success"),), children=(child("complete"),)
-        )
-        assert finished(done, expected_jobs=1)
-        assert not finished(done, expected_jobs=2)
-        assert not finished(Snapshot(jobs=done.jobs, children=(child("running"),)), 1)
-        assert not finished(Snapshot(jobs=done.jobs, runners=(RUNNER,)), 1)
-
-
 class TestRendering:
     def test_tables_show_jobs_children_runners_and_verdicts(self) -> None:
         snapshot = Snapshot(
             jobs=(job("in_progress", "rod-1-1"),), children=(child("running"),), runners=(RUNNER,)
         )
-        console = Console(width=160, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+        console = Console(width=160, record=True, file=io.StringIO())
         console.print(render(snapshot, "pull request"))
         console.print(
             summary([Verdict(snapshot.jobs[0], True, "ran on fresh runner rod-1-1")], snapshot)

@@ -6,7 +6,7 @@ import pytest
 
 from simulator.lifecycle import IllegalTransition
 from simulator.nomad.jobspec import canonicalize
-from simulator.nomad.state import ALLOCATION, TASK, JobRecord, job_status
+from simulator.nomad.state import ALLOCATION, TASK, JobRecord, TaskRun, client_status, job_status
 
 from .conftest import batch_job, parameterized_job
 
@@ -36,3 +36,22 @@ class TestJobStatus:
         assert job_status(record, []) == "pending"
         record.queued["g"] = 0
         assert job_status(record, []) == "dead"
+
+
+def run(state: str, failed: bool = False) -> TaskRun:
+    return TaskRun("t", state=state, failed=failed)
+
+
+class TestClientStatus:
+    @pytest.mark.parametrize(
+        ("runs", "status"),
+        [
+            ([run("pending")], "pending"),
+            ([run("running"), run("pending")], "running"),
+            ([run("dead"), run("running")], "running"),
+            ([run("dead"), run("dead")], "complete"),
+            ([run("dead", failed=True), run("dead")], "failed"),
+        ],
+    )
+    def test_derived_from_tasks(self, runs: list[TaskRun], status: str) -> None:
+        assert client_status(runs) == status
