@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import random
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,7 +35,11 @@ class RecordedRequest:
 
 @dataclass
 class Fault:
-    """The next `count` requests matching `method` and `path` (a glob) fail or hang."""
+    """The next `count` requests matching `method` and `path` (a glob) fail or hang.
+
+    With `probability` below 1, each matching request fails only with that chance (a flaky
+    service); the requests it spares do not use up `count`.
+    """
 
     method: str
     path: str
@@ -43,6 +48,11 @@ class Fault:
     body: str = "injected fault"
     content_type: str = "text/plain; charset=utf-8"
     hang_seconds: float = 0.0
+    probability: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.probability <= 1.0:
+            raise ValueError("probability must be above 0 and at most 1")
 
     def matches(self, method: str, path: str) -> bool:
         """True when this fault applies to the request."""
@@ -57,6 +67,7 @@ class ControlPlane:
 
     requests: list[RecordedRequest] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    _random: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, request: RecordedRequest) -> None:
@@ -70,10 +81,12 @@ class ControlPlane:
             self.faults.append(fault)
 
     def take_fault(self, method: str, path: str) -> Fault | None:
-        """Consume one use of the first matching fault, if any."""
+        """Consume one use of the first matching fault that fires (see `Fault.probability`)."""
         with self._lock:
             for fault in self.faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path) and (
+                    fault.probability >= 1.0 or self._random.random() < fault.probability
+                ):
                     fault.count -= 1
                     return fault
             return None

@@ -118,10 +118,13 @@ async def clock(r: Request, b: GitHubBackend) -> Response:
 
 @_guarded
 async def webhook_faults(r: Request, b: GitHubBackend) -> Response:
-    """POST /_sim/webhooks/faults {mode: drop|duplicate|delay|reorder, count, delay_seconds}."""
+    """POST /_sim/webhooks/faults {mode, count, delay_seconds, copies}: a `WebhookFault`."""
     body = await json_body(r)
     fault = WebhookFault(
-        require(body, "mode", str), int(body.get("count", 1)), float(body.get("delay_seconds", 1.0))
+        require(body, "mode", str),
+        int(body.get("count", 1)),
+        float(body.get("delay_seconds", 1.0)),
+        int(body.get("copies", 2)),
     )
     b.add_webhook_fault(fault)
     return JSONResponse(asdict(fault), status_code=201)

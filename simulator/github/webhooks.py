@@ -144,11 +144,15 @@ class Delivery:
 
 @dataclass
 class WebhookFault:
-    """The next `count` deliveries are dropped, duplicated, delayed or reordered."""
+    """The next `count` deliveries are dropped, duplicated, delayed or reordered.
+
+    A duplicated delivery is sent `copies` times in all (2: the original and one duplicate).
+    """
 
     mode: str
     count: int = 1
     delay_seconds: float = 1.0
+    copies: int = 2
 
 
 def encode(hook: Hook, event: Event, target_type: str) -> tuple[dict[str, str], bytes]:
@@ -207,6 +211,8 @@ class Deliverer:
         """Queue a webhook fault; faults apply in order to the next deliveries."""
         if fault.mode not in FAULT_MODES or fault.count < 1 or fault.delay_seconds < 0:
             raise ValueError(f"mode must be one of {', '.join(FAULT_MODES)}; count >= 1")
+        if not 2 <= fault.copies <= 10:
+            raise ValueError("copies must be from 2 to 10")
         with self._lock:
             self.faults.append(fault)
 
@@ -220,7 +226,7 @@ class Deliverer:
                 return delivery
             copies = [delivery]
             if fault is not None and fault.mode == "duplicate":
-                copies.append(self._record(hook, event, redelivery))
+                copies += [self._record(hook, event, redelivery) for _ in range(fault.copies - 1)]
             self._pending += len(copies)
         for copy in copies:
             self._loop.call_soon_threadsafe(self._schedule, hook, copy, fault)

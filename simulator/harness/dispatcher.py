@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -66,8 +66,16 @@ def clean_environment(extra: Mapping[str, str]) -> dict[str, str]:
 class DispatcherProcess:
     """One `rod serve` on a free loopback port; `url` is valid after `start()`."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path, *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        log_path: Path,
+        *,
+        host: str = "127.0.0.1",
+        args: Sequence[str] = (),
+    ) -> None:
         self.host = host
+        self.args = tuple(args)  # extra `rod serve` options, e.g. ("--config", path)
         self.port = free_port(host)
         self.env = clean_environment(env)
         self.log_path = log_path
@@ -86,7 +94,15 @@ class DispatcherProcess:
     def start(self, timeout: float = 20.0) -> DispatcherProcess:
         """Start `rod serve` and wait until `/readyz` answers 200 (GitHub and Nomad reachable)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = [*rod_command(), "serve", "--host", self.host, "--port", str(self.port)]
+        command = [
+            *rod_command(),
+            "serve",
+            *self.args,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
                 command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -35,6 +35,7 @@ from runners_on_demand.errors import (
 from runners_on_demand.metrics import CONTENT_TYPE, Metrics
 from runners_on_demand.ports.github import AppAuth, GitHubAuth, GitHubRunners, PatAuth
 from runners_on_demand.ports.nomad import NomadJobs, tls_context
+from runners_on_demand.reconciler import Reconciler
 from runners_on_demand.service import Dispatcher, Job, Submitted
 
 log = logging.getLogger(__name__)
@@ -96,14 +97,29 @@ def create_app(
         backoff=backoff,
         sleep=sleep,
     )
-    edge = _Edge(settings, dispatcher, metrics, github, nomad)
+    reconciler = Reconciler(
+        github,
+        nomad,
+        dispatcher,
+        policy=settings.reconcile.policy(settings.policy, jit=settings.credential_mode == "jit"),
+        repos=settings.reconcile.repos,
+        metrics=metrics,
+        submit_limit=max(1, settings.queue_size // 2),
+        clock=clock,
+    )
+    edge = _Edge(settings, dispatcher, metrics, github, nomad, on_repo=reconciler.saw)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         dispatcher.start()
+        interval = settings.reconcile.interval_seconds
+        loop = asyncio.create_task(reconciler.run(interval)) if interval > 0 else None
         try:
             yield
         finally:
+            if loop is not None:
+                loop.cancel()
+                await asyncio.gather(loop, return_exceptions=True)
             await dispatcher.stop(settings.shutdown_grace_seconds)
             await github_client.aclose()
             await nomad_client.aclose()
@@ -120,6 +136,7 @@ def create_app(
     )
     app.state.dispatcher = dispatcher
     app.state.metrics = metrics
+    app.state.reconciler = reconciler
     return app
 
 
@@ -163,8 +180,10 @@ class _Edge:
         metrics: Metrics,
         github: GitHubRunners,
         nomad: NomadJobs,
+        on_repo: Callable[[str], None] = lambda full_name: None,
     ) -> None:
         self._settings = settings
+        self._on_repo = on_repo  # the reconciler serves every repository webhooks come from
         self._dispatcher = dispatcher
         self._metrics = metrics
         self._github = github
@@ -217,6 +236,7 @@ class _Edge:
             f" action={parsed.action} repo={parsed.repo_full_name} job={parsed.job_id}"
             f" attempt={parsed.run_attempt}"
         )
+        self._on_repo(parsed.repo_full_name)
         decision = decide(parsed, self._settings.policy)
         if isinstance(decision, Ignore):
             return self._ignored(parsed.event, decision.reason, detail)

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 class Backoff:
     """When to try again after a retryable failure; all times in seconds."""
 
-    max_attempts: int = 6
+    # Long enough to ride out an upstream outage of minutes; the reconciler covers longer ones.
+    max_attempts: int = 40
     base: float = 0.5
     cap: float = 30.0
-    deadline: float = 300.0
+    deadline: float = 900.0
 
     def delay(
         self,

@@ -33,6 +33,9 @@ Every key is optional:
     nomad_job = "github-runner-gpu"
     labels = ["linux", "gpu"]            # the trigger label is implied; [] takes any job
 
+    [reconcile]                          # see reconcile_settings.py
+    interval_seconds = 60
+
 Without `[[pools]]` there is one pool, `default`, Nomad job `github-runner`, taking any job that
 carries the trigger label. With pools, a job none of them covers gets no runner.
 """
@@ -49,6 +52,7 @@ from urllib.parse import urlsplit
 from runners_on_demand.decision import Policy, Pool
 from runners_on_demand.delivery import is_valid_full_name, is_valid_owner
 from runners_on_demand.errors import ConfigError
+from runners_on_demand.reconcile_settings import ReconcileSettings, reconcile_settings
 
 __all__ = ["CredentialMode", "Settings", "load_settings"]
 
@@ -88,6 +92,7 @@ class Settings:
     workers: int = 4
     shutdown_grace_seconds: float = 25.0
     dedup_size: int = 10_000
+    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
 
     @property
     def github_auth(self) -> Literal["token", "app"]:
@@ -210,6 +215,7 @@ def _toml(
         "server",
         "nomad",
         "pools",
+        "reconcile",
     }
     _unknown(document, top, "", problems)
     trigger = _get(document, "trigger_label", str, "trigger_label", problems)
@@ -266,6 +272,8 @@ def _toml(
     _unknown(nomad, {"headers"}, "nomad.", problems)
     headers = _get(nomad, "headers", dict, "[nomad.headers]", problems) or {}
     values["nomad_headers"] = _headers(headers, env, problems)
+    table = _get(document, "reconcile", dict, "[reconcile]", problems) or {}
+    values["reconcile"] = reconcile_settings(table, problems)  # see reconcile_settings.py
 
 
 def _pools(document: dict[str, Any], problems: list[str]) -> tuple[Pool, ...]:

@@ -160,8 +160,8 @@ class Dispatcher:
         where = f"runner {name} job {event.job_id} repo {event.repo_full_name}"
         try:
             credential = await self._retrying(where, lambda: self._credential(job))
-            if isinstance(credential, RunnerExists):
-                log.info("%s: already made (generate-jitconfig 409); nothing to do", where)
+            if credential is None:
+                log.info("%s: already made and dispatched (generate-jitconfig 409)", where)
                 return "runner_exists"
             request = build_dispatch(event, job.dispatch, credential)
             result: DispatchResult = await self._retrying(
@@ -180,16 +180,36 @@ class Dispatcher:
         log.info("%s: dispatched %s eval %s", where, result.dispatched_job_id, result.eval_id)
         return "dispatched"
 
-    async def _credential(self, job: Job) -> RunnerCredential | RunnerExists:
+    async def _credential(self, job: Job) -> RunnerCredential | None:
+        """The runner's credential; None when an earlier try already made and dispatched it."""
         event = job.event
+        owner, repo = event.repo_owner, event.repo_name
         if self._credential_mode == "registration-token":
             return await self._github.create_registration_token(
-                event.repo_owner, event.repo_name, installation_id=event.installation_id
+                owner, repo, installation_id=event.installation_id
             )
         body = jitconfig_request(job.dispatch, self._runner_group_id)
-        return await self._github.generate_jitconfig(
-            event.repo_owner, event.repo_name, body, installation_id=event.installation_id
+        made = await self._github.generate_jitconfig(
+            owner, repo, body, installation_id=event.installation_id
         )
+        if not isinstance(made, RunnerExists):
+            return made
+        # 409: an earlier try made this runner (a redelivery after giving up, another replica,
+        # a restart). If no Nomad child carries it, that try never dispatched: replace the unused
+        # runner, whose credential only that try ever held, unless it is working already.
+        children = await self._nomad.list_children(job.dispatch.pool.nomad_job)
+        if any(child.meta.get("RUNNER_NAME") == made.name for child in children):
+            return None
+        runner = await self._github.find_runner(owner, repo, made.name)
+        if runner is not None and (
+            runner.busy or await self._github.delete_runner(owner, repo, runner.id) == "busy"
+        ):
+            return None
+        log.warning("runner %s: made earlier but never dispatched; making it again", made.name)
+        made = await self._github.generate_jitconfig(
+            owner, repo, body, installation_id=event.installation_id
+        )
+        return None if isinstance(made, RunnerExists) else made
 
     async def _retrying(self, where: str, call: Callable[[], Awaitable[T]]) -> T:
         """`call()` until it succeeds, fails for good, or the backoff gives up."""

@@ -26,6 +26,7 @@ import pytest
 from starlette.applications import Starlette
 
 from runners_on_demand.app import create_app
+from runners_on_demand.backoff import Backoff
 from runners_on_demand.config import load_settings
 from simulator.github import GitHubEmulator
 from simulator.harness.nomad_client import RUNNER_JOB_SPEC, NomadApi
@@ -42,6 +43,8 @@ REPO = "octo-org/hello-world"
 JIT_PATH = f"/repos/{REPO}/actions/runners/generate-jitconfig"
 RUNNER_JOB = "github-runner"
 DISPATCH_PATH = f"/v1/job/{RUNNER_JOB}/dispatch"
+# A budget short enough that a worker gives up within six injected failures.
+SIX_TRIES = Backoff(max_attempts=6)
 
 
 def delivery(job_id: int, delivery_id: str | None = None) -> tuple[bytes, dict[str, str]]:
@@ -104,6 +107,7 @@ async def dispatcher(
     clock: Callable[[], float] | None = None,
     github_transport: httpx.AsyncBaseTransport | None = None,
     nomad_transport: httpx.AsyncBaseTransport | None = None,
+    backoff: Backoff | None = None,
 ) -> AsyncIterator[Rig]:
     """`create_app` against the emulators over real HTTP, lifespan running."""
     env = {
@@ -118,6 +122,7 @@ async def dispatcher(
         sleep=sleep,
         github_transport=github_transport,
         nomad_transport=nomad_transport,
+        backoff=backoff,
         **extra,
     )
     async with (
@@ -224,38 +229,30 @@ class TestNomadOutage:
     ) -> None:
         await inject(nomad.url, method="POST", path=DISPATCH_PATH, count=6, status=503)
         sleep = Sleeper()
-        async with dispatcher(github.url, nomad.url, sleep) as rod:
+        async with dispatcher(github.url, nomad.url, sleep, backoff=SIX_TRIES) as rod:
             assert (await rod.post(701)).status_code == 202
             await rod.drain()
             assert rod.dispatches("failed") == 1 and len(sleep.waits) == 5
             assert await children(nomad.url) == {}
+            assert len(await calls(nomad.url, "POST", DISPATCH_PATH)) == 6  # none after giving up
             # The dispatcher forgets a failed delivery, so GitHub's redelivery is taken again.
             assert (await rod.post(701)).json() == {"queued": "rod-701-1"}
             await rod.drain()
-        assert len(await calls(nomad.url, "POST", DISPATCH_PATH)) == 6  # no call after giving up
+        assert len(await calls(nomad.url, "POST", DISPATCH_PATH)) == 7
+        assert list(await children(nomad.url)) == ["701"]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="defect in service.py: the first try already made the JIT runner rod-701-1, so "
-        "the redelivery's generate-jitconfig answers 409 and the worker stops ('runner_exists') "
-        "without a Nomad child; only the reconciler's boot-timeout retry recovers the job",
-    )
     async def test_redelivery_after_giving_up_gets_a_runner(
         self, github: GitHubEmulator, nomad: NomadEmulator
     ) -> None:
         await inject(nomad.url, method="POST", path=DISPATCH_PATH, count=6, status=503)
-        async with dispatcher(github.url, nomad.url, Sleeper()) as rod:
+        async with dispatcher(github.url, nomad.url, Sleeper(), backoff=SIX_TRIES) as rod:
             assert (await rod.post(701)).status_code == 202
             await rod.drain()
+            assert rod.dispatches("failed") == 1
             assert (await rod.post(701)).status_code == 202
             await rod.drain()
         assert list(await children(nomad.url)) == ["701"]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="gap in the default Backoff (backoff.py): 6 attempts, about 15 s of waiting, so a "
-        "Nomad outage of minutes makes the worker give up; recovery is left to the reconciler",
-    )
     async def test_two_minute_outage_loses_nothing(
         self, github: GitHubEmulator, nomad: NomadEmulator
     ) -> None:

@@ -31,6 +31,24 @@ JIT_SECRET = "jit-config-secret-blob"
 PAT = "ghp_pat_secret"
 JIT_ANSWER = {"runner": {"id": 9, "name": "rod-42-1"}, "encoded_jit_config": JIT_SECRET}
 CREATED = {"DispatchedJobID": "github-runner/dispatch-1-abcdef01", "EvalID": "e-1"}
+RUNNERS_PATH = "/repos/octo/hello/actions/runners"
+RUNNER_LIST = {
+    "total_count": 1,
+    "runners": [{"id": 9, "name": "rod-42-1", "os": "linux", "status": "offline", "busy": False}],
+}
+
+
+def child_stub(runner_name: str) -> dict[str, object]:
+    """A Nomad job-list stub of a dispatched runner child."""
+    return {
+        "ID": f"github-runner/dispatch-1-{runner_name}",
+        "ParentID": "github-runner",
+        "Status": "running",
+        "Stop": False,
+        "SubmitTime": 0,
+        "Meta": {"RUNNER_NAME": runner_name, "GITHUB_JOB_ID": "42"},
+    }
+
 
 EVENT = WorkflowJobEvent(
     delivery_id="d-1",
@@ -157,9 +175,36 @@ class TestHappyPath:
         assert h.outcome("existing") == 1
         assert h.outcome("dispatched") == 0
 
-    async def test_runner_exists_skips_nomad(self) -> None:
+    async def test_runner_exists_and_dispatched_skips_nomad(self) -> None:
         h = Harness()
         h.github_api.post(JIT_PATH).respond(409, json={"message": "Already exists"})
+        h.nomad_api.get("/v1/jobs").respond(200, json=[child_stub("rod-42-1")])
+        dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
+        await h.run(job())
+        assert not dispatch.called
+        assert h.outcome("runner_exists") == 1
+
+    async def test_runner_exists_but_never_dispatched_is_made_again(self) -> None:
+        h = Harness()
+        jit = h.github_api.post(JIT_PATH)
+        jit.side_effect = [
+            httpx.Response(409, json={"message": "Already exists"}),
+            httpx.Response(201, json=JIT_ANSWER),
+        ]
+        h.nomad_api.get("/v1/jobs").respond(200, json=[child_stub("rod-7-1")])
+        h.github_api.get(RUNNERS_PATH).respond(200, json=RUNNER_LIST)
+        removal = h.github_api.delete(f"{RUNNERS_PATH}/9").respond(204)
+        dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
+        await h.run(job())
+        assert removal.called and jit.call_count == 2 and dispatch.call_count == 1
+        assert h.outcome("dispatched") == 1
+
+    async def test_runner_exists_and_busy_is_left_alone(self) -> None:
+        h = Harness()
+        h.github_api.post(JIT_PATH).respond(409, json={"message": "Already exists"})
+        h.nomad_api.get("/v1/jobs").respond(200, json=[])
+        h.github_api.get(RUNNERS_PATH).respond(200, json=RUNNER_LIST)
+        h.github_api.delete(f"{RUNNERS_PATH}/9").respond(422, json={"message": "busy"})
         dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
         await h.run(job())
         assert not dispatch.called

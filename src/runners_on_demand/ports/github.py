@@ -3,17 +3,22 @@
 Authentication is a personal access token or a GitHub App (JWT -> installation token). Tokens are
 cached until shortly before they expire. Errors become `GitHubError` (with GitHub's `message`) or
 `GitHubRateLimited` (with the seconds to wait); a 409 on generate-jitconfig is not an error but
-`RunnerExists`: a runner of that name was already made for this job, so there is nothing to do.
+`RunnerExists`: a runner of that name was already made for this job (the service then checks
+whether that earlier try ever reached Nomad).
+
+The reconciler's calls (listings with ETag-conditional requests, runner removal) are grouped at
+the end of `GitHubRunners`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -22,6 +27,7 @@ import jwt
 from runners_on_demand import __version__
 from runners_on_demand.contract import JitConfig, RegistrationToken
 from runners_on_demand.errors import GitHubError, GitHubRateLimited
+from runners_on_demand.reconcile import QueuedJob, Runner, queued_job_from_rest, runner_from_rest
 
 # https://docs.github.com/en/rest/about-the-rest-api/api-versions (pinned; 2026-03-10 breaks things)
 BASE_HEADERS = {
@@ -36,6 +42,13 @@ TOKEN_MARGIN = 300.0
 JWT_LIFETIME = 540
 # Secondary rate limits without Retry-After: "wait at least one minute".
 SECONDARY_WAIT = 60.0
+
+# Conditional GETs remembered for the reconciler's listings (URL -> ETag, body, next link).
+ETAG_CACHE_SIZE = 256
+# Pages followed at most per listing (100 items each).
+MAX_PAGES = 50
+# What DELETE .../runners/{id} did: 204, 404 (already gone), 422 (busy: running a job).
+RunnerRemoval = Literal["removed", "gone", "busy"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,7 @@ class GitHubRunners:
         self._installation_tokens: dict[int, _Cached] = {}
         self._registration_tokens: dict[str, tuple[RegistrationToken, float]] = {}
         self.rate_limit_remaining: int | None = None
+        self._etags: OrderedDict[str, tuple[str, dict[str, Any], str | None]] = OrderedDict()
 
     async def generate_jitconfig(
         self,
@@ -206,6 +220,137 @@ class GitHubRunners:
             self._installation_tokens.clear()  # expired or revoked early: fetch a new one
             failure.retryable = True
         raise failure
+
+    # -- the reconciler's reads and removals (runners_on_demand.reconciler) ----------------------
+
+    async def list_queued_jobs(self, owner: str, repo: str) -> list[QueuedJob]:
+        """Queued jobs of the repository's queued and in-progress runs (latest attempts)."""
+        # https://docs.github.com/en/rest/actions/workflow-runs#list-workflow-runs-for-a-repository
+        # https://docs.github.com/en/rest/actions/workflow-jobs#list-jobs-for-a-workflow-run
+        base = f"/repos/{_seg(owner)}/{_seg(repo)}/actions/runs"
+        authorization = await self._authorization(owner, repo, None)
+        runs: dict[int, Mapping[str, Any]] = {}
+        for status in ("queued", "in_progress"):
+            params = {"status": status, "per_page": "100"}
+            for run in await self._list(base, authorization, params, "workflow_runs"):
+                if isinstance(run, dict) and isinstance(run.get("id"), int):
+                    runs.setdefault(run["id"], run)
+        jobs: list[QueuedJob] = []
+        for run_id, run in sorted(runs.items()):
+            params = {"filter": "latest", "per_page": "100"}
+            for item in await self._list(f"{base}/{run_id}/jobs", authorization, params, "jobs"):
+                found = queued_job_from_rest(item, run.get("repository") or {})
+                if found is not None:
+                    jobs.append(found)
+        return jobs
+
+    async def list_runners(self, owner: str, repo: str) -> list[Runner]:
+        """`GET /repos/{owner}/{repo}/actions/runners`, every page."""
+        # https://docs.github.com/en/rest/actions/self-hosted-runners#list-self-hosted-runners-for-a-repository
+        path = f"/repos/{_seg(owner)}/{_seg(repo)}/actions/runners"
+        authorization = await self._authorization(owner, repo, None)
+        items = await self._list(path, authorization, {"per_page": "100"}, "runners")
+        full_name = f"{owner}/{repo}"
+        return [r for item in items if (r := runner_from_rest(full_name, item)) is not None]
+
+    async def find_runner(self, owner: str, repo: str, name: str) -> Runner | None:
+        """The repository's runner called `name`, asked afresh (no cache)."""
+        path = f"/repos/{_seg(owner)}/{_seg(repo)}/actions/runners"
+        authorization = await self._authorization(owner, repo, None)
+        data, _ = await self._get(path, authorization, {"name": name}, cache=False)
+        for item in data.get("runners") or []:
+            runner = runner_from_rest(f"{owner}/{repo}", item)
+            if runner is not None and runner.name == name:
+                return runner
+        return None
+
+    async def delete_runner(self, owner: str, repo: str, runner_id: int) -> RunnerRemoval:
+        """`DELETE .../actions/runners/{id}`: removed, already gone (404), or busy (422)."""
+        # https://docs.github.com/en/rest/actions/self-hosted-runners#delete-a-self-hosted-runner-from-a-repository
+        # GitHub answers 422 "still running a job" while the runner is busy.
+        path = f"/repos/{_seg(owner)}/{_seg(repo)}/actions/runners/{runner_id}"
+        authorization = await self._authorization(owner, repo, None)
+        response = await self._send("DELETE", path, authorization)
+        if response.status_code == 204:
+            return "removed"
+        if response.status_code in (404, 422):
+            return "gone" if response.status_code == 404 else "busy"
+        raise _error(response, f"GitHub DELETE {path}", self._clock())
+
+    async def _list(
+        self, path: str, authorization: str, params: Mapping[str, str], key: str
+    ) -> list[Any]:
+        """The `key` items of every page, following the `link` header's rel="next"."""
+        # https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
+        items: list[Any] = []
+        url: str | None = path
+        query: Mapping[str, str] | None = params
+        for _ in range(MAX_PAGES):
+            if url is None:
+                break
+            data, url = await self._get(url, authorization, query)
+            query = None  # the next link carries the query
+            page = data.get(key)
+            if isinstance(page, list):
+                items += page
+        return items
+
+    async def _get(
+        self,
+        url: str,
+        authorization: str,
+        params: Mapping[str, str] | None,
+        *,
+        cache: bool = True,
+    ) -> tuple[dict[str, Any], str | None]:
+        """A conditional GET: a 304 answers from the cache and costs no rate limit."""
+        # https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api#use-conditional-requests-if-appropriate
+        key = str(self._client.build_request("GET", url, params=params).url)
+        cached = self._etags.get(key) if cache else None
+        extra = {"If-None-Match": cached[0]} if cached else {}
+        response = await self._send("GET", url, authorization, params=params, headers=extra)
+        if response.status_code == 304 and cached is not None:
+            self._etags.move_to_end(key)
+            return cached[1], cached[2]
+        if not response.is_success:
+            raise _error(response, f"GitHub GET {url}", self._clock())
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise GitHubError(f"GitHub GET {url}: answer is not a JSON object")
+        following = response.links.get("next", {}).get("url")
+        if following and httpx.URL(following).host != self._client.base_url.host:
+            following = None  # follow links only on the API's own host
+        etag = response.headers.get("etag")
+        if cache and etag:
+            self._etags[key] = (etag, data, following)
+            while len(self._etags) > ETAG_CACHE_SIZE:
+                self._etags.popitem(last=False)
+        return data, following
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        authorization: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """One request, any status back; connection errors as GitHubError."""
+        merged = {**BASE_HEADERS, "Authorization": authorization, **(headers or {})}
+        try:
+            response = await self._client.request(method, url, params=params, headers=merged)
+        except httpx.HTTPError as error:
+            raise GitHubError(f"GitHub {method} {url}: {type(error).__name__}") from error
+        remaining = response.headers.get("x-ratelimit-remaining")
+        if remaining is not None and remaining.isdigit():
+            self.rate_limit_remaining = int(remaining)
+        if response.status_code == 401:
+            self._installation_tokens.clear()  # expired or revoked early: fetch a new one
+        return response
 
 
 def _error(response: httpx.Response, where: str, now: float) -> GitHubError:

@@ -17,6 +17,7 @@ import httpx
 
 from runners_on_demand.contract import DispatchRequest
 from runners_on_demand.errors import NomadError, NomadRejected
+from runners_on_demand.reconcile import Child, child_from_stub
 
 # Messages of Nomad's dispatch validation (HTTP 500 text/plain), unchanged since at least 1.2.
 # https://github.com/hashicorp/nomad/blob/main/nomad/job_endpoint.go (Dispatch, ~L1984-2160)
@@ -84,6 +85,28 @@ class NomadJobs:
         """Raise NomadError unless `GET /v1/agent/health` answers 200 (for `/readyz`)."""
         # https://developer.hashicorp.com/nomad/api-docs/agent#health
         await self._send("GET", "/v1/agent/health")
+
+    # -- the reconciler's reads and stops (runners_on_demand.reconciler) -------------------------
+
+    async def list_children(self, parent: str) -> list[Child]:
+        """The dispatched children of `parent`, with their Meta: `GET /v1/jobs?prefix=...`."""
+        # https://developer.hashicorp.com/nomad/api-docs/jobs#list-jobs: `prefix` is a plain ID
+        # prefix (children are `<parent>/dispatch-...`), `meta=true` adds each job's Meta.
+        params = {"prefix": f"{parent}/", "meta": "true", **self._scope}
+        response = await self._send("GET", "/v1/jobs", params=params)
+        try:
+            stubs = response.json()
+        except ValueError as error:
+            raise NomadError("Nomad GET /v1/jobs: answer is not JSON", status=200) from error
+        if not isinstance(stubs, list):
+            raise NomadError("Nomad GET /v1/jobs: answer is not a list", status=200)
+        children = (child_from_stub(stub) for stub in stubs if isinstance(stub, dict))
+        return [child for child in children if child is not None and child.parent_id == parent]
+
+    async def stop_job(self, job_id: str) -> None:
+        """`DELETE /v1/job/{id}` without purge: the child stays, so its token stays reserved."""
+        # https://developer.hashicorp.com/nomad/api-docs/jobs#stop-a-job (an unknown job: 200)
+        await self._send("DELETE", f"/v1/job/{quote(job_id, safe='')}", params=self._scope)
 
     async def _send(
         self,

@@ -171,6 +171,21 @@ class TestFaults:
         assert len(got) == 2
         assert got[0].headers["x-github-delivery"] == got[1].headers["x-github-delivery"]
 
+    def test_duplicate_with_copies_sends_that_many(
+        self, backend: GitHubBackend, receiver: Receiver
+    ) -> None:
+        _subscribe(backend, receiver)
+        backend.add_webhook_fault(WebhookFault("duplicate", copies=3))
+        _queue(backend)
+        assert backend.deliverer.wait_idle()
+        got = receiver.events("workflow_job")
+        assert len(got) == 3
+        assert len({event.headers["x-github-delivery"] for event in got}) == 1
+
+    def test_copies_out_of_range_are_refused(self, backend: GitHubBackend) -> None:
+        with pytest.raises(ValueError, match="copies"):
+            backend.add_webhook_fault(WebhookFault("duplicate", copies=1))
+
     def test_reorder_swaps_the_next_two(self, backend: GitHubBackend, receiver: Receiver) -> None:
         _subscribe(backend, receiver)
         backend.deliverer.wait_idle()

@@ -40,3 +40,11 @@ class TestControlPlane:
         response = await client.post("/_sim/clock", json={"advance_seconds": 3600})
         assert response.json()["now"] >= before + 3600
         assert (await client.post("/_sim/clock", json={"advance_seconds": -1})).status_code == 400
+
+    async def test_fault_with_probability(self, client: httpx.AsyncClient) -> None:
+        fault = {"method": "GET", "path": "/v1/jobs", "count": 1000, "probability": 0.5}
+        assert (await client.post("/_sim/faults", json=fault)).status_code == 201
+        statuses = [(await client.get("/v1/jobs")).status_code for _ in range(60)]
+        assert 500 in statuses and 200 in statuses
+        bad = {"method": "GET", "path": "/v1/jobs", "probability": 2}
+        assert (await client.post("/_sim/faults", json=bad)).status_code == 400

@@ -1,0 +1,208 @@
+"""`rod reconcile`: compare GitHub's queued jobs with our runners and set things right.
+
+`--once` runs one tick and prints what it found and what it did; without it the loop runs every
+`[reconcile] interval_seconds` until interrupted (the same loop `rod serve` runs beside webhooks).
+`--dry-run` prints the plan and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+import httpx
+
+from runners_on_demand.config import Settings, load_settings
+from runners_on_demand.errors import ConfigError
+from runners_on_demand.metrics import Metrics
+from runners_on_demand.ports.github import AppAuth, GitHubAuth, GitHubRunners, PatAuth
+from runners_on_demand.ports.nomad import NomadJobs, tls_context
+from runners_on_demand.reconcile import DispatchRunner, Plan
+from runners_on_demand.reconciler import Reconciler, Report
+from runners_on_demand.service import Dispatcher
+
+# Per-call timeout towards GitHub and Nomad (as `rod serve`).
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+# The reconciler receives no webhooks; `load_settings` still insists on a secret.
+_NO_WEBHOOKS = {"GITHUB_WEBHOOK_SECRET": "unused: rod reconcile receives no webhooks"}
+
+
+@click.command("reconcile")
+@click.option("--once", is_flag=True, help="Run one pass, print it, exit.")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing (implies --once).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The TOML file `rod serve` uses ([reconcile], pools, allowlist...).",
+)
+@click.option("--repo", "repos", multiple=True, help="Also serve owner/repo (repeatable).")
+@click.option(
+    "--log-level",
+    type=click.Choice(("critical", "error", "warning", "info", "debug")),
+    default="warning",
+    show_default=True,
+)
+def command(
+    once: bool, dry_run: bool, config_path: str | None, repos: Sequence[str], log_level: str
+) -> None:
+    """Dispatch for queued jobs without a runner; retire idle, orphaned and failed runners."""
+    try:
+        settings = _settings(config_path)
+    except ConfigError as error:
+        for problem in error.problems:
+            click.echo(f"rod reconcile: {problem}", err=True)
+        sys.exit(2)
+    logging.basicConfig(
+        level=log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        code = asyncio.run(_main(settings, repos, once=once or dry_run, dry_run=dry_run))
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+def _settings(config_path: str | None) -> Settings:
+    """Settings as `rod serve` reads them; ConfigError with one line per problem."""
+    toml_text = None
+    if config_path is not None:
+        try:
+            toml_text = _read_text(config_path)
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or type(error).__name__
+            raise ConfigError([f"cannot read config file {config_path}: {reason}"]) from None
+    settings = load_settings({**_NO_WEBHOOKS, **os.environ}, toml_text, read_file=_read_text)
+    _auth(settings)  # no GitHub credential: say so now
+    return settings
+
+
+def _read_text(path: str) -> str:
+    """A UTF-8 file's text (the config file, NOMAD_CACERT, the App key)."""
+    return Path(path).read_text(encoding="utf-8")
+
+
+async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run: bool) -> int:
+    """Build the ports, run the loop or one tick, close everything."""
+    verify = tls_context(
+        settings.nomad_cacert, settings.nomad_client_cert, settings.nomad_client_key
+    )
+    async with (
+        httpx.AsyncClient(base_url=settings.github_api_url, timeout=TIMEOUT) as github_client,
+        httpx.AsyncClient(base_url=settings.nomad_addr, timeout=TIMEOUT, verify=verify) as nomad,
+    ):
+        reconciler, dispatcher = build(settings, github_client, nomad, repos)
+        if dry_run:
+            observation, problems, _ = await reconciler.observe()
+            report = Report(
+                observation,
+                reconciler.plan(observation) if observation else None,
+                problems=tuple(problems),
+            )
+            click.echo(describe(report, dry_run=True))
+            return 1 if report.problems else 0
+        dispatcher.start()
+        try:
+            if not once:
+                await reconciler.run(settings.reconcile.interval_seconds or 60.0)
+            report = await reconciler.tick()
+        finally:
+            await dispatcher.stop(settings.shutdown_grace_seconds)  # carry out the dispatches
+        click.echo(describe(report))
+        return 1 if report.problems else 0
+
+
+def build(
+    settings: Settings,
+    github_client: httpx.AsyncClient,
+    nomad_client: httpx.AsyncClient,
+    repos: Sequence[str] = (),
+    metrics: Metrics | None = None,
+) -> tuple[Reconciler, Dispatcher]:
+    """A reconciler and the dispatcher it feeds, on these two clients."""
+    metrics = metrics or Metrics()
+    github = GitHubRunners(github_client, _auth(settings))
+    nomad = NomadJobs(
+        nomad_client,
+        token=settings.nomad_token,
+        namespace=settings.nomad_namespace,
+        region=settings.nomad_region,
+        headers=settings.nomad_headers,
+    )
+    dispatcher = Dispatcher(
+        github,
+        nomad,
+        metrics=metrics,
+        credential=settings.credential_mode,
+        runner_group_id=settings.runner_group_id,
+        queue_size=settings.queue_size,
+        workers=settings.workers,
+    )
+    reconcile = settings.reconcile
+    reconciler = Reconciler(
+        github,
+        nomad,
+        dispatcher,
+        policy=reconcile.policy(settings.policy, jit=settings.credential_mode == "jit"),
+        repos=(*reconcile.repos, *repos),
+        metrics=metrics,
+        submit_limit=max(1, settings.queue_size // 2),
+    )
+    return reconciler, dispatcher
+
+
+def _auth(settings: Settings) -> GitHubAuth:
+    """The GitHub credential `rod serve` would use."""
+    if settings.github_token:
+        return PatAuth(settings.github_token)
+    if settings.github_app_id and settings.github_app_private_key:
+        return AppAuth(settings.github_app_id, settings.github_app_private_key)
+    raise ConfigError(["no GitHub credential: set GITHUB_TOKEN or a GitHub App"])
+
+
+def describe(report: Report, *, dry_run: bool = False) -> str:
+    """What a tick found and did, for people."""
+    lines: list[str] = []
+    observation, result = report.observation, report.plan
+    for problem in report.problems:
+        lines.append(f"could not read: {problem}")
+    if observation is not None and result is not None:
+        repos = ", ".join(sorted(observation.repos)) or "none"
+        lines.append(f"repositories: {repos}")
+        lines.append(
+            f"found: {len(observation.jobs)} queued jobs, {len(observation.children)} Nomad "
+            f"children, {len(observation.runners)} runners ({result.busy} of ours busy)"
+        )
+        lines += [
+            f"  {d.repo} [{','.join(d.labels)}]: {d.queued} queued, {d.idle} idle runners"
+            for d in result.demand
+        ]
+        lines += [f"gave up: {job} (out of retries)" for job in result.gave_up]
+        lines += _done(report, result, dry_run)
+    return "\n".join(lines)
+
+
+def _done(report: Report, result: Plan, dry_run: bool) -> list[str]:
+    """One line per planned action, with what became of it."""
+    if not result.actions:
+        return ["did: nothing; all in order"]
+    results = {id(o.action): o.result for o in report.outcomes}
+    lines = ["would do:" if dry_run else "did:"]
+    for action in result.actions:
+        if isinstance(action, DispatchRunner):
+            what = f"dispatch {action.dispatch.runner_name} for {action.event.repo_full_name}"
+            what += f" job {action.event.job_id}"
+        else:
+            what = f"retire {action.runner_name} in {action.repo}"
+        outcome = "" if dry_run else f": {results.get(id(action), 'not done')}"
+        lines.append(f"  {what} ({action.reason}){outcome}")
+    return lines

@@ -1,0 +1,361 @@
+"""Tests for runners_on_demand.reconciler: one tick's reads, ordering and failure handling.
+
+The ports are faked by subclassing them (the gidgethub way); `test_reconciler_emulators.py` runs
+the same loop over real HTTP against the GitHub and Nomad emulators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import pytest
+
+from runners_on_demand.contract import DispatchRequest, JitConfig
+from runners_on_demand.decision import Policy
+from runners_on_demand.errors import GitHubError, GitHubRateLimited, NomadError
+from runners_on_demand.metrics import Metrics
+from runners_on_demand.ports.github import GitHubRunners, PatAuth, RunnerExists, RunnerRemoval
+from runners_on_demand.ports.nomad import DispatchResult, NomadJobs
+from runners_on_demand.reconcile import (
+    MANAGED_BY,
+    Child,
+    QueuedJob,
+    ReconcilePolicy,
+    Runner,
+    queued_job_from_rest,
+)
+from runners_on_demand.reconciler import Reconciler
+from runners_on_demand.service import Dispatcher
+
+NOW = 1_800_000_000.0
+REPO = "octo/app"
+POLICY = ReconcilePolicy(boot_timeout=300.0, idle_grace=60.0, max_retries=3)
+UNUSED = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(599)))
+
+
+def queued(job_id: int, repo: str = REPO) -> QueuedJob:
+    rest = {
+        "id": job_id,
+        "run_id": 9,
+        "run_attempt": 1,
+        "name": "build",
+        "status": "queued",
+        "labels": ["self-hosted"],
+    }
+    found = queued_job_from_rest(rest, {"full_name": repo, "html_url": f"https://x.test/{repo}"})
+    assert found is not None
+    return found
+
+
+def child(job_id: int, *, age: float = 3600.0, repo: str = REPO) -> Child:
+    meta = {
+        "managed_by": MANAGED_BY,
+        "REPO_FULL_NAME": repo,
+        "GITHUB_JOB_ID": str(job_id),
+        "RUNNER_NAME": f"rod-{job_id}-1",
+        "RUNNER_LABELS": "self-hosted",
+    }
+    return Child(
+        f"github-runner/dispatch-{job_id}",
+        "github-runner",
+        "running",
+        False,
+        meta,
+        NOW - age,
+        False,
+    )
+
+
+def runner(job_id: int, *, busy: bool = False, repo: str = REPO) -> Runner:
+    return Runner(repo, job_id * 10, f"rod-{job_id}-1", "online", busy, ("self-hosted",))
+
+
+class FakeGitHub(GitHubRunners):
+    """The GitHub port over dicts; `calls` records the reconciler-facing calls in order."""
+
+    def __init__(self) -> None:
+        super().__init__(UNUSED, PatAuth("unused"))
+        self.jobs: dict[str, list[QueuedJob]] = {}
+        self.runners: dict[str, list[Runner]] = {}
+        self.failures: dict[str, Exception] = {}
+        self.busy_on_delete: set[int] = set()
+        self.calls: list[tuple[str, Any]] = []
+
+    async def list_queued_jobs(self, owner: str, repo: str) -> list[QueuedJob]:
+        self.calls.append(("list_queued_jobs", f"{owner}/{repo}"))
+        if f"{owner}/{repo}" in self.failures:
+            raise self.failures[f"{owner}/{repo}"]
+        return self.jobs.get(f"{owner}/{repo}", [])
+
+    async def list_runners(self, owner: str, repo: str) -> list[Runner]:
+        self.calls.append(("list_runners", f"{owner}/{repo}"))
+        return self.runners.get(f"{owner}/{repo}", [])
+
+    async def find_runner(self, owner: str, repo: str, name: str) -> Runner | None:
+        self.calls.append(("find_runner", name))
+        return next((r for r in self.runners.get(f"{owner}/{repo}", []) if r.name == name), None)
+
+    async def delete_runner(self, owner: str, repo: str, runner_id: int) -> RunnerRemoval:
+        self.calls.append(("delete_runner", runner_id))
+        if runner_id in self.busy_on_delete:
+            return "busy"
+        before = self.runners.get(f"{owner}/{repo}", [])
+        self.runners[f"{owner}/{repo}"] = [r for r in before if r.id != runner_id]
+        return "removed" if len(before) != len(self.runners[f"{owner}/{repo}"]) else "gone"
+
+    async def generate_jitconfig(
+        self, owner: str, repo: str, body: Mapping[str, Any], *, installation_id: int | None = None
+    ) -> JitConfig | RunnerExists:
+        self.calls.append(("generate_jitconfig", body["name"]))
+        return JitConfig(encoded="e30=")
+
+
+class FakeNomad(NomadJobs):
+    """The Nomad port over a list of children."""
+
+    def __init__(self) -> None:
+        super().__init__(UNUSED)
+        self.children: list[Child] = []
+        self.down = False
+        self.calls: list[tuple[str, Any]] = []
+
+    async def list_children(self, parent: str) -> list[Child]:
+        self.calls.append(("list_children", parent))
+        if self.down:
+            raise NomadError("Nomad GET /v1/jobs: ConnectError")
+        return [c for c in self.children if c.parent_id == parent]
+
+    async def stop_job(self, job_id: str) -> None:
+        self.calls.append(("stop_job", job_id))
+
+    async def dispatch(self, request: DispatchRequest) -> DispatchResult:
+        self.calls.append(("dispatch", request.idempotency_token))
+        return DispatchResult(f"{request.job_id}/dispatch-x", "eval", existing=False)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def github() -> FakeGitHub:
+    return FakeGitHub()
+
+
+@pytest.fixture
+def nomad() -> FakeNomad:
+    return FakeNomad()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def reconciler(
+    github: FakeGitHub,
+    nomad: FakeNomad,
+    clock: Clock,
+    *,
+    policy: ReconcilePolicy = POLICY,
+    repos: tuple[str, ...] = (REPO,),
+    metrics: Metrics | None = None,
+    submit_limit: int = 500,
+) -> tuple[Reconciler, Dispatcher]:
+    dispatcher = Dispatcher(github, nomad, metrics=metrics or Metrics(), workers=1)
+    dispatcher.start()
+    made = Reconciler(
+        github,
+        nomad,
+        dispatcher,
+        policy=policy,
+        repos=repos,
+        metrics=metrics,
+        submit_limit=submit_limit,
+        clock=clock,
+    )
+    return made, dispatcher
+
+
+class TestTick:
+    async def test_a_missed_job_is_dispatched_through_the_webhook_paths_queue(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        github.jobs[REPO] = [queued(7)]
+        made, dispatcher = reconciler(github, nomad, clock)
+        report = await made.tick()
+        assert [o.result for o in report.outcomes] == ["queued"]
+        await dispatcher.stop(5.0)
+        assert ("generate_jitconfig", "rod-7-1") in github.calls
+        assert ("dispatch", "rod-7-1") in nomad.calls
+
+    async def test_nomad_is_read_before_github(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        made, _ = reconciler(github, nomad, clock)
+        github.calls.clear()
+        await made.tick()
+        assert nomad.calls == [("list_children", "github-runner")]
+        assert github.calls == [("list_queued_jobs", REPO), ("list_runners", REPO)]
+
+    async def test_retiring_removes_the_runner_first_then_stops_the_child(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        nomad.children = [child(7)]
+        github.runners[REPO] = [runner(7)]
+        made, _ = reconciler(github, nomad, clock)
+        report = await made.tick()
+        assert [o.result for o in report.outcomes] == ["runner removed, child stopped"]
+        assert github.calls[-1] == ("delete_runner", 70)
+        assert nomad.calls[-1] == ("stop_job", "github-runner/dispatch-7")
+
+    async def test_a_runner_that_turned_busy_keeps_its_child(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        nomad.children = [child(7)]
+        github.runners[REPO] = [runner(7)]
+        github.busy_on_delete.add(70)
+        made, _ = reconciler(github, nomad, clock)
+        report = await made.tick()
+        assert [o.result for o in report.outcomes] == ["busy"]
+        assert not any(call[0] == "stop_job" for call in nomad.calls)
+
+    async def test_a_child_without_a_listed_runner_is_asked_about_by_name_first(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        nomad.children = [child(7)]
+        made, _ = reconciler(github, nomad, clock)
+
+        async def appears(owner: str, repo: str, name: str) -> Runner | None:
+            github.calls.append(("find_runner", name))
+            return runner(7, busy=True)  # it registered and took a job after the listing
+
+        github.find_runner = appears  # type: ignore[method-assign]
+        report = await made.tick()
+        assert [o.result for o in report.outcomes] == ["busy"]
+        assert ("find_runner", "rod-7-1") in github.calls
+        calls = [name for name, _ in [*nomad.calls, *github.calls]]
+        assert "stop_job" not in calls and "delete_runner" not in calls
+
+    async def test_when_nomad_cannot_be_read_nothing_is_done(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        nomad.down = True
+        github.jobs[REPO] = [queued(7)]
+        made, dispatcher = reconciler(github, nomad, clock)
+        report = await made.tick()
+        assert report.plan is None and report.outcomes == ()
+        assert report.problems == ("Nomad: Nomad GET /v1/jobs: ConnectError",)
+        assert github.calls == [] and dispatcher.depth == 0
+
+    async def test_a_repository_github_would_not_list_is_left_alone(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        github.failures["octo/broken"] = GitHubError("GitHub GET ...: 502 Bad Gateway", status=502)
+        github.jobs[REPO] = [queued(7)]
+        nomad.children = [child(8, repo="octo/broken")]  # idle, its job gone: would be retired
+        made, _ = reconciler(github, nomad, clock, repos=(REPO, "octo/broken"))
+        report = await made.tick()
+        assert report.observation is not None and report.observation.repos == {REPO}
+        assert [o.action.reason for o in report.outcomes] == ["no runner (missed webhook?)"]
+        assert "octo/broken: GitHub GET ...: 502 Bad Gateway" in report.problems
+
+    async def test_a_rate_limit_stops_the_reading_and_asks_for_a_pause(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        github.failures["octo/a"] = GitHubRateLimited("rate limit", status=403, retry_after=120.0)
+        made, _ = reconciler(github, nomad, clock, repos=("octo/a", "octo/b"))
+        report = await made.tick()
+        assert report.retry_after == 120.0
+        assert ("list_queued_jobs", "octo/b") not in github.calls
+
+    async def test_repositories_come_from_config_webhooks_and_our_children(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        nomad.children = [child(7, repo="octo/Child"), child(8, repo="other/repo")]
+        policy = ReconcilePolicy(decision=Policy(allow=("octo",)))
+        made, _ = reconciler(github, nomad, clock, policy=policy)
+        made.saw("octo/hooked")
+        made.saw("not a repo name")
+        await made.tick()
+        read = [repo for name, repo in github.calls if name == "list_queued_jobs"]
+        assert read == ["octo/app", "octo/Child", "octo/hooked"]  # other/repo is not allowed
+
+    async def test_a_childless_runner_ages_from_when_it_was_first_seen(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        github.runners[REPO] = [runner(7)]
+        made, _ = reconciler(github, nomad, clock)
+        assert (await made.tick()).outcomes == ()
+        clock.now += POLICY.boot_timeout
+        (outcome,) = (await made.tick()).outcomes
+        assert (outcome.action.reason, outcome.result) == ("no Nomad job", "runner removed")
+
+    async def test_dispatches_wait_while_the_queue_is_busy(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        github.jobs[REPO] = [queued(7), queued(8)]
+        made, dispatcher = reconciler(github, nomad, clock, submit_limit=1)
+        report = await made.tick()
+        assert [o.result for o in report.outcomes] == ["queued", "deferred: dispatch queue busy"]
+        assert dispatcher.depth == 1
+
+    async def test_metrics_count_ticks_and_actions(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        metrics = Metrics()
+        github.jobs[REPO] = [queued(7)]
+        made, _ = reconciler(github, nomad, clock, metrics=metrics)
+        await made.tick()
+        text = metrics.render().decode()
+        assert 'rod_reconcile_runs_total{outcome="ok"} 1.0' in text
+        assert 'rod_reconcile_actions_total{action="dispatch",result="queued"} 1.0' in text
+        (last,) = [line for line in text.splitlines() if line.startswith("rod_reconcile_last")]
+        assert float(last.split()[1]) == NOW
+
+
+class TestRun:
+    async def test_ticks_every_interval_and_longer_when_github_asks(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        pauses: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            pauses.append(seconds)
+            if len(pauses) == 1:
+                github.failures[REPO] = GitHubRateLimited("x", status=429, retry_after=300.0)
+            if len(pauses) == 3:
+                raise asyncio.CancelledError
+
+        dispatcher = Dispatcher(github, nomad, metrics=Metrics())
+        made = Reconciler(github, nomad, dispatcher, policy=POLICY, repos=(REPO,), sleep=sleep)
+        with pytest.raises(asyncio.CancelledError):
+            await made.run(60.0)
+        assert pauses == [60.0, 300.0, 300.0]
+
+    async def test_an_unexpected_error_does_not_stop_the_loop(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        pauses: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            pauses.append(seconds)
+            if len(pauses) == 2:
+                raise asyncio.CancelledError
+
+        async def broken(parent: str) -> list[Child]:
+            raise RuntimeError("bug")
+
+        nomad.list_children = broken  # type: ignore[method-assign]
+        dispatcher = Dispatcher(github, nomad, metrics=Metrics())
+        made = Reconciler(github, nomad, dispatcher, policy=POLICY, repos=(REPO,), sleep=sleep)
+        with pytest.raises(asyncio.CancelledError):
+            await made.run(5.0)
+        assert pauses == [5.0, 5.0]

@@ -1,0 +1,37 @@
+"""simulator.control: faults that fire on every match, or only on a share of them."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulator.control import ControlPlane, Fault
+
+
+class TestFaults:
+    def test_a_certain_fault_fires_count_times(self) -> None:
+        control = ControlPlane()
+        control.inject(Fault("GET", "/v1/*", count=2))
+        taken = [control.take_fault("GET", "/v1/jobs") for _ in range(3)]
+        assert [fault is not None for fault in taken] == [True, True, False]
+
+    def test_a_probable_fault_fails_about_its_share(self) -> None:
+        control = ControlPlane()
+        control.inject(Fault("*", "/v1/*", count=10_000, probability=0.1))
+        fired = sum(
+            control.take_fault("POST", "/v1/job/x/dispatch") is not None for _ in range(2000)
+        )
+        # Binomial(2000, 0.1): mean 200, standard deviation ~13.4; these bounds are > 7 sigma.
+        assert 100 < fired < 300
+        assert control.faults[0].count == 10_000 - fired
+
+    def test_spared_requests_fall_through_to_the_next_fault(self) -> None:
+        control = ControlPlane()
+        control.inject(Fault("*", "*", count=1000, probability=0.01, status=503))
+        control.inject(Fault("*", "*", count=1000, status=500))
+        taken = [control.take_fault("GET", "/v1/jobs") for _ in range(50)]
+        assert any(fault is not None and fault.status == 500 for fault in taken)
+
+    @pytest.mark.parametrize("probability", [0.0, -0.5, 1.5])
+    def test_a_probability_outside_0_1_is_refused(self, probability: float) -> None:
+        with pytest.raises(ValueError, match="probability"):
+            Fault("*", "*", probability=probability)
