@@ -15,6 +15,7 @@ from behave.model import Scenario
 from behave.runner import Context
 
 from simulator.harness import HarnessError, Stack, StackSettings, World
+from simulator.harness.replicas import StackOnDemand, reliable_stack
 
 
 @fixture
@@ -27,6 +28,16 @@ def running_stack(context: Context) -> Iterator[Stack]:
         stack.stop()
 
 
+@fixture
+def reliable_stack_on_demand(context: Context) -> Iterator[StackOnDemand]:
+    """The reliability stack, started by the first @fixture.reliable_stack feature."""
+    on_demand = StackOnDemand(lambda: reliable_stack(context.settings))
+    try:
+        yield on_demand
+    finally:
+        on_demand.stop()
+
+
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     """A cancelled CI job unwinds like Ctrl-C, so the fixture stops every child process."""
     raise KeyboardInterrupt
@@ -37,8 +48,22 @@ def before_all(context: Context) -> None:
     try:
         context.settings = StackSettings.from_userdata(context.config.userdata)
         context.stack = use_fixture(running_stack, context)
+        context.reliable_stack = use_fixture(reliable_stack_on_demand, context)
     except HarnessError as exc:
         # One line, no traceback: behave prints "ABORTED: <reason>" and exits 1.
+        context.abort(reason=str(exc))
+
+
+def before_tag(context: Context, tag: str) -> None:
+    if tag != "fixture.reliable_stack":
+        return
+    if context.settings.backend != "sim":
+        context.feature.skip(f"needs -D backend=sim, not {context.settings.backend}")
+        return
+    try:
+        # Set in the feature's context layer: the run's own stack is back after the feature.
+        context.stack = context.reliable_stack.get()
+    except HarnessError as exc:
         context.abort(reason=str(exc))
 
 

@@ -7,7 +7,7 @@ does the rest through the public APIs, so every backend is exercised the same wa
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -67,8 +67,9 @@ class SimBackend:
     name = "sim"
     registers_runner_job = True
 
-    def __init__(self, settings: StackSettings) -> None:
+    def __init__(self, settings: StackSettings, *, serve_args: Sequence[str] = ()) -> None:
         self.settings = settings
+        self.serve_args = tuple(serve_args)  # extra `rod serve` options, e.g. --config
         self.github_token = "ghp_" + secrets.token_hex(18)
         self.webhook_secret = secrets.token_hex(20)
         self._github: _Server | None = None
@@ -85,7 +86,9 @@ class SimBackend:
             "GITHUB_API_URL": self._github.url,
             "NOMAD_ADDR": self._nomad.url,
         }
-        self.dispatcher = DispatcherProcess(env, self.settings.log_dir / "rod-serve.log")
+        self.dispatcher = DispatcherProcess(
+            env, self.settings.log_dir / "rod-serve.log", args=self.serve_args
+        )
         self.dispatcher.start(timeout=self.settings.timeout)
         return Endpoints(
             github_url=self._github.url,

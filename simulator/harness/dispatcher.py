@@ -139,6 +139,13 @@ class DispatcherProcess:
             return "(no log)"
         return " | ".join(text.strip().splitlines()[-lines:]) or "(empty log)"
 
+    def kill(self) -> None:
+        """SIGKILL without draining, as a crash would; `start()` runs it again on the same port."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (the dispatcher drains), then SIGKILL after `timeout`."""
         process, self._process = self._process, None

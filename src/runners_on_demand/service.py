@@ -21,7 +21,12 @@ from typing import TypeVar
 
 from runners_on_demand.backoff import Backoff
 from runners_on_demand.config import CredentialMode
-from runners_on_demand.contract import RunnerCredential, build_dispatch, jitconfig_request
+from runners_on_demand.contract import (
+    JitConfig,
+    RunnerCredential,
+    build_dispatch,
+    jitconfig_request,
+)
 from runners_on_demand.decision import Dispatch
 from runners_on_demand.delivery import WorkflowJobEvent
 from runners_on_demand.errors import ContractError, GitHubRateLimited, NomadRejected, UpstreamError
@@ -83,6 +88,8 @@ class Dispatcher:
         self._worker_count = workers
         self._backoff = backoff or Backoff()
         self._recent: OrderedDict[tuple[str | None, str], None] = OrderedDict()
+        # Runners this process made and then gave up dispatching: it alone holds their credential.
+        self._abandoned: OrderedDict[str, None] = OrderedDict()
         self._dedup_size = dedup_size
         self._sleep = sleep
         self.monotonic = monotonic
@@ -158,10 +165,11 @@ class Dispatcher:
         """Credential, contract, dispatch; the outcome label for `rod_dispatches_total`."""
         event, name = job.event, job.dispatch.runner_name
         where = f"runner {name} job {event.job_id} repo {event.repo_full_name}"
+        credential: RunnerCredential | None = None
         try:
             credential = await self._retrying(where, lambda: self._credential(job))
             if credential is None:
-                log.info("%s: already made and dispatched (generate-jitconfig 409)", where)
+                log.info("%s: made by another try (generate-jitconfig 409)", where)
                 return "runner_exists"
             request = build_dispatch(event, job.dispatch, credential)
             result: DispatchResult = await self._retrying(
@@ -172,7 +180,12 @@ class Dispatcher:
             return "rejected"
         except UpstreamError as error:
             log.error("%s: FAILED, gave up: %s", where, error)
+            if isinstance(credential, JitConfig):
+                self._abandoned[name] = None
+                while len(self._abandoned) > self._dedup_size:
+                    self._abandoned.popitem(last=False)
             return "failed"
+        self._abandoned.pop(name, None)
         self._metrics.to_dispatch_seconds.observe(self.monotonic() - job.received_at)
         if result.existing:
             log.info("%s: Nomad already has %s", where, result.dispatched_job_id)
@@ -194,9 +207,13 @@ class Dispatcher:
         )
         if not isinstance(made, RunnerExists):
             return made
-        # 409: an earlier try made this runner (a redelivery after giving up, another replica,
-        # a restart). If no Nomad child carries it, that try never dispatched: replace the unused
-        # runner, whose credential only that try ever held, unless it is working already.
+        # 409: an earlier try made this runner. Only when that try was ours and gave up is the
+        # runner unused for sure (no other process holds its credential): replace it, unless a
+        # Nomad child carries it after all (a dispatch that timed out here but reached Nomad).
+        # Otherwise a live try owns it (another replica, a concurrent delivery); if that owner
+        # died, the reconciler replaces the runner after its boot timeout.
+        if made.name not in self._abandoned:
+            return None
         children = await self._nomad.list_children(job.dispatch.pool.nomad_job)
         if any(child.meta.get("RUNNER_NAME") == made.name for child in children):
             return None

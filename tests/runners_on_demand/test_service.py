@@ -175,40 +175,71 @@ class TestHappyPath:
         assert h.outcome("existing") == 1
         assert h.outcome("dispatched") == 0
 
-    async def test_runner_exists_and_dispatched_skips_nomad(self) -> None:
+    async def test_runner_made_by_another_try_is_left_to_it(self) -> None:
         h = Harness()
         h.github_api.post(JIT_PATH).respond(409, json={"message": "Already exists"})
-        h.nomad_api.get("/v1/jobs").respond(200, json=[child_stub("rod-42-1")])
-        dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
-        await h.run(job())
-        assert not dispatch.called
-        assert h.outcome("runner_exists") == 1
-
-    async def test_runner_exists_but_never_dispatched_is_made_again(self) -> None:
-        h = Harness()
-        jit = h.github_api.post(JIT_PATH)
-        jit.side_effect = [
-            httpx.Response(409, json={"message": "Already exists"}),
-            httpx.Response(201, json=JIT_ANSWER),
-        ]
-        h.nomad_api.get("/v1/jobs").respond(200, json=[child_stub("rod-7-1")])
-        h.github_api.get(RUNNERS_PATH).respond(200, json=RUNNER_LIST)
         removal = h.github_api.delete(f"{RUNNERS_PATH}/9").respond(204)
         dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
         await h.run(job())
-        assert removal.called and jit.call_count == 2 and dispatch.call_count == 1
+        # Another replica (or delivery) holds that runner's credential and dispatches it.
+        assert not dispatch.called and not removal.called
+        assert h.outcome("runner_exists") == 1
+
+
+class TestRedeliveryAfterGivingUp:
+    """A runner this process made, then failed to dispatch, is made again on redelivery."""
+
+    @staticmethod
+    def gave_up_once() -> tuple[Harness, respx.Route, respx.Route]:
+        h = Harness()
+        jit = h.github_api.post(JIT_PATH)
+        jit.side_effect = [
+            httpx.Response(201, json=JIT_ANSWER),
+            httpx.Response(409, json={"message": "Already exists"}),
+            httpx.Response(201, json=JIT_ANSWER),
+        ]
+        dispatch = h.nomad_api.post(DISPATCH_PATH)
+        dispatch.side_effect = [
+            httpx.Response(403, text="Permission denied"),
+            httpx.Response(200, json=CREATED),
+        ]
+        return h, jit, dispatch
+
+    async def test_unused_runner_is_replaced_and_dispatched(self) -> None:
+        h, jit, dispatch = self.gave_up_once()
+        h.nomad_api.get("/v1/jobs").respond(200, json=[child_stub("rod-7-1")])
+        h.github_api.get(RUNNERS_PATH).respond(200, json=RUNNER_LIST)
+        removal = h.github_api.delete(f"{RUNNERS_PATH}/9").respond(204)
+        await h.run(job())
+        assert h.outcome("failed") == 1
+        await h.run(replace_delivery(job(), "d-2"))
+        assert removal.called and jit.call_count == 3 and dispatch.call_count == 2
         assert h.outcome("dispatched") == 1
 
-    async def test_runner_exists_and_busy_is_left_alone(self) -> None:
-        h = Harness()
-        h.github_api.post(JIT_PATH).respond(409, json={"message": "Already exists"})
+    async def test_runner_carried_by_a_nomad_child_is_kept(self) -> None:
+        h, jit, dispatch = self.gave_up_once()
+        h.nomad_api.get("/v1/jobs").respond(200, json=[child_stub("rod-42-1")])
+        removal = h.github_api.delete(f"{RUNNERS_PATH}/9").respond(204)
+        await h.run(job())
+        await h.run(replace_delivery(job(), "d-2"))
+        # The dispatch that "failed" here reached Nomad after all: nothing more to do.
+        assert not removal.called and jit.call_count == 2 and dispatch.call_count == 1
+        assert h.outcome("runner_exists") == 1
+
+    async def test_busy_runner_is_left_alone(self) -> None:
+        h, jit, dispatch = self.gave_up_once()
         h.nomad_api.get("/v1/jobs").respond(200, json=[])
         h.github_api.get(RUNNERS_PATH).respond(200, json=RUNNER_LIST)
         h.github_api.delete(f"{RUNNERS_PATH}/9").respond(422, json={"message": "busy"})
-        dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
         await h.run(job())
-        assert not dispatch.called
+        await h.run(replace_delivery(job(), "d-2"))
+        assert jit.call_count == 2 and dispatch.call_count == 1
         assert h.outcome("runner_exists") == 1
+
+
+def replace_delivery(queued: Job, delivery_id: str) -> Job:
+    """The same job as GitHub's redelivery would bring it, under another delivery id."""
+    return Job(replace(queued.event, delivery_id=delivery_id), queued.dispatch, received_at=0.0)
 
 
 class TestSubmit:

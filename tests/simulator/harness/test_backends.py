@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 import pytest
 
 from simulator.harness.backends import (
@@ -10,7 +13,7 @@ from simulator.harness.backends import (
     SimBackend,
     backend_named,
 )
-from simulator.harness.errors import BackendUnavailable
+from simulator.harness.errors import BackendUnavailable, StackStartError
 from simulator.harness.settings import StackSettings
 
 
@@ -54,3 +57,32 @@ class TestExternalBackend:
         endpoints = ExternalBackend(StackSettings(backend="external"), environ).start()
         assert endpoints.webhook_url == "https://rod.example.org/webhook"
         assert endpoints.nomad_token == "n"
+
+
+class TestSimBackend:
+    def test_serve_args_reach_rod_serve(self, tmp_path: Path) -> None:
+        config = tmp_path / "rod.toml"
+        config.write_text("[reconcile]\ninterval_seconds = -1\n")
+        backend = SimBackend(
+            StackSettings(log_dir=tmp_path, timeout=20), serve_args=["--config", str(config)]
+        )
+        try:
+            with pytest.raises(StackStartError, match=r"reconcile\.interval_seconds"):
+                backend.start()
+        finally:
+            backend.stop()
+
+    def test_a_killed_dispatcher_starts_again_on_the_same_url(self, tmp_path: Path) -> None:
+        backend = SimBackend(StackSettings(log_dir=tmp_path, timeout=20))
+        try:
+            endpoints = backend.start()
+            dispatcher = backend.dispatcher
+            assert dispatcher is not None
+            dispatcher.kill()
+            assert not dispatcher.alive()
+            with pytest.raises(httpx.TransportError):
+                httpx.get(f"{endpoints.dispatcher_url}/readyz", timeout=2)
+            dispatcher.start(timeout=20)
+            assert httpx.get(f"{endpoints.dispatcher_url}/readyz", timeout=2).status_code == 200
+        finally:
+            backend.stop()

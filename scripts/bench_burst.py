@@ -1,0 +1,289 @@
+"""A burst of workflow jobs through a misbehaving world: does every job get exactly one runner?
+
+Usage: python scripts/bench_burst.py [--jobs 500] [--drop 0.2] [--copies 3] [--nomad-fail 0.1]
+                                     [--kill-midway] [--seed 1] [--timeout 600]
+
+Starts the simulator harness (GitHub and Nomad emulators in this process, `rod serve` as a child
+process, the real deploy/nomad/github-runner.nomad.hcl running `rod sim runner` as real processes
+under the Nomad emulator's process driver), then:
+- plans the webhook deliveries: each is dropped with probability --drop, else sent --copies times
+  (same X-GitHub-Delivery), through the GitHub emulator's `/_sim/webhooks/faults`;
+- makes a random --nomad-fail share of every Nomad API call answer 500 (`/_sim/faults`);
+- starts --jobs self-hosted jobs in workflow runs of 50, and watches both emulators' `/_sim/state`
+  (the control plane, which faults never touch) until every job is done and no runner or live
+  allocation is left, or --timeout passes;
+- with --kill-midway, SIGKILLs `rod serve` once a quarter of the jobs have a Nomad child and starts
+  it again on the same port: deliveries sent meanwhile fail, and GitHub never retries them.
+Figures only; nothing is asserted. Every socket is on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shlex
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from simulator.harness import ScriptedJob, Stack, StackSettings
+from simulator.harness.backends import SimBackend
+
+ROOT = Path(__file__).resolve().parent.parent
+LABELS = ("self-hosted", "linux", "x64")
+JOBS_PER_RUN = 50
+LIVE = ("pending", "running")
+PROGRESS_SECONDS = 15.0
+# Deliveries per job: queued, in_progress, completed; the plan covers some extra.
+DELIVERIES_PER_JOB = 4
+
+
+def webhook_plan(
+    deliveries: int, drop: float, copies: int, rng: random.Random
+) -> list[dict[str, Any]]:
+    """Faults for the next `deliveries` deliveries: runs of drops and of `copies`-fold sends."""
+    plan: list[dict[str, Any]] = []
+    for _ in range(deliveries):
+        fault = {"mode": "drop"} if rng.random() < drop else {"mode": "duplicate", "copies": copies}
+        if copies == 1 and fault["mode"] == "duplicate":
+            fault = {"mode": "delay", "delay_seconds": 0.0}  # sent once, as without a fault
+        if plan and {k: v for k, v in plan[-1].items() if k != "count"} == fault:
+            plan[-1]["count"] += 1
+        else:
+            plan.append({**fault, "count": 1})
+    return plan
+
+
+@dataclass
+class Watch:
+    """What the two emulators showed over the run, polled from their `/_sim/state`."""
+
+    jobs: int
+    started: float = field(default_factory=time.monotonic)
+    children: Counter[int] = field(default_factory=Counter)
+    child_runners: set[str] = field(default_factory=set)
+    served: dict[int, str] = field(default_factory=dict)
+    completed: set[int] = field(default_factory=set)
+    runners_now: int = 0
+    live_allocs: int = 0
+    peak_runners: int = 0
+    peak_allocs: int = 0
+    all_done_at: float | None = None
+    zero_at: float | None = None
+
+    def observe(self, github: dict[str, Any], nomad: dict[str, Any], parent: str) -> None:
+        """Fold one pair of snapshots in."""
+        now = time.monotonic() - self.started
+        for job in github["jobs"]:
+            if job["status"] == "completed":
+                self.completed.add(job["id"])
+                if job.get("runner_name"):
+                    self.served[job["id"]] = job["runner_name"]
+        metas = {
+            job["ID"]: job["Meta"]
+            for job in nomad["jobs"]
+            if job.get("ParentID") == parent and "GITHUB_JOB_ID" in (job.get("Meta") or {})
+        }
+        self.children = Counter(int(meta["GITHUB_JOB_ID"]) for meta in metas.values())
+        self.child_runners = {meta["RUNNER_NAME"] for meta in metas.values()}
+        self.runners_now = len(github["runners"])
+        self.live_allocs = sum(
+            1 for a in nomad["allocations"] if a["JobID"] in metas and a["ClientStatus"] in LIVE
+        )
+        self.peak_runners = max(self.peak_runners, self.runners_now)
+        self.peak_allocs = max(self.peak_allocs, self.live_allocs)
+        if self.all_done_at is None and len(self.completed) >= self.jobs:
+            self.all_done_at = now
+        if self.all_done_at is not None and self.runners_now == 0 and self.live_allocs == 0:
+            self.zero_at = now
+
+    def progress(self) -> str:
+        """One line for the console while the burst runs."""
+        return (
+            f"{time.monotonic() - self.started:6.1f}s: {len(self.completed)}/{self.jobs} done,"
+            f" {sum(self.children.values())} children, {self.runners_now} runners,"
+            f" {self.live_allocs} live allocations"
+        )
+
+    @property
+    def finished(self) -> bool:
+        """Every job done and nothing left running."""
+        return self.zero_at is not None
+
+
+# https://docs.github.com/rest/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-a-repository
+JIT_PATH = "/repos/*/actions/runners/generate-jitconfig"
+# https://docs.github.com/rest/actions/self-hosted-runners#delete-a-self-hosted-runner-from-a-repository
+RUNNER_PATH = "/repos/*/actions/runners/[0-9]*"
+
+
+def _count(http: httpx.Client, base: str, method: str, path: str, status: int) -> int:
+    """How many requests to `path` (a glob) the emulator answered with `status`."""
+    logged = http.get(f"{base}/_sim/requests", params={"method": method, "path": path}).json()
+    return sum(1 for request in logged if request["status"] == status)
+
+
+def config_text(repo: str, interval: float) -> str:
+    """The `rod serve --config` file: the reconciler's interval and the repository it serves."""
+    return f'[reconcile]\ninterval_seconds = {interval}\nrepos = ["{repo}"]\n'
+
+
+def run(args: argparse.Namespace, console: Console) -> tuple[Watch, dict[str, Any]]:
+    """Start the stack, inject the faults, start the burst and watch it to the end."""
+    rng = random.Random(args.seed)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-burst-", dir=ROOT / "build"))
+    settings = StackSettings(log_dir=workdir, timeout=60.0, job_seconds=args.job_seconds)
+    config = workdir / "rod.toml"
+    config.write_text(config_text(settings.repo, args.reconcile_interval))
+    backend = SimBackend(settings, serve_args=["--config", str(config)])
+    extra: dict[str, Any] = {"log": str(workdir / "rod-serve.log"), "killed_at": None}
+    with Stack(settings, backend) as stack, httpx.Client(timeout=30) as http:
+        github, nomad = stack.endpoints.github_url, stack.endpoints.nomad_url
+        for fault in webhook_plan(args.jobs * DELIVERIES_PER_JOB, args.drop, args.copies, rng):
+            http.post(f"{github}/_sim/webhooks/faults", json=fault).raise_for_status()
+        if args.nomad_fail > 0:
+            fault = {"method": "*", "path": "/v1/*", "count": 10**9, "probability": args.nomad_fail}
+            http.post(f"{nomad}/_sim/faults", json=fault).raise_for_status()
+        watch = Watch(args.jobs)
+        for first in range(0, args.jobs, JOBS_PER_RUN):
+            count = min(JOBS_PER_RUN, args.jobs - first)
+            jobs = [
+                ScriptedJob(f"job-{first + n}", LABELS, duration_seconds=args.job_seconds)
+                for n in range(count)
+            ]
+            stack.start_run(jobs)
+        console.print(f"burst of {args.jobs} jobs started; watching (timeout {args.timeout:g}s)")
+        deadline = watch.started + args.timeout
+        next_line = watch.started + PROGRESS_SECONDS
+        while not watch.finished and time.monotonic() < deadline:
+            time.sleep(1.0)
+            watch.observe(
+                http.get(f"{github}/_sim/state").json(),
+                http.get(f"{nomad}/_sim/state").json(),
+                settings.runner_job,
+            )
+            if time.monotonic() >= next_line:
+                console.print(watch.progress())
+                next_line += PROGRESS_SECONDS
+            if (
+                args.kill_midway
+                and extra["killed_at"] is None
+                and len(watch.children) >= args.jobs // 4
+            ):
+                extra["killed_at"] = time.monotonic() - watch.started
+                dispatcher = backend.dispatcher
+                assert dispatcher is not None
+                dispatcher.kill()
+                time.sleep(args.down_seconds)
+                dispatcher.start(timeout=60.0)
+                console.print(f"rod serve SIGKILLed at {extra['killed_at']:.1f}s and started again")
+        extra["jit_created"] = _count(http, github, "POST", JIT_PATH, 201)
+        extra["runners_deleted"] = _count(http, github, "DELETE", RUNNER_PATH, 204)
+        calls = http.get(f"{nomad}/_sim/requests").json()
+        extra["nomad_calls"] = len(calls)
+        extra["nomad_failed"] = sum(1 for r in calls if r["status"] >= 500)
+    return watch, extra
+
+
+def report(args: argparse.Namespace, watch: Watch, extra: dict[str, Any], wall: float) -> Table:
+    """The figures as a table."""
+
+    def seconds(value: float | None) -> str:
+        return "never (timeout)" if value is None else f"{value:.1f} s"
+
+    children = sum(watch.children.values())
+    # A runner made for job A may run job B (job stealing), so a job's GITHUB_JOB_ID can have a
+    # second child while no job gets two runners: the waste is a runner that ran no job at all.
+    idle = watch.child_runners - set(watch.served.values())
+    redispatched = sum(1 for n in watch.children.values() if n > 1)
+    table = Table(title=f"burst of {args.jobs} jobs", show_header=True)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("jobs served (completed on a runner)", f"{len(watch.served)} / {args.jobs}"),
+        ("jobs lost (not done by the timeout)", str(args.jobs - len(watch.completed))),
+        ("duplicate runners (started, ran no job)", str(len(idle))),
+        ("Nomad children dispatched / JIT runners created", f"{children} / {extra['jit_created']}"),
+        ("GITHUB_JOB_IDs with 2+ children (job stealing)", str(redispatched)),
+        ("runners deleted through the API", str(extra["runners_deleted"])),
+        ("first delivery -> every job done", seconds(watch.all_done_at)),
+        ("first delivery -> 0 runners, 0 live allocations", seconds(watch.zero_at)),
+        (
+            "runners / live allocations left at the end",
+            f"{watch.runners_now} / {watch.live_allocs}",
+        ),
+        ("peak runners / peak live allocations", f"{watch.peak_runners} / {watch.peak_allocs}"),
+        (
+            "Nomad calls answered 500 (injected)",
+            f"{extra['nomad_failed']} of {extra['nomad_calls']}",
+        ),
+        (
+            "rod serve SIGKILLed at",
+            "-" if extra["killed_at"] is None else seconds(extra["killed_at"]),
+        ),
+        ("wall time (start of stack to end)", f"{wall:.1f} s"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Options, refused in one line when they cannot work."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=500, help="workflow jobs in the burst")
+    parser.add_argument("--drop", type=float, default=0.2, help="share of deliveries dropped")
+    parser.add_argument("--copies", type=int, default=3, help="times every other delivery is sent")
+    parser.add_argument(
+        "--nomad-fail", type=float, default=0.1, help="share of Nomad calls failing"
+    )
+    parser.add_argument("--kill-midway", action="store_true", help="SIGKILL rod serve mid-burst")
+    parser.add_argument("--down-seconds", type=float, default=2.0, help="downtime after the kill")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the delivery fault plan")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait at most")
+    parser.add_argument("--job-seconds", type=float, default=1.0, help="how long each job runs")
+    parser.add_argument(
+        "--reconcile-interval", type=float, default=5.0, help="rod's [reconcile] interval_seconds"
+    )
+    args = parser.parse_args(argv)
+    if not 1 <= args.jobs <= 5000:
+        parser.error("--jobs must be from 1 to 5000")
+    if not 0 <= args.drop < 1 or not 0 <= args.nomad_fail < 1:
+        parser.error("--drop and --nomad-fail must be from 0 to below 1")
+    if not 1 <= args.copies <= 10:
+        parser.error("--copies must be from 1 to 10")
+    if args.timeout <= 0 or args.job_seconds < 0 or args.reconcile_interval <= 0:
+        parser.error(
+            "--timeout and --reconcile-interval must be positive, --job-seconds not negative"
+        )
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print the command line and the figures."""
+    args = parse(sys.argv[1:] if argv is None else argv)
+    console = Console()
+    command = shlex.join([Path(sys.executable).name, "scripts/bench_burst.py", *sys.argv[1:]])
+    console.print(f"$ {command}")
+    (ROOT / "build").mkdir(exist_ok=True)
+    began = time.monotonic()
+    watch, extra = run(args, console)
+    wall = time.monotonic() - began
+    console.print(report(args, watch, extra, wall))
+    console.print(
+        f"runners: real `rod sim runner` processes (Nomad emulator, process driver, node 4000 MHz /"
+        f" 8192 MB, runner task 100 MHz / 128 MB: 40 at once); jobs run {args.job_seconds:g} s;"
+        f" reconcile interval {args.reconcile_interval:g} s; rod serve log: {extra['log']}"
+    )
+
+
+if __name__ == "__main__":
+    main()

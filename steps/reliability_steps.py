@@ -1,0 +1,163 @@
+"""Steps for features/reliability/: faults in GitHub and Nomad, replicas, forged webhooks."""
+
+from __future__ import annotations
+
+from behave import given, step, then, when
+from behave.runner import Context
+
+from simulator.harness import faults, reliable_story, story
+from simulator.harness.github_client import ScriptedJob
+
+SELF_HOSTED_LINUX = ("self-hosted", "linux", "x64")
+# Longer than it takes to trigger a run and cancel its job (milliseconds).
+LATE_WEBHOOK_SECONDS = 1.0
+# Nomad's answer while it has no leader (https://developer.hashicorp.com/nomad/api-docs).
+UNAVAILABLE = 503
+
+
+@given("GitHub drops the next webhook")
+def github_drops_next_webhook(context: Context) -> None:
+    """The next delivery is logged by GitHub but never sent, as when GitHub skips one."""
+    faults.add_webhook_fault(context.world.stack.endpoints.github_url, "drop")
+
+
+@given("GitHub delivers the next webhook twice")
+def github_delivers_next_webhook_twice(context: Context) -> None:
+    """The next delivery is sent twice with the same GUID."""
+    faults.add_webhook_fault(context.world.stack.endpoints.github_url, "duplicate")
+
+
+@given("GitHub delivers the next webhook late")
+def github_delivers_next_webhook_late(context: Context) -> None:
+    """The next delivery waits a moment before it is sent; later ones do not wait for it."""
+    url = context.world.stack.endpoints.github_url
+    faults.add_webhook_fault(url, "delay", delay=LATE_WEBHOOK_SECONDS)
+
+
+@given("Nomad answers {status:d} to the next {count:d} dispatch requests")
+def nomad_refuses_dispatches(context: Context, status: int, count: int) -> None:
+    """Nomad's dispatch endpoint fails `count` times in a row, then works again."""
+    assert status >= 500, f"an outage answers 5xx, not {status}"
+    url = context.world.stack.endpoints.nomad_url
+    faults.add_nomad_fault(url, faults.DISPATCH_ROUTE, count, status)
+    context.outage = (count, status)
+
+
+@given("two replicas of the dispatcher receive every webhook")
+def two_replicas_receive_every_webhook(context: Context) -> None:
+    """A second replica starts, and a second signed hook delivers every event to it as well."""
+    world = context.world
+    story.expect_webhook_for_workflow_jobs(world)
+    added = reliable_story.add_replica(world)
+    hooks = reliable_story.replica_hook_ids(world)
+    assert hooks == [world.stack.hook_id, added], f"hooks per replica: {hooks}"
+
+
+@step("a job is queued for a self-hosted runner")
+def job_queued_for_self_hosted_runner(context: Context) -> None:
+    """A push starts a workflow with one job on [self-hosted, linux, x64]; GitHub lists it."""
+    world = context.world
+    job = ScriptedJob("build", SELF_HOSTED_LINUX, duration_seconds=world.job_seconds)
+    (world.job,) = story.trigger_run(world, [job], event="push")
+    assert world.job.status == "queued", f"job {world.job.id} is {world.job.status}"
+
+
+@when("a pull request starts {count:d} jobs on self-hosted runners")
+def pull_request_starts_jobs(context: Context, count: int) -> None:
+    """Jobs with the same labels, so any of their runners may take any of them."""
+    world = context.world
+    jobs = [ScriptedJob(f"job-{n}", SELF_HOSTED_LINUX, world.job_seconds) for n in range(count)]
+    assert len(story.trigger_run(world, jobs)) == count
+
+
+@when("its webhook delivery is redelivered")
+def webhook_delivery_redelivered(context: Context) -> None:
+    """Redeliver the answered `queued` delivery through GitHub's REST API; it is answered 2xx."""
+    world = context.world
+    redelivery = reliable_story.redeliver_queued(world, world.followed_job())
+    assert redelivery["redelivery"], f"delivery {redelivery['id']} is not a redelivery"
+
+
+@when("the job is cancelled before a runner picks it up")
+def job_cancelled_before_pickup(context: Context) -> None:
+    """GitHub shows the job completed/cancelled, no runner; its queued webhook is yet to come."""
+    world = context.world
+    reliable_story.cancel(world, world.followed_job())
+
+
+@when("someone posts a queued job to the dispatcher signed with {forgery}")
+def forged_webhook_posted(context: Context, forgery: str) -> None:
+    """A `workflow_job` queued event for a job GitHub never had, signed the forger's way."""
+    world = context.world
+    endpoints = world.stack.endpoints
+    forged = faults.ForgedWebhook(world.repo, job_id=424242, labels=SELF_HOSTED_LINUX)
+    context.forged = (
+        forgery,
+        faults.post_forged(endpoints.webhook_url, endpoints.webhook_secret, forged, forgery),
+    )
+
+
+@then("the dispatcher answers 401 and nothing is dispatched")
+def forged_refused(context: Context) -> None:
+    """401; GitHub was asked for no runner credential and Nomad for no dispatch."""
+    forgery, response = context.forged
+    reliable_story.expect_forged_refused(context.world, forgery, response)
+
+
+@then("GitHub delivered the webhook twice")
+def delivered_twice(context: Context) -> None:
+    """Two answered (2xx) deliveries of the job's queued event, with one GUID."""
+    world = context.world
+    reliable_story.await_deliveries(world, world.followed_job(), count=2)
+
+
+@then("the dispatcher never hears of the job")
+def dispatcher_never_hears(context: Context) -> None:
+    """GitHub logged the job's queued delivery as dropped: none reached the dispatcher."""
+    world = context.world
+    reliable_story.expect_dropped(world, world.followed_job())
+
+
+@then("the reconciler gives the job a runner")
+def reconciler_gives_runner(context: Context) -> None:
+    """A Nomad child carries the job's data, and a reconciler says it dispatched it."""
+    world = context.world
+    job = world.followed_job()
+    child = story.await_child(world, job)
+    story.expect_payload_from_webhook(world, job, child)
+    dispatched = reliable_story.reconciler_actions(world, "dispatch")
+    assert dispatched >= 1, f"{child.id} was dispatched, but no reconciler reports a dispatch"
+
+
+@then("the job runs on exactly one runner")
+@then("every job runs on exactly one runner of its own")
+def one_runner_per_job(context: Context) -> None:
+    """Each job completed on a fresh runner of ours; one Nomad child per job, none extra."""
+    reliable_story.await_one_runner_per_job(context.world)
+
+
+@then("the runner made for the job is retired")
+def runner_retired(context: Context) -> None:
+    """The runner dispatched for the cancelled job is gone and its Nomad child stopped."""
+    world = context.world
+    child = reliable_story.await_runner_retired(world, world.followed_job())
+    retired = reliable_story.reconciler_actions(world, "retire")
+    assert retired >= 1, f"{child.id} stopped, but no reconciler reports retiring a runner"
+
+
+@then("every webhook was acknowledged")
+def every_webhook_acknowledged(context: Context) -> None:
+    """Each job's queued event was answered 2xx by every replica that has a hook."""
+    world = context.world
+    jobs = world.stack.observer.jobs(world.run_ids)
+    assert jobs, "no job was started"
+    for hook_id in reliable_story.replica_hook_ids(world):
+        for job in jobs:
+            reliable_story.await_deliveries(world, job, count=1, hook_id=hook_id)
+
+
+@then("Nomad refused those dispatch requests before it dispatched again")
+def nomad_refused_then_dispatched(context: Context) -> None:
+    """Nomad's request log shows the injected failures, then a successful dispatch."""
+    count, status = context.outage
+    reliable_story.expect_nomad_refused(context.world, count, status)
