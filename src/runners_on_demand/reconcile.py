@@ -107,6 +107,8 @@ class Observation:
     now: float
     # Repositories (lower-case owner/name) whose queued jobs and runners were both read in full.
     repos: frozenset[str]
+    # Queued jobs listed after the runners: a job taken meanwhile is gone here while the runner
+    # that took it may still look idle, so a shortfall counted from this list is never too big.
     jobs: tuple[QueuedJob, ...]
     # Listed before the runners: a JIT runner is made before its child, so every child seen
     # has its runner in the later runner list unless that runner is gone.
@@ -114,6 +116,9 @@ class Observation:
     runners: tuple[Runner, ...]
     # Runner name -> when this process first saw it; a runner without a child has no other age.
     first_seen: Mapping[str, float] = field(default_factory=dict)
+    # The same listing made before the runners (None: `jobs` serves for both): a job taken
+    # meanwhile still counts here while its runner looks busy, so a surplus is never too big.
+    earlier_jobs: tuple[QueuedJob, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -291,9 +296,13 @@ class _Unit:
 def plan(observation: Observation, policy: ReconcilePolicy) -> Plan:
     """The actions that bring runners in line with the queued jobs (see the module docstring)."""
     now = observation.now
-    demand = _demand(observation, policy.decision)
+    demand = _demand(observation.jobs, observation.repos, policy.decision)
+    earlier = observation.earlier_jobs
+    before = demand if earlier is None else _demand(earlier, observation.repos, policy.decision)
     units = _units(observation, policy.decision)
-    queued_labels = {job: key for key, jobs in demand.items() for job in jobs}
+    queued_labels = {
+        job: key for listing in (before, demand) for key, jobs in listing.items() for job in jobs
+    }
     actions: list[Action] = []
     idle: dict[_Key, list[_Unit]] = defaultdict(list)
     tries: dict[tuple[str, tuple[int, int]], int] = {}
@@ -316,23 +325,24 @@ def plan(observation: Observation, policy: ReconcilePolicy) -> Plan:
             actions.append(_retire(unit, verdict))
     gave_up: list[str] = []
     report: list[Demand] = []
-    for key in sorted({*demand, *idle}, key=lambda k: (k[0], sorted(k[1]))):
+    for key in sorted({*demand, *before, *idle}, key=lambda k: (k[0], sorted(k[1]))):
         jobs, spare = demand.get(key, {}), idle.get(key, [])
+        wanted = max(len(jobs), len(before.get(key, {})))
         report.append(Demand(key[0], tuple(sorted(key[1])), len(jobs), len(spare)))
-        actions += _balance(jobs, spare, tries, policy, now, gave_up)
+        actions += _balance(jobs, spare, wanted, tries, policy, now, gave_up)
     return Plan(tuple(actions), tuple(report), busy, tuple(gave_up))
 
 
 def _demand(
-    observation: Observation, policy: Policy
+    listing: Iterable[QueuedJob], repos: frozenset[str], policy: Policy
 ) -> dict[_Key, dict[tuple[int, int], tuple[QueuedJob, Dispatch]]]:
     """Queued jobs the webhook path would serve, by (repo, labels) and then (job, attempt)."""
     demand: dict[_Key, dict[tuple[int, int], tuple[QueuedJob, Dispatch]]] = defaultdict(dict)
-    for job in observation.jobs:
+    for job in listing:
         event = job.event
         repo = event.repo_full_name.lower()
         decision = decide(event, policy)
-        if repo in observation.repos and isinstance(decision, Dispatch):
+        if repo in repos and isinstance(decision, Dispatch):
             key = (repo, frozenset(label.lower() for label in event.labels))
             demand[key][(event.job_id, event.run_attempt)] = (job, decision)
     return demand
@@ -432,12 +442,17 @@ def _retire(unit: _Unit, reason: str) -> Retire:
 def _balance(
     jobs: Mapping[tuple[int, int], tuple[QueuedJob, Dispatch]],
     idle: list[_Unit],
+    wanted: int,
     tries: Mapping[tuple[str, tuple[int, int]], int],
     policy: ReconcilePolicy,
     now: float,
     gave_up: list[str],
 ) -> list[Action]:
-    """Dispatch or retire so that one label set's idle units match its queued jobs."""
+    """Dispatch or retire so that one label set's idle units match its queued jobs.
+
+    `jobs` is the later listing (dispatch only for those); `wanted` the larger of both listings'
+    counts, so that neither a job taken between two reads nor a new one leads to a retirement.
+    """
     # Each queued job keeps its best own unit (online first, then the oldest); the rest is spare.
     own: dict[tuple[int, int], list[_Unit]] = defaultdict(list)
     for unit in idle:
@@ -445,14 +460,14 @@ def _balance(
     best = (min(own[job], key=lambda u: (not _online(u), u.retry)) for job in jobs if job in own)
     kept = {unit.name for unit in best}
     actions: list[Action] = []
-    surplus = len(idle) - len(jobs)
+    surplus = len(idle) - wanted
     if surplus > 0:
         spare = [u for u in idle if u.name not in kept and u.age >= policy.idle_grace]
         spare.sort(key=lambda u: (_online(u), u.name))
         for unit in spare[:surplus]:
             actions.append(_retire(unit, "no queued job for its labels"))
         return actions
-    need = -surplus
+    need = len(jobs) - len(idle)
     for job in sorted(jobs):
         if need <= 0:
             break

@@ -2,7 +2,8 @@
 
 It runs inside `rod serve` every `[reconcile] interval_seconds` and once in `rod reconcile --once`.
 A tick reads the Nomad children first (a JIT runner is made before its child, so every child seen
-has its runner in the later runner list), then, per repository, the queued jobs and the runners.
+has its runner in the later runner list), then, per repository, the queued jobs, the runners,
+and the queued jobs again (see `reconcile.Observation.earlier_jobs`).
 A repository GitHub would not list is left out of the plan; if Nomad cannot be read, the tick
 does nothing. Dispatches go through the webhook path's own queue (`service.Dispatcher`), with its
 retries; retiring removes the GitHub runner first and stops the Nomad child only if that worked.
@@ -208,14 +209,17 @@ class Reconciler:
                 return None, [f"Nomad: {error}"], 0.0
         repos = self._repos(children)
         observed: set[str] = set()
+        earlier_jobs: list[QueuedJob] = []
         jobs: list[QueuedJob] = []
         runners: list[Runner] = []
         retry_after = 0.0
         for key, full_name in sorted(repos.items()):
             owner, _, name = full_name.partition("/")
             try:
-                repo_jobs = await self._github.list_queued_jobs(owner, name)
+                # Jobs both before and after the runners: see `Observation.earlier_jobs`.
+                repo_earlier_jobs = await self._github.list_queued_jobs(owner, name)
                 repo_runners = await self._github.list_runners(owner, name)
+                repo_jobs = await self._github.list_queued_jobs(owner, name)
             except GitHubRateLimited as error:
                 retry_after = error.retry_after
                 problems.append(f"{full_name} and later repositories: {error}")
@@ -224,6 +228,7 @@ class Reconciler:
                 problems.append(f"{full_name}: {error}")
                 continue
             observed.add(key)
+            earlier_jobs += repo_earlier_jobs
             jobs += repo_jobs
             runners += repo_runners
         first_seen = self._seen.update(runners, observed, now)
@@ -234,6 +239,7 @@ class Reconciler:
             children=tuple(children),
             runners=tuple(runners),
             first_seen=first_seen,
+            earlier_jobs=tuple(earlier_jobs),
         )
         return observation, problems, retry_after
 

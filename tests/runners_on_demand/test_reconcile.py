@@ -120,8 +120,9 @@ def observe(
     *,
     repos: Iterable[str] = (REPO, OTHER),
     first_seen: dict[str, float] | None = None,
+    earlier: Iterable[QueuedJob] | None = None,
 ) -> Observation:
-    """An observation at NOW."""
+    """An observation at NOW; `earlier` is the job listing made before the runners."""
     return Observation(
         now=NOW,
         repos=frozenset(repos),
@@ -129,6 +130,7 @@ def observe(
         children=tuple(children),
         runners=tuple(runners),
         first_seen=first_seen or {},
+        earlier_jobs=None if earlier is None else tuple(earlier),
     )
 
 
@@ -313,6 +315,21 @@ CASES: list[tuple[str, Observation, set[tuple[Any, ...]]]] = [
     (
         "stealing within a label set: J's runner runs K, K's runner serves J",
         observe([job(J)], [child(J), child(K)], [runner(J, busy=True), runner(K)]),
+        set(),
+    ),
+    (
+        "a job taken between the listings is no shortfall: J's runner took K after the first",
+        observe(
+            [job(J)],
+            [child(J), child(K)],
+            [runner(J, busy=True), runner(K)],
+            earlier=[job(J), job(K)],
+        ),
+        set(),
+    ),
+    (
+        "a job taken after the runners were read is no surplus: both runners stay",
+        observe([job(J)], [child(J), child(K)], [runner(J), runner(K)], earlier=[job(J), job(K)]),
         set(),
     ),
     (
