@@ -36,9 +36,13 @@ class JitConfig:
     """An `encoded_jit_config` from generate-jitconfig; `run.sh --jitconfig` takes it."""
 
     encoded: str
+    # The runner GitHub registered for it (`runner.id` of the 201), when known.
+    runner_id: int | None = None
 
     def __repr__(self) -> str:
-        return f"JitConfig(encoded=<redacted, {len(self.encoded)} chars>)"
+        return (
+            f"JitConfig(encoded=<redacted, {len(self.encoded)} chars>, runner_id={self.runner_id})"
+        )
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,10 @@ class Reconciler:
         outcomes += [self._submit(a) for a in result.actions if isinstance(a, DispatchRunner)]
         for outcome in outcomes:
             kind = "retire" if isinstance(outcome.action, Retire) else "dispatch"
-            log.info(
+            # A dispatch the service already has in hand is routine during a burst: keep it quiet.
+            level = logging.DEBUG if outcome.result == Submitted.DUPLICATE.value else logging.INFO
+            log.log(
+                level,
                 "reconcile: %s %s (%s): %s",
                 kind,
                 _name(outcome.action),

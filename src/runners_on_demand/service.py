@@ -189,6 +189,7 @@ class Dispatcher:
         self._metrics.to_dispatch_seconds.observe(self.monotonic() - job.received_at)
         if result.existing:
             log.info("%s: Nomad already has %s", where, result.dispatched_job_id)
+            await self._remove_unused(event, credential)
             return "existing"
         log.info("%s: dispatched %s eval %s", where, result.dispatched_job_id, result.eval_id)
         return "dispatched"
@@ -227,6 +228,22 @@ class Dispatcher:
             owner, repo, body, installation_id=event.installation_id
         )
         return None if isinstance(made, RunnerExists) else made
+
+    async def _remove_unused(self, event: WorkflowJobEvent, credential: RunnerCredential) -> None:
+        """Delete the runner just made for a dispatch Nomad already had: no child will run it."""
+        # Nomad answered with the existing child (same idempotency token), so the JIT runner made
+        # for this try holds a credential nobody will use; left alone, the reconciler would
+        # retire it later.
+        if not isinstance(credential, JitConfig) or credential.runner_id is None:
+            return
+        try:
+            await self._github.delete_runner(
+                event.repo_owner, event.repo_name, credential.runner_id
+            )
+        except UpstreamError as error:
+            log.warning(
+                "runner %d: could not remove the unused runner: %s", credential.runner_id, error
+            )
 
     async def _retrying(self, where: str, call: Callable[[], Awaitable[T]]) -> T:
         """`call()` until it succeeds, fails for good, or the backoff gives up."""

@@ -167,13 +167,15 @@ class TestHappyPath:
         assert payload["registration_token"] == "REGTOKEN"
         assert "jit_config" not in payload
 
-    async def test_existing_child_counts_as_existing(self) -> None:
+    async def test_runner_made_for_a_child_nomad_already_had_is_removed(self) -> None:
         h = Harness()
         h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
         h.nomad_api.post(DISPATCH_PATH).respond(200, json={**CREATED, "EvalID": ""})
+        removal = h.github_api.delete(f"{RUNNERS_PATH}/9").respond(204)
         await h.run(job())
-        assert h.outcome("existing") == 1
-        assert h.outcome("dispatched") == 0
+        # The existing child runs an older runner of this name; the new one would sit idle.
+        assert removal.called
+        assert h.outcome("existing") == 1 and h.outcome("dispatched") == 0
 
     async def test_runner_made_by_another_try_is_left_to_it(self) -> None:
         h = Harness()

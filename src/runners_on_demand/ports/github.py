@@ -125,7 +125,8 @@ class GitHubRunners:
         encoded = data.get("encoded_jit_config")
         if not isinstance(encoded, str) or not encoded:
             raise GitHubError(f"GitHub POST {path}: answer lacks encoded_jit_config", status=201)
-        return JitConfig(encoded=encoded)
+        runner_id = (data.get("runner") or {}).get("id")
+        return JitConfig(encoded, runner_id if isinstance(runner_id, int) else None)
 
     async def create_registration_token(
         self, owner: str, repo: str, *, installation_id: int | None = None

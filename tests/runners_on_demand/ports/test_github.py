@@ -84,7 +84,7 @@ class TestGenerateJitconfig:
         result = await port(router, PatAuth("ghp_pat"), clock).generate_jitconfig(
             "octo", "hello", JIT_BODY
         )
-        assert result == JitConfig(encoded=JIT_CONFIG)
+        assert result == JitConfig(JIT_CONFIG, runner_id=JIT_ANSWER["runner"]["id"])
         request = route.calls.last.request
         assert request.headers["Authorization"] == "Bearer ghp_pat"
         assert request.headers["Accept"] == "application/vnd.github+json"
