@@ -43,6 +43,7 @@ __all__ = [
     "Child",
     "Demand",
     "DispatchRunner",
+    "InFlight",
     "Observation",
     "Plan",
     "QueuedJob",
@@ -101,6 +102,15 @@ class Runner:
 
 
 @dataclass(frozen=True)
+class InFlight:
+    """A runner queued for dispatch in this process: its repository, name and job labels."""
+
+    repo: str
+    name: str
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Observation:
     """What GitHub and Nomad showed, for the repositories in `repos` only."""
 
@@ -119,6 +129,9 @@ class Observation:
     # The same listing made before the runners (None: `jobs` serves for both): a job taken
     # meanwhile still counts here while its runner looks busy, so a surplus is never too big.
     earlier_jobs: tuple[QueuedJob, ...] | None = None
+    # Runners this process has queued for dispatch but not made yet (a backlog the listings
+    # cannot show): capacity for their label set, and their own jobs count as served.
+    in_flight: tuple[InFlight, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -325,11 +338,17 @@ def plan(observation: Observation, policy: ReconcilePolicy) -> Plan:
             actions.append(_retire(unit, verdict))
     gave_up: list[str] = []
     report: list[Demand] = []
+    pending: dict[_Key, set[tuple[int, int]]] = defaultdict(set)
+    for runner in observation.in_flight:
+        match = _NAME.fullmatch(runner.name)
+        if match is not None:
+            key = (runner.repo.lower(), frozenset(label.lower() for label in runner.labels))
+            pending[key].add((int(match[1]), int(match[2])))
     for key in sorted({*demand, *before, *idle}, key=lambda k: (k[0], sorted(k[1]))):
         jobs, spare = demand.get(key, {}), idle.get(key, [])
         wanted = max(len(jobs), len(before.get(key, {})))
         report.append(Demand(key[0], tuple(sorted(key[1])), len(jobs), len(spare)))
-        actions += _balance(jobs, spare, wanted, tries, policy, now, gave_up)
+        actions += _balance(jobs, spare, wanted, pending[key], tries, policy, now, gave_up)
     return Plan(tuple(actions), tuple(report), busy, tuple(gave_up))
 
 
@@ -443,6 +462,7 @@ def _balance(
     jobs: Mapping[tuple[int, int], tuple[QueuedJob, Dispatch]],
     idle: list[_Unit],
     wanted: int,
+    pending: set[tuple[int, int]],
     tries: Mapping[tuple[str, tuple[int, int]], int],
     policy: ReconcilePolicy,
     now: float,
@@ -467,12 +487,13 @@ def _balance(
         for unit in spare[:surplus]:
             actions.append(_retire(unit, "no queued job for its labels"))
         return actions
-    need = len(jobs) - len(idle)
+    served = {job for job in jobs if job in own or job in pending}
+    need = len(jobs) - len(idle) - len(pending)
     for job in sorted(jobs):
         if need <= 0:
             break
         queued, decision = jobs[job]
-        if job in own:
+        if job in served:
             continue
         event = queued.event
         retry = tries.get((event.repo_full_name.lower(), job), -1) + 1

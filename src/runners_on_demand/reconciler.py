@@ -31,6 +31,7 @@ from runners_on_demand.reconcile import (
     Action,
     Child,
     DispatchRunner,
+    InFlight,
     Observation,
     Plan,
     QueuedJob,
@@ -243,6 +244,10 @@ class Reconciler:
             runners=tuple(runners),
             first_seen=first_seen,
             earlier_jobs=tuple(earlier_jobs),
+            in_flight=tuple(
+                InFlight(job.event.repo_full_name, job.dispatch.runner_name, job.dispatch.labels)
+                for job in self._dispatcher.in_flight()
+            ),
         )
         return observation, problems, retry_after
 

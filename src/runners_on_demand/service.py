@@ -97,6 +97,7 @@ class Dispatcher:
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = False
         self._in_flight = 0
+        self._pending: dict[str, Job] = {}
         metrics.track_queue(self._queue.qsize)
 
     def start(self) -> None:
@@ -131,6 +132,7 @@ class Dispatcher:
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
             return Submitted.FULL
+        self._pending[job.dispatch.runner_name] = job
         self._recent[job.key] = None
         while len(self._recent) > self._dedup_size:
             self._recent.popitem(last=False)
@@ -139,6 +141,10 @@ class Dispatcher:
     async def join(self) -> None:
         """Wait until every job queued so far has been carried out."""
         await self._queue.join()
+
+    def in_flight(self) -> list[Job]:
+        """Jobs queued or being dispatched here, one per runner name: capacity not yet listed."""
+        return list(self._pending.values())
 
     @property
     def depth(self) -> int:
@@ -156,6 +162,7 @@ class Dispatcher:
                 outcome = "error"
             finally:
                 self._in_flight -= 1
+                self._pending.pop(job.dispatch.runner_name, None)
                 self._queue.task_done()
             self._metrics.dispatches.labels(outcome=outcome).inc()
             if outcome in ("failed", "error"):

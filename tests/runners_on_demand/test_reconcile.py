@@ -16,6 +16,7 @@ from runners_on_demand.reconcile import (
     MANAGED_BY,
     Child,
     DispatchRunner,
+    InFlight,
     Observation,
     Plan,
     QueuedJob,
@@ -121,6 +122,7 @@ def observe(
     repos: Iterable[str] = (REPO, OTHER),
     first_seen: dict[str, float] | None = None,
     earlier: Iterable[QueuedJob] | None = None,
+    in_flight: Iterable[str] = (),
 ) -> Observation:
     """An observation at NOW; `earlier` is the job listing made before the runners."""
     return Observation(
@@ -131,6 +133,7 @@ def observe(
         runners=tuple(runners),
         first_seen=first_seen or {},
         earlier_jobs=None if earlier is None else tuple(earlier),
+        in_flight=tuple(InFlight(REPO, runner_name, LINUX) for runner_name in in_flight),
     )
 
 
@@ -330,6 +333,16 @@ CASES: list[tuple[str, Observation, set[tuple[Any, ...]]]] = [
     (
         "a job taken after the runners were read is no surplus: both runners stay",
         observe([job(J)], [child(J), child(K)], [runner(J), runner(K)], earlier=[job(J), job(K)]),
+        set(),
+    ),
+    (
+        "a job whose dispatch is still queued in this process needs nothing more",
+        observe([job(J)], in_flight=[name(J)]),
+        set(),
+    ),
+    (
+        "a runner queued here for a job already taken serves another job of its labels",
+        observe([job(J)], [child(J)], [runner(J, busy=True)], in_flight=[name(K)]),
         set(),
     ),
     (

@@ -253,6 +253,16 @@ class TestSubmit:
         assert results == [Submitted.QUEUED, Submitted.DUPLICATE]
         assert dispatch.call_count == 1
 
+    async def test_in_flight_lists_queued_jobs_until_carried_out(self) -> None:
+        h = Harness()
+        h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
+        h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
+        h.dispatcher.start()
+        h.dispatcher.submit(job())
+        assert [j.dispatch.runner_name for j in h.dispatcher.in_flight()] == ["rod-42-1"]
+        await h.dispatcher.stop(timeout=5.0)
+        assert h.dispatcher.in_flight() == []
+
     async def test_same_delivery_other_hook_is_not_a_duplicate(self) -> None:
         h = Harness(workers=0)
         h.dispatcher.start()
