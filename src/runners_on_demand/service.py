@@ -98,6 +98,8 @@ class Dispatcher:
         self._accepting = False
         self._in_flight = 0
         self._pending: dict[str, Job] = {}
+        # Runner names dispatched (or found dispatched) here: a late copy of their job is dropped.
+        self._dispatched: OrderedDict[str, None] = OrderedDict()
         metrics.track_queue(self._queue.qsize)
 
     def start(self) -> None:
@@ -126,13 +128,18 @@ class Dispatcher:
         if job.key in self._recent:
             self._recent.move_to_end(job.key)
             return Submitted.DUPLICATE
+        # The same runner from another hook, a redelivery or the reconciler: one try at a time,
+        # and none after a dispatch succeeded (Nomad's idempotency token covers other replicas).
+        name = job.dispatch.runner_name
+        if name in self._pending or name in self._dispatched:
+            return Submitted.DUPLICATE
         if not self._accepting:
             return Submitted.FULL
         try:
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
             return Submitted.FULL
-        self._pending[job.dispatch.runner_name] = job
+        self._pending[name] = job
         self._recent[job.key] = None
         while len(self._recent) > self._dedup_size:
             self._recent.popitem(last=False)
@@ -167,6 +174,8 @@ class Dispatcher:
             self._metrics.dispatches.labels(outcome=outcome).inc()
             if outcome in ("failed", "error"):
                 self._recent.pop(job.key, None)  # so a redelivery of this job is not dropped
+            elif outcome in ("dispatched", "existing", "runner_exists"):
+                _remember(self._dispatched, job.dispatch.runner_name, self._dedup_size)
 
     async def _carry_out(self, job: Job) -> str:
         """Credential, contract, dispatch; the outcome label for `rod_dispatches_total`."""
@@ -188,9 +197,7 @@ class Dispatcher:
         except UpstreamError as error:
             log.error("%s: FAILED, gave up: %s", where, error)
             if isinstance(credential, JitConfig):
-                self._abandoned[name] = None
-                while len(self._abandoned) > self._dedup_size:
-                    self._abandoned.popitem(last=False)
+                _remember(self._abandoned, name, self._dedup_size)
             return "failed"
         self._abandoned.pop(name, None)
         self._metrics.to_dispatch_seconds.observe(self.monotonic() - job.received_at)
@@ -276,3 +283,11 @@ class Dispatcher:
                     "%s: attempt %d failed (%s); retry in %.2fs", where, attempt, error, wait
                 )
                 await self._sleep(wait)
+
+
+def _remember(names: OrderedDict[str, None], name: str, size: int) -> None:
+    """Add `name` to a bounded, oldest-first record."""
+    names[name] = None
+    names.move_to_end(name)
+    while len(names) > size:
+        names.popitem(last=False)

@@ -263,12 +263,14 @@ class TestSubmit:
         await h.dispatcher.stop(timeout=5.0)
         assert h.dispatcher.in_flight() == []
 
-    async def test_same_delivery_other_hook_is_not_a_duplicate(self) -> None:
+    async def test_same_runner_from_another_hook_is_a_duplicate_while_in_flight(self) -> None:
         h = Harness(workers=0)
         h.dispatcher.start()
         assert h.dispatcher.submit(job()) is Submitted.QUEUED
         other_hook = job(replace(EVENT, hook_id="h-2"))
-        assert h.dispatcher.submit(other_hook) is Submitted.QUEUED
+        assert h.dispatcher.submit(other_hook) is Submitted.DUPLICATE
+        other_job = job(replace(EVENT, hook_id="h-2", job_id=43))
+        assert h.dispatcher.submit(other_job) is Submitted.QUEUED
 
     async def test_full_queue(self) -> None:
         h = Harness(queue_size=1, workers=0)
@@ -401,7 +403,7 @@ class TestDrain:
         h.github_api.post(JIT_PATH).respond(503, text="down")
         h.dispatcher.start()
         for n in range(3):
-            h.dispatcher.submit(job(replace(EVENT, delivery_id=f"d-{n}")))
+            h.dispatcher.submit(job(replace(EVENT, delivery_id=f"d-{n}", job_id=42 + n)))
         await h.dispatcher.stop(timeout=0.05)
         assert "drain deadline of 0s passed; abandoning 3 jobs" in caplog.text
         assert h.outcome("dispatched") == 0
