@@ -98,8 +98,6 @@ class Dispatcher:
         self._accepting = False
         self._in_flight = 0
         self._pending: dict[str, Job] = {}
-        # Runner names dispatched (or found dispatched) here: a late copy of their job is dropped.
-        self._dispatched: OrderedDict[str, None] = OrderedDict()
         metrics.track_queue(self._queue.qsize)
 
     def start(self) -> None:
@@ -128,10 +126,10 @@ class Dispatcher:
         if job.key in self._recent:
             self._recent.move_to_end(job.key)
             return Submitted.DUPLICATE
-        # The same runner from another hook, a redelivery or the reconciler: one try at a time,
-        # and none after a dispatch succeeded (Nomad's idempotency token covers other replicas).
+        # The same runner from another hook, a redelivery or the reconciler: one try at a time
+        # (a later one meets Nomad's idempotency token, as other replicas do).
         name = job.dispatch.runner_name
-        if name in self._pending or name in self._dispatched:
+        if name in self._pending:
             return Submitted.DUPLICATE
         if not self._accepting:
             return Submitted.FULL
@@ -174,8 +172,6 @@ class Dispatcher:
             self._metrics.dispatches.labels(outcome=outcome).inc()
             if outcome in ("failed", "error"):
                 self._recent.pop(job.key, None)  # so a redelivery of this job is not dropped
-            elif outcome in ("dispatched", "existing", "runner_exists"):
-                _remember(self._dispatched, job.dispatch.runner_name, self._dedup_size)
 
     async def _carry_out(self, job: Job) -> str:
         """Credential, contract, dispatch; the outcome label for `rod_dispatches_total`."""
