@@ -33,10 +33,10 @@ from runners_on_demand.errors import (
     UpstreamError,
 )
 from runners_on_demand.metrics import CONTENT_TYPE, Metrics
-from runners_on_demand.ports.github import AppAuth, GitHubAuth, GitHubRunners, PatAuth
+from runners_on_demand.ports.github import GitHubRunners
 from runners_on_demand.ports.nomad import NomadJobs, tls_context
-from runners_on_demand.reconciler import Reconciler
 from runners_on_demand.service import Dispatcher, Job, Submitted
+from runners_on_demand.wiring import build
 
 log = logging.getLogger(__name__)
 
@@ -76,37 +76,22 @@ def create_app(
         timeout=UPSTREAM_TIMEOUT,
         verify=verify,
     )
-    github = GitHubRunners(github_client, _github_auth(settings), clock=clock)
-    metrics.track_rate_limit(lambda: github.rate_limit_remaining)
-    nomad = NomadJobs(
+    parts = build(
+        settings,
+        github_client,
         nomad_client,
-        token=settings.nomad_token,
-        namespace=settings.nomad_namespace,
-        region=settings.nomad_region,
-        headers=settings.nomad_headers,
-    )
-    dispatcher = Dispatcher(
-        github,
-        nomad,
         metrics=metrics,
-        credential=settings.credential_mode,
-        runner_group_id=settings.runner_group_id,
-        queue_size=settings.queue_size,
-        workers=settings.workers,
-        dedup_size=settings.dedup_size,
-        backoff=backoff,
-        sleep=sleep,
-    )
-    reconciler = Reconciler(
-        github,
-        nomad,
-        dispatcher,
-        policy=settings.reconcile.policy(settings.policy, jit=settings.credential_mode == "jit"),
-        repos=settings.reconcile.repos,
-        metrics=metrics,
-        submit_limit=max(1, settings.queue_size // 2),
         clock=clock,
+        sleep=sleep,
+        backoff=backoff,
     )
+    github, nomad, dispatcher, reconciler = (
+        parts.github,
+        parts.nomad,
+        parts.dispatcher,
+        parts.reconciler,
+    )
+    metrics.track_rate_limit(lambda: github.rate_limit_remaining)
     edge = _Edge(settings, dispatcher, metrics, github, nomad, on_repo=reconciler.saw)
 
     @contextlib.asynccontextmanager
@@ -138,14 +123,6 @@ def create_app(
     app.state.metrics = metrics
     app.state.reconciler = reconciler
     return app
-
-
-def _github_auth(settings: Settings) -> GitHubAuth:
-    if settings.github_token:
-        return PatAuth(settings.github_token)
-    if settings.github_app_id and settings.github_app_private_key:
-        return AppAuth(settings.github_app_id, settings.github_app_private_key)
-    raise ConfigError(["no GitHub credential: set GITHUB_TOKEN or a GitHub App"])
 
 
 def _error(status: int, message: str) -> JSONResponse:

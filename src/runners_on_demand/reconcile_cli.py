@@ -20,11 +20,10 @@ import httpx
 from runners_on_demand.config import Settings, load_settings
 from runners_on_demand.errors import ConfigError
 from runners_on_demand.metrics import Metrics
-from runners_on_demand.ports.github import AppAuth, GitHubAuth, GitHubRunners, PatAuth
-from runners_on_demand.ports.nomad import NomadJobs, tls_context
+from runners_on_demand.ports.nomad import tls_context
 from runners_on_demand.reconcile import DispatchRunner, Plan
-from runners_on_demand.reconciler import Reconciler, Report
-from runners_on_demand.service import Dispatcher
+from runners_on_demand.reconciler import Report
+from runners_on_demand.wiring import build, github_auth
 
 # Per-call timeout towards GitHub and Nomad (as `rod serve`).
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -82,7 +81,7 @@ def _settings(config_path: str | None) -> Settings:
             reason = getattr(error, "strerror", None) or type(error).__name__
             raise ConfigError([f"cannot read config file {config_path}: {reason}"]) from None
     settings = load_settings({**_NO_WEBHOOKS, **os.environ}, toml_text, read_file=_read_text)
-    _auth(settings)  # no GitHub credential: say so now
+    github_auth(settings)  # no GitHub credential: say so now
     return settings
 
 
@@ -100,7 +99,8 @@ async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run
         httpx.AsyncClient(base_url=settings.github_api_url, timeout=TIMEOUT) as github_client,
         httpx.AsyncClient(base_url=settings.nomad_addr, timeout=TIMEOUT, verify=verify) as nomad,
     ):
-        reconciler, dispatcher = build(settings, github_client, nomad, repos)
+        parts = build(settings, github_client, nomad, metrics=Metrics(), repos=repos)
+        reconciler, dispatcher = parts.reconciler, parts.dispatcher
         if dry_run:
             observation, problems, _ = await reconciler.observe()
             report = Report(
@@ -119,54 +119,6 @@ async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run
             await dispatcher.stop(settings.shutdown_grace_seconds)  # carry out the dispatches
         click.echo(describe(report))
         return 1 if report.problems else 0
-
-
-def build(
-    settings: Settings,
-    github_client: httpx.AsyncClient,
-    nomad_client: httpx.AsyncClient,
-    repos: Sequence[str] = (),
-    metrics: Metrics | None = None,
-) -> tuple[Reconciler, Dispatcher]:
-    """A reconciler and the dispatcher it feeds, on these two clients."""
-    metrics = metrics or Metrics()
-    github = GitHubRunners(github_client, _auth(settings))
-    nomad = NomadJobs(
-        nomad_client,
-        token=settings.nomad_token,
-        namespace=settings.nomad_namespace,
-        region=settings.nomad_region,
-        headers=settings.nomad_headers,
-    )
-    dispatcher = Dispatcher(
-        github,
-        nomad,
-        metrics=metrics,
-        credential=settings.credential_mode,
-        runner_group_id=settings.runner_group_id,
-        queue_size=settings.queue_size,
-        workers=settings.workers,
-    )
-    reconcile = settings.reconcile
-    reconciler = Reconciler(
-        github,
-        nomad,
-        dispatcher,
-        policy=reconcile.policy(settings.policy, jit=settings.credential_mode == "jit"),
-        repos=(*reconcile.repos, *repos),
-        metrics=metrics,
-        submit_limit=max(1, settings.queue_size // 2),
-    )
-    return reconciler, dispatcher
-
-
-def _auth(settings: Settings) -> GitHubAuth:
-    """The GitHub credential `rod serve` would use."""
-    if settings.github_token:
-        return PatAuth(settings.github_token)
-    if settings.github_app_id and settings.github_app_private_key:
-        return AppAuth(settings.github_app_id, settings.github_app_private_key)
-    raise ConfigError(["no GitHub credential: set GITHUB_TOKEN or a GitHub App"])
 
 
 def describe(report: Report, *, dry_run: bool = False) -> str:
