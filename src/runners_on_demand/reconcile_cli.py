@@ -12,18 +12,17 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import click
 import httpx
 
-from runners_on_demand.config import Settings, load_settings
+from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.ports.nomad import tls_context
 from runners_on_demand.reconcile import DispatchRunner, Plan
 from runners_on_demand.reconciler import Report
-from runners_on_demand.wiring import build, github_auth
+from runners_on_demand.wiring import build, github_auth, read_settings
 
 # Per-call timeout towards GitHub and Nomad (as `rod serve`).
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -73,21 +72,9 @@ def command(
 
 def _settings(config_path: str | None) -> Settings:
     """Settings as `rod serve` reads them; ConfigError with one line per problem."""
-    toml_text = None
-    if config_path is not None:
-        try:
-            toml_text = _read_text(config_path)
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or type(error).__name__
-            raise ConfigError([f"cannot read config file {config_path}: {reason}"]) from None
-    settings = load_settings({**_NO_WEBHOOKS, **os.environ}, toml_text, read_file=_read_text)
+    settings = read_settings(config_path, {**_NO_WEBHOOKS, **os.environ})
     github_auth(settings)  # no GitHub credential: say so now
     return settings
-
-
-def _read_text(path: str) -> str:
-    """A UTF-8 file's text (the config file, NOMAD_CACERT, the App key)."""
-    return Path(path).read_text(encoding="utf-8")
 
 
 async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run: bool) -> int:

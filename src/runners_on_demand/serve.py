@@ -7,22 +7,18 @@ import os
 import signal
 import ssl
 import sys
-from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
 import click
 import uvicorn
 
-from runners_on_demand.config import Settings, load_settings
+from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError
+from runners_on_demand.wiring import read_settings
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def _read_text(path: str) -> str:
-    return Path(path).read_text(encoding="utf-8")
 
 
 def _fail(problems: list[str]) -> NoReturn:
@@ -33,15 +29,8 @@ def _fail(problems: list[str]) -> NoReturn:
 
 
 def _settings(config_path: str | None) -> Settings:
-    toml_text = None
-    if config_path is not None:
-        try:
-            toml_text = _read_text(config_path)
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or type(error).__name__
-            _fail([f"cannot read config file {config_path}: {reason}"])
     try:
-        return load_settings(os.environ, toml_text, read_file=_read_text)
+        return read_settings(config_path, os.environ)
     except ConfigError as error:
         _fail(error.problems)
 

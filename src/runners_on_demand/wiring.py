@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
 from runners_on_demand.backoff import Backoff
-from runners_on_demand.config import Settings
+from runners_on_demand.config import Settings, load_settings
 from runners_on_demand.errors import ConfigError
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.ports.github import AppAuth, GitHubAuth, GitHubRunners, PatAuth
@@ -27,6 +28,23 @@ class Parts:
     nomad: NomadJobs
     dispatcher: Dispatcher
     reconciler: Reconciler
+
+
+def read_text(path: str) -> str:
+    """A UTF-8 file's text (the config file, NOMAD_CACERT, the App key)."""
+    return Path(path).read_text(encoding="utf-8")
+
+
+def read_settings(config_path: str | None, environ: Mapping[str, str]) -> Settings:
+    """Settings from the environment and an optional TOML file; ConfigError lists problems."""
+    toml_text = None
+    if config_path is not None:
+        try:
+            toml_text = read_text(config_path)
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or type(error).__name__
+            raise ConfigError([f"cannot read config file {config_path}: {reason}"]) from None
+    return load_settings(environ, toml_text, read_file=read_text)
 
 
 def github_auth(settings: Settings) -> GitHubAuth:

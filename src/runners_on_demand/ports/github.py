@@ -200,14 +200,8 @@ class GitHubRunners:
         self, method: str, path: str, authorization: str, *, json: Any = None
     ) -> dict[str, Any]:
         """One request; a 2xx JSON object back, or a GitHubError."""
-        headers = {**BASE_HEADERS, "Authorization": authorization}
-        try:
-            response = await self._client.request(method, path, headers=headers, json=json)
-        except httpx.HTTPError as error:
-            raise GitHubError(f"GitHub {method} {path}: {type(error).__name__}") from error
-        remaining = response.headers.get("x-ratelimit-remaining")
-        if remaining is not None and remaining.isdigit():
-            self.rate_limit_remaining = int(remaining)
+        had_installation_token = bool(self._installation_tokens)
+        response = await self._send(method, path, authorization, json=json)
         if response.is_success:
             try:
                 data = response.json()
@@ -217,9 +211,8 @@ class GitHubRunners:
                 raise GitHubError(f"GitHub {method} {path}: answer is not a JSON object")
             return data
         failure = _error(response, f"GitHub {method} {path}", self._clock())
-        if failure.status == 401 and self._installation_tokens:
-            self._installation_tokens.clear()  # expired or revoked early: fetch a new one
-            failure.retryable = True
+        if failure.status == 401 and had_installation_token:
+            failure.retryable = True  # `_send` dropped the token: the retry fetches a new one
         raise failure
 
     # -- the reconciler's reads and removals (runners_on_demand.reconciler) ----------------------
@@ -339,11 +332,14 @@ class GitHubRunners:
         *,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        json: Any = None,
     ) -> httpx.Response:
         """One request, any status back; connection errors as GitHubError."""
         merged = {**BASE_HEADERS, "Authorization": authorization, **(headers or {})}
         try:
-            response = await self._client.request(method, url, params=params, headers=merged)
+            response = await self._client.request(
+                method, url, params=params, headers=merged, json=json
+            )
         except httpx.HTTPError as error:
             raise GitHubError(f"GitHub {method} {url}: {type(error).__name__}") from error
         remaining = response.headers.get("x-ratelimit-remaining")
