@@ -21,6 +21,7 @@ test: lint typecheck unit acceptance-gate acceptance
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -1,7 +1,7 @@
 """A burst of workflow jobs through a misbehaving world: does every job get exactly one runner?
 
 Usage: python scripts/bench_burst.py [--jobs 500] [--drop 0.2] [--copies 3] [--nomad-fail 0.1]
-                                     [--kill-midway] [--seed 1] [--timeout 600]
+                                     [--kill-midway] [--seed 1] [--timeout 600] [--idle-grace 60]
 
 Starts the simulator harness (GitHub and Nomad emulators in this process, `rod serve` as a child
 process, the real deploy/nomad/github-runner.nomad.hcl running `rod sim runner` as real processes
@@ -114,6 +114,15 @@ class Watch:
         )
 
     @property
+    def unused_runners(self) -> set[str]:
+        """Runners a Nomad child started that ran no job: duplicates.
+
+        A runner made for job A may run job B (job stealing), so a GITHUB_JOB_ID can have a
+        second child while no job gets two runners: the waste is a runner that ran no job at all.
+        """
+        return self.child_runners - set(self.served.values())
+
+    @property
     def finished(self) -> bool:
         """Every job done and nothing left running."""
         return self.zero_at is not None
@@ -131,18 +140,22 @@ def _count(http: httpx.Client, base: str, method: str, path: str, status: int) -
     return sum(1 for request in logged if request["status"] == status)
 
 
-def config_text(repo: str, interval: float) -> str:
-    """The `rod serve --config` file: the reconciler's interval and the repository it serves."""
-    return f'[reconcile]\ninterval_seconds = {interval}\nrepos = ["{repo}"]\n'
+def config_text(repo: str, interval: float, idle_grace: float) -> str:
+    """The `rod serve --config` file: the reconciler's timing and the repository it serves."""
+    return (
+        f"[reconcile]\ninterval_seconds = {interval}\nidle_grace_seconds = {idle_grace}\n"
+        f'repos = ["{repo}"]\n'
+    )
 
 
 def run(args: argparse.Namespace, console: Console) -> tuple[Watch, dict[str, Any]]:
     """Start the stack, inject the faults, start the burst and watch it to the end."""
     rng = random.Random(args.seed)
+    (ROOT / "build").mkdir(exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-burst-", dir=ROOT / "build"))
     settings = StackSettings(log_dir=workdir, timeout=60.0, job_seconds=args.job_seconds)
     config = workdir / "rod.toml"
-    config.write_text(config_text(settings.repo, args.reconcile_interval))
+    config.write_text(config_text(settings.repo, args.reconcile_interval, args.idle_grace))
     backend = SimBackend(settings, serve_args=["--config", str(config)])
     extra: dict[str, Any] = {"log": str(workdir / "rod-serve.log"), "killed_at": None}
     with Stack(settings, backend) as stack, httpx.Client(timeout=30) as http:
@@ -200,9 +213,7 @@ def report(args: argparse.Namespace, watch: Watch, extra: dict[str, Any], wall: 
         return "never (timeout)" if value is None else f"{value:.1f} s"
 
     children = sum(watch.children.values())
-    # A runner made for job A may run job B (job stealing), so a job's GITHUB_JOB_ID can have a
-    # second child while no job gets two runners: the waste is a runner that ran no job at all.
-    idle = watch.child_runners - set(watch.served.values())
+    idle = watch.unused_runners
     redispatched = sum(1 for n in watch.children.values() if n > 1)
     table = Table(title=f"burst of {args.jobs} jobs", show_header=True)
     table.add_column("figure")
@@ -233,6 +244,8 @@ def report(args: argparse.Namespace, watch: Watch, extra: dict[str, Any], wall: 
     ]
     for name, value in rows:
         table.add_row(name, value)
+    if idle:
+        table.add_row("runners that ran no job", ", ".join(sorted(idle)))
     return table
 
 
@@ -253,6 +266,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--reconcile-interval", type=float, default=5.0, help="rod's [reconcile] interval_seconds"
     )
+    parser.add_argument(
+        "--idle-grace", type=float, default=60.0, help="rod's [reconcile] idle_grace_seconds"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.jobs <= 5000:
         parser.error("--jobs must be from 1 to 5000")
@@ -260,10 +276,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
         parser.error("--drop and --nomad-fail must be from 0 to below 1")
     if not 1 <= args.copies <= 10:
         parser.error("--copies must be from 1 to 10")
-    if args.timeout <= 0 or args.job_seconds < 0 or args.reconcile_interval <= 0:
-        parser.error(
-            "--timeout and --reconcile-interval must be positive, --job-seconds not negative"
-        )
+    if args.timeout <= 0 or args.reconcile_interval <= 0:
+        parser.error("--timeout and --reconcile-interval must be positive")
+    if args.job_seconds < 0 or args.idle_grace < 0:
+        parser.error("--job-seconds and --idle-grace must not be negative")
     return args
 
 
@@ -273,7 +289,6 @@ def main(argv: list[str] | None = None) -> None:
     console = Console()
     command = shlex.join([Path(sys.executable).name, "scripts/bench_burst.py", *sys.argv[1:]])
     console.print(f"$ {command}")
-    (ROOT / "build").mkdir(exist_ok=True)
     began = time.monotonic()
     watch, extra = run(args, console)
     wall = time.monotonic() - began
@@ -281,7 +296,8 @@ def main(argv: list[str] | None = None) -> None:
     console.print(
         f"runners: real `rod sim runner` processes (Nomad emulator, process driver, node 4000 MHz /"
         f" 8192 MB, runner task 100 MHz / 128 MB: 40 at once); jobs run {args.job_seconds:g} s;"
-        f" reconcile interval {args.reconcile_interval:g} s; rod serve log: {extra['log']}"
+        f" reconcile interval {args.reconcile_interval:g} s, idle grace {args.idle_grace:g} s;"
+        f" rod serve log: {extra['log']}"
     )
 
 

@@ -11,7 +11,7 @@ import fnmatch
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from starlette.requests import Request
@@ -91,6 +91,11 @@ class ControlPlane:
                     return fault
             return None
 
+    def pending(self) -> list[Fault]:
+        """Faults with uses left, in the order they will be used."""
+        with self._lock:
+            return [replace(fault) for fault in self.faults if fault.count > 0]
+
     def calls(self, method: str = "*", path: str = "*") -> list[RecordedRequest]:
         """Logged requests matching a method and a path glob."""
         with self._lock:
@@ -142,12 +147,16 @@ class ControlMiddleware:
 
 
 def control_routes(control: ControlPlane) -> list[Route]:
-    """`GET /_sim/requests?method=&path=` and `POST /_sim/faults` (JSON body: a Fault's fields)."""
+    """`GET /_sim/requests?method=&path=`, `GET /_sim/faults` (those with uses left) and
+    `POST /_sim/faults` (JSON body: a Fault's fields)."""
 
     async def list_requests(request: Request) -> Response:
         method = request.query_params.get("method", "*")
         path = request.query_params.get("path", "*")
         return JSONResponse([asdict(r) for r in control.calls(method, path)])
+
+    async def list_faults(request: Request) -> Response:
+        return JSONResponse([asdict(fault) for fault in control.pending()])
 
     async def add_fault(request: Request) -> Response:
         try:
@@ -159,5 +168,6 @@ def control_routes(control: ControlPlane) -> list[Route]:
 
     return [
         Route("/_sim/requests", list_requests, methods=["GET"]),
+        Route("/_sim/faults", list_faults, methods=["GET"]),
         Route("/_sim/faults", add_fault, methods=["POST"]),
     ]

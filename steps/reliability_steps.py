@@ -13,6 +13,8 @@ SELF_HOSTED_LINUX = ("self-hosted", "linux", "x64")
 LATE_WEBHOOK_SECONDS = 1.0
 # Nomad's answer while it has no leader (https://developer.hashicorp.com/nomad/api-docs).
 UNAVAILABLE = 503
+# Longer than it takes to see the hanging dispatches and kill the dispatcher (under a second).
+HANG_SECONDS = 15.0
 
 
 @given("GitHub drops the next webhook")
@@ -43,6 +45,13 @@ def nomad_refuses_dispatches(context: Context, status: int, count: int) -> None:
     context.outage = (count, status)
 
 
+@given("Nomad hangs on the next {count:d} dispatch requests")
+def nomad_hangs_on_dispatches(context: Context, count: int) -> None:
+    """The next `count` dispatch requests wait, then fail; the rest are answered at once."""
+    url = context.world.stack.endpoints.nomad_url
+    faults.add_nomad_fault(url, faults.DISPATCH_ROUTE, count, UNAVAILABLE, HANG_SECONDS)
+
+
 @given("two replicas of the dispatcher receive every webhook")
 def two_replicas_receive_every_webhook(context: Context) -> None:
     """A second replica starts, and a second signed hook delivers every event to it as well."""
@@ -68,6 +77,18 @@ def pull_request_starts_jobs(context: Context, count: int) -> None:
     world = context.world
     jobs = [ScriptedJob(f"job-{n}", SELF_HOSTED_LINUX, world.job_seconds) for n in range(count)]
     assert len(story.trigger_run(world, jobs)) == count
+
+
+@when("the dispatcher is killed with SIGKILL while {count:d} of its runners wait for Nomad")
+def dispatcher_killed_mid_burst(context: Context, count: int) -> None:
+    """SIGKILL once `count` registered runners have no Nomad child; some jobs have none yet."""
+    reliable_story.kill_while_runners_wait(context.world, count)
+
+
+@when("the dispatcher is started again")
+def dispatcher_started_again(context: Context) -> None:
+    """The killed `rod serve` starts on the same port and answers /readyz."""
+    reliable_story.restart_first_replica(context.world)
 
 
 @when("its webhook delivery is redelivered")
@@ -134,6 +155,12 @@ def reconciler_gives_runner(context: Context) -> None:
 def one_runner_per_job(context: Context) -> None:
     """Each job completed on a fresh runner of ours; one Nomad child per job, none extra."""
     reliable_story.await_one_runner_per_job(context.world)
+
+
+@then("every job runs once on a fresh runner, and no runner starts without a job")
+def served_once(context: Context) -> None:
+    """As many Nomad children as jobs; each job ran on one of their runners, each runner once."""
+    reliable_story.await_served_once(context.world)
 
 
 @then("the runner made for the job is retired")

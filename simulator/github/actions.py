@@ -162,17 +162,30 @@ class Run:
         return "success"
 
 
+def first_ids() -> dict[str, int]:
+    """The last id handed out of each kind, before any was."""
+    return {"run": 30433642 * 100, "job": 8000000000, "runner": 20}
+
+
 class Actions:
     """Runs, jobs and runners of every repository, and the rules that move them."""
 
-    def __init__(self, clock: Clock, emit: Emit, *, jit_connect_timeout: float = 600.0) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        emit: Emit,
+        *,
+        jit_connect_timeout: float = 600.0,
+        ids: dict[str, int] | None = None,
+    ) -> None:
         self.clock = clock
         self.emit = emit
         self.jit_connect_timeout = jit_connect_timeout
         self.runs: dict[int, Run] = {}
         self.jobs: dict[int, Job] = {}
         self.runners: dict[int, Runner] = {}
-        self._ids = {"run": 30433642 * 100, "job": 8000000000, "runner": 20}
+        # GitHub never reuses an id; pass the same `ids` to a new Actions to keep it so.
+        self._ids = ids if ids is not None else first_ids()
         self._run_numbers: dict[str, int] = {}
         self._retired: set[str] = set()  # secrets of runners removed after their job
 

@@ -18,7 +18,7 @@ import httpx
 
 from simulator.clock import Clock
 from simulator.github import representations as rep
-from simulator.github.actions import Actions, Job, JobSpec, Run, Runner
+from simulator.github.actions import Actions, Job, JobSpec, Run, Runner, first_ids
 from simulator.github.auth import TOKEN_LIFETIME, Credentials, Principal
 from simulator.github.errors import NotFound, RunnerCredentialRejected, ValidationFailed
 from simulator.github.hooks import HookOperations
@@ -70,6 +70,10 @@ class GitHubBackend(HookOperations):
         self.clock = clock or Clock()
         self.lock = threading.RLock()
         self.deliverer = Deliverer(self.clock.now, transport=webhook_transport)
+        # Ids of runs, jobs, runners and hooks are never reused, not even across a reset: a
+        # dispatcher running through several resets must never see an old job id again.
+        self._ids = first_ids()
+        self._hook_ids = 500000000
         try:
             self.reset()
         except Exception:
@@ -99,9 +103,11 @@ class GitHubBackend(HookOperations):
             self.hooks: dict[int, Hook] = {}
             self.reg_tokens: dict[str, RegistrationToken] = {}
             self.actions = Actions(
-                self.clock, self._emit_job, jit_connect_timeout=s["jit_connect_timeout"]
+                self.clock,
+                self._emit_job,
+                jit_connect_timeout=s["jit_connect_timeout"],
+                ids=self._ids,
             )
-            self._hook_ids = 500000000
             self.deliverer.clear()
             for full_name in s["repos"]:
                 self.create_repo(full_name)

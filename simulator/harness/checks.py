@@ -109,9 +109,14 @@ def fresh_runner_problems(
     a job may run on the runner dispatched for its twin ("job stealing"); that is still a fresh
     runner of its own, as long as each runner ran one job and each job got one dispatch.
     """
-    problems = child_problems(snapshot, job, repo)
+    return child_problems(snapshot, job, repo) + ran_once_problems(snapshot, job, seen)
+
+
+def ran_once_problems(snapshot: Snapshot, job: JobView, seen: Iterable[RunnerView]) -> list[str]:
+    """The job completed on a runner one of our Nomad children started, and that ran no other."""
     if job.status != "completed" or not job.runner_name:
-        return [*problems, f"job is {job.status} on {job.runner_name or 'no runner'}"]
+        return [f"job is {job.status} on {job.runner_name or 'no runner'}"]
+    problems = []
     ours = [child for child in snapshot.children if child.runner_name == job.runner_name]
     if not ours:
         problems.append(f"job ran on {job.runner_name}, which no Nomad child started")
@@ -120,6 +125,26 @@ def fresh_runner_problems(
         problems += registered_runner_problems(seen, job.runner_name, job)
     if [j.runner_name for j in snapshot.jobs].count(job.runner_name) > 1:
         problems.append(f"runner {job.runner_name} ran more than one job")
+    return problems
+
+
+def served_once_problems(snapshot: Snapshot, seen: Iterable[RunnerView]) -> list[str]:
+    """Each job ran once on a fresh runner of ours, and every runner we started ran a job.
+
+    Unlike `fresh_runner_problems`, which runner was made for which job does not matter: after
+    job stealing, a replacement runner carries the GITHUB_JOB_ID of whichever job was still
+    queued. The totals are what an operator pays for: as many runners as jobs, none idle.
+    """
+    seen = list(seen)
+    problems = [
+        f"job {job.id}: {problem}"
+        for job in snapshot.jobs
+        for problem in ran_once_problems(snapshot, job, seen)
+    ]
+    ran = {job.runner_name for job in snapshot.jobs}
+    idle = [child.runner_name for child in snapshot.children if child.runner_name not in ran]
+    if idle:
+        problems.append(f"runners started for no job: {idle}")
     return problems
 
 

@@ -103,7 +103,7 @@ class DispatcherProcess:
             "--port",
             str(self.port),
         ]
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("ab") as log:  # a restart keeps the history
             self._process = subprocess.Popen(
                 command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )

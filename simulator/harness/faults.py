@@ -51,16 +51,28 @@ def cancel_job(github_url: str, job_id: int) -> dict[str, Any]:
     return job
 
 
-def add_nomad_fault(nomad_url: str, path: str, count: int, status: int) -> None:
-    """The next `count` POSTs to `path` (a glob) answer `status` instead of reaching Nomad."""
+def add_nomad_fault(
+    nomad_url: str, path: str, count: int, status: int, hang_seconds: float = 0.0
+) -> None:
+    """The next `count` POSTs to `path` (a glob) answer `status` instead of reaching Nomad.
+
+    With `hang_seconds`, each first waits that long, as a Nomad server that lost its leader does.
+    """
     body = {
         "method": "POST",
         "path": path,
         "count": count,
         "status": status,
         "body": "No cluster leader",  # what Nomad says while it has no leader
+        "hang_seconds": hang_seconds,
     }
     _checked(httpx.post(f"{nomad_url}/_sim/faults", json=body, timeout=5), "POST /_sim/faults")
+
+
+def nomad_faults_left(nomad_url: str) -> int:
+    """Uses left of the Nomad emulator's injected faults; 0 once every hang has begun."""
+    response = httpx.get(f"{nomad_url}/_sim/faults", timeout=5)
+    return sum(int(fault["count"]) for fault in _checked(response, "GET /_sim/faults"))
 
 
 def nomad_answers(nomad_url: str, path: str) -> list[int]:

@@ -138,6 +138,60 @@ def await_one_runner_per_job(world: World) -> Snapshot:
     return snapshot
 
 
+def kill_while_runners_wait(world: World, count: int) -> Snapshot:
+    """SIGKILL the first replica while `count` runners it registered wait for their Nomad child.
+
+    That is: `count` runners on GitHub without a child, and every injected Nomad fault in use
+    (their dispatch requests hang). Their credentials die with the replica: those runners will
+    never start. Fails unless the kill came before every job had a Nomad child.
+    """
+    nomad_url = world.stack.endpoints.nomad_url
+
+    def waiting(snapshot: Snapshot) -> list[str]:
+        started = {child.runner_name for child in snapshot.children}
+        return [r.name for r in snapshot.runners if r.name not in started]
+
+    observer = world.stack.observer
+    wait_for(
+        f"{count} runners registered on GitHub whose dispatch hangs in Nomad",
+        lambda: (observer.snapshot(world.run_ids), faults.nomad_faults_left(nomad_url)),
+        lambda seen: len(waiting(seen[0])) >= count and seen[1] == 0,
+        timeout=world.timeout,
+        describe=lambda seen: f"{seen[1]} Nomad fault uses left | {seen[0].describe()}",
+    )
+    replicas(world)[0].kill()
+    snapshot = observer.snapshot(world.run_ids)
+    assert len(snapshot.children) < len(snapshot.jobs), (
+        f"every job had a Nomad child before the kill: {snapshot.describe()}"
+    )
+    return snapshot
+
+
+def restart_first_replica(world: World) -> None:
+    """Start the killed first replica again on its port; it knows nothing of its past life."""
+    replica = replicas(world)[0]
+    assert not replica.alive(), "the first replica is still running"
+    replica.start(world.timeout)
+
+
+def await_served_once(world: World) -> Snapshot:
+    """Every job ran once on a fresh runner of ours, and every runner we started ran a job."""
+    assert world.run_ids, "no workflow run was started"
+    seen = world.stack.observer.ledger.seen.values
+
+    def problems(snapshot: Snapshot) -> list[str]:
+        return checks.served_once_problems(snapshot, seen())
+
+    story._poll(world, "every job to run once, on a runner started for it", problems)
+    await_dispatchers_idle(world)
+    # A late extra runner shows up only after the dispatchers are idle: look once more.
+    snapshot = world.stack.observer.snapshot(world.run_ids)
+    found = problems(snapshot)
+    assert not found, f"{'; '.join(found)} | {snapshot.describe()}"
+    assert len(snapshot.children) == len(snapshot.jobs), snapshot.describe()
+    return snapshot
+
+
 def cancel(world: World, job: JobView) -> JobView:
     """Cancel the job; GitHub's REST API then shows it completed/cancelled, never picked up."""
     faults.cancel_job(world.stack.endpoints.github_url, job.id)

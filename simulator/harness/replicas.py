@@ -3,8 +3,8 @@
 `-D backend=sim` only. Each replica reads a config file whose `[reconcile]` table ticks every
 second (src/runners_on_demand/reconcile_settings.py), so a missed webhook or an idle runner is set
 right within seconds. Between scenarios the replicas are restarted on their same ports: the
-emulators forget everything and restart their IDs, so whatever a replica remembers (deliveries
-seen, runners first seen, a reconcile tick in flight) must be forgotten too.
+emulators forget everything, so whatever a replica remembers (repositories, runners first seen,
+a reconcile tick in flight) must be forgotten too.
 """
 
 from __future__ import annotations

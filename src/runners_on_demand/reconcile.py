@@ -141,7 +141,8 @@ class ReconcilePolicy:
     decision: Policy = field(default_factory=Policy)
     # A runner must connect within this long after its child was submitted (aws-runners: 5 min).
     boot_timeout: float = 300.0
-    # A unit younger than this is never retired as surplus, so a fresh dispatch is not undone.
+    # A unit younger than this is never retired as surplus, so a fresh dispatch is not undone;
+    # nor is a JIT runner without a child that no dispatch of this process holds.
     idle_grace: float = 60.0
     # New runners per job attempt after the first, when earlier ones failed or were taken.
     max_retries: int = 3
@@ -304,6 +305,7 @@ class _Unit:
     runner: Runner | None = None
     age: float = 0.0
     key: _Key | None = None
+    in_flight: bool = False  # a dispatch of this process holds its credential
 
 
 def plan(observation: Observation, policy: ReconcilePolicy) -> Plan:
@@ -313,6 +315,9 @@ def plan(observation: Observation, policy: ReconcilePolicy) -> Plan:
     earlier = observation.earlier_jobs
     before = demand if earlier is None else _demand(earlier, observation.repos, policy.decision)
     units = _units(observation, policy.decision)
+    for runner in observation.in_flight:
+        if (unit := units.get((runner.repo.lower(), runner.name))) is not None:
+            unit.in_flight = True
     queued_labels = {
         job: key for listing in (before, demand) for key, jobs in listing.items() for job in jobs
     }
@@ -338,12 +343,13 @@ def plan(observation: Observation, policy: ReconcilePolicy) -> Plan:
             actions.append(_retire(unit, verdict))
     gave_up: list[str] = []
     report: list[Demand] = []
-    pending: dict[_Key, set[tuple[int, int]]] = defaultdict(set)
+    # Runner names in flight, by label set; one already listed counts once, as its unit.
+    pending: dict[_Key, dict[str, tuple[int, int]]] = defaultdict(dict)
     for runner in observation.in_flight:
         match = _NAME.fullmatch(runner.name)
-        if match is not None:
+        if match is not None and (runner.repo.lower(), runner.name) not in units:
             key = (runner.repo.lower(), frozenset(label.lower() for label in runner.labels))
-            pending[key].add((int(match[1]), int(match[2])))
+            pending[key][runner.name] = (int(match[1]), int(match[2]))
     for key in sorted({*demand, *before, *idle}, key=lambda k: (k[0], sorted(k[1]))):
         jobs, spare = demand.get(key, {}), idle.get(key, [])
         wanted = max(len(jobs), len(before.get(key, {})))
@@ -421,8 +427,12 @@ def _assess(unit: _Unit, policy: ReconcilePolicy) -> str:
     if child is not None and not child.live:
         return "its Nomad job ended" if runner else ""
     if child is None:
-        # A runner with no child: a dispatch in flight, or one that never happened.
-        return "no Nomad job" if unit.age >= policy.boot_timeout else "idle"
+        # A runner with no child: a dispatch in flight, or one that never will be (its process
+        # died holding the credential). Ours in flight wait; another's get the idle grace.
+        if unit.in_flight:
+            return "idle"
+        limit = policy.idle_grace if policy.runner_precreated else policy.boot_timeout
+        return "no Nomad job" if unit.age >= limit else "idle"
     if runner is None:
         if policy.runner_precreated:  # the JIT runner was removed: its one job is done
             return "runner gone" if unit.age >= policy.idle_grace else ""
@@ -462,7 +472,7 @@ def _balance(
     jobs: Mapping[tuple[int, int], tuple[QueuedJob, Dispatch]],
     idle: list[_Unit],
     wanted: int,
-    pending: set[tuple[int, int]],
+    pending: Mapping[str, tuple[int, int]],
     tries: Mapping[tuple[str, tuple[int, int]], int],
     policy: ReconcilePolicy,
     now: float,
@@ -487,7 +497,8 @@ def _balance(
         for unit in spare[:surplus]:
             actions.append(_retire(unit, "no queued job for its labels"))
         return actions
-    served = {job for job in jobs if job in own or job in pending}
+    in_flight = set(pending.values())
+    served = {job for job in jobs if job in own or job in in_flight}
     need = len(jobs) - len(idle) - len(pending)
     for job in sorted(jobs):
         if need <= 0:

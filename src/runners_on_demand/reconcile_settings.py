@@ -3,7 +3,7 @@
 [reconcile]
 interval_seconds = 60          # 0 turns the loop inside `rod serve` off
 boot_timeout_seconds = 300     # a runner must connect this soon after its dispatch
-idle_grace_seconds = 60        # a fresh runner is never retired as surplus before this age
+idle_grace_seconds = 60        # no fresh runner is retired as surplus or childless sooner
 max_retries = 3                # new runners per job attempt after the first one failed
 dispatch_delay_seconds = 0     # leave a new queued job to the webhook path this long
 repos = ["octo/app"]           # served even before a webhook comes from them

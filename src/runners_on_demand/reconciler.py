@@ -204,6 +204,9 @@ class Reconciler:
     async def observe(self) -> tuple[Observation | None, list[str], float]:
         """What Nomad and GitHub show now; None when Nomad cannot be read."""
         now = self._clock()
+        # Runners queued for dispatch when the reads begin and when they end: one carried out
+        # meanwhile may be in neither listing, and must not look like missing capacity.
+        in_flight = self._in_flight()
         problems: list[str] = []
         children: list[Child] = []
         for parent in sorted({pool.nomad_job for pool in self._policy.decision.pools}):
@@ -244,12 +247,18 @@ class Reconciler:
             runners=tuple(runners),
             first_seen=first_seen,
             earlier_jobs=tuple(earlier_jobs),
-            in_flight=tuple(
-                InFlight(job.event.repo_full_name, job.dispatch.runner_name, job.dispatch.labels)
-                for job in self._dispatcher.in_flight()
-            ),
+            in_flight=tuple({**in_flight, **self._in_flight()}.values()),
         )
         return observation, problems, retry_after
+
+    def _in_flight(self) -> dict[str, InFlight]:
+        """The runners the dispatcher has queued or is dispatching now, by name."""
+        return {
+            job.dispatch.runner_name: InFlight(
+                job.event.repo_full_name, job.dispatch.runner_name, job.dispatch.labels
+            )
+            for job in self._dispatcher.in_flight()
+        }
 
     def _repos(self, children: Iterable[Child]) -> dict[str, str]:
         """Configured repositories, those webhooks came from, and those our children serve."""

@@ -3,8 +3,9 @@
 Each job: a runner credential from GitHub, the Nomad dispatch contract, the Nomad dispatch. Every
 call retries with exponential backoff and full jitter while the error is retryable (connection
 errors, 5xx, rate limits honouring their wait); a Nomad validation error or a contract breach is
-logged loudly and dropped. Duplicates are stopped twice: recent (hook id, delivery id) pairs here,
-and across replicas by Nomad's idempotency token and GitHub's unique runner name.
+logged loudly and dropped. Duplicates are stopped here by recent (hook id, delivery id) pairs and
+by runner names queued or already dispatched, and across replicas by Nomad's idempotency token and
+GitHub's unique runner name.
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ class Dispatcher:
         self._recent: OrderedDict[tuple[str | None, str], None] = OrderedDict()
         # Runners this process made and then gave up dispatching: it alone holds their credential.
         self._abandoned: OrderedDict[str, None] = OrderedDict()
+        # Runners this process saw reach Nomad: a late copy would make a JIT runner only to
+        # meet the idempotency token and delete it again.
+        self._dispatched: OrderedDict[str, None] = OrderedDict()
         self._dedup_size = dedup_size
         self._sleep = sleep
         self.monotonic = monotonic
@@ -126,10 +130,10 @@ class Dispatcher:
         if job.key in self._recent:
             self._recent.move_to_end(job.key)
             return Submitted.DUPLICATE
-        # The same runner from another hook, a redelivery or the reconciler: one try at a time
-        # (a later one meets Nomad's idempotency token, as other replicas do).
+        # The same runner from another hook, a redelivery or the reconciler: one try at a time,
+        # none once it reached Nomad here (other replicas meet Nomad's idempotency token).
         name = job.dispatch.runner_name
-        if name in self._pending:
+        if name in self._pending or name in self._dispatched:
             return Submitted.DUPLICATE
         if not self._accepting:
             return Submitted.FULL
@@ -170,6 +174,8 @@ class Dispatcher:
                 self._pending.pop(job.dispatch.runner_name, None)
                 self._queue.task_done()
             self._metrics.dispatches.labels(outcome=outcome).inc()
+            if outcome in ("dispatched", "existing"):
+                _remember(self._dispatched, job.dispatch.runner_name, self._dedup_size)
             if outcome in ("failed", "error"):
                 self._recent.pop(job.key, None)  # so a redelivery of this job is not dropped
 

@@ -190,11 +190,12 @@ class TestNomadOutage:
             answers = [await rod.post(job) for job in (501, 502)]
             assert [a.status_code for a in answers] == [202, 202]
             await rod.drain()
-            # Redeliveries, same or new delivery id, change nothing.
+            # Redeliveries, same or new delivery id, change nothing and cost no GitHub call.
+            jit_calls = len(await calls(github.url, "POST", JIT_PATH))
             assert (await rod.post(501)).json() == {"duplicate": "rod-501-1"}
-            assert (await rod.post(502, "redelivery-502")).status_code == 202
+            assert (await rod.post(502, "redelivery-502")).json() == {"duplicate": "rod-502-1"}
             await rod.drain()
-            assert rod.dispatches("runner_exists") == 1  # GitHub's 409 on the runner name
+            assert len(await calls(github.url, "POST", JIT_PATH)) == jit_calls
         assert {job: len(ids) for job, ids in (await children(nomad.url)).items()} == {
             "501": 1,
             "502": 1,

@@ -346,6 +346,16 @@ CASES: list[tuple[str, Observation, set[tuple[Any, ...]]]] = [
         set(),
     ),
     (
+        "a runner both listed and in flight counts once: K still gets one",
+        observe([job(J), job(K)], runners=[runner(J)], in_flight=[name(J)]),
+        {("dispatch", name(K))},
+    ),
+    (
+        "two runners in flight for one job are two runners: one more, for K or X",
+        observe([job(J), job(K), job(X)], in_flight=[name(J), name(J, 1)]),
+        {("dispatch", name(K))},
+    ),
+    (
         "stealing across label sets: the gpu runner ran a linux job",
         observe(
             [job(K, GPU)],
@@ -441,6 +451,27 @@ CASES: list[tuple[str, Observation, set[tuple[Any, ...]]]] = [
         "an old runner without a Nomad job is an orphan and goes",
         observe([], [], [runner(J, status="offline")], first_seen={name(J): NOW - OLD}),
         {retire(None, runner(J, status="offline"))},
+    ),
+    (
+        "a runner no dispatch here holds gets the idle grace, not the boot timeout, to get a job",
+        observe(
+            [job(J)],
+            [],
+            [runner(J, status="offline")],
+            first_seen={name(J): NOW - POLICY.idle_grace},
+        ),
+        {retire(None, runner(J, status="offline")), ("dispatch", name(J, 1))},
+    ),
+    (
+        "a childless runner whose dispatch this process still tries is kept, however old",
+        observe(
+            [job(J)],
+            [],
+            [runner(J, status="offline")],
+            first_seen={name(J): NOW - OLD},
+            in_flight=[name(J)],
+        ),
+        set(),
     ),
     (
         "an orphan of a still-queued job goes and the job gets a new runner",
@@ -556,6 +587,15 @@ class TestPlan:
         assert plan(booting, policy).actions == ()
         stuck = observe([job(J)], [child(J, age=OLD)], [])
         assert summary(plan(stuck, policy)) == {retire(child(J)), ("dispatch", name(J, 1))}
+
+    def test_registration_mode_waits_boot_timeout_for_a_childless_runner(self) -> None:
+        # The runner registered itself from inside its child, which is gone from the list.
+        policy = dataclasses.replace(POLICY, runner_precreated=False)
+        seen = {name(J): NOW - 100}
+        assert plan(observe([job(J)], [], [runner(J)], first_seen=seen), policy).actions == ()
+        seen = {name(J): NOW - OLD}
+        stuck = observe([job(J)], [], [runner(J)], first_seen=seen)
+        assert summary(plan(stuck, policy)) == {retire(None, runner(J)), ("dispatch", name(J, 1))}
 
     def test_without_a_memory_of_first_sight_a_childless_runner_is_kept(self) -> None:
         # `rod reconcile --once` cannot know how long such a runner has existed.

@@ -7,14 +7,14 @@ the same loop over real HTTP against the GitHub and Nomad emulators.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
 import pytest
 
 from runners_on_demand.contract import DispatchRequest, JitConfig
-from runners_on_demand.decision import Policy
+from runners_on_demand.decision import Dispatch, Policy, decide
 from runners_on_demand.errors import GitHubError, GitHubRateLimited, NomadError
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.ports.github import GitHubRunners, PatAuth, RunnerExists, RunnerRemoval
@@ -28,7 +28,7 @@ from runners_on_demand.reconcile import (
     queued_job_from_rest,
 )
 from runners_on_demand.reconciler import Reconciler
-from runners_on_demand.service import Dispatcher
+from runners_on_demand.service import Dispatcher, Job, Submitted
 
 NOW = 1_800_000_000.0
 REPO = "octo/app"
@@ -83,6 +83,7 @@ class FakeGitHub(GitHubRunners):
         self.failures: dict[str, Exception] = {}
         self.busy_on_delete: set[int] = set()
         self.calls: list[tuple[str, Any]] = []
+        self.after_listing_runners: Callable[[], Awaitable[None]] | None = None
 
     async def list_queued_jobs(self, owner: str, repo: str) -> list[QueuedJob]:
         self.calls.append(("list_queued_jobs", f"{owner}/{repo}"))
@@ -92,7 +93,10 @@ class FakeGitHub(GitHubRunners):
 
     async def list_runners(self, owner: str, repo: str) -> list[Runner]:
         self.calls.append(("list_runners", f"{owner}/{repo}"))
-        return self.runners.get(f"{owner}/{repo}", [])
+        listed = list(self.runners.get(f"{owner}/{repo}", []))
+        if self.after_listing_runners is not None:
+            await self.after_listing_runners()
+        return listed
 
     async def find_runner(self, owner: str, repo: str, name: str) -> Runner | None:
         self.calls.append(("find_runner", name))
@@ -302,6 +306,21 @@ class TestTick:
         clock.now += POLICY.boot_timeout
         (outcome,) = (await made.tick()).outcomes
         assert (outcome.action.reason, outcome.result) == ("no Nomad job", "runner removed")
+
+    async def test_a_runner_dispatched_during_the_reads_is_still_capacity(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        # Runner rod-7-1 is in flight when the tick starts and made after the runners were
+        # listed; job 7 was taken meanwhile, so rod-7-1 will run job 8: nothing more to make.
+        github.jobs[REPO] = [queued(8)]
+        made, dispatcher = reconciler(github, nomad, clock)
+        decision = decide(queued(7).event, POLICY.decision)
+        assert isinstance(decision, Dispatch)
+        assert dispatcher.submit(Job(queued(7).event, decision, 0.0)) is Submitted.QUEUED
+        github.after_listing_runners = dispatcher.join
+        report = await made.tick()
+        assert report.outcomes == ()
+        assert [call for call in nomad.calls if call[0] == "dispatch"] == [("dispatch", "rod-7-1")]
 
     async def test_dispatches_wait_while_the_queue_is_busy(
         self, github: FakeGitHub, nomad: FakeNomad, clock: Clock

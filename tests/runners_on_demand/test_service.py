@@ -272,6 +272,23 @@ class TestSubmit:
         other_job = job(replace(EVENT, hook_id="h-2", job_id=43))
         assert h.dispatcher.submit(other_job) is Submitted.QUEUED
 
+    async def test_runner_that_reached_nomad_is_not_made_again(self) -> None:
+        h = Harness()
+        jit = h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
+        h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
+        assert await h.run(job()) == [Submitted.QUEUED]
+        # A late copy under another delivery id, or the reconciler from a stale listing.
+        assert await h.run(replace_delivery(job(), "d-2")) == [Submitted.DUPLICATE]
+        assert jit.call_count == 1
+
+    async def test_runner_that_failed_may_be_tried_again(self) -> None:
+        h = Harness(backoff=Backoff(max_attempts=1))
+        jit = h.github_api.post(JIT_PATH).respond(503, json={"message": "unavailable"})
+        await h.run(job())
+        assert h.outcome("failed") == 1
+        assert await h.run(replace_delivery(job(), "d-2")) == [Submitted.QUEUED]
+        assert jit.call_count == 2
+
     async def test_full_queue(self) -> None:
         h = Harness(queue_size=1, workers=0)
         h.dispatcher.start()

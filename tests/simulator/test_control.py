@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
-from simulator.control import ControlPlane, Fault
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from simulator.control import ControlMiddleware, ControlPlane, Fault, control_routes
 
 
 class TestFaults:
@@ -35,3 +42,25 @@ class TestFaults:
     def test_a_probability_outside_0_1_is_refused(self, probability: float) -> None:
         with pytest.raises(ValueError, match="probability"):
             Fault("*", "*", probability=probability)
+
+
+class TestFaultRoutes:
+    async def test_a_hanging_request_uses_its_fault_up_at_once(self) -> None:
+        # The use is counted when the request arrives: a client can tell every hang has begun.
+        control = ControlPlane()
+
+        async def ok(request: Request) -> Response:
+            return PlainTextResponse("ok")
+
+        routes = [*control_routes(control), Route("/x", ok)]
+        app = ControlMiddleware(Starlette(routes=routes), control)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+            fault = {"method": "GET", "path": "/x", "count": 1, "hang_seconds": 0.5}
+            assert (await client.post("/_sim/faults", json=fault)).status_code == 201
+            assert [f["count"] for f in (await client.get("/_sim/faults")).json()] == [1]
+            hanging = asyncio.create_task(client.get("/x"))
+            await asyncio.sleep(0.1)
+            assert (await client.get("/_sim/faults")).json() == []
+            assert (await client.get("/x")).text == "ok"
+            assert (await hanging).status_code == 500

@@ -92,3 +92,18 @@ async def test_state_hides_secrets_and_reset_forgets(github: GitHub, receiver: R
     state = (await github.client.get("/_sim/state")).json()
     assert (state["runners"], state["jobs"], state["hooks"]) == ([], [], [])
     assert state["repos"] == sorted([REPO, "octo-user/tool"])
+
+
+async def test_reset_never_reuses_an_id(github: GitHub, receiver: Receiver) -> None:
+    hook = {"config": {"url": receiver.url}, "events": ["workflow_job"]}
+
+    async def ids() -> tuple[int, int, int, int]:
+        made = (await github.client.post(f"/repos/{REPO}/hooks", json=hook)).json()
+        runner, _ = await github.jit("r1", ["a"])
+        run = await github.run({"name": "build", "labels": ["a"]})
+        return made["id"], runner, run["id"], run["jobs"][0]["id"]
+
+    before = await ids()
+    assert (await github.client.post("/_sim/reset")).status_code == 204
+    after = await ids()
+    assert all(new > old for old, new in zip(before, after, strict=True)), (before, after)

@@ -181,3 +181,29 @@ class TestStoryVerdicts:
         hosted = job(9, labels=("ubuntu-latest",))
         verdicts = checks.story_verdicts(Snapshot(jobs=(hosted,), children=(child(9),)), [], REPO)
         assert verdicts[0].ok is False
+
+
+class TestServedOnceProblems:
+    def test_a_replacement_for_a_stolen_job_counts_by_the_totals(self) -> None:
+        # Job 7 ran on job 8's runner, job 8 on the retry made while 8 was still queued.
+        retry = child(8, RUNNER_NAME="rod-8-1-r1")
+        ran = (
+            job(7, runner_name="rod-8-1", runner_id=108),
+            job(8, runner_name="rod-8-1-r1", runner_id=109),
+        )
+        snapshot = Snapshot(jobs=ran, children=(child(8), retry))
+        seen = [runner(8), RunnerView(109, "rod-8-1-r1", "online", False, ("self-hosted", "linux"))]
+        assert checks.served_once_problems(snapshot, seen) == []
+        # The per-job check of the article's stories insists on one child per job id.
+        assert checks.story_verdicts(snapshot, seen, REPO)[0].ok is False
+
+    def test_a_runner_that_ran_no_job_is_a_problem(self) -> None:
+        snapshot = Snapshot(jobs=(job(7),), children=(child(7), child(8)))
+        assert checks.served_once_problems(snapshot, [runner(7), runner(8)]) == [
+            "runners started for no job: ['rod-8-1']"
+        ]
+
+    def test_an_unfinished_job_is_named(self) -> None:
+        waiting = job(7, status="queued", conclusion=None, runner_id=None, runner_name=None)
+        snapshot = Snapshot(jobs=(waiting,), children=())
+        assert checks.served_once_problems(snapshot, []) == ["job 7: job is queued on no runner"]
