@@ -25,6 +25,9 @@ from simulator.serving import free_port
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = "docker-compose.yml"
 SERVICE = "nomad"
+# The acceptance suite's agent: built from the Dockerfile's `nomad-agent` stage, profile acceptance.
+RUNNERS_SERVICE = "nomad-runners"
+RUNNERS_PROFILE = "acceptance"
 
 
 class ComposeUnavailable(Exception):
@@ -93,8 +96,10 @@ class NomadAgent:
             self.env_file.unlink(missing_ok=True)
 
 
-def start_nomad(*, timeout: float = 120.0) -> NomadAgent:
-    """Start the compose `nomad` service on a free port and wait for a ready node."""
+def start_nomad(
+    *, timeout: float = 120.0, service: str = SERVICE, profiles: tuple[str, ...] = ()
+) -> NomadAgent:
+    """Start a compose Nomad service on a free port (its image built if need be); await a node."""
     problem = docker_problem()
     if problem is not None:
         raise ComposeUnavailable(problem)
@@ -105,7 +110,13 @@ def start_nomad(*, timeout: float = 120.0) -> NomadAgent:
     env_file.parent.mkdir(exist_ok=True)
     env_file.write_text(f"NOMAD_HOST_PORT={port}\n")
     compose = DockerCompose(
-        ROOT, compose_file_name=COMPOSE_FILE, services=[SERVICE], env_file=str(env_file), wait=True
+        ROOT,
+        compose_file_name=COMPOSE_FILE,
+        services=[service],
+        profiles=list(profiles) or None,
+        build=service != SERVICE,
+        env_file=str(env_file),
+        wait=True,
     )
     agent = NomadAgent(addr=f"http://127.0.0.1:{port}", compose=compose, env_file=env_file)
     try:

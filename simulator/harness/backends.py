@@ -132,9 +132,9 @@ def settle(
 ) -> None:
     """Empty GitHub and Nomad so that nothing from the last scenario leaks into the next.
 
-    The next scenario's job IDs start again from the same number, so a late delivery must not
-    dispatch into it: stop every runner, let GitHub finish its deliveries and the dispatcher its
-    dispatches, then empty Nomad again and reset GitHub.
+    A late delivery or dispatch must not show up in the next scenario's counts: stop every
+    runner, let GitHub finish its deliveries and the dispatcher its dispatches, then empty Nomad
+    again and reset GitHub.
     """
     empty_nomad()
     github = GitHubControl(github_url)
@@ -156,37 +156,6 @@ class _Server(Protocol):
     def start(self) -> _Server: ...
 
     def stop(self) -> None: ...
-
-
-class ComposeBackend:
-    """A real Nomad dev agent under docker compose, with the GitHub emulator and `rod serve`."""
-
-    name = "compose"
-    registers_runner_job = True
-
-    def __init__(self, settings: StackSettings) -> None:
-        self.settings = settings
-
-    def start(self) -> Endpoints:
-        """Not built yet; first say plainly what is missing on this machine."""
-        from simulator.compose import docker_problem
-
-        problem = docker_problem()
-        if problem is not None:
-            raise BackendUnavailable(self.name, problem)
-        # docker-compose.yml's dev agent runs raw_exec, but the runner job's task uses the
-        # docker driver with the official runner image: wiring that to the emulator is open.
-        raise BackendUnavailable(self.name, "running runner tasks on the dev agent is not written")
-
-    def reset(self) -> None:
-        """Nothing was started."""
-
-    def stop(self) -> None:
-        """Nothing was started."""
-
-    def diagnostics(self) -> str:
-        """Nothing to report."""
-        return "compose backend not started"
 
 
 # Environment variables that point the suite at a deployment (`-D backend=external`).
@@ -245,6 +214,8 @@ class ExternalBackend:
 def backend_named(settings: StackSettings, environ: Mapping[str, str]) -> Backend:
     """The backend `settings.backend` names."""
     if settings.backend == "compose":
+        from simulator.harness.compose_backend import ComposeBackend  # imports this module
+
         return ComposeBackend(settings)
     if settings.backend == "external":
         return ExternalBackend(settings, environ)

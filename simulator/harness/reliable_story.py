@@ -273,8 +273,9 @@ def expect_forged_refused(world: World, how: str, response: httpx.Response) -> N
     )
     endpoints = world.stack.endpoints
     await_dispatchers_idle(world)
-    dispatches = faults.nomad_answers(endpoints.nomad_url, faults.DISPATCH_ROUTE)
-    assert not dispatches, f"Nomad was asked to dispatch: {dispatches}"
+    if world.stack.backend.name == "sim":  # only the emulator logs requests; a child shows below
+        dispatches = faults.nomad_answers(endpoints.nomad_url, faults.DISPATCH_ROUTE)
+        assert not dispatches, f"Nomad was asked to dispatch: {dispatches}"
     made = faults.github_calls(endpoints.github_url, "POST", "/repos/*/actions/runners/*")
     assert not made, f"GitHub was asked for {made} runner credentials"
     snapshot = world.stack.observer.snapshot()

@@ -1,4 +1,7 @@
-"""Backends: the embedded one by default; compose and external refuse clearly when unusable."""
+"""Backends: the embedded one by default; external refuses clearly when unusable.
+
+The compose backend has its own tests: test_compose_backend.py.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from simulator.harness.backends import (
-    ComposeBackend,
-    ExternalBackend,
-    SimBackend,
-    backend_named,
-)
+from simulator.harness.backends import ExternalBackend, SimBackend, backend_named
+from simulator.harness.compose_backend import ComposeBackend
 from simulator.harness.errors import BackendUnavailable, StackStartError
 from simulator.harness.settings import StackSettings
 
@@ -24,14 +23,6 @@ class TestBackendNamed:
     )
     def test_picks_the_named_backend(self, name: str, kind: type) -> None:
         assert isinstance(backend_named(StackSettings(backend=name), {}), kind)
-
-
-class TestComposeBackend:
-    def test_without_docker_says_so_in_one_line(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr("simulator.compose.docker_problem", lambda: "no Docker engine")
-        with pytest.raises(BackendUnavailable) as raised:
-            ComposeBackend(StackSettings(backend="compose")).start()
-        assert str(raised.value) == "not available here: -D backend=compose: no Docker engine"
 
 
 class TestExternalBackend:
