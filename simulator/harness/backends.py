@@ -61,6 +61,19 @@ class Backend(Protocol):
         ...
 
 
+def serve_env(
+    *, webhook_secret: str, github_token: str, github_url: str, nomad_url: str
+) -> dict[str, str]:
+    """`rod serve`'s environment for a GitHub and a Nomad (the variables of EXTERNAL_VARIABLES)."""
+    values = {
+        "webhook_secret": webhook_secret,
+        "github_token": github_token,
+        "github_url": github_url,
+        "nomad_url": nomad_url,
+    }
+    return {EXTERNAL_VARIABLES[key]: value for key, value in values.items()}
+
+
 class SimBackend:
     """Both emulators in this process (uvicorn threads) and `rod serve` as a child process."""
 
@@ -80,12 +93,12 @@ class SimBackend:
         """GitHub emulator, Nomad emulator (process driver), then `rod serve` against them."""
         self._github = GitHubEmulator(tokens=[self.github_token]).start()
         self._nomad = NomadEmulator(driver="process").start()
-        env = {
-            "GITHUB_WEBHOOK_SECRET": self.webhook_secret,
-            "GITHUB_TOKEN": self.github_token,
-            "GITHUB_API_URL": self._github.url,
-            "NOMAD_ADDR": self._nomad.url,
-        }
+        env = serve_env(
+            webhook_secret=self.webhook_secret,
+            github_token=self.github_token,
+            github_url=self._github.url,
+            nomad_url=self._nomad.url,
+        )
         self.dispatcher = DispatcherProcess(
             env, self.settings.log_dir / "rod-serve.log", args=self.serve_args
         )

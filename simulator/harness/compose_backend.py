@@ -19,7 +19,7 @@ from typing import Any
 from simulator import compose
 from simulator.compose import RUNNERS_PROFILE, RUNNERS_SERVICE, ComposeUnavailable, NomadAgent
 from simulator.github import GitHubEmulator
-from simulator.harness.backends import Endpoints, settle
+from simulator.harness.backends import Endpoints, serve_env, settle
 from simulator.harness.dispatcher import DispatcherProcess
 from simulator.harness.errors import BackendUnavailable
 from simulator.harness.nomad_client import RUNNER_JOB_SPEC, NomadApi
@@ -93,12 +93,12 @@ class ComposeBackend:
         nomad = NomadApi(self._agent.addr)
         job = nomad.parse_job(RUNNER_JOB_SPEC.read_text(encoding="utf-8"), CONTAINER_RUNNER)
         nomad.register_job(as_raw_exec(job))
-        env = {
-            "GITHUB_WEBHOOK_SECRET": self.webhook_secret,
-            "GITHUB_TOKEN": self.github_token,
-            "GITHUB_API_URL": github_url,
-            "NOMAD_ADDR": self._agent.addr,
-        }
+        env = serve_env(
+            webhook_secret=self.webhook_secret,
+            github_token=self.github_token,
+            github_url=github_url,
+            nomad_url=self._agent.addr,
+        )
         self.dispatcher = DispatcherProcess(env, self.settings.log_dir / "rod-serve-compose.log")
         self.dispatcher.start(timeout=self.settings.timeout)
         return Endpoints(

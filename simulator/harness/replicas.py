@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from simulator.github import GitHubEmulator
-from simulator.harness.backends import Endpoints
+from simulator.harness.backends import Endpoints, serve_env
 from simulator.harness.dispatcher import DispatcherProcess
 from simulator.harness.errors import BackendUnavailable
 from simulator.harness.github_client import GitHubControl
@@ -79,12 +79,12 @@ class ReplicatedSimBackend:
         nomad = self._nomad = NomadEmulator(driver="process").start()
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(reliable_config(self.settings.repo), encoding="utf-8")
-        self._env = {
-            "GITHUB_WEBHOOK_SECRET": self.webhook_secret,
-            "GITHUB_TOKEN": self.github_token,
-            "GITHUB_API_URL": github.url,
-            "NOMAD_ADDR": nomad.url,
-        }
+        self._env = serve_env(
+            webhook_secret=self.webhook_secret,
+            github_token=self.github_token,
+            github_url=github.url,
+            nomad_url=nomad.url,
+        )
         self.replicas = [self._replica(1)]
         self.replicas[0].start(self.settings.timeout)
         return Endpoints(
