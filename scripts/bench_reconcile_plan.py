@@ -16,17 +16,14 @@ import random
 import statistics
 import time
 
-from runners_on_demand.reconcile import (
-    MANAGED_BY,
-    Child,
-    DispatchRunner,
+from runners_on_demand.observed import MANAGED_BY, Child, Runner, queued_job_from_rest
+from runners_on_demand.reconcile.plan import (
+    MakeRunner,
     Observation,
     Plan,
     ReconcilePolicy,
     Retire,
-    Runner,
     plan,
-    queued_job_from_rest,
 )
 
 REPOS = ["octo/app", "octo/lib", "octo/web", "acme/infra"]
@@ -96,7 +93,7 @@ def applied(observation: Observation, result: Plan) -> Observation:
     runners = [r for r in runners if r.id not in removed]
     children = [dataclasses.replace(c, stop=True) if c.id in stopped else c for c in children]
     for action in result.actions:
-        if isinstance(action, DispatchRunner):
+        if isinstance(action, MakeRunner):
             event, name = action.event, action.dispatch.runner_name
             meta = {
                 "managed_by": MANAGED_BY,
@@ -137,7 +134,7 @@ def main() -> None:
             started = time.perf_counter()
             result = plan(observation, policy)
             timings.append(time.perf_counter() - started)
-        dispatches = sum(isinstance(a, DispatchRunner) for a in result.actions)
+        dispatches = sum(isinstance(a, MakeRunner) for a in result.actions)
         again = len(plan(applied(observation, result), policy).actions)
         print(
             f"{len(observation.jobs):>7} {len(observation.children):>7} "

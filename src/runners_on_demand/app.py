@@ -1,4 +1,7 @@
-"""The HTTP edge (Starlette): `/webhook`, `/healthz`, `/readyz`, `/metrics`.
+"""The webhook intake's HTTP edge (Starlette): `/webhook`, `/healthz`, `/readyz`, `/metrics`.
+
+A verified `workflow_job` delivery becomes the pipeline's event (`delivery.parse_delivery`) and
+is offered to the pipeline (`pipeline.Pipeline.offer`); the answer says what the pipeline did.
 
 HTTP status codes are chosen here and only here, from the errors' `status_hint`. Every error body
 is one line of JSON, `{"error": "..."}`; nothing ever answers with a stack trace.
@@ -22,7 +25,7 @@ from starlette.routing import Route
 
 from runners_on_demand.backoff import Backoff
 from runners_on_demand.config import Settings
-from runners_on_demand.decision import Ignore, decide
+from runners_on_demand.decision import Ignore
 from runners_on_demand.delivery import OtherEvent, Ping, parse_delivery
 from runners_on_demand.errors import (
     BadDelivery,
@@ -33,15 +36,12 @@ from runners_on_demand.errors import (
     UpstreamError,
 )
 from runners_on_demand.metrics import CONTENT_TYPE, Metrics
-from runners_on_demand.ports.github import GitHubRunners
-from runners_on_demand.ports.nomad import NomadJobs, tls_context
-from runners_on_demand.service import Dispatcher, Job, Submitted
-from runners_on_demand.wiring import build
+from runners_on_demand.pipeline import Admission, Pipeline
+from runners_on_demand.ports import GitHubPort, NomadPort
+from runners_on_demand.wiring import build, clients
 
 log = logging.getLogger(__name__)
 
-# Per-call timeout towards GitHub and Nomad; GitHub gives a webhook 10 s, but calls happen later.
-UPSTREAM_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # How long /readyz waits for each upstream.
 PROBE_TIMEOUT = 5.0
 _OUTCOMES: dict[type[BadDelivery], str] = {
@@ -64,17 +64,8 @@ def create_app(
     if not settings.webhook_secret:
         raise ConfigError(["GITHUB_WEBHOOK_SECRET is empty; refusing to start"])
     metrics = Metrics()
-    github_client = httpx.AsyncClient(
-        base_url=settings.github_api_url, transport=github_transport, timeout=UPSTREAM_TIMEOUT
-    )
-    verify = tls_context(
-        settings.nomad_cacert, settings.nomad_client_cert, settings.nomad_client_key
-    )
-    nomad_client = httpx.AsyncClient(
-        base_url=settings.nomad_addr,
-        transport=nomad_transport,
-        timeout=UPSTREAM_TIMEOUT,
-        verify=verify,
+    github_client, nomad_client = clients(
+        settings, github_transport=github_transport, nomad_transport=nomad_transport
     )
     parts = build(
         settings,
@@ -85,18 +76,12 @@ def create_app(
         sleep=sleep,
         backoff=backoff,
     )
-    github, nomad, dispatcher, reconciler = (
-        parts.github,
-        parts.nomad,
-        parts.dispatcher,
-        parts.reconciler,
-    )
-    metrics.track_rate_limit(lambda: github.rate_limit_remaining)
-    edge = _Edge(settings, dispatcher, metrics, github, nomad, on_repo=reconciler.saw)
+    pipeline, reconciler = parts.pipeline, parts.reconciler
+    edge = _Edge(settings, pipeline, metrics, parts.github, parts.nomad)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        dispatcher.start()
+        pipeline.start()
         interval = settings.reconcile.interval_seconds
         loop = asyncio.create_task(reconciler.run(interval)) if interval > 0 else None
         try:
@@ -105,7 +90,7 @@ def create_app(
             if loop is not None:
                 loop.cancel()
                 await asyncio.gather(loop, return_exceptions=True)
-            await dispatcher.stop(settings.shutdown_grace_seconds)
+            await pipeline.stop()
             await github_client.aclose()
             await nomad_client.aclose()
 
@@ -119,7 +104,7 @@ def create_app(
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
-    app.state.dispatcher = dispatcher
+    app.state.pipeline = pipeline
     app.state.metrics = metrics
     app.state.reconciler = reconciler
     return app
@@ -148,27 +133,25 @@ class _Answer(NamedTuple):
 
 
 class _Edge:
-    """The route handlers, sharing one dispatcher, one metrics registry and the two ports."""
+    """The route handlers, sharing one pipeline, one metrics registry and the two ports."""
 
     def __init__(
         self,
         settings: Settings,
-        dispatcher: Dispatcher,
+        pipeline: Pipeline,
         metrics: Metrics,
-        github: GitHubRunners,
-        nomad: NomadJobs,
-        on_repo: Callable[[str], None] = lambda full_name: None,
+        github: GitHubPort,
+        nomad: NomadPort,
     ) -> None:
         self._settings = settings
-        self._on_repo = on_repo  # the reconciler serves every repository webhooks come from
-        self._dispatcher = dispatcher
+        self._pipeline = pipeline
         self._metrics = metrics
         self._github = github
         self._nomad = nomad
 
     async def webhook(self, request: Request) -> Response:
         """Verify, decide, queue; answer before GitHub or Nomad are called."""
-        started = self._dispatcher.monotonic()
+        started = self._pipeline.monotonic()
         delivery = request.headers.get("x-github-delivery", "-")[:64]
         try:
             answer = await self._webhook(request, started)
@@ -176,7 +159,7 @@ class _Edge:
             log.exception("delivery %s: unexpected error", delivery)
             answer = _Answer(_error(500, "internal error; see the dispatcher's log"), "unknown")
         self._metrics.webhooks.labels(event=answer.event, outcome=answer.outcome).inc()
-        self._metrics.ack_seconds.observe(self._dispatcher.monotonic() - started)
+        self._metrics.ack_seconds.observe(self._pipeline.monotonic() - started)
         log.info(
             "delivery %s event=%s outcome=%s status=%d%s",
             delivery,
@@ -190,7 +173,7 @@ class _Edge:
     async def _webhook(self, request: Request, started: float) -> _Answer:
         # A body trickled in slowly would hold a connection open indefinitely: 408 Request
         # Timeout (RFC 9110 section 15.5.9) once it has taken longer than the configured limit.
-        limit = self._settings.body_timeout_seconds
+        limit = self._settings.server.body_timeout_seconds
         try:
             async with asyncio.timeout(limit):
                 body = await self._read_body(request)
@@ -213,17 +196,16 @@ class _Edge:
             f" action={parsed.action} repo={parsed.repo_full_name} job={parsed.job_id}"
             f" attempt={parsed.run_attempt}"
         )
-        self._on_repo(parsed.repo_full_name)
-        decision = decide(parsed, self._settings.policy)
-        if isinstance(decision, Ignore):
-            return self._ignored(parsed.event, decision.reason, detail)
-        detail += f" runner={decision.runner_name} pool={decision.pool.name}"
-        submitted = self._dispatcher.submit(Job(parsed, decision, received_at=started))
-        if submitted is Submitted.FULL:
+        offered = self._pipeline.offer(parsed, received_at=started)
+        if isinstance(offered, Ignore):
+            return self._ignored(parsed.event, offered.reason, detail)
+        name = offered.start.runner_name
+        detail += f" runner={name} pool={offered.start.pool.name}"
+        if offered.admission is Admission.FULL:
             response = _error(503, "dispatch queue is full; redeliver this delivery later")
             return _Answer(response, parsed.event, "queue_full", detail)
-        key = "queued" if submitted is Submitted.QUEUED else "duplicate"
-        return _Answer(JSONResponse({key: decision.runner_name}, 202), parsed.event, key, detail)
+        key = offered.admission.value
+        return _Answer(JSONResponse({key: name}, 202), parsed.event, key, detail)
 
     def _ignored(self, event: str, reason: str, detail: str) -> _Answer:
         """2xx with the reason, counted by reason."""
@@ -233,7 +215,7 @@ class _Edge:
 
     async def _read_body(self, request: Request) -> bytes:
         """The body, refused with BodyTooLarge as soon as it passes the cap (never read whole)."""
-        cap = self._settings.max_body_bytes
+        cap = self._settings.server.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None:
             if not declared.strip().isdigit():

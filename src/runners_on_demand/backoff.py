@@ -1,9 +1,19 @@
-"""Exponential backoff with full jitter, bounded by attempts and by a deadline."""
+"""Exponential backoff with full jitter, bounded by attempts and by a deadline, and its loop."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+from runners_on_demand.errors import GitHubRateLimited, UpstreamError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,3 +46,45 @@ class Backoff:
         if elapsed + wait > self.deadline:
             return None
         return wait
+
+
+class Retrier:
+    """Calls an upstream until it succeeds, fails for good, or the backoff gives up."""
+
+    def __init__(
+        self,
+        backoff: Backoff | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.backoff = backoff or Backoff()
+        self.sleep = sleep
+        self.monotonic = monotonic
+        self._rng = rng or random.Random()
+
+    async def run(self, where: str, call: Callable[[], Awaitable[T]]) -> T:
+        """`call()` again after each retryable `UpstreamError`, honouring `retry_after`."""
+        started = self.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await call()
+            except UpstreamError as error:
+                if not error.retryable:
+                    raise
+                retry_after = error.retry_after if isinstance(error, GitHubRateLimited) else None
+                wait = self.backoff.delay(
+                    attempt,
+                    elapsed=self.monotonic() - started,
+                    retry_after=retry_after,
+                    rng=self._rng,
+                )
+                if wait is None:
+                    raise
+                log.warning(
+                    "%s: attempt %d failed (%s); retry in %.2fs", where, attempt, error, wait
+                )
+                await self.sleep(wait)

@@ -10,7 +10,7 @@ import click
 # name -> "module:attribute" of a click command, imported only when that command runs.
 LAZY_COMMANDS = {
     "serve": "runners_on_demand.serve:command",
-    "reconcile": "runners_on_demand.reconcile_cli:command",
+    "reconcile": "runners_on_demand.reconcile.cli:command",
     "demo": "simulator.harness.demo:command",
     "sim": "simulator.cli:group",
 }

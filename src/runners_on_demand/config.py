@@ -33,7 +33,7 @@ Every key is optional:
     nomad_job = "github-runner-gpu"
     labels = ["linux", "gpu"]            # the trigger label is implied; [] takes any job
 
-    [reconcile]                          # see reconcile_settings.py
+    [reconcile]                          # see reconcile/settings.py
     interval_seconds = 60
 
 Without `[[pools]]` there is one pool, `default`, Nomad job `github-runner`, taking any job that
@@ -50,11 +50,12 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from runners_on_demand.decision import Policy, Pool
-from runners_on_demand.delivery import is_valid_full_name, is_valid_owner
 from runners_on_demand.errors import ConfigError
-from runners_on_demand.reconcile_settings import ReconcileSettings, reconcile_settings
+from runners_on_demand.names import is_valid_full_name, is_valid_owner
+from runners_on_demand.reconcile.settings import ReconcileSettings
+from runners_on_demand.tables import bounds, read_table
 
-__all__ = ["CredentialMode", "Settings", "load_settings"]
+__all__ = ["CredentialMode", "ServerSettings", "Settings", "load_settings"]
 
 CredentialMode = Literal["jit", "registration-token"]
 _CREDENTIAL_MODES: tuple[CredentialMode, ...] = ("jit", "registration-token")
@@ -62,6 +63,22 @@ _CREDENTIAL_MODES: tuple[CredentialMode, ...] = ("jit", "registration-token")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # Headers rod sets itself from the environment; config may not override them.
 _RESERVED_HEADERS = frozenset({"x-nomad-token", "host", "content-length", "content-type"})
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """`[server]`: where the intake listens, what it takes in, and the queue behind it."""
+
+    host: str = "0.0.0.0"
+    port: int = field(default=8080, metadata=bounds(0, 65535))
+    # GitHub never delivers more than 25 MB (docs: "Webhook payload object" payload cap).
+    max_body_bytes: int = field(default=1024 * 1024, metadata=bounds(1024, 25 * 2**20))
+    # GitHub waits 10 s for an answer, so a body still arriving after that is never legitimate.
+    body_timeout_seconds: float = field(default=10.0, metadata=bounds(0.1, 600))
+    queue_size: int = field(default=1000, metadata=bounds(1, 1_000_000))
+    workers: int = field(default=4, metadata=bounds(1, 256))
+    shutdown_grace_seconds: float = field(default=25.0, metadata=bounds(0, 3600))
+    dedup_size: int = field(default=10_000, metadata=bounds(0, 10_000_000))
 
 
 @dataclass(frozen=True)
@@ -84,14 +101,7 @@ class Settings:
     policy: Policy = field(default_factory=Policy)
     credential_mode: CredentialMode = "jit"
     runner_group_id: int = 1
-    host: str = "0.0.0.0"
-    port: int = 8080
-    max_body_bytes: int = 1024 * 1024
-    body_timeout_seconds: float = 10.0
-    queue_size: int = 1000
-    workers: int = 4
-    shutdown_grace_seconds: float = 25.0
-    dedup_size: int = 10_000
+    server: ServerSettings = field(default_factory=ServerSettings)
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
 
     @property
@@ -243,37 +253,13 @@ def _toml(
         policy["pools"] = pools
     values["policy"] = Policy(**policy)
     server = _get(document, "server", dict, "[server]", problems) or {}
-    server_keys = {"host", "port", "max_body_bytes", "queue_size", "workers", "dedup_size"}
-    floats = {"shutdown_grace_seconds": (0, 3600), "body_timeout_seconds": (0.1, 600)}
-    _unknown(server, {*server_keys, *floats}, "server.", problems)
-    host = _get(server, "host", str, "server.host", problems)
-    if host is not None:
-        values["host"] = host
-    _int(server, "port", "server.port", 0, 65535, values, problems)
-    # GitHub never delivers more than 25 MB (docs: "Webhook payload object" payload cap).
-    _int(server, "max_body_bytes", "server.max_body_bytes", 1024, 25 * 2**20, values, problems)
-    _int(server, "queue_size", "server.queue_size", 1, 1_000_000, values, problems)
-    _int(server, "workers", "server.workers", 1, 256, values, problems)
-    _int(server, "dedup_size", "server.dedup_size", 0, 10_000_000, values, problems)
-    # GitHub waits 10 s for an answer, so a body still arriving after that is never legitimate.
-    for key, (low, high) in floats.items():
-        number = server.get(key)
-        if number is None:
-            continue
-        if (
-            isinstance(number, int | float)
-            and not isinstance(number, bool)
-            and low <= number <= high
-        ):
-            values[key] = float(number)
-        else:
-            problems.append(f"server.{key} must be a number from {low} to {high}")
+    values["server"] = read_table(ServerSettings, server, "server.", problems)
     nomad = _get(document, "nomad", dict, "[nomad]", problems) or {}
     _unknown(nomad, {"headers"}, "nomad.", problems)
     headers = _get(nomad, "headers", dict, "[nomad.headers]", problems) or {}
     values["nomad_headers"] = _headers(headers, env, problems)
     table = _get(document, "reconcile", dict, "[reconcile]", problems) or {}
-    values["reconcile"] = reconcile_settings(table, problems)  # see reconcile_settings.py
+    values["reconcile"] = read_table(ReconcileSettings, table, "reconcile.", problems)
 
 
 def _pools(document: dict[str, Any], problems: list[str]) -> tuple[Pool, ...]:

@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from runners_on_demand.decision import Dispatch
-from runners_on_demand.delivery import WorkflowJobEvent
+from runners_on_demand.decision import StartRunner
 from runners_on_demand.errors import ContractError
+from runners_on_demand.events import WorkflowJobEvent
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
@@ -81,7 +81,7 @@ class DispatchRequest:
 
 
 def build_dispatch(
-    event: WorkflowJobEvent, dispatch: Dispatch, credential: RunnerCredential
+    event: WorkflowJobEvent, start: StartRunner, credential: RunnerCredential
 ) -> DispatchRequest:
     """The dispatch request for this job; `ContractError` if the payload would exceed 16 KiB."""
     meta = {
@@ -89,8 +89,8 @@ def build_dispatch(
         "REPO_SHORT_NAME": event.repo_name,
         "WORKFLOW_RUN": str(event.run_id),
         "GITHUB_JOB_ID": str(event.job_id),
-        "RUNNER_NAME": dispatch.runner_name,
-        "RUNNER_LABELS": ",".join(dispatch.labels),
+        "RUNNER_NAME": start.runner_name,
+        "RUNNER_LABELS": ",".join(start.labels),
     }
     document: dict[str, Any] = {
         "repo": event.repo_full_name,
@@ -106,23 +106,23 @@ def build_dispatch(
     raw = json.dumps(document, separators=(",", ":")).encode()
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise ContractError(
-            f"dispatch payload for {dispatch.runner_name} is {len(raw)} bytes; "
+            f"dispatch payload for {start.runner_name} is {len(raw)} bytes; "
             f"Nomad accepts at most {MAX_PAYLOAD_BYTES}"
         )
     return DispatchRequest(
-        job_id=dispatch.pool.nomad_job,
-        idempotency_token=dispatch.idempotency_token,
+        job_id=start.pool.nomad_job,
+        idempotency_token=start.runner_name,
         meta=meta,
         payload=base64.b64encode(raw).decode("ascii"),
     )
 
 
-def jitconfig_request(dispatch: Dispatch, runner_group_id: int) -> dict[str, Any]:
+def jitconfig_request(start: StartRunner, runner_group_id: int) -> dict[str, Any]:
     """The body of `POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig`."""
     # https://docs.github.com/rest/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-a-repository
     return {
-        "name": dispatch.runner_name,
+        "name": start.runner_name,
         "runner_group_id": runner_group_id,
-        "labels": list(dispatch.labels),
+        "labels": list(start.labels),
         "work_folder": "_work",
     }

@@ -1,4 +1,4 @@
-"""The pure decision: does this `workflow_job` event get a runner, and from which pool?
+"""The decision: does this workflow job's event start a runner, and from which pool? Pure.
 
 Labels compare case-insensitively, as GitHub matches runner labels
 (https://docs.github.com/actions/hosting-your-own-runners/managing-self-hosted-runners/using-labels-with-self-hosted-runners).
@@ -6,37 +6,46 @@ Labels compare case-insensitively, as GitHub matches runner labels
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
-from runners_on_demand.delivery import WorkflowJobEvent
+from runners_on_demand.events import WorkflowJobEvent
+from runners_on_demand.names import runner_name
 
 __all__ = [
     "DEFAULT_POOL",
-    "IGNORE_REASONS",
+    "MAX_LABELS",
     "Decision",
-    "Dispatch",
     "Ignore",
+    "IgnoreReason",
     "Policy",
     "Pool",
+    "StartRunner",
     "decide",
-    "runner_name",
 ]
 
 # generate-jitconfig accepts 1 to 100 labels (REST docs, "Create configuration for a JIT runner").
 MAX_LABELS = 100
 
-# Every reason `decide` may give, so metrics can be registered up front.
-IGNORE_REASONS = (
-    "action:waiting",
-    "action:in_progress",
-    "action:completed",
-    "action:other",
-    "label:no-trigger",
-    "label:invalid",
-    "repo:not-allowed",
-    "pool:none-matches",
-)
-_KNOWN_ACTIONS = ("waiting", "in_progress", "completed")
+
+class IgnoreReason(enum.StrEnum):
+    """Why an event starts no runner; the values are the `reason` label of the metrics."""
+
+    WAITING = "action:waiting"
+    IN_PROGRESS = "action:in_progress"
+    COMPLETED = "action:completed"
+    OTHER_ACTION = "action:other"
+    NO_TRIGGER_LABEL = "label:no-trigger"
+    INVALID_LABELS = "label:invalid"
+    REPO_NOT_ALLOWED = "repo:not-allowed"
+    NO_POOL = "pool:none-matches"
+
+
+_ACTIONS = {
+    "waiting": IgnoreReason.WAITING,
+    "in_progress": IgnoreReason.IN_PROGRESS,
+    "completed": IgnoreReason.COMPLETED,
+}
 
 
 @dataclass(frozen=True)
@@ -79,47 +88,38 @@ class Policy:
 
 
 @dataclass(frozen=True)
-class Dispatch:
-    """Start one runner for this job on `pool`."""
+class StartRunner:
+    """Start one runner for this job on `pool`; its name is also the Nomad idempotency token."""
 
     pool: Pool
     runner_name: str
-    idempotency_token: str
     labels: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Ignore:
-    """No runner; `reason` is short and machine-friendly (one of `IGNORE_REASONS`)."""
+    """No runner, and why."""
 
-    reason: str
-
-
-Decision = Dispatch | Ignore
+    reason: IgnoreReason
 
 
-def runner_name(job_id: int, run_attempt: int) -> str:
-    """The runner name and Nomad idempotency token, unique per job and attempt."""
-    return f"rod-{job_id}-{run_attempt}"
+Decision = StartRunner | Ignore
 
 
 def decide(event: WorkflowJobEvent, policy: Policy) -> Decision:
-    """Dispatch a runner for a queued job asking for one, or say why not."""
+    """Start a runner for a queued job that asks for one, or say why not."""
     if event.action != "queued":
-        known = event.action in _KNOWN_ACTIONS
-        return Ignore(f"action:{event.action}" if known else "action:other")
+        return Ignore(_ACTIONS.get(event.action, IgnoreReason.OTHER_ACTION))
     job_labels = frozenset(label.lower() for label in event.labels)
     if policy.trigger_label.lower() not in job_labels:
-        return Ignore("label:no-trigger")
+        return Ignore(IgnoreReason.NO_TRIGGER_LABEL)
     # Labels travel comma-joined in RUNNER_LABELS and to config.sh --labels.
     if len(event.labels) > MAX_LABELS or any(not label or "," in label for label in event.labels):
-        return Ignore("label:invalid")
+        return Ignore(IgnoreReason.INVALID_LABELS)
     if not policy.allows(event.repo_owner, event.repo_full_name):
-        return Ignore("repo:not-allowed")
+        return Ignore(IgnoreReason.REPO_NOT_ALLOWED)
     for pool in policy.pools:
         if pool.accepts(job_labels, policy.trigger_label):
             name = runner_name(event.job_id, event.run_attempt)
-            return Dispatch(
-                pool=pool, runner_name=name, idempotency_token=name, labels=event.labels
-            )
-    return Ignore("pool:none-matches")
+            return StartRunner(pool=pool, runner_name=name, labels=event.labels)
+    return Ignore(IgnoreReason.NO_POOL)

@@ -1,5 +1,8 @@
 """Sans-I/O webhook intake: raw bytes and headers in, a verified typed delivery (or an error) out.
 
+A `workflow_job` delivery becomes the pipeline's `WorkflowJobEvent` (events.py), keyed by hook id
+and delivery GUID.
+
 No network, clock or environment here (gidgethub `sansio.Event.from_http` is the model). The
 edge caps the body size before calling `parse_delivery`; the rest of the checks happen here.
 """
@@ -9,49 +12,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs
 
 from runners_on_demand.errors import ConfigError, MalformedDelivery, SignatureMismatch
+from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
+from runners_on_demand.names import is_valid_full_name
 
-__all__ = [
-    "Delivery",
-    "OtherEvent",
-    "Ping",
-    "WorkflowJobEvent",
-    "is_valid_full_name",
-    "is_valid_owner",
-    "is_valid_repo_name",
-    "parse_delivery",
-    "verify_signature",
-]
+__all__ = ["Delivery", "OtherEvent", "Ping", "parse_delivery", "verify_signature"]
 
 T = TypeVar("T")
-
-# GitHub user/org names: 1-39 alphanumerics or hyphens, not starting with a hyphen.
-_OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}")
-# Repository names: letters, digits, '.', '_' and '-', at most 100 characters; '.' and '..' are
-# reserved (GitHub refuses them when a repository is created or renamed).
-_REPO = re.compile(r"[A-Za-z0-9._-]{1,100}")
-
-
-def is_valid_owner(owner: str) -> bool:
-    """Whether `owner` is a well-formed GitHub user or organization login."""
-    return _OWNER.fullmatch(owner) is not None
-
-
-def is_valid_repo_name(name: str) -> bool:
-    """Whether `name` is a well-formed GitHub repository name (without its owner)."""
-    return _REPO.fullmatch(name) is not None and name not in (".", "..")
-
-
-def is_valid_full_name(full_name: str) -> bool:
-    """Whether `full_name` is exactly `owner/repo` in GitHub's grammar."""
-    owner, sep, name = full_name.partition("/")
-    return sep == "/" and is_valid_owner(owner) and is_valid_repo_name(name)
 
 
 def verify_signature(body: bytes, signature_256: str | None, *, secret: str) -> None:
@@ -85,33 +57,6 @@ class OtherEvent:
     event: str
     delivery_id: str
     hook_id: str | None
-
-
-@dataclass(frozen=True)
-class WorkflowJobEvent:
-    """The fields of a `workflow_job` delivery that the decision and the dispatch need."""
-
-    # https://docs.github.com/webhooks/webhook-events-and-payloads#workflow_job
-    event: ClassVar[str] = "workflow_job"
-    delivery_id: str
-    hook_id: str | None
-    action: str
-    job_id: int
-    run_id: int
-    run_attempt: int
-    job_name: str
-    workflow_name: str | None
-    labels: tuple[str, ...]
-    status: str
-    conclusion: str | None
-    runner_id: int | None
-    runner_name: str | None
-    repo_full_name: str
-    repo_owner: str
-    repo_name: str
-    repo_html_url: str
-    fork: bool
-    installation_id: int | None
 
 
 Delivery = Ping | OtherEvent | WorkflowJobEvent
@@ -191,8 +136,7 @@ def _workflow_job(document: dict[str, Any], *, delivery_id: str, hook_id: str | 
     if isinstance(installation, dict):
         installation_id = _optional_int(installation, "id", "installation.id")
     return WorkflowJobEvent(
-        delivery_id=delivery_id,
-        hook_id=hook_id,
+        origin=Origin(Intake.WEBHOOK, f"{hook_id or '-'}/{delivery_id}"),
         action=_field(document, "action", str, "action"),
         job_id=_positive_int(job, "id", "workflow_job.id"),
         run_id=_positive_int(job, "run_id", "workflow_job.run_id"),

@@ -15,10 +15,9 @@ import uvicorn
 
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError
-from runners_on_demand.wiring import read_settings
+from runners_on_demand.wiring import LOG_FORMAT, read_settings
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _fail(problems: list[str]) -> NoReturn:
@@ -76,8 +75,8 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
     )
     uvicorn.run(
         app,
-        host=host or settings.host,
-        port=settings.port if port is None else port,
+        host=host or settings.server.host,
+        port=settings.server.port if port is None else port,
         log_config=None,
         log_level=log_level,
         access_log=False,

@@ -1,4 +1,4 @@
-"""The parts built from Settings on two HTTP clients, for `rod serve` and `rod reconcile`."""
+"""The parts built from Settings, for `rod serve` and `rod reconcile`: clients, ports, pipeline."""
 
 from __future__ import annotations
 
@@ -10,23 +10,30 @@ from pathlib import Path
 
 import httpx
 
-from runners_on_demand.backoff import Backoff
+from runners_on_demand.backoff import Backoff, Retrier
 from runners_on_demand.config import Settings, load_settings
+from runners_on_demand.credentials import GitHubCredentials
 from runners_on_demand.errors import ConfigError
 from runners_on_demand.metrics import Metrics
-from runners_on_demand.ports.github import AppAuth, GitHubAuth, GitHubRunners, PatAuth
-from runners_on_demand.ports.nomad import NomadJobs
-from runners_on_demand.reconciler import Reconciler
-from runners_on_demand.service import Dispatcher
+from runners_on_demand.pipeline import Pipeline
+from runners_on_demand.ports.github import GitHubHttp
+from runners_on_demand.ports.github_auth import AppAuth, GitHubAuth, PatAuth
+from runners_on_demand.ports.nomad import NomadHttp, tls_context
+from runners_on_demand.reconcile.loop import Reconciler, ServedRepos
+from runners_on_demand.reconcile.plan import ReconcilePolicy
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Per-call timeout towards GitHub and Nomad; GitHub gives a webhook 10 s, but calls happen later.
+UPSTREAM_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
 @dataclass(frozen=True)
 class Parts:
-    """The two ports, the dispatcher's queue and the reconciler that feeds it."""
+    """The two ports, the pipeline and the reconciler that feeds it."""
 
-    github: GitHubRunners
-    nomad: NomadJobs
-    dispatcher: Dispatcher
+    github: GitHubHttp
+    nomad: NomadHttp
+    pipeline: Pipeline
     reconciler: Reconciler
 
 
@@ -56,6 +63,28 @@ def github_auth(settings: Settings) -> GitHubAuth:
     raise ConfigError(["no GitHub credential: set GITHUB_TOKEN or a GitHub App"])
 
 
+def clients(
+    settings: Settings,
+    *,
+    github_transport: httpx.AsyncBaseTransport | None = None,
+    nomad_transport: httpx.AsyncBaseTransport | None = None,
+) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
+    """The GitHub and the Nomad client; tests plug the services in through the transports."""
+    verify = tls_context(
+        settings.nomad_cacert, settings.nomad_client_cert, settings.nomad_client_key
+    )
+    github = httpx.AsyncClient(
+        base_url=settings.github_api_url, transport=github_transport, timeout=UPSTREAM_TIMEOUT
+    )
+    nomad = httpx.AsyncClient(
+        base_url=settings.nomad_addr,
+        transport=nomad_transport,
+        timeout=UPSTREAM_TIMEOUT,
+        verify=verify,
+    )
+    return github, nomad
+
+
 def build(
     settings: Settings,
     github_client: httpx.AsyncClient,
@@ -67,36 +96,37 @@ def build(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     backoff: Backoff | None = None,
 ) -> Parts:
-    """Ports, dispatcher and reconciler as `settings` describe them."""
-    github = GitHubRunners(github_client, github_auth(settings), clock=clock)
-    nomad = NomadJobs(
+    """Ports, pipeline and reconciler as `settings` describe them."""
+    github = GitHubHttp(github_client, github_auth(settings), clock=clock)
+    nomad = NomadHttp(
         nomad_client,
         token=settings.nomad_token,
         namespace=settings.nomad_namespace,
         region=settings.nomad_region,
         headers=settings.nomad_headers,
     )
-    dispatcher = Dispatcher(
+    metrics.track_rate_limit(lambda: github.rate_limit_remaining)
+    credentials = GitHubCredentials(
         github,
         nomad,
-        metrics=metrics,
-        credential=settings.credential_mode,
+        mode=settings.credential_mode,
         runner_group_id=settings.runner_group_id,
-        queue_size=settings.queue_size,
-        workers=settings.workers,
-        dedup_size=settings.dedup_size,
-        backoff=backoff,
-        sleep=sleep,
+        remembered=settings.server.dedup_size,
     )
-    reconcile = settings.reconcile
-    reconciler = Reconciler(
-        github,
+    served = ServedRepos((*settings.reconcile.repos, *repos))
+    pipeline = Pipeline(
+        credentials,
         nomad,
-        dispatcher,
-        policy=reconcile.policy(settings.policy, jit=settings.credential_mode == "jit"),
-        repos=(*reconcile.repos, *repos),
+        policy=settings.policy,
+        settings=settings.server,
         metrics=metrics,
-        submit_limit=max(1, settings.queue_size // 2),
-        clock=clock,
+        retrier=Retrier(backoff, sleep=sleep),
+        on_repo=served.saw,
     )
-    return Parts(github, nomad, dispatcher, reconciler)
+    policy = ReconcilePolicy(
+        settings.policy, settings.reconcile, runner_precreated=settings.credential_mode == "jit"
+    )
+    reconciler = Reconciler(
+        github, nomad, pipeline, policy=policy, repos=served, metrics=metrics, clock=clock
+    )
+    return Parts(github, nomad, pipeline, reconciler)

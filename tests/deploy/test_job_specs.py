@@ -13,7 +13,7 @@ import hcl2
 import pytest
 
 from runners_on_demand.contract import DispatchRequest, JitConfig, RegistrationToken, build_dispatch
-from runners_on_demand.decision import Dispatch, Policy, decide
+from runners_on_demand.decision import Policy, StartRunner, decide
 from runners_on_demand.delivery import WorkflowJobEvent, parse_delivery
 from simulator.emit import Target, build_delivery, workflow_job_payload
 from simulator.github.webhooks import Hook
@@ -57,7 +57,7 @@ def dispatch_for(credential: JitConfig | RegistrationToken, labels: list[str]) -
     event = parse_delivery(headers, body, secret="s")
     assert isinstance(event, WorkflowJobEvent)
     decision = decide(event, Policy())
-    assert isinstance(decision, Dispatch)
+    assert isinstance(decision, StartRunner)
     return build_dispatch(event, decision, credential)
 
 

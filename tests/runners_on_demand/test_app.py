@@ -223,7 +223,7 @@ class TestWebhookBadInput:
         def explode(*args: object) -> None:
             raise RuntimeError("kaboom")
 
-        monkeypatch.setattr("runners_on_demand.app.decide", explode)
+        monkeypatch.setattr("runners_on_demand.pipeline.decide", explode)
         body, headers = delivery(job_payload())
         async with rig() as r:
             response = await r.client.post("/webhook", content=body, headers=headers)

@@ -106,7 +106,7 @@ class Edge:
 
         async def send() -> httpx.Response:
             response = await self.client.post("/webhook", content=body, headers=headers)
-            await self.app.state.dispatcher.join()
+            await self.app.state.pipeline.join()
             return response
 
         return self.runner.run(send())

@@ -64,7 +64,11 @@ class TestLoadSettingsEnvironment:
         )
         assert settings.policy == Policy() and settings.policy.pools == (DEFAULT_POOL,)
         assert (settings.credential_mode, settings.runner_group_id) == ("jit", 1)
-        assert (settings.max_body_bytes, settings.host, settings.port) == (1048576, "0.0.0.0", 8080)
+        assert (settings.server.max_body_bytes, settings.server.host, settings.server.port) == (
+            1048576,
+            "0.0.0.0",
+            8080,
+        )
 
     def test_nomad_variables(self) -> None:
         environ = BASE | {
@@ -168,8 +172,12 @@ class TestLoadSettingsToml:
             "CF-Access-Client-Id": "0123456789abcdef.access",
             "CF-Access-Client-Secret": "cf-secret-value",
         }
-        assert (settings.queue_size, settings.workers, settings.dedup_size) == (1000, 4, 10000)
-        assert settings.shutdown_grace_seconds == 25.0
+        assert (
+            settings.server.queue_size,
+            settings.server.workers,
+            settings.server.dedup_size,
+        ) == (1000, 4, 10000)
+        assert settings.server.shutdown_grace_seconds == 25.0
 
     def test_limits_and_modes(self) -> None:
         toml_text = """
@@ -187,8 +195,16 @@ class TestLoadSettingsToml:
         settings = load_settings(BASE, toml_text)
         assert (settings.credential_mode, settings.runner_group_id) == ("registration-token", 3)
         assert settings.policy.trigger_label == "Nomad"
-        assert (settings.host, settings.port, settings.max_body_bytes) == ("127.0.0.1", 0, 65536)
-        assert (settings.queue_size, settings.workers, settings.shutdown_grace_seconds) == (
+        assert (settings.server.host, settings.server.port, settings.server.max_body_bytes) == (
+            "127.0.0.1",
+            0,
+            65536,
+        )
+        assert (
+            settings.server.queue_size,
+            settings.server.workers,
+            settings.server.shutdown_grace_seconds,
+        ) == (
             5,
             2,
             3.0,

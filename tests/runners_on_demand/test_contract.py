@@ -19,7 +19,7 @@ from runners_on_demand.contract import (
     build_dispatch,
     jitconfig_request,
 )
-from runners_on_demand.decision import Dispatch, Policy, Pool, decide
+from runners_on_demand.decision import Policy, Pool, StartRunner, decide
 from runners_on_demand.delivery import WorkflowJobEvent, parse_delivery
 from runners_on_demand.errors import ContractError
 
@@ -48,10 +48,10 @@ EVENT = queued_event()
 POOL = Pool("k8s", "github-runner-k8s", frozenset({"k8s"}))
 
 
-def k8s_dispatch() -> Dispatch:
+def k8s_dispatch() -> StartRunner:
     """The decision for the example on a k8s pool."""
     decision = decide(EVENT, Policy(pools=(POOL,)))
-    assert isinstance(decision, Dispatch)
+    assert isinstance(decision, StartRunner)
     return decision
 
 

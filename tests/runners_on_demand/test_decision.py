@@ -12,15 +12,15 @@ from hypothesis import strategies as st
 
 from runners_on_demand.decision import (
     DEFAULT_POOL,
-    IGNORE_REASONS,
-    Dispatch,
     Ignore,
+    IgnoreReason,
     Policy,
     Pool,
+    StartRunner,
     decide,
-    runner_name,
 )
-from runners_on_demand.delivery import WorkflowJobEvent
+from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
+from runners_on_demand.names import runner_name
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "workflow_job"
 
@@ -31,8 +31,7 @@ def event_from(name: str) -> WorkflowJobEvent:
     job, repo = document["workflow_job"], document["repository"]
     owner, _, short = repo["full_name"].partition("/")
     return WorkflowJobEvent(
-        delivery_id="d-1",
-        hook_id="1",
+        origin=Origin(Intake.WEBHOOK, "1" + "/" + "d-1"),
         action=document["action"],
         job_id=job["id"],
         run_id=job["run_id"],
@@ -108,10 +107,9 @@ class TestPolicy:
 class TestDecide:
     def test_real_queued_self_hosted_example_dispatches_on_the_default_pool(self) -> None:
         decision = decide(QUEUED, Policy())
-        assert decision == Dispatch(
+        assert decision == StartRunner(
             pool=DEFAULT_POOL,
             runner_name=f"rod-{QUEUED.job_id}-1",
-            idempotency_token=f"rod-{QUEUED.job_id}-1",
             labels=("self-hosted", "k8s"),
         )
 
@@ -142,12 +140,12 @@ class TestDecide:
     @pytest.mark.parametrize("labels", [("Self-Hosted",), ("SELF-HOSTED", "Linux")])
     def test_trigger_label_is_case_insensitive(self, labels: tuple[str, ...]) -> None:
         decision = decide(job(labels), Policy())
-        assert isinstance(decision, Dispatch)
+        assert isinstance(decision, StartRunner)
         assert decision.labels == labels  # passed on as the job wrote them
 
     def test_custom_trigger_label(self) -> None:
         policy = Policy(trigger_label="Nomad")
-        assert isinstance(decide(job(("nomad", "linux")), policy), Dispatch)
+        assert isinstance(decide(job(("nomad", "linux")), policy), StartRunner)
         assert decide(job(("self-hosted",)), policy) == Ignore("label:no-trigger")
 
     @pytest.mark.parametrize("labels", [(), ("ubuntu-latest",), ("self-hosted-ish",)])
@@ -163,9 +161,9 @@ class TestDecide:
     def test_allowlist_refuses_other_repositories(self) -> None:
         policy = Policy(allow=("octo-org",))
         assert decide(QUEUED, policy) == Ignore("repo:not-allowed")
-        assert isinstance(decide(QUEUED, Policy(allow=("octo-org", "LINEVILLE"))), Dispatch)
+        assert isinstance(decide(QUEUED, Policy(allow=("octo-org", "LINEVILLE"))), StartRunner)
         full = Policy(allow=("lineville/elastic-machines-testing",))
-        assert isinstance(decide(QUEUED, full), Dispatch)
+        assert isinstance(decide(QUEUED, full), StartRunner)
 
     def test_first_pool_covering_all_labels_wins(self) -> None:
         linux = Pool("linux", "runner-linux", frozenset({"linux", "x64"}))
@@ -187,9 +185,9 @@ class TestDecide:
         assert runner_name(2832853555, 3) == "rod-2832853555-3"
         first = decide(job(run_attempt=1), Policy())
         second = decide(job(run_attempt=2), Policy())
-        assert isinstance(first, Dispatch) and isinstance(second, Dispatch)
-        assert first.idempotency_token != second.idempotency_token
-        assert second.runner_name == second.idempotency_token == f"rod-{QUEUED.job_id}-2"
+        assert isinstance(first, StartRunner) and isinstance(second, StartRunner)
+        assert first.runner_name != second.runner_name
+        assert second.runner_name == f"rod-{QUEUED.job_id}-2"
 
     @given(
         action=st.sampled_from(["queued", "waiting", "in_progress", "completed", "x"]),
@@ -201,14 +199,14 @@ class TestDecide:
         pools = (Pool("gpu", "runner-gpu", frozenset({"gpu"})),)
         decision = decide(job(tuple(labels), action=action), Policy(pools=pools))
         if isinstance(decision, Ignore):
-            assert decision.reason in IGNORE_REASONS
+            assert isinstance(decision.reason, IgnoreReason)
         else:
             assert action == "queued"
             assert "self-hosted" in {label.lower() for label in labels}
             assert {label.lower() for label in labels} <= {"self-hosted", "gpu"}
 
 
-def _pool(decision: Dispatch | Ignore) -> Pool:
-    """The pool of a Dispatch (fails the test on an Ignore)."""
-    assert isinstance(decision, Dispatch), decision
+def _pool(decision: StartRunner | Ignore) -> Pool:
+    """The pool of a StartRunner (fails the test on an Ignore)."""
+    assert isinstance(decision, StartRunner), decision
     return decision.pool

@@ -14,15 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runners_on_demand.delivery import (
-    OtherEvent,
-    Ping,
-    WorkflowJobEvent,
-    is_valid_full_name,
-    parse_delivery,
-    verify_signature,
-)
+from runners_on_demand.delivery import OtherEvent, Ping, parse_delivery, verify_signature
 from runners_on_demand.errors import ConfigError, MalformedDelivery, SignatureMismatch
+from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
 
 SECRET = "test-webhook-secret"
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,61 +153,6 @@ class TestVerifySignature:
             verify_signature(changed, sign(body), secret=SECRET)
 
 
-class TestIsValidFullName:
-    @pytest.mark.parametrize(
-        "name",
-        [
-            "octo-org/example-workflow",
-            "a/b",
-            "A1/.github",
-            "x/..x",
-            "a/_",
-            "o" * 39 + "/" + "r" * 100,
-        ],
-    )
-    def test_valid(self, name: str) -> None:
-        assert is_valid_full_name(name)
-
-    @pytest.mark.parametrize(
-        "name",
-        [
-            "../x",
-            "a/b/c",
-            "a/..",
-            "a/.",
-            "-a/b",
-            "a_b/c",
-            "a/",
-            "/b",
-            "ab",
-            "a b/c",
-            "a/b c",
-            "a/b\n",
-            "o" * 40 + "/r",
-            "o/" + "r" * 101,
-            "é/b",
-            "a/b%2f..",
-            "",
-        ],
-    )
-    def test_invalid(self, name: str) -> None:
-        assert not is_valid_full_name(name)
-
-    @given(
-        owner=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}", fullmatch=True),
-        repo=st.from_regex(r"[A-Za-z0-9._-]{1,100}", fullmatch=True),
-    )
-    def test_grammar(self, owner: str, repo: str) -> None:
-        assert is_valid_full_name(f"{owner}/{repo}") == (repo not in (".", ".."))
-
-    @given(name=st.text(max_size=60))
-    def test_never_accepts_path_tricks(self, name: str) -> None:
-        if is_valid_full_name(name):
-            owner, repo = name.split("/")
-            assert repo not in (".", "..") and not owner.startswith("-")
-            assert name.isascii() and name.count("/") == 1 and "\\" not in name
-
-
 class TestParseDelivery:
     @pytest.mark.parametrize("content_type", [JSON, FORM])
     @pytest.mark.parametrize("name", sorted(set(EXAMPLES) - WITHOUT_ATTEMPT))
@@ -239,8 +178,8 @@ class TestParseDelivery:
         assert (event.repo_html_url, event.fork) == (repo["html_url"], repo["fork"])
         assert event.installation_id == document.get("installation", {}).get("id")
         assert event.runner_id == (job["runner_id"] or None)
-        assert event.hook_id == "292430182"
-        assert event.delivery_id == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+        key = "292430182/72d3162e-cc78-11e3-81ab-4c9367dc0958"
+        assert event.origin == Origin(Intake.WEBHOOK, key)
 
     def test_queued_examples_carry_no_runner(self) -> None:
         queued = [deliver(sample(name)) for name in EXAMPLES if ".queued" in name]
@@ -338,7 +277,8 @@ class TestParseDelivery:
         sent = headers(body)
         del sent["X-GitHub-Hook-ID"]
         event = parse_delivery(sent, body, secret=SECRET)
-        assert isinstance(event, WorkflowJobEvent) and event.hook_id is None
+        assert isinstance(event, WorkflowJobEvent)
+        assert event.origin.key == "-/72d3162e-cc78-11e3-81ab-4c9367dc0958"
 
     @pytest.mark.parametrize(
         "path",

@@ -90,7 +90,7 @@ class Rig:
         return await self.client.post("/webhook", content=body, headers=headers)
 
     async def drain(self) -> None:
-        await self.app.state.dispatcher.join()
+        await self.app.state.pipeline.join()
 
     def dispatches(self, outcome: str) -> float:
         registry = self.app.state.metrics.registry

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runners_on_demand.contract import DispatchRequest, JitConfig, build_dispatch
-from runners_on_demand.decision import Dispatch, Policy, decide
+from runners_on_demand.decision import Policy, StartRunner, decide
 from runners_on_demand.delivery import WorkflowJobEvent, parse_delivery
 from simulator.compose import (
     AgentNotReady,
@@ -99,7 +99,7 @@ def sample_dispatch() -> DispatchRequest:
     event = parse_delivery(headers, body, secret="s")
     assert isinstance(event, WorkflowJobEvent)
     decision = decide(event, Policy())
-    assert isinstance(decision, Dispatch)
+    assert isinstance(decision, StartRunner)
     return build_dispatch(event, decision, JitConfig("encoded-jit-config"))
 
 

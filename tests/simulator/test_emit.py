@@ -162,7 +162,7 @@ class TestCommand:
         assert (event.action, event.job_id, event.run_id, event.run_attempt) == (
             "queued", 42, 7, 2,
         )  # fmt: skip
-        assert (event.labels, event.repo_full_name, event.hook_id) == (
+        assert (event.labels, event.repo_full_name, event.origin.key.partition("/")[0]) == (
             ("self-hosted", "linux"), "octo/hello", "5",
         )  # fmt: skip
 

@@ -1,13 +1,14 @@
-"""The dispatcher's two outbound ports: GitHub's runner API and Nomad's dispatch API."""
+"""The dispatcher's two outbound ports (protocols) and the results they share.
 
-from runners_on_demand.ports.github import AppAuth, GitHubRunners, PatAuth, RunnerExists
-from runners_on_demand.ports.nomad import DispatchResult, NomadJobs
+The httpx adapters live in `ports.github` (`GitHubHttp`) and `ports.nomad` (`NomadHttp`).
+"""
 
-__all__ = [
-    "AppAuth",
-    "DispatchResult",
-    "GitHubRunners",
-    "NomadJobs",
-    "PatAuth",
-    "RunnerExists",
-]
+from runners_on_demand.ports.protocols import (
+    DispatchResult,
+    GitHubPort,
+    NomadPort,
+    Removal,
+    RunnerExists,
+)
+
+__all__ = ["DispatchResult", "GitHubPort", "NomadPort", "Removal", "RunnerExists"]

@@ -1,33 +1,36 @@
-"""The GitHub port: runner credentials from GitHub's REST API over one `httpx.AsyncClient`.
+"""The GitHub adapter: `GitHubPort` over one `httpx.AsyncClient` (GitHub's REST API).
 
-Authentication is a personal access token or a GitHub App (JWT -> installation token). Tokens are
-cached until shortly before they expire. Errors become `GitHubError` (with GitHub's `message`) or
-`GitHubRateLimited` (with the seconds to wait); a 409 on generate-jitconfig is not an error but
-`RunnerExists`: a runner of that name was already made for this job (the service then checks
-whether that earlier try ever reached Nomad).
-
-The reconciler's calls (listings with ETag-conditional requests, runner removal) are grouped at
-the end of `GitHubRunners`.
+Authentication comes from `github_auth.Authorizer` (a token, or a GitHub App's installation
+tokens). Errors become `GitHubError` (with GitHub's `message`) or `GitHubRateLimited` (with the
+seconds to wait); a 409 on generate-jitconfig is not an error but `RunnerExists`: a runner of that
+name was already made for this job. Listings use ETag-conditional requests, which cost no quota
+when nothing changed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import httpx
-import jwt
 
 from runners_on_demand import __version__
 from runners_on_demand.contract import JitConfig, RegistrationToken
 from runners_on_demand.errors import GitHubError, GitHubRateLimited
-from runners_on_demand.reconcile import QueuedJob, Runner, queued_job_from_rest, runner_from_rest
+from runners_on_demand.observed import QueuedJob, Runner, queued_job_from_rest, runner_from_rest
+from runners_on_demand.ports.github_auth import (
+    TOKEN_MARGIN,
+    Authorizer,
+    GitHubAuth,
+    PatAuth,
+    token_and_expiry,
+)
+from runners_on_demand.ports.protocols import Removal, RunnerExists
+
+__all__ = ["GitHubHttp"]
 
 # https://docs.github.com/en/rest/about-the-rest-api/api-versions (pinned; 2026-03-10 breaks things)
 BASE_HEADERS = {
@@ -35,57 +38,16 @@ BASE_HEADERS = {
     "X-GitHub-Api-Version": "2022-11-28",
     "User-Agent": f"runners-on-demand/{__version__}",
 }
-# Refresh a cached token this long before GitHub's `expires_at` (tokens live one hour).
-TOKEN_MARGIN = 300.0
-# JWT lifetime: GitHub accepts at most 10 minutes; iat is backdated 60 s for clock drift.
-# https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-json-web-token-jwt-for-a-github-app
-JWT_LIFETIME = 540
 # Secondary rate limits without Retry-After: "wait at least one minute".
 SECONDARY_WAIT = 60.0
-
-# Conditional GETs remembered for the reconciler's listings (URL -> ETag, body, next link).
+# Conditional GETs remembered for the listings (URL -> ETag, body, next link).
 ETAG_CACHE_SIZE = 256
 # Pages followed at most per listing (100 items each).
 MAX_PAGES = 50
-# What DELETE .../runners/{id} did: 204, 404 (already gone), 422 (busy: running a job).
-RunnerRemoval = Literal["removed", "gone", "busy"]
 
 
-@dataclass(frozen=True)
-class PatAuth:
-    """A personal access token (classic or fine-grained), sent as a Bearer token."""
-
-    token: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class AppAuth:
-    """A GitHub App: its id and PEM private key, exchanged for installation tokens."""
-
-    app_id: str
-    private_key: str = field(repr=False)
-
-
-GitHubAuth = PatAuth | AppAuth
-
-
-@dataclass(frozen=True)
-class RunnerExists:
-    """generate-jitconfig answered 409: a runner with this name was already made."""
-
-    name: str
-
-
-@dataclass
-class _Cached:
-    """A token and the epoch second it expires."""
-
-    value: str = field(repr=False)
-    expires_at: float
-
-
-class GitHubRunners:
-    """Runner credentials for a repository: JIT configs and registration tokens."""
+class GitHubHttp:
+    """`GitHubPort` over GitHub's REST API."""
 
     def __init__(
         self,
@@ -95,26 +57,18 @@ class GitHubRunners:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
-        self._auth = auth
+        self._authorizer = Authorizer(auth, clock)
         self._clock = clock
-        self._lock = asyncio.Lock()
-        self._installation_ids: dict[str, int] = {}
-        self._installation_tokens: dict[int, _Cached] = {}
         self._registration_tokens: dict[str, tuple[RegistrationToken, float]] = {}
-        self.rate_limit_remaining: int | None = None
         self._etags: OrderedDict[str, tuple[str, dict[str, Any], str | None]] = OrderedDict()
+        self.rate_limit_remaining: int | None = None
 
     async def generate_jitconfig(
-        self,
-        owner: str,
-        repo: str,
-        body: Mapping[str, Any],
-        *,
-        installation_id: int | None = None,
+        self, owner: str, repo: str, body: Mapping[str, Any], *, installation_id: int | None = None
     ) -> JitConfig | RunnerExists:
         """`POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig` (201)."""
         # https://docs.github.com/en/rest/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-a-repository
-        path = f"/repos/{_seg(owner)}/{_seg(repo)}/actions/runners/generate-jitconfig"
+        path = f"{_repo(owner, repo)}/actions/runners/generate-jitconfig"
         authorization = await self._authorization(owner, repo, installation_id)
         try:
             data = await self._call("POST", path, authorization, json=dict(body))
@@ -137,91 +91,19 @@ class GitHubRunners:
         cached = self._registration_tokens.get(key)
         if cached is not None and cached[1] - TOKEN_MARGIN > self._clock():
             return cached[0]
-        path = f"/repos/{_seg(owner)}/{_seg(repo)}/actions/runners/registration-token"
+        path = f"{_repo(owner, repo)}/actions/runners/registration-token"
         authorization = await self._authorization(owner, repo, installation_id)
         data = await self._call("POST", path, authorization)
-        token, expires_at = _token_and_expiry(data, path)
+        token, expires_at = token_and_expiry(data, path)
         credential = RegistrationToken(token=token)
         self._registration_tokens[key] = (credential, expires_at)
         return credential
-
-    async def check(self) -> None:
-        """Raise GitHubError unless GitHub answers and accepts our credentials (`/readyz`)."""
-        # GET /rate_limit costs no quota for a token; GET /app is the App's own identity (JWT).
-        try:
-            if isinstance(self._auth, PatAuth):
-                await self._call("GET", "/rate_limit", f"Bearer {self._auth.token}")
-            else:
-                await self._call("GET", "/app", f"Bearer {self._app_jwt()}")
-        except GitHubError as error:
-            # Reachable is what matters: a rate limit is waited out, not a reason to take the
-            # service out of rotation. Silence, 5xx and rejected credentials (401) are.
-            if error.status is None or error.status >= 500 or error.status == 401:
-                raise
-
-    async def _authorization(self, owner: str, repo: str, installation_id: int | None) -> str:
-        if isinstance(self._auth, PatAuth):
-            return f"Bearer {self._auth.token}"
-        async with self._lock:
-            if installation_id is None:
-                installation_id = await self._installation_id(owner, repo)
-            cached = self._installation_tokens.get(installation_id)
-            if cached is None or cached.expires_at - TOKEN_MARGIN <= self._clock():
-                cached = await self._installation_token(installation_id)
-                self._installation_tokens[installation_id] = cached
-            return f"Bearer {cached.value}"
-
-    async def _installation_id(self, owner: str, repo: str) -> int:
-        # https://docs.github.com/en/rest/apps/apps#get-a-repository-installation-for-the-authenticated-app
-        key = f"{owner}/{repo}".lower()
-        if key not in self._installation_ids:
-            path = f"/repos/{_seg(owner)}/{_seg(repo)}/installation"
-            data = await self._call("GET", path, f"Bearer {self._app_jwt()}")
-            try:
-                self._installation_ids[key] = int(data["id"])
-            except (KeyError, TypeError, ValueError) as error:
-                raise GitHubError(f"GitHub GET {path}: unexpected answer", status=200) from error
-        return self._installation_ids[key]
-
-    async def _installation_token(self, installation_id: int) -> _Cached:
-        # https://docs.github.com/en/rest/apps/apps#create-an-installation-access-token-for-an-app
-        path = f"/app/installations/{installation_id}/access_tokens"
-        data = await self._call("POST", path, f"Bearer {self._app_jwt()}")
-        token, expires_at = _token_and_expiry(data, path)
-        return _Cached(token, expires_at)
-
-    def _app_jwt(self) -> str:
-        assert isinstance(self._auth, AppAuth)
-        now = int(self._clock())
-        claims = {"iat": now - 60, "exp": now + JWT_LIFETIME, "iss": self._auth.app_id}
-        return jwt.encode(claims, self._auth.private_key, algorithm="RS256")
-
-    async def _call(
-        self, method: str, path: str, authorization: str, *, json: Any = None
-    ) -> dict[str, Any]:
-        """One request; a 2xx JSON object back, or a GitHubError."""
-        had_installation_token = bool(self._installation_tokens)
-        response = await self._send(method, path, authorization, json=json)
-        if response.is_success:
-            try:
-                data = response.json()
-            except ValueError:
-                data = None
-            if not isinstance(data, dict):
-                raise GitHubError(f"GitHub {method} {path}: answer is not a JSON object")
-            return data
-        failure = _error(response, f"GitHub {method} {path}", self._clock())
-        if failure.status == 401 and had_installation_token:
-            failure.retryable = True  # `_send` dropped the token: the retry fetches a new one
-        raise failure
-
-    # -- the reconciler's reads and removals (runners_on_demand.reconciler) ----------------------
 
     async def list_queued_jobs(self, owner: str, repo: str) -> list[QueuedJob]:
         """Queued jobs of the repository's queued and in-progress runs (latest attempts)."""
         # https://docs.github.com/en/rest/actions/workflow-runs#list-workflow-runs-for-a-repository
         # https://docs.github.com/en/rest/actions/workflow-jobs#list-jobs-for-a-workflow-run
-        base = f"/repos/{_seg(owner)}/{_seg(repo)}/actions/runs"
+        base = f"{_repo(owner, repo)}/actions/runs"
         authorization = await self._authorization(owner, repo, None)
         runs: dict[int, Mapping[str, Any]] = {}
         for status in ("queued", "in_progress"):
@@ -241,7 +123,7 @@ class GitHubRunners:
     async def list_runners(self, owner: str, repo: str) -> list[Runner]:
         """`GET /repos/{owner}/{repo}/actions/runners`, every page."""
         # https://docs.github.com/en/rest/actions/self-hosted-runners#list-self-hosted-runners-for-a-repository
-        path = f"/repos/{_seg(owner)}/{_seg(repo)}/actions/runners"
+        path = f"{_repo(owner, repo)}/actions/runners"
         authorization = await self._authorization(owner, repo, None)
         items = await self._list(path, authorization, {"per_page": "100"}, "runners")
         full_name = f"{owner}/{repo}"
@@ -249,7 +131,7 @@ class GitHubRunners:
 
     async def find_runner(self, owner: str, repo: str, name: str) -> Runner | None:
         """The repository's runner called `name`, asked afresh (no cache)."""
-        path = f"/repos/{_seg(owner)}/{_seg(repo)}/actions/runners"
+        path = f"{_repo(owner, repo)}/actions/runners"
         authorization = await self._authorization(owner, repo, None)
         data, _ = await self._get(path, authorization, {"name": name}, cache=False)
         for item in data.get("runners") or []:
@@ -258,18 +140,45 @@ class GitHubRunners:
                 return runner
         return None
 
-    async def delete_runner(self, owner: str, repo: str, runner_id: int) -> RunnerRemoval:
+    async def delete_runner(self, owner: str, repo: str, runner_id: int) -> Removal:
         """`DELETE .../actions/runners/{id}`: removed, already gone (404), or busy (422)."""
         # https://docs.github.com/en/rest/actions/self-hosted-runners#delete-a-self-hosted-runner-from-a-repository
         # GitHub answers 422 "still running a job" while the runner is busy.
-        path = f"/repos/{_seg(owner)}/{_seg(repo)}/actions/runners/{runner_id}"
+        path = f"{_repo(owner, repo)}/actions/runners/{runner_id}"
         authorization = await self._authorization(owner, repo, None)
         response = await self._send("DELETE", path, authorization)
-        if response.status_code == 204:
-            return "removed"
-        if response.status_code in (404, 422):
-            return "gone" if response.status_code == 404 else "busy"
+        answers = {204: Removal.REMOVED, 404: Removal.GONE, 422: Removal.BUSY}
+        if response.status_code in answers:
+            return answers[response.status_code]
         raise _error(response, f"GitHub DELETE {path}", self._clock())
+
+    async def check(self) -> None:
+        """Raise GitHubError unless GitHub answers and accepts our credentials (`/readyz`)."""
+        # GET /rate_limit costs no quota for a token; GET /app is the App's own identity (JWT).
+        path = "/rate_limit" if isinstance(self._authorizer.auth, PatAuth) else "/app"
+        try:
+            await self._call("GET", path, self._authorizer.app_or_token())
+        except GitHubError as error:
+            # Reachable is what matters: a rate limit is waited out, not a reason to take the
+            # service out of rotation. Silence, 5xx and rejected credentials (401) are.
+            if error.status is None or error.status >= 500 or error.status == 401:
+                raise
+
+    async def _authorization(self, owner: str, repo: str, installation_id: int | None) -> str:
+        return await self._authorizer.for_repo(owner, repo, installation_id, self._call)
+
+    async def _call(
+        self, method: str, path: str, authorization: str, *, json: Any = None
+    ) -> dict[str, Any]:
+        """One request; a 2xx JSON object back, or a GitHubError."""
+        had_installation_token = self._authorizer.holds_installation_token
+        response = await self._send(method, path, authorization, json=json)
+        if response.is_success:
+            return _object(response, f"GitHub {method} {path}")
+        failure = _error(response, f"GitHub {method} {path}", self._clock())
+        if failure.status == 401 and had_installation_token:
+            failure.retryable = True  # `_send` dropped the token: the retry fetches a new one
+        raise failure
 
     async def _list(
         self, path: str, authorization: str, params: Mapping[str, str], key: str
@@ -308,12 +217,7 @@ class GitHubRunners:
             return cached[1], cached[2]
         if not response.is_success:
             raise _error(response, f"GitHub GET {url}", self._clock())
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise GitHubError(f"GitHub GET {url}: answer is not a JSON object")
+        data = _object(response, f"GitHub GET {url}")
         following = response.links.get("next", {}).get("url")
         if following and httpx.URL(following).host != self._client.base_url.host:
             following = None  # follow links only on the API's own host
@@ -346,8 +250,19 @@ class GitHubRunners:
         if remaining is not None and remaining.isdigit():
             self.rate_limit_remaining = int(remaining)
         if response.status_code == 401:
-            self._installation_tokens.clear()  # expired or revoked early: fetch a new one
+            self._authorizer.forget_installation_tokens()  # expired or revoked early
         return response
+
+
+def _object(response: httpx.Response, where: str) -> dict[str, Any]:
+    """The answer's JSON object, or a GitHubError."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise GitHubError(f"{where}: answer is not a JSON object")
+    return data
 
 
 def _error(response: httpx.Response, where: str, now: float) -> GitHubError:
@@ -385,13 +300,6 @@ def _seconds(value: str, *, default: float = SECONDARY_WAIT) -> float:
         return default
 
 
-def _token_and_expiry(data: Mapping[str, Any], path: str) -> tuple[str, float]:
-    try:
-        expires = datetime.fromisoformat(str(data["expires_at"])).timestamp()
-        return str(data["token"]), expires
-    except (KeyError, ValueError) as error:
-        raise GitHubError(f"GitHub POST {path}: unexpected answer", status=201) from error
-
-
-def _seg(value: str) -> str:
-    return quote(value, safe="")
+def _repo(owner: str, repo: str) -> str:
+    """`/repos/{owner}/{repo}` with both segments escaped."""
+    return f"/repos/{quote(owner, safe='')}/{quote(repo, safe='')}"

@@ -1,4 +1,4 @@
-"""The Nomad port: dispatch a parameterized job over one `httpx.AsyncClient`.
+"""The Nomad adapter: `NomadPort` over one `httpx.AsyncClient` (Nomad's HTTP API).
 
 Nomad answers errors in `text/plain`. A dispatch that fails validation comes back as HTTP 500 with
 a known message (nomad/job_endpoint.go `Dispatch`, `validateDispatchRequest`, wrapped by
@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
 
 from runners_on_demand.contract import DispatchRequest
 from runners_on_demand.errors import NomadError, NomadRejected
-from runners_on_demand.reconcile import Child, child_from_stub
+from runners_on_demand.observed import Child, child_from_stub
+from runners_on_demand.ports.protocols import DispatchResult
+
+__all__ = ["NomadHttp", "tls_context"]
 
 # Messages of Nomad's dispatch validation (HTTP 500 text/plain), unchanged since at least 1.2.
 # https://github.com/hashicorp/nomad/blob/main/nomad/job_endpoint.go (Dispatch, ~L1984-2160)
@@ -36,19 +38,8 @@ VALIDATION_MESSAGES = (
 MAX_MESSAGE = 300
 
 
-@dataclass(frozen=True)
-class DispatchResult:
-    """Nomad's answer to a dispatch; `existing` when the idempotency token matched a child."""
-
-    dispatched_job_id: str
-    eval_id: str
-    # Nomad answers EvalID "" when the token matched an existing child (state_store.go
-    # CheckIdempotencyToken) -- and also for a parent that is periodic, which ours is not.
-    existing: bool
-
-
-class NomadJobs:
-    """Dispatches of Nomad parameterized jobs, in one namespace and region."""
+class NomadHttp:
+    """`NomadPort` over Nomad's HTTP API, in one namespace and region."""
 
     def __init__(
         self,
@@ -85,8 +76,6 @@ class NomadJobs:
         """Raise NomadError unless `GET /v1/agent/health` answers 200 (for `/readyz`)."""
         # https://developer.hashicorp.com/nomad/api-docs/agent#health
         await self._send("GET", "/v1/agent/health")
-
-    # -- the reconciler's reads and stops (runners_on_demand.reconciler) -------------------------
 
     async def list_children(self, parent: str) -> list[Child]:
         """The dispatched children of `parent`, with their Meta: `GET /v1/jobs?prefix=...`."""

@@ -14,14 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from runners_on_demand.contract import JitConfig, RegistrationToken
 from runners_on_demand.errors import GitHubError, GitHubRateLimited
-from runners_on_demand.ports.github import (
-    TOKEN_MARGIN,
-    AppAuth,
-    GitHubAuth,
-    GitHubRunners,
-    PatAuth,
-    RunnerExists,
-)
+from runners_on_demand.ports.github import GitHubHttp
+from runners_on_demand.ports.github_auth import TOKEN_MARGIN, AppAuth, GitHubAuth, PatAuth
+from runners_on_demand.ports.protocols import RunnerExists
 
 API = "https://api.github.test"
 NOW = 1_800_000_000.0
@@ -73,9 +68,9 @@ def clock() -> Clock:
     return Clock()
 
 
-def port(router: respx.Router, auth: GitHubAuth, clock: Clock) -> GitHubRunners:
+def port(router: respx.Router, auth: GitHubAuth, clock: Clock) -> GitHubHttp:
     client = httpx.AsyncClient(base_url=API, transport=httpx.MockTransport(router.async_handler))
-    return GitHubRunners(client, auth, clock=clock)
+    return GitHubHttp(client, auth, clock=clock)
 
 
 class TestGenerateJitconfig:
@@ -98,7 +93,7 @@ class TestGenerateJitconfig:
         client = httpx.AsyncClient(
             base_url="https://ghe.test/api/v3", transport=httpx.MockTransport(ghes.async_handler)
         )
-        await GitHubRunners(client, PatAuth("t"), clock=clock).generate_jitconfig(
+        await GitHubHttp(client, PatAuth("t"), clock=clock).generate_jitconfig(
             "octo", "hello", JIT_BODY
         )
         assert route.called

@@ -9,8 +9,9 @@ import pytest
 import respx
 
 from runners_on_demand.errors import GitHubError, GitHubRateLimited
-from runners_on_demand.ports.github import ETAG_CACHE_SIZE, GitHubRunners, PatAuth
-from runners_on_demand.reconcile import Runner
+from runners_on_demand.observed import Runner
+from runners_on_demand.ports.github import ETAG_CACHE_SIZE, GitHubHttp
+from runners_on_demand.ports.github_auth import PatAuth
 
 API = "https://api.github.test"
 RUNNERS = "/repos/octo/hello/actions/runners"
@@ -47,14 +48,14 @@ def router() -> respx.Router:
 
 
 @pytest.fixture
-def github(router: respx.Router) -> GitHubRunners:
+def github(router: respx.Router) -> GitHubHttp:
     client = httpx.AsyncClient(base_url=API, transport=httpx.MockTransport(router.async_handler))
-    return GitHubRunners(client, PatAuth("ghp_test"))
+    return GitHubHttp(client, PatAuth("ghp_test"))
 
 
 class TestListRunners:
     async def test_reads_every_page_through_the_link_header(
-        self, router: respx.Router, github: GitHubRunners
+        self, router: respx.Router, github: GitHubHttp
     ) -> None:
         following = f'<{API}{RUNNERS}?per_page=100&page=2>; rel="next"'
         route = router.get(RUNNERS).mock(
@@ -77,7 +78,7 @@ class TestListRunners:
         assert second.request.url.params["page"] == "2"
 
     async def test_an_unchanged_listing_is_answered_from_the_cache_after_a_304(
-        self, router: respx.Router, github: GitHubRunners
+        self, router: respx.Router, github: GitHubHttp
     ) -> None:
         route = router.get(RUNNERS).mock(
             side_effect=[
@@ -97,7 +98,7 @@ class TestListRunners:
         assert github.rate_limit_remaining == 4999
         assert third == [] and route.calls[2].request.headers["if-none-match"] == 'W/"abc"'
 
-    async def test_the_cache_is_bounded(self, router: respx.Router, github: GitHubRunners) -> None:
+    async def test_the_cache_is_bounded(self, router: respx.Router, github: GitHubHttp) -> None:
         router.get(url__regex=r"/repos/octo/r\d+/actions/runners").respond(
             200, json={"runners": []}, headers={"etag": '"x"'}
         )
@@ -106,7 +107,7 @@ class TestListRunners:
         assert len(github._etags) == ETAG_CACHE_SIZE
 
     async def test_a_next_link_to_another_host_is_not_followed(
-        self, router: respx.Router, github: GitHubRunners
+        self, router: respx.Router, github: GitHubHttp
     ) -> None:
         route = router.get(RUNNERS).respond(
             200,
@@ -117,7 +118,7 @@ class TestListRunners:
         assert route.call_count == 1
 
     async def test_a_rate_limit_is_reported_with_its_wait(
-        self, router: respx.Router, github: GitHubRunners
+        self, router: respx.Router, github: GitHubHttp
     ) -> None:
         router.get(RUNNERS).respond(
             403, json={"message": "API rate limit exceeded"}, headers={"retry-after": "42"}
@@ -127,7 +128,7 @@ class TestListRunners:
         assert caught.value.retry_after == 42
 
     async def test_a_server_error_is_a_retryable_github_error(
-        self, router: respx.Router, github: GitHubRunners
+        self, router: respx.Router, github: GitHubHttp
     ) -> None:
         router.get(RUNNERS).respond(502, json={"message": "Server Error"})
         with pytest.raises(GitHubError) as caught:
@@ -137,7 +138,7 @@ class TestListRunners:
 
 class TestListQueuedJobs:
     async def test_queued_jobs_of_queued_and_in_progress_runs(
-        self, router: respx.Router, github: GitHubRunners
+        self, router: respx.Router, github: GitHubHttp
     ) -> None:
         runs = router.get(RUNS).mock(
             side_effect=lambda request: httpx.Response(
@@ -169,7 +170,7 @@ class TestListQueuedJobs:
 
 class TestFindRunner:
     async def test_asks_by_name_without_a_cached_answer(
-        self, router: respx.Router, github: GitHubRunners
+        self, router: respx.Router, github: GitHubHttp
     ) -> None:
         route = router.get(RUNNERS).respond(
             200, json={"runners": [runner(3, "rod-7-1", busy=True)]}, headers={"etag": '"a"'}
@@ -181,7 +182,7 @@ class TestFindRunner:
         assert "if-none-match" not in route.calls.last.request.headers
 
     async def test_none_when_no_runner_has_the_name(
-        self, router: respx.Router, github: GitHubRunners
+        self, router: respx.Router, github: GitHubHttp
     ) -> None:
         router.get(RUNNERS).respond(200, json={"runners": [runner(3, "rod-7-1-r1")]})
         assert await github.find_runner("octo", "hello", "rod-7-1") is None
@@ -199,7 +200,7 @@ class TestDeleteRunner:
     async def test_the_answer_says_removed_gone_or_busy(
         self,
         router: respx.Router,
-        github: GitHubRunners,
+        github: GitHubHttp,
         status: int,
         body: dict[str, str] | None,
         expected: str,
@@ -208,13 +209,13 @@ class TestDeleteRunner:
         assert await github.delete_runner("octo", "hello", 23) == expected
         assert route.calls.last.request.headers["authorization"] == "Bearer ghp_test"
 
-    async def test_other_failures_raise(self, router: respx.Router, github: GitHubRunners) -> None:
+    async def test_other_failures_raise(self, router: respx.Router, github: GitHubHttp) -> None:
         router.delete(f"{RUNNERS}/23").respond(500, json={"message": "boom"})
         with pytest.raises(GitHubError, match="500 boom"):
             await github.delete_runner("octo", "hello", 23)
 
     async def test_a_connection_error_is_a_retryable_github_error(
-        self, router: respx.Router, github: GitHubRunners
+        self, router: respx.Router, github: GitHubHttp
     ) -> None:
         router.delete(f"{RUNNERS}/23").mock(side_effect=httpx.ConnectError("refused"))
         with pytest.raises(GitHubError) as caught:

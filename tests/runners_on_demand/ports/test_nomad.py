@@ -12,7 +12,8 @@ import respx
 
 from runners_on_demand.contract import DispatchRequest
 from runners_on_demand.errors import NomadError, NomadRejected
-from runners_on_demand.ports.nomad import DispatchResult, NomadJobs, tls_context
+from runners_on_demand.ports.nomad import NomadHttp, tls_context
+from runners_on_demand.ports.protocols import DispatchResult
 
 NOMAD = "http://nomad.test:4646"
 REQUEST = DispatchRequest(
@@ -35,9 +36,9 @@ async def router() -> AsyncIterator[respx.Router]:
     yield respx.Router(base_url=NOMAD, assert_all_called=False)
 
 
-def port(router: respx.Router, **options: object) -> NomadJobs:
+def port(router: respx.Router, **options: object) -> NomadHttp:
     client = httpx.AsyncClient(base_url=NOMAD, transport=httpx.MockTransport(router.async_handler))
-    return NomadJobs(client, **options)  # type: ignore[arg-type]
+    return NomadHttp(client, **options)  # type: ignore[arg-type]
 
 
 class TestDispatch:

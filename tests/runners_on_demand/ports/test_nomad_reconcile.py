@@ -9,7 +9,7 @@ import pytest
 import respx
 
 from runners_on_demand.errors import NomadError
-from runners_on_demand.ports.nomad import NomadJobs
+from runners_on_demand.ports.nomad import NomadHttp
 
 NOMAD = "http://nomad.test:4646"
 CHILD = "github-runner/dispatch-1700000000-0a1b2c3d"
@@ -33,9 +33,9 @@ def router() -> respx.Router:
     return respx.Router(base_url=NOMAD, assert_all_called=False)
 
 
-def port(router: respx.Router, **options: Any) -> NomadJobs:
+def port(router: respx.Router, **options: Any) -> NomadHttp:
     client = httpx.AsyncClient(base_url=NOMAD, transport=httpx.MockTransport(router.async_handler))
-    return NomadJobs(client, **options)
+    return NomadHttp(client, **options)
 
 
 class TestListChildren:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from runners_on_demand.contract import JitConfig, build_dispatch
-from runners_on_demand.decision import Dispatch, Policy, decide
+from runners_on_demand.decision import Policy, StartRunner, decide
 from runners_on_demand.delivery import WorkflowJobEvent, parse_delivery
 from simulator.emit import Target, build_delivery, workflow_job_payload
 from simulator.github import GitHubEmulator
@@ -70,7 +70,7 @@ def test_one_dispatch_one_runner_one_job(github: GitHubEmulator, nomad: httpx.Cl
     job = run.jobs[0]
     event = _event(github.url, job.id, run.id)
     decision = decide(event, Policy())
-    assert isinstance(decision, Dispatch)
+    assert isinstance(decision, StartRunner)
     _, jit = github.backend.generate_jitconfig(
         "octo", "hello", name=decision.runner_name, runner_group_id=1, labels=["self-hosted"]
     )

@@ -1,4 +1,4 @@
-"""Tests for runners_on_demand.reconcile_settings: the `[reconcile]` table."""
+"""Tests for runners_on_demand.reconcile.settings: the `[reconcile]` table."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ from typing import Any
 
 import pytest
 
-from runners_on_demand.decision import Policy
-from runners_on_demand.reconcile_settings import ReconcileSettings, reconcile_settings
+from runners_on_demand.reconcile.settings import ReconcileSettings
+from runners_on_demand.tables import read_table
+
+
+def reconcile_settings(table: dict[str, Any], problems: list[str]) -> ReconcileSettings:
+    return read_table(ReconcileSettings, table, "reconcile.", problems)
 
 
 class TestReconcileSettings:
@@ -51,11 +55,3 @@ class TestReconcileSettings:
         settings = reconcile_settings({key: value}, problems)
         assert len(problems) == 1 and problems[0].startswith(problem)
         assert settings == ReconcileSettings()
-
-    def test_the_plan_policy_carries_the_decision_policy_and_the_credential_mode(self) -> None:
-        decision = Policy(trigger_label="rod")
-        policy = ReconcileSettings(boot_timeout_seconds=90, max_retries=1).policy(
-            decision, jit=False
-        )
-        assert policy.decision is decision
-        assert (policy.boot_timeout, policy.max_retries, policy.runner_precreated) == (90, 1, False)

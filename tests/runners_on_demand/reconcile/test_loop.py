@@ -1,39 +1,29 @@
 """Tests for runners_on_demand.reconciler: one tick's reads, ordering and failure handling.
 
-The ports are faked by subclassing them (the gidgethub way); `test_reconciler_emulators.py` runs
-the same loop over real HTTP against the GitHub and Nomad emulators.
+The ports are in-memory implementations of their protocols (tests/runners_on_demand/fakes.py);
+`test_loop_emulators.py` runs the same loop over real HTTP against the GitHub and Nomad emulators.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
-import httpx
 import pytest
 
-from runners_on_demand.contract import DispatchRequest, JitConfig
-from runners_on_demand.decision import Dispatch, Policy, decide
-from runners_on_demand.errors import GitHubError, GitHubRateLimited, NomadError
+from runners_on_demand.decision import Policy, StartRunner, decide
+from runners_on_demand.errors import GitHubError, GitHubRateLimited
 from runners_on_demand.metrics import Metrics
-from runners_on_demand.ports.github import GitHubRunners, PatAuth, RunnerExists, RunnerRemoval
-from runners_on_demand.ports.nomad import DispatchResult, NomadJobs
-from runners_on_demand.reconcile import (
-    MANAGED_BY,
-    Child,
-    QueuedJob,
-    ReconcilePolicy,
-    Runner,
-    queued_job_from_rest,
-)
-from runners_on_demand.reconciler import Reconciler
-from runners_on_demand.service import Dispatcher, Job, Submitted
+from runners_on_demand.observed import MANAGED_BY, Child, QueuedJob, Runner, queued_job_from_rest
+from runners_on_demand.pipeline import Admission, Pipeline
+from runners_on_demand.reconcile.loop import Reconciler, ServedRepos
+from runners_on_demand.reconcile.plan import ReconcilePolicy
+from runners_on_demand.reconcile.settings import ReconcileSettings
+from tests.runners_on_demand.fakes import FakeGitHub, FakeNomad, pipeline
 
 NOW = 1_800_000_000.0
 REPO = "octo/app"
-POLICY = ReconcilePolicy(boot_timeout=300.0, idle_grace=60.0, max_retries=3)
-UNUSED = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(599)))
+SETTINGS = ReconcileSettings(boot_timeout_seconds=300.0, idle_grace_seconds=60.0, max_retries=3)
+POLICY = ReconcilePolicy(settings=SETTINGS)
 
 
 def queued(job_id: int, repo: str = REPO) -> QueuedJob:
@@ -73,73 +63,6 @@ def runner(job_id: int, *, busy: bool = False, repo: str = REPO) -> Runner:
     return Runner(repo, job_id * 10, f"rod-{job_id}-1", "online", busy, ("self-hosted",))
 
 
-class FakeGitHub(GitHubRunners):
-    """The GitHub port over dicts; `calls` records the reconciler-facing calls in order."""
-
-    def __init__(self) -> None:
-        super().__init__(UNUSED, PatAuth("unused"))
-        self.jobs: dict[str, list[QueuedJob]] = {}
-        self.runners: dict[str, list[Runner]] = {}
-        self.failures: dict[str, Exception] = {}
-        self.busy_on_delete: set[int] = set()
-        self.calls: list[tuple[str, Any]] = []
-        self.after_listing_runners: Callable[[], Awaitable[None]] | None = None
-
-    async def list_queued_jobs(self, owner: str, repo: str) -> list[QueuedJob]:
-        self.calls.append(("list_queued_jobs", f"{owner}/{repo}"))
-        if f"{owner}/{repo}" in self.failures:
-            raise self.failures[f"{owner}/{repo}"]
-        return self.jobs.get(f"{owner}/{repo}", [])
-
-    async def list_runners(self, owner: str, repo: str) -> list[Runner]:
-        self.calls.append(("list_runners", f"{owner}/{repo}"))
-        listed = list(self.runners.get(f"{owner}/{repo}", []))
-        if self.after_listing_runners is not None:
-            await self.after_listing_runners()
-        return listed
-
-    async def find_runner(self, owner: str, repo: str, name: str) -> Runner | None:
-        self.calls.append(("find_runner", name))
-        return next((r for r in self.runners.get(f"{owner}/{repo}", []) if r.name == name), None)
-
-    async def delete_runner(self, owner: str, repo: str, runner_id: int) -> RunnerRemoval:
-        self.calls.append(("delete_runner", runner_id))
-        if runner_id in self.busy_on_delete:
-            return "busy"
-        before = self.runners.get(f"{owner}/{repo}", [])
-        self.runners[f"{owner}/{repo}"] = [r for r in before if r.id != runner_id]
-        return "removed" if len(before) != len(self.runners[f"{owner}/{repo}"]) else "gone"
-
-    async def generate_jitconfig(
-        self, owner: str, repo: str, body: Mapping[str, Any], *, installation_id: int | None = None
-    ) -> JitConfig | RunnerExists:
-        self.calls.append(("generate_jitconfig", body["name"]))
-        return JitConfig(encoded="e30=")
-
-
-class FakeNomad(NomadJobs):
-    """The Nomad port over a list of children."""
-
-    def __init__(self) -> None:
-        super().__init__(UNUSED)
-        self.children: list[Child] = []
-        self.down = False
-        self.calls: list[tuple[str, Any]] = []
-
-    async def list_children(self, parent: str) -> list[Child]:
-        self.calls.append(("list_children", parent))
-        if self.down:
-            raise NomadError("Nomad GET /v1/jobs: ConnectError")
-        return [c for c in self.children if c.parent_id == parent]
-
-    async def stop_job(self, job_id: str) -> None:
-        self.calls.append(("stop_job", job_id))
-
-    async def dispatch(self, request: DispatchRequest) -> DispatchResult:
-        self.calls.append(("dispatch", request.idempotency_token))
-        return DispatchResult(f"{request.job_id}/dispatch-x", "eval", existing=False)
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = NOW
@@ -171,21 +94,20 @@ def reconciler(
     policy: ReconcilePolicy = POLICY,
     repos: tuple[str, ...] = (REPO,),
     metrics: Metrics | None = None,
-    submit_limit: int = 500,
-) -> tuple[Reconciler, Dispatcher]:
-    dispatcher = Dispatcher(github, nomad, metrics=metrics or Metrics(), workers=1)
-    dispatcher.start()
+    queue_size: int = 1000,
+) -> tuple[Reconciler, Pipeline]:
+    made_pipeline = pipeline(github, nomad, metrics=metrics, queue_size=queue_size)
+    made_pipeline.start()
     made = Reconciler(
         github,
         nomad,
-        dispatcher,
+        made_pipeline,
         policy=policy,
-        repos=repos,
+        repos=ServedRepos(repos),
         metrics=metrics,
-        submit_limit=submit_limit,
         clock=clock,
     )
-    return made, dispatcher
+    return made, made_pipeline
 
 
 class TestTick:
@@ -196,7 +118,7 @@ class TestTick:
         made, dispatcher = reconciler(github, nomad, clock)
         report = await made.tick()
         assert [o.result for o in report.outcomes] == ["queued"]
-        await dispatcher.stop(5.0)
+        await dispatcher.stop()
         assert ("generate_jitconfig", "rod-7-1") in github.calls
         assert ("dispatch", "rod-7-1") in nomad.calls
 
@@ -221,7 +143,7 @@ class TestTick:
         github.runners[REPO] = [runner(7)]
         made, _ = reconciler(github, nomad, clock)
         report = await made.tick()
-        assert [o.result for o in report.outcomes] == ["runner removed, child stopped"]
+        assert [str(o) for o in report.outcomes] == ["retired: runner removed, child stopped"]
         assert github.calls[-1] == ("delete_runner", 70)
         assert nomad.calls[-1] == ("stop_job", "github-runner/dispatch-7")
 
@@ -291,8 +213,8 @@ class TestTick:
         nomad.children = [child(7, repo="octo/Child"), child(8, repo="other/repo")]
         policy = ReconcilePolicy(decision=Policy(allow=("octo",)))
         made, _ = reconciler(github, nomad, clock, policy=policy)
-        made.saw("octo/hooked")
-        made.saw("not a repo name")
+        made.repos.saw("octo/hooked")
+        made.repos.saw("not a repo name")
         await made.tick()
         read = [repo for name, repo in github.calls if name == "list_runners"]
         assert read == ["octo/app", "octo/Child", "octo/hooked"]  # other/repo is not allowed
@@ -303,9 +225,9 @@ class TestTick:
         github.runners[REPO] = [runner(7)]
         made, _ = reconciler(github, nomad, clock)
         assert (await made.tick()).outcomes == ()
-        clock.now += POLICY.boot_timeout
+        clock.now += SETTINGS.boot_timeout_seconds
         (outcome,) = (await made.tick()).outcomes
-        assert (outcome.action.reason, outcome.result) == ("no Nomad job", "runner removed")
+        assert (outcome.action.reason, str(outcome)) == ("no Nomad job", "retired: runner removed")
 
     async def test_a_runner_dispatched_during_the_reads_is_still_capacity(
         self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
@@ -315,8 +237,9 @@ class TestTick:
         github.jobs[REPO] = [queued(8)]
         made, dispatcher = reconciler(github, nomad, clock)
         decision = decide(queued(7).event, POLICY.decision)
-        assert isinstance(decision, Dispatch)
-        assert dispatcher.submit(Job(queued(7).event, decision, 0.0)) is Submitted.QUEUED
+        assert isinstance(decision, StartRunner)
+        submitted = dispatcher.submit(queued(7).event, decision, received_at=0.0)
+        assert submitted is Admission.QUEUED
         github.after_listing_runners = dispatcher.join
         report = await made.tick()
         assert report.outcomes == ()
@@ -326,9 +249,9 @@ class TestTick:
         self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
     ) -> None:
         github.jobs[REPO] = [queued(7), queued(8)]
-        made, dispatcher = reconciler(github, nomad, clock, submit_limit=1)
+        made, dispatcher = reconciler(github, nomad, clock, queue_size=2)
         report = await made.tick()
-        assert [o.result for o in report.outcomes] == ["queued", "deferred: dispatch queue busy"]
+        assert [str(o) for o in report.outcomes] == ["queued", "deferred: dispatch queue busy"]
         assert dispatcher.depth == 1
 
     async def test_metrics_count_ticks_and_actions(
@@ -358,8 +281,14 @@ class TestRun:
             if len(pauses) == 3:
                 raise asyncio.CancelledError
 
-        dispatcher = Dispatcher(github, nomad, metrics=Metrics())
-        made = Reconciler(github, nomad, dispatcher, policy=POLICY, repos=(REPO,), sleep=sleep)
+        made = Reconciler(
+            github,
+            nomad,
+            pipeline(github, nomad),
+            policy=POLICY,
+            repos=ServedRepos([REPO]),
+            sleep=sleep,
+        )
         with pytest.raises(asyncio.CancelledError):
             await made.run(60.0)
         assert pauses == [60.0, 300.0, 300.0]
@@ -378,8 +307,14 @@ class TestRun:
             raise RuntimeError("bug")
 
         nomad.list_children = broken  # type: ignore[method-assign]
-        dispatcher = Dispatcher(github, nomad, metrics=Metrics())
-        made = Reconciler(github, nomad, dispatcher, policy=POLICY, repos=(REPO,), sleep=sleep)
+        made = Reconciler(
+            github,
+            nomad,
+            pipeline(github, nomad),
+            policy=POLICY,
+            repos=ServedRepos([REPO]),
+            sleep=sleep,
+        )
         with pytest.raises(asyncio.CancelledError):
             await made.run(5.0)
         assert pauses == [5.0, 5.0]

@@ -24,21 +24,22 @@ from click.testing import CliRunner
 
 from runners_on_demand.app import create_app
 from runners_on_demand.config import load_settings
-from runners_on_demand.metrics import Metrics
-from runners_on_demand.ports.github import GitHubRunners, PatAuth
-from runners_on_demand.ports.nomad import NomadJobs
-from runners_on_demand.reconcile import ReconcilePolicy
-from runners_on_demand.reconcile_cli import command
-from runners_on_demand.reconciler import Reconciler
-from runners_on_demand.service import Dispatcher
+from runners_on_demand.ports.github import GitHubHttp
+from runners_on_demand.ports.github_auth import PatAuth
+from runners_on_demand.ports.nomad import NomadHttp
+from runners_on_demand.reconcile.cli import command
+from runners_on_demand.reconcile.loop import Reconciler, ServedRepos
+from runners_on_demand.reconcile.plan import ReconcilePolicy
+from runners_on_demand.reconcile.settings import ReconcileSettings
 from simulator.github import GitHubEmulator
 from simulator.github.actions import JobSpec
 from simulator.nomad import NomadEmulator
 from simulator.nomad.drivers import InProcessDriver, TaskContext, completes_after
+from tests.runners_on_demand.fakes import pipeline
 
-SPEC = Path(__file__).resolve().parents[2] / "deploy" / "nomad" / "github-runner.nomad.hcl"
+SPEC = Path(__file__).resolve().parents[3] / "deploy" / "nomad" / "github-runner.nomad.hcl"
 SAMPLE = (
-    Path(__file__).resolve().parents[1] / "samples" / "workflow_job" / "02.completed.success.json"
+    Path(__file__).resolve().parents[2] / "samples" / "workflow_job" / "02.completed.success.json"
 )
 TOKEN = "ghp_reconciler_test"
 REPO = "octo/hello"
@@ -95,31 +96,31 @@ def crashing() -> Iterator[NomadEmulator]:
 
 
 class Loop:
-    """A reconciler and its dispatcher on real HTTP clients."""
+    """A reconciler and its pipeline on real HTTP clients."""
 
     def __init__(self, github: GitHubEmulator, nomad: NomadEmulator, policy: ReconcilePolicy):
         self.github_client = httpx.AsyncClient(base_url=github.url)
         self.nomad_client = httpx.AsyncClient(base_url=nomad.url)
-        github_port = GitHubRunners(self.github_client, PatAuth(TOKEN))
-        nomad_port = NomadJobs(self.nomad_client)
-        self.dispatcher = Dispatcher(github_port, nomad_port, metrics=Metrics(), workers=2)
+        github_port = GitHubHttp(self.github_client, PatAuth(TOKEN))
+        nomad_port = NomadHttp(self.nomad_client)
+        self.pipeline = pipeline(github_port, nomad_port, workers=2, shutdown_grace_seconds=30.0)
         self.reconciler = Reconciler(
-            github_port, nomad_port, self.dispatcher, policy=policy, repos=[REPO]
+            github_port, nomad_port, self.pipeline, policy=policy, repos=ServedRepos([REPO])
         )
 
     async def tick(self) -> list[tuple[str, str]]:
-        """One tick, its dispatches carried out; (reason, result) of every action."""
+        """One tick, its dispatches carried out; (reason, outcome) of every action."""
         report = await self.reconciler.tick()
         assert report.problems == ()
         await self.drain()
-        return [(o.action.reason, o.result) for o in report.outcomes]
+        return [(o.action.reason, str(o)) for o in report.outcomes]
 
     async def drain(self) -> None:
-        await self.dispatcher.stop(30.0)
-        self.dispatcher.start()
+        await self.pipeline.stop()
+        self.pipeline.start()
 
     async def close(self) -> None:
-        await self.dispatcher.stop(5.0)
+        await self.pipeline.stop()
         await self.github_client.aclose()
         await self.nomad_client.aclose()
 
@@ -128,9 +129,9 @@ class Loop:
 async def make_loop() -> AsyncIterator[Callable[..., Loop]]:
     loops: list[Loop] = []
 
-    def make(github: GitHubEmulator, nomad: NomadEmulator, **policy: Any) -> Loop:
-        loop = Loop(github, nomad, ReconcilePolicy(**policy))
-        loop.dispatcher.start()
+    def make(github: GitHubEmulator, nomad: NomadEmulator, **settings: Any) -> Loop:
+        loop = Loop(github, nomad, ReconcilePolicy(settings=ReconcileSettings(**settings)))
+        loop.pipeline.start()
         loops.append(loop)
         return loop
 
@@ -202,7 +203,7 @@ async def test_missed_webhooks_are_served_despite_job_stealing_and_everything_dr
     github: GitHubEmulator, processes: NomadEmulator, make_loop: Callable[..., Loop]
 ) -> None:
     run_id = start_run(github, ["self-hosted"], ["self-hosted", "linux"])
-    loop = make_loop(github, processes, idle_grace=0.0)
+    loop = make_loop(github, processes, idle_grace_seconds=0.0)
     outcomes = await loop.tick()
     assert outcomes == [("no runner (missed webhook?)", "queued")] * 2
     # Either runner may take the plain job (job stealing); then the linux job needs another
@@ -236,11 +237,13 @@ async def test_a_job_cancelled_before_pickup_leaves_no_runner(
     github: GitHubEmulator, silent: NomadEmulator, make_loop: Callable[..., Loop]
 ) -> None:
     run_id = start_run(github, ["self-hosted"])
-    loop = make_loop(github, silent, idle_grace=0.0)
+    loop = make_loop(github, silent, idle_grace_seconds=0.0)
     await loop.tick()
     (job,) = await jobs(github, run_id)()
     github.backend.cancel_job(job["id"])
-    assert await loop.tick() == [("no queued job for its labels", "runner removed, child stopped")]
+    assert await loop.tick() == [
+        ("no queued job for its labels", "retired: runner removed, child stopped")
+    ]
     assert await runners(github)() == []
     await eventually(
         "the child to be dead",
@@ -254,12 +257,12 @@ async def test_a_runner_that_never_connects_is_replaced_after_the_boot_timeout(
     github: GitHubEmulator, silent: NomadEmulator, make_loop: Callable[..., Loop]
 ) -> None:
     start_run(github, ["self-hosted"])
-    loop = make_loop(github, silent, boot_timeout=0.5, idle_grace=0.0)
+    loop = make_loop(github, silent, boot_timeout_seconds=0.5, idle_grace_seconds=0.0)
     await loop.tick()
     await asyncio.sleep(0.6)
     outcomes = await loop.tick()
     assert sorted(outcomes) == [
-        ("never connected", "runner removed, child stopped"),
+        ("never connected", "retired: runner removed, child stopped"),
         ("retry 1", "queued"),
     ]
     names = sorted(r["name"] for r in await runners(github)())
@@ -285,7 +288,7 @@ async def test_a_busy_runner_is_left_alone(
     github: GitHubEmulator, processes: NomadEmulator, make_loop: Callable[..., Loop]
 ) -> None:
     run_id = start_run(github, ["self-hosted"], seconds=30.0)
-    loop = make_loop(github, processes, idle_grace=0.0)
+    loop = make_loop(github, processes, idle_grace_seconds=0.0)
     await loop.tick()
     await eventually(
         "the runner to be busy", runners(github), lambda rs: [r["busy"] for r in rs] == [True]

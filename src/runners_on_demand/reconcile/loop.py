@@ -1,17 +1,19 @@
-"""The reconciler's I/O: observe Nomad and GitHub, `reconcile.plan`, carry the actions out.
+"""The reconciler's I/O: observe Nomad and GitHub, `plan`, carry the actions out.
 
 It runs inside `rod serve` every `[reconcile] interval_seconds` and once in `rod reconcile --once`.
 A tick reads the Nomad children first (a JIT runner is made before its child, so every child seen
 has its runner in the later runner list), then, per repository, the queued jobs, the runners,
-and the queued jobs again (see `reconcile.Observation.earlier_jobs`).
+and the queued jobs again (see `plan.Observation.earlier_jobs`).
 A repository GitHub would not list is left out of the plan; if Nomad cannot be read, the tick
-does nothing. Dispatches go through the webhook path's own queue (`service.Dispatcher`), with its
-retries; retiring removes the GitHub runner first and stops the Nomad child only if that worked.
+does nothing. New runners go through the pipeline's own queue (`pipeline.Pipeline.submit`), with
+its retries; retiring removes the GitHub runner first and stops the Nomad child only if that
+worked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -19,39 +21,49 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Gauge
 
-from runners_on_demand import reconcile
-from runners_on_demand.delivery import is_valid_full_name
 from runners_on_demand.errors import GitHubRateLimited, UpstreamError
 from runners_on_demand.metrics import Metrics
-from runners_on_demand.ports.github import GitHubRunners
-from runners_on_demand.ports.nomad import NomadJobs
-from runners_on_demand.reconcile import (
-    MANAGED_BY,
-    MANAGED_BY_KEY,
+from runners_on_demand.names import is_valid_full_name
+from runners_on_demand.observed import MANAGED_BY, MANAGED_BY_KEY, Child, QueuedJob, Runner
+from runners_on_demand.pipeline import Admission, Pipeline
+from runners_on_demand.ports import GitHubPort, NomadPort, Removal
+from runners_on_demand.reconcile.plan import (
     Action,
-    Child,
-    DispatchRunner,
     InFlight,
+    MakeRunner,
     Observation,
     Plan,
-    QueuedJob,
     ReconcilePolicy,
     Retire,
-    Runner,
+    plan,
 )
-from runners_on_demand.service import Dispatcher, Job, Submitted
 
-__all__ = ["Outcome", "Reconciler", "Report"]
+__all__ = ["ActionResult", "Outcome", "Reconciler", "Report", "ServedRepos"]
 
 log = logging.getLogger(__name__)
 
 
+class ActionResult(enum.StrEnum):
+    """What became of one planned action; the `result` label of `rod_reconcile_actions_total`."""
+
+    RETIRED = "retired"  # the runner removed (or gone) and its child stopped (or none left)
+    BUSY = "busy"  # the runner took a job meanwhile: left alone
+    QUEUED = "queued"
+    DUPLICATE = "duplicate"  # the pipeline already has this runner in hand
+    DEFERRED = "deferred"  # the pipeline's queue is busy or full: next tick
+    FAILED = "failed"
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one planned action."""
+    """What became of one planned action, with a detail for the log."""
 
     action: Action
-    result: str  # removed, stopped, busy, submitted, duplicate, deferred, failed: ...
+    result: ActionResult
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.result}: {self.detail}" if self.detail else str(self.result)
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,28 @@ class Report:
     outcomes: tuple[Outcome, ...] = ()
     problems: tuple[str, ...] = ()
     retry_after: float = 0.0  # GitHub's rate limit asked for this long a pause
+
+
+class ServedRepos:
+    """The repositories the reconciler serves: configured ones and those an intake named."""
+
+    def __init__(self, configured: Iterable[str] = ()) -> None:
+        self._configured = {repo.lower(): repo for repo in configured}
+        self._heard: dict[str, str] = {}
+
+    def saw(self, full_name: str) -> None:
+        """An intake heard of a job in this repository: serve it from now on."""
+        if is_valid_full_name(full_name):
+            self._heard.setdefault(full_name.lower(), full_name)
+
+    def names(self, children: Iterable[Child]) -> dict[str, str]:
+        """Lower-case name -> name: configured, heard of, and named by our Nomad children."""
+        repos = {**self._configured, **self._heard}
+        for child in children:
+            full_name = child.meta.get("REPO_FULL_NAME", "")
+            if child.meta.get(MANAGED_BY_KEY) == MANAGED_BY and is_valid_full_name(full_name):
+                repos.setdefault(full_name.lower(), full_name)
+        return repos
 
 
 @dataclass
@@ -118,37 +152,31 @@ class Reconciler:
 
     def __init__(
         self,
-        github: GitHubRunners,
-        nomad: NomadJobs,
-        dispatcher: Dispatcher,
+        github: GitHubPort,
+        nomad: NomadPort,
+        pipeline: Pipeline,
         *,
         policy: ReconcilePolicy,
-        repos: Iterable[str] = (),
+        repos: ServedRepos | None = None,
         metrics: Metrics | None = None,
-        submit_limit: int = 500,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._github = github
         self._nomad = nomad
-        self._dispatcher = dispatcher
-        self._policy = policy
-        self._configured = {repo.lower(): repo for repo in repos}
-        self._webhook_repos: dict[str, str] = {}
+        self._pipeline = pipeline
+        self.policy = policy
+        self.repos = repos or ServedRepos(policy.settings.repos)
         self._seen = _Seen()
         self._metrics = _Metrics.register(metrics) if metrics else None
-        self._submit_limit = submit_limit
+        # Leave the intakes room in the pipeline's queue.
+        self._submit_limit = max(1, pipeline.capacity // 2)
         self._clock = clock
         self._sleep = sleep
 
-    def saw(self, full_name: str) -> None:
-        """A verified webhook came from this repository: serve it from now on."""
-        if is_valid_full_name(full_name):
-            self._webhook_repos.setdefault(full_name.lower(), full_name)
-
     def plan(self, observation: Observation) -> Plan:
         """The plan for this observation, under this reconciler's policy."""
-        return reconcile.plan(observation, self._policy)
+        return plan(observation, self.policy)
 
     async def run(self, interval: float) -> None:
         """Tick every `interval` seconds until cancelled; longer when GitHub asks to wait.
@@ -175,26 +203,26 @@ class Reconciler:
             return Report(None, None, problems=tuple(problems), retry_after=retry_after)
         result = self.plan(observation)
         outcomes = [await self._retire(a) for a in result.actions if isinstance(a, Retire)]
-        outcomes += [self._submit(a) for a in result.actions if isinstance(a, DispatchRunner)]
+        outcomes += [self._submit(a) for a in result.actions if isinstance(a, MakeRunner)]
         for outcome in outcomes:
             kind = "retire" if isinstance(outcome.action, Retire) else "dispatch"
-            # A dispatch the service already has in hand is routine during a burst: keep it quiet.
-            level = logging.DEBUG if outcome.result == Submitted.DUPLICATE.value else logging.INFO
+            # A runner the pipeline already has in hand is routine during a burst: keep it quiet.
+            quiet = outcome.result is ActionResult.DUPLICATE
             log.log(
-                level,
+                logging.DEBUG if quiet else logging.INFO,
                 "reconcile: %s %s (%s): %s",
                 kind,
                 _name(outcome.action),
                 outcome.action.reason,
-                outcome.result,
+                outcome,
             )
             if self._metrics:
-                self._metrics.actions.labels(kind, outcome.result.split(":")[0]).inc()
+                self._metrics.actions.labels(kind, outcome.result.value).inc()
         for job in result.gave_up:
             log.error(
                 "reconcile: %s is still queued after %d retries; giving up",
                 job,
-                self._policy.max_retries,
+                self.policy.settings.max_retries,
             )
         self._count_tick("partial" if problems else "ok")
         if not problems and self._metrics:
@@ -209,18 +237,17 @@ class Reconciler:
         in_flight = self._in_flight()
         problems: list[str] = []
         children: list[Child] = []
-        for parent in sorted({pool.nomad_job for pool in self._policy.decision.pools}):
+        for parent in sorted({pool.nomad_job for pool in self.policy.decision.pools}):
             try:
                 children += await self._nomad.list_children(parent)
             except UpstreamError as error:
                 return None, [f"Nomad: {error}"], 0.0
-        repos = self._repos(children)
         observed: set[str] = set()
         earlier_jobs: list[QueuedJob] = []
         jobs: list[QueuedJob] = []
         runners: list[Runner] = []
         retry_after = 0.0
-        for key, full_name in sorted(repos.items()):
+        for key, full_name in sorted(self._served(children).items()):
             owner, _, name = full_name.partition("/")
             try:
                 # Jobs both before and after the runners: see `Observation.earlier_jobs`.
@@ -238,37 +265,32 @@ class Reconciler:
             earlier_jobs += repo_earlier_jobs
             jobs += repo_jobs
             runners += repo_runners
-        first_seen = self._seen.update(runners, observed, now)
         observation = Observation(
             now=now,
             repos=frozenset(observed),
             jobs=tuple(jobs),
             children=tuple(children),
             runners=tuple(runners),
-            first_seen=first_seen,
+            first_seen=self._seen.update(runners, observed, now),
             earlier_jobs=tuple(earlier_jobs),
             in_flight=tuple({**in_flight, **self._in_flight()}.values()),
         )
         return observation, problems, retry_after
 
     def _in_flight(self) -> dict[str, InFlight]:
-        """The runners the dispatcher has queued or is dispatching now, by name."""
+        """The runners the pipeline has queued or is dispatching now, by name."""
         return {
-            job.dispatch.runner_name: InFlight(
-                job.event.repo_full_name, job.dispatch.runner_name, job.dispatch.labels
+            pending.start.runner_name: InFlight(
+                pending.event.repo_full_name, pending.start.runner_name, pending.start.labels
             )
-            for job in self._dispatcher.in_flight()
+            for pending in self._pipeline.in_flight()
         }
 
-    def _repos(self, children: Iterable[Child]) -> dict[str, str]:
-        """Configured repositories, those webhooks came from, and those our children serve."""
-        repos = {**self._configured, **self._webhook_repos}
-        for child in children:
-            full_name = child.meta.get("REPO_FULL_NAME", "")
-            if child.meta.get(MANAGED_BY_KEY) == MANAGED_BY and is_valid_full_name(full_name):
-                repos.setdefault(full_name.lower(), full_name)
-        owners_ok = self._policy.decision.allows
-        return {k: v for k, v in repos.items() if owners_ok(v.partition("/")[0], v)}
+    def _served(self, children: Iterable[Child]) -> dict[str, str]:
+        """The served repositories the allowlist admits."""
+        allows = self.policy.decision.allows
+        repos = self.repos.names(children)
+        return {k: v for k, v in repos.items() if allows(v.partition("/")[0], v)}
 
     async def _retire(self, action: Retire) -> Outcome:
         """Remove the runner (busy: leave everything), then stop the child."""
@@ -279,30 +301,32 @@ class Reconciler:
                 # The list did not show a runner: ask again by name before stopping the child.
                 found = await self._github.find_runner(owner, repo, action.runner_name)
                 if found is not None and found.busy:
-                    return Outcome(action, "busy")
+                    return Outcome(action, ActionResult.BUSY)
                 runner_id = found.id if found else None
             done = []
             if runner_id is not None:
                 removed = await self._github.delete_runner(owner, repo, runner_id)
-                if removed == "busy":  # 422: it took a job meanwhile; its child runs that job
-                    return Outcome(action, "busy")
+                if removed is Removal.BUSY:  # 422: it took a job; its child runs that job
+                    return Outcome(action, ActionResult.BUSY)
                 done.append(f"runner {removed}")
             if action.child_id is not None:
                 await self._nomad.stop_job(action.child_id)
                 done.append("child stopped")
         except UpstreamError as error:
-            return Outcome(action, f"failed: {error}")
-        return Outcome(action, ", ".join(done) or "nothing left")
+            return Outcome(action, ActionResult.FAILED, str(error))
+        return Outcome(action, ActionResult.RETIRED, ", ".join(done) or "nothing left")
 
-    def _submit(self, action: DispatchRunner) -> Outcome:
-        """Queue the dispatch behind the webhook path's own, leaving it room."""
-        if self._dispatcher.depth >= self._submit_limit:
-            return Outcome(action, "deferred: dispatch queue busy")
-        job = Job(action.event, action.dispatch, received_at=self._dispatcher.monotonic())
-        submitted = self._dispatcher.submit(job)
-        if submitted is Submitted.FULL:
-            return Outcome(action, "deferred: dispatch queue full")
-        return Outcome(action, submitted.value)
+    def _submit(self, action: MakeRunner) -> Outcome:
+        """Queue the runner behind the intakes' own, leaving them room."""
+        if self._pipeline.depth >= self._submit_limit:
+            return Outcome(action, ActionResult.DEFERRED, "dispatch queue busy")
+        admission = self._pipeline.submit(
+            action.event, action.start, received_at=self._pipeline.monotonic()
+        )
+        if admission is Admission.FULL:
+            return Outcome(action, ActionResult.DEFERRED, "dispatch queue full")
+        queued = admission is Admission.QUEUED
+        return Outcome(action, ActionResult.QUEUED if queued else ActionResult.DUPLICATE)
 
     def _count_tick(self, outcome: str) -> None:
         """Count one tick: ok, partial (some repositories unread) or failed (Nomad unread)."""
@@ -312,4 +336,4 @@ class Reconciler:
 
 def _name(action: Action) -> str:
     """The runner name an action is about."""
-    return action.dispatch.runner_name if isinstance(action, DispatchRunner) else action.runner_name
+    return action.start.runner_name if isinstance(action, MakeRunner) else action.runner_name

@@ -12,29 +12,33 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runners_on_demand.decision import Policy, Pool
-from runners_on_demand.reconcile import (
+from runners_on_demand.observed import (
     MANAGED_BY,
     Child,
-    DispatchRunner,
-    InFlight,
-    Observation,
-    Plan,
     QueuedJob,
-    ReconcilePolicy,
-    Retire,
     Runner,
     child_from_stub,
-    plan,
     queued_job_from_rest,
     runner_from_rest,
 )
+from runners_on_demand.reconcile.plan import (
+    InFlight,
+    MakeRunner,
+    Observation,
+    Plan,
+    ReconcilePolicy,
+    Retire,
+    plan,
+)
+from runners_on_demand.reconcile.settings import ReconcileSettings
 
 NOW = 1_800_000_000.0
 REPO = "octo/app"
 OTHER = "octo/lib"
 LINUX = ("self-hosted", "linux")
 GPU = ("self-hosted", "linux", "gpu")
-POLICY = ReconcilePolicy(boot_timeout=300.0, idle_grace=60.0, max_retries=3)
+SETTINGS = ReconcileSettings(boot_timeout_seconds=300.0, idle_grace_seconds=60.0, max_retries=3)
+POLICY = ReconcilePolicy(settings=SETTINGS)
 OLD = 3600.0  # seconds: past every timeout
 FRESH = 5.0  # seconds: inside every grace
 
@@ -141,9 +145,8 @@ def summary(result: Plan) -> set[tuple[Any, ...]]:
     """The plan's actions, reduced to what a rule decides."""
     out: set[tuple[Any, ...]] = set()
     for action in result.actions:
-        if isinstance(action, DispatchRunner):
-            assert action.dispatch.idempotency_token == action.dispatch.runner_name
-            out.add(("dispatch", action.dispatch.runner_name))
+        if isinstance(action, MakeRunner):
+            out.add(("dispatch", action.start.runner_name))
         else:
             out.add(("retire", action.runner_name, action.runner_id, action.child_id))
     return out
@@ -168,7 +171,7 @@ def apply(observation: Observation, result: Plan, *, later: float = 0.0) -> Obse
                 for c in children
             ]
         else:
-            event, dispatch = action.event, action.dispatch
+            event, dispatch = action.event, action.start
             meta = {
                 "managed_by": MANAGED_BY,
                 "REPO_FULL_NAME": event.repo_full_name,
@@ -458,7 +461,7 @@ CASES: list[tuple[str, Observation, set[tuple[Any, ...]]]] = [
             [job(J)],
             [],
             [runner(J, status="offline")],
-            first_seen={name(J): NOW - POLICY.idle_grace},
+            first_seen={name(J): NOW - SETTINGS.idle_grace_seconds},
         ),
         {retire(None, runner(J, status="offline")), ("dispatch", name(J, 1))},
     ),
@@ -530,18 +533,18 @@ class TestPlan:
         )
         assert plan(mixed, POLICY).actions == plan(observation, POLICY).actions
 
-    def test_a_missed_webhook_gets_the_webhook_paths_own_name_and_token(self) -> None:
+    def test_a_missed_webhook_gets_the_webhook_paths_own_name(self) -> None:
         (action,) = plan(observe([job(J, GPU)]), POLICY).actions
-        assert isinstance(action, DispatchRunner)
-        assert action.dispatch.runner_name == action.dispatch.idempotency_token == "rod-101-1"
-        assert action.dispatch.labels == GPU
+        assert isinstance(action, MakeRunner)
+        assert action.start.runner_name == "rod-101-1"
+        assert action.start.labels == GPU
         assert action.event.job_id == J and action.event.action == "queued"
 
-    def test_the_retry_name_is_also_the_nomad_idempotency_token(self) -> None:
+    def test_a_retry_gets_a_name_of_its_own(self) -> None:
         world = observe([job(J)], [child(J, status="dead", failed=True)])
         (action,) = plan(world, POLICY).actions
-        assert isinstance(action, DispatchRunner)
-        assert action.dispatch.idempotency_token == "rod-101-1-r1"
+        assert isinstance(action, MakeRunner)
+        assert action.start.runner_name == "rod-101-1-r1"
         assert action.reason == "retry 1"
 
     def test_a_job_out_of_retries_is_reported(self) -> None:
@@ -561,7 +564,7 @@ class TestPlan:
             POLICY, decision=Policy(pools=(gpu, Pool("any", "github-runner")))
         )
         actions = plan(observe([job(J, GPU), job(K, ("self-hosted", "windows"))]), policy).actions
-        pools = {a.dispatch.runner_name: a.dispatch.pool.nomad_job for a in actions}  # type: ignore[union-attr]
+        pools = {a.start.runner_name: a.start.pool.nomad_job for a in actions}  # type: ignore[union-attr]
         assert pools == {name(J): "github-runner-gpu", name(K): "github-runner"}
 
     def test_children_of_a_job_that_is_no_pool_are_foreign(self) -> None:
@@ -571,10 +574,12 @@ class TestPlan:
     def test_an_allowlist_applies_as_on_the_webhook_path(self) -> None:
         policy = dataclasses.replace(POLICY, decision=Policy(allow=("octo/lib",)))
         actions = plan(observe([job(J), job(K, repo=OTHER)]), policy).actions
-        assert [a.dispatch.runner_name for a in actions] == [name(K)]  # type: ignore[union-attr]
+        assert [a.start.runner_name for a in actions] == [name(K)]  # type: ignore[union-attr]
 
     def test_the_webhook_path_gets_dispatch_delay_but_a_retry_does_not(self) -> None:
-        policy = dataclasses.replace(POLICY, dispatch_delay=30.0)
+        policy = dataclasses.replace(
+            POLICY, settings=dataclasses.replace(SETTINGS, dispatch_delay_seconds=30.0)
+        )
         young = dataclasses.replace(job(J), queued_at=NOW - 10)
         old = dataclasses.replace(job(K), queued_at=NOW - 40)
         failed = child(J, status="dead", failed=True)
@@ -620,7 +625,7 @@ class TestPlan:
         world = observe(jobs)
         first = plan(world, POLICY)
         assert len(first.actions) == 300
-        assert len({a.dispatch.idempotency_token for a in first.actions}) == 300  # type: ignore[union-attr]
+        assert len({a.start.runner_name for a in first.actions}) == 300  # type: ignore[union-attr]
         assert plan(apply(world, first, later=OLD / 60), POLICY).actions == ()
 
 
@@ -681,9 +686,8 @@ class TestPlanProperties:
                 busy_names = {r.name for r in world.runners if r.busy}
                 assert action.runner_name not in busy_names
             else:
-                tokens.append(action.dispatch.idempotency_token)
-                assert action.dispatch.runner_name == action.dispatch.idempotency_token
-                assert not action.dispatch.runner_name.endswith(f"-r{POLICY.max_retries + 1}")
+                tokens.append(action.start.runner_name)
+                assert not action.start.runner_name.endswith(f"-r{SETTINGS.max_retries + 1}")
         assert len(tokens) == len(set(tokens))
 
     @settings(max_examples=300, deadline=None)

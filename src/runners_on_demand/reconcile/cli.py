@@ -14,18 +14,14 @@ import sys
 from collections.abc import Sequence
 
 import click
-import httpx
 
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError
 from runners_on_demand.metrics import Metrics
-from runners_on_demand.ports.nomad import tls_context
-from runners_on_demand.reconcile import DispatchRunner, Plan
-from runners_on_demand.reconciler import Report
-from runners_on_demand.wiring import build, github_auth, read_settings
+from runners_on_demand.reconcile.loop import Report
+from runners_on_demand.reconcile.plan import MakeRunner, Plan
+from runners_on_demand.wiring import LOG_FORMAT, build, clients, github_auth, read_settings
 
-# Per-call timeout towards GitHub and Nomad (as `rod serve`).
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # The reconciler receives no webhooks; `load_settings` still insists on a secret.
 _NO_WEBHOOKS = {"GITHUB_WEBHOOK_SECRET": "unused: rod reconcile receives no webhooks"}
 
@@ -57,11 +53,7 @@ def command(
         for problem in error.problems:
             click.echo(f"rod reconcile: {problem}", err=True)
         sys.exit(2)
-    logging.basicConfig(
-        level=log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format=LOG_FORMAT)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         code = asyncio.run(_main(settings, repos, once=once or dry_run, dry_run=dry_run))
@@ -79,15 +71,10 @@ def _settings(config_path: str | None) -> Settings:
 
 async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run: bool) -> int:
     """Build the ports, run the loop or one tick, close everything."""
-    verify = tls_context(
-        settings.nomad_cacert, settings.nomad_client_cert, settings.nomad_client_key
-    )
-    async with (
-        httpx.AsyncClient(base_url=settings.github_api_url, timeout=TIMEOUT) as github_client,
-        httpx.AsyncClient(base_url=settings.nomad_addr, timeout=TIMEOUT, verify=verify) as nomad,
-    ):
-        parts = build(settings, github_client, nomad, metrics=Metrics(), repos=repos)
-        reconciler, dispatcher = parts.reconciler, parts.dispatcher
+    github_client, nomad_client = clients(settings)
+    async with github_client, nomad_client:
+        parts = build(settings, github_client, nomad_client, metrics=Metrics(), repos=repos)
+        reconciler, pipeline = parts.reconciler, parts.pipeline
         if dry_run:
             observation, problems, _ = await reconciler.observe()
             report = Report(
@@ -97,13 +84,13 @@ async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run
             )
             click.echo(describe(report, dry_run=True))
             return 1 if report.problems else 0
-        dispatcher.start()
+        pipeline.start()
         try:
             if not once:
                 await reconciler.run(settings.reconcile.interval_seconds or 60.0)
             report = await reconciler.tick()
         finally:
-            await dispatcher.stop(settings.shutdown_grace_seconds)  # carry out the dispatches
+            await pipeline.stop()  # carry out the dispatches
         click.echo(describe(report))
         return 1 if report.problems else 0
 
@@ -134,11 +121,11 @@ def _done(report: Report, result: Plan, dry_run: bool) -> list[str]:
     """One line per planned action, with what became of it."""
     if not result.actions:
         return ["did: nothing; all in order"]
-    results = {id(o.action): o.result for o in report.outcomes}
+    results = {id(o.action): str(o) for o in report.outcomes}
     lines = ["would do:" if dry_run else "did:"]
     for action in result.actions:
-        if isinstance(action, DispatchRunner):
-            what = f"dispatch {action.dispatch.runner_name} for {action.event.repo_full_name}"
+        if isinstance(action, MakeRunner):
+            what = f"dispatch {action.start.runner_name} for {action.event.repo_full_name}"
             what += f" job {action.event.job_id}"
         else:
             what = f"retire {action.runner_name} in {action.repo}"

@@ -1,4 +1,4 @@
-"""The dispatcher's queue and workers, with the real ports over respx-mocked APIs."""
+"""The pipeline's queue and workers, with the real adapters over respx-mocked APIs."""
 
 from __future__ import annotations
 
@@ -13,14 +13,19 @@ import httpx
 import pytest
 import respx
 
-from runners_on_demand.backoff import Backoff
-from runners_on_demand.config import CredentialMode
-from runners_on_demand.decision import Dispatch, Policy, decide
-from runners_on_demand.delivery import WorkflowJobEvent
+from runners_on_demand.backoff import Backoff, Retrier
+from runners_on_demand.config import CredentialMode, ServerSettings
+from runners_on_demand.credentials import GitHubCredentials
+from runners_on_demand.decision import Ignore, IgnoreReason, Policy, StartRunner, decide
+from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
 from runners_on_demand.metrics import Metrics
-from runners_on_demand.ports.github import GitHubRunners, PatAuth
-from runners_on_demand.ports.nomad import NomadJobs
-from runners_on_demand.service import Dispatcher, Job, Submitted
+from runners_on_demand.pipeline import Admission, Admitted, PendingStart, Pipeline
+from runners_on_demand.ports.github import GitHubHttp
+from runners_on_demand.ports.github_auth import PatAuth
+from runners_on_demand.ports.nomad import NomadHttp
+from runners_on_demand.reconcile.loop import ServedRepos
+from tests.runners_on_demand.fakes import FakeGitHub, FakeNomad
+from tests.runners_on_demand.fakes import pipeline as fakes_pipeline
 
 GITHUB = "https://api.github.test"
 NOMAD = "http://nomad.test:4646"
@@ -51,8 +56,7 @@ def child_stub(runner_name: str) -> dict[str, object]:
 
 
 EVENT = WorkflowJobEvent(
-    delivery_id="d-1",
-    hook_id="h-1",
+    origin=Origin(Intake.WEBHOOK, "h-1" + "/" + "d-1"),
     action="queued",
     job_id=42,
     run_id=7,
@@ -73,14 +77,19 @@ EVENT = WorkflowJobEvent(
 )
 
 
-def job(event: WorkflowJobEvent = EVENT) -> Job:
+def job(event: WorkflowJobEvent = EVENT) -> PendingStart:
     decision = decide(event, Policy())
-    assert isinstance(decision, Dispatch)
-    return Job(event, decision, received_at=0.0)
+    assert isinstance(decision, StartRunner)
+    return PendingStart(event, decision, received_at=0.0)
+
+
+def heard(event: WorkflowJobEvent = EVENT, *, hook: str = "h-1", delivery: str = "d-1") -> Origin:
+    """The origin of a delivery from `hook` with GUID `delivery`."""
+    return Origin(Intake.WEBHOOK, f"{hook}/{delivery}")
 
 
 class Harness:
-    """A Dispatcher wired to respx routers, a fake sleep and its metrics."""
+    """A Pipeline wired to respx routers, a fake sleep and its metrics."""
 
     def __init__(
         self,
@@ -90,32 +99,40 @@ class Harness:
         workers: int = 2,
         backoff: Backoff | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        grace: float = 5.0,
     ) -> None:
         self.github_api = respx.Router(base_url=GITHUB, assert_all_called=False)
         self.nomad_api = respx.Router(base_url=NOMAD, assert_all_called=False)
         self.waits: list[float] = []
         self.metrics = Metrics()
-        github = GitHubRunners(
+        github = GitHubHttp(
             httpx.AsyncClient(
                 base_url=GITHUB, transport=httpx.MockTransport(self.github_api.async_handler)
             ),
             PatAuth(PAT),
         )
-        nomad = NomadJobs(
+        nomad = NomadHttp(
             httpx.AsyncClient(
                 base_url=NOMAD, transport=httpx.MockTransport(self.nomad_api.async_handler)
             )
         )
-        self.dispatcher = Dispatcher(
-            github,
+        settings = ServerSettings(
+            queue_size=queue_size, workers=workers, shutdown_grace_seconds=grace
+        )
+        credentials = GitHubCredentials(
+            github, nomad, mode=credential, runner_group_id=1, remembered=settings.dedup_size
+        )
+        self.dispatcher = Pipeline(
+            credentials,
             nomad,
+            policy=Policy(),
+            settings=settings,
             metrics=self.metrics,
-            credential=credential,
-            queue_size=queue_size,
-            workers=workers,
-            backoff=backoff or Backoff(max_attempts=4, base=0.5, cap=30.0, deadline=300.0),
-            sleep=sleep or self.sleep,
-            monotonic=lambda: 1.5,
+            retrier=Retrier(
+                backoff or Backoff(max_attempts=4, base=0.5, cap=30.0, deadline=300.0),
+                sleep=sleep or self.sleep,
+                monotonic=lambda: 1.5,
+            ),
         )
 
     async def sleep(self, seconds: float) -> None:
@@ -125,11 +142,15 @@ class Harness:
         value = self.metrics.registry.get_sample_value("rod_dispatches_total", {"outcome": name})
         return value or 0.0
 
-    async def run(self, *jobs: Job) -> list[Submitted]:
+    def submit(self, pending: PendingStart) -> Admission:
+        """Hand one decided job to the pipeline."""
+        return self.dispatcher.submit(pending.event, pending.start, received_at=0.0)
+
+    async def run(self, *jobs: PendingStart) -> list[Admission]:
         """Start, submit every job, drain."""
         self.dispatcher.start()
-        results = [self.dispatcher.submit(j) for j in jobs]
-        await self.dispatcher.stop(timeout=5.0)
+        results = [self.submit(j) for j in jobs]
+        await self.dispatcher.stop()
         return results
 
 
@@ -145,7 +166,7 @@ class TestHappyPath:
         h = Harness()
         jit = h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
         dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
-        assert await h.run(job()) == [Submitted.QUEUED]
+        assert await h.run(job()) == [Admission.QUEUED]
         assert json.loads(jit.calls.last.request.content)["name"] == "rod-42-1"
         request = dispatch.calls.last.request
         assert request.url.params["idempotency_token"] == "rod-42-1"
@@ -239,9 +260,10 @@ class TestRedeliveryAfterGivingUp:
         assert h.outcome("runner_exists") == 1
 
 
-def replace_delivery(queued: Job, delivery_id: str) -> Job:
+def replace_delivery(queued: PendingStart, delivery_id: str) -> PendingStart:
     """The same job as GitHub's redelivery would bring it, under another delivery id."""
-    return Job(replace(queued.event, delivery_id=delivery_id), queued.dispatch, received_at=0.0)
+    event = replace(queued.event, origin=heard(delivery=delivery_id))
+    return PendingStart(event, queued.start, received_at=0.0)
 
 
 class TestSubmit:
@@ -250,7 +272,7 @@ class TestSubmit:
         h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
         dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
         results = await h.run(job(), job())
-        assert results == [Submitted.QUEUED, Submitted.DUPLICATE]
+        assert results == [Admission.QUEUED, Admission.DUPLICATE]
         assert dispatch.call_count == 1
 
     async def test_in_flight_lists_queued_jobs_until_carried_out(self) -> None:
@@ -258,27 +280,27 @@ class TestSubmit:
         h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
         h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
         h.dispatcher.start()
-        h.dispatcher.submit(job())
-        assert [j.dispatch.runner_name for j in h.dispatcher.in_flight()] == ["rod-42-1"]
-        await h.dispatcher.stop(timeout=5.0)
+        h.submit(job())
+        assert [j.start.runner_name for j in h.dispatcher.in_flight()] == ["rod-42-1"]
+        await h.dispatcher.stop()
         assert h.dispatcher.in_flight() == []
 
     async def test_same_runner_from_another_hook_is_a_duplicate_while_in_flight(self) -> None:
         h = Harness(workers=0)
         h.dispatcher.start()
-        assert h.dispatcher.submit(job()) is Submitted.QUEUED
-        other_hook = job(replace(EVENT, hook_id="h-2"))
-        assert h.dispatcher.submit(other_hook) is Submitted.DUPLICATE
-        other_job = job(replace(EVENT, hook_id="h-2", job_id=43))
-        assert h.dispatcher.submit(other_job) is Submitted.QUEUED
+        assert h.submit(job()) is Admission.QUEUED
+        other_hook = job(replace(EVENT, origin=heard(hook="h-2")))
+        assert h.submit(other_hook) is Admission.DUPLICATE
+        other_job = job(replace(EVENT, origin=heard(hook="h-2"), job_id=43))
+        assert h.submit(other_job) is Admission.QUEUED
 
     async def test_runner_that_reached_nomad_is_not_made_again(self) -> None:
         h = Harness()
         jit = h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
         h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
-        assert await h.run(job()) == [Submitted.QUEUED]
+        assert await h.run(job()) == [Admission.QUEUED]
         # A late copy under another delivery id, or the reconciler from a stale listing.
-        assert await h.run(replace_delivery(job(), "d-2")) == [Submitted.DUPLICATE]
+        assert await h.run(replace_delivery(job(), "d-2")) == [Admission.DUPLICATE]
         assert jit.call_count == 1
 
     async def test_runner_that_failed_may_be_tried_again(self) -> None:
@@ -286,26 +308,26 @@ class TestSubmit:
         jit = h.github_api.post(JIT_PATH).respond(503, json={"message": "unavailable"})
         await h.run(job())
         assert h.outcome("failed") == 1
-        assert await h.run(replace_delivery(job(), "d-2")) == [Submitted.QUEUED]
+        assert await h.run(replace_delivery(job(), "d-2")) == [Admission.QUEUED]
         assert jit.call_count == 2
 
     async def test_full_queue(self) -> None:
         h = Harness(queue_size=1, workers=0)
         h.dispatcher.start()
-        assert h.dispatcher.submit(job()) is Submitted.QUEUED
+        assert h.submit(job()) is Admission.QUEUED
         assert h.dispatcher.depth == 1
         assert h.metrics.registry.get_sample_value("rod_queue_depth") == 1
-        second = job(replace(EVENT, delivery_id="d-2", job_id=43))
-        assert h.dispatcher.submit(second) is Submitted.FULL
+        second = job(replace(EVENT, origin=heard(delivery="d-2"), job_id=43))
+        assert h.submit(second) is Admission.FULL
         # The refused delivery is not remembered: a redelivery may get in later.
-        assert h.dispatcher.submit(second) is Submitted.FULL
+        assert h.submit(second) is Admission.FULL
 
     async def test_refuses_before_start_and_after_stop(self) -> None:
         h = Harness()
-        assert h.dispatcher.submit(job()) is Submitted.FULL
+        assert h.submit(job()) is Admission.FULL
         h.dispatcher.start()
-        await h.dispatcher.stop(timeout=1.0)
-        assert h.dispatcher.submit(job()) is Submitted.FULL
+        await h.dispatcher.stop()
+        assert h.submit(job()) is Admission.FULL
 
 
 class TestRetries:
@@ -353,11 +375,11 @@ class TestRetries:
         h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
         h.nomad_api.post(DISPATCH_PATH).respond(500, text="rpc error")
         h.dispatcher.start()
-        assert h.dispatcher.submit(job()) is Submitted.QUEUED
+        assert h.submit(job()) is Admission.QUEUED
         await asyncio.wait_for(h.dispatcher.join(), 5)
         assert h.outcome("failed") == 1
-        assert h.dispatcher.submit(job()) is Submitted.QUEUED
-        await h.dispatcher.stop(timeout=5.0)
+        assert h.submit(job()) is Admission.QUEUED
+        await h.dispatcher.stop()
 
     async def test_rate_limit_beyond_deadline_gives_up(self) -> None:
         h = Harness(backoff=Backoff(deadline=60.0))
@@ -406,8 +428,10 @@ class TestDrain:
         h = Harness(workers=1)
         h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
         dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
-        jobs = [job(replace(EVENT, delivery_id=f"d-{n}", job_id=100 + n)) for n in range(5)]
-        assert await h.run(*jobs) == [Submitted.QUEUED] * 5
+        jobs = [
+            job(replace(EVENT, origin=heard(delivery=f"d-{n}"), job_id=100 + n)) for n in range(5)
+        ]
+        assert await h.run(*jobs) == [Admission.QUEUED] * 5
         assert dispatch.call_count == 5
 
     async def test_stop_gives_up_at_the_deadline(self, caplog: pytest.LogCaptureFixture) -> None:
@@ -416,11 +440,62 @@ class TestDrain:
         async def stuck(seconds: float) -> None:
             await never.wait()  # a retry wait that outlives the drain deadline
 
-        h = Harness(workers=2, queue_size=10, sleep=stuck)
+        h = Harness(workers=2, queue_size=10, sleep=stuck, grace=0.05)
         h.github_api.post(JIT_PATH).respond(503, text="down")
         h.dispatcher.start()
         for n in range(3):
-            h.dispatcher.submit(job(replace(EVENT, delivery_id=f"d-{n}", job_id=42 + n)))
-        await h.dispatcher.stop(timeout=0.05)
+            h.submit(job(replace(EVENT, origin=heard(delivery=f"d-{n}"), job_id=42 + n)))
+        await h.dispatcher.stop()
         assert "drain deadline of 0s passed; abandoning 3 jobs" in caplog.text
         assert h.outcome("dispatched") == 0
+
+
+class MemoryIntake:
+    """A second way in, as plain as can be: jobs from a list, as a listener would hear them."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.heard = 0
+
+    def job_available(
+        self, job_id: int, labels: tuple[str, ...], key: str = ""
+    ) -> Ignore | Admitted:
+        """Offer the pipeline a queued job, heard under `key` (a new key per message)."""
+        self.heard += 1
+        origin = Origin(Intake.LISTEN, key or f"request-{self.heard}")
+        event = replace(EVENT, origin=origin, job_id=job_id, labels=labels)
+        return self.pipeline.offer(event, received_at=0.0)
+
+
+class TestIntakeSeam:
+    """The pipeline serves any intake that produces the event; it never asks where from."""
+
+    async def test_an_in_memory_intake_gets_runners_through_the_same_stages(self) -> None:
+        github, nomad = FakeGitHub(), FakeNomad()
+        served = ServedRepos()
+        made = fakes_pipeline(github, nomad, on_repo=served.saw)
+        intake = MemoryIntake(made)
+        made.start()
+        first = intake.job_available(7, ("self-hosted", "linux"))
+        hosted = intake.job_available(8, ("ubuntu-latest",))
+        again = intake.job_available(7, ("self-hosted", "linux"), key="request-1")
+        await made.stop()
+        assert isinstance(first, Admitted) and first.admission is Admission.QUEUED
+        assert hosted == Ignore(IgnoreReason.NO_TRIGGER_LABEL)
+        assert isinstance(again, Admitted) and again.admission is Admission.DUPLICATE
+        assert github.calls == [("generate_jitconfig", "rod-7-1")]
+        (request,) = nomad.dispatched
+        assert request.idempotency_token == "rod-7-1"
+        assert request.meta["RUNNER_LABELS"] == "self-hosted,linux"
+        assert served.names([]) == {"octo/hello": "octo/hello"}
+
+    async def test_two_intakes_hearing_one_job_make_one_runner(self) -> None:
+        github, nomad = FakeGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad)
+        made.start()
+        listened = MemoryIntake(made).job_available(42, EVENT.labels)
+        webhook = made.offer(EVENT, received_at=0.0)  # the same job by webhook, job 42 attempt 1
+        await made.stop()
+        assert isinstance(listened, Admitted) and listened.admission is Admission.QUEUED
+        assert isinstance(webhook, Admitted) and webhook.admission is Admission.DUPLICATE
+        assert [call for call in nomad.calls if call[0] == "dispatch"] == [("dispatch", "rod-42-1")]

@@ -1,0 +1,72 @@
+"""Typed TOML tables: a settings dataclass declares each key once, with its type and bounds.
+
+`read_table(ServerSettings, table, "server.", problems)` checks every key of `table` against the
+dataclass's fields (int and float within `bounds`, str, a list of strings passing `check`) and
+returns the settings; each problem is one line appended to `problems`. Pure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+__all__ = ["bounds", "read_table", "strings"]
+
+T = TypeVar("T")
+
+
+def bounds(low: float, high: float) -> dict[str, Any]:
+    """Field metadata: a number from `low` to `high`."""
+    return {"bounds": (low, high)}
+
+
+def strings(check: Callable[[str], bool], message: str) -> dict[str, Any]:
+    """Field metadata: a list of strings that each pass `check`, else `message`."""
+    return {"check": check, "message": message}
+
+
+def read_table(cls: type[T], table: Mapping[str, Any], prefix: str, problems: list[str]) -> T:
+    """`cls` with the values of `table`; every unknown or bad key is noted in `problems`."""
+    assert dataclasses.is_dataclass(cls)
+    specs = {spec.name: spec for spec in dataclasses.fields(cls)}
+    kinds = typing.get_type_hints(cls)
+    known = {name for name, spec in specs.items() if spec.init}
+    problems += [
+        f"unknown key {prefix}{key} in the config file" for key in table if key not in known
+    ]
+    values: dict[str, Any] = {}
+    for key in (name for name in specs if name in known and name in table):  # declared order
+        problem, converted = _check(kinds[key], specs[key].metadata, table[key], f"{prefix}{key}")
+        if problem:
+            problems.append(problem)
+        else:
+            values[key] = converted
+    return cls(**values)
+
+
+def _check(kind: Any, metadata: Mapping[str, Any], value: Any, where: str) -> tuple[str, Any]:
+    """One problem line, or "" and the value converted to the field's type."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is int or kind is float:
+        low, high = metadata.get("bounds", (float("-inf"), float("inf")))
+        exact = isinstance(value, int) if kind is int else number
+        if number and exact and low <= value <= high:
+            return "", kind(value)
+        noun = "an integer" if kind is int else "a number"
+        return f"{where} must be {noun} from {_shown(low)} to {_shown(high)}", None
+    if kind is str:
+        if isinstance(value, str):
+            return "", value
+        return f"{where} has the wrong type ({type(value).__name__})", None
+    # tuple[str, ...]
+    check: Callable[[str], bool] = metadata.get("check", lambda item: True)
+    if isinstance(value, list) and all(isinstance(v, str) and check(v) for v in value):
+        return "", tuple(value)
+    return f"{where} {metadata.get('message', 'must be a list of strings')}", None
+
+
+def _shown(bound: float) -> str:
+    """A bound as people write it: 86400, 0.1, 26214400."""
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
