@@ -1,6 +1,8 @@
 """The reconciler: compare what GitHub and Nomad show, and set it right.
 
 - `settings.py`: the `[reconcile]` table.
+- `model.py`: what the plan reads and says (Observation, ReconcilePolicy, MakeRunner, Retire).
+- `units.py`: our runners joined with their Nomad children, and each one's state.
 - `plan.py`: the pure plan (observation in, actions out) and its theory of operation.
 - `loop.py`: the I/O loop inside `rod serve` (observe, plan, act), and the served repositories.
 - `cli.py`: `rod reconcile --once [--dry-run]`.
