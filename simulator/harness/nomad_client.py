@@ -10,8 +10,11 @@ from typing import Any
 import httpx
 import nomad
 
+# deploy/nomad/github-runner.nomad.hcl in a source tree; an installed wheel (the Docker image)
+# ships the same file next to this module (pyproject's wheel `force-include`).
+_SOURCE_SPEC = Path(__file__).resolve().parents[2] / "deploy" / "nomad" / "github-runner.nomad.hcl"
 RUNNER_JOB_SPEC = (
-    Path(__file__).resolve().parents[2] / "deploy" / "nomad" / "github-runner.nomad.hcl"
+    _SOURCE_SPEC if _SOURCE_SPEC.exists() else Path(__file__).with_name(_SOURCE_SPEC.name)
 )
 
 # Allocation client states that still hold resources
