@@ -8,7 +8,6 @@ the real job spec's task as a real process.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -17,13 +16,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from simulator.harness.nomad_client import RUNNER_JOB_SPEC, NomadApi
 from simulator.nomad import NomadEmulator
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "docker_smoke.py"
@@ -46,17 +45,7 @@ if args[:4] == ["compose", "--profile", "acceptance", "logs"]:
 """
 
 
-def load_script() -> ModuleType:
-    """The script as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("docker_smoke", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-smoke = load_script()
+smoke = load_script("docker_smoke")
 
 
 class FakeDocker:
