@@ -2,7 +2,7 @@
 #   rod          (default, last) `rod serve`; also ships the emulators, so `rod demo` runs in it
 #   nomad-agent  the acceptance suite's Nomad dev agent (docker-compose.yml `nomad-runners`)
 # `make docker-smoke` (scripts/docker_smoke.py) builds both and runs `nomad version`,
-# `rod --version` and `rod demo` in them; tests/test_docker.py checks this file without Docker.
+# `rod --version` and `rod demo` in them; tests/test_docker_files.py checks this file without Docker.
 
 # python:3.11-slim-trixie (Python 3.11.16), pinned to its multi-arch index digest (amd64 and
 # arm64), as resolved on 2026-08-18. Bump tag and digest together, deliberately.
