@@ -42,3 +42,16 @@ acceptance: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
+
+# Docker: the images, both compose files and `behave -D backend=compose` (scripts/docker_smoke.py).
+# Where no Docker engine answers they print one line and exit 0 (DOCKER_SMOKE_REQUIRED=1: exit 1).
+# `make test` never calls them; CI's `compose` job does (ci/github-actions.yml).
+.PHONY: docker-smoke docker-down
+
+## docker-smoke: build and check the images, bring up both compose files, run the suite on real Nomad
+docker-smoke: $(STAMP)
+	@$(BIN)/python scripts/docker_smoke.py
+
+## docker-down: save the compose projects' logs under build/acceptance/ and take them down
+docker-down: $(STAMP)
+	@$(BIN)/python scripts/docker_smoke.py --down

@@ -4,7 +4,8 @@
 starts its `nomad` service through testcontainers' `DockerCompose` (the `docker compose` CLI) on a
 free loopback port, then waits as ../shared reference nomad-api.md §5 says: `GET /v1/agent/health`
 answers 200, then `GET /v1/nodes` lists a node with Status "ready" whose raw_exec driver is
-healthy (health alone does not mean the client has registered).
+healthy (health alone does not mean the client has registered). Stopping an agent first saves
+its container log to build/acceptance/<service>.log, which CI keeps as an artifact.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ SERVICE = "nomad"
 # The acceptance suite's agent: built from the Dockerfile's `nomad-agent` stage, profile acceptance.
 RUNNERS_SERVICE = "nomad-runners"
 RUNNERS_PROFILE = "acceptance"
+# The variable each service's host port comes from in docker-compose.yml (distinct, so that
+# both services can run at once).
+PORT_VARIABLES = {SERVICE: "NOMAD_HOST_PORT", RUNNERS_SERVICE: "NOMAD_RUNNERS_HOST_PORT"}
+# Where an agent's container log is saved when it stops (the harness's log dir).
+LOG_DIR = ROOT / "build" / "acceptance"
 
 
 class ComposeUnavailable(Exception):
@@ -87,13 +93,30 @@ class NomadAgent:
     addr: str
     compose: Any  # testcontainers.compose.DockerCompose
     env_file: Path
+    service: str = SERVICE
+
+    @property
+    def log_file(self) -> Path:
+        """Where stop() saves the agent's container log: build/acceptance/<service>.log."""
+        return LOG_DIR / f"{self.service}.log"
 
     def stop(self) -> None:
-        """Stop and remove the agent's containers."""
+        """Save the agent's log, then stop and remove its containers."""
         try:
+            self.save_log()
             self.compose.stop()
         finally:
             self.env_file.unlink(missing_ok=True)
+
+    def save_log(self) -> None:
+        """Write `docker compose logs <service>` to log_file (or why it could not be read)."""
+        try:
+            stdout, stderr = self.compose.get_logs(self.service)
+            text = stdout + stderr
+        except subprocess.CalledProcessError as exc:
+            text = f"docker compose logs {self.service} failed with exit status {exc.returncode}\n"
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.write_text(text, encoding="utf-8")
 
 
 def start_nomad(
@@ -108,7 +131,7 @@ def start_nomad(
     port = free_port()
     env_file = ROOT / "build" / f"compose-{port}.env"
     env_file.parent.mkdir(exist_ok=True)
-    env_file.write_text(f"NOMAD_HOST_PORT={port}\n")
+    env_file.write_text(f"{PORT_VARIABLES[service]}={port}\n")
     compose = DockerCompose(
         ROOT,
         compose_file_name=COMPOSE_FILE,
@@ -118,7 +141,9 @@ def start_nomad(
         env_file=str(env_file),
         wait=True,
     )
-    agent = NomadAgent(addr=f"http://127.0.0.1:{port}", compose=compose, env_file=env_file)
+    agent = NomadAgent(
+        addr=f"http://127.0.0.1:{port}", compose=compose, env_file=env_file, service=service
+    )
     try:
         compose.start()
         with httpx.Client(base_url=agent.addr, timeout=5.0, trust_env=False) as client:

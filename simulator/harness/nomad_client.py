@@ -10,9 +10,18 @@ from typing import Any
 import httpx
 import nomad
 
-RUNNER_JOB_SPEC = (
-    Path(__file__).resolve().parents[2] / "deploy" / "nomad" / "github-runner.nomad.hcl"
-)
+
+def runner_job_spec(here: Path) -> Path:
+    """The runner job spec of the source tree `here` is in, else the copy beside `here`.
+
+    An installed wheel (the Docker image) has no deploy/; pyproject's wheel `force-include` ships
+    the file next to this module.
+    """
+    source = here.parents[2] / "deploy" / "nomad" / "github-runner.nomad.hcl"
+    return source if source.exists() else here.with_name(source.name)
+
+
+RUNNER_JOB_SPEC = runner_job_spec(Path(__file__).resolve())
 
 # Allocation client states that still hold resources
 # (https://developer.hashicorp.com/nomad/api-docs/allocations, ClientStatus).

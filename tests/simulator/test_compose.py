@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from starlette.routing import Route
 from runners_on_demand.contract import DispatchRequest, JitConfig, build_dispatch
 from runners_on_demand.decision import Policy, StartRunner, decide
 from runners_on_demand.delivery import WorkflowJobEvent, parse_delivery
+from simulator import compose
 from simulator.compose import (
     AgentNotReady,
     NomadAgent,
@@ -86,6 +88,51 @@ class TestWaitUntilReady:
             pytest.raises(AgentNotReady, match="1 node\\(s\\), none ready"),
         ):
             wait_until_ready(client, timeout=1.0, interval=0.01)
+
+
+class FakeCompose:
+    """Stands in for testcontainers' DockerCompose (the `docker compose` CLI): logs, then stop."""
+
+    def __init__(self, logs: tuple[str, str] | None) -> None:
+        self.logs = logs
+        self.calls: list[str] = []
+
+    def get_logs(self, *services: str) -> tuple[str, str]:
+        self.calls.append(f"logs {' '.join(services)}")
+        if self.logs is None:
+            raise subprocess.CalledProcessError(1, ["docker", "compose", "logs"])
+        return self.logs
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+
+class TestNomadAgentStop:
+    @pytest.fixture(autouse=True)
+    def log_dir(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+        monkeypatch.setattr(compose, "LOG_DIR", tmp_path / "acceptance")
+        return tmp_path / "acceptance"
+
+    def agent(self, tmp_path: Path, fake: FakeCompose) -> NomadAgent:
+        env_file = tmp_path / "compose.env"
+        env_file.write_text("NOMAD_RUNNERS_HOST_PORT=1\n")
+        return NomadAgent("http://127.0.0.1:1", fake, env_file, service="nomad-runners")
+
+    def test_saves_the_agent_log_before_taking_it_down(self, tmp_path: Path, log_dir: Path) -> None:
+        fake = FakeCompose(("==> Nomad agent started!\n", "a warning\n"))
+        agent = self.agent(tmp_path, fake)
+        agent.stop()
+        assert fake.calls == ["logs nomad-runners", "stop"]
+        assert (
+            log_dir / "nomad-runners.log"
+        ).read_text() == "==> Nomad agent started!\na warning\n"
+        assert not agent.env_file.exists()
+
+    def test_a_failed_logs_command_still_takes_it_down(self, tmp_path: Path, log_dir: Path) -> None:
+        fake = FakeCompose(None)
+        self.agent(tmp_path, fake).stop()
+        assert fake.calls == ["logs nomad-runners", "stop"]
+        assert "failed with exit status 1" in (log_dir / "nomad-runners.log").read_text()
 
 
 def sample_dispatch() -> DispatchRequest:

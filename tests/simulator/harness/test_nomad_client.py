@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from simulator.harness.nomad_client import RUNNER_JOB_SPEC, NomadApi, hcl_variables
+from simulator.harness import nomad_client
+from simulator.harness.nomad_client import RUNNER_JOB_SPEC, NomadApi, hcl_variables, runner_job_spec
 from simulator.harness.stack import runner_variables
 from simulator.nomad import NomadEmulator
 
@@ -19,6 +22,28 @@ def nomad() -> Iterator[NomadApi]:
         yield NomadApi(emulator.url)
     finally:
         emulator.stop()
+
+
+class TestRunnerJobSpec:
+    def test_the_source_tree_copy_when_there_is_one(self, tmp_path: Path) -> None:
+        here = tmp_path / "simulator" / "harness" / "nomad_client.py"
+        source = tmp_path / "deploy" / "nomad" / "github-runner.nomad.hcl"
+        source.parent.mkdir(parents=True)
+        source.write_text('job "github-runner" {}')
+        assert runner_job_spec(here) == source
+
+    def test_else_the_copy_an_installed_wheel_ships_beside_the_module(self, tmp_path: Path) -> None:
+        here = tmp_path / "site-packages" / "simulator" / "harness" / "nomad_client.py"
+        assert runner_job_spec(here) == here.with_name("github-runner.nomad.hcl")
+
+    def test_the_wheel_puts_the_spec_where_the_module_looks(self) -> None:
+        root = RUNNER_JOB_SPEC.parents[2]
+        pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+        shipped = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+        module = Path(nomad_client.__file__).resolve().relative_to(root)
+        assert shipped == {
+            str(RUNNER_JOB_SPEC.relative_to(root)): str(module.with_name(RUNNER_JOB_SPEC.name))
+        }
 
 
 class TestHclVariables:
