@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simulator.harness import ScriptedJob, Stack, StackSettings
-from simulator.harness.backends import SimBackend
+from simulator.harness.sim_backend import SimBackend
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = ("self-hosted", "linux", "x64")

@@ -1,6 +1,7 @@
 """Start the emulators and the dispatcher together, for the acceptance suite and rod demo."""
 
-from simulator.harness.backends import Backend, Endpoints, backend_named
+from simulator.harness.backend_base import Backend, Endpoints
+from simulator.harness.backends import backend_named
 from simulator.harness.errors import BackendUnavailable, HarnessError, StackStartError, WaitTimeout
 from simulator.harness.github_client import ScriptedJob
 from simulator.harness.settings import StackSettings

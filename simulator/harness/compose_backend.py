@@ -19,7 +19,7 @@ from typing import Any
 from simulator import compose
 from simulator.compose import RUNNERS_PROFILE, RUNNERS_SERVICE, ComposeUnavailable, NomadAgent
 from simulator.github import GitHubEmulator
-from simulator.harness.backends import Endpoints, serve_env, settle
+from simulator.harness.backend_base import Endpoints, serve_env, settle
 from simulator.harness.dispatcher import DispatcherProcess
 from simulator.harness.errors import BackendUnavailable
 from simulator.harness.nomad_client import RUNNER_JOB_SPEC, NomadApi

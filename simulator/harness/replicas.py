@@ -1,7 +1,7 @@
 """The reliability stack: both emulators and `rod serve` replicas with a fast reconciler.
 
 `-D backend=sim` only. Each replica reads a config file whose `[reconcile]` table ticks every
-second (src/runners_on_demand/reconcile_settings.py), so a missed webhook or an idle runner is set
+second (src/runners_on_demand/reconcile/settings.py), so a missed webhook or an idle runner is set
 right within seconds. Between scenarios the replicas are restarted on their same ports: the
 emulators forget everything, so whatever a replica remembers (repositories, runners first seen,
 a reconcile tick in flight) must be forgotten too.
@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from simulator.github import GitHubEmulator
-from simulator.harness.backends import Endpoints, serve_env
+from simulator.harness.backend_base import Endpoints, serve_env
 from simulator.harness.dispatcher import DispatcherProcess
 from simulator.harness.errors import BackendUnavailable
 from simulator.harness.github_client import GitHubControl
@@ -122,7 +122,7 @@ class ReplicatedSimBackend:
         self._stop_replicas()
         del self.replicas[1:]
         # With no replica listening, nothing dispatches: stop every runner, let GitHub's last
-        # deliveries fail fast, then empty both (see backends.settle for the single dispatcher).
+        # deliveries fail fast, then empty both (see backend_base.settle for the single dispatcher).
         nomad = NomadControl(self._nomad.url)
         github = GitHubControl(self._github.url)
         try:

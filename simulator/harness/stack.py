@@ -13,7 +13,8 @@ import sys
 from types import TracebackType
 from typing import Any
 
-from simulator.harness.backends import Backend, Endpoints, backend_named
+from simulator.harness.backend_base import Backend, Endpoints
+from simulator.harness.backends import backend_named
 from simulator.harness.errors import StackStartError
 from simulator.harness.github_client import GitHubApi, GitHubControl, ScriptedJob
 from simulator.harness.nomad_client import RUNNER_JOB_SPEC, NomadApi

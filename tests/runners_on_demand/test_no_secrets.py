@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from simulator.github import GitHubEmulator
-from simulator.harness.backends import Endpoints
+from simulator.harness.backend_base import Endpoints
 from simulator.harness.dispatcher import DispatcherProcess, rod_command
 from simulator.harness.github_client import ScriptedJob
 from simulator.harness.observe import Snapshot, decode_payload

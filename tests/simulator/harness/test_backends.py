@@ -10,10 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from simulator.harness.backends import ExternalBackend, SimBackend, backend_named
+from simulator.harness.backends import BACKENDS, backend_named
 from simulator.harness.compose_backend import ComposeBackend
-from simulator.harness.errors import BackendUnavailable, StackStartError
+from simulator.harness.errors import BackendUnavailable, HarnessError, StackStartError
+from simulator.harness.external_backend import ExternalBackend
 from simulator.harness.settings import StackSettings
+from simulator.harness.sim_backend import SimBackend
 
 
 class TestBackendNamed:
@@ -23,6 +25,12 @@ class TestBackendNamed:
     )
     def test_picks_the_named_backend(self, name: str, kind: type) -> None:
         assert isinstance(backend_named(StackSettings(backend=name), {}), kind)
+
+    def test_an_unknown_name_is_refused_in_one_line_naming_the_registry(self) -> None:
+        with pytest.raises(HarnessError) as raised:
+            backend_named(StackSettings(backend="k8s"), {})
+        assert str(raised.value) == f"-D backend=k8s: choose one of {', '.join(BACKENDS)}"
+        assert list(BACKENDS) == ["sim", "compose", "external"]
 
 
 class TestExternalBackend:

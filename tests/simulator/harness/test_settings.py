@@ -23,7 +23,6 @@ class TestFromUserdata:
     @pytest.mark.parametrize(
         ("userdata", "message"),
         [
-            ({"backend": "k8s"}, "-D backend=k8s: choose one of sim, compose, external"),
             ({"repo": "no-slash"}, "-D repo=no-slash: expected owner/name"),
             ({"timeout": "soon"}, "-D timeout='soon': not a valid value"),
             ({"timeout": "0"}, "-D timeout must be positive"),

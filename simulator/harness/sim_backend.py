@@ -1,0 +1,79 @@
+"""`-D backend=sim` (the default): both emulators in this process and `rod serve` as a child."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from simulator.github import GitHubEmulator
+from simulator.harness.backend_base import EmulatorServer, Endpoints, serve_env, settle
+from simulator.harness.dispatcher import DispatcherProcess
+from simulator.harness.nomad_client import NomadControl
+from simulator.harness.settings import StackSettings
+from simulator.nomad import NomadEmulator
+
+
+class SimBackend:
+    """Both emulators in this process (uvicorn threads) and `rod serve` as a child process."""
+
+    name = "sim"
+    registers_runner_job = True
+
+    def __init__(self, settings: StackSettings, *, serve_args: Sequence[str] = ()) -> None:
+        self.settings = settings
+        self.serve_args = tuple(serve_args)  # extra `rod serve` options, e.g. --config
+        self.github_token = "ghp_" + secrets.token_hex(18)
+        self.webhook_secret = secrets.token_hex(20)
+        self._github: EmulatorServer | None = None
+        self._nomad: EmulatorServer | None = None
+        self.dispatcher: DispatcherProcess | None = None
+
+    def start(self) -> Endpoints:
+        """GitHub emulator, Nomad emulator (process driver), then `rod serve` against them."""
+        self._github = GitHubEmulator(tokens=[self.github_token]).start()
+        self._nomad = NomadEmulator(driver="process").start()
+        env = serve_env(
+            webhook_secret=self.webhook_secret,
+            github_token=self.github_token,
+            github_url=self._github.url,
+            nomad_url=self._nomad.url,
+        )
+        self.dispatcher = DispatcherProcess(
+            env, self.settings.log_dir / "rod-serve.log", args=self.serve_args
+        )
+        self.dispatcher.start(timeout=self.settings.timeout)
+        return Endpoints(
+            github_url=self._github.url,
+            github_token=self.github_token,
+            nomad_url=self._nomad.url,
+            nomad_token=None,
+            dispatcher_url=self.dispatcher.url,
+            webhook_secret=self.webhook_secret,
+        )
+
+    def reset(self) -> None:
+        """`POST /_sim/reset` on both emulators, without letting the last scenario leak in."""
+        assert self._github is not None and self._nomad is not None, "reset() before start()"
+        assert self.dispatcher is not None
+        settle(
+            empty_nomad=NomadControl(self._nomad.url).reset,
+            github_url=self._github.url,
+            dispatcher_url=self.dispatcher.url,
+            timeout=self.settings.timeout,
+        )
+
+    def stop(self) -> None:
+        """Dispatcher first (it drains), then the emulators (the Nomad one kills its processes)."""
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        for server in (self._nomad, self._github):
+            if server is not None:
+                server.stop()
+        self._github = self._nomad = self.dispatcher = None
+
+    def diagnostics(self) -> str:
+        """Whether `rod serve` still runs, and its last log lines."""
+        if self.dispatcher is None:
+            return "rod serve: not started"
+        state = "running" if self.dispatcher.alive() else "EXITED"
+        return f"rod serve {state}; log: {self.dispatcher.log_tail(5)}"
