@@ -141,6 +141,11 @@ class Credentials:
             window = self.windows[key] = Window(limit, now + 3600)
         return window
 
+    def refund(self, principal: Principal) -> None:
+        """Give one request back (a 304 to an authorized conditional request is free)."""
+        window = self.window(principal)
+        window.used = max(window.used - 1, 0)
+
     def charge(self, principal: Principal | None) -> Window:
         """Count one request; RateLimited once the window's budget is spent."""
         window = self.window(principal)

@@ -6,11 +6,16 @@ Facts relied on (github/docs content/rest/...):
   the chosen version is echoed in `x-github-api-version-selected`;
 - a request without a User-Agent is refused with 403 and a plain-text body;
 - `x-ratelimit-*` headers on every response; `per_page` at most 100; a `link` header with
-  rel next/prev/first/last, absent when everything fits on one page.
+  rel next/prev/first/last, absent when everything fits on one page;
+- a GET answer carries an `etag` (GitHub's is weak, and differs per credential); a request whose
+  `If-None-Match` holds it gets 304 Not Modified with no body, which "does not count against
+  your primary rate limit if ... made while correctly authorized" (rest/using-the-rest-api/
+  best-practices-for-using-the-rest-api#use-conditional-requests-if-appropriate).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import uuid
@@ -75,6 +80,8 @@ def endpoint(
                 response = await handler(request, backend, principal)
             except GitHubSimError as error:
                 return error_response(error, headers)
+            if request.method == "GET" and response.status_code == 200:
+                response = _conditional(request, backend, principal, charge, response, headers)
             response.headers.update(headers)
             return response
 
@@ -99,6 +106,32 @@ def _meter(
                 backend.credentials.charge(principal)
         finally:
             headers |= window.headers()
+
+
+def _conditional(
+    request: Request,
+    backend: GitHubBackend,
+    principal: Principal | None,
+    charged: bool,
+    response: Response,
+    headers: dict[str, str],
+) -> Response:
+    """Add the ETag; answer 304 (refunding an authorized caller) when If-None-Match holds it."""
+    owner = principal.key if principal else "anonymous"
+    etag = f'W/"{hashlib.sha256(owner.encode() + b" " + bytes(response.body)).hexdigest()}"'
+    headers["etag"] = etag
+    wanted = {
+        tag.strip().removeprefix("W/")
+        for tag in request.headers.get("if-none-match", "").split(",")
+    }
+    if not wanted & {"*", etag.removeprefix("W/")}:
+        return response
+    if principal is not None and charged:
+        with backend.lock:
+            backend.credentials.refund(principal)
+            headers |= backend.credentials.window(principal).headers()
+    kept = {k: v for k, v in response.headers.items() if k == "link"}
+    return Response(status_code=304, headers=kept)
 
 
 async def json_body(request: Request) -> dict[str, Any]:
