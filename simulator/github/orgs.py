@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from simulator.github.errors import NotFound, ValidationFailed
 from simulator.github.runner_groups import (
@@ -114,26 +114,18 @@ class OrgOperations:
         org: str,
         *,
         name: str,
-        visibility: str = "all",
         selected_repository_ids: Iterable[int] = (),
         runners: Iterable[int] = (),
-        allows_public_repositories: bool = False,
-        restricted_to_workflows: bool = False,
-        selected_workflows: Iterable[str] = (),
+        **policy: Any,
     ) -> RunnerGroup:
-        """A new group (201) with its selected repositories and the runners moved into it."""
+        """A new group (201) with its selected repositories and the runners moved into it;
+        `policy`: visibility, allows_public_repositories and the workflow restrictions."""
         with self.lock:
             login = self.get_org(org).login
             repo_ids = [self._org_repo(login, i).id for i in selected_repository_ids]
             moved = [self.actions.get_runner(login, i) for i in runners]
             group = self.runner_groups.create(
-                login,
-                name=name,
-                visibility=visibility,
-                selected_repository_ids=repo_ids,
-                allows_public_repositories=allows_public_repositories,
-                restricted_to_workflows=restricted_to_workflows,
-                selected_workflows=selected_workflows,
+                login, name=name, selected_repository_ids=repo_ids, **policy
             )
             for runner in moved:
                 runner.group_id = group.id
@@ -145,27 +137,12 @@ class OrgOperations:
             return self.runner_groups.get(self.get_org(org).login, group_id)
 
     def update_runner_group(
-        self,
-        org: str,
-        group_id: int,
-        *,
-        name: str,
-        visibility: str | None = None,
-        allows_public_repositories: bool | None = None,
-        restricted_to_workflows: bool | None = None,
-        selected_workflows: Iterable[str] | None = None,
+        self, org: str, group_id: int, *, name: str, **policy: Any
     ) -> RunnerGroup:
-        """PATCH a group's name and policy."""
+        """PATCH a group's name and policy (see `create_runner_group`)."""
         with self.lock:
-            return self.runner_groups.update(
-                self.get_org(org).login,
-                group_id,
-                name=name,
-                visibility=visibility,
-                allows_public_repositories=allows_public_repositories,
-                restricted_to_workflows=restricted_to_workflows,
-                selected_workflows=selected_workflows,
-            )
+            login = self.get_org(org).login
+            return self.runner_groups.update(login, group_id, name=name, **policy)
 
     def delete_runner_group(self, org: str, group_id: int) -> None:
         """Remove a group; its runners return to the default group."""

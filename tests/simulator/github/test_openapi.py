@@ -27,6 +27,11 @@ from tests.simulator.github.conftest import REPO, GitHub, Receiver, jit_secret
 SPEC_DIR = Path(__file__).resolve().parents[3] / "simulator" / "github" / "openapi"
 REST = json.loads((SPEC_DIR / "rest.json").read_text())
 WEBHOOKS = json.loads((SPEC_DIR / "webhooks.json").read_text())
+JOB_WEBHOOKS = {
+    "queued": "workflow-job-queued",
+    "in_progress": "workflow-job-in-progress",
+    "completed": "workflow-job-completed",
+}
 
 
 def deref(node: Any, spec: dict[str, Any], depth: int = 0) -> Any:
@@ -148,13 +153,7 @@ async def _repository_routes(
         f"/_actions/jobs/{job['job_id']}/complete", json={"conclusion": "success"}, headers=bearer
     )
     await call("GET", "/repos/{owner}/{repo}/actions/runs", 200)
-    assert github.backend.deliverer.wait_idle()
-    deliveries = f"{hook_path}/deliveries"
-    items = await call("GET", deliveries, 200, hook_id=hook["id"])
-    one = {"hook_id": hook["id"], "delivery_id": items[0]["id"]}
-    await call("GET", f"{deliveries}/{{delivery_id}}", 200, **one)
-    await call("POST", f"{deliveries}/{{delivery_id}}/attempts", 202, **one)
-    await call("DELETE", hook_path, 204, hook_id=hook["id"])
+    await _deliveries_then_delete(call, github, hook_path, hook["id"])
     await call("GET", "/user/repos", 200, query={"per_page": 1})
     await call("GET", "/user/repos", 422, query={"type": "all", "visibility": "all"})
     await call("GET", "/orgs/{org}/repos", 200)
@@ -168,6 +167,19 @@ async def _repository_routes(
     await call("POST", tokens, 201, installation_id=found["id"], headers=app)
     await call("POST", tokens, 401, installation_id=found["id"])
     await call("POST", tokens, 404, installation_id=1, headers=app)
+
+
+async def _deliveries_then_delete(
+    call: Calls, github: GitHub, hook_path: str, hook_id: int
+) -> None:
+    """List, get and redeliver a hook's deliveries, then delete the hook."""
+    assert github.backend.deliverer.wait_idle()
+    deliveries = f"{hook_path}/deliveries"
+    items = await call("GET", deliveries, 200, hook_id=hook_id)
+    one = {"hook_id": hook_id, "delivery_id": items[0]["id"]}
+    await call("GET", f"{deliveries}/{{delivery_id}}", 200, **one)
+    await call("POST", f"{deliveries}/{{delivery_id}}/attempts", 202, **one)
+    await call("DELETE", hook_path, 204, hook_id=hook_id)
 
 
 async def _org_routes(call: Calls, github: GitHub, receiver: Receiver) -> None:
@@ -217,13 +229,7 @@ async def _org_routes(call: Calls, github: GitHub, receiver: Receiver) -> None:
     await call("PATCH", hook_path, 200, hook_id=hook["id"], json={"active": True})
     await call("POST", f"{hook_path}/pings", 204, hook_id=hook["id"])
     await call("POST", f"{hook_path}/pings", 404, hook_id=1)
-    assert github.backend.deliverer.wait_idle()
-    deliveries = f"{hook_path}/deliveries"
-    items = await call("GET", deliveries, 200, hook_id=hook["id"])
-    one = {"hook_id": hook["id"], "delivery_id": items[0]["id"]}
-    await call("GET", f"{deliveries}/{{delivery_id}}", 200, **one)
-    await call("POST", f"{deliveries}/{{delivery_id}}/attempts", 202, **one)
-    await call("DELETE", hook_path, 204, hook_id=hook["id"])
+    await _deliveries_then_delete(call, github, hook_path, hook["id"])
     await call("DELETE", hook_path, 404, hook_id=hook["id"])
 
 
@@ -243,13 +249,8 @@ async def test_webhook_payloads_match_the_schemas(github: GitHub, receiver: Rece
     assert github.backend.deliverer.wait_idle()
     check_webhook("ping", json.loads(receiver.events("ping")[0].body))
     payloads = receiver.payloads()
-    names = {
-        "queued": "workflow-job-queued",
-        "in_progress": "workflow-job-in-progress",
-        "completed": "workflow-job-completed",
-    }
     for payload in payloads:
-        check_webhook(names[payload["action"]], payload)
+        check_webhook(JOB_WEBHOOKS[payload["action"]], payload)
     actions = [(p["workflow_job"]["name"], p["action"]) for p in payloads]
     assert actions == [
         ("a", "queued"),
@@ -304,14 +305,9 @@ async def test_org_webhook_payloads_match_the_schemas(github: GitHub, receiver: 
     check_webhook("ping", ping)
     assert ping["organization"]["id"] == org_id and "repository" not in ping
     assert ping["hook"]["type"] == "Organization"
-    names = {
-        "queued": "workflow-job-queued",
-        "in_progress": "workflow-job-in-progress",
-        "completed": "workflow-job-completed",
-    }
     payloads = receiver.payloads()
     for payload in payloads:
-        check_webhook(names[payload["action"]], payload)
+        check_webhook(JOB_WEBHOOKS[payload["action"]], payload)
         assert payload["organization"]["login"] == "acme"
         assert payload["repository"]["full_name"] == "acme/secret"
     assert [p["action"] for p in payloads] == ["queued", "in_progress", "completed"]
