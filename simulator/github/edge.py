@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from simulator.github.auth import Principal
-from simulator.github.errors import BadRequest, GitHubSimError, ValidationFailed
+from simulator.github.errors import BadRequest, GitHubSimError, NotFound, ValidationFailed
 from simulator.github.models import GitHubBackend
 
 DEFAULT_VERSION = "2022-11-28"
@@ -49,9 +49,11 @@ def error_response(error: GitHubSimError, headers: dict[str, str] | None = None)
 
 
 def endpoint(
-    *, app: bool = False, charge: bool = True
+    *, app: bool = False, charge: bool = True, admin: bool = False
 ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Wrap a handler with GitHub's edge; `app=True` wants an App JWT; `charge=False` is free."""
+    """Wrap a handler with GitHub's edge; `app=True` wants an App JWT; `charge=False` is free;
+    `admin=True` answers 404 to a token without admin rights, as GitHub hides what a caller
+    may not administer."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
@@ -77,6 +79,8 @@ def endpoint(
                     principal = backend.authenticate(request.headers.get("authorization"), app=app)
                 finally:
                     _meter(backend, principal, charge, headers)
+                if admin and not principal.admin:
+                    raise NotFound()
                 response = await handler(request, backend, principal)
             except GitHubSimError as error:
                 return error_response(error, headers)

@@ -177,6 +177,15 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
                     return token, expires, account
             raise NotFound()
 
+    def add_token(self, token: str, *, admin: bool = True) -> None:
+        """(control plane) A personal token of the user, with or without admin rights."""
+        with self.lock:
+            if not token.strip() or token in self.credentials.tokens:
+                raise ValidationFailed("token must be new and not blank")
+            self.credentials.tokens[token] = self.user.id
+            if not admin:
+                self.credentials.non_admin.add(token)
+
     def authenticate(self, authorization: str | None, *, app: bool = False) -> Principal:
         """Who is calling (see auth.Credentials.authenticate)."""
         with self.lock:

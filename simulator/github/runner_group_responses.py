@@ -42,7 +42,7 @@ def _group(r: Request) -> tuple[str, int]:
     return r.path_params["org"], path_int(r, "runner_group_id")
 
 
-@endpoint()
+@endpoint(admin=True)
 async def list_runner_groups(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """GET /orgs/{org}/actions/runner-groups?visible_to_repository=&per_page=&page=."""
     groups = b.list_runner_groups(
@@ -56,7 +56,7 @@ async def list_runner_groups(r: Request, b: GitHubBackend, _: Principal) -> Resp
     return JSONResponse(body, headers=headers)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def create_runner_group(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """POST /orgs/{org}/actions/runner-groups."""
     body = await json_body(r)
@@ -68,13 +68,13 @@ async def create_runner_group(r: Request, b: GitHubBackend, _: Principal) -> Res
     return JSONResponse(org_rep.runner_group(group, b.urls), status_code=201)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def get_runner_group(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """GET /orgs/{org}/actions/runner-groups/{runner_group_id}."""
     return JSONResponse(org_rep.runner_group(b.get_runner_group(*_group(r)), b.urls))
 
 
-@endpoint()
+@endpoint(admin=True)
 async def update_runner_group(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """PATCH /orgs/{org}/actions/runner-groups/{runner_group_id} (`name` is required)."""
     body = await json_body(r)
@@ -82,23 +82,23 @@ async def update_runner_group(r: Request, b: GitHubBackend, _: Principal) -> Res
     return JSONResponse(org_rep.runner_group(group, b.urls))
 
 
-@endpoint()
+@endpoint(admin=True)
 async def delete_runner_group(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """DELETE /orgs/{org}/actions/runner-groups/{runner_group_id}."""
     b.delete_runner_group(*_group(r))
     return Response(status_code=204)
 
 
-@endpoint()
-async def list_group_repos(r: Request, b: GitHubBackend, _: Principal) -> Response:
+@endpoint(admin=True)
+async def list_group_repos(r: Request, b: GitHubBackend, p: Principal) -> Response:
     """GET .../runner-groups/{runner_group_id}/repositories."""
     repos = b.list_runner_group_repos(*_group(r))
     page, headers = paginate(r, repos)
-    body = {"total_count": len(repos), "repositories": [repository_body(r, b, x) for x in page]}
+    body = {"total_count": len(repos), "repositories": [repository_body(r, b, p, x) for x in page]}
     return JSONResponse(body, headers=headers)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def set_group_repos(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """PUT .../runner-groups/{runner_group_id}/repositories {selected_repository_ids}."""
     ids = _ids(await json_body(r), "selected_repository_ids")
@@ -106,21 +106,21 @@ async def set_group_repos(r: Request, b: GitHubBackend, _: Principal) -> Respons
     return Response(status_code=204)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def add_group_repo(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """PUT .../runner-groups/{runner_group_id}/repositories/{repository_id}."""
     b.add_runner_group_repo(*_group(r), path_int(r, "repository_id"))
     return Response(status_code=204)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def remove_group_repo(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """DELETE .../runner-groups/{runner_group_id}/repositories/{repository_id}."""
     b.remove_runner_group_repo(*_group(r), path_int(r, "repository_id"))
     return Response(status_code=204)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def list_group_runners(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """GET .../runner-groups/{runner_group_id}/runners."""
     runners = b.list_runner_group_runners(*_group(r))
@@ -129,21 +129,21 @@ async def list_group_runners(r: Request, b: GitHubBackend, _: Principal) -> Resp
     return JSONResponse(body, headers=headers)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def set_group_runners(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """PUT .../runner-groups/{runner_group_id}/runners {runners}."""
     b.set_runner_group_runners(*_group(r), _ids(await json_body(r), "runners"))
     return Response(status_code=204)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def add_group_runner(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """PUT .../runner-groups/{runner_group_id}/runners/{runner_id}."""
     b.add_runner_group_runner(*_group(r), path_int(r, "runner_id"))
     return Response(status_code=204)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def remove_group_runner(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """DELETE .../runner-groups/{runner_group_id}/runners/{runner_id}."""
     b.remove_runner_group_runner(*_group(r), path_int(r, "runner_id"))

@@ -75,6 +75,15 @@ async def create_org(r: Request, b: GitHubBackend) -> Response:
 
 
 @_guarded
+async def add_token(r: Request, b: GitHubBackend) -> Response:
+    """POST /_sim/tokens {token, admin?}: another token of the user (until the next reset)."""
+    body = await json_body(r)
+    admin = require(body, "admin", bool) if "admin" in body else True
+    b.add_token(require(body, "token", str), admin=admin)
+    return JSONResponse({"admin": admin}, status_code=201)
+
+
+@_guarded
 async def create_run(r: Request, b: GitHubBackend) -> Response:
     """POST /_sim/repos/{o}/{r}/runs {event, name, head_branch?, jobs: [...]}: queued jobs."""
     body = await json_body(r)
@@ -153,6 +162,7 @@ def routes(control: ControlPlane) -> list[Route]:
         Route("/_sim/reset", reset, methods=["POST"]),
         Route("/_sim/state", state, methods=["GET"]),
         Route("/_sim/orgs", create_org, methods=["POST"]),
+        Route("/_sim/tokens", add_token, methods=["POST"]),
         Route("/_sim/repos", create_repo, methods=["POST"]),
         Route("/_sim/repos/{owner}/{repo}/runs", create_run, methods=["POST"]),
         Route("/_sim/jobs/{job_id:int}/cancel", cancel_job, methods=["POST"]),
