@@ -6,7 +6,8 @@ Facts relied on (github/docs content/rest/...):
   the chosen version is echoed in `x-github-api-version-selected`;
 - a request without a User-Agent is refused with 403 and a plain-text body;
 - `x-ratelimit-*` headers on every response; `per_page` at most 100; a `link` header with
-  rel next/prev/first/last, absent when everything fits on one page;
+  rel next/prev/first/last, absent when everything fits on one page; hook deliveries page by
+  `cursor` instead (`?cursor=v1_<delivery id>`, only rel="next"), ignoring `page`;
 - a GET answer carries an `etag` (GitHub's is weak, and differs per credential); a request whose
   `If-None-Match` holds it gets 304 Not Modified with no body, which "does not count against
   your primary rate limit if ... made while correctly authorized" (rest/using-the-rest-api/
@@ -197,3 +198,19 @@ def paginate(request: Request, items: Sequence[T]) -> tuple[list[T], dict[str, s
     if page < last:
         rels += [link(page + 1, "next"), link(last, "last")]
     return chunk, {"link": ", ".join(rels)}
+
+
+def paginate_by_cursor(
+    request: Request, items: Sequence[T], key: Callable[[T], int]
+) -> tuple[list[T], dict[str, str]]:
+    """One page of `items` starting at `cursor` (`v1_<key>`), and rel="next" while more remain."""
+    per_page = min(int_param(request, "per_page", 30), 100)
+    cursor = request.query_params.get("cursor")
+    cursors = [f"v1_{key(item)}" for item in items]
+    start = (cursors.index(cursor) if cursor in cursors else len(items)) if cursor else 0
+    chunk = list(items[start : start + per_page])
+    if start + per_page >= len(items):
+        return chunk, {}
+    query = {k: v for k, v in request.query_params.items() if k != "page"}
+    query |= {"per_page": str(per_page), "cursor": cursors[start + per_page]}
+    return chunk, {"link": f'<{str(request.url).split("?")[0]}?{urlencode(query)}>; rel="next"'}

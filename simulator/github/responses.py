@@ -10,7 +10,15 @@ from starlette.responses import JSONResponse, Response
 from simulator.github import org_representations as org_rep
 from simulator.github import representations as rep
 from simulator.github.auth import Principal
-from simulator.github.edge import breaking, endpoint, json_body, paginate, path_int, require
+from simulator.github.edge import (
+    breaking,
+    endpoint,
+    json_body,
+    paginate,
+    paginate_by_cursor,
+    path_int,
+    require,
+)
 from simulator.github.errors import ValidationFailed
 from simulator.github.models import GitHubBackend
 from simulator.github.representations import iso
@@ -179,11 +187,11 @@ async def ping_hook(r: Request, b: GitHubBackend, _: Principal) -> Response:
 
 @endpoint(admin=True)
 async def list_deliveries(r: Request, b: GitHubBackend, _: Principal) -> Response:
-    """GET .../hooks/{hook_id}/deliveries?status=&per_page=."""
+    """GET .../hooks/{hook_id}/deliveries?status=&per_page=&cursor=."""
     deliveries = b.list_deliveries(
         *_where(r), path_int(r, "hook_id"), status=r.query_params.get("status")
     )
-    page, headers = paginate(r, deliveries)
+    page, headers = paginate_by_cursor(r, deliveries, lambda d: d.id)
     return JSONResponse([d.item() for d in page], headers=headers)
 
 

@@ -144,3 +144,22 @@ class TestOrgDeliveries:
             "OK",
         )
         assert (await github.client.get(f"{path}/999999")).status_code == 404
+
+    async def test_deliveries_page_by_cursor(self, github: GitHub, receiver: Receiver) -> None:
+        hook = await _org_hook(github, receiver)
+        for index in range(2):
+            await github.run({"name": f"j{index}", "labels": ["x"]})
+        assert github.backend.deliverer.wait_idle()
+        path = f"{HOOKS}/{hook['id']}/deliveries"
+        seen: list[int] = []
+        url: str | None = f"{path}?per_page=2"
+        while url is not None:
+            answer = await github.client.get(url)
+            seen += [d["id"] for d in answer.json()]
+            link = answer.headers.get("link")
+            assert link is None or ("cursor=v1_" in link and 'rel="next"' in link)
+            url = link[1 : link.index(">")] if link else None
+        everything = (await github.client.get(path, params={"per_page": 100})).json()
+        assert seen == [d["id"] for d in everything] and len(seen) == 3  # ping + 2 queued
+        paged = await github.client.get(path, params={"per_page": 2, "page": 2})
+        assert [d["id"] for d in paged.json()] == seen[:2]  # `page` means nothing here
