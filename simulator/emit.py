@@ -20,8 +20,9 @@ import click
 import httpx
 
 from simulator.github import representations as rep
-from simulator.github.actions import CONCLUSIONS, DEFAULT_GROUP, Job, JobSpec
+from simulator.github.actions import CONCLUSIONS, Job, JobSpec
 from simulator.github.hooks import ZEN
+from simulator.github.runner_groups import DEFAULT_GROUP_ID, DEFAULT_GROUP_NAME
 from simulator.github.webhooks import DELIVERY_TIMEOUT, Event, Hook, encode
 
 ACTIONS = ("queued", "waiting", "in_progress", "completed")
@@ -83,7 +84,7 @@ def workflow_job_payload(
         raise ValueError(f"action must be one of {', '.join(ACTIONS)}")
     repo = target.repository(now)
     ran = action in ("in_progress", "completed")
-    group_id, group_name = DEFAULT_GROUP
+    group_id, group_name = DEFAULT_GROUP_ID, DEFAULT_GROUP_NAME
     job = Job(
         id=job_id,
         run_id=run_id,
@@ -154,10 +155,10 @@ def build_delivery(
     """Headers (signed when the hook has a secret) and body, exactly as the emulator sends them."""
     action = payload.get("action")
     record = Event(
-        event, action if isinstance(action, str) else None, payload, hook.repo_id, None,
+        event, action if isinstance(action, str) else None, payload, hook.target_id, None,
         guid=delivery_id,
     )  # fmt: skip
-    return encode(hook, record, "repository")
+    return encode(hook, record)
 
 
 @click.command()
@@ -238,7 +239,7 @@ def command(
         event = event or recorded_event or ("ping" if "zen" in payload else "workflow_job")
         repository = payload.get("repository")
         if isinstance(repository, dict) and isinstance(repository.get("id"), int):
-            hook.repo_id = repository["id"]  # X-GitHub-Hook-Installation-Target-ID
+            hook.target_id = repository["id"]  # X-GitHub-Hook-Installation-Target-ID
     elif (event or "workflow_job") == "ping":
         event, payload = "ping", ping_payload(target, hook=hook, now=now)
     else:

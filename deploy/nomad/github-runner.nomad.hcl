@@ -3,8 +3,9 @@
 # `rod serve` dispatches it with POST /v1/job/github-runner/dispatch?idempotency_token=...
 # (https://developer.hashicorp.com/nomad/api-docs/jobs#dispatch-job):
 #   Meta:    REPO_FULL_NAME, REPO_SHORT_NAME, WORKFLOW_RUN, GITHUB_JOB_ID, RUNNER_NAME, [RUNNER_LABELS]
-#   Payload: base64 of JSON {repo, fork, job, run_id, url, jit_config | registration_token}, which
-#            Nomad decodes and writes to local/payload.json before the task starts.
+#   Payload: base64 of JSON {repo, fork, job, run_id, url, jit_config | registration_token,
+#            [runner_group]}, which Nomad decodes and writes to local/payload.json before the
+#            task starts.
 # The runner credential travels only in the payload, never in Meta: anyone who can read the job
 # can read its Meta.
 #
@@ -46,10 +47,12 @@ variable "runner_args" {
       # https://docs.github.com/rest/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-a-repository
       ACTIONS_RUNNER_INPUT_JITCONFIG="$jit" exec ./run.sh
     fi
+    # An org runner may name its runner group (payload runner_group); else the default group.
+    group="$(field runner_group)"
     ACTIONS_RUNNER_INPUT_TOKEN="$(field registration_token)" \
       ./config.sh --unattended --ephemeral --disableupdate --no-default-labels \
       --url "$(field url)" --name "$NOMAD_META_RUNNER_NAME" \
-      --labels "$${NOMAD_META_RUNNER_LABELS:-self-hosted}"
+      --labels "$${NOMAD_META_RUNNER_LABELS:-self-hosted}" $${group:+--runnergroup "$group"}
     exec ./run.sh
     EOT
   ]

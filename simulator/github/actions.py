@@ -2,7 +2,9 @@
 
 Facts relied on (GitHub's docs, and the issue threads cited where used):
 - a job goes to any online, idle runner whose labels contain all of the job's labels, compared
-  case-insensitively; a runner is never reserved for one job
+  case-insensitively, and that may serve the job's repository (its own repository's runners;
+  an org's runners when their runner group allows the repository: the backend's `Placement`);
+  a runner is never reserved for one job
   (https://docs.github.com/actions/hosting-your-own-runners/managing-self-hosted-runners/using-labels-with-self-hosted-runners);
 - a job cancelled while queued or waiting completes as `cancelled` with no runner and no steps;
 - a JIT runner runs at most one job and is then removed; one that never runs a job is removed
@@ -15,6 +17,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from simulator.clock import Clock
 from simulator.github.errors import Conflict, NotFound, RunnerCredentialRejected, ValidationFailed
@@ -42,7 +45,6 @@ RUNNER_LIFECYCLE = lifecycle(
 )
 CONCLUSIONS = ("success", "failure", "cancelled", "skipped", "neutral", "timed_out")
 RUNNER_VERSION = "2.329.0"
-DEFAULT_GROUP = (1, "Default")  # repo runners use group 1, "Default"
 
 Emit = Callable[["Job", str], None]
 
@@ -162,6 +164,28 @@ class Run:
         return "success"
 
 
+class Placement(Protocol):
+    """Which runner may take which job, and the group name a job records (runner groups)."""
+
+    def runner_may_take(self, runner: Runner, job: Job) -> bool:
+        """True when `runner` may serve `job`'s repository."""
+
+    def runner_group_name(self, runner: Runner) -> str:
+        """The name of `runner`'s group."""
+
+
+class ScopePlacement:
+    """Without runner groups: repo runners serve their repository, org runners the whole org."""
+
+    def runner_may_take(self, runner: Runner, job: Job) -> bool:
+        """True when the runner is the job's repository's or its owner's."""
+        return runner.scope in (job.repo, job.repo.split("/")[0])
+
+    def runner_group_name(self, runner: Runner) -> str:
+        """Every runner is in "Default"."""
+        return "Default"
+
+
 def first_ids() -> dict[str, int]:
     """The last id handed out of each kind, before any was."""
     return {"run": 30433642 * 100, "job": 8000000000, "runner": 20}
@@ -177,9 +201,11 @@ class Actions:
         *,
         jit_connect_timeout: float = 600.0,
         ids: dict[str, int] | None = None,
+        placement: Placement | None = None,
     ) -> None:
         self.clock = clock
         self.emit = emit
+        self.placement = placement or ScopePlacement()
         self.jit_connect_timeout = jit_connect_timeout
         self.runs: dict[int, Run] = {}
         self.jobs: dict[int, Job] = {}
@@ -371,16 +397,12 @@ class Actions:
         for job in self.jobs.values():
             if (
                 job.status == "queued"
-                and self._in_scope(runner, job)
                 and runner.matches(job.spec.labels)
+                and self.placement.runner_may_take(runner, job)
             ):
                 self._start(job, runner)
                 return job
         return None
-
-    @staticmethod
-    def _in_scope(runner: Runner, job: Job) -> bool:
-        return runner.scope in (job.repo, job.repo.split("/")[0])
 
     def _start(self, job: Job, runner: Runner) -> None:
         now = self.clock.now()
@@ -391,9 +413,7 @@ class Actions:
         job.started_at = now
         job.runner_id, job.runner_name = runner.id, runner.name
         job.runner_group_id = runner.group_id
-        job.runner_group_name = (
-            DEFAULT_GROUP[1] if runner.group_id == 1 else f"group-{runner.group_id}"
-        )
+        job.runner_group_name = self.placement.runner_group_name(runner)
         job.steps = [Step("Set up job", 1, "in_progress", None, now, None)]
         self.emit(job, "in_progress")
 

@@ -35,6 +35,7 @@ class Principal:
     key: str
     subject_id: int
     installation_id: int | None = None
+    admin: bool = True  # may administer the repositories and orgs it sees (hooks, runners)
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Credentials:
     app_id: int | None = None
     app_public_key: str | None = None
     installation_tokens: dict[str, tuple[int, float]] = field(default_factory=dict)
+    non_admin: set[str] = field(default_factory=set)  # personal tokens without admin rights
     windows: dict[str, Window] = field(default_factory=dict)
 
     def authenticate(self, authorization: str | None, *, app: bool = False) -> Principal:
@@ -84,7 +86,10 @@ class Credentials:
         if app:
             return self._verify_jwt(credential)
         if credential in self.tokens:
-            return Principal("user", f"user:{self.tokens[credential]}", self.tokens[credential])
+            user_id = self.tokens[credential]
+            return Principal(
+                "user", f"user:{user_id}", user_id, admin=credential not in self.non_admin
+            )
         installation = self.installation_tokens.get(credential)
         if installation is not None and installation[1] > self.clock.now():
             iid = installation[0]
@@ -140,6 +145,11 @@ class Credentials:
             limit = self.rate_limit if principal else ANONYMOUS_LIMIT
             window = self.windows[key] = Window(limit, now + 3600)
         return window
+
+    def refund(self, principal: Principal) -> None:
+        """Give one request back (a 304 to an authorized conditional request is free)."""
+        window = self.window(principal)
+        window.used = max(window.used - 1, 0)
 
     def charge(self, principal: Principal | None) -> Window:
         """Count one request; RateLimited once the window's budget is spent."""

@@ -33,6 +33,7 @@ def _public_key(path: Path) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8081, show_default=True, type=int)
 @click.option("--repo", "repos", multiple=True, metavar="OWNER/NAME", help="Repeatable.")
+@click.option("--org", "orgs", multiple=True, metavar="LOGIN", help="An organization (repeatable).")
 @click.option("--token", envvar="GITHUB_TOKEN", required=True, help="Token the API accepts.")
 @click.option("--webhook-url", help="Create a workflow_job hook (JSON) on every repo.")
 @click.option("--webhook-secret", envvar="GITHUB_WEBHOOK_SECRET", help="Secret of that hook.")
@@ -53,6 +54,7 @@ def command(
     host: str,
     port: int,
     repos: tuple[str, ...],
+    orgs: tuple[str, ...],
     token: str,
     webhook_url: str | None,
     webhook_secret: str | None,
@@ -69,6 +71,7 @@ def command(
             host=host,
             port=port,
             repos=repos,
+            orgs=orgs,
             tokens=[token],
             rate_limit=rate_limit,
             app_id=app_id,

@@ -6,11 +6,17 @@ Facts relied on (github/docs content/rest/...):
   the chosen version is echoed in `x-github-api-version-selected`;
 - a request without a User-Agent is refused with 403 and a plain-text body;
 - `x-ratelimit-*` headers on every response; `per_page` at most 100; a `link` header with
-  rel next/prev/first/last, absent when everything fits on one page.
+  rel next/prev/first/last, absent when everything fits on one page; hook deliveries page by
+  `cursor` instead (`?cursor=v1_<delivery id>`, only rel="next"), ignoring `page`;
+- a GET answer carries an `etag` (GitHub's is weak, and differs per credential); a request whose
+  `If-None-Match` holds it gets 304 Not Modified with no body, which "does not count against
+  your primary rate limit if ... made while correctly authorized" (rest/using-the-rest-api/
+  best-practices-for-using-the-rest-api#use-conditional-requests-if-appropriate).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import uuid
@@ -22,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from simulator.github.auth import Principal
-from simulator.github.errors import BadRequest, GitHubSimError, ValidationFailed
+from simulator.github.errors import BadRequest, GitHubSimError, NotFound, ValidationFailed
 from simulator.github.models import GitHubBackend
 
 DEFAULT_VERSION = "2022-11-28"
@@ -44,9 +50,11 @@ def error_response(error: GitHubSimError, headers: dict[str, str] | None = None)
 
 
 def endpoint(
-    *, app: bool = False, charge: bool = True
+    *, app: bool = False, charge: bool = True, admin: bool = False
 ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Wrap a handler with GitHub's edge; `app=True` wants an App JWT; `charge=False` is free."""
+    """Wrap a handler with GitHub's edge; `app=True` wants an App JWT; `charge=False` is free;
+    `admin=True` answers 404 to a token without admin rights, as GitHub hides what a caller
+    may not administer."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
@@ -72,9 +80,13 @@ def endpoint(
                     principal = backend.authenticate(request.headers.get("authorization"), app=app)
                 finally:
                     _meter(backend, principal, charge, headers)
+                if admin and not principal.admin:
+                    raise NotFound()
                 response = await handler(request, backend, principal)
             except GitHubSimError as error:
                 return error_response(error, headers)
+            if request.method == "GET" and response.status_code == 200:
+                response = _conditional(request, backend, principal, charge, response, headers)
             response.headers.update(headers)
             return response
 
@@ -99,6 +111,32 @@ def _meter(
                 backend.credentials.charge(principal)
         finally:
             headers |= window.headers()
+
+
+def _conditional(
+    request: Request,
+    backend: GitHubBackend,
+    principal: Principal | None,
+    charged: bool,
+    response: Response,
+    headers: dict[str, str],
+) -> Response:
+    """Add the ETag; answer 304 (refunding an authorized caller) when If-None-Match holds it."""
+    owner = principal.key if principal else "anonymous"
+    etag = f'W/"{hashlib.sha256(owner.encode() + b" " + bytes(response.body)).hexdigest()}"'
+    headers["etag"] = etag
+    wanted = {
+        tag.strip().removeprefix("W/")
+        for tag in request.headers.get("if-none-match", "").split(",")
+    }
+    if not wanted & {"*", etag.removeprefix("W/")}:
+        return response
+    if principal is not None and charged:
+        with backend.lock:
+            backend.credentials.refund(principal)
+            headers |= backend.credentials.window(principal).headers()
+    kept = {k: v for k, v in response.headers.items() if k == "link"}
+    return Response(status_code=304, headers=kept)
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -160,3 +198,19 @@ def paginate(request: Request, items: Sequence[T]) -> tuple[list[T], dict[str, s
     if page < last:
         rels += [link(page + 1, "next"), link(last, "last")]
     return chunk, {"link": ", ".join(rels)}
+
+
+def paginate_by_cursor(
+    request: Request, items: Sequence[T], key: Callable[[T], int]
+) -> tuple[list[T], dict[str, str]]:
+    """One page of `items` starting at `cursor` (`v1_<key>`), and rel="next" while more remain."""
+    per_page = min(int_param(request, "per_page", 30), 100)
+    cursor = request.query_params.get("cursor")
+    cursors = [f"v1_{key(item)}" for item in items]
+    start = (cursors.index(cursor) if cursor in cursors else len(items)) if cursor else 0
+    chunk = list(items[start : start + per_page])
+    if start + per_page >= len(items):
+        return chunk, {}
+    query = {k: v for k, v in request.query_params.items() if k != "page"}
+    query |= {"per_page": str(per_page), "cursor": cursors[start + per_page]}
+    return chunk, {"link": f'<{str(request.url).split("?")[0]}?{urlencode(query)}>; rel="next"'}

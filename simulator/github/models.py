@@ -1,52 +1,39 @@
 """GitHubBackend: the emulator's state, with methods named after GitHub's REST operations.
 
-Rules live here and in `actions.py`; `responses.py` only parses, calls and serializes.
+Rules live here, in the operation mixins (`hooks.py`, `orgs.py`, `runners.py`) and in
+`actions.py`/`runner_groups.py`; `responses.py` only parses, calls and serializes.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import secrets
-import string
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from simulator.clock import Clock
+from simulator.github import org_representations as org_rep
 from simulator.github import representations as rep
-from simulator.github.actions import Actions, Job, JobSpec, Run, Runner, first_ids
-from simulator.github.auth import TOKEN_LIFETIME, Credentials, Principal
-from simulator.github.errors import NotFound, RunnerCredentialRejected, ValidationFailed
+from simulator.github.actions import Actions, Job, JobSpec, Run, first_ids
+from simulator.github.auth import Credentials, Principal
+from simulator.github.errors import NotFound, ValidationFailed
 from simulator.github.hooks import HookOperations
+from simulator.github.orgs import OrgOperations
 from simulator.github.representations import Account, Repo, Urls
+from simulator.github.runner_groups import RunnerGroups
+from simulator.github.runners import RegistrationToken, RunnerOperations
 from simulator.github.webhooks import Deliverer, Event, Hook, WebhookFault
 
 
-@dataclass
-class RegistrationToken:
-    """A registration or remove token for one scope."""
-
-    kind: str  # "registration" or "remove"
-    scope: str
-    expires_at: float
-
-
-def _token29() -> str:
-    """A runner registration token in GitHub's shape (29 upper-case letters and digits)."""
-    return "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(29))
-
-
-class GitHubBackend(HookOperations):
-    """Repositories, credentials, Actions runs and runners, hooks and deliveries."""
+class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
+    """Accounts and repositories, credentials, Actions runs and runners, hooks and deliveries."""
 
     def __init__(
         self,
         *,
         repos: Iterable[str] = (),
+        orgs: Iterable[str] = (),
         tokens: Iterable[str] = (),
         user_login: str = "rod-sim",
         base_url: str = "http://127.0.0.1",
@@ -59,6 +46,7 @@ class GitHubBackend(HookOperations):
     ) -> None:
         self.settings: dict[str, Any] = {
             "repos": list(repos),
+            "orgs": list(orgs),
             "tokens": list(tokens),
             "user_login": user_login,
             "app_id": app_id,
@@ -70,8 +58,8 @@ class GitHubBackend(HookOperations):
         self.clock = clock or Clock()
         self.lock = threading.RLock()
         self.deliverer = Deliverer(self.clock.now, transport=webhook_transport)
-        # Ids of runs, jobs, runners and hooks are never reused, not even across a reset: a
-        # dispatcher running through several resets must never see an old job id again.
+        # Ids of runs, jobs, runners, runner groups and hooks are never reused, not even across a
+        # reset: a dispatcher running through several resets must never see an old job id again.
         self._ids = first_ids()
         self._hook_ids = 500000000
         try:
@@ -86,7 +74,8 @@ class GitHubBackend(HookOperations):
         return Urls(self.base_url, self.base_url)
 
     def reset(self) -> None:
-        """Back to the configured repositories and tokens, with no runs, runners or hooks."""
+        """Back to the configured orgs, repositories and tokens, with no runs, runners, custom
+        runner groups or hooks."""
         s = self.settings
         with self.lock:
             self.clock.reset()
@@ -102,13 +91,17 @@ class GitHubBackend(HookOperations):
             self.repos: dict[str, Repo] = {}
             self.hooks: dict[int, Hook] = {}
             self.reg_tokens: dict[str, RegistrationToken] = {}
+            self.runner_groups = RunnerGroups(self._ids)
             self.actions = Actions(
                 self.clock,
                 self._emit_job,
                 jit_connect_timeout=s["jit_connect_timeout"],
                 ids=self._ids,
+                placement=self,
             )
             self.deliverer.clear()
+            for login in s["orgs"]:
+                self.create_org(login)
             for full_name in s["repos"]:
                 self.create_repo(full_name)
 
@@ -124,18 +117,23 @@ class GitHubBackend(HookOperations):
         return self.accounts[login]
 
     def create_repo(self, full_name: str, *, private: bool = False, fork: bool = False) -> Repo:
-        """(control plane) Add a repository the token administers; the owner is an org unless
-        it is the token's user."""
+        """(control plane) Add a repository the token administers; the owner is the token's
+        user or an organization, created with its default runner group when it is new."""
         owner, _, name = full_name.partition("/")
         if not owner or not name or "/" in name:
             raise ValidationFailed(f"repository must be OWNER/NAME, not {full_name!r}")
         with self.lock:
             if full_name in self.repos:
                 raise ValidationFailed(f"repository {full_name} already exists")
-            kind = "User" if owner == self.user.login else "Organization"
+            if owner == self.user.login:
+                account = self.user
+            elif owner in self.accounts:
+                account = self.accounts[owner]
+            else:
+                account = self.create_org(owner)
             repo = Repo(
                 700000000 + len(self.repos) + 1,
-                self._account(owner, kind),
+                account,
                 name,
                 private,
                 fork,
@@ -151,26 +149,10 @@ class GitHubBackend(HookOperations):
             raise NotFound()
         return found
 
-    def _scope(self, owner: str, repo: str | None) -> str:
-        """A runner scope: `owner/repo`, or an org that owns at least one repository."""
-        if repo is not None:
-            return self.get_repo(owner, repo).full_name
-        if not any(
-            r.owner.login == owner and r.owner.type == "Organization" for r in self.repos.values()
-        ):
-            raise NotFound()
-        return owner
-
     def list_user_repos(self) -> list[Repo]:
         """Every repository (the token administers all of them), by full name."""
         with self.lock:
             return sorted(self.repos.values(), key=lambda r: r.full_name)
-
-    def list_org_repos(self, org: str) -> list[Repo]:
-        """Repositories of one organization; 404 for an unknown organization."""
-        with self.lock:
-            self._scope(org, None)
-            return [r for r in self.list_user_repos() if r.owner.login == org]
 
     # --- GitHub App ----------------------------------------------------------------------------
 
@@ -195,83 +177,19 @@ class GitHubBackend(HookOperations):
                     return token, expires, account
             raise NotFound()
 
+    def add_token(self, token: str, *, admin: bool = True) -> None:
+        """(control plane) A personal token of the user, with or without admin rights."""
+        with self.lock:
+            if not token.strip() or token in self.credentials.tokens:
+                raise ValidationFailed("token must be new and not blank")
+            self.credentials.tokens[token] = self.user.id
+            if not admin:
+                self.credentials.non_admin.add(token)
+
     def authenticate(self, authorization: str | None, *, app: bool = False) -> Principal:
         """Who is calling (see auth.Credentials.authenticate)."""
         with self.lock:
             return self.credentials.authenticate(authorization, app=app)
-
-    # --- runner registration ------------------------------------------------------------------
-
-    def _issue(self, kind: str, scope: str) -> tuple[str, float]:
-        token = _token29()
-        expires = self.clock.now() + TOKEN_LIFETIME
-        self.reg_tokens[token] = RegistrationToken(kind, scope, expires)
-        return token, expires
-
-    def create_registration_token(self, owner: str, repo: str | None = None) -> tuple[str, float]:
-        """A one-hour token for `config.sh --token`."""
-        with self.lock:
-            return self._issue("registration", self._scope(owner, repo))
-
-    def create_remove_token(self, owner: str, repo: str | None = None) -> tuple[str, float]:
-        """A one-hour token for `config.sh remove --token`."""
-        with self.lock:
-            return self._issue("remove", self._scope(owner, repo))
-
-    def generate_jitconfig(
-        self,
-        owner: str,
-        repo: str | None = None,
-        *,
-        name: str,
-        runner_group_id: int,
-        labels: list[str],
-        work_folder: str = "_work",
-    ) -> tuple[Runner, str]:
-        """A new offline JIT runner and its encoded config (docs/architecture.md shape)."""
-        with self.lock:
-            scope = self._scope(owner, repo)
-            if runner_group_id != 1:
-                raise NotFound()  # only the "Default" group exists here
-            runner = self.actions.add_runner(
-                scope, name=name, labels=labels, group_id=1, jit=True, ephemeral=True
-            )
-            return runner, self._encode_jit(runner, scope, work_folder)
-
-    def _encode_jit(self, runner: Runner, scope: str, work_folder: str) -> str:
-        """base64 of JSON `{".runner": b64(json), ".credentials": b64(json)}`."""
-        dot_runner = {
-            "AgentId": runner.id,
-            "AgentName": runner.name,
-            "PoolId": runner.group_id,
-            "ServerUrl": f"{self.base_url}/_actions",
-            "GitHubUrl": f"{self.base_url}/{scope}",
-            "WorkFolder": work_folder,
-            "Ephemeral": runner.ephemeral,
-        }
-        credentials = {"Scheme": "OAuth", "Data": {"token": runner.secret}}
-
-        def b64(value: dict[str, Any]) -> str:
-            return base64.b64encode(json.dumps(value).encode()).decode()
-
-        return b64({".runner": b64(dot_runner), ".credentials": b64(credentials)})
-
-    def list_runners(
-        self, owner: str, repo: str | None = None, *, name: str | None = None
-    ) -> list[Runner]:
-        """Runners of a repository or an organization."""
-        with self.lock:
-            return self.actions.list_runners(self._scope(owner, repo), name=name)
-
-    def get_runner(self, owner: str, repo: str | None, runner_id: int) -> Runner:
-        """One runner."""
-        with self.lock:
-            return self.actions.get_runner(self._scope(owner, repo), runner_id)
-
-    def delete_runner(self, owner: str, repo: str | None, runner_id: int) -> None:
-        """Remove a runner; 422 while it is busy."""
-        with self.lock:
-            self.actions.delete_runner(self._scope(owner, repo), runner_id)
 
     # --- runs and jobs --------------------------------------------------------------------------
 
@@ -322,41 +240,6 @@ class GitHubBackend(HookOperations):
         with self.lock:
             return self.actions.approve_job(job_id)
 
-    # --- the simulator-only runner API ------------------------------------------------------------
-
-    def register_runner(
-        self, *, token: str, name: str, labels: list[str], ephemeral: bool
-    ) -> tuple[Runner, str]:
-        """What `config.sh` does with a registration token: a runner and its JIT-style config."""
-        with self.lock:
-            reg = self.reg_tokens.get(token)
-            if reg is None or reg.kind != "registration" or reg.expires_at <= self.clock.now():
-                raise RunnerCredentialRejected("unknown or expired registration token")
-            runner = self.actions.add_runner(
-                reg.scope, name=name, labels=labels, group_id=1, jit=False, ephemeral=ephemeral
-            )
-            return runner, self._encode_jit(runner, reg.scope, "_work")
-
-    def open_session(self, secret: str) -> Runner:
-        """The runner connects."""
-        with self.lock:
-            return self.actions.open_session(secret)
-
-    def acquire_job(self, secret: str, session_id: str) -> Job | None:
-        """The runner polls for a job."""
-        with self.lock:
-            return self.actions.acquire_job(secret, session_id)
-
-    def complete_job(self, secret: str, job_id: int, conclusion: str) -> Job:
-        """The runner reports its job done."""
-        with self.lock:
-            return self.actions.complete_job(secret, job_id, conclusion)
-
-    def close_session(self, secret: str, session_id: str) -> None:
-        """The runner disconnects."""
-        with self.lock:
-            self.actions.close_session(secret, session_id)
-
     # --- events (hook operations are in hooks.py) -------------------------------------------
 
     def _emit_job(self, job: Job, action: str) -> None:
@@ -372,12 +255,12 @@ class GitHubBackend(HookOperations):
                 action,
                 self._envelope(payload, repo),
                 repo.id,
-                self._installation_of(repo),
+                self._installation_of(repo.owner),
             ),
         )
 
-    def _installation_of(self, repo: Repo) -> int | None:
-        return self.installation_id(repo.owner) if self.settings["app_id"] else None
+    def _installation_of(self, account: Account) -> int | None:
+        return self.installation_id(account) if self.settings["app_id"] else None
 
     def _envelope(self, payload: dict[str, Any], repo: Repo) -> dict[str, Any]:
         """Add repository, sender, organization and installation to a payload."""
@@ -385,7 +268,7 @@ class GitHubBackend(HookOperations):
         if repo.owner.type == "Organization":
             payload["organization"] = rep.organization(repo.owner, self.urls)
         payload["sender"] = rep.user(self.user, self.urls)
-        installation = self._installation_of(repo)
+        installation = self._installation_of(repo.owner)
         if installation is not None:
             payload["installation"] = {
                 "id": installation,
@@ -393,11 +276,10 @@ class GitHubBackend(HookOperations):
             }
         return payload
 
-    def emit(self, repo: Repo, event: Event, hooks: Iterable[Hook] | None = None) -> None:
-        """Deliver an event to every active hook of `repo` subscribed to it."""
-        targets = hooks if hooks is not None else self.hooks.values()
-        for hook in list(targets):
-            if hook.repo == repo.full_name and (hooks is not None or hook.wants(event.name)):
+    def emit(self, repo: Repo, event: Event) -> None:
+        """Deliver an event to every active hook of `repo`, or of its org, subscribed to it."""
+        for hook in list(self.hooks.values()):
+            if hook.covers(repo.full_name) and hook.wants(event.name):
                 self.deliverer.deliver(hook, event)
 
     def dump(self) -> dict[str, Any]:
@@ -405,9 +287,20 @@ class GitHubBackend(HookOperations):
         with self.lock:
             self.actions.sweep()
             urls = self.urls
+            orgs = sorted(a.login for a in self.accounts.values() if a.type == "Organization")
             return {
                 "now": rep.iso(self.clock.now()),
+                "orgs": orgs,
                 "repos": sorted(self.repos),
+                "runner_groups": [
+                    {
+                        **org_rep.runner_group(group, urls),
+                        "org": org,
+                        "selected_repository_ids": list(group.selected_repository_ids),
+                    }
+                    for org in orgs
+                    for group in self.runner_groups.list(org)
+                ],
                 "runs": [
                     {
                         "id": run.id,

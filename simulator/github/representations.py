@@ -174,8 +174,11 @@ _TEMPLATED = {
 }
 
 
-def repository(repo: Repo, urls: Urls, *, with_permissions: bool = True) -> dict[str, Any]:
-    """repository (REST `/user/repos`, `/orgs/{org}/repos`) and the webhook `repository`."""
+def repository(
+    repo: Repo, urls: Urls, *, with_permissions: bool = True, admin: bool = True
+) -> dict[str, Any]:
+    """repository (REST `/user/repos`, `/orgs/{org}/repos`) and the webhook `repository`;
+    `permissions` are the caller's: everything, or push without admin/maintain."""
     api = f"{urls.api}/repos/{repo.full_name}"
     html = f"{urls.html}/{repo.full_name}"
     created = iso(repo.created_at)
@@ -227,8 +230,8 @@ def repository(repo: Repo, urls: Urls, *, with_permissions: bool = True) -> dict
     }
     if with_permissions:
         body["permissions"] = {
-            "admin": True,
-            "maintain": True,
+            "admin": admin,
+            "maintain": admin,
             "push": True,
             "triage": True,
             "pull": True,

@@ -7,9 +7,18 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from simulator.github import org_representations as org_rep
 from simulator.github import representations as rep
 from simulator.github.auth import Principal
-from simulator.github.edge import breaking, endpoint, json_body, paginate, path_int, require
+from simulator.github.edge import (
+    breaking,
+    endpoint,
+    json_body,
+    paginate,
+    paginate_by_cursor,
+    path_int,
+    require,
+)
 from simulator.github.errors import ValidationFailed
 from simulator.github.models import GitHubBackend
 from simulator.github.representations import iso
@@ -27,19 +36,19 @@ def _token(token: str, expires_at: float) -> JSONResponse:
     return JSONResponse({"token": token, "expires_at": iso(expires_at)}, status_code=201)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def create_registration_token(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """POST .../actions/runners/registration-token."""
     return _token(*b.create_registration_token(*_where(r)))
 
 
-@endpoint()
+@endpoint(admin=True)
 async def create_remove_token(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """POST .../actions/runners/remove-token."""
     return _token(*b.create_remove_token(*_where(r)))
 
 
-@endpoint()
+@endpoint(admin=True)
 async def generate_jitconfig(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """POST .../actions/runners/generate-jitconfig."""
     body = await json_body(r)
@@ -55,7 +64,7 @@ async def generate_jitconfig(r: Request, b: GitHubBackend, _: Principal) -> Resp
     return JSONResponse({"runner": rep.runner(runner), "encoded_jit_config": encoded}, 201)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def list_runners(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """GET .../actions/runners?name=&per_page=&page=."""
     runners = b.list_runners(*_where(r), name=r.query_params.get("name"))
@@ -64,13 +73,13 @@ async def list_runners(r: Request, b: GitHubBackend, _: Principal) -> Response:
     return JSONResponse(body, headers=headers)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def get_runner(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """GET .../actions/runners/{runner_id}."""
     return JSONResponse(rep.runner(b.get_runner(*_where(r), path_int(r, "runner_id"))))
 
 
-@endpoint()
+@endpoint(admin=True)
 async def delete_runner(r: Request, b: GitHubBackend, _: Principal) -> Response:
     """DELETE .../actions/runners/{runner_id}."""
     b.delete_runner(*_where(r), path_int(r, "runner_id"))
@@ -129,98 +138,87 @@ def _hook_args(body: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-@endpoint()
+@endpoint(admin=True)
 async def create_hook(r: Request, b: GitHubBackend, _: Principal) -> Response:
-    """POST /repos/{owner}/{repo}/hooks."""
+    """POST /repos/{owner}/{repo}/hooks or /orgs/{org}/hooks."""
     args = _hook_args(await json_body(r))
     for key in ("add_events", "remove_events"):
         args.pop(key, None)
-    hook = b.create_hook(r.path_params["owner"], r.path_params["repo"], **args)
+    hook = b.create_hook(*_where(r), **args)
     return JSONResponse(hook.to_json(b.urls.api), status_code=201)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def list_hooks(r: Request, b: GitHubBackend, _: Principal) -> Response:
-    """GET /repos/{owner}/{repo}/hooks."""
-    hooks = b.list_hooks(r.path_params["owner"], r.path_params["repo"])
+    """GET .../hooks."""
+    hooks = b.list_hooks(*_where(r))
     page, headers = paginate(r, hooks)
     return JSONResponse([h.to_json(b.urls.api) for h in page], headers=headers)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def get_hook(r: Request, b: GitHubBackend, _: Principal) -> Response:
-    """GET /repos/{owner}/{repo}/hooks/{hook_id}."""
-    hook = b.get_hook(r.path_params["owner"], r.path_params["repo"], path_int(r, "hook_id"))
-    return JSONResponse(hook.to_json(b.urls.api))
+    """GET .../hooks/{hook_id}."""
+    return JSONResponse(b.get_hook(*_where(r), path_int(r, "hook_id")).to_json(b.urls.api))
 
 
-@endpoint()
+@endpoint(admin=True)
 async def update_hook(r: Request, b: GitHubBackend, _: Principal) -> Response:
-    """PATCH /repos/{owner}/{repo}/hooks/{hook_id}."""
+    """PATCH .../hooks/{hook_id}."""
     args = _hook_args(await json_body(r))
     args.pop("name", None)
-    hook = b.update_hook(
-        r.path_params["owner"], r.path_params["repo"], path_int(r, "hook_id"), **args
-    )
+    hook = b.update_hook(*_where(r), path_int(r, "hook_id"), **args)
     return JSONResponse(hook.to_json(b.urls.api))
 
 
-@endpoint()
+@endpoint(admin=True)
 async def delete_hook(r: Request, b: GitHubBackend, _: Principal) -> Response:
-    """DELETE /repos/{owner}/{repo}/hooks/{hook_id}."""
-    b.delete_hook(r.path_params["owner"], r.path_params["repo"], path_int(r, "hook_id"))
+    """DELETE .../hooks/{hook_id}."""
+    b.delete_hook(*_where(r), path_int(r, "hook_id"))
     return Response(status_code=204)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def ping_hook(r: Request, b: GitHubBackend, _: Principal) -> Response:
-    """POST /repos/{owner}/{repo}/hooks/{hook_id}/pings."""
-    b.ping_hook(r.path_params["owner"], r.path_params["repo"], path_int(r, "hook_id"))
+    """POST .../hooks/{hook_id}/pings."""
+    b.ping_hook(*_where(r), path_int(r, "hook_id"))
     return Response(status_code=204)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def list_deliveries(r: Request, b: GitHubBackend, _: Principal) -> Response:
-    """GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries?status=&per_page=."""
+    """GET .../hooks/{hook_id}/deliveries?status=&per_page=&cursor=."""
     deliveries = b.list_deliveries(
-        r.path_params["owner"],
-        r.path_params["repo"],
-        path_int(r, "hook_id"),
-        status=r.query_params.get("status"),
+        *_where(r), path_int(r, "hook_id"), status=r.query_params.get("status")
     )
-    page, headers = paginate(r, deliveries)
+    page, headers = paginate_by_cursor(r, deliveries, lambda d: d.id)
     return JSONResponse([d.item() for d in page], headers=headers)
 
 
-@endpoint()
+@endpoint(admin=True)
 async def get_delivery(r: Request, b: GitHubBackend, _: Principal) -> Response:
-    """GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}."""
-    owner, repo, hook_id = r.path_params["owner"], r.path_params["repo"], path_int(r, "hook_id")
-    delivery = b.get_delivery(owner, repo, hook_id, path_int(r, "delivery_id"))
+    """GET .../hooks/{hook_id}/deliveries/{delivery_id}."""
+    delivery = b.get_delivery(*_where(r), path_int(r, "hook_id"), path_int(r, "delivery_id"))
     return JSONResponse(delivery.detail())
 
 
-@endpoint()
+@endpoint(admin=True)
 async def redeliver(r: Request, b: GitHubBackend, _: Principal) -> Response:
-    """POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts."""
-    b.redeliver(
-        r.path_params["owner"],
-        r.path_params["repo"],
-        path_int(r, "hook_id"),
-        path_int(r, "delivery_id"),
-    )
+    """POST .../hooks/{hook_id}/deliveries/{delivery_id}/attempts."""
+    b.redeliver(*_where(r), path_int(r, "hook_id"), path_int(r, "delivery_id"))
     return JSONResponse({}, status_code=202)
 
 
-def _repository(r: Request, b: GitHubBackend, repo: rep.Repo) -> dict[str, Any]:
-    body = rep.repository(repo, b.urls)
+def repository_body(r: Request, b: GitHubBackend, p: Principal, repo: rep.Repo) -> dict[str, Any]:
+    """repository as the caller's API version spells it, with the caller's permissions."""
+    body = rep.repository(repo, b.urls, admin=p.admin)
     if breaking(r):  # 2026-03-10 changeset remove_has_downloads
         del body["has_downloads"]
     return body
 
 
 @endpoint()
-async def list_user_repos(r: Request, b: GitHubBackend, _: Principal) -> Response:
+async def list_user_repos(r: Request, b: GitHubBackend, p: Principal) -> Response:
     """GET /user/repos (every repository; the token administers them all)."""
     params = r.query_params
     if "type" in params and ("visibility" in params or "affiliation" in params):
@@ -230,15 +228,30 @@ async def list_user_repos(r: Request, b: GitHubBackend, _: Principal) -> Respons
     if visibility != "all":
         repos = [x for x in repos if x.private == (visibility == "private")]
     page, headers = paginate(r, repos)
-    return JSONResponse([_repository(r, b, x) for x in page], headers=headers)
+    return JSONResponse([repository_body(r, b, p, x) for x in page], headers=headers)
 
 
 @endpoint()
-async def list_org_repos(r: Request, b: GitHubBackend, _: Principal) -> Response:
+async def list_org_repos(r: Request, b: GitHubBackend, p: Principal) -> Response:
     """GET /orgs/{org}/repos."""
     repos = b.list_org_repos(r.path_params["org"])
     page, headers = paginate(r, repos)
-    return JSONResponse([_repository(r, b, x) for x in page], headers=headers)
+    return JSONResponse([repository_body(r, b, p, x) for x in page], headers=headers)
+
+
+@endpoint()
+async def list_account_repos(r: Request, b: GitHubBackend, p: Principal) -> Response:
+    """GET /users/{username}/repos (public repositories only)."""
+    repos = b.list_account_repos(r.path_params["username"])
+    page, headers = paginate(r, repos)
+    return JSONResponse([repository_body(r, b, p, x) for x in page], headers=headers)
+
+
+@endpoint()
+async def get_org(r: Request, b: GitHubBackend, _: Principal) -> Response:
+    """GET /orgs/{org}."""
+    org = b.get_org(r.path_params["org"])
+    return JSONResponse(org_rep.organization_full(org, b.list_org_repos(org.login), b.urls))
 
 
 @endpoint(app=True)

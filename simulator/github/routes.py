@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Route
 from simulator.control import ControlMiddleware, ControlPlane
 from simulator.github import responses as r
 from simulator.github import runner_api, sim_api
+from simulator.github import runner_group_responses as g
 from simulator.github.errors import NotFound
 from simulator.github.models import GitHubBackend
 
@@ -29,24 +30,52 @@ def _runner_routes(prefix: str) -> list[BaseRoute]:
     ]
 
 
-HOOK = f"{REPO}/hooks/{{hook_id:int}}"
+def _hook_routes(prefix: str) -> list[BaseRoute]:
+    hook = f"{prefix}/hooks/{{hook_id:int}}"
+    delivery = f"{hook}/deliveries/{{delivery_id:int}}"
+    return [
+        Route(f"{prefix}/hooks", r.list_hooks, methods=["GET"]),
+        Route(f"{prefix}/hooks", r.create_hook, methods=["POST"]),
+        Route(hook, r.get_hook, methods=["GET"]),
+        Route(hook, r.update_hook, methods=["PATCH"]),
+        Route(hook, r.delete_hook, methods=["DELETE"]),
+        Route(f"{hook}/pings", r.ping_hook, methods=["POST"]),
+        Route(f"{hook}/deliveries", r.list_deliveries, methods=["GET"]),
+        Route(delivery, r.get_delivery, methods=["GET"]),
+        Route(f"{delivery}/attempts", r.redeliver, methods=["POST"]),
+    ]
+
+
+GROUPS = f"{ORG}/actions/runner-groups"
+GROUP = f"{GROUPS}/{{runner_group_id:int}}"
+RUNNER_GROUP_ROUTES: list[BaseRoute] = [
+    Route(GROUPS, g.list_runner_groups, methods=["GET"]),
+    Route(GROUPS, g.create_runner_group, methods=["POST"]),
+    Route(GROUP, g.get_runner_group, methods=["GET"]),
+    Route(GROUP, g.update_runner_group, methods=["PATCH"]),
+    Route(GROUP, g.delete_runner_group, methods=["DELETE"]),
+    Route(f"{GROUP}/repositories", g.list_group_repos, methods=["GET"]),
+    Route(f"{GROUP}/repositories", g.set_group_repos, methods=["PUT"]),
+    Route(f"{GROUP}/repositories/{{repository_id:int}}", g.add_group_repo, methods=["PUT"]),
+    Route(f"{GROUP}/repositories/{{repository_id:int}}", g.remove_group_repo, methods=["DELETE"]),
+    Route(f"{GROUP}/runners", g.list_group_runners, methods=["GET"]),
+    Route(f"{GROUP}/runners", g.set_group_runners, methods=["PUT"]),
+    Route(f"{GROUP}/runners/{{runner_id:int}}", g.add_group_runner, methods=["PUT"]),
+    Route(f"{GROUP}/runners/{{runner_id:int}}", g.remove_group_runner, methods=["DELETE"]),
+]
 REST_ROUTES: list[BaseRoute] = [
     *_runner_routes(REPO),
     *_runner_routes(ORG),
+    *RUNNER_GROUP_ROUTES,
     Route(f"{REPO}/actions/jobs/{{job_id:int}}", r.get_job, methods=["GET"]),
     Route(f"{REPO}/actions/runs", r.list_runs, methods=["GET"]),
     Route(f"{REPO}/actions/runs/{{run_id:int}}/jobs", r.list_run_jobs, methods=["GET"]),
-    Route(f"{REPO}/hooks", r.list_hooks, methods=["GET"]),
-    Route(f"{REPO}/hooks", r.create_hook, methods=["POST"]),
-    Route(HOOK, r.get_hook, methods=["GET"]),
-    Route(HOOK, r.update_hook, methods=["PATCH"]),
-    Route(HOOK, r.delete_hook, methods=["DELETE"]),
-    Route(f"{HOOK}/pings", r.ping_hook, methods=["POST"]),
-    Route(f"{HOOK}/deliveries", r.list_deliveries, methods=["GET"]),
-    Route(f"{HOOK}/deliveries/{{delivery_id:int}}", r.get_delivery, methods=["GET"]),
-    Route(f"{HOOK}/deliveries/{{delivery_id:int}}/attempts", r.redeliver, methods=["POST"]),
+    *_hook_routes(REPO),
+    *_hook_routes(ORG),
     Route("/user/repos", r.list_user_repos, methods=["GET"]),
     Route(f"{ORG}/repos", r.list_org_repos, methods=["GET"]),
+    Route(ORG, r.get_org, methods=["GET"]),
+    Route("/users/{username}/repos", r.list_account_repos, methods=["GET"]),
     Route(f"{REPO}/installation", r.get_repo_installation, methods=["GET"]),
     Route(
         "/app/installations/{installation_id:int}/access_tokens",

@@ -1,6 +1,6 @@
 """The simulator-only runner API under `/_actions` (the real broker protocol is private).
 
-Exactly as docs/architecture.md fixes it:
+As docs/architecture.md fixes it (plus `runner_group` on register, for org runners):
 `POST /_actions/register`, `POST /_actions/sessions`, `GET /_actions/sessions/{id}/job?wait=`,
 `POST /_actions/jobs/{job_id}/complete`, `DELETE /_actions/sessions/{id}`.
 """
@@ -44,13 +44,15 @@ def _secret(request: Request) -> str:
 
 @_guarded
 async def register(r: Request, b: GitHubBackend) -> Response:
-    """POST /_actions/register {token, name, labels, ephemeral} -> 201 {runner_id, jit_config}."""
+    """POST /_actions/register {token, name, labels, ephemeral, runner_group?} -> 201
+    {runner_id, jit_config}; `runner_group` is config.sh's `--runnergroup` (a name)."""
     body = await json_body(r)
     runner, jit = b.register_runner(
         token=require(body, "token", str),
         name=require(body, "name", str),
         labels=require(body, "labels", list),
         ephemeral=bool(body.get("ephemeral", False)),
+        runner_group=require(body, "runner_group", str) if "runner_group" in body else "",
     )
     return JSONResponse({"runner_id": runner.id, "jit_config": jit}, status_code=201)
 

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from simulator.control import ControlPlane, control_routes
+from simulator.github import org_representations as org_rep
 from simulator.github import representations as rep
 from simulator.github.actions import JobSpec, Run
 from simulator.github.edge import error_response, json_body, require
@@ -64,6 +65,22 @@ async def create_repo(r: Request, b: GitHubBackend) -> Response:
         fork=bool(body.get("fork")),
     )
     return JSONResponse(rep.repository(repo, b.urls), status_code=201)
+
+
+@_guarded
+async def create_org(r: Request, b: GitHubBackend) -> Response:
+    """POST /_sim/orgs {login}: an organization with its default runner group."""
+    org = b.create_org(require(await json_body(r), "login", str))
+    return JSONResponse(org_rep.organization_full(org, [], b.urls), status_code=201)
+
+
+@_guarded
+async def add_token(r: Request, b: GitHubBackend) -> Response:
+    """POST /_sim/tokens {token, admin?}: another token of the user (until the next reset)."""
+    body = await json_body(r)
+    admin = require(body, "admin", bool) if "admin" in body else True
+    b.add_token(require(body, "token", str), admin=admin)
+    return JSONResponse({"admin": admin}, status_code=201)
 
 
 @_guarded
@@ -144,6 +161,8 @@ def routes(control: ControlPlane) -> list[Route]:
         *control_routes(control),
         Route("/_sim/reset", reset, methods=["POST"]),
         Route("/_sim/state", state, methods=["GET"]),
+        Route("/_sim/orgs", create_org, methods=["POST"]),
+        Route("/_sim/tokens", add_token, methods=["POST"]),
         Route("/_sim/repos", create_repo, methods=["POST"]),
         Route("/_sim/repos/{owner}/{repo}/runs", create_run, methods=["POST"]),
         Route("/_sim/jobs/{job_id:int}/cancel", cancel_job, methods=["POST"]),

@@ -1,4 +1,5 @@
-"""Webhooks: hooks, signing, and asynchronous delivery with a deliveries log and redelivery.
+"""Webhooks: repository and organization hooks, signing, and asynchronous delivery with a
+deliveries log and redelivery.
 
 Facts relied on (github/docs content/webhooks/...):
 - `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>` and the legacy SHA-1
@@ -44,16 +45,17 @@ def sign(secret: str, body: bytes) -> tuple[str, str]:
 
 @dataclass
 class Hook:
-    """A repository webhook."""
+    """A repository webhook (`scope` owner/name) or an organization webhook (`scope` the org)."""
 
     id: int
-    repo: str
-    repo_id: int
+    scope: str
+    target_id: int  # X-GitHub-Hook-Installation-Target-ID: the repository's or the org's id
     events: list[str]
     active: bool
     config: dict[str, str]
     created_at: float
     updated_at: float
+    target_type: str = "repository"  # or "organization"
     last_response: dict[str, Any] = field(
         default_factory=lambda: {"code": None, "status": "unused", "message": None}
     )
@@ -62,14 +64,21 @@ class Hook:
         """True when this active hook subscribes to `event` (or to `*`)."""
         return self.active and (event in self.events or "*" in self.events)
 
+    def covers(self, full_name: str) -> bool:
+        """True when events of repository `full_name` reach this hook (an org's: all of them)."""
+        if self.target_type == "organization":
+            return full_name.partition("/")[0] == self.scope
+        return full_name == self.scope
+
     def to_json(self, api: str) -> dict[str, Any]:
-        """hook, with the secret masked as GitHub masks it."""
-        url = f"{api}/repos/{self.repo}/hooks/{self.id}"
+        """hook or org-hook, with the secret masked as GitHub masks it."""
+        org = self.target_type == "organization"
+        url = f"{api}/{'orgs' if org else 'repos'}/{self.scope}/hooks/{self.id}"
         config = {k: v for k, v in self.config.items() if k != "secret"}
         if self.config.get("secret"):
             config["secret"] = "********"
-        return {
-            "type": "Repository",
+        body: dict[str, Any] = {
+            "type": "Organization" if org else "Repository",
             "id": self.id,
             "name": "web",
             "active": self.active,
@@ -78,11 +87,13 @@ class Hook:
             "updated_at": iso(self.updated_at),
             "created_at": iso(self.created_at),
             "url": url,
-            "test_url": f"{url}/test",
             "ping_url": f"{url}/pings",
             "deliveries_url": f"{url}/deliveries",
-            "last_response": dict(self.last_response),
         }
+        if not org:  # org-hook has neither (OpenAPI `org-hook`)
+            body["test_url"] = f"{url}/test"
+            body["last_response"] = dict(self.last_response)
+        return body
 
 
 @dataclass
@@ -155,7 +166,7 @@ class WebhookFault:
     copies: int = 2
 
 
-def encode(hook: Hook, event: Event, target_type: str) -> tuple[dict[str, str], bytes]:
+def encode(hook: Hook, event: Event) -> tuple[dict[str, str], bytes]:
     """Headers and body of one delivery of `event` to `hook`."""
     raw = json.dumps(event.payload, separators=(",", ":"))
     if hook.config.get("content_type") == "json":
@@ -171,8 +182,8 @@ def encode(hook: Hook, event: Event, target_type: str) -> tuple[dict[str, str], 
         "X-GitHub-Event": event.name,
         "X-GitHub-Delivery": event.guid,
         "X-GitHub-Hook-ID": str(hook.id),
-        "X-GitHub-Hook-Installation-Target-Type": target_type,
-        "X-GitHub-Hook-Installation-Target-ID": str(hook.repo_id),
+        "X-GitHub-Hook-Installation-Target-Type": hook.target_type,
+        "X-GitHub-Hook-Installation-Target-ID": str(hook.target_id),
     }
     secret = hook.config.get("secret")
     if secret:
@@ -282,7 +293,7 @@ class Deliverer:
         """Log a delivery, encoded with the hook's config as it is now."""
         delivery = Delivery(len(self.log) + 1, hook.id, event, redelivery, self.now())
         delivery.url = hook.config["url"]
-        headers, body = encode(hook, event, "repository")
+        headers, body = encode(hook, event)
         delivery.request_headers, delivery.request_body = headers, body.decode()
         self.log.append(delivery)
         return delivery

@@ -65,9 +65,19 @@ class ActionsClient:
         self.http = http
         self.base_url = base_url.rstrip("/")
 
-    async def register(self, *, token: str, name: str, labels: tuple[str, ...]) -> str:
-        """`POST /register` with a registration token; returns the new runner's JIT config."""
-        body = {"token": token, "name": name, "labels": list(labels), "ephemeral": True}
+    async def register(
+        self, *, token: str, name: str, labels: tuple[str, ...], runner_group: str = ""
+    ) -> str:
+        """`POST /register` with a registration token (and a runner group name, for an org
+        runner); returns the new runner's JIT config."""
+        body: dict[str, Any] = {
+            "token": token,
+            "name": name,
+            "labels": list(labels),
+            "ephemeral": True,
+        }
+        if runner_group:
+            body["runner_group"] = runner_group
         data = await self._call("POST", "/register", json=body, expect=(201,), what="register")
         jit = data.get("jit_config") if isinstance(data, dict) else None
         if not isinstance(jit, str) or not jit:

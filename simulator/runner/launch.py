@@ -3,7 +3,8 @@
 deploy/nomad/github-runner.nomad.hcl's default script reads `$NOMAD_TASK_DIR/payload.json`
 (written by Nomad from the dispatch payload): a non-empty `jit_config` goes to `run.sh` through
 ACTIONS_RUNNER_INPUT_JITCONFIG; otherwise `registration_token` and `url` go to `config.sh`
-with `--name $NOMAD_META_RUNNER_NAME --labels $NOMAD_META_RUNNER_LABELS`, as here.
+with `--name $NOMAD_META_RUNNER_NAME --labels $NOMAD_META_RUNNER_LABELS` (and, for an org runner
+registered in a runner group, `--runnergroup` from the payload's `runner_group`), as here.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class RegistrationLaunch:
     token: str = field(repr=False)
     name: str = ""
     labels: tuple[str, ...] = DEFAULT_LABELS
+    runner_group: str = ""  # config.sh --runnergroup; empty: the default group
 
 
 Launch = JitLaunch | RegistrationLaunch
@@ -86,4 +88,9 @@ def launch_from(
         raise BadInput("registration needs a runner name: NOMAD_META_RUNNER_NAME is not set")
     raw_labels = env.get("NOMAD_META_RUNNER_LABELS", "")
     labels = tuple(label.strip() for label in raw_labels.split(",") if label.strip())
-    return RegistrationLaunch(url=url, token=token, name=name, labels=labels or DEFAULT_LABELS)
+    group = payload.get("runner_group", "")
+    if not isinstance(group, str):
+        raise BadInput("payload.json runner_group is not a string")
+    return RegistrationLaunch(
+        url=url, token=token, name=name, labels=labels or DEFAULT_LABELS, runner_group=group
+    )

@@ -38,9 +38,10 @@ async def resolve(
     if isinstance(launch, JitLaunch):
         return decode_jit_config(launch.encoded)
     base = options.actions_url or actions_base_for(launch.url)
-    log(f"registering runner {launch.name} with labels {','.join(launch.labels)} at {base}")
+    group = f" in runner group {launch.runner_group}" if launch.runner_group else ""
+    log(f"registering runner {launch.name} with labels {','.join(launch.labels)}{group} at {base}")
     encoded = await client_for(base).register(
-        token=launch.token, name=launch.name, labels=launch.labels
+        token=launch.token, name=launch.name, labels=launch.labels, runner_group=launch.runner_group
     )
     return decode_jit_config(encoded)
 

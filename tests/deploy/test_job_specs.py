@@ -4,6 +4,8 @@ task's default script really starts the runner from the payload without exposing
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -216,6 +218,20 @@ class TestDefaultRunnerScript:
             "ACTIONS_RUNNER_INPUT_TOKEN=AABBCC-reg-token",
         ]
         assert run == ""  # run.sh starts with no arguments and no credential variable
+
+    def test_an_org_runner_group_goes_to_config_sh(self, tmp_path: Path) -> None:
+        request = dispatch_for(RegistrationToken("AABBCC-reg-token"), ["self-hosted"])
+        document = json.loads(base64.b64decode(request.payload))
+        document["runner_group"] = "gpu builders"  # the dispatcher adds it for an org pool
+        payload = base64.b64encode(json.dumps(document).encode()).decode()
+
+        code, record, stderr = self.run(
+            tmp_path, dataclasses.replace(request, payload=payload), **request.meta
+        )
+
+        assert code == 0, stderr
+        config = record.split("run.sh\n")[0].splitlines()
+        assert config[-3:-1] == ["arg=--runnergroup", "arg=gpu builders"]
 
     def test_without_a_payload_the_task_fails(self, tmp_path: Path) -> None:
         request = dispatch_for(JitConfig("j"), ["self-hosted"])

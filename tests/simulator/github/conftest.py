@@ -115,16 +115,34 @@ class GitHub:
         body: dict[str, Any] = response.json()
         return body
 
-    async def jit(self, name: str, labels: list[str]) -> tuple[int, str]:
-        """Create a JIT runner; returns (runner id, runner secret)."""
+    async def jit(
+        self, name: str, labels: list[str], *, org: str | None = None, group: int = 1
+    ) -> tuple[int, str]:
+        """Create a JIT runner in REPO (or in `org`); returns (runner id, runner secret)."""
+        scope = f"/orgs/{org}" if org else f"/repos/{REPO}"
         response = await self.client.post(
-            f"/repos/{REPO}/actions/runners/generate-jitconfig",
-            json={"name": name, "runner_group_id": 1, "labels": labels},
+            f"{scope}/actions/runners/generate-jitconfig",
+            json={"name": name, "runner_group_id": group, "labels": labels},
         )
         assert response.status_code == 201, response.text
-        outer = json.loads(base64.b64decode(response.json()["encoded_jit_config"]))
-        creds = json.loads(base64.b64decode(outer[".credentials"]))
-        return response.json()["runner"]["id"], creds["Data"]["token"]
+        return response.json()["runner"]["id"], jit_secret(response.json()["encoded_jit_config"])
+
+    async def take(self, secret: str) -> int | None:
+        """Connect a runner and poll once without waiting; the id of the job it got, if any."""
+        bearer = {"Authorization": f"Bearer {secret}"}
+        session = await self.client.post("/_actions/sessions", headers=bearer)
+        assert session.status_code == 201, session.text
+        polled = await self.client.get(
+            f"/_actions/sessions/{session.json()['session_id']}/job", headers=bearer
+        )
+        return polled.json()["job_id"] if polled.status_code == 200 else None
+
+
+def jit_secret(encoded: str) -> str:
+    """The runner secret inside an `encoded_jit_config`."""
+    outer = json.loads(base64.b64decode(encoded))
+    token: str = json.loads(base64.b64decode(outer[".credentials"]))["Data"]["token"]
+    return token
 
 
 @pytest.fixture(params=["asgi", "server"])

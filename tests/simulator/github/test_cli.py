@@ -19,7 +19,8 @@ ROD = Path(sys.executable).parent / "rod"
 
 def test_serves_the_api_until_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    args = [str(ROD), "sim", "github", "--port", str(port), "--repo", "acme/app", "--token", "T"]
+    args = [str(ROD), "sim", "github", "--port", str(port), "--repo", "acme/app", "--token", "T",
+            "--org", "widgets"]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -33,6 +34,8 @@ def test_serves_the_api_until_sigterm(tmp_path: Path) -> None:
                 time.sleep(0.1)
         assert response.status_code == 200
         assert [r["full_name"] for r in response.json()] == ["acme/app"]
+        org = httpx.get(f"{url}/orgs/widgets", headers={"Authorization": "token T"})
+        assert (org.status_code, org.json()["public_repos"]) == (200, 0)
     finally:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=20)
@@ -48,4 +51,10 @@ def test_app_id_needs_a_key_file() -> None:
 def test_a_bad_repo_name_is_one_clear_line() -> None:
     result = CliRunner().invoke(command, ["--token", "T", "--repo", "nope"])
     assert result.exit_code == 2 and "OWNER/NAME" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_bad_org_login_is_one_clear_line() -> None:
+    result = CliRunner().invoke(command, ["--token", "T", "--org", "-nope"])
+    assert result.exit_code == 2 and "not a valid organization login" in result.output
     assert "Traceback" not in result.output

@@ -107,3 +107,26 @@ async def test_reset_never_reuses_an_id(github: GitHub, receiver: Receiver) -> N
     assert (await github.client.post("/_sim/reset")).status_code == 204
     after = await ids()
     assert all(new > old for old, new in zip(before, after, strict=True)), (before, after)
+
+
+async def test_a_token_without_admin_rights_sees_but_cannot_administer(github: GitHub) -> None:
+    made = await github.client.post("/_sim/tokens", json={"token": "member", "admin": False})
+    assert made.status_code == 201
+    member = {"Authorization": "Bearer member"}
+    repos = await github.client.get("/orgs/acme/repos", headers=member)
+    assert repos.status_code == 200
+    assert repos.json()[0]["permissions"] | {"push": True} == {
+        "admin": False, "maintain": False, "push": True, "triage": True, "pull": True,
+    }  # fmt: skip
+    for method, path in [
+        ("GET", f"/repos/{REPO}/hooks"),
+        ("POST", "/orgs/acme/hooks"),
+        ("GET", "/orgs/acme/actions/runners"),
+        ("POST", f"/repos/{REPO}/actions/runners/registration-token"),
+        ("GET", "/orgs/acme/actions/runner-groups"),
+    ]:
+        answer = await github.client.request(method, path, headers=member, json={})
+        assert (answer.status_code, answer.json()["message"]) == (404, "Not Found"), path
+    assert (await github.client.get("/orgs/acme/hooks")).status_code == 200  # the admin token
+    again = await github.client.post("/_sim/tokens", json={"token": "member"})
+    assert again.status_code == 422

@@ -32,7 +32,7 @@ def _hook(content_type: str, secret: str = "") -> Hook:
 class TestEncode:
     def test_form_posts_a_urlencoded_payload_and_signs_the_raw_body(self) -> None:
         event = Event("workflow_job", "queued", {"action": "queued"}, 99, None)
-        headers, body = encode(_hook("form", "s3cret"), event, "repository")
+        headers, body = encode(_hook("form", "s3cret"), event)
         assert headers["Content-Type"] == "application/x-www-form-urlencoded"
         assert json.loads(parse_qs(body.decode())["payload"][0]) == {"action": "queued"}
         assert headers["X-Hub-Signature-256"] == sign("s3cret", body)[0]
@@ -41,7 +41,7 @@ class TestEncode:
 
     def test_no_secret_no_signature_headers(self) -> None:
         event = Event("ping", None, {"zen": "z"}, 99, None)
-        headers, body = encode(_hook("json"), event, "repository")
+        headers, body = encode(_hook("json"), event)
         assert json.loads(body) == {"zen": "z"}
         assert "X-Hub-Signature-256" not in headers and "X-Hub-Signature" not in headers
 

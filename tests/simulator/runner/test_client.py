@@ -45,7 +45,11 @@ class TestRequests:
 
         client = _client(httpx.MockTransport(handler))
         assert await client.register(token="t", name="n", labels=("a", "b")) == "J"
-        assert bodies == [{"token": "t", "name": "n", "labels": ["a", "b"], "ephemeral": True}]
+        assert await client.register(token="t", name="n", labels=("a",), runner_group="g") == "J"
+        assert bodies == [
+            {"token": "t", "name": "n", "labels": ["a", "b"], "ephemeral": True},
+            {"token": "t", "name": "n", "labels": ["a"], "ephemeral": True, "runner_group": "g"},
+        ]
 
     async def test_no_job_yet(self) -> None:
         client = _client(httpx.MockTransport(lambda r: httpx.Response(204)))

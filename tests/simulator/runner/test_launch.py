@@ -43,6 +43,13 @@ class TestLaunchFrom:
         assert isinstance(launch, RegistrationLaunch)
         assert launch.labels == ("self-hosted",)
 
+    def test_an_org_runner_may_name_its_runner_group(self) -> None:
+        payload = json.dumps(
+            {"url": "http://h/acme", "registration_token": "T", "runner_group": "gpu"}
+        )
+        launch = launch_from(jitconfig=None, payload_text=payload, env=META)
+        assert isinstance(launch, RegistrationLaunch) and launch.runner_group == "gpu"
+
     @pytest.mark.parametrize(
         ("payload", "env", "problem"),
         [
@@ -51,6 +58,11 @@ class TestLaunchFrom:
             ('{"jit_config": ""}', META, "neither jit_config nor registration_token"),
             ('{"registration_token": "T"}', META, "no http\\(s\\) url"),
             ('{"registration_token": "T", "url": "http://h/o/r"}', {}, "RUNNER_NAME is not set"),
+            (
+                '{"registration_token": "T", "url": "http://h/o", "runner_group": 1}',
+                META,
+                "runner_group is not a string",
+            ),
         ],
     )
     def test_bad_payloads(self, payload: str, env: dict[str, str], problem: str) -> None:

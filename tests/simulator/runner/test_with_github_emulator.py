@@ -100,3 +100,69 @@ def test_sigterm_mid_job_cancels_it(github: GitHubEmulator, launcher: Launcher) 
     assert process.returncode == 143
     job = _rest(github, f"/actions/jobs/{job_id}")
     assert (job["status"], job["conclusion"]) == ("completed", "cancelled")
+
+
+def _queue_private_job(github: GitHubEmulator) -> int:
+    github.backend.create_repo("octo/private", private=True)
+    spec = JobSpec(name="build", labels=["self-hosted"])
+    run = github.backend.create_run("octo", "private", name="CI", event="push", jobs=[spec])
+    return run.jobs[0].id
+
+
+def _job(github: GitHubEmulator, repo: str, job_id: int) -> Any:
+    headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/vnd.github+json"}
+    response = httpx.get(f"{github.url}/repos/{repo}/actions/jobs/{job_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_an_org_jit_runner_takes_a_job_its_group_allows(
+    github: GitHubEmulator, launcher: Launcher
+) -> None:
+    job_id = _queue_private_job(github)
+    group = github.backend.create_runner_group("octo", name="builders")
+    _, jit = github.backend.generate_jitconfig(
+        "octo", None, name="rod-org-1", runner_group_id=group.id, labels=["self-hosted"]
+    )
+    launcher.write_payload(url=f"{github.url}/octo", jit_config=jit)
+
+    result = launcher.run("--poll-wait", "1")
+
+    assert result.returncode == 0, result.stderr
+    job = _job(github, "octo/private", job_id)
+    assert (job["conclusion"], job["runner_name"], job["runner_group_name"]) == (
+        "success", "rod-org-1", "builders",
+    )  # fmt: skip
+
+
+def test_org_registration_token_mode_with_a_runner_group(
+    github: GitHubEmulator, launcher: Launcher
+) -> None:
+    job_id = _queue_private_job(github)
+    group = github.backend.create_runner_group("octo", name="builders")
+    token, _ = github.backend.create_registration_token("octo")
+    launcher.write_payload(url=f"{github.url}/octo", registration_token=token,
+                           runner_group="builders")  # fmt: skip
+    env = launcher.env(NOMAD_META_RUNNER_NAME="rod-org-2", NOMAD_META_RUNNER_LABELS="self-hosted")
+
+    result = launcher.run(env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "in runner group builders" in result.stdout
+    job = _job(github, "octo/private", job_id)
+    assert (job["runner_name"], job["runner_group_id"]) == ("rod-org-2", group.id)
+
+
+def test_an_org_runner_waits_for_a_job_its_group_allows(
+    github: GitHubEmulator, launcher: Launcher
+) -> None:
+    job_id = _queue_job(github, duration=0)  # octo/hello is public: the default group refuses it
+    _, jit = github.backend.generate_jitconfig(
+        "octo", None, name="rod-org-3", runner_group_id=1, labels=["self-hosted"]
+    )
+    launcher.write_payload(jit_config=jit)
+
+    result = launcher.run("--poll-wait", "0.2", "--give-up", "1")
+
+    assert result.returncode == 5
+    assert _rest(github, f"/actions/jobs/{job_id}")["status"] == "queued"
