@@ -1,15 +1,21 @@
-# Two commands on a fresh machine: `make demo` and `make test`. Each creates .venv on first use.
-PYTHON ?= python3
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates .venv on first use,
+# installing the pinned set of constraints.txt (`make lock` refreshes it).
+# Python 3.11 or newer: python3.11 when there is one, else python3 (PYTHON=... to choose).
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null || echo python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Touched after a successful install; pyproject.toml changes trigger a reinstall.
+# Touched after a successful install; pyproject.toml or constraints.txt changes trigger a reinstall.
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck unit acceptance-gate acceptance clean
+.PHONY: demo test lint format typecheck unit acceptance-gate acceptance clean lock
 
-$(STAMP): pyproject.toml
-	@$(BIN)/python -c 'import sys' 2>/dev/null || $(PYTHON) -m venv --clear $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "make: Python 3.11 or newer is needed; '$(PYTHON)' is not (install python3.11, or set PYTHON=)" >&2; exit 2; }
+	@$(BIN)/python -c 'import sys' 2>/dev/null || $(PYTHON) -m venv --clear $(VENV) >/dev/null 2>&1 || { \
+	  rm -rf $(VENV); \
+	  echo "make: '$(PYTHON) -m venv' failed; on Debian/Ubuntu install python3.11-venv" >&2; exit 2; }
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $@
 
 ## demo: open a simulated pull request and watch runners appear, run once and drain to zero
@@ -42,6 +48,15 @@ acceptance: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
+
+## lock: resolve pyproject.toml's dependencies afresh (all extras) and pin them in constraints.txt
+lock:
+	rm -rf build/lock-venv
+	$(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/pip install --quiet '.[dev]'
+	{ echo "# The tested dependency set; make installs with it. Refresh: make lock"; \
+	  build/lock-venv/bin/pip freeze --exclude runners-on-demand; } > constraints.txt
+	rm -rf build/lock-venv
 
 # Docker: the images, both compose files and `behave -D backend=compose` (scripts/docker_smoke.py).
 # Where no Docker engine answers they print one line and exit 0 (DOCKER_SMOKE_REQUIRED=1: exit 1).
