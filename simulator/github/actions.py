@@ -45,6 +45,7 @@ RUNNER_VERSION = "2.329.0"
 DEFAULT_GROUP = (1, "Default")  # repo runners use group 1, "Default"
 
 Emit = Callable[["Job", str], None]
+MayTake = Callable[["Runner", "Job"], bool]
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Runner:
     session_id: str | None = None
     job_id: int | None = None
     jobs_taken: int = 0
+    scale_set_id: int | None = None  # set for a runner made by a scale set's generatejitconfig
 
     def move(self, new: str) -> None:
         """Change state through RUNNER_LIFECYCLE."""
@@ -180,6 +182,8 @@ class Actions:
     ) -> None:
         self.clock = clock
         self.emit = emit
+        # Who may take which job beyond labels and scope (runner scale sets reserve their jobs).
+        self.may_take: MayTake = lambda runner, job: True
         self.jit_connect_timeout = jit_connect_timeout
         self.runs: dict[int, Run] = {}
         self.jobs: dict[int, Job] = {}
@@ -373,6 +377,7 @@ class Actions:
                 job.status == "queued"
                 and self._in_scope(runner, job)
                 and runner.matches(job.spec.labels)
+                and self.may_take(runner, job)
             ):
                 self._start(job, runner)
                 return job

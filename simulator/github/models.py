@@ -23,6 +23,7 @@ from simulator.github.auth import TOKEN_LIFETIME, Credentials, Principal
 from simulator.github.errors import NotFound, RunnerCredentialRejected, ValidationFailed
 from simulator.github.hooks import HookOperations
 from simulator.github.representations import Account, Repo, Urls
+from simulator.github.scaleset_models import ScaleSetBackend, ScaleSetSettings
 from simulator.github.webhooks import Deliverer, Event, Hook, WebhookFault
 
 
@@ -56,6 +57,7 @@ class GitHubBackend(HookOperations):
         jit_connect_timeout: float = 600.0,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock | None = None,
+        scaleset: ScaleSetSettings | None = None,
     ) -> None:
         self.settings: dict[str, Any] = {
             "repos": list(repos),
@@ -65,6 +67,7 @@ class GitHubBackend(HookOperations):
             "app_public_key": app_public_key,
             "rate_limit": rate_limit,
             "jit_connect_timeout": jit_connect_timeout,
+            "scaleset": scaleset or ScaleSetSettings(),
         }
         self.base_url = base_url.rstrip("/")
         self.clock = clock or Clock()
@@ -108,6 +111,7 @@ class GitHubBackend(HookOperations):
                 jit_connect_timeout=s["jit_connect_timeout"],
                 ids=self._ids,
             )
+            self.scalesets = ScaleSetBackend(self, s["scaleset"], self._ids)
             self.deliverer.clear()
             for full_name in s["repos"]:
                 self.create_repo(full_name)
@@ -236,9 +240,9 @@ class GitHubBackend(HookOperations):
             runner = self.actions.add_runner(
                 scope, name=name, labels=labels, group_id=1, jit=True, ephemeral=True
             )
-            return runner, self._encode_jit(runner, scope, work_folder)
+            return runner, self.encode_jit(runner, scope, work_folder)
 
-    def _encode_jit(self, runner: Runner, scope: str, work_folder: str) -> str:
+    def encode_jit(self, runner: Runner, scope: str, work_folder: str) -> str:
         """base64 of JSON `{".runner": b64(json), ".credentials": b64(json)}`."""
         dot_runner = {
             "AgentId": runner.id,
@@ -335,7 +339,7 @@ class GitHubBackend(HookOperations):
             runner = self.actions.add_runner(
                 reg.scope, name=name, labels=labels, group_id=1, jit=False, ephemeral=ephemeral
             )
-            return runner, self._encode_jit(runner, reg.scope, "_work")
+            return runner, self.encode_jit(runner, reg.scope, "_work")
 
     def open_session(self, secret: str) -> Runner:
         """The runner connects."""
@@ -360,6 +364,7 @@ class GitHubBackend(HookOperations):
     # --- events (hook operations are in hooks.py) -------------------------------------------
 
     def _emit_job(self, job: Job, action: str) -> None:
+        self.scalesets.on_job(job, action)
         repo = self.repos[job.repo]
         payload: dict[str, Any] = {
             "action": action,
@@ -435,6 +440,7 @@ class GitHubBackend(HookOperations):
                     for r in self.actions.runners.values()
                 ],
                 "hooks": [h.to_json(urls.api) for h in self.hooks.values()],
+                "scale_sets": self.scalesets.dump(),
                 "deliveries": [
                     {**d.item(), "hook_id": d.hook_id} for d in list(self.deliverer.log)
                 ],
