@@ -99,7 +99,7 @@ class FaultSwitches:
                     fault.count -= 1
                     if fault.count == 0:
                         self._faults.remove(fault)
-                    return replace(fault)
+                    return fault
             return None
 
     def pending(self) -> list[ServiceFault]:
