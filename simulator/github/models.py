@@ -364,7 +364,7 @@ class GitHubBackend(HookOperations):
     # --- events (hook operations are in hooks.py) -------------------------------------------
 
     def _emit_job(self, job: Job, action: str) -> None:
-        self.scalesets.on_job(job, action)
+        self.scalesets.jobs.on_job(job, action)
         repo = self.repos[job.repo]
         payload: dict[str, Any] = {
             "action": action,

@@ -6,8 +6,8 @@ session_client.go): `runner_registration` (the GitHub side of the auth chain),
 `update_runner_scale_set`, `delete_runner_scale_set`, `create_message_session`,
 `refresh_message_session`, `delete_message_session`, `get_message`, `delete_message`,
 `acquire_jobs`, `generate_jit_runner_config`, `get_runner`, `get_runner_by_name`,
-`remove_runner`. The admin token is a JWT whose `exp` follows the emulator clock; the queue
-token is opaque. Every method takes the GitHub backend's lock.
+`remove_runner`. The admin token is a JWT whose `exp` follows the emulator clock
+(scaleset_auth.py); the queue token is opaque. Every method takes the GitHub backend's lock.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jwt
-
 from simulator.github.errors import Conflict, NotFound, RequiresAuthentication
 from simulator.github.scaleset import RunnerGroup, ScaleSet, Session
+from simulator.github.scaleset_auth import AdminTokens
 from simulator.github.scaleset_errors import (
     AgentExists,
     AgentNotFound,
@@ -38,7 +37,7 @@ from simulator.github.scaleset_faults import FaultSwitches
 from simulator.github.scaleset_jobs import ScaleSetJobs
 
 if TYPE_CHECKING:
-    from simulator.github.actions import Job, Runner
+    from simulator.github.actions import Runner
     from simulator.github.models import GitHubBackend
 
 SERVICE_PATH = "/_services/broker/rest"  # the service URL the auth chain hands out
@@ -71,7 +70,8 @@ class ScaleSetBackend:
         self.faults = FaultSwitches()
         self.scale_sets: dict[int, ScaleSet] = {}
         self.sessions: dict[str, Session] = {}
-        self._secret = secrets.token_bytes(32)
+        self.clock = github.clock
+        self.tokens = AdminTokens(github.clock)
         for kind, start in (("scale_set", 0), ("runner_request", 1000), ("message", 100000000)):
             ids.setdefault(kind, start)
         self._ids = ids
@@ -90,47 +90,25 @@ class ScaleSetBackend:
         """Every session's messageQueueUrl (the session is known by its token)."""
         return f"{self.github.base_url}{QUEUE_PATH}"
 
-    def on_job(self, job: Job, action: str) -> None:
-        """A job transition (from the GitHub backend's event hook)."""
-        self.jobs.on_job(job, action)
-
     # --- auth chain -------------------------------------------------------------------------
 
     def runner_registration(self, authorization: str | None, url: str) -> str:
-        """POST /actions/runner-registration: a registration token buys an admin JWT."""
+        """POST /actions/runner-registration: a registration token buys an admin token."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme != "RemoteAuth" or not token.strip():
             raise RequiresAuthentication()
-        gh = self.github
-        with gh.lock:
-            now = gh.clock.now()
-            reg = gh.reg_tokens.get(token.strip())
-            if reg is None or reg.kind != "registration" or reg.expires_at <= now:
+        with self.github.lock:
+            reg = self.github.reg_tokens.get(token.strip())
+            if reg is None or reg.kind != "registration" or reg.expires_at <= self.clock.now():
                 raise Unauthorized("The registration token is not valid or has expired.")
             # The config URL names the token's repository or organization ([S] config.go).
             if urlsplit(url).path.strip("/") != reg.scope:
                 raise NotFound()
-            claims = {"iss": "rod-sim", "sub": reg.scope, "iat": int(now), "nbf": int(now)}
-            claims["exp"] = int(now + self.settings.admin_token_lifetime)
-            return jwt.encode(claims, self._secret, algorithm="HS256")
+            return self.tokens.issue(reg.scope, self.settings.admin_token_lifetime)
 
     def authorize(self, authorization: str | None) -> str:
-        """The scope of a valid, unexpired admin token (`Authorization: Bearer <JWT>`)."""
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized()
-        try:
-            claims = jwt.decode(
-                token.strip(),
-                self._secret,
-                algorithms=["HS256"],
-                options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
-            )
-        except jwt.PyJWTError:
-            raise Unauthorized() from None
-        if claims.get("exp", 0) <= self.github.clock.now():
-            raise Unauthorized()
-        return str(claims["sub"])
+        """The scope of a valid admin token (`Authorization: Bearer <JWT>`); 401 otherwise."""
+        return self.tokens.scope(authorization)
 
     # --- runner groups and scale sets --------------------------------------------------------
 
@@ -202,7 +180,7 @@ class ScaleSetBackend:
                 group=group,
                 labels=labels or [{"type": "System", "name": name}],
                 runner_setting=runner_setting,
-                created_at=self.github.clock.now(),
+                created_at=self.clock.now(),
             )
             self.scale_sets[scale_set.id] = scale_set
             self.jobs.offer_queued()
@@ -257,7 +235,7 @@ class ScaleSetBackend:
         """The scale set's one session; 409 while another (or a crashed one) holds it."""
         with self.github.lock:
             scale_set = self.get_runner_scale_set(scope, scale_set_id)
-            now = self.github.clock.now()
+            now = self.clock.now()
             for stale in [s for s in self.sessions.values() if not self._live(s, now)]:
                 del self.sessions[stale.id]
             if scale_set.stale_until > now or any(
@@ -279,7 +257,7 @@ class ScaleSetBackend:
         """PATCH: a new queue token (the old one stops working)."""
         with self.github.lock:
             self.get_runner_scale_set(scope, scale_set_id)
-            now = self.github.clock.now()
+            now = self.clock.now()
             session = self.sessions.get(session_id)
             if (
                 session is None
@@ -303,7 +281,7 @@ class ScaleSetBackend:
     def _session(self, authorization: str | None) -> tuple[Session, ScaleSet]:
         """The live session whose queue token is presented; 401 otherwise (refresh, then retry)."""
         scheme, _, token = (authorization or "").partition(" ")
-        now = self.github.clock.now()
+        now = self.clock.now()
         for session in self.sessions.values():
             if scheme.lower() == "bearer" and secrets.compare_digest(session.token, token.strip()):
                 if session.token_expires <= now or not self._live(session, now):
@@ -395,7 +373,7 @@ class ScaleSetBackend:
             scale_set = self.scale_sets.get(scale_set_id)
             if scale_set is None:
                 raise NotFound(f"no scale set {scale_set_id}")
-            scale_set.stale_until = self.github.clock.now() + seconds
+            scale_set.stale_until = self.clock.now() + seconds
             return scale_set
 
     def reassign_job(self, job_id: int, to: str) -> dict[str, Any]:
