@@ -142,6 +142,7 @@ class Session:
     token: str = field(repr=False)
     token_expires: float
     last_seen: float
+    polls: int = 0  # GET message calls being held right now
 
     def to_json(self, scale_set: dict[str, Any], queue_url: str) -> dict[str, Any]:
         """[S] RunnerScaleSetSession."""

@@ -11,6 +11,7 @@ session_client.go require: 201 runner-registration (any 2xx), 200 create, 204 de
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -21,9 +22,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from simulator.github.actions import Runner
 from simulator.github.edge import NO_USER_AGENT, error_response, json_body, require
 from simulator.github.errors import GitHubSimError
-from simulator.github.scaleset import ScaleSet
+from simulator.github.scaleset import ScaleSet, Session
 from simulator.github.scaleset_errors import ApiVersionMissing, InvalidRequest
 from simulator.github.scaleset_faults import with_faults
 from simulator.github.scaleset_models import QUEUE_PATH, SERVICE_PATH, ScaleSetBackend
@@ -34,14 +36,18 @@ Queue = Callable[[Request, ScaleSetBackend], Awaitable[Response]]
 
 
 def _service(
-    operation: str, handler: Callable[[Request, ScaleSetBackend], Awaitable[Response]]
+    operation: str,
+    handler: Callable[[Request, ScaleSetBackend], Awaitable[Response]],
+    *,
+    actions_service: bool = True,
 ) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
         try:
             response = await handler(request, request.app.state.backend.scalesets)
         except GitHubSimError as error:
             response = error_response(error)
-        response.headers["ActivityId"] = str(uuid.uuid4())  # logged by [S] on errors
+        if actions_service:
+            response.headers["ActivityId"] = str(uuid.uuid4())  # logged by [S] on errors
         return response
 
     return with_faults(operation, run)
@@ -149,7 +155,7 @@ async def _runner_registration(r: Request, b: ScaleSetBackend) -> Response:
     return JSONResponse(answer, status_code=201)
 
 
-runner_registration = _service("runner_registration", _runner_registration)
+runner_registration = _service("runner_registration", _runner_registration, actions_service=False)
 
 
 # --- runner groups and scale sets -------------------------------------------------------------
@@ -209,7 +215,7 @@ async def delete_runner_scale_set(r: Request, b: ScaleSetBackend, scope: str) ->
 # --- message sessions ----------------------------------------------------------------------------
 
 
-def _session(b: ScaleSetBackend, scope: str, scale_set_id: int, session: Any) -> Response:
+def _session(b: ScaleSetBackend, scope: str, scale_set_id: int, session: Session) -> Response:
     scale_set = _scale_set(b, b.get_runner_scale_set(scope, scale_set_id))
     return JSONResponse(session.to_json(scale_set, b.queue_url))
 
@@ -249,14 +255,21 @@ async def get_message(r: Request, b: ScaleSetBackend) -> Response:
     capacity = _int(r.headers.get("x-scalesetmaxcapacity"), "X-ScaleSetMaxCapacity")
     authorization = r.headers.get("authorization")
     deadline = time.monotonic() + b.settings.poll_hold
-    while True:
-        message = b.get_message(authorization, last, capacity)
-        if message is not None:
-            return JSONResponse(message)
-        left = deadline - time.monotonic()
-        if left <= 0 or await r.is_disconnected():
-            return Response(status_code=202)
-        await asyncio.sleep(min(POLL_INTERVAL, left))
+    message = b.get_message(authorization, last, capacity)
+    if message is not None:
+        return JSONResponse(message)
+    b.holding_poll(authorization, +1)
+    try:
+        while message is None:
+            left = deadline - time.monotonic()
+            if left <= 0 or await r.is_disconnected():
+                return Response(status_code=202)
+            await asyncio.sleep(min(POLL_INTERVAL, left))
+            message = b.get_message(authorization, last, capacity)
+    finally:
+        with contextlib.suppress(GitHubSimError):  # the session may be gone meanwhile
+            b.holding_poll(authorization, -1)
+    return JSONResponse(message)
 
 
 @queue("delete_message")
@@ -282,7 +295,7 @@ async def acquire_jobs(r: Request, b: ScaleSetBackend) -> Response:
 # --- runners -------------------------------------------------------------------------------------
 
 
-def _reference(runner: Any) -> dict[str, Any]:
+def _reference(runner: Runner) -> dict[str, Any]:
     """[S] RunnerReference."""
     return {"id": runner.id, "name": runner.name, "runnerScaleSetId": runner.scale_set_id or 0}
 

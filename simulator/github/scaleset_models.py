@@ -292,6 +292,12 @@ class ScaleSetBackend:
 
     # --- the message queue --------------------------------------------------------------------
 
+    def holding_poll(self, authorization: str | None, delta: int) -> None:
+        """Count a GET message being held (+1) or answered (-1), for `/_sim/scalesets`."""
+        with self.github.lock:
+            session, _ = self._session(authorization)
+            session.polls = max(session.polls + delta, 0)
+
     def get_message(
         self, authorization: str | None, last_message_id: int, max_capacity: int | None
     ) -> dict[str, Any] | None:
@@ -390,7 +396,7 @@ class ScaleSetBackend:
                     "scope": s.scope,
                     "max_capacity": s.max_capacity,
                     "sessions": [
-                        {"sessionId": x.id, "ownerName": x.owner}
+                        {"sessionId": x.id, "ownerName": x.owner, "polls": x.polls}
                         for x in self.sessions.values()
                         if x.scale_set_id == s.id
                     ],

@@ -141,3 +141,15 @@ async def test_bad_switches_change_nothing(listener: Listener) -> None:
     assert reassign.status_code == 404 and config.status_code == 422
     assert (await listener.client.get("/_sim/scalesets/faults")).json() == []
     assert (await listener.client.get("/_sim/scalesets/config")).json()["poll_hold"] == 0.2
+
+
+async def test_reset_forgets_scale_sets_faults_and_timings(listener: Listener) -> None:
+    await ready(listener)
+    await switch(listener, mode="empty")
+
+    assert (await listener.client.post("/_sim/reset")).status_code == 204
+
+    assert (await listener.client.get("/_sim/scalesets")).json() == []
+    assert (await listener.client.get("/_sim/scalesets/faults")).json() == []
+    assert (await listener.client.get("/_sim/scalesets/config")).json()["poll_hold"] == 50.0
+    assert (await listener.api("GET", RSS)).status_code == 401  # admin tokens of before

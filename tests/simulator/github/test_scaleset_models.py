@@ -25,6 +25,16 @@ async def advance(listener: Listener, seconds: float) -> None:
     assert response.status_code == 200
 
 
+async def held(listener: Listener) -> None:
+    """Wait until the emulator holds one poll of the listener's session."""
+    for _ in range(500):
+        [scale_set] = (await listener.client.get("/_sim/scalesets")).json()
+        if scale_set["sessions"][0]["polls"] == 1:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the poll was never held")
+
+
 class TestSessions:
     async def test_one_holder_at_a_time(self, listener: Listener) -> None:
         scale_set = await listener.create_scale_set()
@@ -105,14 +115,15 @@ class TestLongPoll:
 
         assert response.status_code == 202
         assert response.content == b""
+        [state] = (await listener.client.get("/_sim/scalesets")).json()
+        assert state["sessions"][0]["polls"] == 0  # no longer held
 
     async def test_a_held_poll_wakes_up_when_a_job_is_queued(self, listener: Listener) -> None:
         await listener.client.post("/_sim/scalesets/config", json={"poll_hold": 30})
         scale_set = await listener.create_scale_set()
         await listener.open_session(scale_set["id"])
         poll = asyncio.create_task(listener.poll())
-        await asyncio.sleep(0.1)
-        assert not poll.done()  # held
+        await held(listener)
 
         await queue_jobs(listener, 1)
         response = await poll
