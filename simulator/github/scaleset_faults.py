@@ -4,9 +4,9 @@ Each switch names an operation of ScaleSetBackend (or `*`) and how many calls it
 order switches were added. The failures are the ones listeners meet in the field
 (../shared/reference/scaleset-api.md §4): a 401 on the queue token (ARC #4356), 429 with
 `Retry-After` and 5xx (retried by go-retryablehttp), a UTF-8 BOM before the JSON (stripped by
-[S] sendRequest), a 200 with an empty body (ARC #4285: the listener crashed on EOF). The
-stale-session switch leaves a crashed listener's session behind (409 until it expires), and
-reassignment is GitHub's cancel-and-requeue of an assigned job nobody ran ([S] README).
+[S] sendRequest), a 200 with an empty body (ARC #4285: the listener crashed on EOF). The two
+switches that change state rather than answers, a crashed listener's stale session and GitHub's
+reassignment, are backend operations (scaleset_models.py, scaleset_jobs.py).
 """
 
 from __future__ import annotations
