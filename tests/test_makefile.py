@@ -22,7 +22,7 @@ def fake(bin_dir: Path, name: str, script: str) -> None:
 
 
 def make(bin_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`make` in the repository with only `bin_dir`, and `rm` and `echo`, on PATH: no other Python."""
+    """`make` in the repository with only `bin_dir` (and `rm`, `echo`) on PATH: no other Python."""
     tools = bin_dir / "tools"
     tools.mkdir(exist_ok=True)
     for tool in ("rm", "echo"):

@@ -78,6 +78,7 @@ class Runner:
     session_id: str | None = None
     job_id: int | None = None
     jobs_taken: int = 0
+    scale_set_id: int | None = None  # set for a runner made by a scale set's generatejitconfig
 
     def move(self, new: str) -> None:
         """Change state through RUNNER_LIFECYCLE."""

@@ -10,6 +10,7 @@ import click
 from cryptography.hazmat.primitives import serialization
 
 from simulator.github.errors import GitHubSimError
+from simulator.github.scaleset_models import ScaleSetSettings
 from simulator.github.server import GitHubEmulator
 
 
@@ -50,6 +51,20 @@ def _public_key(path: Path) -> str:
     show_default=True,
     help="Seconds before an unconnected JIT runner is removed.",
 )
+@click.option(
+    "--scaleset-poll-hold",
+    default=50.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0),
+    help="Seconds a scale set's message poll is held before 202.",
+)
+@click.option(
+    "--scaleset-session-timeout",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0),
+    help="Seconds after which a scale set session nobody polls is gone.",
+)
 def command(
     host: str,
     port: int,
@@ -62,8 +77,10 @@ def command(
     app_key_file: Path | None,
     rate_limit: int,
     jit_timeout: float,
+    scaleset_poll_hold: float,
+    scaleset_session_timeout: float,
 ) -> None:
-    """Serve the GitHub emulator (REST API, runner API, webhooks, /_sim control plane)."""
+    """Serve the GitHub emulator (REST API, scale set service, runner API, webhooks, /_sim)."""
     if (app_id is None) != (app_key_file is None):
         raise click.UsageError("--app-id and --app-key-file go together")
     try:
@@ -77,6 +94,9 @@ def command(
             app_id=app_id,
             app_public_key=_public_key(app_key_file) if app_key_file else None,
             jit_connect_timeout=jit_timeout,
+            scaleset=ScaleSetSettings(
+                poll_hold=scaleset_poll_hold, session_timeout=scaleset_session_timeout
+            ),
         )
         if webhook_url:
             config = {"url": webhook_url, "content_type": "json", "secret": webhook_secret or ""}

@@ -23,6 +23,7 @@ from simulator.github.orgs import OrgOperations
 from simulator.github.representations import Account, Repo, Urls
 from simulator.github.runner_groups import RunnerGroups
 from simulator.github.runners import RegistrationToken, RunnerOperations
+from simulator.github.scaleset_models import ScaleSetBackend, ScaleSetSettings
 from simulator.github.webhooks import Deliverer, Event, Hook, WebhookFault
 
 
@@ -43,6 +44,7 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
         jit_connect_timeout: float = 600.0,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock | None = None,
+        scaleset: ScaleSetSettings | None = None,
     ) -> None:
         self.settings: dict[str, Any] = {
             "repos": list(repos),
@@ -53,6 +55,7 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
             "app_public_key": app_public_key,
             "rate_limit": rate_limit,
             "jit_connect_timeout": jit_connect_timeout,
+            "scaleset": scaleset or ScaleSetSettings(),
         }
         self.base_url = base_url.rstrip("/")
         self.clock = clock or Clock()
@@ -99,6 +102,7 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
                 ids=self._ids,
                 placement=self,
             )
+            self.scalesets = ScaleSetBackend(self, s["scaleset"], self._ids)
             self.deliverer.clear()
             for login in s["orgs"]:
                 self.create_org(login)
@@ -243,6 +247,7 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
     # --- events (hook operations are in hooks.py) -------------------------------------------
 
     def _emit_job(self, job: Job, action: str) -> None:
+        self.scalesets.jobs.on_job(job, action)
         repo = self.repos[job.repo]
         payload: dict[str, Any] = {
             "action": action,
@@ -328,6 +333,7 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
                     for r in self.actions.runners.values()
                 ],
                 "hooks": [h.to_json(urls.api) for h in self.hooks.values()],
+                "scale_sets": self.scalesets.dump(),
                 "deliveries": [
                     {**d.item(), "hook_id": d.hook_id} for d in list(self.deliverer.log)
                 ],

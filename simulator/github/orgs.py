@@ -26,6 +26,7 @@ from simulator.github.runner_groups import (
 if TYPE_CHECKING:
     from simulator.github.actions import Actions, Job, Runner
     from simulator.github.representations import Account, Repo
+    from simulator.github.scaleset_models import ScaleSetBackend
 
 # https://docs.github.com/organizations/collaborating-with-groups-in-organizations (login rules)
 LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
@@ -39,6 +40,7 @@ class OrgOperations:
     repos: dict[str, Repo]
     actions: Actions
     runner_groups: RunnerGroups
+    scalesets: ScaleSetBackend
 
     if TYPE_CHECKING:
 
@@ -218,7 +220,12 @@ class OrgOperations:
     # --- Placement: asked by the Actions queue, under the backend's lock ------------------------
 
     def runner_may_take(self, runner: Runner, job: Job) -> bool:
-        """A repository runner serves its repository; an org runner what its group allows."""
+        """A repository runner serves its repository; an org runner what its group allows.
+
+        A job a runner scale set has taken goes to that scale set's runners only.
+        """
+        if not self.scalesets.jobs.may_take(runner, job):
+            return False
         if "/" in runner.scope:
             return runner.scope == job.repo
         repo = self.repos[job.repo]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from simulator.control import ControlMiddleware, ControlPlane
 from simulator.github import responses as r
-from simulator.github import runner_api, sim_api
+from simulator.github import runner_api, scaleset_api, scaleset_sim, sim_api
 from simulator.github import runner_group_responses as g
 from simulator.github.errors import NotFound
 from simulator.github.models import GitHubBackend
@@ -92,10 +92,19 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 def create_app(backend: GitHubBackend, control: ControlPlane | None = None) -> Starlette:
-    """The emulator as an ASGI app: REST API, `/_actions` runner API and `/_sim` control plane."""
+    """The emulator as an ASGI app: REST API (also under GHES' `/api/v3`), the Actions service
+    of runner scale sets, the `/_actions` runner API and the `/_sim` control plane."""
     control = control or ControlPlane()
+    github_api = [*REST_ROUTES, *scaleset_api.GITHUB_ROUTES]
     app = Starlette(
-        routes=[*REST_ROUTES, *runner_api.ROUTES, *sim_api.routes(control)],
+        routes=[
+            *github_api,
+            Mount("/api/v3", routes=github_api),
+            *scaleset_api.ROUTES,
+            *runner_api.ROUTES,
+            *sim_api.routes(control),
+            *scaleset_sim.ROUTES,
+        ],
         exception_handlers={404: _not_found},
     )
     app.state.backend = backend

@@ -80,6 +80,10 @@ class RunnerGroups:
         """An organization's groups, by id."""
         return sorted(self._groups(org).values(), key=lambda g: g.id)
 
+    def has_org(self, org: str) -> bool:
+        """Whether `org` is an organization with groups."""
+        return org in self._by_org
+
     def get(self, org: str, group_id: int) -> RunnerGroup:
         """One group; 404 when the org has no group with that id."""
         group = self._groups(org).get(group_id)

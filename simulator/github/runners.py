@@ -112,9 +112,9 @@ class RunnerOperations:
             runner = self.actions.add_runner(
                 scope, name=name, labels=labels, group_id=group_id, jit=True, ephemeral=True
             )
-            return runner, self._encode_jit(runner, scope, work_folder)
+            return runner, self.encode_jit(runner, scope, work_folder)
 
-    def _encode_jit(self, runner: Runner, scope: str, work_folder: str) -> str:
+    def encode_jit(self, runner: Runner, scope: str, work_folder: str) -> str:
         """base64 of JSON `{".runner": b64(json), ".credentials": b64(json)}`."""
         dot_runner = {
             "AgentId": runner.id,
@@ -175,7 +175,7 @@ class RunnerOperations:
                 jit=False,
                 ephemeral=ephemeral,
             )
-            return runner, self._encode_jit(runner, reg.scope, "_work")
+            return runner, self.encode_jit(runner, reg.scope, "_work")
 
     def open_session(self, secret: str) -> Runner:
         """The runner connects."""

@@ -163,3 +163,128 @@ async def github(request: pytest.FixtureRequest, app_key: tuple[str, str]) -> As
     async with httpx.AsyncClient(transport=transport, base_url=emulator.url, headers=AUTH) as c:
         yield GitHub(emulator, c, request.param)
     emulator.stop()
+
+
+API_VERSION = {"api-version": "6.0-preview"}
+
+
+@dataclass
+class Listener:
+    """A scale-set listener's calls, one method per call (the sequence `rod listen` makes)."""
+
+    github: GitHub
+    service_url: str = ""
+    admin_token: str = ""
+    session: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The HTTP client (the emulator's base URL; absolute URLs work too)."""
+        return self.github.client
+
+    async def register(
+        self, config_path: str = REPO, scope: str = f"/repos/{REPO}"
+    ) -> httpx.Response:
+        """Registration token, then runner-registration; keeps the service URL and admin token."""
+        reg = await self.client.post(f"/api/v3{scope}/actions/runners/registration-token")
+        assert reg.status_code == 201, reg.text
+        response = await self.client.post(
+            "/api/v3/actions/runner-registration",
+            headers={"Authorization": f"RemoteAuth {reg.json()['token']}"},
+            json={"url": f"{self.github.emulator.url}/{config_path}", "runner_event": "register"},
+        )
+        if response.status_code == 201:
+            self.service_url, self.admin_token = response.json()["url"], response.json()["token"]
+        return response
+
+    async def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """An `_apis` call with the admin token and api-version."""
+        headers = {"Authorization": f"Bearer {self.admin_token}", **kw.pop("headers", {})}
+        params = {**API_VERSION, **kw.pop("params", {})}
+        return await self.client.request(
+            method, self.service_url + path, headers=headers, params=params, **kw
+        )
+
+    async def create_scale_set(self, name: str = "rod", **fields: Any) -> dict[str, Any]:
+        """POST runnerscalesets (200)."""
+        response = await self.api(
+            "POST",
+            "_apis/runtime/runnerscalesets",
+            json={"name": name, "runnerGroupId": 1, **fields},
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def open_session(self, scale_set_id: int, owner: str = "listener-1") -> httpx.Response:
+        """POST sessions; keeps the session on 200."""
+        response = await self.api(
+            "POST",
+            f"_apis/runtime/runnerscalesets/{scale_set_id}/sessions",
+            json={"ownerName": owner},
+        )
+        if response.status_code == 200:
+            self.session = response.json()
+        return response
+
+    def queue_headers(self, capacity: int | None = 10) -> dict[str, str]:
+        """The queue token, plus X-ScaleSetMaxCapacity."""
+        headers = {"Authorization": f"Bearer {self.session['messageQueueAccessToken']}"}
+        if capacity is not None:
+            headers["X-ScaleSetMaxCapacity"] = str(capacity)
+        return headers
+
+    async def poll(self, last: int = 0, capacity: int | None = 10) -> httpx.Response:
+        """GET the next message (long poll)."""
+        params = {"lastMessageId": str(last)} if last else {}
+        return await self.client.get(
+            self.session["messageQueueUrl"],
+            params=params,
+            headers={
+                "Accept": "application/json; api-version=6.0-preview",
+                **self.queue_headers(capacity),
+            },
+            timeout=30,
+        )
+
+    async def message(
+        self, last: int = 0, capacity: int | None = 10
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A 200 message and its decoded body entries."""
+        response = await self.poll(last, capacity)
+        assert response.status_code == 200, (response.status_code, response.text)
+        message: dict[str, Any] = response.json()
+        return message, json.loads(message["body"])
+
+    async def ack(self, message_id: int) -> httpx.Response:
+        """DELETE the message (acknowledge)."""
+        return await self.client.delete(
+            f"{self.session['messageQueueUrl']}/{message_id}", headers=self.queue_headers(None)
+        )
+
+    async def acquire(self, scale_set_id: int, ids: list[int]) -> httpx.Response:
+        """POST acquirejobs with the queue token."""
+        return await self.client.post(
+            f"{self.service_url}_apis/runtime/runnerscalesets/{scale_set_id}/acquirejobs",
+            params=API_VERSION,
+            headers=self.queue_headers(None),
+            json=ids,
+        )
+
+    async def jit(self, scale_set_id: int, name: str) -> httpx.Response:
+        """POST generatejitconfig."""
+        return await self.api(
+            "POST",
+            f"_apis/runtime/runnerscalesets/{scale_set_id}/generatejitconfig",
+            json={"name": name, "workFolder": "_work"},
+        )
+
+
+@pytest.fixture
+async def listener(github: GitHub) -> Listener:
+    """A listener past the auth chain, against an emulator whose polls hold 0.2 s."""
+    response = await github.client.post("/_sim/scalesets/config", json={"poll_hold": 0.2})
+    assert response.status_code == 200, response.text
+    driver = Listener(github)
+    assert (await driver.register()).status_code == 201
+    return driver
