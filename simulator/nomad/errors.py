@@ -3,7 +3,7 @@
 Nomad's HTTP layer (`command/agent/http.go` `wrap`) answers uncoded server errors with 500 and the
 message as a `text/plain` body; coded errors keep their code. The tree:
 
-    NomadError
+    NomadSimError
     ├── BadRequest (400)          e.g. `Request body is empty`, `Job ID does not match`
     ├── PermissionDenied (403)    `Permission denied`
     ├── NotFound (404)            `job not found`
@@ -15,7 +15,7 @@ message as a `text/plain` body; coded errors keep their code. The tree:
 from __future__ import annotations
 
 
-class NomadError(Exception):
+class NomadSimError(Exception):
     """An error answered with `status` and the text/plain `message`."""
 
     status = 500
@@ -26,41 +26,41 @@ class NomadError(Exception):
         super().__init__(self.message)
 
 
-class BadRequest(NomadError):
+class BadRequest(NomadSimError):
     """A request Nomad's HTTP agent rejects before the server sees it."""
 
     status = 400
 
 
-class PermissionDenied(NomadError):
+class PermissionDenied(NomadSimError):
     """Missing or wrong ACL token (`structs.ErrPermissionDenied`)."""
 
     status = 403
     default_message = "Permission denied"
 
 
-class NotFound(NomadError):
+class NotFound(NomadSimError):
     """A coded 404 from a handler, e.g. `job not found`."""
 
     status = 404
     default_message = "job not found"
 
 
-class RouteNotFound(NomadError):
+class RouteNotFound(NomadSimError):
     """No handler for the path: Go's `http.NotFound` body, newline included."""
 
     status = 404
     default_message = "404 page not found\n"
 
 
-class MethodNotAllowed(NomadError):
+class MethodNotAllowed(NomadSimError):
     """A method the handler does not accept (`ErrInvalidMethod`)."""
 
     status = 405
     default_message = "Invalid method"
 
 
-class ServerError(NomadError):
+class ServerError(NomadSimError):
     """An uncoded server-side error, which `wrap()` turns into a 500."""
 
     status = 500

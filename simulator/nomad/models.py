@@ -22,7 +22,6 @@ from simulator.nomad.dispatch import dispatched_child, validate_dispatch
 from simulator.nomad.drivers import Driver, InProcessDriver
 from simulator.nomad.errors import BadRequest, NotFound, ServerError, multierror
 from simulator.nomad.events import EventBuffer, eval_event, job_event
-from simulator.nomad.filter import FilterError, compile_filter
 from simulator.nomad.hcl import JobSpecError
 from simulator.nomad.hcl import parse_job as parse_hcl
 from simulator.nomad.jobspec import canonicalize, is_parameterized, is_periodic, validate
@@ -273,25 +272,15 @@ class NomadBackend:
             return record.job["ModifyIndex"] if record else self.jobs_index
 
     def list_jobs(
-        self, namespace: str, *, prefix: str = "", filter_expr: str = "", meta: bool = False
+        self, namespace: str, *, prefix: str = "", meta: bool = False
     ) -> list[dict[str, Any]]:
         """`GET /v1/jobs`: stubs sorted by ID; `prefix` is a raw string prefix."""
-        try:
-            predicate = compile_filter(filter_expr) if filter_expr else None
-        except FilterError as exc:
-            raise BadRequest(str(exc)) from exc
         with self.lock:
-            stubs = [
-                job_stub(r.job, self._summary(r), with_meta=meta or predicate is not None)
+            return [
+                job_stub(r.job, self._summary(r), with_meta=meta)
                 for (ns, job_id), r in sorted(self.records.items(), key=lambda kv: kv[0][1])
                 if namespace in ("*", ns) and job_id.startswith(prefix)
             ]
-        if predicate is not None:
-            stubs = [s for s in stubs if predicate(s)]
-            if not meta:
-                for stub in stubs:
-                    stub.pop("Meta", None)
-        return stubs
 
     def _summary(self, record: JobRecord) -> dict[str, Any]:
         job = record.job

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from simulator.nomad.errors import BadRequest, MethodNotAllowed, NomadError, PermissionDenied
+from simulator.nomad.errors import BadRequest, MethodNotAllowed, NomadSimError, PermissionDenied
 from simulator.nomad.events import parse_topics
 from simulator.nomad.jobspec import duration_ns
 from simulator.nomad.models import NomadBackend
@@ -29,7 +29,7 @@ def _go_type(value: Any) -> str:
 
 def error_response(request: Request, exc: Exception) -> Response:
     """Nomad's `wrap()`: the status of the error and its message as text/plain."""
-    assert isinstance(exc, NomadError)
+    assert isinstance(exc, NomadSimError)
     return PlainTextResponse(exc.message, status_code=exc.status)
 
 
@@ -102,10 +102,12 @@ class NomadResponses:
             raise MethodNotAllowed()
         await self._block(request, lambda: self.backend.jobs_index)
         params = request.query_params
+        if params.get("filter"):
+            # Not emulated (simulator/README.md): refused rather than silently ignored.
+            raise BadRequest("filter expressions are not supported by the Nomad emulator")
         stubs = self.backend.list_jobs(
             self._namespace(request),
             prefix=params.get("prefix", ""),
-            filter_expr=params.get("filter", ""),
             meta=_go_bool(params.get("meta", "")),
         )
         return self._reply(stubs, self.backend.jobs_index)

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from simulator.control import ControlMiddleware, ControlPlane, control_routes
-from simulator.nomad.errors import NomadError, RouteNotFound
+from simulator.nomad.errors import NomadSimError, RouteNotFound
 from simulator.nomad.models import NomadBackend
 from simulator.nomad.responses import NomadResponses, error_response
 
@@ -79,7 +79,7 @@ def create_app(
         backend.shutdown()
 
     app = Starlette(
-        routes=routes, exception_handlers={NomadError: error_response}, lifespan=lifespan
+        routes=routes, exception_handlers={NomadSimError: error_response}, lifespan=lifespan
     )
     app.add_middleware(ControlMiddleware, control=control)
     app.state.backend = backend
