@@ -26,7 +26,7 @@ from simulator.nomad.state import (
     node_json,
     task_event,
 )
-from simulator.nomad.taskenv import TaskPaths, interpolate_config, task_env
+from simulator.nomad.taskenv import TaskPaths, interpolate_config, node_attributes, task_env
 from simulator.nomad.templates import TemplateFailed, WorkloadApi, missing_message
 from simulator.nomad.watch import IndexWatch
 
@@ -242,7 +242,7 @@ class NodeClient:
                 alloc_id=alloc.id,
                 task_name=task["Name"],
                 driver=task["Driver"],
-                config=interpolate_config(task["Config"], env),
+                config=interpolate_config(task["Config"], {**env, **node_attributes(self.node)}),
                 env=env,
                 task_dir=paths.task_dir,
                 stdout_path=f"{logs}.stdout.0",

@@ -156,14 +156,17 @@ def truth(value: Any) -> bool:
     return True
 
 
+_BUILTIN_MODULES = ("builtins", "_collections_abc", "collections.abc", "typing")
+
+
 def field_of(value: Any, name: str) -> Any:
     """`.name`: a map's own method (Go methods on a named map type) or key, else an attribute.
 
     A missing map key is the map's `zero` (Go's `missingkey=zero`, consul-template's default).
     """
     if isinstance(value, Mapping):
-        method = type(value).__dict__.get(name)
-        if method is not None and not name.startswith("_"):
+        own = (vars(cls) for cls in type(value).__mro__ if cls.__module__ not in _BUILTIN_MODULES)
+        if not name.startswith("_") and any(callable(names.get(name)) for names in own):
             return getattr(value, name)()
         return value.get(name, getattr(value, "zero", None))
     if name.startswith("_") or not hasattr(value, name):

@@ -171,22 +171,38 @@ def render_templates(
     caller = source.caller(claim)
     missing: set[str] = set()
 
-    def nomad_var(query: str) -> VarItems:
+    def lookup(query: str, kind: str) -> dict[str, Any] | None:
+        """One variable dependency (consul-template NVGetQuery); `None` leaves it missing."""
         match = _NV_QUERY.match(query.strip().strip("/"))
         if match is None:
             raise TemplateError(f"nomad.var.get: invalid format: {query!r}")
         path, namespace = match.group("path"), match.group("namespace") or claim.namespace
-        name = f"nomad.var.block({path}@{namespace}.{match.group('region') or 'global'})"
+        name = f"nomad.var.{kind}({path}@{namespace}.{match.group('region') or 'global'})"
         try:
             variable = source.read(namespace, path, caller)
         except PermissionDenied:  # Nomad retries a 403 with backoff; it stays missing meanwhile
-            variable = None
-        if variable is None:
             missing.add(name)
-            return VarItems()
-        return VarItems({k: VarItem(v) for k, v in variable["Items"].items()})
+            return None
+        if variable is None and kind == "block":
+            missing.add(name)
+        return variable
 
-    funcs = {**BUILTINS, "nomadVar": nomad_var, "env": lambda key: env.get(str(key), "")}
+    def nomad_var(query: str) -> VarItems:
+        """`nomadVar`: blocks (stays missing) until the variable exists."""
+        variable = lookup(query, "block")
+        items = variable["Items"] if variable else {}
+        return VarItems({k: VarItem(v) for k, v in items.items()})
+
+    def nomad_var_exists(query: str) -> bool:
+        """`nomadVarExists`: does not block; false for a variable that is not there."""
+        return lookup(query, "get") is not None
+
+    funcs = {
+        **BUILTINS,
+        "nomadVar": nomad_var,
+        "nomadVarExists": nomad_var_exists,
+        "env": lambda key: env.get(str(key), ""),
+    }
     outputs: list[tuple[dict[str, Any], str, str]] = []
     for template in templates:
         destination = _destination(template, task_dir, alloc_dir)

@@ -84,6 +84,12 @@ async def register(client: httpx.AsyncClient, job: dict[str, Any]) -> dict[str, 
     return reply
 
 
+def text_error(response: httpx.Response, status: int, body: str) -> None:
+    """Nomad's error shape: the status and a text/plain body."""
+    assert (response.status_code, response.text) == (status, body)
+    assert response.headers["content-type"].startswith("text/plain")
+
+
 def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
     """Poll until `predicate()` holds (tasks end on other threads); fail after `timeout`."""
     deadline = time.monotonic() + timeout

@@ -10,15 +10,10 @@ import pytest
 
 from simulator.nomad import NomadEmulator
 
-from .conftest import SPEC, b64, batch_job, parameterized_job, register, variables
+from .conftest import SPEC, b64, batch_job, parameterized_job, register, text_error, variables
 
 DISPATCH = "/v1/job/sim/dispatch"
 GOOD = {"Meta": {"need": "1"}, "Payload": b64("p")}
-
-
-def text_error(response: httpx.Response, status: int, body: str) -> None:
-    assert (response.status_code, response.text) == (status, body)
-    assert response.headers["content-type"].startswith("text/plain")
 
 
 @pytest.fixture
