@@ -86,6 +86,54 @@ class Claim:
     task: str
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling: an ACL token (None when ACLs are off) or a workload's claim."""
+
+    token: Mapping[str, Any] | None = None
+    claim: Claim | None = None
+    alloc_id: str = ""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated identity and the ACL it resolved to."""
+
+    identity: Identity
+    acl: Acl
+
+    @property
+    def claim(self) -> Claim | None:
+        """The workload's claim, when a task's identity is calling."""
+        return self.identity.claim
+
+    def may(self, namespace: str, path: str, op: str) -> bool:
+        """`AllowVariableOperation` with the caller's claim."""
+        return self.acl.allow_variable(namespace, path, op, self.identity.claim)
+
+
+ANONYMOUS: Mapping[str, Any] = {
+    "AccessorID": "anonymous",
+    "SecretID": "",
+    "Name": "Anonymous Token",
+    "Type": "client",
+    "Policies": ["anonymous"],
+    "Roles": None,
+    "Global": False,
+}
+
+
+ACLS_DISABLED: Mapping[str, Any] = {
+    "AccessorID": "acls-disabled",
+    "SecretID": "",
+    "Name": "ACLs disabled token",
+    "Type": "client",
+    "Policies": None,
+    "Roles": None,
+    "Global": False,
+}
+
+
 def _labelled(value: Any) -> list[tuple[str, dict[str, Any]]]:
     """`name "label" { ... }` as hcl2 (a list of {label: body}) or JSON ({label: body}) gives it."""
     items = value if isinstance(value, list) else [value]

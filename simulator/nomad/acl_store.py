@@ -18,13 +18,22 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import jwt
 
-from simulator.nomad.acl import Acl, Claim, PolicyError, parse_rules, rules_json
+from simulator.nomad.acl import (
+    ACLS_DISABLED,
+    ANONYMOUS,
+    Acl,
+    Caller,
+    Claim,
+    Identity,
+    PolicyError,
+    parse_rules,
+    rules_json,
+)
 from simulator.nomad.errors import AclDisabled, BadRequest, NotFound, PermissionDenied, multierror
 from simulator.nomad.watch import locked
 
@@ -33,54 +42,6 @@ _POLICY_NAME = re.compile(r"^[a-zA-Z0-9-]{1,128}$")  # structs.ValidPolicyName
 MAX_DESCRIPTION = 256  # structs.maxPolicyDescriptionLength
 MAX_TOKEN_NAME = 256  # structs.maxTokenNameLength
 WORKLOAD_AUDIENCE = "nomadproject.io"  # the default identity's `aud`
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who is calling: an ACL token (None when ACLs are off) or a workload's claim."""
-
-    token: Mapping[str, Any] | None = None
-    claim: Claim | None = None
-    alloc_id: str = ""
-
-
-@dataclass(frozen=True)
-class Caller:
-    """An authenticated identity and the ACL it resolved to."""
-
-    identity: Identity
-    acl: Acl
-
-    @property
-    def claim(self) -> Claim | None:
-        """The workload's claim, when a task's identity is calling."""
-        return self.identity.claim
-
-    def may(self, namespace: str, path: str, op: str) -> bool:
-        """`AllowVariableOperation` with the caller's claim."""
-        return self.acl.allow_variable(namespace, path, op, self.identity.claim)
-
-
-ANONYMOUS: Mapping[str, Any] = {
-    "AccessorID": "anonymous",
-    "SecretID": "",
-    "Name": "Anonymous Token",
-    "Type": "client",
-    "Policies": ["anonymous"],
-    "Roles": None,
-    "Global": False,
-}
-
-
-ACLS_DISABLED: Mapping[str, Any] = {
-    "AccessorID": "acls-disabled",
-    "SecretID": "",
-    "Name": "ACLs disabled token",
-    "Type": "client",
-    "Policies": None,
-    "Roles": None,
-    "Global": False,
-}
 
 
 def _now() -> str:

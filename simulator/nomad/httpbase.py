@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from simulator.nomad.acl_store import Caller
+from simulator.nomad.acl import Caller
 from simulator.nomad.errors import BadRequest, NomadSimError, PermissionDenied
 from simulator.nomad.jobspec import duration_ns
 from simulator.nomad.models import NomadBackend

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from simulator.clock import Clock
-from simulator.nomad.acl_store import AclStore, Caller
+from simulator.nomad.acl import Caller
+from simulator.nomad.acl_store import AclStore
 from simulator.nomad.client import JobKey, NodeClient
 from simulator.nomad.dispatch import dispatched_child, validate_dispatch
 from simulator.nomad.drivers import Driver, InProcessDriver
@@ -29,7 +30,7 @@ from simulator.nomad.jobspec import canonicalize, is_parameterized, is_periodic,
 from simulator.nomad.reads import JobReads
 from simulator.nomad.state import JobRecord, job_status
 from simulator.nomad.templates import WorkloadApi
-from simulator.nomad.variables import VariableStore
+from simulator.nomad.variables import VariableStore, metadata
 from simulator.nomad.watch import IndexWatch
 
 
@@ -362,6 +363,13 @@ class NomadBackend(JobReads):
                 ],
                 "node": copy.deepcopy(self.client.node),
                 "data_dir": self.data_dir,
+                # Metadata only: no variable's items, no token's secret.
+                "variables": [metadata(v) for v in self.variables.items.values()],
+                "blocked_tasks": [
+                    {"AllocID": alloc_id, "Task": task, "Missing": missing}
+                    for (alloc_id, task), missing in self.client.blocked.items()
+                ],
+                "acl": {"enabled": self.acl.enabled, "policies": sorted(self.acl.policies)},
             }
 
     def alloc_dir(self, alloc_id: str) -> str:

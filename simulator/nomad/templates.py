@@ -17,8 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.nomad.acl import Claim
-from simulator.nomad.acl_store import Caller
+from simulator.nomad.acl import Caller, Claim
 from simulator.nomad.envparse import EnvParseError, parse_env
 from simulator.nomad.errors import PermissionDenied
 from simulator.nomad.gotemplate import Template, TemplateError, truth

@@ -16,6 +16,9 @@ from simulator.nomad.errors import BadRequest, MethodNotAllowed, NotFound
 from simulator.nomad.httpbase import ApiBase, go_type
 
 
+LOCK_OPERATIONS = {"lock-acquire", "lock-release", "lock-renew"}  # not emulated
+
+
 def _cas(request: Request) -> int | None:
     """`parseCAS`: `?cas=` as a uint64, or None when absent or empty."""
     raw = request.query_params.get("cas", "")
@@ -56,6 +59,8 @@ class VariableResponses(ApiBase):
         if request.method == "GET":
             return await self._read(request, path)
         if request.method in ("PUT", "POST"):
+            if LOCK_OPERATIONS & set(request.query_params):
+                raise BadRequest("variable locks are not supported by the Nomad emulator")
             return await self._upsert(request, path)
         if request.method == "DELETE":
             return self._delete(request, path)

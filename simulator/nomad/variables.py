@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from simulator.nomad.acl_store import Caller
+from simulator.nomad.acl import Caller
 from simulator.nomad.errors import BadRequest, PermissionDenied, VariableConflict
 from simulator.nomad.watch import locked
 

@@ -242,3 +242,32 @@ class TestCapabilities:
             await acl.put(other, json={"Items": {"a": "b"}}, headers=rod), 403, "Permission denied"
         )
         assert (await acl.delete(path, headers=rod)).status_code == 204
+
+
+class TestEventStream:
+    async def test_topics_need_their_capability(self) -> None:
+        emu = NomadEmulator(driver="inprocess", acl_token="root").start()
+        root = {"X-Nomad-Token": "root"}
+        try:
+            async with httpx.AsyncClient(base_url=emu.url, timeout=10) as acl:
+                await policy(
+                    acl, root, "reader", 'namespace "default" { capabilities = ["read-job"] }'
+                )
+                reader = await client_token(acl, root, "reader")
+                # No topic means every topic, which only a management token may read.
+                text_error(
+                    await acl.get("/v1/event/stream", headers=reader), 403, "Permission denied"
+                )
+                text_error(
+                    await acl.get("/v1/event/stream", params={"topic": "Node"}, headers=reader),
+                    403,
+                    "Permission denied",
+                )
+                params = {"topic": "Job"}
+                async with acl.stream(
+                    "GET", "/v1/event/stream", params=params, headers=reader
+                ) as r:
+                    assert r.status_code == 200
+                    assert await anext(r.aiter_lines()) == "{}"
+        finally:
+            emu.stop()

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from simulator.nomad.acl import Acl, Claim
-from simulator.nomad.acl_store import AclStore, Caller, Identity
+from simulator.nomad.acl import Acl, Caller, Claim, Identity
+from simulator.nomad.acl_store import AclStore
 from simulator.nomad.envparse import parse_env
 from simulator.nomad.templates import (
     Rendered,

@@ -57,6 +57,10 @@ class TestUpsertAndRead:
             'can not parse cas: strconv.ParseUint: parsing "x": invalid syntax',
         )
 
+    async def test_locks_are_refused_not_ignored(self, client: httpx.AsyncClient) -> None:
+        refused = await put(client, **{"lock-acquire": ""})
+        text_error(refused, 400, "variable locks are not supported by the Nomad emulator")
+
     async def test_list_by_prefix_without_items(self, client: httpx.AsyncClient) -> None:
         assert (await client.get("/v1/vars")).json() == []
         await put(client)

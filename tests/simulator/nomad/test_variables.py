@@ -6,8 +6,7 @@ import threading
 
 import pytest
 
-from simulator.nomad.acl import Acl, Claim, parse_rules
-from simulator.nomad.acl_store import Caller, Identity
+from simulator.nomad.acl import Acl, Caller, Claim, Identity, parse_rules
 from simulator.nomad.errors import BadRequest, PermissionDenied, VariableConflict
 from simulator.nomad.variables import VariableStore, validate_path
 
