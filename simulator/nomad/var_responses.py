@@ -15,7 +15,6 @@ from starlette.responses import Response
 from simulator.nomad.errors import BadRequest, MethodNotAllowed, NotFound
 from simulator.nomad.httpbase import ApiBase, go_type
 
-
 LOCK_OPERATIONS = {"lock-acquire", "lock-release", "lock-renew"}  # not emulated
 
 

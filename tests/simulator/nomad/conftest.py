@@ -57,16 +57,21 @@ def parameterized_job(
     return batch_job(job_id, ParameterizedJob=pj, Meta={"team": "ci"}, **extra)
 
 
-@pytest.fixture(params=["asgi", "server"])
-def emulator(request: pytest.FixtureRequest) -> Iterator[NomadEmulator]:
-    """The same emulator reached in-process and over a real loopback socket."""
-    emu = NomadEmulator(driver="inprocess")
+def both_ways(request: pytest.FixtureRequest, **options: Any) -> Iterator[NomadEmulator]:
+    """An emulator reached in-process (`asgi`) or over a real loopback socket (`server`)."""
+    emu = NomadEmulator(driver="inprocess", **options)
     if request.param == "server":
         emu.start()
     try:
         yield emu
     finally:
         emu.stop()
+
+
+@pytest.fixture(params=["asgi", "server"])
+def emulator(request: pytest.FixtureRequest) -> Iterator[NomadEmulator]:
+    """The same emulator reached in-process and over a real loopback socket."""
+    yield from both_ways(request)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from simulator.nomad import NomadEmulator
 
-from .conftest import GOOD_META, b64, parameterized_job, text_error
+from .conftest import GOOD_META, b64, both_ways, parameterized_job, text_error
 
 DISPATCH_BODY = {"Meta": GOOD_META, "Payload": b64("{}")}
 
@@ -18,13 +18,7 @@ DISPATCH_BODY = {"Meta": GOOD_META, "Payload": b64("{}")}
 @pytest.fixture(params=["asgi", "server"])
 def secured(request: pytest.FixtureRequest) -> Iterator[NomadEmulator]:
     """An emulator started like `nomad agent -acl-enabled`, not yet bootstrapped."""
-    emu = NomadEmulator(driver="inprocess", acl_enabled=True)
-    if request.param == "server":
-        emu.start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
+    yield from both_ways(request, acl_enabled=True)
 
 
 @pytest.fixture

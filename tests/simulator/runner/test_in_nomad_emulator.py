@@ -57,7 +57,8 @@ def _allocations(nomad: httpx.Client, job_id: str) -> list[dict[str, Any]]:
     return allocations
 
 
-def test_one_dispatch_one_runner_one_job(github: GitHubEmulator, nomad: httpx.Client) -> None:
+def _register_runner_job(nomad: httpx.Client) -> None:
+    """The real spec, its task switched to `rod sim runner` (the only variables that change)."""
     variables = (
         f"runner_command = {json.dumps(sys.executable)}\n"
         'runner_args = ["-m", "simulator.runner", "--poll-wait", "1"]\ncpu = 100\nmemory = 128\n'
@@ -65,6 +66,21 @@ def test_one_dispatch_one_runner_one_job(github: GitHubEmulator, nomad: httpx.Cl
     parsed = nomad.post("/v1/jobs/parse", json={"JobHCL": SPEC.read_text(), "Variables": variables})
     assert parsed.status_code == 200, parsed.text
     assert nomad.put("/v1/jobs", json={"Job": parsed.json()}).status_code == 200
+
+
+def _finished_alloc(nomad: httpx.Client, child: str) -> dict[str, Any]:
+    (alloc,) = wait_for(
+        "the runner allocation to finish",
+        lambda: _allocations(nomad, child),
+        lambda allocs: len(allocs) == 1 and allocs[0]["ClientStatus"] in ("complete", "failed"),
+        timeout=60,
+    )
+    result: dict[str, Any] = alloc
+    return result
+
+
+def test_one_dispatch_one_runner_one_job(github: GitHubEmulator, nomad: httpx.Client) -> None:
+    _register_runner_job(nomad)
 
     spec = JobSpec(name="build", labels=["self-hosted"], duration_seconds=0.2, conclusion="success")
     run = github.backend.create_run("octo", "hello", name="CI", event="push", jobs=[spec])
@@ -85,12 +101,7 @@ def test_one_dispatch_one_runner_one_job(github: GitHubEmulator, nomad: httpx.Cl
     assert dispatched.status_code == 200, dispatched.text
     child = dispatched.json()["DispatchedJobID"]
 
-    (alloc,) = wait_for(
-        "the runner allocation to finish",
-        lambda: _allocations(nomad, child),
-        lambda allocs: len(allocs) == 1 and allocs[0]["ClientStatus"] in ("complete", "failed"),
-        timeout=60,
-    )
+    alloc = _finished_alloc(nomad, child)
     headers = {"Authorization": f"Bearer {TOKEN}"}
     rest = httpx.get(f"{github.url}/repos/octo/hello/actions/jobs/{job.id}", headers=headers)
     runners = httpx.get(f"{github.url}/repos/octo/hello/actions/runners", headers=headers)
@@ -118,15 +129,7 @@ def secured() -> Iterator[httpx.Client]:
             rules = (DEPLOY / f"{name}-policy.hcl").read_text()
             body = {"Name": name, "Rules": rules, **extra}
             assert client.put(f"/v1/acl/policy/{name}", json=body).status_code == 200
-        variables = (
-            f"runner_command = {json.dumps(sys.executable)}\n"
-            'runner_args = ["-m", "simulator.runner", "--poll-wait", "1"]\n'
-            "cpu = 100\nmemory = 128\n"
-        )
-        parsed = client.post(
-            "/v1/jobs/parse", json={"JobHCL": SPEC.read_text(), "Variables": variables}
-        )
-        assert client.post("/v1/jobs", json={"Job": parsed.json()}).status_code == 200
+        _register_runner_job(client)
         yield client
 
 
@@ -163,12 +166,7 @@ def test_the_credential_travels_in_a_variable_only_the_runner_task_reads(
     assert dispatched.status_code == 200, dispatched.text
     child = dispatched.json()["DispatchedJobID"]
 
-    (alloc,) = wait_for(
-        "the runner allocation to finish",
-        lambda: _allocations(secured, child),
-        lambda allocs: len(allocs) == 1 and allocs[0]["ClientStatus"] in ("complete", "failed"),
-        timeout=60,
-    )
+    alloc = _finished_alloc(secured, child)
     assert alloc["ClientStatus"] == "complete", alloc["TaskStates"]
     assert jit not in json.dumps(secured.get(f"/v1/job/{child}").json())
     assert secured.get(path, headers=rod).status_code == 403  # rod writes it, never reads it
