@@ -317,6 +317,14 @@ class Acl:
             caps = _closest(self._variables, key) or set()
         return op in caps
 
+    def allow_topic(self, namespace: str, topic: str) -> bool:
+        """event_endpoint.go `validateNsOp`: job-ish topics need read-job; `*` is management."""
+        if topic in ("Job", "Allocation", "Evaluation", "Deployment", "Service"):
+            return self.allow_ns_op(namespace, "read-job")
+        if topic == "Node":
+            return self.allow_node_read()
+        return self.management
+
     def allow_node_read(self) -> bool:
         """`AllowNodeRead`: a `node` policy of read or write."""
         return self.management or self._levels.get("node") in ("read", "write")

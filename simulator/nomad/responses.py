@@ -184,18 +184,8 @@ class NomadResponses(ApiBase):
             raise BadRequest("Invalid index") from exc
         topics = parse_topics(request.query_params.getlist("topic"))
         namespace = request.query_params.get("namespace") or "default"
-        caller = self._caller(request)
-        # event_endpoint.go validateNsOp: job-ish topics need read-job, anything else management.
-        for topic in topics:
-            allowed = (
-                caller.acl.allow_ns_op(namespace, "read-job")
-                if topic in ("Job", "Allocation", "Evaluation", "Deployment", "Service")
-                else caller.acl.allow_node_read()
-                if topic == "Node"
-                else caller.acl.management
-            )
-            if not allowed:
-                raise PermissionDenied()
+        if not all(self._caller(request).acl.allow_topic(namespace, t) for t in topics):
+            raise PermissionDenied()
         buffer, watch = self.backend.events, self.backend.watch
 
         async def lines() -> AsyncIterator[bytes]:
