@@ -3,11 +3,15 @@
 # `rod serve` dispatches it with POST /v1/job/github-runner/dispatch?idempotency_token=...
 # (https://developer.hashicorp.com/nomad/api-docs/jobs#dispatch-job):
 #   Meta:    REPO_FULL_NAME, REPO_SHORT_NAME, WORKFLOW_RUN, GITHUB_JOB_ID, RUNNER_NAME, [RUNNER_LABELS]
-#   Payload: base64 of JSON {repo, fork, job, run_id, url, jit_config | registration_token,
-#            [runner_group]}, which Nomad decodes and writes to local/payload.json before the
+#   Payload: base64 of JSON {repo, fork, job, run_id, url[, jit_config | registration_token]
+#            [, runner_group]}, which Nomad decodes and writes to local/payload.json before the
 #            task starts.
-# The runner credential travels only in the payload, never in Meta: anyone who can read the job
-# can read its Meta.
+# The runner credential never travels in Meta: anyone who can read the job can read its Meta. It
+# comes from the Nomad Variable nomad/jobs/github-runner/credentials/<RUNNER_NAME> (one item,
+# jit_config or registration_token), which the template below renders into the task's private
+# secrets/ dir; only this job's tasks may read it (deploy/nomad/github-runner-policy.hcl). A
+# dispatcher that still puts the credential in the payload (readable with read-job) works too:
+# without a Variable the template renders an empty file and the script reads the payload.
 #
 # Register it with:  nomad job run deploy/nomad/github-runner.nomad.hcl
 # Tests and `rod demo` load this same file into the Nomad emulator, overriding only the variables
@@ -32,30 +36,46 @@ variable "runner_command" {
 
 variable "runner_args" {
   type        = list(string)
-  description = "Arguments of runner_command. The default script starts the runner from the payload."
+  description = "Arguments of runner_command. The default script starts the runner from its credential."
   default = [
     "-c",
     <<-EOT
     set -eu
     payload="$NOMAD_TASK_DIR/payload.json"
+    credential="$NOMAD_SECRETS_DIR/credential"
     field() { sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p" "$payload"; }
+    # The rendered credential file (`name=value`) first, else the payload (older dispatchers).
+    secret() {
+      value="$(sed -n "s/^$1=//p" "$credential" 2>/dev/null || true)"
+      if [ -z "$value" ]; then value="$(field "$1")"; fi
+      printf '%s' "$value"
+    }
+    jit="$(secret jit_config)"
+    token="$(secret registration_token)"
+    # The job's steps run as this user: leave them no credential to read.
+    rm -f "$credential" 2>/dev/null || true
     cd "$${RUNNER_HOME:-/home/runner}"
     # Credentials go through ACTIONS_RUNNER_INPUT_* (read, then removed from its environment, by
     # the runner's CommandSettings), never on a command line that `ps` would show.
-    jit="$(field jit_config)"
     if [ -n "$jit" ]; then
       # https://docs.github.com/rest/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-a-repository
       ACTIONS_RUNNER_INPUT_JITCONFIG="$jit" exec ./run.sh
     fi
     # An org runner may name its runner group (payload runner_group); else the default group.
     group="$(field runner_group)"
-    ACTIONS_RUNNER_INPUT_TOKEN="$(field registration_token)" \
+    ACTIONS_RUNNER_INPUT_TOKEN="$token" \
       ./config.sh --unattended --ephemeral --disableupdate --no-default-labels \
       --url "$(field url)" --name "$NOMAD_META_RUNNER_NAME" \
       --labels "$${NOMAD_META_RUNNER_LABELS:-self-hosted}" $${group:+--runnergroup "$group"}
     exec ./run.sh
     EOT
   ]
+}
+
+variable "runner_uid" {
+  type        = number
+  description = "UID the image runs the runner as (actions-runner: 1001); it owns the credential file."
+  default     = 1001
 }
 
 variable "cpu" {
@@ -105,6 +125,25 @@ job "github-runner" {
 
       dispatch_payload {
         file = "payload.json"
+      }
+
+      # The runner credential, from the Variable the dispatcher writes before dispatching. The task
+      # reads it with its workload identity: a dispatched child's identity is the parent job's, and
+      # deploy/nomad/github-runner-policy.hcl (attached to it) grants read on credentials/*. Without
+      # a Variable (an older dispatcher) the file is empty. `noop`: when the dispatcher destroys the
+      # Variable once used, the runner must not be restarted.
+      template {
+        destination = "secrets/credential"
+        perms       = "0400"
+        uid         = var.runner_uid
+        gid         = var.runner_uid
+        change_mode = "noop"
+        data        = <<-EOT
+        {{ if nomadVarExists (printf "nomad/jobs/%s/credentials/%s" (env "NOMAD_JOB_PARENT_ID") (env "NOMAD_META_RUNNER_NAME")) -}}
+        {{ with nomadVar (printf "nomad/jobs/%s/credentials/%s" (env "NOMAD_JOB_PARENT_ID") (env "NOMAD_META_RUNNER_NAME")) -}}
+        {{ range .Tuples }}{{ .K }}={{ .V }}
+        {{ end }}{{ end }}{{ end -}}
+        EOT
       }
 
       config {

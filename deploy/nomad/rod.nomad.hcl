@@ -7,19 +7,19 @@
 #
 # Secrets come from the Nomad Variable at nomad/jobs/rod, which this job's tasks may read by
 # default (https://developer.hashicorp.com/nomad/docs/concepts/variables#task-access-to-variables).
-# Each item becomes the environment variable of the same name:
+# Each item becomes the environment variable of the same name, so the keys are upper case:
 #   nomad var put nomad/jobs/rod GITHUB_WEBHOOK_SECRET=... GITHUB_TOKEN=... NOMAD_TOKEN=...
 # For a GitHub App instead of a token: GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (the PEM text,
 # rendered to a file named by GITHUB_APP_PRIVATE_KEY_FILE), and no GITHUB_TOKEN.
-# NOMAD_TOKEN needs only the `dispatch-job` and `read-job` capabilities in the runner job's
-# namespace (https://developer.hashicorp.com/nomad/docs/other-specifications/acl-policy).
+# NOMAD_TOKEN is a token of the policy in deploy/nomad/rod-policy.hcl (README, "Deploying").
 #
 # Register it with:  nomad job run -var image=ghcr.io/you/runners-on-demand:0.1.0 deploy/nomad/rod.nomad.hcl
+# The image has no default: a run without -var image fails with `Unset variable "image"` rather
+# than pulling an image nobody published.
 
 variable "image" {
   type        = string
-  description = "The dispatcher image built from this repository's Dockerfile."
-  default     = "ghcr.io/runners-on-demand/rod:0.1.0"
+  description = "The dispatcher image built from this repository's Dockerfile (required)."
 }
 
 variable "datacenters" {
@@ -110,8 +110,8 @@ job "rod" {
       config {
         image = var.image
         ports = ["http"]
-        # The image's entrypoint is `rod serve`.
-        args = ["--config", "/local/rod.toml"]
+        # The image's entrypoint is `rod serve`. NOMAD_TASK_DIR is /local inside the container.
+        args = ["--config", "${NOMAD_TASK_DIR}/rod.toml"]
       }
 
       env {
@@ -122,6 +122,9 @@ job "rod" {
 
       # Secrets as environment variables, from the Variable's items named after them; the file
       # lives in the task's private secrets/ dir. The App key is written to a file instead.
+      # Values are JSON-quoted: Nomad reads env templates with go-envparse, which takes a double-
+      # quoted value with JSON escapes, so a secret with `#`, quotes or a newline arrives intact
+      # (https://developer.hashicorp.com/nomad/docs/job-specification/template#environment-variables).
       template {
         destination = "secrets/rod.env"
         env         = true
@@ -130,21 +133,24 @@ job "rod" {
         {{ with nomadVar "nomad/jobs/rod" -}}
         {{ range .Tuples -}}
         {{ if eq .K "GITHUB_APP_PRIVATE_KEY" -}}
-        GITHUB_APP_PRIVATE_KEY_FILE=/secrets/github-app.pem
+        GITHUB_APP_PRIVATE_KEY_FILE={{ printf "%s/github-app.pem" (env "NOMAD_SECRETS_DIR") | toJSON }}
         {{ else -}}
-        {{ .K }}={{ .V }}
+        {{ .K }}={{ toJSON .V }}
         {{ end -}}
         {{ end -}}
         {{ end -}}
         EOT
       }
 
+      # Owned by the image's user (Dockerfile: USER 10001:10001) and readable by it alone.
       template {
         destination = "secrets/github-app.pem"
         perms       = "0400"
+        uid         = 10001
+        gid         = 10001
         change_mode = "restart"
         data        = <<-EOT
-        {{ with nomadVar "nomad/jobs/rod" }}{{ range .Tuples }}{{ if eq .K "GITHUB_APP_PRIVATE_KEY" }}{{ .V }}{{ end }}{{ end }}{{ end }}
+        {{ with nomadVar "nomad/jobs/rod" }}{{ range .Tuples }}{{ if eq .K "GITHUB_APP_PRIVATE_KEY" }}{{ .V }}{{ end }}{{ end }}{{ end -}}
         EOT
       }
 

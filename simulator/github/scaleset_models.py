@@ -59,6 +59,7 @@ class GitHubBackend(Protocol):
         """A JIT config for `runner`."""
         ...
 
+
 SERVICE_PATH = "/_services/broker/rest"  # the service URL the auth chain hands out
 QUEUE_PATH = "/_services/broker/scalesets/message"  # a session's messageQueueUrl
 

@@ -16,11 +16,16 @@ from simulator.nomad.routes import create_app
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=4646, show_default=True, type=int, help="Port (Nomad's is 4646).")
 @click.option(
+    "--acl-enabled",
+    is_flag=True,
+    help="Enforce ACLs, as `nomad agent -acl-enabled`: bootstrap with POST /v1/acl/bootstrap.",
+)
+@click.option(
     "--acl-token",
     default=None,
     # Deliberately not read from NOMAD_TOKEN: a client token meant for a real cluster must not
     # silently switch ACLs on here.
-    help="Enforce ACLs: only this token (X-Nomad-Token or Bearer) is accepted.",
+    help="Enforce ACLs with this string as an already bootstrapped management token.",
 )
 @click.option(
     "--driver",
@@ -32,11 +37,24 @@ from simulator.nomad.routes import create_app
 @click.option("--cpu", default=4000, show_default=True, type=int, help="Node CPU in MHz.")
 @click.option("--memory", default=8192, show_default=True, type=int, help="Node memory in MiB.")
 def command(
-    host: str, port: int, acl_token: str | None, driver: str, cpu: int, memory: int
+    host: str,
+    port: int,
+    acl_enabled: bool,
+    acl_token: str | None,
+    driver: str,
+    cpu: int,
+    memory: int,
 ) -> None:
     """Run the Nomad emulator (HTTP API on /v1, control plane on /_sim)."""
-    backend = NomadBackend(driver=make_driver(driver), cpu=cpu, memory=memory, base_env=os.environ)
-    app = create_app(backend, acl_token=acl_token or None)
+    backend = NomadBackend(
+        driver=make_driver(driver),
+        cpu=cpu,
+        memory=memory,
+        base_env=os.environ,
+        acl_enabled=acl_enabled,
+        acl_token=acl_token or None,
+    )
+    app = create_app(backend)
     click.echo(f"nomad emulator on http://{host}:{port} (driver {driver})", err=True)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")

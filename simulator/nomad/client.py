@@ -6,7 +6,6 @@ threads re-enter through `_task_exited`, which takes the same lock.
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import threading
@@ -15,45 +14,29 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from simulator.nomad.acl import Claim
 from simulator.nomad.drivers import Driver, DriverError, TaskLaunch
 from simulator.nomad.events import event
-from simulator.nomad.state import Allocation, JobRecord, TaskRun, client_status
-from simulator.nomad.taskenv import TaskPaths, interpolate_config, task_env
+from simulator.nomad.prestart import Prestart, prestart
+from simulator.nomad.state import (
+    Allocation,
+    JobRecord,
+    TaskRun,
+    client_status,
+    node_json,
+    task_event,
+)
+from simulator.nomad.taskenv import TaskPaths, interpolate_config, node_attributes, task_env
+from simulator.nomad.templates import TemplateFailed, WorkloadApi, missing_message
 from simulator.nomad.watch import IndexWatch
 
 JobKey = tuple[str, str]
-
-
-def _now_ns() -> int:
-    return time.time_ns()
-
-
-def _event(kind: str, message: str = "", **extra: Any) -> dict[str, Any]:
-    """`structs.TaskEvent` with the fields callers read."""
-    event = {"Type": kind, "Time": _now_ns(), "DisplayMessage": message, "Message": message}
-    event.update({"ExitCode": 0, "Signal": 0, "FailsTask": False, "Details": {}})
-    event.update(extra)
-    return event
 
 
 def _needs(group: dict[str, Any]) -> tuple[int, int]:
     """CPU (MHz) and memory (MiB) one instance of a task group reserves."""
     tasks = group["Tasks"]
     return sum(t["Resources"]["CPU"] for t in tasks), sum(t["Resources"]["MemoryMB"] for t in tasks)
-
-
-def _write_payload(
-    job: dict[str, Any], task: dict[str, Any], paths: TaskPaths, alloc_path: str
-) -> None:
-    """dispatch_payload: the decoded payload lands in local/<file> before the task starts."""
-    payload_file = (task.get("DispatchPayload") or {}).get("File")
-    if not payload_file or job.get("Payload") is None:
-        return
-    target = os.path.normpath(os.path.join(paths.local_dir, payload_file))
-    if not target.startswith(alloc_path + os.sep):
-        raise DriverError(f"dispatch_payload file {payload_file!r} escapes the alloc dir")
-    with open(target, "wb") as handle:
-        handle.write(base64.b64decode(job["Payload"]))
 
 
 class NodeClient:
@@ -85,28 +68,30 @@ class NodeClient:
         self.queue: list[tuple[JobKey, str, str]] = []  # (job, group, eval id) awaiting capacity
         self.allocs_index = 1
         self._draining = False
-        node_id = str(uuid.uuid4())
-        self.node: dict[str, Any] = {
-            "ID": node_id,
-            "Name": "rod-sim-node",
-            "Datacenter": "dc1",
-            "NodePool": "default",
-            "NodeClass": "",
-            "Address": "127.0.0.1",
-            "Version": "1.10.5",
-            "Drain": False,
-            "SchedulingEligibility": "eligible",
-            "Status": "ready",
-            "StatusDescription": "",
-            "Drivers": {
-                name: {"Detected": True, "Healthy": True, "HealthDescription": "Healthy"}
-                for name in ("raw_exec", "docker")
-            },
-            "NodeResources": {"Cpu": {"CpuShares": cpu}, "Memory": {"MemoryMB": memory}},
-            "CreateIndex": 1,
-            "ModifyIndex": 1,
-        }
+        self.workload: WorkloadApi | None = None  # set by the backend: ACL, variables, tokens
+        self.blocked: dict[tuple[str, str], list[str]] = {}  # (alloc, task) -> missing data
+        self.node = node_json(cpu, memory)
         self.cpu, self.memory = cpu, memory
+
+    def claim_of(self, alloc_id: str, task_name: str) -> Claim | None:
+        """The workload claim of a task of a live allocation (`verifyWorkloadIdentityClaim`)."""
+        alloc = self.allocs.get(alloc_id)
+        if alloc is None or alloc.terminal or task_name not in alloc.tasks:
+            return None
+        # Job.GetIDforWorkloadIdentity (structs.go L4631): a dispatched child is its parent.
+        job_id = alloc.job.get("ParentID") or alloc.job_id
+        return Claim(alloc.namespace, job_id, alloc.group, task_name)
+
+    def retry_templates(self, index: int) -> None:
+        """A variable or policy changed: try again the tasks whose templates were missing data."""
+        for alloc_id, task_name in list(self.blocked):
+            alloc = self.allocs.get(alloc_id)
+            if alloc is None or alloc.terminal or alloc.desired_status == "stop":
+                self.blocked.pop((alloc_id, task_name), None)
+                continue
+            group = next(g for g in alloc.job["TaskGroups"] if g["Name"] == alloc.group)
+            task = next(t for t in group["Tasks"] if t["Name"] == task_name)
+            self._start_task(alloc, group, task, index)
 
     # -- placement ---------------------------------------------------------------------------
 
@@ -189,7 +174,7 @@ class NodeClient:
             node_name=self.node["Name"],
             path=os.path.join(self.data_dir, alloc_id),
             create_index=index,
-            create_time=_now_ns(),
+            create_time=time.time_ns(),
             cpu=cpu,
             memory=memory,
             tasks={t["Name"]: TaskRun(t["Name"]) for t in group["Tasks"]},
@@ -203,7 +188,7 @@ class NodeClient:
 
     def _touch(self, alloc: Allocation, index: int, kind: str = "AllocationUpdated") -> None:
         alloc.modify_index = index
-        alloc.modify_time = _now_ns()
+        alloc.modify_time = time.time_ns()
         self.allocs_index = index
         stub = alloc.stub()
         self.emit(
@@ -230,10 +215,11 @@ class NodeClient:
         paths = self._paths(alloc, task["Name"])
         for directory in (paths.local_dir, paths.secrets_dir, os.path.join(paths.task_dir, "tmp")):
             os.makedirs(directory, exist_ok=True)
-        first_start = not run.events
-        if first_start:
-            run.events.append(_event("Received", "Task received by client"))
-            run.events.append(_event("Task Setup", "Building Task Directory"))
+        first_start = run.hook_env is None
+        if not run.events:
+            run.events.append(task_event("Received", "Task received by client"))
+            run.events.append(task_event("Task Setup", "Building Task Directory"))
+        logs = os.path.join(paths.alloc_dir, "logs", task["Name"])
         env = task_env(
             job=job,
             group=group,
@@ -244,36 +230,64 @@ class NodeClient:
             node=self.node,
             base=self.base_env,
         )
-        config = interpolate_config(task["Config"], env)
-        logs = os.path.join(paths.alloc_dir, "logs", task["Name"])
-        launch = TaskLaunch(
-            alloc_id=alloc.id,
-            task_name=task["Name"],
-            driver=task["Driver"],
-            config=config,
-            env=env,
-            task_dir=paths.task_dir,
-            stdout_path=f"{logs}.stdout.0",
-            stderr_path=f"{logs}.stderr.0",
-            kill_signal=task.get("KillSignal") or "SIGTERM",
-        )
         try:
             if first_start:
-                _write_payload(job, task, paths, alloc.path)
+                hooks = self._prestart(alloc, task, paths, env)
+                if hooks.missing:
+                    self._block(alloc, run, hooks.missing, index)
+                    return
+                run.hook_env = hooks.env
+            env.update(run.hook_env or {})  # template env overrides the task's env (env.go L674)
+            launch = TaskLaunch(
+                alloc_id=alloc.id,
+                task_name=task["Name"],
+                driver=task["Driver"],
+                config=interpolate_config(task["Config"], {**env, **node_attributes(self.node)}),
+                env=env,
+                task_dir=paths.task_dir,
+                stdout_path=f"{logs}.stdout.0",
+                stderr_path=f"{logs}.stderr.0",
+                kill_signal=task.get("KillSignal") or "SIGTERM",
+            )
             run.handle = self.driver.start(
                 launch, lambda code, sig, err: self._task_exited(alloc.id, run.name, code, sig)
             )
-        except DriverError as exc:
-            run.events.append(_event("Driver Failure", str(exc), FailsTask=True))
+        except (DriverError, TemplateFailed) as exc:
+            kind = "Driver Failure" if isinstance(exc, DriverError) else "Killing"
+            run.events.append(task_event(kind, str(exc), FailsTask=True))
             run.failed = True
-            run.finished_at = _now_ns()
+            run.finished_at = time.time_ns()
             run.move("dead")
             self._settle(alloc, index)
             return
         run.move("running")
-        run.started_at = run.started_at or _now_ns()
-        run.events.append(_event("Started", "Task started by client"))
+        run.started_at = run.started_at or time.time_ns()
+        run.events.append(task_event("Started", "Task started by client"))
         self._settle(alloc, index)
+
+    def _prestart(
+        self, alloc: Allocation, task: dict[str, Any], paths: TaskPaths, env: dict[str, str]
+    ) -> Prestart:
+        claim = self.claim_of(alloc.id, task["Name"])
+        assert claim is not None and self.workload is not None
+        self.blocked.pop((alloc.id, task["Name"]), None)
+        return prestart(
+            job=alloc.job,
+            task=task,
+            claim=claim,
+            alloc_id=alloc.id,
+            alloc_path=alloc.path,
+            paths=paths,
+            env=env,
+            api=self.workload,
+        )
+
+    def _block(self, alloc: Allocation, run: TaskRun, missing: list[str], index: int) -> None:
+        """The task stays pending; a `Template` event says what it waits for, once per change."""
+        if missing != self.blocked.get((alloc.id, run.name)):
+            run.events.append(task_event("Template", missing_message(missing)))
+            self._settle(alloc, index)
+        self.blocked[(alloc.id, run.name)] = missing
 
     def _task_exited(self, alloc_id: str, task_name: str, code: int, sig: int) -> None:
         with self.lock:
@@ -283,18 +297,20 @@ class NodeClient:
             index = self.watch.bump()
             run = alloc.tasks[task_name]
             run.handle = None
-            run.events.append(_event("Terminated", f"Exit Code: {code}", ExitCode=code, Signal=sig))
+            run.events.append(
+                task_event("Terminated", f"Exit Code: {code}", ExitCode=code, Signal=sig)
+            )
             group = next(g for g in alloc.job["TaskGroups"] if g["Name"] == alloc.group)
             task = next(t for t in group["Tasks"] if t["Name"] == task_name)
             policy = task["RestartPolicy"]
             if alloc.desired_status == "stop":
-                run.events.append(_event("Killed", "Task successfully killed"))
+                run.events.append(task_event("Killed", "Task successfully killed"))
             elif code != 0 or sig != 0:
                 if run.restarts < policy["Attempts"]:
                     run.restarts += 1
                     run.move("pending")
                     delay = policy["Delay"] / 1e9
-                    run.events.append(_event("Restarting", f"Task restarting in {delay}s"))
+                    run.events.append(task_event("Restarting", f"Task restarting in {delay}s"))
                     timer = threading.Timer(delay, self._restart, (alloc_id, task_name))
                     timer.daemon = True
                     timer.start()
@@ -302,9 +318,9 @@ class NodeClient:
                     return
                 run.failed = True
                 run.events.append(
-                    _event("Not Restarting", "Exceeded allowed attempts", FailsTask=True)
+                    task_event("Not Restarting", "Exceeded allowed attempts", FailsTask=True)
                 )
-            run.finished_at = _now_ns()
+            run.finished_at = time.time_ns()
             run.move("dead")
             self._settle(alloc, index)
 
@@ -340,10 +356,10 @@ class NodeClient:
             for task in group["Tasks"]:
                 run = alloc.tasks[task["Name"]]
                 if run.state == "running" and run.handle is not None:
-                    run.events.append(_event("Killing", "Sent interrupt"))
+                    run.events.append(task_event("Killing", "Sent interrupt"))
                     run.handle.stop(task["KillTimeout"] / 1e9)
                 elif run.state != "dead":
-                    run.finished_at = _now_ns()
+                    run.finished_at = time.time_ns()
                     run.move("dead")
             self._settle(alloc, index)
 
@@ -370,3 +386,4 @@ class NodeClient:
                     run.handle = None
         self.allocs.clear()
         self.queue.clear()
+        self.blocked.clear()

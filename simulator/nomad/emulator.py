@@ -23,6 +23,7 @@ class NomadEmulator:
         *,
         driver: str | Driver = "inprocess",
         acl_token: str | None = None,
+        acl_enabled: bool = False,
         cpu: int = 4000,
         memory: int = 8192,
         host: str = "127.0.0.1",
@@ -32,9 +33,11 @@ class NomadEmulator:
             driver=make_driver(driver) if isinstance(driver, str) else driver,
             cpu=cpu,
             memory=memory,
+            acl_enabled=acl_enabled,
+            acl_token=acl_token,
         )
         self.control = ControlPlane()
-        self.app: Starlette = create_app(self.backend, acl_token=acl_token, control=self.control)
+        self.app: Starlette = create_app(self.backend, control=self.control)
         self._host, self._port = host, port
         self._server: ServerThread | None = None
 

@@ -1,9 +1,11 @@
 """HCL2 job specs -> Nomad's JSON `api.Job`, for `POST /v1/jobs/parse` (the subset our specs use).
 
 Supported: `variable` blocks with defaults, overrides from var-file text (the API's `Variables`),
-`${var.x}` interpolation (whole-value keeps the type; inside a string it is formatted), heredocs,
-`$${...}` escapes, and the job/group/task blocks listed in the tables below. Anything else in a
-known block is an error, so a spec never loads half-understood.
+`${var.x}` interpolation (whole-value keeps the type; inside a string it is formatted), runtime
+references such as `${attr.x}`, `${node.x}` or `${NOMAD_TASK_DIR}` kept as text for the client (as
+jobspec2's `UndefinedVariable` does), heredocs (with their final newline, as HCL keeps it), `$${`
+escapes, and the job/group/task blocks listed in the tables below. Anything else in a known block
+is an error, so a spec never loads half-understood.
 https://developer.hashicorp.com/nomad/docs/job-specification
 """
 
@@ -13,11 +15,47 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import hcl2
+from hcl2.parser import hcl2 as _grammar
+from hcl2.transformer import (
+    HEREDOC_PATTERN,
+    HEREDOC_TRIM_PATTERN,
+    DictTransformer,
+)
 
 from simulator.nomad.jobspec import duration_ns
 
-_loads: Callable[[str], dict[str, Any]] = hcl2.loads  # type: ignore[attr-defined]
+
+class _Transformer(DictTransformer):
+    """python-hcl2's transformer, but a heredoc keeps its last newline as HCL's does."""
+
+    def heredoc_template(self, args: list[Any]) -> str:
+        match = HEREDOC_PATTERN.match(str(args[0]))
+        if not match:
+            raise JobSpecError(f"Invalid heredoc: {args[0]}")
+        return f'"{_heredoc_lines(match.group(2))}"'
+
+    def heredoc_template_trim(self, args: list[Any]) -> str:
+        match = HEREDOC_TRIM_PATTERN.match(str(args[0]))
+        if not match:
+            raise JobSpecError(f"Invalid heredoc: {args[0]}")
+        lines = _heredoc_lines(match.group(2)).split("\n")
+        indent = min(
+            (len(line) - len(line.lstrip(" ")) for line in lines if line.strip()), default=0
+        )
+        trimmed = "\n".join(line[indent:] for line in lines)
+        return f'"{trimmed}"'
+
+
+def _heredoc_lines(body: str) -> str:
+    """The heredoc's lines up to the closing marker's line, each with its newline."""
+    return body[: body.rfind("\n") + 1]
+
+
+def _loads(text: str) -> dict[str, Any]:
+    """hcl2.loads with the heredoc fix."""
+    tree = _grammar.parse(text + "\n")  # python-hcl2's own workaround for a final newline
+    result: dict[str, Any] = _Transformer(with_meta=False).transform(tree)
+    return result
 
 
 class JobSpecError(ValueError):
@@ -26,7 +64,9 @@ class JobSpecError(ValueError):
 
 _WHOLE_VAR = re.compile(r"^\$\{var\.([A-Za-z_][\w-]*)\}$")
 _INNER_VAR = re.compile(r"(?<!\$)\$\{var\.([A-Za-z_][\w-]*)\}")
-_ANY_EXPR = re.compile(r"(?<!\$)\$\{(?!var\.)")
+# Any other `${...}`: a plain reference (attr.x, node.unique.id, NOMAD_TASK_DIR) stays as text for
+# the client to interpolate; an expression (a function call, arithmetic) is not supported.
+_ANY_EXPR = re.compile(r"(?<!\$)\$\{(?!var\.)(?![A-Za-z_][\w-]*(?:\.[\w-]+)*\})")
 
 Converter = Callable[[Any], Any]
 
@@ -97,6 +137,55 @@ _RESCHEDULE = _table(
     }
 )
 _RESOURCES = _table({"cpu": ("CPU", int), "memory": ("MemoryMB", int), "cores": ("Cores", int)})
+
+
+def _each(convert: Converter) -> Converter:
+    """Repeated unlabelled blocks (`template { }` twice) -> a list of converted blocks."""
+
+    def each(value: Any) -> list[Any]:
+        return [convert(item) for item in (value if isinstance(value, list) else [value])]
+
+    return each
+
+
+def _octal(value: Any) -> str:
+    text = str(value)
+    int(text, 8)  # structs.Template.Validate: "Failed to parse ... as octal"
+    return text
+
+
+# https://developer.hashicorp.com/nomad/docs/job-specification/template (api.Template)
+_TEMPLATE = _table(
+    {
+        "data": ("EmbeddedTmpl", str),
+        "destination": ("DestPath", str),
+        "source": ("SourcePath", str),
+        "env": ("Envvars", bool),
+        "perms": ("Perms", _octal),
+        "uid": ("Uid", int),
+        "gid": ("Gid", int),
+        "change_mode": ("ChangeMode", str),
+        "change_signal": ("ChangeSignal", str),
+        "splay": ("Splay", duration_ns),
+        "once": ("Once", bool),
+        "left_delimiter": ("LeftDelim", str),
+        "right_delimiter": ("RightDelim", str),
+        "error_on_missing_key": ("ErrMissingKey", bool),
+    }
+)
+# https://developer.hashicorp.com/nomad/docs/job-specification/identity (api.WorkloadIdentity)
+_IDENTITY = _table(
+    {
+        "name": ("Name", str),
+        "aud": ("Audience", list),
+        "env": ("Env", bool),
+        "file": ("File", bool),
+        "filepath": ("Filepath", str),
+        "ttl": ("TTL", duration_ns),
+        "change_mode": ("ChangeMode", str),
+        "change_signal": ("ChangeSignal", str),
+    }
+)
 _TASK = _table(
     {
         "driver": ("Driver", str),
@@ -107,9 +196,12 @@ _TASK = _table(
         "dispatch_payload": ("DispatchPayload", _table({"file": ("File", str)})),
         "kill_timeout": ("KillTimeout", duration_ns),
         "kill_signal": ("KillSignal", str),
+        "shutdown_delay": ("ShutdownDelay", duration_ns),
         "leader": ("Leader", bool),
         "resources": ("Resources", _RESOURCES),
         "restart": ("RestartPolicy", _RESTART),
+        "template": ("Templates", _each(_TEMPLATE)),
+        "identity": ("Identities", _each(_IDENTITY)),
     }
 )
 
@@ -128,6 +220,59 @@ def _named(convert: Converter, key: str = "Name") -> Converter:
     return named
 
 
+def _network(value: Any) -> dict[str, Any]:
+    """`network { mode, port "label" { to, static } }`: static ports are reserved ones."""
+    body = _block(value)
+    unknown = set(body) - {"mode", "port"}
+    if unknown:
+        raise JobSpecError(f"unsupported argument or block {sorted(unknown)[0]!r}")
+    ports = _named(_table({"to": ("To", int), "static": ("Value", int)}), "Label")(
+        body.get("port", [])
+    )
+    return {
+        "Mode": str(body.get("mode", "")),
+        "DynamicPorts": [{"Value": 0, **p} for p in ports if "Value" not in p],
+        "ReservedPorts": [p for p in ports if "Value" in p],
+    }
+
+
+_UPDATE = _table(
+    {
+        "max_parallel": ("MaxParallel", int),
+        "health_check": ("HealthCheck", str),
+        "min_healthy_time": ("MinHealthyTime", duration_ns),
+        "healthy_deadline": ("HealthyDeadline", duration_ns),
+        "progress_deadline": ("ProgressDeadline", duration_ns),
+        "auto_revert": ("AutoRevert", bool),
+        "auto_promote": ("AutoPromote", bool),
+        "canary": ("Canary", int),
+    }
+)
+_CHECK = _table(
+    {
+        "name": ("Name", str),
+        "type": ("Type", str),
+        "path": ("Path", str),
+        "port": ("PortLabel", str),
+        "method": ("Method", str),
+        "interval": ("Interval", duration_ns),
+        "timeout": ("Timeout", duration_ns),
+        "check_restart": (
+            "CheckRestart",
+            _table({"limit": ("Limit", int), "grace": ("Grace", duration_ns)}),
+        ),
+    }
+)
+_SERVICE = _table(
+    {
+        "name": ("Name", str),
+        "port": ("PortLabel", str),
+        "provider": ("Provider", str),
+        "tags": ("Tags", list),
+        "check": ("Checks", _each(_CHECK)),
+    }
+)
+# Group blocks the emulator stores but does not act on (one node, no services, no deployments).
 _GROUP = _table(
     {
         "count": ("Count", int),
@@ -135,6 +280,10 @@ _GROUP = _table(
         "restart": ("RestartPolicy", _RESTART),
         "reschedule": ("ReschedulePolicy", _RESCHEDULE),
         "task": ("Tasks", _named(_TASK)),
+        "spread": ("Spreads", _each(_table({"attribute": ("Attribute", str)}))),
+        "network": ("Networks", _each(_network)),
+        "update": ("Update", _UPDATE),
+        "service": ("Services", _each(_SERVICE)),
     }
 )
 _JOB = _table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import posixpath
 import re
 from typing import Any
 
@@ -24,6 +25,25 @@ BATCH_RESCHEDULE = {
 DEFAULT_KILL_TIMEOUT_NS = 5 * 10**9  # structs.DefaultKillTimeout
 DEFAULT_RESOURCES = {"CPU": 100, "MemoryMB": 300}  # structs.DefaultResources
 PAYLOAD_MODES = ("optional", "required", "forbidden")
+# api.Template.Canonicalize (api/tasks.go L965)
+TEMPLATE_DEFAULTS = {
+    "SourcePath": "",
+    "DestPath": "",
+    "EmbeddedTmpl": "",
+    "ChangeMode": "restart",
+    "ChangeSignal": "",
+    "Once": False,
+    "Splay": 5 * 10**9,
+    "Perms": "0644",
+    "Uid": None,
+    "Gid": None,
+    "LeftDelim": "{{",
+    "RightDelim": "}}",
+    "Envvars": False,
+    "ErrMissingKey": False,
+    "VaultGrace": 0,
+}
+CHANGE_MODES = ("noop", "restart", "signal", "script")
 
 
 def duration_ns(value: Any) -> int:
@@ -103,6 +123,9 @@ def canonicalize(job: dict[str, Any], namespace: str) -> dict[str, Any]:
             task["KillTimeout"] = task.get("KillTimeout") or DEFAULT_KILL_TIMEOUT_NS
             task["Resources"] = {**DEFAULT_RESOURCES, **(task.get("Resources") or {})}
             task.setdefault("DispatchPayload", None)
+            task["Templates"] = [
+                {**TEMPLATE_DEFAULTS, **template} for template in task.get("Templates") or []
+            ]
             task["RestartPolicy"] = {**group["RestartPolicy"], **(task.get("RestartPolicy") or {})}
     return job
 
@@ -136,4 +159,29 @@ def validate(job: dict[str, Any]) -> list[str]:
                 errors.append("Missing task name")
             if not task.get("Driver"):
                 errors.append(f'Task "{task.get("Name")}" is missing a driver')
+            for number, template in enumerate(task.get("Templates") or [], start=1):
+                errors.extend(
+                    f"Template {number} validation failed: {message}"
+                    for message in _template_errors(template)
+                )
+    return errors
+
+
+def _template_errors(template: dict[str, Any]) -> list[str]:
+    """`structs.Template.Validate` (structs.go L8933), for the fields the emulator knows."""
+    errors = []
+    if not template.get("SourcePath") and not template.get("EmbeddedTmpl"):
+        errors.append("Must specify a source path or have an embedded template")
+    destination = str(template.get("DestPath") or "")
+    if not destination:
+        errors.append("Must specify a destination for the template")
+    elif posixpath.normpath(posixpath.join("alloc/task", destination)).startswith(".."):
+        errors.append("destination escapes allocation directory")
+    mode = template.get("ChangeMode")
+    if mode not in CHANGE_MODES:
+        errors.append(
+            "Invalid change mode. Must be one of the following: noop, restart, signal, script"
+        )
+    if mode == "signal" and template.get("Envvars"):
+        errors.append("cannot use signals with env var templates")
     return errors

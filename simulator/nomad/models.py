@@ -17,20 +17,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from simulator.clock import Clock
+from simulator.nomad.acl import Caller
+from simulator.nomad.acl_store import AclStore
 from simulator.nomad.client import JobKey, NodeClient
 from simulator.nomad.dispatch import dispatched_child, validate_dispatch
 from simulator.nomad.drivers import Driver, InProcessDriver
-from simulator.nomad.errors import BadRequest, NotFound, ServerError, multierror
+from simulator.nomad.errors import BadRequest, ServerError, multierror
 from simulator.nomad.events import EventBuffer, eval_event, job_event
-from simulator.nomad.filter import FilterError, compile_filter
 from simulator.nomad.hcl import JobSpecError
 from simulator.nomad.hcl import parse_job as parse_hcl
 from simulator.nomad.jobspec import canonicalize, is_parameterized, is_periodic, validate
-from simulator.nomad.state import JobRecord, group_summary, job_status, job_stub
+from simulator.nomad.reads import JobReads
+from simulator.nomad.state import JobRecord, job_status
+from simulator.nomad.templates import WorkloadApi
+from simulator.nomad.variables import VariableStore, metadata
 from simulator.nomad.watch import IndexWatch
 
 
-class NomadBackend:
+class NomadBackend(JobReads):
     """One emulated Nomad agent (server and a single client node) with in-memory state."""
 
     def __init__(
@@ -42,8 +46,12 @@ class NomadBackend:
         namespaces: tuple[str, ...] = ("default",),
         clock: Clock | None = None,
         base_env: Mapping[str, str] | None = None,
+        acl_enabled: bool = False,
+        acl_token: str | None = None,
     ) -> None:
         self.driver = driver or InProcessDriver()
+        # `-acl-enabled`; `acl_token` also enables ACLs and presets one management token.
+        self.acl_enabled, self.acl_token = acl_enabled or bool(acl_token), acl_token
         self.cpu, self.memory = cpu, memory
         self.namespaces = set(namespaces)
         self.clock = clock or Clock()
@@ -69,6 +77,25 @@ class NomadBackend:
             data_dir=self.data_dir,
             base_env=self.base_env,
         )
+        self.acl = AclStore(
+            enabled=self.acl_enabled,
+            lock=self.lock,
+            bump=self.watch.bump,
+            on_change=self.client.retry_templates,
+        )
+        if self.acl_token:
+            self.acl.preset(self.acl_token)
+        self.variables = VariableStore(
+            lock=self.lock,
+            bump=self.watch.bump,
+            now_ns=self._now_ns,
+            on_change=self.client.retry_templates,
+        )
+        self.client.workload = WorkloadApi(
+            caller=self.acl.workload,
+            read=self.variables.read,
+            token=self.acl.workload_token,
+        )
 
     # -- lifecycle of the emulator itself -------------------------------------------------------
 
@@ -87,9 +114,6 @@ class NomadBackend:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
     # -- internals -----------------------------------------------------------------------------
-
-    def _record(self, job_id: str, namespace: str) -> JobRecord | None:
-        return self.records.get((namespace, job_id))
 
     def _refresh(self, key: JobKey, index: int) -> None:
         """Recompute a job's Status after its allocations changed."""
@@ -111,6 +135,10 @@ class NomadBackend:
 
     def _now_ns(self) -> int:
         return int(self.clock.now() * 1e9)
+
+    def caller(self, secret: str) -> Caller:
+        """Who presents `secret` (an ACL token, a workload identity, or none) and their ACL."""
+        return self.acl.authenticate(secret, self.client.claim_of)
 
     # -- registration --------------------------------------------------------------------------
 
@@ -256,81 +284,6 @@ class NomadBackend:
                 return job
         return None
 
-    # -- reads ---------------------------------------------------------------------------------
-
-    def get_job(self, job_id: str, namespace: str) -> dict[str, Any]:
-        """`GET /v1/job/:id`: the full job, or 404 `job not found`."""
-        with self.lock:
-            record = self._record(job_id, namespace)
-            if record is None:
-                raise NotFound()
-            return copy.deepcopy(record.job)
-
-    def job_index(self, job_id: str, namespace: str) -> int:
-        """The job's ModifyIndex (what its X-Nomad-Index reports), or the jobs table index."""
-        with self.lock:
-            record = self._record(job_id, namespace)
-            return record.job["ModifyIndex"] if record else self.jobs_index
-
-    def list_jobs(
-        self, namespace: str, *, prefix: str = "", filter_expr: str = "", meta: bool = False
-    ) -> list[dict[str, Any]]:
-        """`GET /v1/jobs`: stubs sorted by ID; `prefix` is a raw string prefix."""
-        try:
-            predicate = compile_filter(filter_expr) if filter_expr else None
-        except FilterError as exc:
-            raise BadRequest(str(exc)) from exc
-        with self.lock:
-            stubs = [
-                job_stub(r.job, self._summary(r), with_meta=meta or predicate is not None)
-                for (ns, job_id), r in sorted(self.records.items(), key=lambda kv: kv[0][1])
-                if namespace in ("*", ns) and job_id.startswith(prefix)
-            ]
-        if predicate is not None:
-            stubs = [s for s in stubs if predicate(s)]
-            if not meta:
-                for stub in stubs:
-                    stub.pop("Meta", None)
-        return stubs
-
-    def _summary(self, record: JobRecord) -> dict[str, Any]:
-        job = record.job
-        children = {"Pending": 0, "Running": 0, "Dead": record.children_dead_removed}
-        for other in self.records.values():
-            if other.job["ParentID"] == job["ID"] and other.job["Namespace"] == job["Namespace"]:
-                children[other.job["Status"].capitalize()] += 1
-        return {
-            "JobID": job["ID"],
-            "Namespace": job["Namespace"],
-            "Summary": group_summary(record, self.client.allocs_of(record.key)),
-            "Children": children,
-            "CreateIndex": job["CreateIndex"],
-            "ModifyIndex": job["ModifyIndex"],
-        }
-
-    def job_summary(self, job_id: str, namespace: str) -> dict[str, Any]:
-        """`GET /v1/job/:id/summary`, with `Children` {Pending, Running, Dead}."""
-        with self.lock:
-            record = self._record(job_id, namespace)
-            if record is None:
-                raise NotFound()
-            return self._summary(record)
-
-    def job_allocations(self, job_id: str, namespace: str) -> list[dict[str, Any]]:
-        """`GET /v1/job/:id/allocations`: an unknown job gives `[]`, not 404."""
-        with self.lock:
-            return [a.stub() for a in self.client.allocs_of((namespace, job_id))]
-
-    def allocs_index(self) -> int:
-        """The allocs table index (what `/allocations` reports in X-Nomad-Index)."""
-        with self.lock:
-            return self.client.allocs_index
-
-    def list_nodes(self) -> list[dict[str, Any]]:
-        """`GET /v1/nodes`: the single client node."""
-        with self.lock:
-            return [copy.deepcopy(self.client.node)]
-
     # -- stop, purge, GC -----------------------------------------------------------------------
 
     def deregister_job(self, job_id: str, namespace: str, *, purge: bool = False) -> dict[str, Any]:
@@ -410,6 +363,13 @@ class NomadBackend:
                 ],
                 "node": copy.deepcopy(self.client.node),
                 "data_dir": self.data_dir,
+                # Metadata only: no variable's items, no token's secret.
+                "variables": [metadata(v) for v in self.variables.items.values()],
+                "blocked_tasks": [
+                    {"AllocID": alloc_id, "Task": task, "Missing": missing}
+                    for (alloc_id, task), missing in self.client.blocked.items()
+                ],
+                "acl": {"enabled": self.acl.enabled, "policies": sorted(self.acl.policies)},
             }
 
     def alloc_dir(self, alloc_id: str) -> str:

@@ -1,111 +1,54 @@
-"""The thin HTTP layer: parse a Nomad API request, call the backend, serialize the answer."""
+"""The thin HTTP layer for jobs: parse a Nomad API request, call the backend, serialize.
+
+Capabilities are checked where Nomad's RPC checks them, after the HTTP agent's own 400s
+(nomad/job_endpoint.go: Register submit-job|register-job, GetJob/Summary/Allocations read-job,
+List list-jobs, Dispatch dispatch-job, Deregister submit-job|purge-job[|deregister-job];
+command/agent/job_endpoint.go: Parse parse-job|submit-job; system GC: management;
+Node.List: node read).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from simulator.nomad.errors import BadRequest, MethodNotAllowed, NomadError, PermissionDenied
+from simulator.nomad.errors import BadRequest, MethodNotAllowed, PermissionDenied
 from simulator.nomad.events import parse_topics
-from simulator.nomad.jobspec import duration_ns
-from simulator.nomad.models import NomadBackend
+from simulator.nomad.httpbase import ApiBase, go_type
 
 # structs.JobDispatchRequest fields, matched case-insensitively like Go's encoding/json.
 _DISPATCH_FIELDS: tuple[str, ...] = ("JobID", "Payload", "Meta", "IdPrefixTemplate", "Priority")
 _DISPATCH_FIELDS += ("IdempotencyToken", "Namespace", "Region")
-_GO_TYPE = {str: "string", int: "number", float: "number", bool: "bool", list: "array"}
-_GO_TYPE[dict] = "object"
 
 
-def _go_type(value: Any) -> str:
-    return "null" if value is None else _GO_TYPE.get(type(value), "value")
-
-
-def error_response(request: Request, exc: Exception) -> Response:
-    """Nomad's `wrap()`: the status of the error and its message as text/plain."""
-    assert isinstance(exc, NomadError)
-    return PlainTextResponse(exc.message, status_code=exc.status)
-
-
-class NomadResponses:
-    """Request handlers over one backend; `acl_token` set means ACLs are enforced."""
+class NomadResponses(ApiBase):
+    """Jobs, dispatch, events, GC, nodes; each call checks the capability Nomad's RPC checks."""
 
     heartbeat_seconds = 30.0  # nomad/stream/ndjson.go: `{}` every 30 s
-
-    def __init__(self, backend: NomadBackend, acl_token: str | None = None) -> None:
-        self.backend = backend
-        self.acl_token = acl_token
-
-    # -- request helpers -----------------------------------------------------------------------
-
-    def _authorize(self, request: Request) -> None:
-        """`parseToken` (http.go L1031): X-Nomad-Token wins over `Authorization: Bearer`."""
-        if self.acl_token is None:
-            return
-        token = request.headers.get("x-nomad-token", "")
-        if not token:
-            scheme, _, value = request.headers.get("authorization", "").partition(" ")
-            token = value.strip() if scheme.lower() == "bearer" else ""
-        if token != self.acl_token:
-            raise PermissionDenied()
-
-    @staticmethod
-    def _namespace(request: Request, body_value: str = "") -> str:
-        return request.query_params.get("namespace") or body_value or "default"
-
-    @staticmethod
-    async def _body(request: Request) -> Any:
-        raw = await request.body()
-        if not raw:
-            raise BadRequest("Request body is empty")
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise BadRequest(f"invalid character in JSON body: {exc.msg}") from exc
-
-    def _reply(self, data: Any, index: int | None = None) -> Response:
-        headers = {"X-Nomad-LastContact": "0", "X-Nomad-KnownLeader": "true"}
-        if index is not None:
-            headers["X-Nomad-Index"] = str(index)
-        return JSONResponse(data, headers=headers)
-
-    async def _block(self, request: Request, current: Callable[[], int]) -> None:
-        """Blocking query: wait while `current()` <= `?index=`, up to `?wait=` (cap 300 s)."""
-        params = request.query_params
-        try:
-            wait = duration_ns(params["wait"]) / 1e9 if "wait" in params else 300.0
-        except ValueError as exc:
-            raise BadRequest("Invalid wait time") from exc
-        try:
-            index = int(params.get("index", "0"))
-            if index < 0:
-                raise ValueError(index)
-        except ValueError as exc:
-            raise BadRequest("Invalid index") from exc
-        if index > 0:
-            await self.backend.watch.wait_beyond(current, index, wait)
 
     # -- /v1/jobs ------------------------------------------------------------------------------
 
     async def jobs(self, request: Request) -> Response:
         """`GET /v1/jobs` (list) and `PUT|POST /v1/jobs` (register)."""
-        self._authorize(request)
         if request.method in ("PUT", "POST"):
             return await self._register(request, "")
         if request.method != "GET":
             raise MethodNotAllowed()
+        self._require(request, self._namespace(request), "list-jobs")
         await self._block(request, lambda: self.backend.jobs_index)
         params = request.query_params
+        if params.get("filter"):
+            # Not emulated (simulator/README.md): refused rather than silently ignored.
+            raise BadRequest("filter expressions are not supported by the Nomad emulator")
         stubs = self.backend.list_jobs(
             self._namespace(request),
             prefix=params.get("prefix", ""),
-            filter_expr=params.get("filter", ""),
             meta=_go_bool(params.get("meta", "")),
         )
         return self._reply(stubs, self.backend.jobs_index)
@@ -119,17 +62,19 @@ class NomadResponses:
             raise BadRequest("Job ID hasn't been provided")
         if path_id and job["ID"] != path_id:
             raise BadRequest("Job ID does not match name")
-        reply = self.backend.register_job(job, self._namespace(request, job.get("Namespace", "")))
+        namespace = self._namespace(request, job.get("Namespace", ""))
+        self._require(request, namespace, "submit-job", "register-job")
+        reply = self.backend.register_job(job, namespace)
         return self._reply(reply, reply["Index"])
 
     async def parse(self, request: Request) -> Response:
         """`PUT|POST /v1/jobs/parse`: `{JobHCL, Variables, Canonicalize}` -> a bare api.Job."""
-        self._authorize(request)
         if request.method not in ("PUT", "POST"):
             raise MethodNotAllowed()
         body = await self._body(request)
         if not isinstance(body, dict):
             raise BadRequest("Job spec is empty")
+        self._require(request, self._namespace(request), "parse-job", "submit-job")
         job = self.backend.parse_job(
             str(body.get("JobHCL") or ""),
             str(body.get("Variables") or ""),
@@ -141,7 +86,6 @@ class NomadResponses:
 
     async def job(self, request: Request) -> Response:
         """`/v1/job/<id>[/dispatch|/summary|/allocations]`: the suffix picks the handler."""
-        self._authorize(request)
         rest: str = request.path_params["rest"]
         for suffix, handler in (
             ("/dispatch", self._dispatch),
@@ -160,6 +104,7 @@ class NomadResponses:
 
     async def _get_job(self, request: Request, job_id: str) -> Response:
         ns = self._namespace(request)
+        self._require(request, ns, "read-job")
         await self._block(request, lambda: self.backend.job_index(job_id, ns))
         job = self.backend.get_job(job_id, ns)
         return self._reply(job, job["ModifyIndex"])
@@ -167,18 +112,22 @@ class NomadResponses:
     async def _summary(self, request: Request, job_id: str) -> Response:
         if request.method != "GET":
             raise MethodNotAllowed()
+        self._require(request, self._namespace(request), "read-job")
         summary = self.backend.job_summary(job_id, self._namespace(request))
         return self._reply(summary, summary["ModifyIndex"])
 
     async def _allocations(self, request: Request, job_id: str) -> Response:
         if request.method != "GET":
             raise MethodNotAllowed()
+        self._require(request, self._namespace(request), "read-job")
         await self._block(request, self.backend.allocs_index)
         allocs = self.backend.job_allocations(job_id, self._namespace(request))
         return self._reply(allocs, self.backend.allocs_index())
 
     def _deregister(self, request: Request, job_id: str) -> Response:
         purge = _go_bool(request.query_params.get("purge", ""))
+        capabilities = ("submit-job", "purge-job") + (() if purge else ("deregister-job",))
+        self._require(request, self._namespace(request), *capabilities)
         reply = self.backend.deregister_job(job_id, self._namespace(request), purge=purge)
         return self._reply(reply, reply["Index"])
 
@@ -191,7 +140,7 @@ class NomadResponses:
             body = {}
         if not isinstance(body, dict):
             raise BadRequest(
-                f"json: cannot unmarshal {_go_type(body)} into Go value of type "
+                f"json: cannot unmarshal {go_type(body)} into Go value of type "
                 "structs.JobDispatchRequest"
             )
         fields = _fold(body, _DISPATCH_FIELDS)
@@ -208,9 +157,11 @@ class NomadResponses:
         if not isinstance(priority, int) or isinstance(priority, bool):
             raise BadRequest(_unmarshal(priority, "Priority", "int"))
         query = request.query_params
+        namespace = self._namespace(request, str(fields.get("Namespace") or ""))
+        self._require(request, namespace, "dispatch-job")
         reply = self.backend.dispatch_job(
             job_id,
-            self._namespace(request, str(fields.get("Namespace") or "")),
+            namespace,
             payload=payload,
             meta=meta,
             id_prefix_template=str(fields.get("IdPrefixTemplate") or ""),
@@ -225,7 +176,6 @@ class NomadResponses:
 
     async def event_stream(self, request: Request) -> Response:
         """NDJSON: `{}` at once and every `heartbeat_seconds`, then `{Index, Events}` lines."""
-        self._authorize(request)
         if request.method != "GET":
             raise MethodNotAllowed()
         try:
@@ -234,6 +184,8 @@ class NomadResponses:
             raise BadRequest("Invalid index") from exc
         topics = parse_topics(request.query_params.getlist("topic"))
         namespace = request.query_params.get("namespace") or "default"
+        if not all(self._caller(request).acl.allow_topic(namespace, t) for t in topics):
+            raise PermissionDenied()
         buffer, watch = self.backend.events, self.backend.watch
 
         async def lines() -> AsyncIterator[bytes]:
@@ -256,9 +208,9 @@ class NomadResponses:
 
     async def gc(self, request: Request) -> Response:
         """`PUT /v1/system/gc`: PUT only; 200 with an empty body."""
-        self._authorize(request)
         if request.method != "PUT":
             raise MethodNotAllowed()
+        self._require_management(request)
         self.backend.garbage_collect()
         return Response(b"", status_code=200)
 
@@ -275,9 +227,10 @@ class NomadResponses:
 
     async def nodes(self, request: Request) -> Response:
         """`GET /v1/nodes`."""
-        self._authorize(request)
         if request.method != "GET":
             raise MethodNotAllowed()
+        if not self._caller(request).acl.allow_node_read():
+            raise PermissionDenied()
         return self._reply(self.backend.list_nodes(), 1)
 
 
@@ -286,11 +239,11 @@ def _go_bool(value: str) -> bool:
     return value in ("1", "t", "T", "true", "TRUE", "True")
 
 
-def _unmarshal(value: Any, field: str, go_type: str) -> str:
+def _unmarshal(value: Any, field: str, target: str) -> str:
     """encoding/json's UnmarshalTypeError text for a JobDispatchRequest field."""
     return (
-        f"json: cannot unmarshal {_go_type(value)} into Go struct field "
-        f"JobDispatchRequest.{field} of type {go_type}"
+        f"json: cannot unmarshal {go_type(value)} into Go struct field "
+        f"JobDispatchRequest.{field} of type {target}"
     )
 
 

@@ -11,9 +11,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from simulator.control import ControlMiddleware, ControlPlane, control_routes
-from simulator.nomad.errors import NomadError, RouteNotFound
+from simulator.nomad.acl_responses import AclResponses
+from simulator.nomad.errors import NomadSimError, RouteNotFound
+from simulator.nomad.httpbase import error_response
 from simulator.nomad.models import NomadBackend
-from simulator.nomad.responses import NomadResponses, error_response
+from simulator.nomad.responses import NomadResponses
+from simulator.nomad.var_responses import VariableResponses
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 
@@ -43,11 +46,11 @@ def sim_routes(backend: NomadBackend) -> list[Route]:
     ]
 
 
-def create_app(
-    backend: NomadBackend, *, acl_token: str | None = None, control: ControlPlane | None = None
-) -> Starlette:
+def create_app(backend: NomadBackend, *, control: ControlPlane | None = None) -> Starlette:
     """The emulator as an ASGI app; the backend is shut down (tasks killed) on app shutdown."""
-    api = NomadResponses(backend, acl_token)
+    api = NomadResponses(backend)
+    variables = VariableResponses(backend)
+    acl = AclResponses(backend)
     control = control or ControlPlane()
 
     async def not_found(request: Request) -> Response:
@@ -67,6 +70,14 @@ def create_app(
         Route("/v1/status/leader", api.leader, methods=["GET"]),
         Route("/v1/nodes", api.nodes, methods=ALL_METHODS),
         Route("/v1/event/stream", api.event_stream, methods=ALL_METHODS),
+        Route("/v1/vars", variables.variables, methods=ALL_METHODS),
+        Route("/v1/var/{path:path}", variables.variable, methods=ALL_METHODS),
+        Route("/v1/acl/bootstrap", acl.bootstrap, methods=ALL_METHODS),
+        Route("/v1/acl/policies", acl.policies, methods=ALL_METHODS),
+        Route("/v1/acl/policy/{name:path}", acl.policy, methods=ALL_METHODS),
+        Route("/v1/acl/tokens", acl.tokens, methods=ALL_METHODS),
+        Route("/v1/acl/token", acl.token, methods=ALL_METHODS),
+        Route("/v1/acl/token/{accessor:path}", acl.token, methods=ALL_METHODS),
         Route("/_sim/reset", reset_all, methods=["POST"]),
         *sim_routes(backend)[1:],
         *control_routes(control),
@@ -79,7 +90,7 @@ def create_app(
         backend.shutdown()
 
     app = Starlette(
-        routes=routes, exception_handlers={NomadError: error_response}, lifespan=lifespan
+        routes=routes, exception_handlers={NomadSimError: error_response}, lifespan=lifespan
     )
     app.add_middleware(ControlMiddleware, control=control)
     app.state.backend = backend

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +49,38 @@ class JobRecord:
         return is_parameterized(self.job) or is_periodic(self.job)
 
 
+def task_event(kind: str, message: str = "", **extra: Any) -> dict[str, Any]:
+    """`structs.TaskEvent` with the fields callers read."""
+    event = {"Type": kind, "Time": time.time_ns(), "DisplayMessage": message, "Message": message}
+    event.update({"ExitCode": 0, "Signal": 0, "FailsTask": False, "Details": {}})
+    event.update(extra)
+    return event
+
+
+def node_json(cpu: int, memory: int) -> dict[str, Any]:
+    """The one client node: raw_exec and docker fingerprinted healthy."""
+    return {
+        "ID": str(uuid.uuid4()),
+        "Name": "rod-sim-node",
+        "Datacenter": "dc1",
+        "NodePool": "default",
+        "NodeClass": "",
+        "Address": "127.0.0.1",
+        "Version": "1.10.5",
+        "Drain": False,
+        "SchedulingEligibility": "eligible",
+        "Status": "ready",
+        "StatusDescription": "",
+        "Drivers": {
+            name: {"Detected": True, "Healthy": True, "HealthDescription": "Healthy"}
+            for name in ("raw_exec", "docker")
+        },
+        "NodeResources": {"Cpu": {"CpuShares": cpu}, "Memory": {"MemoryMB": memory}},
+        "CreateIndex": 1,
+        "ModifyIndex": 1,
+    }
+
+
 @dataclass
 class TaskRun:
     """One task of an allocation: its Nomad TaskState and the driver's handle."""
@@ -59,6 +93,7 @@ class TaskRun:
     finished_at: int | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     handle: TaskHandle | None = None
+    hook_env: dict[str, str] | None = None  # what prestart hooks added; None until they ran
 
     def move(self, new: str) -> None:
         """Change state through the TASK table."""

@@ -79,13 +79,29 @@ def task_env(
     for key, value in merged_meta(job, group, task).items():
         env[clean_env_var(f"NOMAD_META_{key}")] = value
         env[clean_env_var(f"NOMAD_META_{key.upper()}")] = value
+    scope = {**env, **node_attributes(node)}
     for key, value in (task.get("Env") or {}).items():
-        env[clean_env_var(key)] = interpolate(str(value), env)
+        env[clean_env_var(key)] = interpolate(str(value), scope)
     return env
 
 
+def node_attributes(node: Mapping[str, Any]) -> dict[str, str]:
+    """The `${attr.*}` and `${node.*}` names a task's env and config may use, for this node."""
+    # https://developer.hashicorp.com/nomad/docs/runtime/interpolation#node-attributes
+    return {
+        "attr.unique.network.ip-address": str(node["Address"]),
+        "attr.unique.hostname": str(node["Name"]),
+        "node.unique.id": str(node["ID"]),
+        "node.unique.name": str(node["Name"]),
+        "node.datacenter": str(node["Datacenter"]),
+        "node.class": str(node.get("NodeClass") or ""),
+        "node.pool": str(node.get("NodePool") or "default"),
+        "node.region": "global",
+    }
+
+
 def interpolate(text: str, env: Mapping[str, str]) -> str:
-    """Runtime `${NOMAD_...}` / `${env}` interpolation of task config; unknown names stay as is."""
+    """Runtime `${NOMAD_...}` / `${env}` / `${attr.*}` interpolation; unknown names stay as is."""
     return _INTERP.sub(lambda m: env.get(m.group(1), m.group(0)), text)
 
 

@@ -3,8 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Locked(Protocol):
+    """An object whose state is guarded by `lock` (the backend's shared RLock)."""
+
+    lock: threading.RLock
+
+
+S = TypeVar("S", bound=Locked)
+
+
+def locked(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    """Run the method while holding `self.lock`."""
+
+    @functools.wraps(method)
+    def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
 
 MAX_WAIT_SECONDS = 300.0  # structs.go L210-214: blocking queries are capped at 5 minutes
 

@@ -13,7 +13,14 @@ import httpx
 
 from simulator.runner.client import ActionsClient
 from simulator.runner.errors import RunnerError, Terminated
-from simulator.runner.launch import Launch, launch_from, payload_path, read_payload
+from simulator.runner.launch import (
+    Launch,
+    credential_path,
+    launch_from,
+    payload_path,
+    read_payload,
+    take_credential,
+)
 from simulator.runner.loop import RunOptions, run
 
 PREFIX = "rod sim runner"
@@ -26,8 +33,14 @@ def _log(line: str) -> None:
 def _launch(jitconfig: str | None, payload: Path | None, env: Mapping[str, str]) -> Launch:
     if jitconfig:
         return launch_from(jitconfig=jitconfig, payload_text=None, env=env)
+    credential = take_credential(credential_path(env))
+    if credential.get("jit_config"):
+        return launch_from(jitconfig=None, payload_text=None, env=env, credential=credential)
     return launch_from(
-        jitconfig=None, payload_text=read_payload(payload_path(env, payload)), env=env
+        jitconfig=None,
+        payload_text=read_payload(payload_path(env, payload)),
+        env=env,
+        credential=credential,
     )
 
 
@@ -46,7 +59,8 @@ async def _main(launch: Launch, options: RunOptions) -> None:
     "--jitconfig",
     envvar="ACTIONS_RUNNER_INPUT_JITCONFIG",
     show_envvar=True,
-    help="Encoded JIT config, as for run.sh. Default: jit_config from the payload file.",
+    help="Encoded JIT config, as for run.sh. Default: jit_config from "
+    "$NOMAD_SECRETS_DIR/credential, else from the payload file.",
 )
 @click.option(
     "--payload",

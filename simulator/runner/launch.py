@@ -1,9 +1,12 @@
 """Where the fake runner's credential comes from: the same inputs as the production task's script.
 
-deploy/nomad/github-runner.nomad.hcl's default script reads `$NOMAD_TASK_DIR/payload.json`
-(written by Nomad from the dispatch payload): a non-empty `jit_config` goes to `run.sh` through
-ACTIONS_RUNNER_INPUT_JITCONFIG; otherwise `registration_token` and `url` go to `config.sh`
-with `--name $NOMAD_META_RUNNER_NAME --labels $NOMAD_META_RUNNER_LABELS` (and, for an org runner
+deploy/nomad/github-runner.nomad.hcl's default script takes the credential from
+`$NOMAD_SECRETS_DIR/credential` (one `name=value` line its template renders from the Nomad
+Variable the dispatcher wrote), else from `$NOMAD_TASK_DIR/payload.json` (written by Nomad from
+the dispatch payload, where older dispatchers put it), and removes the credential file before the
+runner starts. A non-empty `jit_config` goes to `run.sh` through ACTIONS_RUNNER_INPUT_JITCONFIG;
+otherwise `registration_token` and the payload's `url` go to `config.sh` with
+`--name $NOMAD_META_RUNNER_NAME --labels $NOMAD_META_RUNNER_LABELS` (and, for an org runner
 registered in a runner group, `--runnergroup` from the payload's `runner_group`), as here.
 """
 
@@ -51,6 +54,29 @@ def payload_path(env: Mapping[str, str], override: Path | None = None) -> Path:
     return Path(task_dir) / "payload.json"
 
 
+def credential_path(env: Mapping[str, str]) -> Path | None:
+    """`$NOMAD_SECRETS_DIR/credential`, the file the runner job's template renders."""
+    secrets = env.get("NOMAD_SECRETS_DIR")
+    return Path(secrets) / "credential" if secrets else None
+
+
+def take_credential(path: Path | None) -> dict[str, str]:
+    """The credential file's `name=value` lines, then the file is removed (as the script does).
+
+    An absent or empty file is no credential: the template renders nothing when no Variable
+    exists (a dispatcher that still puts the credential in the payload).
+    """
+    if path is None or not path.is_file():
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+        path.unlink()
+    except (OSError, UnicodeError) as exc:
+        raise BadInput(f"credential file {path} cannot be read: {type(exc).__name__}") from None
+    pairs = (line.partition("=") for line in text.splitlines() if "=" in line)
+    return {name.strip(): value.strip() for name, _, value in pairs}
+
+
 def read_payload(path: Path) -> str:
     """The payload file's text; `BadInput` if it cannot be read."""
     try:
@@ -62,11 +88,18 @@ def read_payload(path: Path) -> str:
 
 
 def launch_from(
-    *, jitconfig: str | None, payload_text: str | None, env: Mapping[str, str]
+    *,
+    jitconfig: str | None,
+    payload_text: str | None,
+    env: Mapping[str, str],
+    credential: Mapping[str, str] | None = None,
 ) -> Launch:
-    """Pick the credential: `--jitconfig`/env first, else the dispatch payload and NOMAD_META_*."""
+    """Pick the credential: `--jitconfig`/env, the credential file, the payload; NOMAD_META_*."""
     if jitconfig:
         return JitLaunch(jitconfig.strip())
+    secret = dict(credential or {})
+    if secret.get("jit_config"):
+        return JitLaunch(secret["jit_config"])
     if payload_text is None:
         raise BadInput("no JIT config given and no payload to read one from")
     try:
@@ -78,9 +111,12 @@ def launch_from(
     jit = payload.get("jit_config")
     if isinstance(jit, str) and jit:
         return JitLaunch(jit)
-    token, url = payload.get("registration_token"), payload.get("url")
+    token = secret.get("registration_token") or payload.get("registration_token")
+    url = payload.get("url")
     if not (isinstance(token, str) and token):
-        raise BadInput("payload.json has neither jit_config nor registration_token")
+        raise BadInput(
+            "neither the credential file nor payload.json has a jit_config or a registration_token"
+        )
     if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
         raise BadInput("payload.json has a registration_token but no http(s) url")
     name = env.get("NOMAD_META_RUNNER_NAME", "")

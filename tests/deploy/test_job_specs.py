@@ -128,7 +128,8 @@ class TestRodJob:
         (config,) = self.task["config"]
         assert self.task["driver"] == "docker"
         assert config["image"] == "${var.image}"
-        assert config["args"] == ["--config", "/local/rod.toml"]
+        # Runtime interpolation: /local in the container, the task dir on any other driver.
+        assert config["args"] == ["--config", "${NOMAD_TASK_DIR}/rod.toml"]
 
     def test_secrets_come_from_templates_not_the_job(self) -> None:
         templates = {t["destination"]: t for t in self.task["template"]}
@@ -136,9 +137,6 @@ class TestRodJob:
         assert env["env"] is True
         for template in (env, key):
             assert '{{ with nomadVar "nomad/jobs/rod" ' in template["data"]
-        assert "{{ .K }}={{ .V }}" in env["data"]
-        assert "GITHUB_APP_PRIVATE_KEY_FILE=/secrets/github-app.pem" in env["data"]
-        assert key["perms"] == "0400"
         assert set(self.task["env"][0]) == {"GITHUB_API_URL", "NOMAD_ADDR"}
         assert templates["local/rod.toml"]["data"] == "${var.config_toml}"
 
@@ -155,10 +153,14 @@ class TestDefaultRunnerScript:
 
     script = template_literal(variable_default(load("github-runner.nomad.hcl"), "runner_args")[1])
 
-    def run(self, tmp_path: Path, request: DispatchRequest, **meta: str) -> tuple[int, str, str]:
-        home, task_dir = tmp_path / "home", tmp_path / "local"
-        home.mkdir()
-        task_dir.mkdir()
+    def run(
+        self, tmp_path: Path, request: DispatchRequest, credential: str = "", **meta: str
+    ) -> tuple[int, str, str]:
+        home, task_dir, secrets = tmp_path / "home", tmp_path / "local", tmp_path / "secrets"
+        for directory in (home, task_dir, secrets):
+            directory.mkdir()
+        if credential:  # what the runner job's template renders from the Nomad Variable
+            (secrets / "credential").write_text(credential)
         for name in ("config.sh", "run.sh"):
             (home / name).write_text(FAKE_RUNNER_SCRIPT)
             (home / name).chmod(0o755)
@@ -171,6 +173,7 @@ class TestDefaultRunnerScript:
             "RUNNER_HOME": str(home),
             "RECORD": str(record),
             "NOMAD_TASK_DIR": str(task_dir),
+            "NOMAD_SECRETS_DIR": str(secrets),
             **{f"NOMAD_META_{key}": value for key, value in meta.items()},
         }
         done = subprocess.run(
@@ -233,11 +236,32 @@ class TestDefaultRunnerScript:
         config = record.split("run.sh\n")[0].splitlines()
         assert config[-3:-1] == ["arg=--runnergroup", "arg=gpu builders"]
 
+    def test_the_credential_file_wins_and_is_removed_before_the_runner_starts(
+        self, tmp_path: Path
+    ) -> None:
+        request = dispatch_for(JitConfig("from-payload"), ["self-hosted"])
+        jit = base64.b64encode(b'{".runner": "v"}').decode()
+
+        code, record, stderr = self.run(tmp_path, request, f"jit_config={jit}\n", **request.meta)
+
+        assert code == 0, stderr
+        assert record.splitlines() == ["run.sh", f"ACTIONS_RUNNER_INPUT_JITCONFIG={jit}"]
+        assert not (tmp_path / "secrets" / "credential").exists()
+
+    def test_registration_token_from_the_credential_file(self, tmp_path: Path) -> None:
+        request = dispatch_for(RegistrationToken("in-payload"), ["self-hosted"])
+        code, record, stderr = self.run(
+            tmp_path, request, "registration_token=from-variable\n", **request.meta
+        )
+        assert code == 0, stderr
+        assert "ACTIONS_RUNNER_INPUT_TOKEN=from-variable" in record.splitlines()
+
     def test_without_a_payload_the_task_fails(self, tmp_path: Path) -> None:
         request = dispatch_for(JitConfig("j"), ["self-hosted"])
         (tmp_path / "home").mkdir()
         env = {"PATH": os.environ["PATH"], "RUNNER_HOME": str(tmp_path / "home"),
-               "NOMAD_TASK_DIR": str(tmp_path / "missing")}  # fmt: skip
+               "NOMAD_TASK_DIR": str(tmp_path / "missing"),
+               "NOMAD_SECRETS_DIR": str(tmp_path / "missing")}  # fmt: skip
         done = subprocess.run(
             ["bash", "-c", self.script], env=env, capture_output=True, text=True, timeout=30
         )

@@ -37,6 +37,7 @@ from simulator.nomad import NomadEmulator
 WEBHOOK_SECRET = "whsec-" + secrets.token_hex(16)
 GITHUB_TOKEN = "ghp_" + secrets.token_hex(18)
 NOMAD_TOKEN = "nomad-acl-" + secrets.token_hex(16)
+RUNNER_POLICY = Path(__file__).parents[2] / "deploy" / "nomad" / "github-runner-policy.hcl"
 CF_SECRET = "cf-access-" + secrets.token_hex(16)
 CONFIG = """
 [nomad.headers]
@@ -86,6 +87,17 @@ class SecretBackend:
         """Both emulators, then `rod serve` against them."""
         self.github.start()
         self.nomad.start()
+        # README "Deploying" step 1: with ACLs on, the runner task reads its credential through
+        # the policy attached to the runner job (deploy/nomad/github-runner-policy.hcl).
+        job_acl = {"Namespace": "default", "JobID": "github-runner", "Group": "runner",
+                   "Task": "runner"}  # fmt: skip
+        policy = {"Name": "github-runner", "Rules": RUNNER_POLICY.read_text(), "JobACL": job_acl}
+        applied = httpx.put(
+            f"{self.nomad.url}/v1/acl/policy/github-runner",
+            json=policy,
+            headers={"X-Nomad-Token": NOMAD_TOKEN},
+        )
+        applied.raise_for_status()
         config = self.log_dir / "rod.toml"
         config.write_text(CONFIG)
         env = {

@@ -57,16 +57,21 @@ def parameterized_job(
     return batch_job(job_id, ParameterizedJob=pj, Meta={"team": "ci"}, **extra)
 
 
-@pytest.fixture(params=["asgi", "server"])
-def emulator(request: pytest.FixtureRequest) -> Iterator[NomadEmulator]:
-    """The same emulator reached in-process and over a real loopback socket."""
-    emu = NomadEmulator(driver="inprocess")
+def both_ways(request: pytest.FixtureRequest, **options: Any) -> Iterator[NomadEmulator]:
+    """An emulator reached in-process (`asgi`) or over a real loopback socket (`server`)."""
+    emu = NomadEmulator(driver="inprocess", **options)
     if request.param == "server":
         emu.start()
     try:
         yield emu
     finally:
         emu.stop()
+
+
+@pytest.fixture(params=["asgi", "server"])
+def emulator(request: pytest.FixtureRequest) -> Iterator[NomadEmulator]:
+    """The same emulator reached in-process and over a real loopback socket."""
+    yield from both_ways(request)
 
 
 @pytest.fixture
@@ -82,6 +87,12 @@ async def register(client: httpx.AsyncClient, job: dict[str, Any]) -> dict[str, 
     assert response.status_code == 200, response.text
     reply: dict[str, Any] = response.json()
     return reply
+
+
+def text_error(response: httpx.Response, status: int, body: str) -> None:
+    """Nomad's error shape: the status and a text/plain body."""
+    assert (response.status_code, response.text) == (status, body)
+    assert response.headers["content-type"].startswith("text/plain")
 
 
 def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:

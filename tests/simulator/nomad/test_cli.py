@@ -20,7 +20,7 @@ class TestCommand:
     def test_help_lists_options(self) -> None:
         result = CliRunner().invoke(command, ["--help"])
         assert result.exit_code == 0
-        for option in ("--host", "--port", "--acl-token", "--driver", "--cpu", "--memory"):
+        for option in ("--host", "--port", "--acl-enabled", "--acl-token", "--driver", "--cpu"):
             assert option in result.output
 
     def test_bad_driver_is_a_usage_error(self) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from simulator.nomad import errors
 from simulator.nomad.errors import (
     MethodNotAllowed,
+    NomadSimError,
     NotFound,
     PermissionDenied,
     RouteNotFound,
@@ -23,3 +25,10 @@ class TestErrors:
     def test_multierror(self) -> None:
         assert multierror(["a"]) == "1 error occurred:\n\t* a\n\n"
         assert multierror(["a", "b"]) == "2 errors occurred:\n\t* a\n\t* b\n\n"
+
+    def test_one_tree_named_for_the_emulator(self) -> None:
+        # Issue 9: the emulator's errors have a name of their own, distinct from the
+        # dispatcher's runners_on_demand.errors.NomadError.
+        assert not hasattr(errors, "NomadError")
+        for cls in (MethodNotAllowed, NotFound, PermissionDenied, RouteNotFound, ServerError):
+            assert issubclass(cls, NomadSimError)

@@ -57,3 +57,23 @@ class TestValidate:
 
     def test_go_list(self) -> None:
         assert go_list(["a", "b"]) == "[a b]"
+
+    def test_templates(self) -> None:
+        job = batch_job()
+        job["TaskGroups"][0]["Tasks"][0]["Templates"] = [
+            {"EmbeddedTmpl": "x", "DestPath": "local/x"},
+            {"DestPath": "../../../x", "ChangeMode": "signal", "Envvars": True},
+        ]
+        canonical = canonicalize(job, "default")
+        first = canonical["TaskGroups"][0]["Tasks"][0]["Templates"][0]
+        assert (first["ChangeMode"], first["Perms"], first["Splay"]) == (
+            "restart",
+            "0644",
+            5 * 10**9,
+        )
+        assert (first["LeftDelim"], first["Envvars"], first["Uid"]) == ("{{", False, None)
+        assert validate(canonical) == [
+            "Template 2 validation failed: Must specify a source path or have an embedded template",
+            "Template 2 validation failed: destination escapes allocation directory",
+            "Template 2 validation failed: cannot use signals with env var templates",
+        ]

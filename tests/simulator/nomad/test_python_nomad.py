@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -56,8 +57,8 @@ class TestPythonNomad:
         assert job["Dispatched"] is True and job["ParentID"] == runner_job
         assert job["Meta"]["RUNNER_NAME"] == "rod-200-1"
         assert job["Meta"]["managed_by"] == "runners-on-demand"
-        listed = api.jobs.get_jobs(prefix="github-runner", filter_=f'ParentID == "{runner_job}"')
-        assert [j["ID"] for j in listed] == [child]
+        listed = api.jobs.get_jobs(prefix="github-runner")
+        assert [j["ID"] for j in listed] == [runner_job, child]
         assert api.jobs.get_jobs(prefix="nothing") == []
         # python-nomad sends meta=True as `True`, which Go's ParseBool accepts.
         (stub,) = api.jobs.get_jobs(prefix=f"{runner_job}/", meta=True)
@@ -128,3 +129,54 @@ class TestPythonNomad:
             assert allowed.jobs.get_jobs() == []
         finally:
             emu.stop()
+
+
+ROD_POLICY = Path(__file__).parents[3] / "deploy" / "nomad" / "rod-policy.hcl"
+
+
+class TestVariablesAndAcl:
+    """python-nomad's `variable(s)` and `acl` endpoints against the emulator."""
+
+    @pytest.fixture
+    def secured(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[nomad.Nomad]:
+        for name in ("NOMAD_ADDR", "NOMAD_TOKEN", "NOMAD_NAMESPACE", "NOMAD_REGION"):
+            monkeypatch.delenv(name, raising=False)
+        emu = NomadEmulator(driver="inprocess", acl_enabled=True).start()
+        url = urlsplit(emu.url)
+        try:
+            yield nomad.Nomad(host=url.hostname, port=url.port, timeout=10)
+        finally:
+            emu.stop()
+
+    def test_variables_with_check_and_set(self, api: nomad.Nomad) -> None:
+        created = api.variable.create_variable(
+            "nomad/jobs/rod", {"Items": {"GITHUB_TOKEN": "t"}}, cas=0
+        )
+        assert created["Items"] == {"GITHUB_TOKEN": "t"}
+        with pytest.raises(exceptions.VariableConflict) as conflict:
+            api.variable.create_variable("nomad/jobs/rod", {"Items": {"X": "y"}}, cas=0)
+        assert conflict.value.nomad_resp.status_code == 409
+        assert api.variable.get_variable("nomad/jobs/rod")["Items"] == {"GITHUB_TOKEN": "t"}
+        assert [v["Path"] for v in api.variables.get_variables(prefix="nomad/")] == [
+            "nomad/jobs/rod"
+        ]
+        assert api.variable.delete_variable("nomad/jobs/rod").status_code == 204
+        with pytest.raises(exceptions.URLNotFoundNomadException):
+            api.variable.get_variable("nomad/jobs/rod")
+
+    def test_bootstrap_policy_token(self, secured: nomad.Nomad) -> None:
+        root = secured.acl.generate_bootstrap()
+        admin = nomad.Nomad(host=secured.host, port=secured.port, token=root["SecretID"])
+        reply = admin.acl.create_policy(
+            "rod", {"Name": "rod", "Rules": ROD_POLICY.read_text(), "Description": "rod serve"}
+        )
+        assert reply.status_code == 200
+        token = admin.acl.create_token({"Name": "rod", "Type": "client", "Policies": ["rod"]})
+        assert [p["Name"] for p in admin.acl.get_policies()] == ["rod"]
+        rod = nomad.Nomad(host=secured.host, port=secured.port, token=token["SecretID"])
+        assert rod.acl.get_self_token()["Policies"] == ["rod"]
+        assert rod.jobs.get_jobs() == []
+        with pytest.raises(exceptions.URLNotAuthorizedNomadException):
+            rod.jobs.register_job({"Job": {"ID": "x", "TaskGroups": []}})
+        with pytest.raises(exceptions.URLNotAuthorizedNomadException):
+            rod.system.initiate_garbage_collection()

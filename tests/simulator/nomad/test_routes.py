@@ -22,6 +22,28 @@ class TestControlPlane:
         assert (await client.get("/v1/jobs")).json() == []
         assert [r["path"] for r in (await client.get("/_sim/requests")).json()] == ["/v1/jobs"]
 
+    async def test_state_shows_no_secret_and_reset_clears_variables(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        put = await client.put("/v1/var/nomad/jobs/rod", json={"Items": {"TOKEN": "s3cret"}})
+        assert put.status_code == 200
+        state = (await client.get("/_sim/state")).text
+        assert "nomad/jobs/rod" in state and "s3cret" not in state
+        await client.post("/_sim/reset")
+        assert (await client.get("/v1/vars")).json() == []
+
+    async def test_reset_keeps_the_preset_token_and_forgets_the_rest(self) -> None:
+        emu = NomadEmulator(acl_token="root")
+        root = {"X-Nomad-Token": "root"}
+        async with emu.client() as client:
+            policy = {"Name": "p", "Rules": 'namespace "default" { policy = "read" }'}
+            await client.put("/v1/acl/policy/p", json=policy, headers=root)
+            await client.post("/_sim/reset")
+            assert (await client.get("/v1/acl/policies", headers=root)).json() == []
+            bootstrap = await client.post("/v1/acl/bootstrap")
+            assert bootstrap.status_code == 400  # the preset token counts as the bootstrap
+        emu.stop()
+
     async def test_request_log(self, client: httpx.AsyncClient) -> None:
         await client.get("/v1/jobs", params={"prefix": "x"})
         (logged,) = (await client.get("/_sim/requests", params={"path": "/v1/jobs"})).json()

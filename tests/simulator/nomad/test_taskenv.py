@@ -13,7 +13,7 @@ from simulator.nomad.taskenv import (
 )
 
 PATHS = TaskPaths("/a/alloc", "/a/t", "/a/t/local", "/a/t/secrets")
-NODE = {"ID": "node-1", "Name": "n", "Datacenter": "dc1"}
+NODE = {"ID": "node-1", "Name": "n", "Datacenter": "dc1", "Address": "10.0.0.5"}
 
 
 def env_for(job: dict[str, Any], task: dict[str, Any] | None = None) -> dict[str, str]:
@@ -74,6 +74,13 @@ class TestTaskEnv:
     def test_env_block_interpolates(self) -> None:
         env = env_for(JOB, {"Env": {"RUNNER": "${NOMAD_META_need}-${NOMAD_TASK_NAME}"}})
         assert env["RUNNER"] == "x-t"
+
+    def test_node_attributes_interpolate_but_are_not_variables(self) -> None:
+        # rod.nomad.hcl: NOMAD_ADDR = "http://${attr.unique.network.ip-address}:4646"
+        env = env_for(JOB, {"Env": {"ADDR": "http://${attr.unique.network.ip-address}:4646",
+                                    "NODE": "${node.unique.id}/${node.datacenter}"}})  # fmt: skip
+        assert (env["ADDR"], env["NODE"]) == ("http://10.0.0.5:4646", "node-1/dc1")
+        assert "attr.unique.network.ip-address" not in env
 
 
 class TestInterpolate:

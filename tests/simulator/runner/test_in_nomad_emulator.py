@@ -3,6 +3,7 @@ runner, which takes a job from the GitHub emulator: the whole path of one runner
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from collections.abc import Iterator
@@ -56,7 +57,8 @@ def _allocations(nomad: httpx.Client, job_id: str) -> list[dict[str, Any]]:
     return allocations
 
 
-def test_one_dispatch_one_runner_one_job(github: GitHubEmulator, nomad: httpx.Client) -> None:
+def _register_runner_job(nomad: httpx.Client) -> None:
+    """The real spec, its task switched to `rod sim runner` (the only variables that change)."""
     variables = (
         f"runner_command = {json.dumps(sys.executable)}\n"
         'runner_args = ["-m", "simulator.runner", "--poll-wait", "1"]\ncpu = 100\nmemory = 128\n'
@@ -64,6 +66,21 @@ def test_one_dispatch_one_runner_one_job(github: GitHubEmulator, nomad: httpx.Cl
     parsed = nomad.post("/v1/jobs/parse", json={"JobHCL": SPEC.read_text(), "Variables": variables})
     assert parsed.status_code == 200, parsed.text
     assert nomad.put("/v1/jobs", json={"Job": parsed.json()}).status_code == 200
+
+
+def _finished_alloc(nomad: httpx.Client, child: str) -> dict[str, Any]:
+    (alloc,) = wait_for(
+        "the runner allocation to finish",
+        lambda: _allocations(nomad, child),
+        lambda allocs: len(allocs) == 1 and allocs[0]["ClientStatus"] in ("complete", "failed"),
+        timeout=60,
+    )
+    result: dict[str, Any] = alloc
+    return result
+
+
+def test_one_dispatch_one_runner_one_job(github: GitHubEmulator, nomad: httpx.Client) -> None:
+    _register_runner_job(nomad)
 
     spec = JobSpec(name="build", labels=["self-hosted"], duration_seconds=0.2, conclusion="success")
     run = github.backend.create_run("octo", "hello", name="CI", event="push", jobs=[spec])
@@ -84,12 +101,7 @@ def test_one_dispatch_one_runner_one_job(github: GitHubEmulator, nomad: httpx.Cl
     assert dispatched.status_code == 200, dispatched.text
     child = dispatched.json()["DispatchedJobID"]
 
-    (alloc,) = wait_for(
-        "the runner allocation to finish",
-        lambda: _allocations(nomad, child),
-        lambda allocs: len(allocs) == 1 and allocs[0]["ClientStatus"] in ("complete", "failed"),
-        timeout=60,
-    )
+    alloc = _finished_alloc(nomad, child)
     headers = {"Authorization": f"Bearer {TOKEN}"}
     rest = httpx.get(f"{github.url}/repos/octo/hello/actions/jobs/{job.id}", headers=headers)
     runners = httpx.get(f"{github.url}/repos/octo/hello/actions/runners", headers=headers)
@@ -98,3 +110,94 @@ def test_one_dispatch_one_runner_one_job(github: GitHubEmulator, nomad: httpx.Cl
     assert rest.json()["runner_name"] == decision.runner_name
     assert runners.json()["total_count"] == 0
     assert nomad.get(f"/v1/job/{child}").json()["Status"] == "dead"
+
+
+DEPLOY = SPEC.parent
+ADMIN = {"X-Nomad-Token": "management"}
+
+
+@pytest.fixture
+def secured() -> Iterator[httpx.Client]:
+    """ACLs on, both shipped policies applied as the README says, the runner job registered."""
+    with (
+        NomadEmulator(driver="process", acl_token=ADMIN["X-Nomad-Token"]) as emulator,
+        httpx.Client(base_url=emulator.url, headers=ADMIN, timeout=10) as client,
+    ):
+        job_acl = {"Namespace": "default", "JobID": "github-runner", "Group": "runner",
+                   "Task": "runner"}  # fmt: skip
+        for name, extra in (("rod", {}), ("github-runner", {"JobACL": job_acl})):
+            rules = (DEPLOY / f"{name}-policy.hcl").read_text()
+            body = {"Name": name, "Rules": rules, **extra}
+            assert client.put(f"/v1/acl/policy/{name}", json=body).status_code == 200
+        _register_runner_job(client)
+        yield client
+
+
+def test_the_credential_travels_in_a_variable_only_the_runner_task_reads(
+    github: GitHubEmulator, secured: httpx.Client
+) -> None:
+    """Issue 10 item 3, as the dispatcher will do it: Variable, then a dispatch without it."""
+    body = {"Name": "rod", "Type": "client", "Policies": ["rod"]}
+    rod = {"X-Nomad-Token": secured.post("/v1/acl/token", json=body).json()["SecretID"]}
+    spec = JobSpec(name="build", labels=["self-hosted"], duration_seconds=0.2, conclusion="success")
+    run = github.backend.create_run("octo", "hello", name="CI", event="push", jobs=[spec])
+    event = _event(github.url, run.jobs[0].id, run.id)
+    decision = decide(event, Policy())
+    assert isinstance(decision, StartRunner)
+    _, jit = github.backend.generate_jitconfig(
+        "octo", "hello", name=decision.runner_name, runner_group_id=1, labels=["self-hosted"]
+    )
+    request = build_dispatch(event, decision, JitConfig(jit))
+    document = json.loads(base64.b64decode(request.payload))
+    del document["jit_config"]  # the payload (readable with read-job) carries no credential
+    body = {**request.body(), "Payload": base64.b64encode(json.dumps(document).encode()).decode()}
+    path = f"/v1/var/nomad/jobs/github-runner/credentials/{decision.runner_name}"
+
+    written = secured.put(
+        path, params={"cas": "0"}, json={"Items": {"jit_config": jit}}, headers=rod
+    )
+    assert written.status_code == 200, written.text
+    dispatched = secured.post(
+        "/v1/job/github-runner/dispatch",
+        params={"idempotency_token": request.idempotency_token},
+        json=body,
+        headers=rod,
+    )
+    assert dispatched.status_code == 200, dispatched.text
+    child = dispatched.json()["DispatchedJobID"]
+
+    alloc = _finished_alloc(secured, child)
+    assert alloc["ClientStatus"] == "complete", alloc["TaskStates"]
+    assert jit not in json.dumps(secured.get(f"/v1/job/{child}").json())
+    assert secured.get(path, headers=rod).status_code == 403  # rod writes it, never reads it
+    assert secured.delete(path, headers=rod).status_code == 204  # ... and removes it once used
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    rest = httpx.get(
+        f"{github.url}/repos/octo/hello/actions/jobs/{run.jobs[0].id}", headers=headers
+    )
+    assert (rest.json()["conclusion"], rest.json()["runner_name"]) == (
+        "success",
+        decision.runner_name,
+    )
+
+
+def test_without_the_runner_policy_the_task_waits_for_its_credential(
+    secured: httpx.Client,
+) -> None:
+    """A sub-path of the job's own path is not readable by its tasks without a policy."""
+    assert secured.delete("/v1/acl/policy/github-runner").status_code == 200
+    path = "/v1/var/nomad/jobs/github-runner/credentials/rod-9-1"
+    secured.put(path, json={"Items": {"jit_config": "x"}})
+    meta = {"REPO_FULL_NAME": "octo/hello", "REPO_SHORT_NAME": "hello", "WORKFLOW_RUN": "1",
+            "GITHUB_JOB_ID": "9", "RUNNER_NAME": "rod-9-1"}  # fmt: skip
+    payload = base64.b64encode(b'{"url": "http://127.0.0.1:9/octo/hello"}').decode()
+    child = secured.post(
+        "/v1/job/github-runner/dispatch", json={"Meta": meta, "Payload": payload}
+    ).json()["DispatchedJobID"]
+    (alloc,) = _allocations(secured, child)
+    assert alloc["ClientStatus"] == "pending"
+    last = alloc["TaskStates"]["runner"]["Events"][-1]
+    assert last["DisplayMessage"] == (
+        "Missing: nomad.var.get(nomad/jobs/github-runner/credentials/rod-9-1@default.global)"
+    )
+    secured.delete(f"/v1/job/{child}")

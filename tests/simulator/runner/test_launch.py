@@ -11,9 +11,11 @@ from simulator.runner.errors import BadInput
 from simulator.runner.launch import (
     JitLaunch,
     RegistrationLaunch,
+    credential_path,
     launch_from,
     payload_path,
     read_payload,
+    take_credential,
 )
 
 META = {"NOMAD_META_RUNNER_NAME": "rod-5-1", "NOMAD_META_RUNNER_LABELS": "self-hosted,gpu"}
@@ -55,7 +57,7 @@ class TestLaunchFrom:
         [
             ("{", META, "not valid JSON"),
             ("[]", META, "not a JSON object"),
-            ('{"jit_config": ""}', META, "neither jit_config nor registration_token"),
+            ('{"jit_config": ""}', META, "has a jit_config or a registration_token"),
             ('{"registration_token": "T"}', META, "no http\\(s\\) url"),
             ('{"registration_token": "T", "url": "http://h/o/r"}', {}, "RUNNER_NAME is not set"),
             (
@@ -72,6 +74,38 @@ class TestLaunchFrom:
     def test_nothing_to_read(self) -> None:
         with pytest.raises(BadInput, match="no JIT config"):
             launch_from(jitconfig=None, payload_text=None, env={})
+
+    def test_the_credential_file_wins_over_the_payload(self) -> None:
+        payload = json.dumps({"url": "http://h/o/r", "jit_config": "from-payload"})
+        credential = {"jit_config": "from-variable"}
+        launch = launch_from(jitconfig=None, payload_text=payload, env={}, credential=credential)
+        assert launch == JitLaunch("from-variable")
+        assert launch_from(
+            jitconfig=None, payload_text=None, env={}, credential=credential
+        ) == JitLaunch("from-variable")
+
+    def test_registration_token_from_the_credential_file_url_from_the_payload(self) -> None:
+        payload = json.dumps({"url": "http://h/o/r"})  # the payload keeps no secret
+        credential = {"registration_token": "T"}
+        launch = launch_from(jitconfig=None, payload_text=payload, env=META, credential=credential)
+        assert isinstance(launch, RegistrationLaunch)
+        assert (launch.token, launch.url) == ("T", "http://h/o/r")
+
+
+class TestTakeCredential:
+    def test_read_then_removed(self, tmp_path: Path) -> None:
+        path = credential_path({"NOMAD_SECRETS_DIR": str(tmp_path)})
+        assert path == tmp_path / "credential"
+        path.write_text("jit_config=abc==\n")
+        assert take_credential(path) == {"jit_config": "abc=="}
+        assert not path.exists()  # the job's steps run as the runner's user
+
+    def test_absent_or_empty_is_no_credential(self, tmp_path: Path) -> None:
+        assert credential_path({}) is None
+        assert take_credential(None) == {}
+        assert take_credential(tmp_path / "credential") == {}
+        (tmp_path / "credential").write_text("")
+        assert take_credential(tmp_path / "credential") == {}
 
 
 class TestPayloadPath:

@@ -1,0 +1,31 @@
+# ACL policy of `rod serve` and `rod reconcile`: exactly the calls they make, nothing more.
+#
+#   nomad acl policy apply -description "runners-on-demand dispatcher" rod deploy/nomad/rod-policy.hcl
+#   nomad acl token create -name rod -type client -policy rod
+#
+# The token's Secret ID is the NOMAD_TOKEN item of the Variable nomad/jobs/rod (README, "Deploying").
+# Each capability and the call that needs it (nomad/job_endpoint.go, nomad/variables_endpoint.go):
+#   dispatch-job    POST   /v1/job/github-runner/dispatch                  one runner per job
+#   list-jobs       GET    /v1/jobs?prefix=github-runner/&meta=true        the reconciler's view
+#   deregister-job  DELETE /v1/job/<child> (no purge)                      stop a surplus child
+# `deregister-job` exists since Nomad 1.11.2 (GH-27287); on an older server use `submit-job`
+# instead, which also lets the token register any job (and so run any program on the clients).
+# GET /v1/agent/health (/readyz) needs no capability. Nothing reads a job or an allocation.
+#
+# The variables block is for delivering the runner credential through a Nomad Variable rather
+# than the dispatch payload, which anyone with read-job can read (issue 10 item 3): rod writes
+# each runner's credential at nomad/jobs/github-runner/credentials/<runner name> just before the
+# dispatch (check-and-set 0: create only), destroys it once the child has rendered it, and lists
+# the path to clean up what a crash left behind. It never reads one back. The runner job already
+# reads it (github-runner.nomad.hcl); the dispatcher still sends the payload until it switches.
+# For another runner job (a pool's `nomad_job`), repeat the path with its name.
+
+namespace "default" {
+  capabilities = ["dispatch-job", "list-jobs", "deregister-job"]
+
+  variables {
+    path "nomad/jobs/github-runner/credentials/*" {
+      capabilities = ["write", "destroy", "list"]
+    }
+  }
+}

@@ -1,0 +1,90 @@
+"""The read operations of the Nomad backend: jobs, summaries, allocations, nodes.
+
+A mixin of `NomadBackend` (models.py), split out to keep modules small; it reads the same state
+under the same lock.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+from simulator.nomad.client import JobKey, NodeClient
+from simulator.nomad.errors import NotFound
+from simulator.nomad.state import JobRecord, group_summary, job_stub
+
+
+class JobReads:
+    """`GET /v1/job(s)...` and `/v1/nodes` over the backend's records and client node."""
+
+    lock: threading.RLock
+    records: dict[JobKey, JobRecord]
+    client: NodeClient
+    jobs_index: int
+
+    def _record(self, job_id: str, namespace: str) -> JobRecord | None:
+        return self.records.get((namespace, job_id))
+
+    def get_job(self, job_id: str, namespace: str) -> dict[str, Any]:
+        """`GET /v1/job/:id`: the full job, or 404 `job not found`."""
+        with self.lock:
+            record = self._record(job_id, namespace)
+            if record is None:
+                raise NotFound()
+            return copy.deepcopy(record.job)
+
+    def job_index(self, job_id: str, namespace: str) -> int:
+        """The job's ModifyIndex (what its X-Nomad-Index reports), or the jobs table index."""
+        with self.lock:
+            record = self._record(job_id, namespace)
+            return record.job["ModifyIndex"] if record else self.jobs_index
+
+    def list_jobs(
+        self, namespace: str, *, prefix: str = "", meta: bool = False
+    ) -> list[dict[str, Any]]:
+        """`GET /v1/jobs`: stubs sorted by ID; `prefix` is a raw string prefix."""
+        with self.lock:
+            return [
+                job_stub(r.job, self._summary(r), with_meta=meta)
+                for (ns, job_id), r in sorted(self.records.items(), key=lambda kv: kv[0][1])
+                if namespace in ("*", ns) and job_id.startswith(prefix)
+            ]
+
+    def _summary(self, record: JobRecord) -> dict[str, Any]:
+        job = record.job
+        children = {"Pending": 0, "Running": 0, "Dead": record.children_dead_removed}
+        for other in self.records.values():
+            if other.job["ParentID"] == job["ID"] and other.job["Namespace"] == job["Namespace"]:
+                children[other.job["Status"].capitalize()] += 1
+        return {
+            "JobID": job["ID"],
+            "Namespace": job["Namespace"],
+            "Summary": group_summary(record, self.client.allocs_of(record.key)),
+            "Children": children,
+            "CreateIndex": job["CreateIndex"],
+            "ModifyIndex": job["ModifyIndex"],
+        }
+
+    def job_summary(self, job_id: str, namespace: str) -> dict[str, Any]:
+        """`GET /v1/job/:id/summary`, with `Children` {Pending, Running, Dead}."""
+        with self.lock:
+            record = self._record(job_id, namespace)
+            if record is None:
+                raise NotFound()
+            return self._summary(record)
+
+    def job_allocations(self, job_id: str, namespace: str) -> list[dict[str, Any]]:
+        """`GET /v1/job/:id/allocations`: an unknown job gives `[]`, not 404."""
+        with self.lock:
+            return [a.stub() for a in self.client.allocs_of((namespace, job_id))]
+
+    def allocs_index(self) -> int:
+        """The allocs table index (what `/allocations` reports in X-Nomad-Index)."""
+        with self.lock:
+            return self.client.allocs_index
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        """`GET /v1/nodes`: the single client node."""
+        with self.lock:
+            return [copy.deepcopy(self.client.node)]
