@@ -11,6 +11,7 @@ Facts relied on (github/docs content/rest/...):
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import uuid
@@ -49,6 +50,7 @@ def endpoint(
     """Wrap a handler with GitHub's edge; `app=True` wants an App JWT; `charge=False` is free."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(handler)  # the route keeps the operation's name
         async def run(request: Request) -> Response:
             backend: GitHubBackend = request.app.state.backend
             if not request.headers.get("user-agent"):

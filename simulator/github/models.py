@@ -435,9 +435,7 @@ class GitHubBackend(HookOperations):
                     for r in self.actions.runners.values()
                 ],
                 "hooks": [h.to_json(urls.api) for h in self.hooks.values()],
-                "deliveries": [
-                    {**d.item(), "hook_id": d.hook_id} for d in list(self.deliverer.log)
-                ],
+                "deliveries": [d.state() for d in list(self.deliverer.log)],
             }
 
     def add_webhook_fault(self, fault: WebhookFault) -> None:

@@ -16,6 +16,22 @@ from simulator.nomad.models import NomadBackend
 from simulator.nomad.responses import NomadResponses, error_response
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+# The Nomad API as emulated: path, NomadResponses handler, the methods it serves (any other one
+# reaches the handler and gets Nomad's 405). Paths as command/agent/http.go registers them; the
+# `/v1/job/<id>/<suffix>` split is job_endpoint.go's `JobSpecificRequest` (suffix wins).
+API_ROUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("/v1/jobs", "jobs", ("GET", "PUT", "POST")),
+    ("/v1/jobs/parse", "parse", ("PUT", "POST")),
+    ("/v1/job/{job_id:path}/dispatch", "dispatch", ("PUT", "POST")),
+    ("/v1/job/{job_id:path}/summary", "summary", ("GET",)),
+    ("/v1/job/{job_id:path}/allocations", "allocations", ("GET",)),
+    ("/v1/job/{job_id:path}", "job", ("GET", "PUT", "POST", "DELETE")),
+    ("/v1/system/gc", "gc", ("PUT",)),
+    ("/v1/agent/health", "health", ("GET",)),
+    ("/v1/status/leader", "leader", ("GET",)),
+    ("/v1/nodes", "nodes", ("GET",)),
+    ("/v1/event/stream", "event_stream", ("GET",)),
+)
 
 
 def sim_routes(backend: NomadBackend) -> list[Route]:
@@ -59,14 +75,10 @@ def create_app(
         return JSONResponse({"reset": True})
 
     routes = [
-        Route("/v1/jobs", api.jobs, methods=ALL_METHODS),
-        Route("/v1/jobs/parse", api.parse, methods=ALL_METHODS),
-        Route("/v1/job/{rest:path}", api.job, methods=ALL_METHODS),
-        Route("/v1/system/gc", api.gc, methods=ALL_METHODS),
-        Route("/v1/agent/health", api.health, methods=["GET"]),
-        Route("/v1/status/leader", api.leader, methods=["GET"]),
-        Route("/v1/nodes", api.nodes, methods=ALL_METHODS),
-        Route("/v1/event/stream", api.event_stream, methods=ALL_METHODS),
+        *(
+            Route(path, getattr(api, name), methods=ALL_METHODS, name=name)
+            for path, name, _ in API_ROUTES
+        ),
         Route("/_sim/reset", reset_all, methods=["POST"]),
         *sim_routes(backend)[1:],
         *control_routes(control),
