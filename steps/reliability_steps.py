@@ -113,7 +113,7 @@ def forged_webhook_posted(context: Context, forgery: str) -> None:
     endpoints = world.stack.endpoints
     forged = faults.ForgedWebhook(world.repo, job_id=424242, labels=SELF_HOSTED_LINUX)
     response = faults.post_forged(endpoints.webhook_url, endpoints.webhook_secret, forged, forgery)
-    context.forged = (forgery, world.tape.record(response, f"forged, signed with {forgery}"))
+    context.forged = (forgery, world.tape.record(response, f"forged · {forgery}"))
 
 
 @then("the dispatcher answers 401 and nothing is dispatched")

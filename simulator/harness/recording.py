@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from simulator.harness.stack import Stack
+from simulator.harness.backends import Endpoints
 from simulator.livedoc.redact import redact, redact_path, redact_query
 
 # How long the end of a scenario may wait for its runners to go, so its diagram shows them leave.
@@ -56,6 +56,13 @@ class Tape:
             }
         )
         return response
+
+
+class StackLike(Protocol):
+    """What the recorder needs of a Stack: where the parts answer."""
+
+    @property
+    def endpoints(self) -> Endpoints: ...
 
 
 class StepLike(Protocol):
@@ -120,7 +127,7 @@ class Recorder:
         began, _ = self._marks.get(id(step), (time.time(), None))
         self._marks[id(step)] = (began, time.time())
 
-    def scenario_ended(self, scenario: ScenarioLike, stack: Stack, tape: Tape) -> None:
+    def scenario_ended(self, scenario: ScenarioLike, stack: StackLike, tape: Tape) -> None:
         """Wait briefly for the runners to go, then write the scenario with every call seen."""
         passed = _name(scenario.status) == "passed"
         if passed:
@@ -214,7 +221,7 @@ def _name(status: Any) -> str:
     return str(getattr(status, "name", status))
 
 
-def collect(stack: Stack, tape: Tape) -> tuple[list[dict[str, Any]], dict[str, bool]]:
+def collect(stack: StackLike, tape: Tape) -> tuple[list[dict[str, Any]], dict[str, bool]]:
     """Every call logged since the last reset, oldest first, and which services could be seen."""
     endpoints = stack.endpoints
     calls = list(tape.calls)
@@ -282,7 +289,7 @@ def _delivery(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _wait_quiet(stack: Stack, seconds: float) -> None:
+def _wait_quiet(stack: StackLike, seconds: float) -> None:
     """Until no runner is registered, no delivery is pending and no allocation runs (bounded)."""
     endpoints = stack.endpoints
     deadline = time.monotonic() + seconds

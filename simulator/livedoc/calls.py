@@ -21,8 +21,8 @@ PARTICIPANTS = {
     "harness": "test harness",
     "webhooks": "GitHub webhooks",
     "rod": "rod serve",
-    "github": "GitHub API",
     "nomad": "Nomad API",
+    "github": "GitHub API",
     "runner": "runner",
     "other": "other caller",
 }
@@ -34,7 +34,9 @@ USER_AGENTS = (
     ("rod-sim-runner/", "runner"),
     ("GitHub-Hookshot/", "webhooks"),
 )
-REPO_PREFIX = re.compile(r"^/repos/[^/]+/[^/]+")
+REPO_PART = re.compile(r"(^|/_sim)/repos/[^/]+/[^/]+")
+LONG_ID = re.compile(r"\b([0-9a-f]{8})[0-9a-f]{16,}\b")
+DISPATCHED_ID = re.compile(r"/dispatch-\d+-([0-9a-f]+)")  # Nomad's `<parent>/dispatch-<unix>-<hex>`
 READS = ("GET", "HEAD")
 
 
@@ -63,8 +65,9 @@ class Call:
 
     @property
     def short_path(self) -> str:
-        """The path with `/repos/{owner}/{repo}` shown as `…`."""
-        return REPO_PREFIX.sub("…", self.path)
+        """The path with `/repos/{owner}/{repo}` as `/…`, long IDs cut, for the diagram."""
+        path = DISPATCHED_ID.sub(r"/dispatch-…\1", REPO_PART.sub(r"\1/…", self.path))
+        return LONG_ID.sub(r"\1…", path)
 
     @property
     def status_text(self) -> str:
@@ -74,9 +77,9 @@ class Call:
         return str(self.status) if self.status else "no answer"
 
     def label(self) -> str:
-        """The arrow's text: method, short path, status, and what the call carried."""
-        text = f"{self.method} {self.short_path} · {self.status_text}"
-        return f"{text} · {self.detail}" if self.detail else text
+        """The arrow's text: request and status, then what the call carried, a line per part."""
+        parts = [p for p in self.detail.split(" · ") if p]
+        return "\n".join([f"{self.method} {self.short_path} · {self.status_text}", *parts])
 
 
 def caller_of(raw: Mapping[str, Any]) -> str:
@@ -142,13 +145,14 @@ def build_calls(
     return calls
 
 
-def checks_summary(calls: Sequence[Call], limit: int = 4) -> list[str]:
-    """The harness's reads grouped (`GET …/actions/runners: 12 times, 200`), most frequent first."""
-    groups = Counter((c.method, c.short_path, c.status_text) for c in calls if c.kind == "check")
-    lines = [
-        f"{method} {path}: {count} times, {status}"
-        for (method, path, status), count in groups.most_common(limit)
+def checks_summary(calls: Sequence[Call], step: int) -> list[str]:
+    """The harness's reads during one step, grouped: `12 x GET /…/actions/runners (200)`."""
+    groups = Counter(
+        (c.method, c.short_path, c.status_text)
+        for c in calls
+        if c.kind == "check" and c.step == step
+    )
+    return [
+        f"{count} \u00d7 {method} {path} ({status})"
+        for (method, path, status), count in groups.most_common()
     ]
-    if len(groups) > limit:
-        lines.append(f"and {len(groups) - limit} more kinds")
-    return lines
