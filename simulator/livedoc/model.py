@@ -205,9 +205,9 @@ def _feature_doc(
     )
     sections = []
     if parsed.scenarios:
-        sections.append(SectionDoc("", [], _scenarios(parsed.scenarios, records, reason)))
+        sections.append(SectionDoc("", [], _scenarios(parsed.scenarios, records, reason, location)))
     for rule in parsed.rules:
-        scenarios = _scenarios(rule.scenarios, records, reason)
+        scenarios = _scenarios(rule.scenarios, records, reason, location)
         sections.append(SectionDoc(rule.name, list(rule.description), scenarios))
     return FeatureDoc(
         slug=slug(location),
@@ -222,17 +222,17 @@ def _feature_doc(
 
 
 def _scenarios(
-    items: list[Any], records: dict[str, dict[str, Any]], reason: str
+    items: list[Any], records: dict[str, dict[str, Any]], reason: str, file: str
 ) -> list[ScenarioDoc]:
     docs = []
     for item in items:
         if isinstance(item, ScenarioOutline):
             for row_scenario, row in zip(item.scenarios, _rows(item), strict=True):
-                doc = _scenario_doc(row_scenario, records, reason)
+                doc = _scenario_doc(row_scenario, records, reason, file)
                 doc.outline, doc.row = item.name, row
                 docs.append(doc)
         else:
-            docs.append(_scenario_doc(item, records, reason))
+            docs.append(_scenario_doc(item, records, reason, file))
     return docs
 
 
@@ -245,8 +245,10 @@ def _rows(outline: ScenarioOutline) -> list[dict[str, str]]:
     ]
 
 
-def _scenario_doc(parsed: Any, records: dict[str, dict[str, Any]], reason: str) -> ScenarioDoc:
-    location = str(parsed.location)
+def _scenario_doc(
+    parsed: Any, records: dict[str, dict[str, Any]], reason: str, file: str
+) -> ScenarioDoc:
+    location = f"{file}:{parsed.line}"  # as behave reports it, relative to the project
     doc = ScenarioDoc(
         anchor=f"line-{parsed.line}",
         name=parsed.name,

@@ -22,7 +22,7 @@ SHAPES = re.compile(
             r"\bgh[pousr]_[A-Za-z0-9_]{16,}",  # GitHub tokens
             r"\bgithub_pat_[A-Za-z0-9_]{16,}",
             r"\bsha(?:256|1)=[0-9a-fA-F]{40,64}",  # X-Hub-Signature(-256)
-            r"\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}",  # JWT
+            r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}",  # JWT
             r"\b(?i:bearer|token)\s+[\w.~+/=-]{8,}",  # Authorization values
         )
     )

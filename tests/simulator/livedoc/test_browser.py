@@ -1,0 +1,126 @@
+"""The site in a real browser: headless Chromium opens it from file:// with the network cut off.
+
+Playwright drives the system's Chromium (Debian `chromium`; `LIVEDOC_CHROMIUM` names another),
+never a browser of its own. Screenshots go to build/livedoc-screenshots/ (a CI artifact).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Route, sync_playwright
+
+from .conftest import REPO, Site
+
+SHOTS = REPO / "build" / "livedoc-screenshots"
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# As /work/.library machines document: no sandbox as root, no GPU, no background traffic.
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium() -> str | None:
+    """The browser to drive: LIVEDOC_CHROMIUM, else the first Chromium or Chrome on PATH."""
+    names = [os.environ.get("LIVEDOC_CHROMIUM", ""), *BROWSERS]
+    return next((found for name in names if name and (found := shutil.which(name))), None)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    path = chromium()
+    if path is None:
+        pytest.skip("no Chromium on PATH (Debian: apt-get install chromium); .ci/run installs it")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=path, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+class Opened:
+    """A page opened from file:// with every other request aborted, and what went wrong."""
+
+    def __init__(self, browser: Browser, path: Path, width: int = 1400) -> None:
+        self.page: Page = browser.new_page(viewport={"width": width, "height": 900})
+        self.blocked: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.route("**/*", self._only_files)
+        self.page.goto(path.as_uri())
+        self.page.wait_for_selector("body:not([data-diagrams=pending])", timeout=60_000)
+
+    def _only_files(self, route: Route) -> None:
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort()
+
+    def check_rendered(self) -> int:
+        """Every diagram drew as an SVG with its arrows; no error, no request left the machine."""
+        page = self.page
+        expected = int(page.get_attribute("body", "data-diagram-count") or 0)
+        state = page.get_attribute("body", "data-diagrams")
+        error = page.get_attribute("body", "data-diagram-error")
+        assert state == ("rendered" if expected else "none"), error
+        assert page.locator("pre.mermaid").count() == expected
+        assert page.locator("svg[aria-roledescription=sequence]").count() == expected
+        for diagram in page.locator(".diagram").all():
+            drawn = diagram.locator("svg [class^=messageLine]").count()
+            assert drawn == int(diagram.get_attribute("data-arrows") or -1)
+        assert not self.errors, self.errors
+        assert not self.blocked, self.blocked
+        assert page.evaluate("window.__livedocPwned") is None
+        return expected
+
+
+@pytest.fixture(params=["fixture", "real"])
+def site(request: pytest.FixtureRequest) -> Site:
+    value: Site = request.getfixturevalue(f"{request.param}_site")
+    return value
+
+
+def test_index_and_a_story_render_every_diagram(browser: Browser, site: Site) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    index = Opened(browser, site.root / "index.html")
+    index.check_rendered()
+    index.page.screenshot(path=str(SHOTS / f"{site.name}-index.png"), full_page=True)
+    index.page.close()
+    story = Opened(browser, site.root / "features" / "on-demand-runner.html", width=1600)
+    assert story.check_rendered() == 3
+    story.page.screenshot(path=str(SHOTS / f"{site.name}-on-demand-runner.png"))
+    # The README's picture: "A pull request is opened", diagram unclipped, at a small scale.
+    unclipped = (
+        "main { max-width: none } #line-10 { width: fit-content } .diagram { overflow: visible }"
+    )
+    story.page.add_style_tag(content=unclipped)
+    story.page.evaluate("document.body.style.zoom = '0.7'")
+    story.page.locator("#line-10").screenshot(path=str(SHOTS / f"{site.name}-scenario.png"))
+    story.page.close()
+
+
+def test_every_page_of_the_real_site_renders(browser: Browser, real_site: Site) -> None:
+    diagrams = 0
+    for path in sorted(real_site.root.rglob("*.html")):
+        opened = Opened(browser, path)
+        diagrams += opened.check_rendered()
+        opened.page.close()
+    ran = [r for r in real_site.records if r["kind"] == "scenario" and r["calls"]]
+    assert diagrams == len(ran) > 0
+
+
+def test_hostile_labels_show_as_text_and_run_nothing(browser: Browser, fixture_site: Site) -> None:
+    opened = Opened(browser, fixture_site.root / "features" / "hostile.html")
+    opened.check_rendered()
+    svg_text = opened.page.locator("svg[aria-roledescription=sequence]").text_content() or ""
+    assert "window.__livedocPwned = 1" in svg_text
+    opened.page.screenshot(path=str(SHOTS / "fixture-hostile.png"), full_page=True)
