@@ -46,9 +46,11 @@ acceptance: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m simulator.livedoc
 
-# Open every page of build/livedoc/ in headless Chromium (skipped where none is installed).
+# The site of this run: its structure, then every page in headless Chromium (skipped where
+# none is installed).
 docs-check: $(STAMP)
-	LIVEDOC_SITE=build/livedoc $(BIN)/pytest tests/simulator/livedoc/test_browser.py
+	LIVEDOC_SITE=build/livedoc $(BIN)/pytest -k real tests/simulator/livedoc/test_site.py \
+	  tests/simulator/livedoc/test_browser.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -17,7 +17,7 @@ from behave.model import Feature, Scenario, Step
 from behave.runner import Context
 
 from simulator.harness import HarnessError, Stack, StackSettings, World
-from simulator.harness.recording import Recorder
+from simulator.harness.recording import Recorder, Tape
 from simulator.harness.replicas import StackOnDemand, reliable_stack
 
 
@@ -106,7 +106,9 @@ def after_step(context: Context, step: Step) -> None:
 
 
 def after_scenario(context: Context, scenario: Scenario) -> None:
-    context.recorder.scenario_ended(scenario, context.stack, context.world.tape)
+    # No World when before_scenario failed (its hook error is the scenario's outcome).
+    tape = context.world.tape if hasattr(context, "world") else Tape()
+    context.recorder.scenario_ended(scenario, context.stack, tape)
 
 
 def after_feature(context: Context, feature: Feature) -> None:

@@ -134,13 +134,15 @@ class Delivery:
         }
 
     def state(self) -> dict[str, Any]:
-        """(control plane) The item plus its hook, URL, the job it is about and when it was sent."""
+        """(control plane) The item plus its hook, URL, the job it is about, when it was logged
+        (emulated clock) and sent (wall clock)."""
         job = self.event.payload.get("workflow_job") or {}
         return {
             **self.item(),
             "hook_id": self.hook_id,
             "url": self.url,
             "job_id": job.get("id"),
+            "logged_at": self.delivered_at,
             "sent_at": self.sent_at,
         }
 

@@ -265,7 +265,7 @@ def _logged(service: str, entry: dict[str, Any]) -> dict[str, Any]:
 def _delivery(item: dict[str, Any]) -> dict[str, Any]:
     """A webhook delivery as a call from GitHub to `rod serve` (unsent ones: `sent` False)."""
     sent_at = item.get("sent_at")
-    started = sent_at or 0.0
+    started = float(sent_at or item.get("logged_at") or 0.0)
     job = f" · job {item['job_id']}" if item.get("job_id") else ""
     detail = f"{item['event']} {item.get('action') or ''}{job}".strip()
     if item.get("redelivery"):

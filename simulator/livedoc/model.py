@@ -24,6 +24,14 @@ from simulator.livedoc.calls import Call, build_calls
 from simulator.livedoc.redact import redact
 
 STATUSES = ("passed", "failed", "skipped", "not run")
+# Step statuses that are not a failure; behave's others (failed, error, hook_error, undefined,
+# pending) all fail the scenario, which the site counts as failed.
+OK_STEP = ("passed", "skipped", "not run")
+
+
+def status_of(behave_status: str) -> str:
+    """behave's status name in the site's terms: `untested` is not run."""
+    return "not run" if behave_status == "untested" else behave_status
 
 
 @dataclass
@@ -61,7 +69,7 @@ class ScenarioDoc:
     @property
     def failed_step(self) -> int | None:
         """Index of the step that failed, if one did."""
-        return next((n for n, s in enumerate(self.steps) if s.status == "failed"), None)
+        return next((n for n, s in enumerate(self.steps) if s.status not in OK_STEP), None)
 
     @property
     def arrows(self) -> list[Call]:
@@ -99,8 +107,7 @@ class FeatureDoc:
     @property
     def counts(self) -> dict[str, int]:
         """Scenarios per status, every status present."""
-        found = Counter(s.status for s in self.scenarios)
-        return {status: found.get(status, 0) for status in STATUSES}
+        return counts(self.scenarios)
 
     @property
     def status(self) -> str:
@@ -132,8 +139,13 @@ class RunDoc:
     @property
     def counts(self) -> dict[str, int]:
         """Scenarios per status over the run."""
-        found = Counter(s.status for s in self.scenarios)
-        return {status: found.get(status, 0) for status in STATUSES}
+        return counts(self.scenarios)
+
+
+def counts(scenarios: list[ScenarioDoc]) -> dict[str, int]:
+    """How many scenarios have each status, every status present."""
+    found = Counter(s.status for s in scenarios)
+    return {status: found.get(status, 0) for status in STATUSES}
 
 
 def slug(text: str) -> str:
@@ -260,7 +272,8 @@ def _scenario_doc(
     if record is None:
         doc.steps = [StepDoc(s.keyword, s.name, "not run", 0.0, "") for s in parsed.all_steps]
         return doc
-    doc.status = "not run" if record["status"] == "untested" else str(record["status"])
+    status = status_of(str(record["status"]))
+    doc.status = status if status in STATUSES else "failed"
     doc.duration = float(record.get("duration") or 0.0)
     doc.reason = str(record.get("skip_reason") or reason or "") if doc.status != "passed" else ""
     doc.tags = [f"@{t}" for t in record.get("tags", [])] or doc.tags
@@ -269,7 +282,7 @@ def _scenario_doc(
         StepDoc(
             s["keyword"],
             s["name"],
-            "not run" if s["status"] == "untested" else s["status"],
+            status_of(str(s["status"])),
             float(s.get("duration") or 0.0),
             redact(s.get("error") or ""),
         )

@@ -124,23 +124,10 @@ def hostile_records(t0: float) -> list[dict[str, Any]]:
             t0 + 1.2,
             user_agent=PLANTED["bearer"],
         ),
-        _call(
-            "github",
-            "github",
-            "GET",
-            "/repos/o/r/actions/runners",
-            200,
-            t0 + 1.3,
-            user_agent=harness,
-        ),
-        _call(
-            "github",
-            "github",
-            "GET",
-            "/repos/o/r/actions/runners",
-            200,
-            t0 + 1.4,
-            user_agent=harness,
+        *(
+            _call("github", "github", "GET", "/repos/o/r/actions/runners", 200, t0 + t)
+            | {"user_agent": harness}
+            for t in (1.3, 1.4)
         ),
     ]
     sent = " ".join(PLANTED[k] for k in ("signature", "jwt", "jit"))

@@ -83,39 +83,42 @@ class Opened:
         return expected
 
 
-@pytest.fixture(params=["fixture", "real"])
-def site(request: pytest.FixtureRequest) -> Site:
-    value: Site = request.getfixturevalue(f"{request.param}_site")
-    return value
-
-
-def test_index_and_a_story_render_every_diagram(browser: Browser, site: Site) -> None:
+def screenshots(site: Site, index: Opened, story: Opened) -> None:
+    """The index, a story, and the README's picture of "A pull request is opened" (unclipped,
+    at a small scale) into build/livedoc-screenshots/."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    index = Opened(browser, site.root / "index.html")
-    index.check_rendered()
     index.page.screenshot(path=str(SHOTS / f"{site.name}-index.png"), full_page=True)
-    index.page.close()
-    story = Opened(browser, site.root / "features" / "on-demand-runner.html", width=1600)
-    assert story.check_rendered() == 3
     story.page.screenshot(path=str(SHOTS / f"{site.name}-on-demand-runner.png"))
-    # The README's picture: "A pull request is opened", diagram unclipped, at a small scale.
     unclipped = (
         "main { max-width: none } #line-10 { width: fit-content } .diagram { overflow: visible }"
     )
     story.page.add_style_tag(content=unclipped)
     story.page.evaluate("document.body.style.zoom = '0.7'")
     story.page.locator("#line-10").screenshot(path=str(SHOTS / f"{site.name}-scenario.png"))
-    story.page.close()
+
+
+def test_the_index_and_a_story_render_every_diagram(browser: Browser, fixture_site: Site) -> None:
+    index = Opened(browser, fixture_site.root / "index.html")
+    index.check_rendered()
+    story = Opened(browser, fixture_site.root / "features" / "on-demand-runner.html", 1600)
+    assert story.check_rendered() == 3
+    screenshots(fixture_site, index, story)
 
 
 def test_every_page_of_the_real_site_renders(browser: Browser, real_site: Site) -> None:
+    pictured = ("index.html", "on-demand-runner.html")
+    kept: dict[str, Opened] = {}
     diagrams = 0
     for path in sorted(real_site.root.rglob("*.html")):
-        opened = Opened(browser, path)
+        opened = Opened(browser, path, 1600)
         diagrams += opened.check_rendered()
-        opened.page.close()
+        if path.name in pictured:
+            kept[path.name] = opened
+        else:
+            opened.page.close()
     ran = [r for r in real_site.records if r["kind"] == "scenario" and r["calls"]]
     assert diagrams == len(ran) > 0
+    screenshots(real_site, *(kept[name] for name in pictured))
 
 
 def test_hostile_labels_show_as_text_and_run_nothing(browser: Browser, fixture_site: Site) -> None:

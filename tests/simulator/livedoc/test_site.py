@@ -13,7 +13,7 @@ import pytest
 from behave.parser import parse_file
 
 from simulator.livedoc.errors import LivedocError
-from simulator.livedoc.model import load_run, slug
+from simulator.livedoc.model import STATUSES, load_run, slug, status_of
 from simulator.livedoc.site import build_site, paragraphs, seconds
 
 from .conftest import HOSTILE, PLANTED, Site
@@ -69,7 +69,8 @@ class TestScenarios:
             page_name, anchor = section_id(location)
             page = site[page_name]
             assert anchor in page.ids, f"{location} has no section"
-            status = "not run" if record["status"] == "untested" else record["status"]
+            status = status_of(record["status"])
+            status = status if status in STATUSES else "failed"  # error, hook_error, ...
             assert status.replace(" ", "-") in page.sections[anchor].split()
             html = page.path.read_text(encoding="utf-8")
             section = html[html.index(f'id="{anchor}"') :]
