@@ -20,8 +20,8 @@ from simulator.livedoc.assets import MERMAID_VERSION, copy_assets
 from simulator.livedoc.calls import PARTICIPANTS, checks_summary
 from simulator.livedoc.endpoints import SERVICES, coverage, emulated_endpoints, endpoint_for
 from simulator.livedoc.errors import LivedocError
-from simulator.livedoc.mermaid import band_titles, sequence_diagram
-from simulator.livedoc.model import FeatureDoc, RunDoc, ScenarioDoc
+from simulator.livedoc.mermaid import sequence_diagram
+from simulator.livedoc.model import RunDoc, ScenarioDoc
 
 MARKER = ".livedoc"  # marks a directory this module wrote, so a rebuild may empty it
 SERVICE_NOTES = {
@@ -51,24 +51,24 @@ STORY_LINE = ("As a", "As an", "I want", "So that", "In order")
 def paragraphs(lines: list[str]) -> list[tuple[str, bool]]:
     """A feature's description as (text, is a user-story line): wrapped lines joined again."""
     out: list[tuple[str, bool]] = []
+    joinable = False  # the last line was prose, so this one continues its paragraph
     for line in (raw.strip() for raw in lines):
         story = line.startswith(STORY_LINE)
-        if not line or story or not out or out[-1][1]:
-            if line:
-                out.append((line, story))
-            continue
-        out[-1] = (f"{out[-1][0]} {line}", False)
+        if line and joinable and not story:
+            out[-1] = (f"{out[-1][0]} {line}", False)
+        elif line:
+            out.append((line, story))
+        joinable = bool(line) and not story
     return out
 
 
 def step_label(scenario: ScenarioDoc, index: int) -> str:
     """The band a call fell in, for the call table."""
-    titles = band_titles([s.text for s in scenario.steps], passed=scenario.status == "passed")
-    if index == -1:
+    if index < 0:
         return "before the first step"
     if index >= len(scenario.steps):
         return "after the last step"
-    return titles.get(index, "")
+    return scenario.steps[index].text
 
 
 def _environment() -> Environment:
@@ -151,18 +151,19 @@ def build_site(run: RunDoc, out: Path) -> Path:
     _write_endpoints(run, write)
     copy_assets(out / "assets")
     (out / "data").mkdir()
-    data = json.dumps(dataclasses.asdict(run), indent=1, default=sorted)
+    data = json.dumps(dataclasses.asdict(run), indent=1)
     (out / "data" / "run.json").write_text(data, encoding="utf-8")
     return out / "index.html"
 
 
-def _links(feature: FeatureDoc) -> list[tuple[str, ScenarioDoc]]:
-    return [(f"features/{feature.slug}.html#{s.anchor}", s) for s in feature.scenarios]
-
-
 def _write_endpoints(run: RunDoc, write: Any) -> None:
     endpoints = emulated_endpoints()
-    scenarios = [(link, title(s), s.calls) for f in run.features for link, s in _links(f)]
+    scenarios = [
+        (f"features/{f.slug}.html#{s.anchor}", title(s), s.calls)
+        for f in run.features
+        for s in f.scenarios
+        if s.calls
+    ]
     usage, unmatched = coverage(endpoints, scenarios)
     by_scenario = []
     for link, name, calls in scenarios:

@@ -53,12 +53,21 @@ class TestIndex:
         assert "needs -D backend=sim, not compose" in text
 
     def test_user_story_lines_are_kept_apart_and_wrapped_lines_joined(self) -> None:
-        lines = ["As a po' boy", "I want runners", "So that I pay less", "One", "paragraph."]
+        lines = [
+            "As a po' boy",
+            "I want runners",
+            "So that I pay less",
+            "One",
+            "paragraph.",
+            "",
+            "Two.",
+        ]
         assert paragraphs(lines) == [
             ("As a po' boy", True),
             ("I want runners", True),
             ("So that I pay less", True),
             ("One paragraph.", False),
+            ("Two.", False),
         ]
 
 
