@@ -66,7 +66,8 @@ def sequence_diagram(
         lines += [_statement(call, failing) for call in in_band if call.kind != "check"]
         checks = sum(c.kind == "check" for c in in_band)
         if checks:
-            lines.append(f"    Note over harness: {checks} reads to check")
+            reads = "1 read" if checks == 1 else f"{checks} reads"
+            lines.append(f"    Note over harness: {reads} to check")
         if failing:
             first = error.strip().splitlines()[0] if error.strip() else "failed"
             lines.append(f"    Note over {span}: ✗ step failed: {escape(first)}")

@@ -46,17 +46,18 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-class Opened:
-    """A page opened from file:// with every other request aborted, and what went wrong."""
+class Viewer:
+    """One tab that opens pages from file:// with every other request aborted.
 
-    def __init__(self, browser: Browser, path: Path, width: int = 1400) -> None:
+    One tab for a whole site: a navigation reuses the compiled mermaid script of the last one.
+    """
+
+    def __init__(self, browser: Browser, width: int = 1600) -> None:
         self.page: Page = browser.new_page(viewport={"width": width, "height": 900})
         self.blocked: list[str] = []
         self.errors: list[str] = []
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
         self.page.route("**/*", self._only_files)
-        self.page.goto(path.as_uri())
-        self.page.wait_for_selector("body:not([data-diagrams=pending])", timeout=60_000)
 
     def _only_files(self, route: Route) -> None:
         if route.request.url.startswith("file:"):
@@ -65,65 +66,58 @@ class Opened:
             self.blocked.append(route.request.url)
             route.abort()
 
-    def check_rendered(self) -> int:
-        """Every diagram drew as an SVG with its arrows; no error, no request left the machine."""
+    def open(self, path: Path) -> int:
+        """Open a page and check it: every diagram drew as an SVG with one line per arrow, no
+        page error, no request left the machine, nothing ran from a label. Its diagram count."""
         page = self.page
+        page.goto(path.as_uri())
+        page.wait_for_selector("body:not([data-diagrams=pending])", timeout=60_000)
         expected = int(page.get_attribute("body", "data-diagram-count") or 0)
         state = page.get_attribute("body", "data-diagrams")
         error = page.get_attribute("body", "data-diagram-error")
-        assert state == ("rendered" if expected else "none"), error
+        assert state == ("rendered" if expected else "none"), f"{path.name}: {error}"
         assert page.locator("pre.mermaid").count() == expected
         assert page.locator("svg[aria-roledescription=sequence]").count() == expected
         for diagram in page.locator(".diagram").all():
             drawn = diagram.locator("svg [class^=messageLine]").count()
-            assert drawn == int(diagram.get_attribute("data-arrows") or -1)
+            assert drawn == int(diagram.get_attribute("data-arrows") or -1), path.name
         assert not self.errors, self.errors
         assert not self.blocked, self.blocked
         assert page.evaluate("window.__livedocPwned") is None
         return expected
 
-
-def screenshots(site: Site, index: Opened, story: Opened) -> None:
-    """The index, a story, and the README's picture of "A pull request is opened" (unclipped,
-    at a small scale) into build/livedoc-screenshots/."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    index.page.screenshot(path=str(SHOTS / f"{site.name}-index.png"), full_page=True)
-    story.page.screenshot(path=str(SHOTS / f"{site.name}-on-demand-runner.png"))
-    unclipped = (
-        "main { max-width: none } #line-10 { width: fit-content } .diagram { overflow: visible }"
-    )
-    story.page.add_style_tag(content=unclipped)
-    story.page.evaluate("document.body.style.zoom = '0.7'")
-    story.page.locator("#line-10").screenshot(path=str(SHOTS / f"{site.name}-scenario.png"))
+    def screenshots(self, site: Site) -> None:
+        """The index, a story, and the README's picture of "A pull request is opened" (its
+        diagram unclipped, at a small scale) into build/livedoc-screenshots/."""
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.open(site.root / "index.html")
+        self.page.screenshot(path=str(SHOTS / f"{site.name}-index.png"), full_page=True)
+        self.open(site.root / "features" / "on-demand-runner.html")
+        self.page.screenshot(path=str(SHOTS / f"{site.name}-on-demand-runner.png"))
+        unclipped = "main { max-width: none } #line-10 { width: fit-content }"
+        self.page.add_style_tag(content=unclipped + " .diagram { overflow: visible }")
+        self.page.evaluate("document.body.style.zoom = '0.7'")
+        self.page.locator("#line-10").screenshot(path=str(SHOTS / f"{site.name}-scenario.png"))
 
 
 def test_the_index_and_a_story_render_every_diagram(browser: Browser, fixture_site: Site) -> None:
-    index = Opened(browser, fixture_site.root / "index.html")
-    index.check_rendered()
-    story = Opened(browser, fixture_site.root / "features" / "on-demand-runner.html", 1600)
-    assert story.check_rendered() == 3
-    screenshots(fixture_site, index, story)
+    viewer = Viewer(browser)
+    assert viewer.open(fixture_site.root / "index.html") == 0
+    assert viewer.open(fixture_site.root / "features" / "on-demand-runner.html") == 3
+    viewer.screenshots(fixture_site)
 
 
 def test_every_page_of_the_real_site_renders(browser: Browser, real_site: Site) -> None:
-    pictured = ("index.html", "on-demand-runner.html")
-    kept: dict[str, Opened] = {}
-    diagrams = 0
-    for path in sorted(real_site.root.rglob("*.html")):
-        opened = Opened(browser, path, 1600)
-        diagrams += opened.check_rendered()
-        if path.name in pictured:
-            kept[path.name] = opened
-        else:
-            opened.page.close()
+    viewer = Viewer(browser)
+    diagrams = sum(viewer.open(path) for path in sorted(real_site.root.rglob("*.html")))
     ran = [r for r in real_site.records if r["kind"] == "scenario" and r["calls"]]
     assert diagrams == len(ran) > 0
-    screenshots(real_site, *(kept[name] for name in pictured))
+    viewer.screenshots(real_site)
 
 
 def test_hostile_labels_show_as_text_and_run_nothing(browser: Browser, fixture_site: Site) -> None:
-    opened = Opened(browser, fixture_site.root / "features" / "hostile.html")
-    opened.check_rendered()
-    svg_text = opened.page.locator("svg[aria-roledescription=sequence]").text_content() or ""
+    viewer = Viewer(browser, 1400)
+    assert viewer.open(fixture_site.root / "features" / "hostile.html") == 1
+    svg_text = viewer.page.locator("svg[aria-roledescription=sequence]").text_content() or ""
     assert "window.__livedocPwned = 1" in svg_text
-    opened.page.screenshot(path=str(SHOTS / "fixture-hostile.png"), full_page=True)
+    viewer.page.screenshot(path=str(SHOTS / "fixture-hostile.png"), full_page=True)

@@ -20,7 +20,7 @@ from .conftest import HOSTILE, PLANTED, Site
 from .pages import Page, pages
 
 ARROW = re.compile(r"^\s+(\w+)(->>|-x)(\w+): (.*)$")
-READS = re.compile(r"Note over harness: (\d+) reads to check$")
+READS = re.compile(r"Note over harness: (\d+) reads? to check$")
 UNSENT = re.compile(r"^\s+Note over webhooks: ✗ ")
 CODE = re.compile(r"#(\d+);")
 
