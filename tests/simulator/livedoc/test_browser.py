@@ -18,7 +18,8 @@ from .conftest import REPO, Site
 
 SHOTS = REPO / "build" / "livedoc-screenshots"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-# As /work/.library machines document: no sandbox as root, no GPU, no background traffic.
+# Headless as root (CI): no sandbox, no GPU, and none of the background traffic a closed
+# network refuses.
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
