@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # Touched after a successful install; pyproject.toml or constraints.txt changes trigger a reinstall.
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck unit acceptance-gate acceptance clean lock
+.PHONY: demo test lint format typecheck unit acceptance-gate acceptance docs docs-check clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -23,7 +23,8 @@ demo: $(STAMP)
 	$(BIN)/rod demo
 
 ## test: everything CI runs, in order: lint, types, unit tests, the behave gate, the acceptance suite
-test: lint typecheck unit acceptance-gate acceptance
+## (then its living documentation, build/livedoc/, and the browser check of that site)
+test: lint typecheck unit acceptance-gate acceptance docs-check
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -43,8 +44,19 @@ acceptance-gate: $(STAMP)
 	$(BIN)/behave --dry-run --no-junit --format progress
 
 # The article's features against the embedded backend; JUnit XML in build/behave-junit/.
+# The living documentation is built from the run whether its scenarios passed or not.
 acceptance: $(STAMP)
-	$(BIN)/behave
+	$(BIN)/behave; status=$$?; $(MAKE) --no-print-directory docs || status=1; exit $$status
+
+## docs: the living documentation of the last acceptance run: build/livedoc/index.html
+docs: $(STAMP)
+	$(BIN)/python -m simulator.livedoc
+
+# The site of this run: its structure, then every page in headless Chromium (skipped where
+# none is installed).
+docs-check: $(STAMP)
+	LIVEDOC_SITE=build/livedoc $(BIN)/pytest -k real tests/simulator/livedoc/test_site.py \
+	  tests/simulator/livedoc/test_browser.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

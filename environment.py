@@ -1,7 +1,9 @@
 """behave hooks: one stack per run (before_all), a reset and a fresh World per scenario.
 
 Choose where the system under test runs with `-D backend=sim|compose|external` (default sim,
-set in pyproject's [tool.behave.userdata]); see simulator/harness/backends.py.
+set in pyproject's [tool.behave.userdata]); see simulator/harness/backends.py. The step and
+scenario hooks also record what each scenario did over HTTP for the living documentation
+(simulator/harness/recording.py; `make docs` builds the site from it).
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from collections.abc import Iterator
 from types import FrameType
 
 from behave import fixture, use_fixture
-from behave.model import Scenario
+from behave.model import Feature, Scenario, Step
 from behave.runner import Context
 
 from simulator.harness import HarnessError, Stack, StackSettings, World
+from simulator.harness.recording import Recorder, Tape
 from simulator.harness.replicas import StackOnDemand, reliable_stack
 
 
@@ -26,6 +29,22 @@ def running_stack(context: Context) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+
+
+@fixture
+def living_record(context: Context) -> Iterator[Recorder]:
+    """The calls file for the living documentation, checked for secrets when the run ends."""
+    config = context.config
+    recorder = Recorder(
+        context.settings.log_dir / "livedoc.jsonl",
+        backend=context.settings.backend,
+        tag_expression=str(config.tag_expression or ""),
+        paths=[str(path) for path in config.paths],
+    )
+    try:
+        yield recorder
+    finally:
+        recorder.close()
 
 
 @fixture
@@ -47,6 +66,7 @@ def before_all(context: Context) -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         context.settings = StackSettings.from_userdata(context.config.userdata)
+        context.recorder = use_fixture(living_record, context)
         context.stack = use_fixture(running_stack, context)
         context.reliable_stack = use_fixture(reliable_stack_on_demand, context)
     except HarnessError as exc:
@@ -68,9 +88,28 @@ def before_tag(context: Context, tag: str) -> None:
 
 
 def before_scenario(context: Context, scenario: Scenario) -> None:
+    context.recorder.scenario_started()
     context.stack.reset()
     context.world = World(
         stack=context.stack,
         timeout=context.settings.timeout,
         job_seconds=context.settings.job_seconds,
     )
+
+
+def before_step(context: Context, step: Step) -> None:
+    context.recorder.step_started(step)
+
+
+def after_step(context: Context, step: Step) -> None:
+    context.recorder.step_ended(step)
+
+
+def after_scenario(context: Context, scenario: Scenario) -> None:
+    # No World when before_scenario failed (its hook error is the scenario's outcome).
+    tape = context.world.tape if hasattr(context, "world") else Tape()
+    context.recorder.scenario_ended(scenario, context.stack, tape)
+
+
+def after_feature(context: Context, feature: Feature) -> None:
+    context.recorder.feature_ended(feature)

@@ -2,6 +2,9 @@
 
 Both emulators mount these under `/_sim/`; the service-specific parts (reset, state, clock) live
 with each emulator. Faults match on method and a glob of the path, e.g. `POST /v1/job/*/dispatch`.
+The log keeps who called (User-Agent) and when each request began and ended; control-plane
+requests that change something (not GETs) are logged too, flagged `control`, and listed only on
+`GET /_sim/requests?control=true`, so the living documentation can show what the harness did.
 """
 
 from __future__ import annotations
@@ -24,13 +27,16 @@ CONTROL_PREFIX = "/_sim/"
 
 @dataclass
 class RecordedRequest:
-    """One request the emulator answered."""
+    """One request the emulator answered; `at` is when it ended, `started` when it began."""
 
     method: str
     path: str
     query: str
     status: int
     at: float
+    started: float = 0.0
+    user_agent: str = ""
+    control: bool = False  # a `/_sim/` request, made by a test harness
 
 
 @dataclass
@@ -96,13 +102,17 @@ class ControlPlane:
         with self._lock:
             return [replace(fault) for fault in self.faults if fault.count > 0]
 
-    def calls(self, method: str = "*", path: str = "*") -> list[RecordedRequest]:
-        """Logged requests matching a method and a path glob."""
+    def calls(
+        self, method: str = "*", path: str = "*", *, control: bool = False
+    ) -> list[RecordedRequest]:
+        """Logged requests matching a method and a path glob (control-plane ones if asked)."""
         with self._lock:
             return [
                 r
                 for r in self.requests
-                if method in ("*", r.method) and fnmatch.fnmatchcase(r.path, path)
+                if method in ("*", r.method)
+                and fnmatch.fnmatchcase(r.path, path)
+                and (control or not r.control)
             ]
 
     def reset(self) -> None:
@@ -113,18 +123,26 @@ class ControlPlane:
 
 
 class ControlMiddleware:
-    """Applies injected faults before the app and logs every non-control request after it."""
+    """Applies injected faults before the app and logs each request after it.
+
+    Control-plane (`/_sim/`) requests never meet a fault; of those only the ones that change
+    something (not GETs) are logged, flagged `control`.
+    """
 
     def __init__(self, app: ASGIApp, control: ControlPlane) -> None:
         self.app = app
         self.control = control
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
-        status_seen = 0
+        control = path.startswith(CONTROL_PREFIX)
+        if control and method == "GET":
+            await self.app(scope, receive, send)
+            return
+        started, status_seen = time.time(), 0
 
         async def send_recording(message: Any) -> None:
             nonlocal status_seen
@@ -132,7 +150,7 @@ class ControlMiddleware:
                 status_seen = message["status"]
             await send(message)
 
-        fault = self.control.take_fault(method, path)
+        fault = None if control else self.control.take_fault(method, path)
         try:
             if fault is not None:
                 if fault.hang_seconds:
@@ -142,18 +160,35 @@ class ControlMiddleware:
             else:
                 await self.app(scope, receive, send_recording)
         finally:
-            query = scope.get("query_string", b"").decode("latin-1")
-            self.control.record(RecordedRequest(method, path, query, status_seen, time.time()))
+            self.control.record(_recorded(scope, status_seen, started, control=control))
+
+
+def _recorded(
+    scope: Scope, status: int, started: float, *, control: bool = False
+) -> RecordedRequest:
+    """The log entry for one request that has been answered (or failed) just now."""
+    headers = dict(scope.get("headers") or [])
+    return RecordedRequest(
+        method=scope["method"],
+        path=scope["path"],
+        query=scope.get("query_string", b"").decode("latin-1"),
+        status=status,
+        at=time.time(),
+        started=started,
+        user_agent=headers.get(b"user-agent", b"").decode("latin-1"),
+        control=control,
+    )
 
 
 def control_routes(control: ControlPlane) -> list[Route]:
-    """`GET /_sim/requests?method=&path=`, `GET /_sim/faults` (those with uses left) and
+    """`GET /_sim/requests?method=&path=&control=`, `GET /_sim/faults` (those with uses left) and
     `POST /_sim/faults` (JSON body: a Fault's fields)."""
 
     async def list_requests(request: Request) -> Response:
-        method = request.query_params.get("method", "*")
-        path = request.query_params.get("path", "*")
-        return JSONResponse([asdict(r) for r in control.calls(method, path)])
+        params = request.query_params
+        method, path = params.get("method", "*"), params.get("path", "*")
+        with_control = params.get("control", "") in ("1", "true")
+        return JSONResponse([asdict(r) for r in control.calls(method, path, control=with_control)])
 
     async def list_faults(request: Request) -> Response:
         return JSONResponse([asdict(fault) for fault in control.pending()])

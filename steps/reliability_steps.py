@@ -112,10 +112,8 @@ def forged_webhook_posted(context: Context, forgery: str) -> None:
     world = context.world
     endpoints = world.stack.endpoints
     forged = faults.ForgedWebhook(world.repo, job_id=424242, labels=SELF_HOSTED_LINUX)
-    context.forged = (
-        forgery,
-        faults.post_forged(endpoints.webhook_url, endpoints.webhook_secret, forged, forgery),
-    )
+    response = faults.post_forged(endpoints.webhook_url, endpoints.webhook_secret, forged, forgery)
+    context.forged = (forgery, world.tape.record(response, f"forged · {forgery}"))
 
 
 @then("the dispatcher answers 401 and nothing is dispatched")

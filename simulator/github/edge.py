@@ -16,6 +16,7 @@ Facts relied on (github/docs content/rest/...):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -57,6 +58,7 @@ def endpoint(
     may not administer."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(handler)  # the route keeps the operation's name
         async def run(request: Request) -> Response:
             backend: GitHubBackend = request.app.state.backend
             if not request.headers.get("user-agent"):

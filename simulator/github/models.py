@@ -334,9 +334,7 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
                 ],
                 "hooks": [h.to_json(urls.api) for h in self.hooks.values()],
                 "scale_sets": self.scalesets.dump(),
-                "deliveries": [
-                    {**d.item(), "hook_id": d.hook_id} for d in list(self.deliverer.log)
-                ],
+                "deliveries": [d.state() for d in list(self.deliverer.log)],
             }
 
     def add_webhook_fault(self, fault: WebhookFault) -> None:

@@ -8,6 +8,7 @@ As docs/architecture.md fixes it (plus `runner_group` on register, for org runne
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 
@@ -26,6 +27,7 @@ Handler = Callable[[Request, GitHubBackend], Awaitable[Response]]
 
 
 def _guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    @functools.wraps(handler)  # the route keeps the operation's name
     async def run(request: Request) -> Response:
         try:
             return await handler(request, request.app.state.backend)

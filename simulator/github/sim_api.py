@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
@@ -23,6 +24,7 @@ Handler = Callable[[Request, GitHubBackend], Awaitable[Response]]
 
 
 def _guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    @functools.wraps(handler)  # the route keeps the operation's name
     async def run(request: Request) -> Response:
         try:
             return await handler(request, request.app.state.backend)

@@ -125,6 +125,7 @@ class Delivery:
     request_body: str = ""
     response_headers: dict[str, str] = field(default_factory=dict)
     response_body: str = ""
+    sent_at: float | None = None  # wall-clock time the POST began (control plane only)
 
     def item(self) -> dict[str, Any]:
         """hook-delivery-item."""
@@ -141,6 +142,19 @@ class Delivery:
             "installation_id": self.event.installation_id,
             "repository_id": self.event.repository_id,
             "throttled_at": None,
+        }
+
+    def state(self) -> dict[str, Any]:
+        """(control plane) The item plus its hook, URL, the job it is about, when it was logged
+        (emulated clock) and sent (wall clock)."""
+        job = self.event.payload.get("workflow_job") or {}
+        return {
+            **self.item(),
+            "hook_id": self.hook_id,
+            "url": self.url,
+            "job_id": job.get("id"),
+            "logged_at": self.delivered_at,
+            "sent_at": self.sent_at,
         }
 
     def detail(self) -> dict[str, Any]:
@@ -349,6 +363,7 @@ class Deliverer:
         if self._client is None:
             self._client = httpx.AsyncClient(transport=self.transport, timeout=self.timeout)
         started = time.monotonic()
+        delivery.sent_at = time.time()
         try:
             response = await self._client.post(
                 delivery.url,

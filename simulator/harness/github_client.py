@@ -7,11 +7,13 @@ from typing import Any
 
 import httpx
 
+# Every call the suite makes says so (the living documentation tells callers apart by this).
+HARNESS_USER_AGENT = "runners-on-demand-acceptance"
 # https://docs.github.com/en/rest/using-the-rest-api/getting-started-with-the-rest-api#headers
 REST_HEADERS = {
     "Accept": "application/vnd.github+json",
     "X-GitHub-Api-Version": "2022-11-28",
-    "User-Agent": "runners-on-demand-acceptance",
+    "User-Agent": HARNESS_USER_AGENT,
 }
 
 
@@ -132,7 +134,11 @@ class GitHubControl:
     """The GitHub emulator's test-only control plane under `/_sim/` (see simulator/README.md)."""
 
     def __init__(self, base_url: str, *, timeout: float = 5.0) -> None:
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"User-Agent": HARNESS_USER_AGENT},
+            timeout=timeout,
+        )
 
     def close(self) -> None:
         """Release the connection pool."""

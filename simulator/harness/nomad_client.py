@@ -9,6 +9,9 @@ from typing import Any
 
 import httpx
 import nomad
+import requests
+
+from simulator.harness.github_client import HARNESS_USER_AGENT
 
 
 def runner_job_spec(here: Path) -> Path:
@@ -42,10 +45,16 @@ class NomadApi:
     def __init__(self, address: str, token: str | None = None, *, timeout: int = 5) -> None:
         self.address = address.rstrip("/")
         self._token = token
-        self.client = nomad.Nomad(address=self.address, token=token, timeout=timeout)
+        # python-nomad's own `user_agent=` fails without a token (api/base.py sets it on None).
+        session = requests.Session()
+        session.headers["User-Agent"] = HARNESS_USER_AGENT
+        self.client = nomad.Nomad(
+            address=self.address, token=token, timeout=timeout, session=session
+        )
 
     def _headers(self) -> dict[str, str]:
-        return {"X-Nomad-Token": self._token} if self._token else {}
+        token = {"X-Nomad-Token": self._token} if self._token else {}
+        return {"User-Agent": HARNESS_USER_AGENT, **token}
 
     # https://developer.hashicorp.com/nomad/api-docs/jobs#parse-job
     def parse_job(self, hcl: str, variables: Mapping[str, Any]) -> dict[str, Any]:

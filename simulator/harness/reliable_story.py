@@ -226,7 +226,7 @@ def reconciler_actions(world: World, action: str) -> int:
     """How many `action` ("dispatch" or "retire") the replicas' reconcilers carried out."""
     total = 0.0
     for replica in replicas(world):
-        text = httpx.get(f"{replica.url}/metrics", timeout=5).text
+        text = world.tape.record(httpx.get(f"{replica.url}/metrics", timeout=5)).text
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 labels = sample.labels

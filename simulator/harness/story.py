@@ -52,7 +52,8 @@ def expect_webhook_for_workflow_jobs(world: World) -> dict[str, Any]:
 
 def expect_dispatcher_ready(world: World) -> None:
     """The dispatcher answers `/readyz` 200: it reaches GitHub and Nomad."""
-    response = httpx.get(f"{world.stack.endpoints.dispatcher_url}/readyz", timeout=5)
+    url = f"{world.stack.endpoints.dispatcher_url}/readyz"
+    response = world.tape.record(httpx.get(url, timeout=5))
     assert response.status_code == 200, f"/readyz answered {response.status_code}: {response.text}"
 
 

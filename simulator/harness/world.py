@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from simulator.harness.observe import ChildView, JobView, RunnerView
+from simulator.harness.recording import Tape
 from simulator.harness.stack import Stack
 
 
@@ -21,6 +22,8 @@ class World:
     job: JobView | None = None
     child: ChildView | None = None
     runner: RunnerView | None = None
+    # Calls the scenario made to `rod serve` itself, which no emulator logs.
+    tape: Tape = field(default_factory=Tape)
 
     @property
     def repo(self) -> str:

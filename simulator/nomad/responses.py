@@ -85,22 +85,27 @@ class NomadResponses(ApiBase):
     # -- /v1/job/... ---------------------------------------------------------------------------
 
     async def job(self, request: Request) -> Response:
-        """`/v1/job/<id>[/dispatch|/summary|/allocations]`: the suffix picks the handler."""
-        rest: str = request.path_params["rest"]
-        for suffix, handler in (
-            ("/dispatch", self._dispatch),
-            ("/summary", self._summary),
-            ("/allocations", self._allocations),
-        ):
-            if rest.endswith(suffix) and len(rest) > len(suffix):
-                return await handler(request, rest[: -len(suffix)])
+        """`/v1/job/<id>`: read (GET), register (PUT/POST) or deregister (DELETE) one job."""
+        job_id: str = request.path_params["job_id"]
         if request.method == "GET":
-            return await self._get_job(request, rest)
+            return await self._get_job(request, job_id)
         if request.method in ("PUT", "POST"):
-            return await self._register(request, rest)
+            return await self._register(request, job_id)
         if request.method == "DELETE":
-            return self._deregister(request, rest)
+            return self._deregister(request, job_id)
         raise MethodNotAllowed()
+
+    async def dispatch(self, request: Request) -> Response:
+        """`/v1/job/<id>/dispatch`."""
+        return await self._dispatch(request, request.path_params["job_id"])
+
+    async def summary(self, request: Request) -> Response:
+        """`/v1/job/<id>/summary`."""
+        return await self._summary(request, request.path_params["job_id"])
+
+    async def allocations(self, request: Request) -> Response:
+        """`/v1/job/<id>/allocations`."""
+        return await self._allocations(request, request.path_params["job_id"])
 
     async def _get_job(self, request: Request, job_id: str) -> Response:
         ns = self._namespace(request)
@@ -216,6 +221,8 @@ class NomadResponses(ApiBase):
 
     async def health(self, request: Request) -> Response:
         """`GET /v1/agent/health` (agent_endpoint.go L704-800)."""
+        if request.method != "GET":
+            raise MethodNotAllowed()
         ok = {"ok": True, "message": "ok"}
         kind = request.query_params.get("type")
         body = {k: ok for k in ("client", "server") if kind in (None, k)}
@@ -223,6 +230,8 @@ class NomadResponses(ApiBase):
 
     async def leader(self, request: Request) -> Response:
         """`GET /v1/status/leader`: the leader's RPC address as a JSON string."""
+        if request.method != "GET":
+            raise MethodNotAllowed()
         return JSONResponse("127.0.0.1:4647")
 
     async def nodes(self, request: Request) -> Response:

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import httpx
 
-from simulator.runner.client import ActionsClient
+from simulator.runner.client import USER_AGENT, ActionsClient
 from simulator.runner.errors import RunnerError, Terminated
 from simulator.runner.launch import (
     Launch,
@@ -50,7 +50,8 @@ async def _main(launch: Launch, options: RunOptions) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, task.cancel)
-    async with httpx.AsyncClient(timeout=10.0, trust_env=False) as http:
+    headers = {"User-Agent": USER_AGENT}
+    async with httpx.AsyncClient(timeout=10.0, trust_env=False, headers=headers) as http:
         await run(launch, lambda base: ActionsClient(http, base), options, _log)
 
 

@@ -17,6 +17,8 @@ import httpx
 from simulator.runner.errors import CredentialRejected, ServerUnavailable
 
 ACTIONS_PATH = "/_actions"
+# How the fake runner introduces itself; the living documentation draws its calls by this.
+USER_AGENT = "rod-sim-runner/0.1"
 
 
 @dataclass(frozen=True)

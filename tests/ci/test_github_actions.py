@@ -19,7 +19,9 @@ import yaml
 
 from simulator import compose
 from simulator.harness.settings import StackSettings
+from simulator.livedoc import __main__ as livedoc_main
 from tests.scripts import load_script
+from tests.simulator.livedoc import test_browser
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW: dict[str, Any] = yaml.safe_load((ROOT / "ci" / "github-actions.yml").read_text())
@@ -28,6 +30,7 @@ JOBS: dict[str, Any] = WORKFLOW["jobs"]
 PINNED = re.compile(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@(v\d+(\.\d+){0,2}|[0-9a-f]{40})")
 # Written by a sibling's living-documentation build where it exists; uploaded only if present.
 LIVEDOC = "build/livedoc/"
+SCREENSHOTS = "build/livedoc-screenshots/"
 
 
 def steps(job: str) -> list[dict[str, Any]]:
@@ -44,6 +47,14 @@ def make_targets() -> set[str]:
     """Every rule name the Makefile defines."""
     text = (ROOT / "Makefile").read_text(encoding="utf-8")
     return set(re.findall(r"^([\w-]+)\s*:(?!=)", text, flags=re.MULTILINE))
+
+
+def livedoc_paths() -> set[str]:
+    """Where `make docs` writes the site and the browser test its screenshots."""
+    site = livedoc_main.SITE.relative_to(ROOT)
+    shots = test_browser.SHOTS.relative_to(ROOT)
+    assert f"{site}/" == LIVEDOC and f"{shots}/" == SCREENSHOTS
+    return {LIVEDOC, SCREENSHOTS}
 
 
 def written_paths() -> set[str]:
@@ -141,11 +152,18 @@ class TestUploads:
 
     def test_every_uploaded_path_is_one_the_suite_writes(self) -> None:
         for step in self.uploads():
-            path = step["with"]["path"]
-            if path == LIVEDOC:
+            for path in step["with"]["path"].split():
+                assert path in written_paths() | livedoc_paths(), path
+            if step["with"]["path"] == LIVEDOC:  # the compose job may have built no site
                 assert step["with"]["if-no-files-found"] == "ignore"
-            else:
-                assert path in written_paths(), path
+
+    def test_the_test_job_uploads_the_living_documentation_and_its_screenshots(self) -> None:
+        paths = {
+            p
+            for step in uses("test", "actions/upload-artifact")
+            for p in step["with"]["path"].split()
+        }
+        assert livedoc_paths() <= paths
 
     def test_artifact_names_are_unique_in_a_run(self) -> None:
         names = [step["with"]["name"] for step in self.uploads()]

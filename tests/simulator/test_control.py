@@ -64,3 +64,31 @@ class TestFaultRoutes:
             assert (await client.get("/_sim/faults")).json() == []
             assert (await client.get("/x")).text == "ok"
             assert (await hanging).status_code == 500
+
+
+class TestRequestLog:
+    async def test_who_called_when_and_the_harness_s_control_actions(self) -> None:
+        control = ControlPlane()
+
+        async def ok(request: Request) -> Response:
+            return PlainTextResponse("ok")
+
+        routes = [
+            *control_routes(control),
+            Route("/x", ok),
+            Route("/_sim/act", ok, methods=["POST"]),
+        ]
+        app = ControlMiddleware(Starlette(routes=routes), control)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+            await client.get("/x", headers={"User-Agent": "runners-on-demand/0.1.0"})
+            await client.post("/_sim/act")
+            await client.get("/_sim/faults")  # a control-plane read: not logged
+            (api,) = (await client.get("/_sim/requests")).json()
+            logged = (await client.get("/_sim/requests", params={"control": "true"})).json()
+        assert api["user_agent"] == "runners-on-demand/0.1.0"
+        assert api["started"] <= api["at"] and not api["control"]
+        assert [(r["method"], r["path"], r["control"]) for r in logged] == [
+            ("GET", "/x", False),
+            ("POST", "/_sim/act", True),
+        ]

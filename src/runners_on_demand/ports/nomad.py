@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
+from runners_on_demand import __version__
 from runners_on_demand.contract import DispatchRequest
 from runners_on_demand.errors import NomadError, NomadRejected
 from runners_on_demand.observed import Child, child_from_stub
@@ -34,6 +35,8 @@ VALIDATION_MESSAGES = (
     "Dispatch did not provide required meta keys",
     "dispatch job priority must be between",
 )
+# Like the GitHub port's: Nomad's logs (and the simulator's request log) tell who called.
+USER_AGENT = f"runners-on-demand/{__version__}"
 # Longest part of a Nomad error body kept in an exception message.
 MAX_MESSAGE = 300
 
@@ -51,7 +54,7 @@ class NomadHttp:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self._client = client
-        self._headers = dict(headers or {})
+        self._headers = {"User-Agent": USER_AGENT, **(headers or {})}
         if token:
             self._headers["X-Nomad-Token"] = token  # command/agent/http.go parseToken
         self._scope = {k: v for k, v in (("namespace", namespace), ("region", region)) if v}

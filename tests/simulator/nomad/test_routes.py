@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from simulator.nomad import NomadEmulator
+from simulator.nomad.routes import API_ROUTES
 
 from .conftest import GOOD_META, b64, parameterized_job, register
 
@@ -70,3 +73,18 @@ class TestControlPlane:
         assert 500 in statuses and 200 in statuses
         bad = {"method": "GET", "path": "/v1/jobs", "probability": 2}
         assert (await client.post("/_sim/faults", json=bad)).status_code == 400
+
+
+class TestApiRoutes:
+    async def test_each_route_serves_the_methods_its_table_lists(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        for route in API_ROUTES:
+            path, name, methods = route.path, route.route_name, route.methods
+            concrete = re.sub(r"\{\w+:path\}", "sim", path)
+            for method in ("GET", "PUT", "POST", "DELETE"):
+                if method == "GET" and name == "event_stream":
+                    continue  # a stream that never ends
+                response = await client.request(method, concrete)
+                refused = response.status_code == 405 and response.text == "Invalid method"
+                assert refused == (method not in methods), f"{method} {concrete} ({name})"
