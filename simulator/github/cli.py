@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 
 from simulator.github.errors import GitHubSimError
 from simulator.github.scaleset_models import ScaleSetSettings
+from simulator.github.secondary import SecondarySettings
 from simulator.github.server import GitHubEmulator
 
 
@@ -65,6 +66,11 @@ def _public_key(path: Path) -> str:
     type=click.FloatRange(min=0.0),
     help="Seconds after which a scale set session nobody polls is gone.",
 )
+@click.option(
+    "--secondary-limits",
+    is_flag=True,
+    help="Enforce GitHub's secondary rate limits (900 points/min per endpoint, 100 at once).",
+)
 def command(
     host: str,
     port: int,
@@ -79,6 +85,7 @@ def command(
     jit_timeout: float,
     scaleset_poll_hold: float,
     scaleset_session_timeout: float,
+    secondary_limits: bool,
 ) -> None:
     """Serve the GitHub emulator (REST API, scale set service, runner API, webhooks, /_sim)."""
     if (app_id is None) != (app_key_file is None):
@@ -97,6 +104,7 @@ def command(
             scaleset=ScaleSetSettings(
                 poll_hold=scaleset_poll_hold, session_timeout=scaleset_session_timeout
             ),
+            secondary=SecondarySettings(enabled=secondary_limits),
         )
         if webhook_url:
             config = {"url": webhook_url, "content_type": "json", "secret": webhook_secret or ""}

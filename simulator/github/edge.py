@@ -5,7 +5,8 @@ Facts relied on (github/docs content/rest/...):
   was never released answers 400 (a retired one would answer 410 Gone; none is retired yet);
   the chosen version is echoed in `x-github-api-version-selected`;
 - a request without a User-Agent is refused with 403 and a plain-text body;
-- `x-ratelimit-*` headers on every response; `per_page` at most 100; a `link` header with
+- `x-ratelimit-*` headers on every response (but a secondary limit's refusal, secondary.py);
+  `per_page` at most 100; a `link` header with
   rel next/prev/first/last, absent when everything fits on one page; hook deliveries page by
   `cursor` instead (`?cursor=v1_<delivery id>`, only rel="next"), ignoring `page`;
 - a GET answer carries an `etag` (GitHub's is weak, and differs per credential); a request whose
@@ -31,6 +32,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from simulator.github.auth import Principal
 from simulator.github.errors import BadRequest, GitHubSimError, NotFound, ValidationFailed
 from simulator.github.models import GitHubBackend
+from simulator.github.secondary import Ticket
 
 DEFAULT_VERSION = "2022-11-28"
 SUPPORTED_VERSIONS = ("2022-11-28", "2026-03-10")
@@ -46,7 +48,8 @@ T = TypeVar("T")
 
 
 def error_response(error: GitHubSimError, headers: dict[str, str] | None = None) -> JSONResponse:
-    """GitHub's JSON error body with the error's status."""
+    """GitHub's JSON error body with the error's status (and the headers it adds)."""
+    headers = {**(headers or {}), **error.headers()}
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
@@ -71,6 +74,7 @@ def endpoint(
                 "x-github-request-id": uuid.uuid4().hex[:20].upper(),
             }
             principal: Principal | None = None
+            ticket: Ticket | None = None
             try:
                 if version not in SUPPORTED_VERSIONS:
                     del headers["x-github-api-version-selected"]
@@ -80,13 +84,25 @@ def endpoint(
                     )
                 try:
                     principal = backend.authenticate(request.headers.get("authorization"), app=app)
-                finally:
-                    _meter(backend, principal, charge, headers)
+                except GitHubSimError:
+                    _meter(backend, None, charge, headers)
+                    raise
+                # Refused by a secondary limit: no x-ratelimit-* headers, no primary charge.
+                ticket = backend.secondary.enter(
+                    principal.key,
+                    request.method,
+                    request.scope["route"].path,
+                    backend.clock.now(),
+                    headers["x-github-request-id"],
+                )
+                _meter(backend, principal, charge, headers)
                 if admin and not principal.admin:
                     raise NotFound()
                 response = await handler(request, backend, principal)
             except GitHubSimError as error:
                 return error_response(error, headers)
+            finally:
+                backend.secondary.leave(ticket)
             if request.method == "GET" and response.status_code == 200:
                 response = _conditional(request, backend, principal, charge, response, headers)
             response.headers.update(headers)

@@ -6,6 +6,7 @@
     ├── BadCredentials             401 unknown or expired token, bad App JWT
     ├── Forbidden                  403
     │   └── RateLimited            403 with x-ratelimit-remaining: 0
+    ├── SecondaryRateLimited       403 or 429 with retry-after (a secondary rate limit)
     ├── NotFound                   404
     ├── Conflict                   409 (e.g. a JIT runner name already taken)
     ├── ValidationFailed           422 with `errors[]`
@@ -20,6 +21,10 @@ from typing import Any
 
 # https://docs.github.com/rest/using-the-rest-api/troubleshooting-the-rest-api
 DOCS = "https://docs.github.com/rest"
+SECONDARY_DOCS = (
+    "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api"
+    "#about-secondary-rate-limits"
+)
 
 
 class GitHubSimError(Exception):
@@ -32,6 +37,10 @@ class GitHubSimError(Exception):
         self.message = message or self.default_message
         self.documentation_url = documentation_url
         super().__init__(self.message)
+
+    def headers(self) -> dict[str, str]:
+        """Response headers this error adds (none by default)."""
+        return {}
 
     def body(self) -> dict[str, Any]:
         """GitHub's error body; `status` is a string, as api.github.com sends it."""
@@ -75,6 +84,33 @@ class RateLimited(Forbidden):
 
     # https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api
     default_message = "API rate limit exceeded."
+
+
+class SecondaryRateLimited(GitHubSimError):
+    """403 (or 429) with `retry-after` once a secondary rate limit is exceeded."""
+
+    # https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#exceeding-the-rate-limit
+    status = 403
+    default_message = (
+        "You have exceeded a secondary rate limit. Please wait a few minutes before you try"
+        " again. If you reach out to GitHub Support for help, please include the request ID {}."
+    )
+
+    def __init__(self, request_id: str, *, status: int = 403, retry_after: int = 60) -> None:
+        super().__init__(
+            self.default_message.format(request_id),
+            documentation_url=SECONDARY_DOCS,
+        )
+        self.status = status
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """`retry-after`, in seconds."""
+        return {"retry-after": str(self.retry_after)}
+
+    def body(self) -> dict[str, Any]:
+        """`{documentation_url, message}` only, as the observed answer has it."""
+        return {"documentation_url": self.documentation_url, "message": self.message}
 
 
 class NotFound(GitHubSimError):

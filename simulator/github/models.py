@@ -24,6 +24,7 @@ from simulator.github.representations import Account, Repo, Urls
 from simulator.github.runner_groups import RunnerGroups
 from simulator.github.runners import RegistrationToken, RunnerOperations
 from simulator.github.scaleset_models import ScaleSetBackend, ScaleSetSettings
+from simulator.github.secondary import SecondaryLimits, SecondarySettings
 from simulator.github.webhooks import Deliverer, Event, Hook, WebhookFault
 
 
@@ -45,6 +46,7 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
         webhook_transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock | None = None,
         scaleset: ScaleSetSettings | None = None,
+        secondary: SecondarySettings | None = None,
     ) -> None:
         self.settings: dict[str, Any] = {
             "repos": list(repos),
@@ -56,6 +58,7 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
             "rate_limit": rate_limit,
             "jit_connect_timeout": jit_connect_timeout,
             "scaleset": scaleset or ScaleSetSettings(),
+            "secondary": secondary or SecondarySettings(),
         }
         self.base_url = base_url.rstrip("/")
         self.clock = clock or Clock()
@@ -103,6 +106,8 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
                 placement=self,
             )
             self.scalesets = ScaleSetBackend(self, s["scaleset"], self._ids)
+            # Off unless configured; `/_sim/secondary-limits` switches it until the next reset.
+            self.secondary = SecondaryLimits(s["secondary"])
             self.deliverer.clear()
             for login in s["orgs"]:
                 self.create_org(login)

@@ -18,6 +18,7 @@ from simulator.github.actions import JobSpec, Run
 from simulator.github.edge import error_response, json_body, require
 from simulator.github.errors import GitHubSimError, ValidationFailed
 from simulator.github.models import GitHubBackend
+from simulator.github.secondary import SecondarySettings
 from simulator.github.webhooks import WebhookFault
 
 Handler = Callable[[Request, GitHubBackend], Awaitable[Response]]
@@ -150,6 +151,16 @@ async def webhook_faults(r: Request, b: GitHubBackend) -> Response:
 
 
 @_guarded
+async def secondary_limits(r: Request, b: GitHubBackend) -> Response:
+    """POST /_sim/secondary-limits {enabled, points_per_minute?, concurrency?, status?,
+    retry_after?}: GitHub's secondary limits on or off (until the next reset); GET shows them
+    and the points each caller spent per endpoint in the last minute."""
+    if r.method == "POST":
+        b.secondary.configure(SecondarySettings(**await json_body(r)))
+    return JSONResponse(b.secondary.describe(b.clock.now()))
+
+
+@_guarded
 async def webhooks_flush(r: Request, b: GitHubBackend) -> Response:
     """POST /_sim/webhooks/flush?timeout=: wait until every scheduled delivery is done."""
     timeout = float(r.query_params.get("timeout", "30"))
@@ -172,4 +183,5 @@ def routes(control: ControlPlane) -> list[Route]:
         Route("/_sim/clock", clock, methods=["GET", "POST"]),
         Route("/_sim/webhooks/faults", webhook_faults, methods=["POST"]),
         Route("/_sim/webhooks/flush", webhooks_flush, methods=["POST"]),
+        Route("/_sim/secondary-limits", secondary_limits, methods=["GET", "POST"]),
     ]

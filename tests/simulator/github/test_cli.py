@@ -20,7 +20,7 @@ ROD = Path(sys.executable).parent / "rod"
 def test_serves_the_api_until_sigterm(tmp_path: Path) -> None:
     port = free_port()
     args = [str(ROD), "sim", "github", "--port", str(port), "--repo", "acme/app", "--token", "T",
-            "--org", "widgets", "--scaleset-poll-hold", "0.5"]  # fmt: skip
+            "--org", "widgets", "--scaleset-poll-hold", "0.5", "--secondary-limits"]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -38,6 +38,8 @@ def test_serves_the_api_until_sigterm(tmp_path: Path) -> None:
         assert (org.status_code, org.json()["public_repos"]) == (200, 0)
         scaleset = httpx.get(f"{url}/_sim/scalesets/config").json()
         assert (scaleset["poll_hold"], scaleset["session_timeout"]) == (0.5, 300.0)
+        secondary = httpx.get(f"{url}/_sim/secondary-limits").json()
+        assert (secondary["enabled"], secondary["points_per_minute"]) == (True, 900)
     finally:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=20)
