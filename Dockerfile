@@ -28,6 +28,8 @@ COPY src ./src
 COPY simulator ./simulator
 COPY deploy/nomad/github-runner.nomad.hcl ./deploy/nomad/
 RUN pip install --no-deps --force-reinstall . && rm -rf /src && rod --version
+# uvloop and httptools have wheels for both architectures: rod serve must not fall back here.
+RUN python -c 'import uvloop, httptools'
 WORKDIR /
 
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin rod

@@ -163,6 +163,7 @@ class TestBuilds:
         }
         assert "RUN nomad version" in stage["nomad-agent"]
         assert "rod --version" in stage["base"]
+        assert "RUN python -c 'import uvloop, httptools'" in stage["base"]  # the fast server
 
     def test_the_lock_file_is_used_when_present_and_extras_installed_whole(self) -> None:
         assert "COPY pyproject.toml README.md constraints.tx[t] ./" in DOCKERFILE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import signal
@@ -32,6 +33,20 @@ def _settings(config_path: str | None) -> Settings:
         return read_settings(config_path, os.environ)
     except ConfigError as error:
         _fail(error.problems)
+
+
+def server_stack() -> tuple[str, str]:
+    """uvicorn's event loop and HTTP parser: uvloop and httptools where installed (the package
+    depends on them where wheels exist), else asyncio and h11."""
+    return _first_importable("uvloop", "asyncio"), _first_importable("httptools", "h11")
+
+
+def _first_importable(fast: str, fallback: str) -> str:
+    try:
+        importlib.import_module(fast)
+    except ImportError:
+        return fallback
+    return fast
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -65,16 +80,21 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
     except (OSError, ssl.SSLError) as error:  # NOMAD_CACERT / client certificate unusable
         _fail([f"cannot set up TLS for Nomad: {error.strerror or error}"])
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    loop, http = server_stack()
     logging.getLogger(__name__).info(
-        "rod serve: GitHub %s (%s), Nomad %s namespace %s, pools %s",
+        "rod serve: GitHub %s (%s), Nomad %s namespace %s, pools %s; uvicorn on %s + %s",
         settings.github_api_url,
         settings.github_auth,
         settings.nomad_addr,
         settings.nomad_namespace,
         ", ".join(f"{p.name}->{p.nomad_job}" for p in settings.policy.pools),
+        loop,
+        http,
     )
     uvicorn.run(
         app,
+        loop=loop,
+        http=http,
         host=host or settings.server.host,
         port=settings.server.port if port is None else port,
         log_config=None,

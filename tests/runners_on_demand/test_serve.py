@@ -67,9 +67,21 @@ class TestBadConfiguration:
         ]
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """`rod serve` on a free loopback port, GitHub and Nomad pointed at closed loopback ports."""
+# `rod serve` where uvloop and httptools cannot be imported (no wheel for the platform).
+WITHOUT_FAST_STACK = [
+    sys.executable,
+    "-c",
+    "import sys; sys.modules['uvloop'] = sys.modules['httptools'] = None\n"
+    "from runners_on_demand.cli import main; main()",
+]
+
+
+@pytest.fixture(params=["installed", "without uvloop and httptools"])
+def served(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`rod serve` on a free loopback port, GitHub and Nomad pointed at closed loopback ports;
+    on uvloop + httptools, and without them."""
     port = free_port()
     closed = free_port()
     env = environment(
@@ -78,8 +90,9 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
         GITHUB_API_URL=f"http://127.0.0.1:{closed}",
         NOMAD_ADDR=f"http://127.0.0.1:{closed}",
     )
+    rod = [ROD] if request.param == "installed" else WITHOUT_FAST_STACK
     process = subprocess.Popen(
-        [ROD, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info"],
+        [*rod, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info"],
         env=env,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
@@ -105,7 +118,7 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
 
 class TestServing:
     def test_answers_then_drains_on_sigterm(
-        self, served: tuple[subprocess.Popen[str], str]
+        self, request: pytest.FixtureRequest, served: tuple[subprocess.Popen[str], str]
     ) -> None:
         process, url = served
         assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
@@ -127,3 +140,6 @@ class TestServing:
         deliveries = [line for line in stderr.splitlines() if "delivery d-serve-1" in line]
         assert len(deliveries) == 1 and "outcome=pong" in deliveries[0]
         assert SECRET not in stderr and TOKEN not in stderr
+        fast = "without" not in request.node.callspec.params["served"]
+        stack = "uvloop + httptools" if fast else "asyncio + h11"
+        assert f"uvicorn on {stack}" in stderr
