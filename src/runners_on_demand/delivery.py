@@ -5,6 +5,9 @@ and delivery GUID.
 
 No network, clock or environment here (gidgethub `sansio.Event.from_http` is the model). The
 edge caps the body size before calling `parse_delivery`; the rest of the checks happen here.
+A valid payload is read by `payload.read` (only the fields needed, by msgspec); anything it does
+not take goes through the standard path below (json.loads, then field by field), whose checks
+and error texts are the only ones.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ from urllib.parse import parse_qs
 from runners_on_demand.errors import ConfigError, MalformedDelivery, SignatureMismatch
 from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
 from runners_on_demand.names import is_valid_full_name
+
+try:
+    from runners_on_demand import payload
+except ImportError:  # no msgspec wheel for this platform: every delivery takes the standard path
+    payload = None  # type: ignore[assignment]
 
 __all__ = ["Delivery", "OtherEvent", "Ping", "parse_delivery", "verify_signature"]
 
@@ -81,12 +89,16 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, *, secret: str) -> D
         return Ping(delivery_id=delivery_id, hook_id=hook_id)
     if event != "workflow_job":
         return OtherEvent(event=event, delivery_id=delivery_id, hook_id=hook_id)
-    document = _decode_body(lowered.get("content-type"), body)
-    return _workflow_job(document, delivery_id=delivery_id, hook_id=hook_id)
+    origin = Origin(Intake.WEBHOOK, f"{hook_id or '-'}/{delivery_id}")
+    text = _json_text(lowered.get("content-type"), body)
+    fields = payload.read(text) if payload is not None else None
+    if fields is not None:
+        return _event(fields, origin)
+    return _workflow_job(_json_object(text), origin)
 
 
-def _decode_body(content_type: str | None, body: bytes) -> dict[str, Any]:
-    """The JSON object of a `json` or `form` (`payload=<json>`) delivery body."""
+def _json_text(content_type: str | None, body: bytes) -> str:
+    """The JSON text of a `json` or `form` (`payload=<json>`) delivery body."""
     # https://docs.github.com/webhooks/using-webhooks/creating-webhooks (content type)
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     try:
@@ -106,6 +118,11 @@ def _decode_body(content_type: str | None, body: bytes) -> dict[str, Any]:
     elif media_type != "application/json":
         shown = media_type or "none"
         raise MalformedDelivery(f"unsupported Content-Type {shown!r}; use application/json")
+    return text
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """The JSON object in `text`."""
     try:
         document = json.loads(text)
     except ValueError as error:
@@ -117,7 +134,34 @@ def _decode_body(content_type: str | None, body: bytes) -> dict[str, Any]:
     return document
 
 
-def _workflow_job(document: dict[str, Any], *, delivery_id: str, hook_id: str | None) -> Delivery:
+def _event(fields: payload.Fields, origin: Origin) -> WorkflowJobEvent:
+    """The event from fields `payload.read` decoded and checked as `_workflow_job` does."""
+    job, repository = fields.workflow_job, fields.repository
+    owner, _, name = repository.full_name.partition("/")
+    installation = fields.installation
+    return WorkflowJobEvent(
+        origin=origin,
+        action=fields.action,
+        job_id=job.id,
+        run_id=job.run_id,
+        run_attempt=job.run_attempt,
+        job_name=job.name,
+        workflow_name=job.workflow_name,
+        labels=tuple(job.labels),
+        status=job.status,
+        conclusion=job.conclusion,
+        runner_id=job.runner_id or None,
+        runner_name=job.runner_name or None,
+        repo_full_name=repository.full_name,
+        repo_owner=owner,
+        repo_name=name,
+        repo_html_url=repository.html_url,
+        fork=repository.fork,
+        installation_id=installation.id if installation is not None else None,
+    )
+
+
+def _workflow_job(document: dict[str, Any], origin: Origin) -> WorkflowJobEvent:
     """Extract and check the fields of a `workflow_job` payload."""
     repository = _field(document, "repository", dict, "repository")
     full_name = _field(repository, "full_name", str, "repository.full_name")
@@ -136,7 +180,7 @@ def _workflow_job(document: dict[str, Any], *, delivery_id: str, hook_id: str | 
     if isinstance(installation, dict):
         installation_id = _optional_int(installation, "id", "installation.id")
     return WorkflowJobEvent(
-        origin=Origin(Intake.WEBHOOK, f"{hook_id or '-'}/{delivery_id}"),
+        origin=origin,
         action=_field(document, "action", str, "action"),
         job_id=_positive_int(job, "id", "workflow_job.id"),
         run_id=_positive_int(job, "run_id", "workflow_job.run_id"),
