@@ -1,0 +1,258 @@
+"""rod serve next to a bare ASGI app on the same uvicorn, and rod's own costs: the issue 14 table.
+
+Usage: python scripts/bench_perf.py [--repeat 3] [--soak-seconds 600] [--only PHASE,...]
+                                    [--upstreams loopback|mock] [--json FILE]
+
+Phases (all by default): inproc, throughput, ack, latency, outbound, memory, soak, burst.
+- throughput: wrk (Debian's, one thread, 32 keep-alive connections, distinct signed deliveries)
+  against the bare app (Starlette: read the body, answer 202) and against rod, on plain uvicorn
+  (asyncio + h11) and on uvloop + httptools; the ratio per repetition.
+- ack: the paced client (its own process, h11, keep-alive, timing each answer from when it was
+  due) at 500 deliveries/s against both, while rod dispatches every job it acknowledges.
+- inproc: parse + decide per delivery vs HMAC-SHA256 + json.loads of the same bytes.
+- latency: delivery sent -> Nomad dispatch arrived, at 25 jobs/s.
+- outbound: jobs queued behind a closed Nomad gate, then the dispatches per second (two calls
+  each: generate-jitconfig, dispatch) once it opens.
+- memory / soak: rod's RSS after 10,000 deliveries; every 5 s over the soak at 50/s.
+- burst: 1,000 jobs through the GitHub emulator enforcing its secondary limits.
+The GitHub and Nomad stand-ins answer at once; by default they are a raw ASGI app in a process of
+its own on loopback (rod pays its HTTP client's full cost and nothing of the stand-ins'), with
+`--upstreams mock` httpx MockTransports inside rod's process. Figures only; nothing is asserted.
+Every socket is on 127.0.0.1. Run it when the machine is quiet: the load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from perf import figures, load, phases
+from perf.figures import markdown, ratio, spread
+
+PHASES = ("inproc", "throughput", "ack", "latency", "outbound", "memory", "soak", "burst")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Options, refused in one line when they cannot work."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of the short phases")
+    parser.add_argument("--only", default=",".join(PHASES), help="comma-separated phases")
+    parser.add_argument("--upstreams", choices=("loopback", "mock"), default="loopback")
+    parser.add_argument("--throughput-seconds", type=float, default=8.0)
+    parser.add_argument("--connections", type=int, default=32, help="wrk's connections")
+    parser.add_argument("--ack-rate", type=float, default=500.0)
+    parser.add_argument("--ack-seconds", type=float, default=10.0)
+    parser.add_argument("--latency-rate", type=float, default=25.0)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--outbound-jobs", type=int, default=2000)
+    parser.add_argument("--memory-deliveries", type=int, default=10_000)
+    parser.add_argument("--soak-rate", type=float, default=50.0)
+    parser.add_argument("--soak-seconds", type=float, default=600.0)
+    parser.add_argument("--burst-jobs", type=int, default=1000)
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument(
+        "--max-load", type=float, help="before each phase, wait until the load average is this low"
+    )
+    parser.add_argument("--max-wait", type=float, default=600.0, help="...but at most this long")
+    args = parser.parse_args(argv)
+    args.phases = [p.strip() for p in args.only.split(",") if p.strip()]
+    unknown = set(args.phases) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phase(s) {', '.join(sorted(unknown))}; choose from {PHASES}")
+    if args.repeat < 1 or args.soak_seconds < 20 or args.burst_jobs < 1:
+        parser.error("--repeat and --burst-jobs must be positive, --soak-seconds at least 20")
+    if "throughput" in args.phases and not load.have_wrk():
+        parser.error("the throughput phase needs wrk on PATH (Debian: apt-get install wrk)")
+    return args
+
+
+def stacks() -> list[str]:
+    """The server stacks to compare on: plain, and fast where uvloop and httptools exist."""
+    return ["plain"] + (["fast"] if phases.stack_available("fast") else [])
+
+
+def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Every chosen phase; the raw figures."""
+    options = phases.Options(args.upstreams, workdir)
+    out: dict[str, Any] = {"load_average": {}}
+    default = stacks()[-1]
+
+    def note(phase: str) -> None:
+        out["load_average"][phase] = figures.wait_until_quiet(args.max_load, args.max_wait)
+        print(f"[{phase}] load average {out['load_average'][phase]}", file=sys.stderr)
+
+    if "inproc" in args.phases:
+        note("inproc")
+        out["inproc"] = phases.in_process(max(args.repeat, 5))
+    if "throughput" in args.phases:
+        note("throughput")
+        requests = workdir / "requests.tsv"
+        load.write_wrk_requests(requests, 0, int(6000 * args.throughput_seconds))
+        out["throughput"] = {
+            stack: [
+                phases.throughput(
+                    stack,
+                    options,
+                    requests,
+                    seconds=args.throughput_seconds,
+                    connections=args.connections,
+                    rep=rep,
+                )
+                for rep in range(args.repeat)
+            ]
+            for stack in stacks()
+        }
+        requests.unlink()
+    if "ack" in args.phases:
+        note("ack")
+        out["ack"] = {
+            stack: [
+                phases.acknowledge(stack, options, rate=args.ack_rate, seconds=args.ack_seconds)
+                for _ in range(args.repeat)
+            ]
+            for stack in stacks()
+        }
+    if "latency" in args.phases:
+        note("latency")
+        out["latency"] = [
+            phases.to_dispatch(
+                default, options, rate=args.latency_rate, seconds=args.latency_seconds
+            )
+            for _ in range(args.repeat)
+        ]
+    if "outbound" in args.phases:
+        note("outbound")
+        out["outbound"] = [
+            phases.outbound(default, options, jobs=args.outbound_jobs) for _ in range(args.repeat)
+        ]
+    if "memory" in args.phases:
+        note("memory")
+        out["memory"] = phases.memory(
+            default, options, count=args.memory_deliveries, rate=args.ack_rate
+        )
+    if "soak" in args.phases:
+        note("soak")
+        out["soak"] = phases.soak(default, options, rate=args.soak_rate, seconds=args.soak_seconds)
+    if "burst" in args.phases:
+        note("burst")
+        from perf import burst
+
+        out["burst"] = burst.run(default, options, jobs=args.burst_jobs)
+    return out
+
+
+def table(args: argparse.Namespace, out: dict[str, Any]) -> str:
+    """The issue's table from the raw figures."""
+    rows: list[tuple[str, ...]] = []
+    names = {"plain": "plain uvicorn (h11, asyncio)", "fast": "uvloop + httptools"}
+    columns = [s for s in ("plain", "fast") if s in out.get("throughput", out.get("ack", {}))]
+
+    def cells(fill: Any) -> tuple[str, ...]:
+        return tuple(fill(stack) for stack in columns)
+
+    if "throughput" in out:
+
+        def throughput(stack: str) -> str:
+            runs = out["throughput"][stack]
+            rod = [r["rod"]["rate"] for r in runs]
+            bare = [r["bare"]["rate"] for r in runs]
+            return f"{spread(rod)} / {spread(bare)} req/s = **{ratio(rod, bare)}**"
+
+        def cpu(stack: str) -> str:
+            runs = out["throughput"][stack]
+            rod = [r["rod"]["cpu_ms"] for r in runs]
+            bare = [r["bare"]["cpu_ms"] for r in runs]
+            fmt = "{:.2f}"
+            return f"{spread(rod, fmt)} / {spread(bare, fmt)} ms ({ratio(rod, bare)})"
+
+        rows.append(("throughput, rod / bare (wrk -t1 -c32)", *cells(throughput)))
+        rows.append(("server CPU per request under wrk, rod / bare", *cells(cpu)))
+    if "ack" in out:
+
+        def ack(stack: str) -> str:
+            runs = out["ack"][stack]
+            parts = []
+            for q in ("p50", "p99"):
+                rod = [r["rod"][q] for r in runs]
+                bare = [r["bare"][q] for r in runs]
+                fmt = "{:.2f}"
+                parts.append(
+                    f"{q} {spread(rod, fmt)} / {spread(bare, fmt)} ms ({ratio(rod, bare)})"
+                )
+            return "; ".join(parts)
+
+        rows.append((f"acknowledge at {args.ack_rate:g}/s, rod / bare", *cells(ack)))
+    blank = ("",) * max(len(columns) - 1, 0)
+    if "inproc" in out:
+        rod, floor = out["inproc"]["rod"], out["inproc"]["floor"]
+        text = f"{spread(rod)} us vs {spread(floor)} us ({ratio(rod, floor)})"
+        rows.append(("in-process: parse + decide vs HMAC-SHA256 + json.loads", text, *blank))
+    if "latency" in out:
+        runs = out["latency"]
+        p50 = spread([r["p50"] for r in runs], "{:.1f}")
+        p95 = spread([r["p95"] for r in runs], "{:.1f}")
+        rows.append(
+            (
+                f"queued -> dispatch at {args.latency_rate:g} jobs/s, p50 / p95",
+                f"{p50} / {p95} ms",
+                *blank,
+            )
+        )
+    if "outbound" in out:
+        rate = spread([r["rate"] for r in out["outbound"]])
+        cpu = spread([r["cpu_ms"] for r in out["outbound"]], "{:.2f}")
+        text = f"{rate} dispatches/s; rod's CPU {cpu} ms per dispatch"
+        rows.append(("outbound capacity (2 calls each)", text, *blank))
+    if "memory" in out:
+        m = out["memory"]
+        text = (
+            f"{m['ready']:.0f} MB ready, {m['acknowledged']:.0f} MB acknowledged,"
+            f" {m['drained']:.0f} MB dispatched"
+        )
+        rows.append((f"RSS after {args.memory_deliveries:,} deliveries", text, *blank))
+    if "soak" in out:
+        s = out["soak"]
+        text = (
+            f"first {s['window']:.0f} s {s['first']:.1f} MB, last {s['window']:.0f} s "
+            f"{s['last']:.1f} MB, max {s['max']:.1f} MB"
+        )
+        rows.append((f"RSS over {s['seconds']:.0f} s at {args.soak_rate:g}/s", text, *blank))
+    if "burst" in out:
+        from perf import burst
+
+        rows.append(
+            (f"paced burst of {args.burst_jobs:,} jobs", burst.describe(out["burst"]), *blank)
+        )
+    return markdown(rows, ("", *(names[s] for s in columns)) if columns else ("", "figure"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Dispatch the internal subcommands, or run the benchmark and print the table."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_serve"]:
+        from perf.servers import serve
+
+        return serve(argv[1:])
+    if argv[:1] == ["_load"]:
+        return load.load(argv[1:])
+    args = parse(argv)
+    print("$ " + shlex.join(["python", "scripts/bench_perf.py", *argv]))
+    (ROOT / "build").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-perf-", dir=ROOT / "build") as workdir:
+        out = run(args, Path(workdir))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+    print(table(args, out))
+    print(f"load average during the phases: {out['load_average']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Parts of scripts/bench_perf.py: deliveries, stand-ins, servers, load clients, the paced burst."""

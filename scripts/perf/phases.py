@@ -1,0 +1,244 @@
+"""The measurements of scripts/bench_perf.py, one function each; figures only, nothing asserted."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from perf.deliveries import SECRET, delivery, runner_name
+from perf.figures import percentile
+from perf.load import run_paced, wrk
+from perf.servers import SCRIPT, STACKS, Server
+
+# rod's settings in every run: a queue deep enough that no delivery is refused as FULL (a 503
+# is cheaper than a dispatch and would flatter the figures); the rest are the defaults.
+ROD_CONFIG = "[server]\nqueue_size = 1000000\n"
+
+
+def rod_config(options: Options) -> Path:
+    """The `rod serve --config` file of every run."""
+    config = options.workdir / "rod.toml"
+    config.write_text(ROD_CONFIG)
+    return config
+
+
+@dataclass(frozen=True)
+class Options:
+    """What every phase needs to know."""
+
+    upstreams: str  # "loopback" (a stand-in server process) or "mock" (in rod's process)
+    workdir: Path
+
+
+@contextlib.contextmanager
+def rod(stack: str, options: Options, *, gated: bool = False) -> Iterator[tuple[Server, str]]:
+    """rod on `stack` with its stand-ins; the rod server and the URL that lists dispatches."""
+    args = ["--stack", stack, "--config", str(rod_config(options))]
+    if options.upstreams == "mock":
+        with Server("rod", *args, env={"BENCH_GATED": str(int(gated))}) as server:
+            yield server.wait_ready(), server.url
+        return
+    with stand_ins(gated=gated) as upstream:
+        urls = ["--github", upstream, "--nomad", upstream]
+        with Server("rod", *args, *urls) as server:
+            yield server.wait_ready(), upstream
+
+
+@contextlib.contextmanager
+def stand_ins(*, gated: bool = False) -> Iterator[str]:
+    """The stand-in server process (uvloop + httptools where installed); its URL."""
+    stack = ["--stack", "fast" if stack_available("fast") else "plain"]
+    with Server("standins", *stack, *(["--gated"] if gated else [])) as upstream:
+        yield upstream.wait_ready("/_bench/dispatches").url
+
+
+def stack_available(stack: str) -> bool:
+    """Whether uvicorn can run `stack` here (uvloop and httptools installed)."""
+    loop, http = STACKS[stack]
+    modules = [m for m in (loop, http) if m not in ("asyncio", "h11")]
+    check = "import " + ", ".join(modules) if modules else "pass"
+    return subprocess.run([sys.executable, "-c", check], capture_output=True).returncode == 0
+
+
+def dispatches(url: str) -> dict[str, list[float]]:
+    """Runner name -> the times its Nomad dispatch arrived, from the stand-ins."""
+    answer: dict[str, list[float]] = httpx.get(f"{url}/_bench/dispatches", timeout=30).json()
+    return answer
+
+
+def wait_dispatched(url: str, names: set[str], timeout: float) -> dict[str, list[float]]:
+    """Poll until every name has reached the Nomad stand-in (or `timeout` passes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = dispatches(url)
+        if names <= seen.keys() or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.5)
+
+
+def duplicates_answered(server: Server) -> int:
+    """How many deliveries rod answered as duplicates (its own metric)."""
+    text = httpx.get(f"{server.url}/metrics", timeout=30).text
+    found = re.search(r'rod_webhooks_total\{event="workflow_job",outcome="duplicate"\} (\S+)', text)
+    return int(float(found.group(1))) if found else 0
+
+
+def in_process(repeat: int, iterations: int = 3000) -> dict[str, list[float]]:
+    """Microseconds per delivery: parse + decide, and the HMAC-SHA256 + json.loads floor."""
+    from starlette.datastructures import Headers
+
+    from runners_on_demand.decision import Policy, decide
+    from runners_on_demand.delivery import parse_delivery
+
+    body, plain = delivery(1)
+    headers = Headers(raw=[(k.lower().encode(), v.encode()) for k, v in plain.items()])
+    policy = Policy()
+    figures: dict[str, list[float]] = {"rod": [], "floor": []}
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for _ in range(iterations):
+            decide(parse_delivery(headers, body, secret=SECRET), policy)  # type: ignore[arg-type]
+        figures["rod"].append((time.perf_counter() - started) / iterations * 1e6)
+        started = time.perf_counter()
+        for _ in range(iterations):
+            hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+            json.loads(body)
+        figures["floor"].append((time.perf_counter() - started) / iterations * 1e6)
+    return figures
+
+
+def throughput(
+    stack: str, options: Options, requests: Path, *, seconds: float, connections: int, rep: int
+) -> dict[str, dict[str, float]]:
+    """wrk against the bare app and rod on `stack`, in alternating order per repetition."""
+    order = ("bare", "rod") if rep % 2 == 0 else ("rod", "bare")
+    out: dict[str, dict[str, float]] = {}
+    for what in order:
+        with contextlib.ExitStack() as stack_of:
+            if what == "bare":
+                server = stack_of.enter_context(Server("bare", "--stack", stack)).wait_ready()
+            else:
+                server, _ = stack_of.enter_context(rod(stack, options))
+            before = server.cpu_seconds()
+            out[what] = wrk(server.url, requests, seconds=seconds, connections=connections)
+            used = server.cpu_seconds() - before
+            out[what]["cpu_ms"] = used * 1000 / max(out[what]["requests"], 1)
+            if what == "rod":
+                out[what]["duplicates"] = duplicates_answered(server)
+    return out
+
+
+def acknowledge(stack: str, options: Options, *, rate: float, seconds: float) -> dict[str, Any]:
+    """Time to acknowledge at `rate` deliveries per second: bare app, then rod (dispatching)."""
+    count = int(rate * seconds)
+    out: dict[str, Any] = {}
+    with Server("bare", "--stack", stack) as server:
+        server.wait_ready()
+        out["bare"] = _latency(run_paced(server.port, rate=rate, count=count, first=0))
+    with rod(stack, options) as (server, listing):
+        began = time.monotonic()
+        result = run_paced(server.port, rate=rate, count=count, first=0)
+        ended = time.monotonic()
+        out["rod"] = _latency(result)
+        made = [t for times in dispatches(listing).values() for t in times]
+        out["rod"]["dispatched_during"] = sum(1 for t in made if began <= t <= ended)
+    return out
+
+
+def _latency(result: dict[str, Any]) -> dict[str, Any]:
+    values = result["latencies_ms"]
+    return {
+        "p50": percentile(values, 0.50),
+        "p99": percentile(values, 0.99),
+        "max": max(values),
+        "statuses": result["statuses"],
+        "connections": result["connections"],
+    }
+
+
+def to_dispatch(stack: str, options: Options, *, rate: float, seconds: float) -> dict[str, Any]:
+    """Delivery sent -> Nomad dispatch arrived, per job, at a steady `rate`."""
+    count = int(rate * seconds)
+    with rod(stack, options) as (server, listing):
+        result = run_paced(server.port, rate=rate, count=count, first=0)
+        names = {runner_name(n): n for n in range(count)}
+        seen = wait_dispatched(listing, set(names), timeout=120)
+    waits = [
+        (min(seen[name]) - result["sent"][int(name.split("-")[1])]) * 1000
+        for name in names
+        if name in seen
+    ]
+    return {
+        "p50": percentile(waits, 0.50),
+        "p95": percentile(waits, 0.95),
+        "dispatched": len(waits),
+        "count": count,
+    }
+
+
+def outbound(stack: str, options: Options, *, jobs: int) -> dict[str, Any]:
+    """Dispatches per second: `jobs` queued behind a closed Nomad gate, then drained alone."""
+    with rod(stack, options, gated=True) as (server, listing):
+        run_paced(server.port, rate=1000, count=jobs, first=0)
+        cpu = server.cpu_seconds()
+        opened = time.monotonic()
+        httpx.post(f"{listing}/_bench/open", timeout=30)
+        seen = wait_dispatched(listing, {runner_name(n) for n in range(jobs)}, timeout=600)
+        cpu = server.cpu_seconds() - cpu
+    last = max(t for times in seen.values() for t in times)
+    return {
+        "rate": len(seen) / (last - opened),
+        "cpu_ms": cpu * 1000 / max(len(seen), 1),
+        "dispatched": len(seen),
+        "jobs": jobs,
+    }
+
+
+def memory(stack: str, options: Options, *, count: int, rate: float) -> dict[str, float]:
+    """rod's RSS when ready, after `count` deliveries, and once their dispatches are done."""
+    with rod(stack, options) as (server, listing):
+        ready = server.rss_mb()
+        run_paced(server.port, rate=rate, count=count, first=0)
+        acknowledged = server.rss_mb()
+        wait_dispatched(listing, {runner_name(n) for n in range(count)}, timeout=900)
+        time.sleep(1.0)
+        return {"ready": ready, "acknowledged": acknowledged, "drained": server.rss_mb()}
+
+
+def soak(stack: str, options: Options, *, rate: float, seconds: float) -> dict[str, Any]:
+    """rod's RSS every 5 s while deliveries arrive at `rate` for `seconds`."""
+    count = int(rate * seconds)
+    samples: list[tuple[float, float]] = []
+    with rod(stack, options) as (server, _):
+        command = [sys.executable, str(SCRIPT), "_load", "--port", str(server.port)]
+        command += ["--rate", str(rate), "--count", str(count)]
+        client = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        began = time.monotonic()
+        stop = threading.Event()
+        while client.poll() is None:
+            samples.append((time.monotonic() - began, server.rss_mb()))
+            stop.wait(5.0)
+        samples.append((time.monotonic() - began, server.rss_mb()))
+    minute = min(60.0, seconds / 4)
+    first = [rss for t, rss in samples if t <= minute]
+    last = [rss for t, rss in samples if t >= samples[-1][0] - minute]
+    return {
+        "seconds": seconds,
+        "first": sum(first) / len(first),
+        "last": sum(last) / len(last),
+        "max": max(rss for _, rss in samples),
+        "window": minute,
+    }

@@ -1,0 +1,185 @@
+"""The servers a benchmark starts, each in its own process: rod, the bare app, the stand-ins.
+
+`python scripts/bench_perf.py _serve {rod,bare,standins} --port P --stack {plain,fast} ...`
+runs one of them under uvicorn; `Server` starts such a process and waits until it answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from perf.deliveries import SECRET
+
+TOKEN = "bench-token"
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "bench_perf.py"
+# uvicorn's own names for the event loop and the HTTP parser of each stack.
+STACKS = {"plain": ("asyncio", "h11"), "fast": ("uvloop", "httptools")}
+
+
+def bare_app() -> Any:
+    """A Starlette app that reads the body and answers 202: the floor rod is compared with."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def webhook(request: Request) -> JSONResponse:
+        await request.body()
+        return JSONResponse({"accepted": True}, 202)
+
+    async def ready(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(routes=[Route("/webhook", webhook, methods=["POST"]), Route("/readyz", ready)])
+
+
+def rod_app(config: str | None, *, github: str, nomad: str) -> Any:
+    """`rod serve`'s app, its settings read as `rod serve` reads them.
+
+    `github` and `nomad` are URLs, or `mock`: the stand-ins in this process, behind httpx
+    MockTransports (no socket; the stand-ins' CPU is then rod's).
+    """
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from perf.standins import StandIns
+    from runners_on_demand.app import create_app
+    from runners_on_demand.wiring import read_settings
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "NOMAD_"))}
+    environ |= {
+        "GITHUB_WEBHOOK_SECRET": SECRET,
+        "GITHUB_TOKEN": TOKEN,
+        "GITHUB_API_URL": "http://github.invalid" if github == "mock" else github,
+        "NOMAD_ADDR": "http://nomad.invalid" if nomad == "mock" else nomad,
+    }
+    settings = read_settings(config, environ)
+    stand_ins = StandIns(gated=os.environ.get("BENCH_GATED") == "1")
+    app = create_app(
+        settings,
+        github_transport=stand_ins.transport() if github == "mock" else None,
+        nomad_transport=stand_ins.transport() if nomad == "mock" else None,
+    )
+
+    async def bench(request: Request) -> Response:
+        status, content = await stand_ins.answer(request.method, request.url.path, "", b"")
+        return Response(content, status, media_type="application/json")
+
+    if "mock" in (github, nomad):
+        app.router.routes.insert(0, Route("/_bench/{what}", bench, methods=["GET", "POST"]))
+    return app
+
+
+def serve(argv: list[str]) -> None:
+    """The `_serve` subcommand: one server in this process until SIGTERM."""
+    parser = argparse.ArgumentParser(prog="bench_perf.py _serve")
+    parser.add_argument("what", choices=("rod", "bare", "standins"))
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--stack", choices=tuple(STACKS), default="fast")
+    parser.add_argument("--github", default="mock", help="GitHub's URL, or mock")
+    parser.add_argument("--nomad", default="mock", help="Nomad's URL, or mock")
+    parser.add_argument("--config")
+    parser.add_argument("--gated", action="store_true")
+    args = parser.parse_args(argv)
+    import uvicorn
+
+    from perf.standins import StandIns
+
+    if args.what == "bare":
+        app = bare_app()
+    elif args.what == "standins":
+        app = StandIns(gated=args.gated)
+    else:
+        app = rod_app(args.config, github=args.github, nomad=args.nomad)
+    loop, http = STACKS[args.stack]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        loop=loop,
+        http=http,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        proxy_headers=False,
+    )
+
+
+class Server:
+    """A `_serve` process on a free port; `url`, `pid`, `rss_mb()`; stopped on exit."""
+
+    def __init__(self, what: str, *args: str, env: dict[str, str] | None = None) -> None:
+        from simulator.serving import free_port
+
+        self.what = what
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, str(SCRIPT), "_serve", what, "--port", str(self.port), *args]
+        self._process = subprocess.Popen(command, env={**os.environ, **(env or {})})
+
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        return self._process.pid
+
+    def wait_ready(self, path: str = "/readyz", timeout: float = 60.0) -> Server:
+        """Poll `path` until it answers 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise SystemExit(f"bench: the {self.what} server exited before it was ready")
+            try:
+                if httpx.get(self.url + path, timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise SystemExit(f"bench: the {self.what} server did not answer {path} in {timeout:g}s")
+
+    def rss_mb(self) -> float:
+        """Resident set size of the process now, in MB (10^6 bytes)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024 / 1e6
+        raise SystemExit("bench: no VmRSS in /proc (Linux only)")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        """SIGTERM, then wait (SIGKILL after 30 s)."""
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,54 @@
+"""scripts/bench_perf.py at toy scale: its phases run, every job reaches Nomad, the table prints.
+
+The benchmark prints figures and asserts nothing; this checks its machinery (servers, stand-ins,
+paced client, burst against the emulator) on a few dozen deliveries. No figure is judged.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "bench_perf.py"
+
+
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+
+
+def test_the_phases_run_and_lose_nothing(tmp_path: Path) -> None:
+    figures = tmp_path / "figures.json"
+    done = bench(
+        *("--only", "inproc,ack,latency,outbound,memory,burst", "--repeat", "1"),
+        *("--ack-rate", "50", "--ack-seconds", "1", "--latency-seconds", "1"),
+        *("--outbound-jobs", "40", "--memory-deliveries", "60", "--burst-jobs", "12"),
+        *("--json", str(figures)),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(figures.read_text())
+    latency = out["latency"][0]
+    assert latency["dispatched"] == latency["count"] == 25
+    assert out["outbound"][0]["dispatched"] == 40
+    for stack, runs in out["ack"].items():
+        assert runs[0]["rod"]["statuses"] == {"202": 50}, stack
+        assert runs[0]["bare"]["statuses"] == {"202": 50}, stack
+    burst = out["burst"]
+    assert (burst["lost"], burst["duplicates"], burst["refused"]) == (0, 0, {})
+    for row in ("acknowledge at 50/s", "in-process", "queued -> dispatch", "outbound capacity"):
+        assert row in done.stdout
+    assert "RSS after 60 deliveries" in done.stdout and "paced burst of 12 jobs" in done.stdout
+
+
+def test_options_that_cannot_work_are_refused_in_one_line() -> None:
+    done = bench("--only", "nope")
+    assert done.returncode == 2 and "unknown phase(s) nope" in done.stderr
+    assert "Traceback" not in done.stderr
