@@ -1,0 +1,122 @@
+"""Tests for runners_on_demand.ports.github_pacing: slots in a sliding minute, calls at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from runners_on_demand.ports.github_pacing import Pacer, endpoint, points
+
+JIT = "/repos/acme/app/actions/runners/generate-jitconfig"
+
+
+class Clock:
+    """A monotonic clock that moves only when told to (or when the pacer sleeps)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def pacer(clock: Clock, **kw: int | float) -> Pacer:
+    return Pacer(monotonic=clock.monotonic, sleep=clock.sleep, **kw)  # type: ignore[arg-type]
+
+
+class TestEndpoint:
+    @pytest.mark.parametrize(
+        ("method", "path", "expected"),
+        [
+            ("post", JIT, "POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig"),
+            ("GET", "/repos/o/r/runners?page=2", "GET /repos/{owner}/{repo}/runners"),
+            ("DELETE", "/repos/o/r/runners/42", "DELETE /repos/{owner}/{repo}/runners/{id}"),
+            ("GET", "/repos/o/r/runs/7/jobs", "GET /repos/{owner}/{repo}/runs/{id}/jobs"),
+            ("POST", "/orgs/acme/runners/x", "POST /orgs/{org}/runners/x"),
+            ("POST", "/app/installations/9/tokens", "POST /app/installations/{id}/tokens"),
+        ],
+    )
+    def test_one_endpoint_for_every_repository_and_id(
+        self, method: str, path: str, expected: str
+    ) -> None:
+        assert endpoint(method, path) == expected
+
+    def test_points(self) -> None:
+        assert [points(m) for m in ("GET", "HEAD", "OPTIONS")] == [1, 1, 1]
+        assert [points(m) for m in ("POST", "PATCH", "PUT", "DELETE")] == [5, 5, 5, 5]
+
+
+class TestReserve:
+    def test_180_jit_runners_a_minute_then_the_window_must_slide(self) -> None:
+        clock = Clock()
+        pace = pacer(clock)
+        waits = [pace.reserve("app", "POST", JIT) for _ in range(181)]
+        assert waits[:180] == [0.0] * 180
+        assert waits[180] == 61.0  # a minute, plus a second of skew, after the first
+        assert pace.reserve("app", "POST", JIT) == 61.0  # the second slot of that minute
+
+    def test_a_burst_of_1000_takes_the_five_minutes_the_limit_allows(self) -> None:
+        clock = Clock()
+        pace = pacer(clock)
+        last = max(pace.reserve("app", "POST", f"/repos/o/r{n % 7}/x") for n in range(1000))
+        assert last == 5 * 61.0  # batches of 180 at 0, 61, ..., 305 s
+
+    def test_slots_spread_out_when_calls_come_steadily(self) -> None:
+        clock = Clock()
+        pace = pacer(clock, points_per_minute=10)  # 2 writes a window
+        assert pace.reserve("k", "POST", JIT) == 0.0
+        clock.now += 30
+        assert pace.reserve("k", "POST", JIT) == 0.0
+        clock.now += 1
+        assert pace.reserve("k", "POST", JIT) == 30.0  # 61 s after the first
+        assert pace.reserve("k", "POST", JIT) == 60.0  # 61 s after the second
+
+    def test_reads_cost_a_point_and_every_endpoint_and_credential_has_its_own_budget(
+        self,
+    ) -> None:
+        clock = Clock()
+        pace = pacer(clock, points_per_minute=10)
+        assert [pace.reserve("k", "GET", "/repos/o/r/actions/runners") for _ in range(11)] == [
+            0.0
+        ] * 10 + [61.0]
+        assert pace.reserve("k", "POST", JIT) == 0.0
+        assert pace.reserve("k", "GET", "/repos/o/r/actions/runs") == 0.0
+        assert pace.reserve("other", "GET", "/repos/o/r/actions/runners") == 0.0
+
+
+class TestCall:
+    async def test_a_call_waits_for_its_slot(self) -> None:
+        clock = Clock()
+        pace = pacer(clock, points_per_minute=5)
+        async with pace.call("k", "POST", JIT):
+            pass
+        async with pace.call("k", "POST", JIT):
+            pass
+        assert clock.slept == [61.0]
+
+    async def test_at_most_so_many_calls_at_once(self) -> None:
+        pace = Pacer(concurrent=2)
+        inside = 0
+        most = 0
+        release = asyncio.Event()
+
+        async def one() -> None:
+            nonlocal inside, most
+            async with pace.call("k", "GET", "/rate_limit"):
+                inside += 1
+                most = max(most, inside)
+                await release.wait()
+                inside -= 1
+
+        tasks = [asyncio.create_task(one()) for _ in range(5)]
+        await asyncio.sleep(0.01)
+        assert inside == 2
+        release.set()
+        await asyncio.gather(*tasks)
+        assert most == 2
