@@ -121,23 +121,32 @@ async def paced(
 ) -> dict[str, Any]:
     """Send `count` deliveries at `rate` per second; latencies from each request's due time."""
     idle: list[_Connection] = []
-    opened = 0
+    opened = reopened = 0
     latencies: list[float] = []
     sent: dict[int, float] = {}
     statuses: dict[int, int] = {}
     slots = asyncio.Semaphore(max_connections)
 
-    async def one(i: int, due: float) -> None:
+    async def fresh() -> _Connection:
         nonlocal opened
+        opened += 1
+        return _Connection(*await asyncio.open_connection(host, port))
+
+    async def one(i: int, due: float) -> None:
+        nonlocal reopened
         request = raw_request(first + i, f"{host}:{port}", SECRET)
         async with slots:
-            if idle:
-                connection = idle.pop()
-            else:
-                connection = _Connection(*await asyncio.open_connection(host, port))
-                opened += 1
+            connection = idle.pop() if idle else await fresh()
             sent[job_id(first + i)] = time.monotonic()
-            status = await connection.exchange(request)
+            try:
+                status = await connection.exchange(request)
+            except (ConnectionError, h11.ProtocolError):
+                # The server closed it while it sat idle (uvicorn's keep-alive timeout): as any
+                # HTTP client does, send again on a new connection.
+                connection.writer.close()
+                reopened += 1
+                connection = await fresh()
+                status = await connection.exchange(request)
             latencies.append(time.monotonic() - due)
             statuses[status] = statuses.get(status, 0) + 1
             idle.append(connection)
@@ -160,6 +169,7 @@ async def paced(
         "sent": sent,
         "wall": wall,
         "connections": opened,
+        "reopened": reopened,
     }
 
 
@@ -197,7 +207,9 @@ def run_paced(port: int, *, rate: float, count: int, first: int) -> dict[str, An
 
     command = [sys.executable, str(SCRIPT), "_load", "--port", str(port)]
     command += ["--rate", str(rate), "--count", str(count), "--first", str(first)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench: the paced client failed:\n{done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
     result["sent"] = {int(k): v for k, v in result["sent"].items()}
     return result
