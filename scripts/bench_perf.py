@@ -26,8 +26,10 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,72 +82,70 @@ def stacks() -> list[str]:
 
 
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """Every chosen phase; the raw figures."""
+    """Every chosen phase; the raw figures (also in --json after each phase)."""
     options = phases.Options(args.upstreams, workdir)
-    out: dict[str, Any] = {"load_average": {}}
-    default = stacks()[-1]
+    out: dict[str, Any] = {"load_average": {}, "failed": {}}
+    every = stacks()
+    default = every[-1]
 
-    def note(phase: str) -> None:
-        out["load_average"][phase] = figures.wait_until_quiet(args.max_load, args.max_wait)
-        print(f"[{phase}] load average {out['load_average'][phase]}", file=sys.stderr)
-
-    if "inproc" in args.phases:
-        note("inproc")
-        out["inproc"] = phases.in_process(max(args.repeat, 5))
-    if "throughput" in args.phases:
-        note("throughput")
+    def throughput() -> dict[str, Any]:
         requests = workdir / "requests.tsv"
         load.write_wrk_requests(requests, 0, int(6000 * args.throughput_seconds))
-        out["throughput"] = {
+        seconds, connections = args.throughput_seconds, args.connections
+        return {
             stack: [
                 phases.throughput(
-                    stack,
-                    options,
-                    requests,
-                    seconds=args.throughput_seconds,
-                    connections=args.connections,
-                    rep=rep,
+                    stack, options, requests, seconds=seconds, connections=connections, rep=rep
                 )
                 for rep in range(args.repeat)
             ]
-            for stack in stacks()
+            for stack in every
         }
-        requests.unlink()
-    if "ack" in args.phases:
-        note("ack")
-        out["ack"] = {
+
+    def burst() -> dict[str, Any]:
+        from perf import burst
+
+        return burst.run(default, options, jobs=args.burst_jobs)
+
+    steps: dict[str, Callable[[], Any]] = {
+        "inproc": lambda: phases.in_process(max(args.repeat, 5)),
+        "throughput": throughput,
+        "ack": lambda: {
             stack: [
                 phases.acknowledge(stack, options, rate=args.ack_rate, seconds=args.ack_seconds)
                 for _ in range(args.repeat)
             ]
-            for stack in stacks()
-        }
-    if "latency" in args.phases:
-        note("latency")
-        out["latency"] = [
+            for stack in every
+        },
+        "latency": lambda: [
             phases.to_dispatch(
                 default, options, rate=args.latency_rate, seconds=args.latency_seconds
             )
             for _ in range(args.repeat)
-        ]
-    if "outbound" in args.phases:
-        note("outbound")
-        out["outbound"] = [
+        ],
+        "outbound": lambda: [
             phases.outbound(default, options, jobs=args.outbound_jobs) for _ in range(args.repeat)
-        ]
-    if "memory" in args.phases:
-        note("memory")
-        out["memory"] = phases.memory(
+        ],
+        "memory": lambda: phases.memory(
             default, options, count=args.memory_deliveries, rate=args.ack_rate
-        )
-    if "soak" in args.phases:
-        note("soak")
-        out["soak"] = phases.soak(default, options, rate=args.soak_rate, seconds=args.soak_seconds)
-    if "burst" in args.phases:
-        note("burst")
-        from perf import burst
-
-        out["burst"] = burst.run(default, options, jobs=args.burst_jobs)
+        ),
+        "soak": lambda: phases.soak(
+            default, options, rate=args.soak_rate, seconds=args.soak_seconds
+        ),
+        "burst": burst,
+    }
+    for phase in PHASES:
+        if phase not in args.phases:
+            continue
+        out["load_average"][phase] = figures.wait_until_quiet(args.max_load, args.max_wait)
+        print(f"[{phase}] load average {out['load_average'][phase]}", file=sys.stderr)
+        try:
+            out[phase] = steps[phase]()
+        except (SystemExit, subprocess.CalledProcessError) as error:  # the other phases still run
+            out["failed"][phase] = str(error)
+            print(f"[{phase}] FAILED: {error}", file=sys.stderr)
+        if args.json:
+            args.json.write_text(json.dumps(out, indent=1))
     return out
 
 
@@ -248,9 +248,9 @@ def main(argv: list[str] | None = None) -> None:
     (ROOT / "build").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-perf-", dir=ROOT / "build") as workdir:
         out = run(args, Path(workdir))
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=1))
     print(table(args, out))
+    for phase, error in out["failed"].items():
+        print(f"phase {phase} failed: {error}")
     print(f"load average during the phases: {out['load_average']}")
 
 

@@ -9,11 +9,11 @@ delivery to the last dispatch next to the least the limit allows.
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +21,7 @@ import httpx
 from perf.deliveries import repository, runner_name
 from perf.load import run_paced
 from perf.phases import Options, dispatches, rod_config, stand_ins
-from perf.servers import TOKEN, Server
+from perf.servers import ROOT, TOKEN, Server
 
 # GitHub's documented secondary limit (the emulator's defaults): points per minute per endpoint.
 POINTS_PER_MINUTE = 900
@@ -37,10 +37,12 @@ def minimum_seconds(jobs: int) -> float:
 
 
 def _emulator(port: int) -> subprocess.Popen[str]:
-    rod = Path(sys.executable).parent / "rod"
-    command = [str(rod), "sim", "github", "--port", str(port), "--token", TOKEN]
+    """`rod sim github --secondary-limits` of this checkout (also when measuring other code)."""
+    start = "from simulator.github.cli import command; command()"
+    command = [sys.executable, "-c", start, "--port", str(port), "--token", TOKEN]
     command += ["--repo", repository(), "--secondary-limits"]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, text=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env, text=True)
 
 
 def run(stack: str, options: Options, *, jobs: int) -> dict[str, Any]:
