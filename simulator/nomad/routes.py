@@ -69,6 +69,7 @@ def create_app(backend: NomadBackend, *, control: ControlPlane | None = None) ->
         Route("/v1/agent/health", api.health, methods=["GET"]),
         Route("/v1/status/leader", api.leader, methods=["GET"]),
         Route("/v1/nodes", api.nodes, methods=ALL_METHODS),
+        Route("/v1/service/{name}", api.service, methods=ALL_METHODS),
         Route("/v1/event/stream", api.event_stream, methods=ALL_METHODS),
         Route("/v1/vars", variables.variables, methods=ALL_METHODS),
         Route("/v1/var/{path:path}", variables.variable, methods=ALL_METHODS),
