@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/rod demo
 
-## test: everything CI runs, in order: lint, types, unit tests, the behave gate, the acceptance suite
+## test: everything CI runs, in order: lint, types, unit tests, the behave gate, behave (sim, deployed)
 test: lint typecheck unit acceptance-gate acceptance
 
 lint: $(STAMP)
@@ -42,9 +42,11 @@ unit: $(STAMP)
 acceptance-gate: $(STAMP)
 	$(BIN)/behave --dry-run --no-junit --format progress
 
-# The article's features against the embedded backend; JUnit XML in build/behave-junit/.
+# The article's features against the embedded backend, then deployed as README "Deploying" says
+# (on the emulators: simulator/harness/deployed_backend.py); JUnit XML in build/behave-junit/.
 acceptance: $(STAMP)
 	$(BIN)/behave
+	$(BIN)/behave -D backend=deployed --junit-directory build/behave-junit/deployed
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
