@@ -46,7 +46,8 @@ acceptance-gate: $(STAMP)
 # (on the emulators: simulator/harness/deployed_backend.py); JUnit XML in build/behave-junit/.
 acceptance: $(STAMP)
 	$(BIN)/behave
-	$(BIN)/behave -D backend=deployed --junit-directory build/behave-junit/deployed
+	$(BIN)/behave -D backend=deployed -D log_dir=build/acceptance/deployed \
+	  --junit-directory build/behave-junit/deployed
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
