@@ -151,15 +151,17 @@ class DeployedBackend:
 
     def stop(self) -> None:
         """Stop the rod job (its instances drain on SIGTERM), keep their logs, stop the rest."""
-        if self._nomad is not None:
-            try:
-                self._stop_rod_job()
-            finally:
-                self._save_logs()
-        for server in (self._ingress, self._nomad, self._github):
-            if server is not None:
-                server.stop()
-        self._ingress = self._nomad = self._github = None
+        try:
+            if self._nomad is not None and self.management:
+                try:
+                    self._stop_rod_job()
+                finally:
+                    self._save_logs()
+        finally:
+            for server in (self._ingress, self._nomad, self._github):
+                if server is not None:
+                    server.stop()
+            self._ingress = self._nomad = self._github = None
 
     def _stop_rod_job(self) -> None:
         nomad = self._nomad_api()
@@ -193,9 +195,10 @@ class DeployedBackend:
         """Each rod allocation's status and the last lines of its log."""
         if self._nomad is None:
             return "deployed backend not started"
-        states = {a["ID"]: a["ClientStatus"] for a in self._nomad_api().list_allocations("rod")}
+        allocations = self._nomad_api().list_allocations(ROD_JOB_ID)
+        states = sorted(a["ClientStatus"] for a in allocations)
         parts = []
         for index, path in self._logs():
             lines = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
             parts.append(f"rod[{index}]: {' | '.join(lines[-5:]) or '(no log)'}")
-        return f"rod allocations {sorted(states.values())}; " + "; ".join(parts)
+        return f"rod allocations {states}; " + "; ".join(parts)

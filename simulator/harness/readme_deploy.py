@@ -275,13 +275,19 @@ class Translator:
             (name.strip(), value.strip())
             for name, _, value in (h.partition(":") for h in flags.get("-H", []))
         )
+        if "-d" in flags and not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = "application/x-www-form-urlencoded"  # what curl -d sends
         method = _one(flags, "-X") or ("POST" if "-d" in flags else "GET")
         body = self.where.place(_one(flags, "-d"))
         return Call(command, method, self.where.place(url), headers, body, raw=True)
 
 
 class Deployment:
-    """Runs README commands in order; remembers what a command hands to the next one."""
+    """Runs README commands in order; remembers what a command hands to the next one.
+
+    `secrets` are the deployment's values by the names the README uses, for `$NAME` in its
+    commands and for `NAME=...` in `nomad var put`; step 1's token becomes `NOMAD_TOKEN`.
+    """
 
     def __init__(
         self,
@@ -309,6 +315,7 @@ class Deployment:
             call = self.translator.call(command, self.secrets)
             response = self._send(call)
             if call.url.endswith("/v1/jobs/parse") and response.is_success:
+                # `nomad job run` registers what it parsed; the registration's answer is kept.
                 job = {"Job": response.json()}
                 register = Call(command, "POST", call.url.removesuffix("/parse"), call.headers, job)
                 response = self._send(register)
