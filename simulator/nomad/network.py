@@ -39,11 +39,15 @@ class AllocatedPort:
         return {"Label": self.label, "Value": self.value, "To": self.to, "HostIP": self.host_ip}
 
 
-def can_bind(host: str, port: int) -> bool:
-    """True when `port` is free on `host` (the node's real interfaces are shared with others)."""
+def can_bind(port: int) -> bool:
+    """True when `port` is free on this machine, whose interfaces the node shares with others.
+
+    Probed on every interface, so a listener on any address counts: a task may listen on
+    0.0.0.0 (rod serve does).
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
-            probe.bind((host, port))
+            probe.bind(("0.0.0.0", port))
         except OSError:
             return False
     return True
@@ -54,7 +58,7 @@ def allocate_ports(
     used: set[int],
     host_ip: str,
     *,
-    bindable: Callable[[str, int], bool] = can_bind,
+    bindable: Callable[[int], bool] = can_bind,
     rng: random.Random | None = None,
 ) -> list[AllocatedPort]:
     """The group's ports on this node, or PortCollision (the placement must wait)."""
@@ -73,7 +77,7 @@ def allocate_ports(
         for port in network.get("DynamicPorts") or []:
             for _ in range(_TRIES):
                 value = rng.choice(DYNAMIC_PORTS)
-                if value not in taken and bindable(host_ip, value):
+                if value not in taken and bindable(value):
                     break
             else:
                 raise PortCollision("dynamic port selection failed")

@@ -30,7 +30,7 @@ NETWORK = {
 
 class TestAllocatePorts:
     def test_static_then_dynamic_from_the_clients_range(self) -> None:
-        ports = allocate_ports([NETWORK], set(), "10.0.0.5", bindable=lambda h, p: True)
+        ports = allocate_ports([NETWORK], set(), "10.0.0.5", bindable=lambda p: True)
         assert [(p.label, p.to, p.host_ip) for p in ports] == [
             ("admin", 0, "10.0.0.5"),
             ("http", 8080, "10.0.0.5"),
@@ -42,18 +42,16 @@ class TestAllocatePorts:
 
     def test_a_reserved_port_in_use_collides(self) -> None:
         with pytest.raises(PortCollision, match="reserved port collision admin=9000"):
-            allocate_ports([NETWORK], {9000}, "127.0.0.1", bindable=lambda h, p: True)
+            allocate_ports([NETWORK], {9000}, "127.0.0.1", bindable=lambda p: True)
 
     def test_dynamic_ports_skip_used_and_unbindable_ones(self) -> None:
         rng = random.Random(7)
         first = random.Random(7).choice(DYNAMIC_PORTS)
         network = {"DynamicPorts": [{"Label": "http", "Value": 0}]}
-        (port,) = allocate_ports(
-            [network], {first}, "127.0.0.1", bindable=lambda h, p: True, rng=rng
-        )
+        (port,) = allocate_ports([network], {first}, "127.0.0.1", bindable=lambda p: True, rng=rng)
         assert port.value != first
         with pytest.raises(PortCollision, match="dynamic port selection failed"):
-            allocate_ports([network], set(), "127.0.0.1", bindable=lambda h, p: False)
+            allocate_ports([network], set(), "127.0.0.1", bindable=lambda p: False)
 
 
 def test_port_env_follows_taskenv_add_ports() -> None:
