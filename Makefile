@@ -22,8 +22,8 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/rod demo
 
-## test: everything CI runs, in order: lint, types, unit tests, the behave gate, the acceptance suite
-## (then its living documentation, build/livedoc/, and the browser check of that site)
+## test: everything CI runs, in order: lint, types, unit tests, the behave gate, behave (sim, then
+## deployed), the living documentation of the sim run (build/livedoc/) and its browser check
 test: lint typecheck unit acceptance-gate acceptance docs-check
 
 lint: $(STAMP)
@@ -43,10 +43,14 @@ unit: $(STAMP)
 acceptance-gate: $(STAMP)
 	$(BIN)/behave --dry-run --no-junit --format progress
 
-# The article's features against the embedded backend; JUnit XML in build/behave-junit/.
-# The living documentation is built from the run whether its scenarios passed or not.
+# The article's features against the embedded backend, then deployed as README "Deploying" says
+# (on the emulators: simulator/harness/deployed_backend.py); JUnit XML in build/behave-junit/.
+# The living documentation is built from the sim run whether its scenarios passed or not.
 acceptance: $(STAMP)
-	$(BIN)/behave; status=$$?; $(MAKE) --no-print-directory docs || status=1; exit $$status
+	$(BIN)/behave; status=$$?; \
+	$(BIN)/behave -D backend=deployed -D log_dir=build/acceptance/deployed \
+	  --junit-directory build/behave-junit/deployed || status=1; \
+	$(MAKE) --no-print-directory docs || status=1; exit $$status
 
 ## docs: the living documentation of the last acceptance run: build/livedoc/index.html
 docs: $(STAMP)

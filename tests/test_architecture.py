@@ -100,6 +100,7 @@ class TestImportGraph:
 
     def test_the_pure_core_makes_no_io(self) -> None:
         pure = ["decision", "delivery", "events", "names", "contract", "observed", "tables"]
+        pure += ["nomad_acl"]
         pure += ["reconcile.model", "reconcile.units", "reconcile.plan", "reconcile.settings"]
         io = {"httpx", "asyncio", "os", "socket", "time", "starlette", "uvicorn"}
         for name in pure:

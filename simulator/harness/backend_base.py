@@ -7,7 +7,7 @@ themselves are listed once, in backends.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,6 +25,8 @@ class Endpoints:
     nomad_token: str | None
     dispatcher_url: str
     webhook_secret: str
+    # The webhook is made by running README "Deploying" step 3 (the deployed backend).
+    readme_webhook: bool = False
 
     @property
     def webhook_url(self) -> str:
@@ -91,7 +93,11 @@ def serve_env(
 
 
 def settle(
-    *, empty_nomad: Callable[[], object], github_url: str, dispatcher_url: str, timeout: float
+    *,
+    empty_nomad: Callable[[], object],
+    github_url: str,
+    dispatcher_url: str | Sequence[str],
+    timeout: float,
 ) -> None:
     """Empty GitHub and Nomad so that nothing from the last scenario leaks into the next.
 
@@ -103,7 +109,8 @@ def settle(
     github = GitHubControl(github_url)
     try:
         github.flush_deliveries(timeout)
-        wait_idle(dispatcher_url, timeout)
+        for url in [dispatcher_url] if isinstance(dispatcher_url, str) else dispatcher_url:
+            wait_idle(url, timeout)
         empty_nomad()
         github.reset()
     finally:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 
 from simulator.harness.backend_base import Backend
 from simulator.harness.compose_backend import ComposeBackend
+from simulator.harness.deployed_backend import DeployedBackend
 from simulator.harness.errors import HarnessError
 from simulator.harness.external_backend import ExternalBackend
 from simulator.harness.settings import StackSettings
@@ -22,6 +23,7 @@ BACKENDS: dict[str, Callable[[StackSettings, Mapping[str, str]], Backend]] = {
     "sim": lambda settings, environ: SimBackend(settings),
     "compose": lambda settings, environ: ComposeBackend(settings),
     "external": ExternalBackend,
+    "deployed": lambda settings, environ: DeployedBackend(settings),
 }
 
 

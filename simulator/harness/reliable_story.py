@@ -12,6 +12,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.harness import checks, faults, story
+from simulator.harness.deployed_backend import DeployedBackend
 from simulator.harness.dispatcher import DispatcherProcess, wait_idle
 from simulator.harness.observe import ChildView, JobView, Snapshot
 from simulator.harness.replicas import ReplicatedSimBackend
@@ -96,9 +97,11 @@ def expect_dropped(world: World, job: JobView) -> None:
 
 
 def dispatcher_urls(world: World) -> list[str]:
-    """Every `rod serve` of the stack: the replicas, or the one dispatcher of another stack."""
+    """Every `rod serve` of the stack: the replicas, the deployed instances, or the one."""
     if isinstance(world.stack.backend, ReplicatedSimBackend):
         return [replica.url for replica in replicas(world)]
+    if isinstance(world.stack.backend, DeployedBackend):
+        return world.stack.backend.instances()
     return [world.stack.endpoints.dispatcher_url]
 
 
@@ -260,7 +263,10 @@ def add_replica(world: World) -> int:
 
 
 def replica_hook_ids(world: World) -> list[int]:
-    """The repository's hooks that deliver to a replica, in replica order."""
+    """The repository's hooks that deliver to a replica, in replica order (else the stack's)."""
+    if not isinstance(world.stack.backend, ReplicatedSimBackend):
+        assert world.stack.hook_id is not None, "the stack made no hook"
+        return [world.stack.hook_id]
     by_url = {h["config"]["url"]: int(h["id"]) for h in world.stack.github.list_hooks(world.repo)}
     urls = [replica.webhook_url for replica in replicas(world)]
     return [by_url[url] for url in urls if url in by_url]

@@ -9,7 +9,6 @@ services and sets the stage again, which is what isolates one scenario from the 
 from __future__ import annotations
 
 import os
-import sys
 from types import TracebackType
 from typing import Any
 
@@ -17,23 +16,10 @@ from simulator.harness.backend_base import Backend, Endpoints
 from simulator.harness.backends import backend_named
 from simulator.harness.errors import StackStartError
 from simulator.harness.github_client import GitHubApi, GitHubControl, ScriptedJob
-from simulator.harness.nomad_client import RUNNER_JOB_SPEC, NomadApi
+from simulator.harness.nomad_client import RUNNER_JOB_SPEC, NomadApi, runner_variables
 from simulator.harness.observe import Observer
+from simulator.harness.readme_deploy import readme_webhook
 from simulator.harness.settings import StackSettings
-
-
-def runner_variables() -> dict[str, Any]:
-    """Job variables that make the runner task run the fake runner with this interpreter.
-
-    Only the variables the spec declares for this purpose change; the spec itself is the one
-    deployed in production. Small resources let many runners fit on the emulated node.
-    """
-    return {
-        "runner_command": sys.executable,
-        "runner_args": ["-m", "simulator.runner"],
-        "cpu": 100,
-        "memory": 128,
-    }
 
 
 class Stack:
@@ -114,9 +100,12 @@ class Stack:
             job_id = self.nomad.register_spec(RUNNER_JOB_SPEC, runner_variables())
             if job_id != self.settings.runner_job:
                 raise StackStartError(f"{RUNNER_JOB_SPEC.name} registers {job_id!r}")
-        hook = self.github.create_hook(
-            self.settings.repo, self.endpoints.webhook_url, self.endpoints.webhook_secret
-        )
+        if self.endpoints.readme_webhook:
+            hook = readme_webhook(self.endpoints, self.settings.repo)
+        else:
+            hook = self.github.create_hook(
+                self.settings.repo, self.endpoints.webhook_url, self.endpoints.webhook_secret
+            )
         self.hook_id = int(hook["id"])
 
     def start_run(self, jobs: list[ScriptedJob], *, event: str = "pull_request") -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -15,7 +16,8 @@ import uvicorn
 
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError
-from runners_on_demand.wiring import LOG_FORMAT, read_settings
+from runners_on_demand.token_check import TokenCheck, check_token, needs_of
+from runners_on_demand.wiring import LOG_FORMAT, clients, nomad_port, read_settings
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -32,6 +34,14 @@ def _settings(config_path: str | None) -> Settings:
         return read_settings(config_path, os.environ)
     except ConfigError as error:
         _fail(error.problems)
+
+
+async def _check_token(settings: Settings) -> TokenCheck:
+    """What NOMAD_TOKEN lacks, asked once before serving (`/readyz` asks again each time)."""
+    github_client, nomad_client = clients(settings)
+    async with github_client, nomad_client:
+        nomad = nomad_port(settings, nomad_client)
+        return await check_token(nomad, needs_of(settings), settings.nomad_token)
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -64,8 +74,13 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
         _fail(error.problems)
     except (OSError, ssl.SSLError) as error:  # NOMAD_CACERT / client certificate unusable
         _fail([f"cannot set up TLS for Nomad: {error.strerror or error}"])
+    token = asyncio.run(_check_token(settings))
+    if not token.usable:
+        _fail([token.line])
+    log = logging.getLogger(__name__)
+    log.log(logging.INFO if token.ready else logging.WARNING, "rod serve: %s", token.line)
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    logging.getLogger(__name__).info(
+    log.info(
         "rod serve: GitHub %s (%s), Nomad %s namespace %s, pools %s",
         settings.github_api_url,
         settings.github_auth,

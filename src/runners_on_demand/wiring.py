@@ -85,6 +85,17 @@ def clients(
     return github, nomad
 
 
+def nomad_port(settings: Settings, client: httpx.AsyncClient) -> NomadHttp:
+    """The Nomad adapter with the configured token, namespace, region and extra headers."""
+    return NomadHttp(
+        client,
+        token=settings.nomad_token,
+        namespace=settings.nomad_namespace,
+        region=settings.nomad_region,
+        headers=settings.nomad_headers,
+    )
+
+
 def build(
     settings: Settings,
     github_client: httpx.AsyncClient,
@@ -98,13 +109,7 @@ def build(
 ) -> Parts:
     """Ports, pipeline and reconciler as `settings` describe them."""
     github = GitHubHttp(github_client, github_auth(settings), clock=clock)
-    nomad = NomadHttp(
-        nomad_client,
-        token=settings.nomad_token,
-        namespace=settings.nomad_namespace,
-        region=settings.nomad_region,
-        headers=settings.nomad_headers,
-    )
+    nomad = nomad_port(settings, nomad_client)
     metrics.track_rate_limit(lambda: github.rate_limit_remaining)
     credentials = GitHubCredentials(
         github,

@@ -18,6 +18,7 @@ from runners_on_demand.metrics import Metrics
 from runners_on_demand.observed import Child, QueuedJob, Runner
 from runners_on_demand.pipeline import Pipeline
 from runners_on_demand.ports import DispatchResult, GitHubPort, NomadPort, Removal, RunnerExists
+from runners_on_demand.ports.protocols import AclToken
 
 
 class FakeGitHub:
@@ -99,6 +100,15 @@ class FakeNomad:
 
     async def health(self) -> None:
         self.calls.append(("health", None))
+
+    async def acl_token_self(self) -> AclToken | None:
+        return None  # ACLs off
+
+    async def acl_policy_rules(self, name: str) -> Mapping[str, Any] | None:
+        raise NomadError("Nomad GET /v1/acl/policy: 400 ACL support disabled", status=400)
+
+    async def acl_role_policies(self, role_id: str) -> tuple[str, ...]:
+        raise NomadError("Nomad GET /v1/acl/role: 400 ACL support disabled", status=400)
 
 
 def pipeline(

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from runners_on_demand.contract import DispatchRequest, JitConfig, RegistrationToken
 from runners_on_demand.observed import Child, QueuedJob, Runner
 
-__all__ = ["DispatchResult", "GitHubPort", "NomadPort", "Removal", "RunnerExists"]
+__all__ = ["AclToken", "DispatchResult", "GitHubPort", "NomadPort", "Removal", "RunnerExists"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,15 @@ class DispatchResult:
     # Nomad answers EvalID "" when the token matched an existing child (state_store.go
     # CheckIdempotencyToken) -- and also for a parent that is periodic, which ours is not.
     existing: bool
+
+
+@dataclass(frozen=True)
+class AclToken:
+    """`GET /v1/acl/token/self`: the token's type, its policies and the IDs of its roles."""
+
+    type: str  # "client" or "management"
+    policies: tuple[str, ...] = ()
+    role_ids: tuple[str, ...] = ()
 
 
 class GitHubPort(Protocol):
@@ -102,4 +111,16 @@ class NomadPort(Protocol):
 
     async def health(self) -> None:
         """Raise `NomadError` unless the agent answers."""
+        ...
+
+    async def acl_token_self(self) -> AclToken | None:
+        """`GET /v1/acl/token/self`; None when Nomad's ACLs are off (400 `ACL support disabled`)."""
+        ...
+
+    async def acl_policy_rules(self, name: str) -> Mapping[str, Any] | None:
+        """`GET /v1/acl/policy/{name}`: its `RulesJSON`, or None if the server sends none."""
+        ...
+
+    async def acl_role_policies(self, role_id: str) -> tuple[str, ...]:
+        """`GET /v1/acl/role/{id}`: the names of the role's policies."""
         ...
