@@ -42,7 +42,9 @@ def read_text(path: str) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
-def read_settings(config_path: str | None, environ: Mapping[str, str]) -> Settings:
+def read_settings(
+    config_path: str | None, environ: Mapping[str, str], *, webhook: bool = True
+) -> Settings:
     """Settings from the environment and an optional TOML file; ConfigError lists problems."""
     toml_text = None
     if config_path is not None:
@@ -51,7 +53,7 @@ def read_settings(config_path: str | None, environ: Mapping[str, str]) -> Settin
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or type(error).__name__
             raise ConfigError([f"cannot read config file {config_path}: {reason}"]) from None
-    return load_settings(environ, toml_text, read_file=read_text)
+    return load_settings(environ, toml_text, read_file=read_text, webhook=webhook)
 
 
 def github_auth(settings: Settings) -> GitHubAuth:
@@ -85,6 +87,17 @@ def clients(
     return github, nomad
 
 
+def nomad_port(settings: Settings, nomad_client: httpx.AsyncClient) -> NomadHttp:
+    """The Nomad adapter with the configured token, namespace, region and extra headers."""
+    return NomadHttp(
+        nomad_client,
+        token=settings.nomad_token,
+        namespace=settings.nomad_namespace,
+        region=settings.nomad_region,
+        headers=settings.nomad_headers,
+    )
+
+
 def build(
     settings: Settings,
     github_client: httpx.AsyncClient,
@@ -98,13 +111,7 @@ def build(
 ) -> Parts:
     """Ports, pipeline and reconciler as `settings` describe them."""
     github = GitHubHttp(github_client, github_auth(settings), clock=clock)
-    nomad = NomadHttp(
-        nomad_client,
-        token=settings.nomad_token,
-        namespace=settings.nomad_namespace,
-        region=settings.nomad_region,
-        headers=settings.nomad_headers,
-    )
+    nomad = nomad_port(settings, nomad_client)
     metrics.track_rate_limit(lambda: github.rate_limit_remaining)
     credentials = GitHubCredentials(
         github,

@@ -1,0 +1,85 @@
+"""`rod listen`: check the settings, then run the listener (and its health port) until SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import ssl
+import sys
+from types import FrameType
+from typing import NoReturn
+
+import click
+import uvicorn
+
+from runners_on_demand.config import Settings
+from runners_on_demand.errors import ConfigError
+from runners_on_demand.wiring import LOG_FORMAT, read_settings
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def _fail(problems: list[str]) -> NoReturn:
+    """One line per problem on stderr, exit status 2, no traceback."""
+    for problem in problems:
+        click.echo(f"rod listen: {problem}", err=True)
+    sys.exit(2)
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    """uvicorn re-raises SIGTERM after its graceful shutdown: exit 0, as a drained service."""
+    raise SystemExit(0)
+
+
+@click.command("listen")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML file with the [listen] table (scope URL, scale set, labels, min and max runners).",
+)
+@click.option("--host", default=None, help="Address of /healthz, /readyz, /metrics.")
+@click.option("--port", type=int, default=None, help="Their port (default: [listen] port).")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
+def command(config_path: str | None, host: str | None, port: int | None, log_level: str) -> None:
+    """Take jobs from a runner scale set (no inbound endpoint) and dispatch their runners."""
+    try:
+        settings: Settings = read_settings(config_path, os.environ, webhook=False)
+    except ConfigError as error:
+        _fail(error.problems)
+    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    for chatty in ("httpx", "httpcore"):  # request lines: the queue URL may carry a session id
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+    from runners_on_demand.listen.service import create_app
+
+    try:
+        app = create_app(settings)
+    except ConfigError as error:
+        _fail(error.problems)
+    except (OSError, ssl.SSLError) as error:  # NOMAD_CACERT / client certificate unusable
+        _fail([f"cannot set up TLS for Nomad: {error.strerror or error}"])
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    listen = settings.listen
+    logging.getLogger(__name__).info(
+        "rod listen: %s scale set %s (group %s, labels %s, %d-%d runners), Nomad %s, GitHub %s",
+        listen.url,
+        listen.scale_set,
+        listen.runner_group,
+        ",".join(listen.scale_set_labels),
+        listen.min_runners,
+        listen.max_runners,
+        settings.nomad_addr,
+        settings.github_auth,
+    )
+    uvicorn.run(
+        app,
+        host=host or listen.host,
+        port=listen.port if port is None else port,
+        log_config=None,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+    )
