@@ -1,7 +1,8 @@
 """behave hooks: one stack per run (before_all), a reset and a fresh World per scenario.
 
 Choose where the system under test runs with `-D backend=sim|compose|external` (default sim,
-set in pyproject's [tool.behave.userdata]); see simulator/harness/backends.py.
+set in pyproject's [tool.behave.userdata]; see simulator/harness/backends.py) and how jobs come
+in with `-D intake=webhook|listen` (simulator/harness/intake.py).
 """
 
 from __future__ import annotations
@@ -55,7 +56,14 @@ def before_all(context: Context) -> None:
 
 
 def before_tag(context: Context, tag: str) -> None:
+    intake = context.settings.intake
+    if tag.startswith("intake.") and tag != f"intake.{intake}":
+        context.feature.skip(f"needs -D {tag.replace('.', '=')}, not intake={intake}")
+        return
     if tag != "fixture.reliable_stack":
+        return
+    if intake != "webhook":  # rod serve replicas; features/listen/ has the listener's
+        context.feature.skip(f"runs rod serve replicas, not intake={intake}")
         return
     if context.settings.backend != "sim":
         context.feature.skip(f"needs -D backend=sim, not {context.settings.backend}")

@@ -307,7 +307,7 @@ class Listener:
 
     def _wait(self, failures: int, retry_after: float | None) -> float:
         """Half fixed, half random, doubling to WAIT_CAP; never below the server's Retry-After."""
-        ceiling = min(WAIT_CAP, 0.5 * 2.0 ** min(failures, 10))
+        ceiling = min(WAIT_CAP, 0.25 * 2.0 ** min(failures, 10))
         return max(retry_after or 0.0, ceiling / 2 + self._rng.uniform(0, ceiling / 2))
 
     async def _pause(self, seconds: float) -> None:

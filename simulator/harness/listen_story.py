@@ -1,0 +1,144 @@
+"""What the steps expect when jobs come in through `rod listen` (`-D intake=listen`).
+
+GitHub tells a listener about a job only when the job's labels belong to its scale set, and only
+through the message queue: what the webhook path checks in the deliveries log is checked here in
+the scale set's runner requests (`/_sim/scalesets`). A scale-set runner is not made for one job,
+so a job's Nomad child is the one that started the runner the job ran on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from simulator.harness import checks
+from simulator.harness.dispatcher import DispatcherProcess
+from simulator.harness.errors import WaitTimeout
+from simulator.harness.intake import SCALE_SET, SCALE_SET_LABELS
+from simulator.harness.observe import ChildView, JobView, Snapshot
+from simulator.harness.waiting import wait_for
+from simulator.harness.world import World
+
+# A runner request past this point was acquired by the listener (simulator/github/scaleset.py).
+HEARD = ("acquired", "assigned", "running", "completed")
+
+
+def listening(world: World) -> bool:
+    """Whether the scenario's stack takes jobs through `rod listen`."""
+    return world.stack.settings.intake == "listen"
+
+
+def scale_set(world: World) -> dict[str, Any] | None:
+    """The repository's scale set as the emulator shows it, if it exists."""
+    for found in world.stack.control.scale_sets():
+        if found["scope"] == world.repo and found["name"] == SCALE_SET:
+            return found
+    return None
+
+
+def expect_scale_set_session(world: World) -> dict[str, Any]:
+    """The repository's scale set carries the scenarios' labels and one session holds it."""
+    found = scale_set(world)
+    assert found is not None, f"{world.repo} has no scale set {SCALE_SET}"
+    labels = {label["name"] for label in found["labels"]}
+    assert labels >= set(SCALE_SET_LABELS), f"scale set labels: {sorted(labels)}"
+    assert len(found["sessions"]) == 1, f"sessions on {SCALE_SET}: {found['sessions']}"
+    return found
+
+
+def request_for(world: World, job: JobView) -> dict[str, Any] | None:
+    """The scale set's latest runner request for `job`, if it was offered one."""
+    found = scale_set(world)
+    requests = [r for r in (found or {}).get("requests", []) if r["job_id"] == job.id]
+    return requests[-1] if requests else None
+
+
+def covered(job: JobView) -> bool:
+    """Whether the scale set takes `job` (every label of the job is one of its labels)."""
+    return not checks.missing_labels(job.labels, SCALE_SET_LABELS) and bool(job.labels)
+
+
+def expect_heard(world: World, job: JobView) -> dict[str, Any] | None:
+    """The listener heard of the job as the protocol allows: acquired if the scale set takes
+    it; if not, GitHub never offered it while the listener kept polling."""
+    if not covered(job):
+        expect_not_offered(world, job)
+        return None
+    found = wait_for(
+        f"the listener to acquire job {job.id}",
+        lambda: request_for(world, job),
+        lambda request: request is not None and request["state"] in HEARD,
+        timeout=world.timeout,
+        describe=lambda request: f"runner request: {request}",
+    )
+    assert found is not None
+    return found
+
+
+def expect_not_offered(world: World, job: JobView) -> str:
+    """Two polls of the listener went by after the job was queued, and none offered it."""
+    url = f"{world.stack.endpoints.dispatcher_url}/metrics"
+    before = polls(httpx.get(url, timeout=5).text)
+    wait_for(
+        "the listener to poll twice more",
+        lambda: polls(httpx.get(url, timeout=5).text),
+        lambda now: now >= before + 2,
+        timeout=world.timeout,
+        describe=lambda now: f"{now - before} polls answered",
+    )
+    request = request_for(world, job)
+    assert request is None, f"job {job.id} was offered to the scale set: {request}"
+    return f"labels: {list(job.labels)} are not all the scale set's {list(SCALE_SET_LABELS)}"
+
+
+def polls(metrics_text: str) -> float:
+    """Polls of the message queue the listener finished (any outcome)."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+        if sample.name == "rod_listen_polls_total"
+    )
+
+
+def await_runner_child(world: World, job: JobView) -> tuple[JobView, ChildView]:
+    """The job was picked up by a runner exactly one Nomad child started, with the job's Meta."""
+    observer = world.stack.observer
+
+    def problems(snapshot: Snapshot) -> list[str]:
+        return checks.runner_child_problems(snapshot, snapshot.job(job.id) or job, world.repo)
+
+    try:
+        snapshot = wait_for(
+            f"job {job.id} to run on a runner a Nomad child started",
+            lambda: observer.snapshot(world.run_ids),
+            lambda seen: not problems(seen),
+            timeout=world.timeout,
+            describe=lambda seen: f"{'; '.join(problems(seen))} | {seen.describe()}",
+            transient=(httpx.TransportError,),
+        )
+    except WaitTimeout as exc:
+        raise WaitTimeout(f"{exc} | {world.stack.backend.diagnostics()}") from None
+    picked = snapshot.job(job.id)
+    assert picked is not None
+    (child,) = [c for c in snapshot.children if c.runner_name == picked.runner_name]
+    return picked, child
+
+
+def expect_no_child(world: World) -> None:
+    """No Nomad child and no runner exists at all."""
+    snapshot = world.stack.observer.snapshot(world.run_ids)
+    problems = [f"Nomad child {child.id} was dispatched" for child in snapshot.children]
+    problems += [f"runner {runner.name} is registered" for runner in snapshot.runners]
+    assert not problems, f"{'; '.join(problems)} | {snapshot.describe()}"
+
+
+def listener(world: World) -> DispatcherProcess:
+    """The scenario's `rod listen` process."""
+    process = getattr(world.stack.backend, "dispatcher", None)
+    assert isinstance(process, DispatcherProcess) and process.command == "listen", (
+        "this feature needs -D intake=listen"
+    )
+    return process
