@@ -7,7 +7,8 @@ BIN    := $(VENV)/bin
 # Touched after a successful install; pyproject.toml or constraints.txt changes trigger a reinstall.
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck unit acceptance-gate acceptance clean lock
+.PHONY: demo test lint format typecheck unit acceptance-gate acceptance acceptance-webhook \
+	acceptance-listen clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -23,6 +24,7 @@ demo: $(STAMP)
 	$(BIN)/rod demo
 
 ## test: everything CI runs, in order: lint, types, unit tests, the behave gate, the acceptance suite
+## (twice: jobs coming in by webhook to `rod serve`, and through `rod listen`'s runner scale set)
 test: lint typecheck unit acceptance-gate acceptance
 
 lint: $(STAMP)
@@ -42,9 +44,15 @@ unit: $(STAMP)
 acceptance-gate: $(STAMP)
 	$(BIN)/behave --dry-run --no-junit --format progress
 
-# The article's features against the embedded backend; JUnit XML in build/behave-junit/.
-acceptance: $(STAMP)
-	$(BIN)/behave
+# The article's features against the embedded backend, through each way in; JUnit XML in
+# build/behave-junit/ (webhook) and build/behave-junit/listen/.
+acceptance: acceptance-webhook acceptance-listen
+
+acceptance-webhook: $(STAMP)
+	$(BIN)/behave -D intake=webhook
+
+acceptance-listen: $(STAMP)
+	$(BIN)/behave -D intake=listen --junit-directory build/behave-junit/listen
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -142,3 +142,120 @@ def listener(world: World) -> DispatcherProcess:
         "this feature needs -D intake=listen"
     )
     return process
+
+
+# --- reliability (features/listen/) ------------------------------------------------------------
+
+
+def listener_metric(world: World, name: str, **labels: str) -> float:
+    """One series of the listener's /metrics, summed over the samples matching `labels`."""
+    text = httpx.get(f"{listener(world).url}/metrics", timeout=5).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def session_id(world: World) -> str:
+    """The id of the one session on the repository's scale set."""
+    return str(expect_scale_set_session(world)["sessions"][0]["sessionId"])
+
+
+def await_session_refused(world: World) -> str:
+    """The restarted listener asked for a session and GitHub answered 409: the old one lives."""
+    process = listener(world)
+    ready = wait_for(
+        "GitHub to refuse the restarted listener a session",
+        lambda: httpx.get(f"{process.url}/readyz", timeout=5),
+        lambda response: "already has an active session" in response.text,
+        timeout=world.timeout,
+        transient=(httpx.TransportError,),
+        describe=lambda response: f"/readyz answered {response.status_code}: {response.text}",
+    )
+    assert ready.status_code == 503, f"/readyz answered {ready.status_code} without a session"
+    assert listener_metric(world, "rod_listen_sessions_total", outcome="conflict") >= 1
+    return ready.text
+
+
+def expire_old_session(world: World) -> None:
+    """Let the crashed listener's session expire: GitHub's clock moves past its timeout."""
+    settings = httpx.get(f"{world.stack.endpoints.github_url}/_sim/scalesets/config", timeout=5)
+    world.stack.control.advance_clock(float(settings.json()["session_timeout"]) + 1)
+
+
+def expire_tokens(world: World) -> str:
+    """The queue token (50 min) and the admin token (1 h) expire while the listener's poll is
+    held; the session itself is kept alive. Returns the session's id."""
+    held = session_id(world)
+    github_url = world.stack.endpoints.github_url
+    response = httpx.post(
+        f"{github_url}/_sim/scalesets/config", json={"session_timeout": 86_400}, timeout=5
+    )
+    assert response.status_code == 200, response.text
+    lifetimes = response.json()
+    world.stack.control.advance_clock(
+        max(lifetimes["queue_token_lifetime"], lifetimes["admin_token_lifetime"]) + 1
+    )
+    return held
+
+
+def lose_next_poll(world: World, seconds: float) -> None:
+    """GitHub keeps the listener's next poll without answering for `seconds`; returns once that
+    poll has begun (the job queued next can only reach the listener on a later poll)."""
+    github_url = world.stack.endpoints.github_url
+    body = {
+        "method": "GET",
+        "path": "/_services/broker/scalesets/message",
+        "count": 1,
+        "status": 503,
+        "hang_seconds": seconds,
+    }
+    response = httpx.post(f"{github_url}/_sim/faults", json=body, timeout=5)
+    assert response.status_code in (200, 201), response.text
+    wait_for(
+        "the listener's next poll to begin",
+        lambda: httpx.get(f"{github_url}/_sim/faults", timeout=5).json(),
+        lambda pending: not pending,
+        timeout=world.timeout,
+        describe=lambda pending: f"faults pending: {pending}",
+    )
+
+
+def await_listener_metric(world: World, name: str, above: float, **labels: str) -> float:
+    """Wait until the listener's series `name` (with `labels`) passes `above`."""
+    return wait_for(
+        f"the listener's {name}{labels} to pass {above}",
+        lambda: listener_metric(world, name, **labels),
+        lambda value: value > above,
+        timeout=world.timeout,
+        describe=lambda value: f"it is {value}",
+    )
+
+
+def reassign_before_pickup(world: World, job: JobView, to: str) -> dict[str, Any]:
+    """Once the job is assigned to the scale set and no runner has it, GitHub takes it back."""
+    wait_for(
+        f"job {job.id} to be assigned to the scale set, its runner not yet started",
+        lambda: (request_for(world, job), world.stack.observer.children()),
+        lambda seen: seen[0] is not None and seen[0]["state"] == "assigned" and not seen[1],
+        timeout=world.timeout,
+        describe=lambda seen: f"request {seen[0]}; {len(seen[1])} Nomad children",
+    )
+    return world.stack.control.reassign(job.id, to)
+
+
+def await_acquired_again(world: World, job: JobView) -> dict[str, Any]:
+    """The listener acquired the job once more after GitHub offered it again."""
+    found = wait_for(
+        f"the listener to acquire job {job.id} again",
+        lambda: request_for(world, job),
+        lambda request: request is not None
+        and request["reassignments"] == 1
+        and request["state"] in HEARD,
+        timeout=world.timeout,
+        describe=lambda request: f"runner request: {request}",
+    )
+    assert found is not None
+    return found

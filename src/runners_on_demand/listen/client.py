@@ -13,6 +13,7 @@ ever logged or put in an error message.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -41,6 +42,7 @@ from runners_on_demand.ports.github_auth import Authorizer, GitHubAuth
 
 __all__ = ["RunnerRef", "ScaleSetClient"]
 
+log = logging.getLogger(__name__)
 USER_AGENT = f"runners-on-demand/{__version__} (rod listen)"
 RENEW_MARGIN = 60.0  # [S] updateTokenIfNeeded: renew when now + 60 s passes `exp`
 RETRY_MAX, RETRY_WAIT_MAX = 4, 30.0  # [S] newClient: retryMax 4, retryWaitMax 30 s
@@ -63,8 +65,10 @@ class ScaleSetClient:
         poll_timeout: float = 300.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_retry: Callable[[str], None] = lambda reason: None,
     ) -> None:
         self._http = http
+        self._on_retry = on_retry  # reason: the status, or the transport error's name
         self.scope = scope
         self._authorizer = Authorizer(auth, clock)
         self._installation_id = installation_id
@@ -317,21 +321,27 @@ class ScaleSetClient:
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         for attempt in range(RETRY_MAX + 1):
             wait = min(RETRY_WAIT_MAX, 2.0**attempt)
+            where = f"{method} {httpx.URL(url).path}"
             try:
                 response = await self._http.request(
                     method, url, headers=merged, params=params, json=json, **extra
                 )
             except httpx.HTTPError as error:
+                reason = type(error).__name__
                 if attempt == RETRY_MAX:
-                    where = f"{method} {httpx.URL(url).path}"
-                    raise ServiceError(f"{where}: {type(error).__name__}", status=None) from error
+                    raise ServiceError(f"{where}: {reason}", status=None) from error
             else:
                 status = response.status_code
                 if attempt == RETRY_MAX or not (status == 429 or (status >= 500 and status != 501)):
                     return response
+                reason = str(status)
                 retry_after = response.headers.get("retry-after", "")
                 if status in (429, 503) and retry_after.strip().isdigit():
                     wait = float(retry_after)
+            log.warning(
+                "%s: %s; try %d of %d in %.0fs", where, reason, attempt + 2, RETRY_MAX + 1, wait
+            )
+            self._on_retry(reason)
             await self._sleep(wait)
         raise AssertionError("unreachable")
 

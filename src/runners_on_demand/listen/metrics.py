@@ -77,6 +77,12 @@ class ListenMetrics:
             "Runner requests acquired for the scale set.",
             registry=registry,
         )
+        self.retries = Counter(
+            "rod_listen_retries",
+            "Calls tried again (429, 5xx, no answer in time), by reason.",
+            ["reason"],
+            registry=registry,
+        )
         self.last_answer = Gauge(
             "rod_listen_last_answer_timestamp_seconds",
             "When the message queue last answered a poll (200 or 202).",

@@ -76,6 +76,7 @@ def create_app(
         poll_timeout=listen.poll_timeout_seconds,
         clock=clock,
         sleep=sleep,
+        on_retry=lambda reason: listen_metrics.retries.labels(reason=reason).inc(),
     )
     credentials = ScaleSetCredentials(client, nomad)
     pipeline = Pipeline(
