@@ -251,9 +251,9 @@ def await_acquired_again(world: World, job: JobView) -> dict[str, Any]:
     found = wait_for(
         f"the listener to acquire job {job.id} again",
         lambda: request_for(world, job),
-        lambda request: request is not None
-        and request["reassignments"] == 1
-        and request["state"] in HEARD,
+        lambda request: (
+            request is not None and request["reassignments"] == 1 and request["state"] in HEARD
+        ),
         timeout=world.timeout,
         describe=lambda request: f"runner request: {request}",
     )
