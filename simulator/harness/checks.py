@@ -166,8 +166,14 @@ def served_once_problems(snapshot: Snapshot, seen: Iterable[RunnerView]) -> list
     return problems
 
 
-def story_verdicts(snapshot: Snapshot, seen: Iterable[RunnerView], repo: str) -> list[Verdict]:
-    """Per job: a self-hosted job ran on a fresh runner of its own; a hosted one got none."""
+def story_verdicts(
+    snapshot: Snapshot, seen: Iterable[RunnerView], repo: str, *, listen: bool = False
+) -> list[Verdict]:
+    """Per job: a self-hosted job ran on a fresh runner of its own; a hosted one got none.
+
+    `listen`: a scale set's runners are not made for one job, so a job's runner is found by its
+    name (`runner_child_problems`) instead of the child's GITHUB_JOB_ID.
+    """
     seen = list(seen)
     verdicts = []
     for job in snapshot.jobs:
@@ -176,7 +182,11 @@ def story_verdicts(snapshot: Snapshot, seen: Iterable[RunnerView], repo: str) ->
             detail = "no runner (GitHub-hosted)" if not made else f"{len(made)} Nomad children made"
             verdicts.append(Verdict(job, not made, detail))
             continue
-        problems = fresh_runner_problems(snapshot, job, seen, repo)
+        if listen:
+            problems = runner_child_problems(snapshot, job, repo)
+            problems += ran_once_problems(snapshot, job, seen)
+        else:
+            problems = fresh_runner_problems(snapshot, job, seen, repo)
         detail = "; ".join(problems) or "its own fresh runner, used once"
         verdicts.append(Verdict(job, not problems, detail))
     return verdicts

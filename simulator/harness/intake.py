@@ -31,8 +31,8 @@ __all__ = [
 
 INTAKES = ("webhook", "listen")
 SCALE_SET = "rod-acceptance"
-# Every label of the features' self-hosted jobs (steps/github_steps.py, steps/nomad_steps.py).
-SCALE_SET_LABELS = ("self-hosted", "linux", "x64", "arm64", "gpu")
+# Every label of the self-hosted jobs of the features (steps/) and of `rod demo`.
+SCALE_SET_LABELS = ("self-hosted", "linux", "x64", "arm64", "gpu", "windows")
 # The emulator holds a poll this long before answering 202 (GitHub: about 50 s); a 202 makes the
 # listener count again, so a failed dispatch is retried within about this long.
 POLL_HOLD = 0.5

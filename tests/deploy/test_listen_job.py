@@ -30,7 +30,6 @@ installation_id = 77
 VARIABLES = f'image = "example/rod:1"\nconfig_toml = <<EOT\n{CONFIG}EOT\n'
 
 
-
 @pytest.fixture
 def nomad() -> Iterator[tuple[httpx.Client, list[dict[str, Any]]]]:
     """The emulator with ACLs; each start of the `listen` task records its environment and files."""
