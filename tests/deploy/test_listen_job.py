@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,8 @@ from simulator.nomad import NomadEmulator
 from simulator.nomad.drivers import InProcessDriver, TaskContext
 from tests.deploy.test_job_specs import job_body, load
 
-SPEC = (Path(__file__).resolve().parents[2] / "deploy" / "nomad" / "listen.nomad.hcl").read_text()
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = (ROOT / "deploy" / "nomad" / "listen.nomad.hcl").read_text()
 ADMIN = {"X-Nomad-Token": "management"}
 CONFIG = """\
 [listen]
@@ -105,3 +107,26 @@ class TestListenJob:
         )
         assert listen_problems(listen, Policy()) == []
         assert settings.webhook_secret == ""
+
+
+class TestReadme:
+    """README "Behind NAT: no public endpoint": its commands match this job and `rod listen`."""
+
+    def commands(self) -> list[list[str]]:
+        readme = (ROOT / "README.md").read_text()
+        section = readme.split("## Behind NAT: no public endpoint", 1)[1].split("\n## ", 1)[0]
+        blocks = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
+        text = "\n".join(blocks).replace("\\\n", " ")
+        return [line.split() for line in text.splitlines() if line.strip()]
+
+    def test_the_variable_holds_what_rod_listen_reads(self) -> None:
+        (put,) = [words for words in self.commands() if words[:3] == ["nomad", "var", "put"]]
+        assert put[3] == "nomad/jobs/rod-listen"  # the path the job's templates read
+        assert "nomad/jobs/rod-listen" in SPEC
+        assert [word.split("=", 1)[0] for word in put[4:]] == ["GITHUB_TOKEN", "NOMAD_TOKEN"]
+
+    def test_the_job_run_names_this_spec_and_its_required_variables(self) -> None:
+        (run,) = [words for words in self.commands() if words[:3] == ["nomad", "job", "run"]]
+        assert run[-1] == "deploy/nomad/listen.nomad.hcl"
+        given = {run[i + 1].split("=", 1)[0] for i, word in enumerate(run) if word == "-var"}
+        assert given == {"image", "config_toml"}

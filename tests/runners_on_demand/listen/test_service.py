@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -142,6 +143,31 @@ class TestServing:
             assert (await client.get("/healthz")).json() == {"status": "ok"}
         assert not await session_held(github)  # deleted on the way out
         assert (await scale_set(github))[0]["labels"] == [{"type": "System", "name": "rod"}]
+
+
+class TestNoSecrets:
+    async def test_no_credential_reaches_the_log(
+        self, github: GitHubEmulator, nomad: NomadEmulator, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        async with listening(settings(github, nomad)) as client:
+            await eventually("a session", lambda: session_held(github), bool)
+            control(
+                github,
+                "POST",
+                "scalesets/faults",
+                {"mode": "unauthorized", "operation": "get_message"},
+            )
+            job_id = queue_job(github, ["rod"])
+            await eventually("the job to run", lambda: job(github, job_id), completed)
+            metrics = (await client.get("/metrics")).text
+            health = (await client.get("/readyz")).text
+            queue_tokens = [session.token for session in github.backend.scalesets.sessions.values()]
+        issued = [TOKEN, *github.backend.reg_tokens, *queue_tokens]
+        assert len(issued) >= 3
+        for text in (caplog.text, metrics, health):
+            assert not [secret for secret in issued if secret in text]
+            assert "eyJ" not in text  # no admin JWT, no JIT config (base64 of a JSON object)
 
 
 class TestSessions:
