@@ -15,9 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.harness import checks
 from simulator.harness.dispatcher import DispatcherProcess
-from simulator.harness.errors import WaitTimeout
 from simulator.harness.intake import SCALE_SET, SCALE_SET_LABELS
-from simulator.harness.observe import ChildView, JobView, Snapshot
+from simulator.harness.observe import JobView
 from simulator.harness.waiting import wait_for
 from simulator.harness.world import World
 
@@ -101,30 +100,6 @@ def polls(metrics_text: str) -> float:
         for sample in family.samples
         if sample.name == "rod_listen_polls_total"
     )
-
-
-def await_runner_child(world: World, job: JobView) -> tuple[JobView, ChildView]:
-    """The job was picked up by a runner exactly one Nomad child started, with the job's Meta."""
-    observer = world.stack.observer
-
-    def problems(snapshot: Snapshot) -> list[str]:
-        return checks.runner_child_problems(snapshot, snapshot.job(job.id) or job, world.repo)
-
-    try:
-        snapshot = wait_for(
-            f"job {job.id} to run on a runner a Nomad child started",
-            lambda: observer.snapshot(world.run_ids),
-            lambda seen: not problems(seen),
-            timeout=world.timeout,
-            describe=lambda seen: f"{'; '.join(problems(seen))} | {seen.describe()}",
-            transient=(httpx.TransportError,),
-        )
-    except WaitTimeout as exc:
-        raise WaitTimeout(f"{exc} | {world.stack.backend.diagnostics()}") from None
-    picked = snapshot.job(job.id)
-    assert picked is not None
-    (child,) = [c for c in snapshot.children if c.runner_name == picked.runner_name]
-    return picked, child
 
 
 def expect_no_child(world: World) -> None:

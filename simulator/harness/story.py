@@ -159,7 +159,15 @@ def await_child(world: World, job: JobView) -> ChildView:
     Listen intake: the child that started the runner the job ran on.
     """
     if listen_story.listening(world):
-        world.job, world.child = listen_story.await_runner_child(world, job)
+        snapshot = _poll(
+            world,
+            f"job {job.id} to run on a runner a Nomad child of {world.stack.settings.runner_job}"
+            " started",
+            lambda s: checks.runner_child_problems(s, s.job(job.id) or job, world.repo),
+        )
+        picked = world.job = snapshot.job(job.id)
+        assert picked is not None
+        (world.child,) = [c for c in snapshot.children if c.runner_name == picked.runner_name]
         return world.child
     snapshot = _poll(
         world,

@@ -4,32 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import ssl
 import sys
-from types import FrameType
-from typing import NoReturn
 
 import click
-import uvicorn
 
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError
+from runners_on_demand.serve import LOG_LEVELS, fail, run_until_sigterm
 from runners_on_demand.wiring import LOG_FORMAT, read_settings
-
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-
-
-def _fail(problems: list[str]) -> NoReturn:
-    """One line per problem on stderr, exit status 2, no traceback."""
-    for problem in problems:
-        click.echo(f"rod listen: {problem}", err=True)
-    sys.exit(2)
-
-
-def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
-    """uvicorn re-raises SIGTERM after its graceful shutdown: exit 0, as a drained service."""
-    raise SystemExit(0)
 
 
 @click.command("listen")
@@ -48,7 +31,7 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
     try:
         settings: Settings = read_settings(config_path, os.environ, webhook=False)
     except ConfigError as error:
-        _fail(error.problems)
+        fail(error.problems, "listen")
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     for chatty in ("httpx", "httpcore"):  # request lines: the queue URL may carry a session id
         logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -58,10 +41,9 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
     try:
         app = create_app(settings)
     except ConfigError as error:
-        _fail(error.problems)
+        fail(error.problems, "listen")
     except (OSError, ssl.SSLError) as error:  # NOMAD_CACERT / client certificate unusable
-        _fail([f"cannot set up TLS for Nomad: {error.strerror or error}"])
-    signal.signal(signal.SIGTERM, _exit_cleanly)
+        fail([f"cannot set up TLS for Nomad: {error.strerror or error}"], "listen")
     listen = settings.listen
     logging.getLogger(__name__).info(
         "rod listen: %s scale set %s (group %s, labels %s, %d-%d runners), Nomad %s, GitHub %s",
@@ -74,12 +56,9 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
         settings.nomad_addr,
         settings.github_auth,
     )
-    uvicorn.run(
+    run_until_sigterm(
         app,
         host=host or listen.host,
         port=listen.port if port is None else port,
-        log_config=None,
         log_level=log_level,
-        access_log=False,
-        lifespan="on",
     )

@@ -31,6 +31,9 @@ from tests.runners_on_demand.listen.conftest import (
     make_client,
     queue_job,
 )
+
+# Fixtures: the Nomad emulator with the real runner job, its task the fake runner (`processes`) or
+# a runner that never connects (`silent`).
 from tests.runners_on_demand.reconcile.test_loop_emulators import (
     eventually,
     never_connects,
@@ -39,7 +42,8 @@ from tests.runners_on_demand.reconcile.test_loop_emulators import (
 
 
 @pytest.fixture
-def nomad() -> Iterator[NomadEmulator]:
+def processes() -> Iterator[NomadEmulator]:
+    """The real runner job; its task is the fake runner."""
     emulator = nomad_with("process")
     yield emulator
     emulator.stop()
@@ -47,13 +51,14 @@ def nomad() -> Iterator[NomadEmulator]:
 
 @pytest.fixture
 def silent() -> Iterator[NomadEmulator]:
+    """The real runner job; its runner never connects (it waits until Nomad stops it)."""
     emulator = nomad_with(InProcessDriver(default=never_connects))
     yield emulator
     emulator.stop()
 
 
 def settings(github: GitHubEmulator, nomad: NomadEmulator, **listen: Any) -> Settings:
-    """`rod listen`'s settings: the repository's scale set `rod`, quick to give up on a poll."""
+    """`rod listen`'s settings for the repository's scale set `rod`."""
     table = {"url": f"{github.url}/{REPO}", "scale_set": "rod", **listen}
     lines = [f"{key} = {value!r}".replace("'", '"') for key, value in table.items()]
     toml = "[server]\nshutdown_grace_seconds = 5.0\n[listen]\n" + "\n".join(lines) + "\n"
@@ -120,9 +125,9 @@ def completed(found: dict[str, Any]) -> bool:
 
 class TestServing:
     async def test_jobs_run_once_each_and_the_fleet_drains_to_zero(
-        self, github: GitHubEmulator, nomad: NomadEmulator
+        self, github: GitHubEmulator, processes: NomadEmulator
     ) -> None:
-        async with listening(settings(github, nomad)) as client:
+        async with listening(settings(github, processes)) as client:
             await eventually("a session", lambda: session_held(github), bool)
             ready = await client.get("/readyz")
             assert ready.json() == {"session": "ok", "queue": "ok", "nomad": "ok"}
@@ -135,7 +140,9 @@ class TestServing:
                 assert done["runner_name"].startswith("rod-ss")
             names = {(await job(github, j))["runner_name"] for j in job_ids}
             assert len(names) == 3
-            await eventually("zero runners", lambda: drained(github, nomad), lambda n: n == (0, 0))
+            await eventually(
+                "zero runners", lambda: drained(github, processes), lambda n: n == (0, 0)
+            )
             text = (await client.get("/metrics")).text
             assert metric(text, "rod_listen_runners_queued_total") == 3
             assert metric(text, "rod_dispatches_total", outcome="dispatched") == 3
@@ -147,10 +154,10 @@ class TestServing:
 
 class TestNoSecrets:
     async def test_no_credential_reaches_the_log(
-        self, github: GitHubEmulator, nomad: NomadEmulator, caplog: pytest.LogCaptureFixture
+        self, github: GitHubEmulator, processes: NomadEmulator, caplog: pytest.LogCaptureFixture
     ) -> None:
         caplog.set_level(logging.DEBUG)
-        async with listening(settings(github, nomad)) as client:
+        async with listening(settings(github, processes)) as client:
             await eventually("a session", lambda: session_held(github), bool)
             control(
                 github,
@@ -172,7 +179,7 @@ class TestNoSecrets:
 
 class TestSessions:
     async def test_a_stale_session_is_waited_out_then_the_statistics_catch_up(
-        self, github: GitHubEmulator, nomad: NomadEmulator, http: httpx.AsyncClient
+        self, github: GitHubEmulator, processes: NomadEmulator, http: httpx.AsyncClient
     ) -> None:
         # A listener that crashed: it acquired a job (now assigned) and never made its runner.
         crashed = make_client(http, github)
@@ -183,7 +190,7 @@ class TestSessions:
         assert message is not None
         await crashed.acquire_jobs(session, [message.entries[0].request_id])
         await crashed.delete_message(session, message.id)
-        async with listening(settings(github, nomad)) as client:
+        async with listening(settings(github, processes)) as client:
             refused = await eventually(
                 "a 409", lambda: client.get("/readyz"), lambda r: "409" in r.text
             )
@@ -197,9 +204,9 @@ class TestSessions:
             assert metric(text, "rod_listen_sessions_total", outcome="created") == 1
 
     async def test_an_expired_queue_token_is_renewed_and_polling_goes_on(
-        self, github: GitHubEmulator, nomad: NomadEmulator
+        self, github: GitHubEmulator, processes: NomadEmulator
     ) -> None:
-        async with listening(settings(github, nomad)) as client:
+        async with listening(settings(github, processes)) as client:
             await eventually("a session", lambda: session_held(github), bool)
             fault = {"mode": "unauthorized", "operation": "get_message"}
             control(github, "POST", "scalesets/faults", fault)
@@ -210,9 +217,9 @@ class TestSessions:
             assert metric(text, "rod_listen_sessions_total", outcome="created") == 1
 
     async def test_a_session_gone_from_under_the_listener_is_opened_again(
-        self, github: GitHubEmulator, nomad: NomadEmulator, http: httpx.AsyncClient
+        self, github: GitHubEmulator, processes: NomadEmulator, http: httpx.AsyncClient
     ) -> None:
-        async with listening(settings(github, nomad)) as client:
+        async with listening(settings(github, processes)) as client:
             await eventually("a session", lambda: session_held(github), bool)
             (found,) = await scale_set(github)
             (held,) = found["sessions"]
@@ -225,9 +232,9 @@ class TestSessions:
             assert metric(text, "rod_listen_sessions_total", outcome="lost") == 1
 
     async def test_transient_answers_of_the_queue_are_not_a_crash(
-        self, github: GitHubEmulator, nomad: NomadEmulator
+        self, github: GitHubEmulator, processes: NomadEmulator
     ) -> None:
-        async with listening(settings(github, nomad)) as client:
+        async with listening(settings(github, processes)) as client:
             await eventually("a session", lambda: session_held(github), bool)
             for fault in (
                 {"mode": "empty", "operation": "get_message"},
@@ -244,13 +251,13 @@ class TestSessions:
 
 class TestRetiring:
     async def test_runners_a_dead_listener_never_dispatched_are_removed(
-        self, github: GitHubEmulator, nomad: NomadEmulator, http: httpx.AsyncClient
+        self, github: GitHubEmulator, processes: NomadEmulator, http: httpx.AsyncClient
     ) -> None:
         client = make_client(http, github)
         made = await client.create_scale_set("rod", 1, ("rod",))
         await client.generate_jit_config(made.id, f"rod-ss{made.id}-deadbeef")
         other, _ = await client.generate_jit_config(made.id, "someone-elses")
-        async with listening(settings(github, nomad)) as health:
+        async with listening(settings(github, processes)) as health:
             await eventually(
                 "the orphan to go",
                 lambda: client.find_runner(f"rod-ss{made.id}-deadbeef"),
