@@ -95,7 +95,7 @@ class Listener:
                 if self._stopping.is_set():
                     return
                 self._failures += 1
-                self._lose_session(str(error))
+                await self._drop_session(str(error))
                 wait = self._wait(self._failures, getattr(error, "retry_after", None))
                 log.warning("listener: %s; setting up again in %.1fs", error, wait)
                 await self._pause(wait)
@@ -115,14 +115,16 @@ class Listener:
         except UpstreamError as error:
             log.warning("listener: could not delete session %s: %s", session.id, error)
 
-    def _lose_session(self, why: str) -> None:
+    async def _drop_session(self, why: str) -> None:
+        """Give the session up; delete it, since one GitHub still keeps refuses the next (409)."""
         if self.session is not None:
             log.warning("listener: session %s lost: %s", self.session.id, why)
             self._metrics.sessions.labels(outcome="lost").inc()
-        self.session, self.problem = None, why
+            await self.close()
+        self.problem = why
 
     def health(self) -> dict[str, str]:
-        """ "ok" per part, or one line saying what is wrong (for `/readyz`)."""
+        """Each part's state for `/readyz`: ok, or one line saying what is wrong."""
         session = "ok" if self.session is not None else f"no session: {self.problem}"
         answered = self.last_answer
         silence = None if answered is None else self._clock() - answered
@@ -137,7 +139,7 @@ class Listener:
 
     # --- scale set and session -----------------------------------------------------------------
 
-    async def _set_up(self) -> Fleet:
+    async def _set_up(self) -> None:
         """The scale set, got or created in its runner group, with the configured labels."""
         settings, client = self._settings, self._client
         labels = settings.scale_set_labels
@@ -153,9 +155,10 @@ class Listener:
             raise NotFound(f"scale set {settings.scale_set} vanished", status=404)
         if sorted(found.labels) != sorted(labels):
             found = await client.update_labels(found.id, labels)
-        return self._fleet_for(found)
+        self._fleet_for(found)
 
-    def _fleet_for(self, scale_set: ScaleSetInfo) -> Fleet:
+    def _fleet_for(self, scale_set: ScaleSetInfo) -> None:
+        """A new fleet when the scale set is new (made again after it vanished)."""
         fleet = self.fleet
         if fleet is None or fleet.scale_set.id != scale_set.id:
             settings = self._settings
@@ -165,7 +168,6 @@ class Listener:
             self.fleet = self._credentials.fleet = fleet
             self._last_id = 0
         fleet.scale_set = scale_set
-        return fleet
 
     async def _open_session(self) -> None:
         """Create the session; a conflict is waited out (it may last minutes after a crash)."""
