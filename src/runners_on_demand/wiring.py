@@ -87,10 +87,10 @@ def clients(
     return github, nomad
 
 
-def nomad_port(settings: Settings, nomad_client: httpx.AsyncClient) -> NomadHttp:
+def nomad_port(settings: Settings, client: httpx.AsyncClient) -> NomadHttp:
     """The Nomad adapter with the configured token, namespace, region and extra headers."""
     return NomadHttp(
-        nomad_client,
+        client,
         token=settings.nomad_token,
         namespace=settings.nomad_namespace,
         region=settings.nomad_region,
