@@ -1,8 +1,9 @@
 """behave hooks: one stack per run (before_all), a reset and a fresh World per scenario.
 
 Choose where the system under test runs with `-D backend=sim|compose|external` (default sim,
-set in pyproject's [tool.behave.userdata]); see simulator/harness/backends.py. The step and
-scenario hooks also record what each scenario did over HTTP for the living documentation
+set in pyproject's [tool.behave.userdata]; see simulator/harness/backends.py) and how jobs come
+in with `-D intake=webhook|listen` (simulator/harness/intake.py). The step and scenario hooks
+also record what each scenario did over HTTP for the living documentation
 (simulator/harness/recording.py; `make docs` builds the site from it).
 """
 
@@ -75,7 +76,14 @@ def before_all(context: Context) -> None:
 
 
 def before_tag(context: Context, tag: str) -> None:
+    intake = context.settings.intake
+    if tag.startswith("intake.") and tag != f"intake.{intake}":
+        context.feature.skip(f"needs -D {tag.replace('.', '=')}, not intake={intake}")
+        return
     if tag != "fixture.reliable_stack":
+        return
+    if intake != "webhook":  # rod serve replicas; features/listen/ has the listener's
+        context.feature.skip(f"runs rod serve replicas, not intake={intake}")
         return
     backend = context.settings.backend
     if backend == "deployed" and "also.deployed" in context.feature.tags:

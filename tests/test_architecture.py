@@ -102,6 +102,7 @@ class TestImportGraph:
         pure = ["decision", "delivery", "events", "names", "contract", "observed", "tables"]
         pure += ["nomad_acl"]
         pure += ["reconcile.model", "reconcile.units", "reconcile.plan", "reconcile.settings"]
+        pure += ["listen.scope", "listen.settings", "listen.protocol", "listen.fleet"]
         io = {"httpx", "asyncio", "os", "socket", "time", "starlette", "uvicorn"}
         for name in pure:
             path = modules()[f"runners_on_demand.{name}"]

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from simulator.harness.dispatcher import wait_idle
 from simulator.harness.github_client import GitHubControl
+from simulator.harness.nomad_client import NomadControl
 
 
 @dataclass(frozen=True)
@@ -113,5 +114,18 @@ def settle(
             wait_idle(url, timeout)
         empty_nomad()
         github.reset()
+    finally:
+        github.close()
+
+
+def reset_emulators(github_url: str, nomad_url: str, timeout: float) -> None:
+    """With no dispatcher running: stop every runner, let GitHub's last deliveries fail fast,
+    then empty both emulators (see `settle` for a dispatcher that keeps running)."""
+    nomad, github = NomadControl(nomad_url), GitHubControl(github_url)
+    try:
+        nomad.reset()
+        github.flush_deliveries(timeout)
+        github.reset()
+        nomad.reset()
     finally:
         github.close()

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from simulator.harness.backend_base import Backend
 from simulator.harness.compose_backend import ComposeBackend
 from simulator.harness.deployed_backend import DeployedBackend
-from simulator.harness.errors import HarnessError
+from simulator.harness.errors import BackendUnavailable, HarnessError
 from simulator.harness.external_backend import ExternalBackend
 from simulator.harness.settings import StackSettings
 from simulator.harness.sim_backend import SimBackend
@@ -32,4 +32,7 @@ def backend_named(settings: StackSettings, environ: Mapping[str, str]) -> Backen
     build = BACKENDS.get(settings.backend)
     if build is None:
         raise HarnessError(f"-D backend={settings.backend}: choose one of {', '.join(BACKENDS)}")
+    if settings.intake == "listen" and settings.backend != "sim":
+        reason = "-D intake=listen runs on the sim backend only (this one starts rod serve)"
+        raise BackendUnavailable(settings.backend, reason)
     return build(settings, environ)

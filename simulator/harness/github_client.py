@@ -175,3 +175,25 @@ class GitHubControl:
         body = {"event": event, "jobs": [job.as_json() for job in jobs]}
         run: dict[str, Any] = self._post(f"/_sim/repos/{repo}/runs", body)
         return run
+
+    # --- the runner scale set service (simulator/README.md, "Runner scale set emulator") ------
+
+    def scale_sets(self) -> list[dict[str, Any]]:
+        """Every scale set with its sessions (no tokens), runner requests and queue."""
+        response = self._http.get("/_sim/scalesets")
+        response.raise_for_status()
+        found: list[dict[str, Any]] = response.json()
+        return found
+
+    def scale_set_fault(self, mode: str, operation: str, count: int = 1) -> None:
+        """The next `count` calls of `operation` answer as `mode` says (401, 429, 5xx, ...)."""
+        self._post("/_sim/scalesets/faults", {"mode": mode, "operation": operation, "count": count})
+
+    def reassign(self, job_id: int, to: str) -> dict[str, Any]:
+        """GitHub's reassignment of an assigned job: JobCompleted canceled, then `to` again."""
+        request: dict[str, Any] = self._post(f"/_sim/jobs/{job_id}/reassign", {"to": to})
+        return request
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the emulator's clock (tokens, sessions and JIT runners expire by it)."""
+        self._post("/_sim/clock", {"advance_seconds": seconds})

@@ -141,8 +141,11 @@ def await_one_runner_per_job(world: World) -> Snapshot:
     return snapshot
 
 
-def kill_while_runners_wait(world: World, count: int) -> Snapshot:
-    """SIGKILL the first replica while `count` runners it registered wait for their Nomad child.
+def kill_while_runners_wait(
+    world: World, count: int, process: DispatcherProcess | None = None
+) -> Snapshot:
+    """SIGKILL the first replica (or `process`) while `count` runners it registered wait for
+    their Nomad child.
 
     That is: `count` runners on GitHub without a child, and every injected Nomad fault in use
     (their dispatch requests hang). Their credentials die with the replica: those runners will
@@ -162,7 +165,7 @@ def kill_while_runners_wait(world: World, count: int) -> Snapshot:
         timeout=world.timeout,
         describe=lambda seen: f"{seen[1]} Nomad fault uses left | {seen[0].describe()}",
     )
-    replicas(world)[0].kill()
+    (process or replicas(world)[0]).kill()
     snapshot = observer.snapshot(world.run_ids)
     assert len(snapshot.children) < len(snapshot.jobs), (
         f"every job had a Nomad child before the kill: {snapshot.describe()}"

@@ -16,6 +16,7 @@ from simulator.harness.backend_base import Backend, Endpoints
 from simulator.harness.backends import backend_named
 from simulator.harness.errors import StackStartError
 from simulator.harness.github_client import GitHubApi, GitHubControl, ScriptedJob
+from simulator.harness.intake import await_listener_ready
 from simulator.harness.nomad_client import RUNNER_JOB_SPEC, NomadApi, runner_variables
 from simulator.harness.observe import Observer
 from simulator.harness.readme_deploy import readme_webhook
@@ -94,12 +95,18 @@ class Stack:
         self._set_stage()
 
     def _set_stage(self) -> None:
-        """Repository, runner job, webhook: what an operator sets up once (see README)."""
+        """Repository, runner job, webhook (or scale set): what an operator sets up once."""
         self.control.create_repo(self.settings.repo)
         if self.backend.registers_runner_job:
             job_id = self.nomad.register_spec(RUNNER_JOB_SPEC, runner_variables())
             if job_id != self.settings.runner_job:
                 raise StackStartError(f"{RUNNER_JOB_SPEC.name} registers {job_id!r}")
+        if self.settings.intake == "listen":  # no hook: the listener polls its scale set
+            endpoints = self.endpoints
+            await_listener_ready(
+                endpoints.github_url, self.repo, endpoints.dispatcher_url, self.settings.timeout
+            )
+            return
         if self.endpoints.readme_webhook:
             hook = readme_webhook(self.endpoints, self.settings.repo)
         else:

@@ -33,7 +33,7 @@ Every key is optional:
     nomad_job = "github-runner-gpu"
     labels = ["linux", "gpu"]            # the trigger label is implied; [] takes any job
 
-    [reconcile]                          # see reconcile/settings.py
+    [reconcile]                          # see reconcile/settings.py; [listen]: listen/settings.py
     interval_seconds = 60
 
 Without `[[pools]]` there is one pool, `default`, Nomad job `github-runner`, taking any job that
@@ -51,6 +51,7 @@ from urllib.parse import urlsplit
 
 from runners_on_demand.decision import Policy, Pool
 from runners_on_demand.errors import ConfigError
+from runners_on_demand.listen.settings import ListenSettings
 from runners_on_demand.names import is_valid_full_name, is_valid_owner
 from runners_on_demand.reconcile.settings import ReconcileSettings
 from runners_on_demand.tables import bounds, read_table
@@ -85,7 +86,7 @@ class ServerSettings:
 class Settings:
     """Everything `rod serve` needs; `repr` hides every secret."""
 
-    webhook_secret: str = field(metadata={"secret": True})
+    webhook_secret: str = field(default="", metadata={"secret": True})  # none for `rod listen`
     github_token: str | None = field(default=None, metadata={"secret": True})
     github_app_id: str | None = None
     github_app_private_key: str | None = field(default=None, metadata={"secret": True})
@@ -103,6 +104,7 @@ class Settings:
     runner_group_id: int = 1
     server: ServerSettings = field(default_factory=ServerSettings)
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
+    listen: ListenSettings = field(default_factory=ListenSettings)
 
     @property
     def github_auth(self) -> Literal["token", "app"]:
@@ -123,15 +125,23 @@ class Settings:
         return f"Settings({', '.join(parts)})"
 
 
+# Top-level keys of the config file; the tables are read by tables.py into their dataclasses.
+_KEYS = ("trigger_label", "allow", "credential_mode", "runner_group_id", "nomad", "pools")
+_TABLES = {"server": ServerSettings, "reconcile": ReconcileSettings, "listen": ListenSettings}
+
+
 def load_settings(
     environ: Mapping[str, str],
     toml_text: str | None = None,
     *,
     read_file: Callable[[str], str] | None = None,
+    webhook: bool = True,  # False for `rod listen`, which needs no webhook secret
 ) -> Settings:
     """Settings from `environ` and the TOML text; `ConfigError` lists every problem found."""
     problems: list[str] = []
     env = {name: value.strip() for name, value in environ.items() if value.strip()}
+    if webhook and "GITHUB_WEBHOOK_SECRET" not in env:
+        problems.append("GITHUB_WEBHOOK_SECRET is not set; refusing to accept unsigned webhooks")
     values: dict[str, Any] = {}
     _github(env, values, problems, read_file)
     _nomad(env, values, problems, read_file)
@@ -156,8 +166,6 @@ def _github(
     """The GitHub side: webhook secret, PAT or App, API URL."""
     if "GITHUB_WEBHOOK_SECRET" in env:
         values["webhook_secret"] = env["GITHUB_WEBHOOK_SECRET"]
-    else:
-        problems.append("GITHUB_WEBHOOK_SECRET is not set; refusing to accept unsigned webhooks")
     token, app_id = env.get("GITHUB_TOKEN"), env.get("GITHUB_APP_ID")
     key_file = env.get("GITHUB_APP_PRIVATE_KEY_FILE")
     if token and (app_id or key_file):
@@ -217,16 +225,7 @@ def _toml(
     document: dict[str, Any], env: dict[str, str], values: dict[str, Any], problems: list[str]
 ) -> None:
     """Policy, limits and extra Nomad headers from the TOML document."""
-    top = {
-        "trigger_label",
-        "allow",
-        "credential_mode",
-        "runner_group_id",
-        "server",
-        "nomad",
-        "pools",
-        "reconcile",
-    }
+    top = {*_KEYS, *_TABLES}
     _unknown(document, top, "", problems)
     trigger = _get(document, "trigger_label", str, "trigger_label", problems)
     if trigger is not None and (not trigger.strip() or "," in trigger):
@@ -252,14 +251,13 @@ def _toml(
     if pools:
         policy["pools"] = pools
     values["policy"] = Policy(**policy)
-    server = _get(document, "server", dict, "[server]", problems) or {}
-    values["server"] = read_table(ServerSettings, server, "server.", problems)
+    for name, cls in _TABLES.items():
+        table = _get(document, name, dict, f"[{name}]", problems) or {}
+        values[name] = read_table(cls, table, f"{name}.", problems)
     nomad = _get(document, "nomad", dict, "[nomad]", problems) or {}
     _unknown(nomad, {"headers"}, "nomad.", problems)
     headers = _get(nomad, "headers", dict, "[nomad.headers]", problems) or {}
     values["nomad_headers"] = _headers(headers, env, problems)
-    table = _get(document, "reconcile", dict, "[reconcile]", problems) or {}
-    values["reconcile"] = read_table(ReconcileSettings, table, "reconcile.", problems)
 
 
 def _pools(document: dict[str, Any], problems: list[str]) -> tuple[Pool, ...]:

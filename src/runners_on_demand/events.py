@@ -28,7 +28,8 @@ class Origin:
 
     intake: Intake
     # webhook: "<hook id>/<delivery GUID>" (GitHub reuses the GUID across hooks and redeliveries);
-    # reconcile: the runner name it wants; listen: the runner request id.
+    # reconcile: the runner name it wants; listen: the new runner's name (runners are made for
+    # the count, not for one job).
     key: str
 
 

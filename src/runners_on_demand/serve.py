@@ -13,6 +13,7 @@ from typing import NoReturn
 
 import click
 import uvicorn
+from starlette.applications import Starlette
 
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError
@@ -22,10 +23,10 @@ from runners_on_demand.wiring import LOG_FORMAT, clients, nomad_port, read_setti
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
-def _fail(problems: list[str]) -> NoReturn:
-    """One line per problem on stderr, exit status 2, no traceback."""
+def fail(problems: list[str], command: str = "serve") -> NoReturn:
+    """One line per problem on stderr, exit status 2, no traceback (also for `rod listen`)."""
     for problem in problems:
-        click.echo(f"rod serve: {problem}", err=True)
+        click.echo(f"rod {command}: {problem}", err=True)
     sys.exit(2)
 
 
@@ -33,11 +34,14 @@ def _settings(config_path: str | None) -> Settings:
     try:
         return read_settings(config_path, os.environ)
     except ConfigError as error:
-        _fail(error.problems)
+        fail(error.problems)
 
 
-async def _check_token(settings: Settings) -> TokenCheck:
-    """What NOMAD_TOKEN lacks, asked once before serving (`/readyz` asks again each time)."""
+async def check_nomad_token(settings: Settings) -> TokenCheck:
+    """What NOMAD_TOKEN lacks, asked once before serving (`/readyz` asks again each time).
+
+    `rod listen` asks the same: it dispatches the same runner job.
+    """
     github_client, nomad_client = clients(settings)
     async with github_client, nomad_client:
         nomad = nomad_port(settings, nomad_client)
@@ -71,15 +75,14 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
     try:
         app = create_app(settings)
     except ConfigError as error:
-        _fail(error.problems)
+        fail(error.problems)
     except (OSError, ssl.SSLError) as error:  # NOMAD_CACERT / client certificate unusable
-        _fail([f"cannot set up TLS for Nomad: {error.strerror or error}"])
-    token = asyncio.run(_check_token(settings))
+        fail([f"cannot set up TLS for Nomad: {error.strerror or error}"])
+    token = asyncio.run(check_nomad_token(settings))
     if not token.usable:
-        _fail([token.line])
+        fail([token.line])
     log = logging.getLogger(__name__)
     log.log(logging.INFO if token.ready else logging.WARNING, "rod serve: %s", token.line)
-    signal.signal(signal.SIGTERM, _exit_cleanly)
     log.info(
         "rod serve: GitHub %s (%s), Nomad %s namespace %s, pools %s",
         settings.github_api_url,
@@ -88,10 +91,21 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
         settings.nomad_namespace,
         ", ".join(f"{p.name}->{p.nomad_job}" for p in settings.policy.pools),
     )
-    uvicorn.run(
+    run_until_sigterm(
         app,
         host=host or settings.server.host,
         port=settings.server.port if port is None else port,
+        log_level=log_level,
+    )
+
+
+def run_until_sigterm(app: Starlette, *, host: str, port: int, log_level: str) -> None:
+    """Serve `app` under uvicorn; SIGTERM drains it (its lifespan), then the process exits 0."""
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
         log_config=None,
         log_level=log_level,
         access_log=False,

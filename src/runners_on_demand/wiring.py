@@ -42,7 +42,9 @@ def read_text(path: str) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
-def read_settings(config_path: str | None, environ: Mapping[str, str]) -> Settings:
+def read_settings(
+    config_path: str | None, environ: Mapping[str, str], *, webhook: bool = True
+) -> Settings:
     """Settings from the environment and an optional TOML file; ConfigError lists problems."""
     toml_text = None
     if config_path is not None:
@@ -51,7 +53,7 @@ def read_settings(config_path: str | None, environ: Mapping[str, str]) -> Settin
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or type(error).__name__
             raise ConfigError([f"cannot read config file {config_path}: {reason}"]) from None
-    return load_settings(environ, toml_text, read_file=read_text)
+    return load_settings(environ, toml_text, read_file=read_text, webhook=webhook)
 
 
 def github_auth(settings: Settings) -> GitHubAuth:

@@ -38,6 +38,11 @@ class TestBackendNamed:
         assert str(raised.value) == f"-D backend=k8s: choose one of {', '.join(BACKENDS)}"
         assert list(BACKENDS) == ["sim", "compose", "external", "deployed"]
 
+    @pytest.mark.parametrize("name", ["compose", "external"])
+    def test_the_listen_intake_runs_on_the_embedded_backend_only(self, name: str) -> None:
+        with pytest.raises(BackendUnavailable, match="-D intake=listen runs on the sim backend"):
+            backend_named(StackSettings(backend=name, intake="listen"), {})
+
 
 class TestExternalBackend:
     def test_lists_every_missing_variable(self) -> None:
