@@ -53,8 +53,9 @@ def tokens_expire(context: Context) -> None:
 def tokens_renewed(context: Context) -> None:
     """A PATCH of the session gave a new queue token; the session is the same one."""
     world = context.world
-    renewed = listen_story.listener_metric(world, "rod_listen_sessions_total", outcome="refreshed")
-    assert renewed > context.renewed_before, "the queue token was never renewed"
+    listen_story.await_listener_metric(
+        world, "rod_listen_sessions_total", context.renewed_before, outcome="refreshed"
+    )
     assert listen_story.session_id(world) == context.session_id, "a new session was opened"
     registrations = faults.github_calls(
         world.stack.endpoints.github_url, "POST", "/api/v3/actions/runner-registration"
