@@ -1,11 +1,14 @@
 """The reconciler's I/O: observe Nomad and GitHub, `plan`, carry the actions out.
 
 It runs inside `rod serve` every `[reconcile] interval_seconds` and once in `rod reconcile --once`.
-A tick reads the Nomad children first (a JIT runner is made before its child, so every child seen
-has its runner in the later runner list), then, per repository, the queued jobs, the runners,
-and the queued jobs again (see `plan.Observation.earlier_jobs`).
-A repository GitHub would not list is left out of the plan; if Nomad cannot be read, the tick
-does nothing. New runners go through the pipeline's own queue (`pipeline.Pipeline.submit`), with
+A tick refreshes the pools' org runner groups (org_groups.py), reads the Nomad children first
+(a JIT runner is made before its child, so every child seen has its runner in the later runner
+list), then the queued jobs of every served repository, the runners (of each repository when a
+pool makes repository runners, of the organization when a pool has a runner group), and the
+queued jobs again (see `plan.Observation.earlier_jobs`).
+A repository GitHub would not list is left out of the plan, and so is its organization's scope;
+if Nomad cannot be read, the tick does nothing.
+New runners go through the pipeline's own queue (`pipeline.Pipeline.submit`), with
 its retries; retiring removes the GitHub runner first and stops the Nomad child only if that
 worked.
 """
@@ -17,14 +20,16 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prometheus_client import Counter, Gauge
 
-from runners_on_demand.errors import GitHubRateLimited, UpstreamError
+from runners_on_demand.decision import runner_scope
+from runners_on_demand.errors import UpstreamError
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.names import is_valid_full_name
-from runners_on_demand.observed import MANAGED_BY, MANAGED_BY_KEY, Child, QueuedJob, Runner
+from runners_on_demand.observed import MANAGED_BY, MANAGED_BY_KEY, Child, Runner
+from runners_on_demand.org_groups import refresh
 from runners_on_demand.pipeline import Admission, Pipeline
 from runners_on_demand.ports import GitHubPort, NomadPort, Removal
 from runners_on_demand.reconcile.plan import (
@@ -37,6 +42,8 @@ from runners_on_demand.reconcile.plan import (
     Retire,
     plan,
 )
+from runners_on_demand.reconcile.reads import GitHubReads
+from runners_on_demand.scope import RunnerScope
 
 __all__ = ["ActionResult", "Outcome", "Reconciler", "Report", "ServedRepos"]
 
@@ -231,40 +238,26 @@ class Reconciler:
 
     async def observe(self) -> tuple[Observation | None, list[str], float]:
         """What Nomad and GitHub show now; None when Nomad cannot be read."""
+        if any(pool.runner_group for pool in self.policy.decision.pools):
+            decision = await refresh(self._github, self.policy.decision)
+            self.policy = replace(self.policy, decision=decision)
+            self._pipeline.policy = decision
         now = self._clock()
         # Runners queued for dispatch when the reads begin and when they end: one carried out
         # meanwhile may be in neither listing, and must not look like missing capacity.
         in_flight = self._in_flight()
-        problems: list[str] = []
         children: list[Child] = []
         for parent in sorted({pool.nomad_job for pool in self.policy.decision.pools}):
             try:
                 children += await self._nomad.list_children(parent)
             except UpstreamError as error:
                 return None, [f"Nomad: {error}"], 0.0
-        observed: set[str] = set()
-        earlier_jobs: list[QueuedJob] = []
-        jobs: list[QueuedJob] = []
-        runners: list[Runner] = []
-        retry_after = 0.0
-        for key, full_name in sorted(self._served(children).items()):
-            owner, _, name = full_name.partition("/")
-            try:
-                # Jobs both before and after the runners: see `Observation.earlier_jobs`.
-                repo_earlier_jobs = await self._github.list_queued_jobs(owner, name)
-                repo_runners = await self._github.list_runners(owner, name)
-                repo_jobs = await self._github.list_queued_jobs(owner, name)
-            except GitHubRateLimited as error:
-                retry_after = error.retry_after
-                problems.append(f"{full_name} and later repositories: {error}")
-                break  # don't hammer: the rest waits for the next tick
-            except UpstreamError as error:
-                problems.append(f"{full_name}: {error}")
-                continue
-            observed.add(key)
-            earlier_jobs += repo_earlier_jobs
-            jobs += repo_jobs
-            runners += repo_runners
+        reads = GitHubReads(self._github, self._served(children))
+        # Jobs both before and after the runners: see `Observation.earlier_jobs`.
+        earlier_jobs = await reads.jobs()
+        runners = await reads.runners(self._runner_scopes())
+        jobs = await reads.jobs()
+        observed = reads.observed()
         observation = Observation(
             now=now,
             repos=frozenset(observed),
@@ -275,13 +268,21 @@ class Reconciler:
             earlier_jobs=tuple(earlier_jobs),
             in_flight=tuple({**in_flight, **self._in_flight()}.values()),
         )
-        return observation, problems, retry_after
+        return observation, reads.problems, reads.retry_after
+
+    def _runner_scopes(self) -> tuple[bool, dict[str, str]]:
+        """Whether repositories' runners are read, and the organizations whose runners are."""
+        pools = self.policy.decision.pools
+        orgs = {p.group.org.lower(): p.group.org for p in pools if p.group and p.runner_group}
+        return any(pool.runner_group is None for pool in pools), orgs
 
     def _in_flight(self) -> dict[str, InFlight]:
         """The runners the pipeline has queued or is dispatching now, by name."""
         return {
             pending.start.runner_name: InFlight(
-                pending.event.repo_full_name, pending.start.runner_name, pending.start.labels
+                str(runner_scope(pending.start.pool, pending.event.repo_full_name)),
+                pending.start.runner_name,
+                pending.start.labels,
             )
             for pending in self._pipeline.in_flight()
         }
@@ -294,7 +295,7 @@ class Reconciler:
 
     async def _retire(self, action: Retire) -> Outcome:
         """Remove the runner (busy: leave everything), then stop the child."""
-        owner, _, repo = action.repo.partition("/")
+        owner, repo = RunnerScope.parse(action.repo)
         try:
             runner_id = action.runner_id
             if runner_id is None and action.child_id is not None:
