@@ -116,7 +116,7 @@ def _unit_key(
     if child is not None:
         labels: Iterable[str] = child.meta.get("RUNNER_LABELS", "").split(",")
     elif job in queued:
-        return queued[job]
+        return (repo, queued[job][1])
     else:
         labels = runner.labels if runner else ()
     return (repo, frozenset(label.lower() for label in labels if label))
