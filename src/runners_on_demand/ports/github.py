@@ -1,8 +1,8 @@
 """The GitHub adapter: `GitHubPort` over one `httpx.AsyncClient` (GitHub's REST API).
 
 Runner calls take `owner, repo` for a repository's runners, or `owner, None` for an
-organization's (`scope.RunnerScope` unpacks to these). `request` and `pages` are the same
-machinery for other tools (`rod hooks`); `api_calls` counts every request sent.
+organization's (`scope.RunnerScope` unpacks to these). Runner groups and the generic `request`
+and `pages` (for `rod hooks`) are in github_more.py; `api_calls` counts every request sent.
 
 Authentication comes from `github_auth.Authorizer` (a token, or a GitHub App's installation
 tokens). Errors become `GitHubError` (with GitHub's `message`) or `GitHubRateLimited` (with the
@@ -32,8 +32,9 @@ from runners_on_demand.ports.github_auth import (
     PatAuth,
     token_and_expiry,
 )
+from runners_on_demand.ports.github_more import MAX_PAGES, MoreCalls
 from runners_on_demand.ports.protocols import Removal, RunnerExists
-from runners_on_demand.scope import RunnerGroup, RunnerScope, runner_group_from_rest
+from runners_on_demand.scope import RunnerScope
 
 __all__ = ["GitHubHttp"]
 
@@ -48,11 +49,9 @@ SECONDARY_WAIT = 60.0
 # Conditional GETs remembered for the listings (URL -> ETag, body, next link).
 ETAG_CACHE_SIZE = 256
 EtagCache = OrderedDict[str, tuple[str, Any, str | None]]
-# Pages followed at most per listing (100 items each).
-MAX_PAGES = 50
 
 
-class GitHubHttp:
+class GitHubHttp(MoreCalls):
     """`GitHubPort` over GitHub's REST API."""
 
     def __init__(
@@ -171,50 +170,6 @@ class GitHubHttp:
             return answers[response.status_code]
         raise _error(response, f"GitHub DELETE {path}", self._clock())
 
-    async def list_runner_groups(self, org: str) -> list[RunnerGroup]:
-        """The organization's runner groups, with the repositories of each `selected` one."""
-        # https://docs.github.com/en/rest/actions/self-hosted-runner-groups#list-self-hosted-runner-groups-for-an-organization
-        base = f"/orgs/{quote(org, safe='')}/actions/runner-groups"
-        authorization = await self._authorization(org, None, None)
-        groups: list[RunnerGroup] = []
-        for item in await self._list(base, authorization, {"per_page": "100"}, "runner_groups"):
-            names: list[str] = []
-            if isinstance(item, dict) and item.get("visibility") == "selected":
-                # https://docs.github.com/en/rest/actions/self-hosted-runner-groups#list-repository-access-to-a-self-hosted-runner-group-in-an-organization
-                path = f"{base}/{item.get('id')}/repositories"
-                repos = await self._list(path, authorization, {"per_page": "100"}, "repositories")
-                names = [str(r.get("full_name")) for r in repos if isinstance(r, dict)]
-            group = runner_group_from_rest(org, item, names)
-            if group is not None:
-                groups.append(group)
-        return groups
-
-    async def request(self, method: str, path: str, *, json: Any = None) -> Any:
-        """One call with the configured credential: the 2xx answer's JSON (None when empty)."""
-        authorization = self._authorizer.app_or_token()
-        response = await self._send(method, path, authorization, json=json)
-        if not response.is_success:
-            raise _error(response, f"GitHub {method} {path}", self._clock())
-        return _json(response, f"GitHub {method} {path}") if response.content else None
-
-    async def pages(
-        self,
-        path: str,
-        params: Mapping[str, str],
-        key: str | None = None,
-        *,
-        scope: RunnerScope | None = None,
-    ) -> list[Any]:
-        """Every page of a listing (conditional GETs); `key` names the list in an object page.
-
-        With a `scope`, a GitHub App calls with that account's installation token.
-        """
-        if scope is None:
-            authorization = self._authorizer.app_or_token()
-        else:
-            authorization = await self._authorization(scope.owner, scope.repo, None)
-        return await self._list(path, authorization, params, key)
-
     async def check(self) -> None:
         """Raise GitHubError unless GitHub answers and accepts our credentials (`/readyz`)."""
         # GET /rate_limit costs no quota for a token; GET /app is the App's own identity (JWT).
@@ -232,6 +187,12 @@ class GitHubHttp:
     ) -> str:
         return await self._authorizer.for_repo(owner, repo, installation_id, self._call)
 
+    def _answer(self, method: str, path: str, response: httpx.Response) -> Any:
+        """A 2xx answer's JSON (None when empty), or a GitHubError."""
+        if not response.is_success:
+            raise _error(response, f"GitHub {method} {path}", self._clock())
+        return _json(response, f"GitHub {method} {path}") if response.content else None
+
     async def _call(
         self, method: str, path: str, authorization: str, *, json: Any = None
     ) -> dict[str, Any]:
@@ -246,14 +207,19 @@ class GitHubHttp:
         raise failure
 
     async def _list(
-        self, path: str, authorization: str, params: Mapping[str, str], key: str | None
+        self,
+        path: str,
+        authorization: str,
+        params: Mapping[str, str],
+        key: str | None,
+        max_pages: int = MAX_PAGES,
     ) -> list[Any]:
         """The `key` items of every page, following the `link` header's rel="next"."""
         # https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
         items: list[Any] = []
         url: str | None = path
         query: Mapping[str, str] | None = params
-        for _ in range(MAX_PAGES):
+        for _ in range(max_pages):
             if url is None:
                 break
             data, url = await self._get(url, authorization, query)
@@ -369,7 +335,10 @@ def _message(response: httpx.Response) -> str:
     except ValueError:
         data = None
     if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return " ".join(data["message"].split())
+        # A 422's `errors` say what failed validation ("Hook already exists on this repository").
+        details = [e["message"] for e in data.get("errors") or () if isinstance(e, dict)]
+        text = ": ".join([data["message"], *(str(d) for d in details if d)])
+        return " ".join(text.split())
     return response.reason_phrase or "error"
 
 
