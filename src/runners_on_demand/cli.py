@@ -11,6 +11,7 @@ import click
 LAZY_COMMANDS = {
     "serve": "runners_on_demand.serve:command",
     "reconcile": "runners_on_demand.reconcile.cli:command",
+    "hooks": "runners_on_demand.hooks.cli:group",
     "demo": "simulator.harness.demo:command",
     "sim": "simulator.cli:group",
 }
