@@ -26,7 +26,7 @@ def _poll(world: World, what: str, problems: Callable[[Snapshot], list[str]]) ->
     try:
         return wait_for(
             what,
-            lambda: observer.snapshot(world.run_ids),
+            lambda: observer.snapshot(world.run_ids, world.repo),
             lambda snapshot: not problems(snapshot),
             timeout=world.timeout,
             describe=lambda snapshot: f"{'; '.join(problems(snapshot))} | {snapshot.describe()}",
@@ -39,7 +39,9 @@ def _poll(world: World, what: str, problems: Callable[[Snapshot], list[str]]) ->
 def expect_webhook_for_workflow_jobs(world: World) -> dict[str, Any]:
     """The repository has one active JSON hook sending `workflow_job` events to the dispatcher."""
     url = world.stack.endpoints.webhook_url
-    hooks = [h for h in world.stack.github.list_hooks(world.repo) if h["config"]["url"] == url]
+    hooks = [
+        h for h in world.stack.github.list_hooks(world.stack.scope) if h["config"]["url"] == url
+    ]
     assert len(hooks) == 1, f"expected one hook to {url}, GitHub lists {len(hooks)}"
     hook = hooks[0]
     assert hook["active"], f"hook {hook['id']} is inactive"
@@ -71,13 +73,13 @@ def trigger_run(
     world: World, jobs: list[ScriptedJob], event: str = "pull_request"
 ) -> list[JobView]:
     """Start a workflow run and wait until GitHub lists its jobs with the scripted labels."""
-    run = world.stack.start_run(jobs, event=event)
+    run = world.stack.start_run(jobs, event=event, repo=world.repo)
     run_id = int(run["id"])
     world.run_ids.append(run_id)
     observer = world.stack.observer
     listed = wait_for(
         f"GitHub to list the {len(jobs)} jobs of run {run_id}",
-        lambda: observer.jobs([run_id]),
+        lambda: observer.jobs([run_id], world.repo),
         lambda views: len(views) == len(jobs),
         timeout=world.timeout,
     )
@@ -91,13 +93,13 @@ def trigger_run(
 
 def expect_delivered(world: World, job: JobView, action: str = "queued") -> dict[str, Any]:
     """GitHub delivered the job's `workflow_job` `action` event and the dispatcher took it (2xx)."""
-    github, hook_id = world.stack.github, world.stack.hook_id
+    github, hook_id, hooked = world.stack.github, world.stack.hook_id, world.stack.scope
     assert hook_id is not None, "no webhook was created"
 
     def delivery() -> dict[str, Any] | None:
-        for item in github.list_deliveries(world.repo, hook_id):
+        for item in github.list_deliveries(hooked, hook_id):
             if item["event"] == "workflow_job" and item["action"] == action and item["status_code"]:
-                detail = github.get_delivery(world.repo, hook_id, item["id"])
+                detail = github.get_delivery(hooked, hook_id, item["id"])
                 if detail["request"]["payload"]["workflow_job"]["id"] == job.id:
                     return detail
         return None
@@ -127,7 +129,7 @@ def expect_ignored(world: World, job: JobView) -> str:
 
 def expect_no_runner(world: World, job: JobView) -> None:
     """No Nomad child and no GitHub runner exists for the job."""
-    snapshot = world.stack.observer.snapshot(world.run_ids)
+    snapshot = world.stack.observer.snapshot(world.run_ids, world.repo)
     problems = checks.no_runner_problems(snapshot, job)
     assert not problems, f"{'; '.join(problems)} | {snapshot.describe()}"
 
