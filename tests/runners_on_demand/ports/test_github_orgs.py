@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from runners_on_demand.contract import JitConfig
 from runners_on_demand.errors import GitHubError
 from runners_on_demand.ports.github import GitHubHttp
-from runners_on_demand.ports.github_auth import PatAuth
+from runners_on_demand.ports.github_auth import AppAuth, PatAuth
 from runners_on_demand.ports.protocols import Removal
 from runners_on_demand.scope import RunnerGroup, RunnerScope
 from simulator.github import GitHubEmulator
@@ -94,6 +96,37 @@ class TestListRunnerGroups:
         with pytest.raises(GitHubError) as caught:
             await github.list_runner_groups("nobody")
         assert caught.value.status == 404
+
+
+class TestAsAGitHubApp:
+    async def test_org_calls_use_the_orgs_installation_token(self) -> None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        private = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        ).decode()
+        public = (
+            key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+        emulator = GitHubEmulator(repos=[f"{ORG}/app"], app_id=77, app_public_key=public)
+        transport = httpx.ASGITransport(app=emulator.app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url=emulator.url) as client:
+                github = GitHubHttp(client, AppAuth("77", private))
+                assert [g.name for g in await github.list_runner_groups(ORG)] == ["Default"]
+                body = {"name": "rod-9-1", "runner_group_id": 1, "labels": ["self-hosted"]}
+                assert isinstance(await github.generate_jitconfig(ORG, None, body), JitConfig)
+        finally:
+            emulator.stop()
+        paths = [entry.path for entry in emulator.control.requests]
+        assert paths[0] == f"/orgs/{ORG}/installation"
+        assert paths[1].startswith("/app/installations/") and paths[1].endswith("/access_tokens")
+        assert paths.count(f"/orgs/{ORG}/installation") == 1  # the token is cached
 
 
 class TestGenericCalls:
