@@ -129,7 +129,11 @@ def build(
         runner_group_id=settings.runner_group_id,
         remembered=settings.server.dedup_size,
     )
-    served = ServedRepos((*settings.reconcile.repos, *repos))
+    served = ServedRepos(
+        (*settings.reconcile.repos, *repos),
+        forget_after=settings.reconcile.forget_repos_after_seconds,
+        clock=clock,
+    )
     pipeline = Pipeline(
         credentials,
         nomad,

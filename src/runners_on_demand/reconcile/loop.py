@@ -43,6 +43,7 @@ from runners_on_demand.reconcile.plan import (
     plan,
 )
 from runners_on_demand.reconcile.reads import GitHubReads
+from runners_on_demand.reconcile.settings import DAY
 from runners_on_demand.scope import RunnerScope
 
 __all__ = ["ActionResult", "Outcome", "Reconciler", "Report", "ServedRepos"]
@@ -85,20 +86,35 @@ class Report:
 
 
 class ServedRepos:
-    """The repositories the reconciler serves: configured ones and those an intake named."""
+    """The repositories the reconciler serves: configured ones, those an intake named lately,
+    and those our Nomad children name.
 
-    def __init__(self, configured: Iterable[str] = ()) -> None:
+    A repository heard of is served until `forget_after` seconds pass without an event or a
+    queued job of it (an org hook may bring thousands of repositories over time).
+    """
+
+    def __init__(
+        self,
+        configured: Iterable[str] = (),
+        *,
+        forget_after: float = DAY,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._configured = {repo.lower(): repo for repo in configured}
-        self._heard: dict[str, str] = {}
+        self._heard: dict[str, tuple[str, float]] = {}  # lower-case -> (name, last heard)
+        self._forget_after = forget_after
+        self._clock = clock
 
     def saw(self, full_name: str) -> None:
-        """An intake heard of a job in this repository: serve it from now on."""
+        """An intake heard of a job in this repository (or a tick saw one queued): serve it."""
         if is_valid_full_name(full_name):
-            self._heard.setdefault(full_name.lower(), full_name)
+            self._heard[full_name.lower()] = (full_name, self._clock())
 
     def names(self, children: Iterable[Child]) -> dict[str, str]:
-        """Lower-case name -> name: configured, heard of, and named by our Nomad children."""
-        repos = {**self._configured, **self._heard}
+        """Lower-case name -> name: configured, heard of lately, named by our Nomad children."""
+        cutoff = self._clock() - self._forget_after
+        self._heard = {key: heard for key, heard in self._heard.items() if heard[1] >= cutoff}
+        repos = {**self._configured, **{key: name for key, (name, _) in self._heard.items()}}
         for child in children:
             full_name = child.meta.get("REPO_FULL_NAME", "")
             if child.meta.get(MANAGED_BY_KEY) == MANAGED_BY and is_valid_full_name(full_name):
@@ -257,6 +273,8 @@ class Reconciler:
         earlier_jobs = await reads.jobs()
         runners = await reads.runners(self._runner_scopes())
         jobs = await reads.jobs()
+        for job in (*earlier_jobs, *jobs):
+            self.repos.saw(job.event.repo_full_name)  # a queued job keeps its repository served
         observed = reads.observed()
         observation = Observation(
             now=now,
