@@ -71,14 +71,11 @@ class RunnerGroup:
 
     def describe(self) -> str:
         """Who may use the group, for people."""
-        who = {
-            "all": "every private repository",
-            "selected": f"{len(self.selected)} selected repositories",
-            "private": "every private repository",
-        }.get(self.visibility, self.visibility)
-        if self.allows_public_repositories:
-            who = who.replace("private ", "") + " (public ones too)"
-        return f"runner group {self.name!r} (id {self.id}) of {self.org}: {who}"
+        who = f"visibility {self.visibility}"
+        if self.visibility == "selected":
+            who += f" ({len(self.selected)} repositories)"
+        public = "public repositories too" if self.allows_public_repositories else "private only"
+        return f"runner group {self.name!r} (id {self.id}) of {self.org}: {who}, {public}"
 
 
 def runner_group_from_rest(

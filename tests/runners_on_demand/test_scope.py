@@ -59,3 +59,11 @@ class TestRunnerGroupFromRest:
 
     def test_unusable(self) -> None:
         assert runner_group_from_rest("acme", {"name": "x"}) is None
+
+
+class TestRunnerGroupDescribe:
+    def test_for_people(self) -> None:
+        assert LINUX.describe() == (
+            "runner group 'linux' (id 2) of Acme: visibility selected (1 repositories), "
+            "private only"
+        )
