@@ -13,6 +13,7 @@ from typing import Protocol
 
 from simulator.harness.dispatcher import wait_idle
 from simulator.harness.github_client import GitHubControl
+from simulator.harness.nomad_client import NomadControl
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,23 @@ def serve_env(
         "nomad_url": nomad_url,
     }
     return {EXTERNAL_VARIABLES[key]: value for key, value in values.items()}
+
+
+def empty_stopped(*, github_url: str, nomad_url: str, timeout: float) -> None:
+    """Empty GitHub and Nomad while no dispatcher listens (it was stopped for the reset).
+
+    Nothing dispatches meanwhile: stop every runner, let GitHub's last deliveries fail fast,
+    then empty both.
+    """
+    nomad = NomadControl(nomad_url)
+    github = GitHubControl(github_url)
+    try:
+        nomad.reset()
+        github.flush_deliveries(timeout)
+        github.reset()
+        nomad.reset()
+    finally:
+        github.close()
 
 
 def settle(

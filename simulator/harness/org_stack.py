@@ -11,10 +11,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from simulator.harness.backend_base import Endpoints
+from simulator.harness.backend_base import Endpoints, empty_stopped
 from simulator.harness.errors import BackendUnavailable
-from simulator.harness.github_client import GitHubControl
-from simulator.harness.nomad_client import NomadControl
 from simulator.harness.settings import StackSettings
 from simulator.harness.sim_backend import SimBackend
 from simulator.harness.stack import Stack
@@ -61,15 +59,9 @@ class OrgSimBackend(SimBackend):
         assert self._github is not None and self._nomad is not None, "reset() before start()"
         assert self.dispatcher is not None
         self.dispatcher.stop()
-        nomad = NomadControl(self._nomad.url)
-        github = GitHubControl(self._github.url)
-        try:
-            nomad.reset()
-            github.flush_deliveries(self.settings.timeout)
-            github.reset()
-            nomad.reset()
-        finally:
-            github.close()
+        empty_stopped(
+            github_url=self._github.url, nomad_url=self._nomad.url, timeout=self.settings.timeout
+        )
 
 
 class OrgStack(Stack):

@@ -16,33 +16,20 @@ from runners_on_demand.config import CredentialMode
 from runners_on_demand.contract import JitConfig, RegistrationToken
 from runners_on_demand.credentials import GitHubCredentials
 from runners_on_demand.decision import Policy, Pool, StartRunner, decide
-from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
 from runners_on_demand.ports.github import GitHubHttp
 from runners_on_demand.ports.github_auth import PatAuth
 from runners_on_demand.scope import RunnerGroup, RunnerScope
 from simulator.github import GitHubEmulator
 from tests.runners_on_demand.fakes import FakeNomad
+from tests.runners_on_demand.test_pipeline import EVENT as PIPELINE_EVENT
 
 TOKEN = "ghp_credentials_test"
-EVENT = WorkflowJobEvent(
-    origin=Origin(Intake.WEBHOOK, "h/d"),
-    action="queued",
-    job_id=42,
-    run_id=7,
-    run_attempt=1,
-    job_name="build",
-    workflow_name="CI",
-    labels=("self-hosted", "linux"),
-    status="queued",
-    conclusion=None,
-    runner_id=None,
-    runner_name=None,
+EVENT = dataclasses.replace(
+    PIPELINE_EVENT,
     repo_full_name="acme/app",
     repo_owner="acme",
     repo_name="app",
     repo_html_url="https://github.com/acme/app",
-    fork=False,
-    installation_id=None,
     repo_private=True,
 )
 

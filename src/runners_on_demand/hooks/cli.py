@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -41,6 +42,7 @@ from runners_on_demand.wiring import UPSTREAM_TIMEOUT, read_settings
 # A rate limit is waited out (up to its hourly reset); other failures are tried a few times.
 BACKOFF = Backoff(max_attempts=6, base=1.0, cap=30.0, deadline=3900.0)
 _NO_SECRET = {"GITHUB_WEBHOOK_SECRET": "unused: rod hooks status signs nothing"}
+Work = Callable[[HooksApi], Awaitable[int]]
 
 
 def _fail(name: str, problems: Sequence[str], code: int = 2) -> NoReturn:
@@ -61,79 +63,104 @@ def _settings(name: str, *, secret: bool) -> Settings:
     return settings
 
 
-def _hook_url(name: str, url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        _fail(name, [f"--url {url!r} is not an http(s) URL like https://rod.example.org/webhook"])
-    return url
+@dataclass(frozen=True)
+class _Run:
+    """What both commands start from: settings, the hook wanted, the selection, the cache."""
 
+    name: str
+    settings: Settings
+    spec: HookSpec
+    selection: Selection
+    cache_path: Path | None
 
-async def _run(
-    settings: Settings, cache_path: Path | None, work: Callable[[HooksApi], Awaitable[int]]
-) -> int:
-    """`work` over one GitHub adapter; then the API calls made, and the cache saved."""
-    etags = cache.load(cache_path) if cache_path else None
-    client = httpx.AsyncClient(base_url=settings.github_api_url, timeout=UPSTREAM_TIMEOUT)
-    async with client:
-        assert settings.github_token is not None
-        github = GitHubHttp(
-            client, PatAuth(settings.github_token), etags=etags, etag_cache_size=cache.CACHE_ENTRIES
-        )
-        try:
-            code = await work(HooksApi(github, Retrier(BACKOFF)))
-        finally:
-            remaining = github.rate_limit_remaining
-            click.echo(
-                f"API calls: {github.api_calls} ({github.not_modified} answered 304 Not Modified,"
-                f" free); rate limit remaining: {'?' if remaining is None else remaining}"
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        *,
+        secret: bool,
+        owner: str,
+        url: str,
+        repos: tuple[str, ...],
+        org_hook: bool,
+        cache_file: str | None,
+        no_cache: bool,
+    ) -> _Run:
+        """The options and the environment, checked: one line and exit 2 for each problem."""
+        settings = _settings(name, secret=secret)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            _fail(
+                name, [f"--url {url!r} is not an http(s) URL like https://rod.example.org/webhook"]
             )
-            if cache_path and etags is not None:
-                cache.save(cache_path, etags)
-    return code
+        if org_hook and repos:
+            _fail(name, ["--org-hook serves every repository of the organization; drop --repo"])
+        cache_path = None
+        if not no_cache:
+            cache_path = Path(cache_file) if cache_file else cache.default_path(os.environ)
+        return cls(name, settings, HookSpec(url), Selection(owner, repos, org_hook), cache_path)
 
+    def exit(self, work: Work) -> NoReturn:
+        """Run `work`; exit 0, 1 when GitHub failed, 2 for bad input (one line each)."""
+        try:
+            code = asyncio.run(self._run(work))
+        except ConfigError as error:
+            _fail(self.name, error.problems)
+        except UpstreamError as error:
+            _fail(self.name, [str(error)], code=1)
+        sys.exit(code)
 
-def _selection(owner: str, repos: Sequence[str], org_hook: bool, name: str) -> Selection:
-    if org_hook and repos:
-        _fail(name, ["--org-hook serves every repository of the organization; drop --repo"])
-    return Selection(owner, tuple(repos), org_hook)
+    async def _run(self, work: Work) -> int:
+        """`work` over one GitHub adapter; then the API calls it made, and the cache saved."""
+        etags = cache.load(self.cache_path) if self.cache_path else None
+        token = self.settings.github_token
+        assert token is not None
+        client = httpx.AsyncClient(base_url=self.settings.github_api_url, timeout=UPSTREAM_TIMEOUT)
+        async with client:
+            github = GitHubHttp(
+                client, PatAuth(token), etags=etags, etag_cache_size=cache.CACHE_ENTRIES
+            )
+            try:
+                return await work(HooksApi(github, Retrier(BACKOFF)))
+            finally:
+                left = github.rate_limit_remaining
+                click.echo(
+                    f"API calls: {github.api_calls} ({github.not_modified} answered 304 Not "
+                    f"Modified, free); rate limit remaining: {'?' if left is None else left}"
+                )
+                if self.cache_path and etags is not None:
+                    cache.save(self.cache_path, etags)
 
 
 def _common(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The options `sync` and `status` share."""
-    for option in reversed(
-        [
-            click.argument("owner"),
-            click.option(
-                "--url",
-                envvar="ROD_WEBHOOK_URL",
-                required=True,
-                help="The dispatcher's webhook URL (env ROD_WEBHOOK_URL).",
-            ),
-            click.option(
-                "--repo",
-                "repos",
-                multiple=True,
-                help="Only this repository of OWNER (repeatable); default: all.",
-            ),
-            click.option("--org-hook", is_flag=True, help="One organization hook instead."),
-            click.option(
-                "--cache",
-                "cache_file",
-                type=click.Path(dir_okay=False),
-                default=None,
-                help="ETag cache between runs (default under $XDG_CACHE_HOME).",
-            ),
-            click.option("--no-cache", is_flag=True, help="Keep no ETags between runs."),
-        ]
-    ):
+    """The argument and options `sync` and `status` share."""
+    options = [
+        click.argument("owner"),
+        click.option(
+            "--url",
+            envvar="ROD_WEBHOOK_URL",
+            required=True,
+            help="The dispatcher's webhook URL (env ROD_WEBHOOK_URL).",
+        ),
+        click.option(
+            "--repo",
+            "repos",
+            multiple=True,
+            help="Only this repository of OWNER (repeatable); default: all.",
+        ),
+        click.option("--org-hook", is_flag=True, help="One organization hook instead."),
+        click.option(
+            "--cache",
+            "cache_file",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="ETag cache between runs (default under $XDG_CACHE_HOME).",
+        ),
+        click.option("--no-cache", is_flag=True, help="Keep no ETags between runs."),
+    ]
+    for option in reversed(options):
         function = option(function)
     return function
-
-
-def _cache_path(cache_file: str | None, no_cache: bool) -> Path | None:
-    if no_cache:
-        return None
-    return Path(cache_file) if cache_file else cache.default_path(os.environ)
 
 
 @click.group("hooks")
@@ -154,25 +181,14 @@ def group() -> None:
 )
 @click.option("-v", "--verbose", is_flag=True, help="List unchanged hooks too.")
 def sync_command(
-    owner: str,
-    url: str,
-    repos: tuple[str, ...],
-    org_hook: bool,
-    cache_file: str | None,
-    no_cache: bool,
-    prune: bool,
-    dry_run: bool,
-    reset_secret: bool,
-    verbose: bool,
+    prune: bool, dry_run: bool, reset_secret: bool, verbose: bool, **common: Any
 ) -> None:
     """Create or update OWNER's workflow_job webhooks so that they point at the dispatcher."""
-    settings = _settings("sync", secret=True)
-    spec = HookSpec(_hook_url("sync", url))
-    selection = _selection(owner, repos, org_hook, "sync")
+    run = _Run.of("sync", secret=True, **common)
 
     async def work(api: HooksApi) -> int:
-        listed = await read(api, selection, prune=prune)
-        steps = listed.plan(spec, prune=prune, reset_secret=reset_secret)
+        listed = await read(api, run.selection, prune=prune)
+        steps = listed.plan(run.spec, prune=prune, reset_secret=reset_secret)
         for step in steps:
             if verbose or step.kind is not StepKind.UNCHANGED:
                 click.echo(str(step))
@@ -182,14 +198,14 @@ def sync_command(
         if dry_run:
             click.echo("dry run: nothing changed")
             return 0
-        done = await apply(api, steps, spec, settings.webhook_secret)
+        done = await apply(api, steps, run.spec, run.settings.webhook_secret)
         for failure in (d for d in done if d.error):
             click.echo(f"FAILED    {failure.step.target}: {failure.error}", err=True)
         changed = sum(1 for d in done if not d.error)
         click.echo(f"done: {changed} changes, {len(done) - changed} failed")
         return 1 if changed < len(done) else 0
 
-    _exit("sync", settings, _cache_path(cache_file, no_cache), work)
+    run.exit(work)
 
 
 def _counts(steps: Sequence[Step]) -> str:
@@ -210,31 +226,21 @@ def _counts(steps: Sequence[Step]) -> str:
     is_flag=True,
     help="Redeliver the workflow_job deliveries the dispatcher never acknowledged.",
 )
-def status_command(
-    owner: str,
-    url: str,
-    repos: tuple[str, ...],
-    org_hook: bool,
-    cache_file: str | None,
-    no_cache: bool,
-    limit: int,
-    redeliver_failed: bool,
-) -> None:
+def status_command(limit: int, redeliver_failed: bool, **common: Any) -> None:
     """Per hook to the dispatcher: its last deliveries and failures."""
-    settings = _settings("status", secret=False)
-    spec = HookSpec(_hook_url("status", url))
-    selection = _selection(owner, repos, org_hook, "status")
+    run = _Run.of("status", secret=False, **common)
+    url = run.spec.url.rstrip("/")
 
     async def work(api: HooksApi) -> int:
-        listed = await read(api, selection, prune=False)
+        listed = await read(api, run.selection, prune=False)
         hooks = [
             (target, hook.id)
             for target, found in sorted(listed.selected.items())
             for hook in found
-            if hook.url.rstrip("/") == spec.url.rstrip("/")
+            if hook.url.rstrip("/") == url
         ]
         if not hooks:
-            click.echo(f"no hook of {owner} points at {spec.url}")
+            click.echo(f"no hook of {run.selection.owner} points at {run.spec.url}")
         redelivered = failed = 0
         for target, hook_id in hooks:
             deliveries = await api.deliveries(target, hook_id, limit)
@@ -252,20 +258,4 @@ def status_command(
             click.echo(f"redelivered: {redelivered}, failed: {failed}")
         return 1 if failed else 0
 
-    _exit("status", settings, _cache_path(cache_file, no_cache), work)
-
-
-def _exit(
-    name: str,
-    settings: Settings,
-    cache_path: Path | None,
-    work: Callable[[HooksApi], Awaitable[int]],
-) -> NoReturn:
-    """Run `work`; exit 0, 1 when GitHub failed, 2 for bad input (one line each)."""
-    try:
-        code = asyncio.run(_run(settings, cache_path, work))
-    except ConfigError as error:
-        _fail(name, error.problems)
-    except UpstreamError as error:
-        _fail(name, [str(error)], code=1)
-    sys.exit(code)
+    run.exit(work)

@@ -214,6 +214,27 @@ class TestBadInput:
         assert result.stderr.splitlines() == [line]
         assert hooks(github) == [] and writes(github) == []
 
+    @pytest.mark.parametrize(
+        ("args", "line"),
+        [
+            (
+                ["--url", "ftp://x/webhook"],
+                "rod hooks sync: --url 'ftp://x/webhook' is not an "
+                "http(s) URL like https://rod.example.org/webhook",
+            ),
+            (
+                ["--url", URL, "--org-hook", "--repo", "app"],
+                "rod hooks sync: --org-hook serves "
+                "every repository of the organization; drop --repo",
+            ),
+        ],
+        ids=["bad url", "org hook and repositories"],
+    )
+    def test_bad_options(self, github: GitHubEmulator, args: list[str], line: str) -> None:
+        result = rod(github, "sync", ORG, *args)
+        assert (result.exit_code, result.stderr.splitlines()) == (2, [line])
+        assert github.control.requests == []  # not even a read
+
     def test_no_token(self, github: GitHubEmulator) -> None:
         result = CliRunner().invoke(
             main,

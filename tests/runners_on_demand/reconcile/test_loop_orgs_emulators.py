@@ -30,8 +30,6 @@ from runners_on_demand.reconcile.settings import ReconcileSettings
 from simulator.github import GitHubEmulator
 from simulator.github.actions import JobSpec
 from simulator.nomad import NomadEmulator
-from simulator.nomad.drivers import InProcessDriver
-from tests.runners_on_demand.reconcile.test_loop_emulators import never_connects, nomad_with
 
 TOKEN = "ghp_reconciler_orgs_test"
 ORG = "acme"
@@ -47,20 +45,6 @@ def github() -> Iterator[GitHubEmulator]:
     backend.create_runner_group(
         ORG, name="linux", visibility="selected", selected_repository_ids=ids[:2]
     )
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def processes() -> Iterator[NomadEmulator]:
-    emulator = nomad_with("process")
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def silent() -> Iterator[NomadEmulator]:
-    emulator = nomad_with(InProcessDriver(default=never_connects))
     yield emulator
     emulator.stop()
 
