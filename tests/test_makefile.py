@@ -29,6 +29,8 @@ def make(bin_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
         (tools / tool).symlink_to(shutil.which(tool) or f"/bin/{tool}")
     environ = {**os.environ, "PATH": f"{bin_dir}:{tools}"}
     environ.pop("PYTHON", None)
+    for name in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS"):  # run under `make test`, a nested make
+        environ.pop(name, None)  # would say "make[1]:" and take the outer make's flags
     return subprocess.run(
         [shutil.which("make") or "make", "--no-print-directory", "-s", *args],
         cwd=ROOT,
