@@ -162,6 +162,13 @@ class TestSync:
         again = rod(github, "sync", ORG, "--url", URL, "--org-hook")
         assert "plan: 0 create, 0 update, 1 unchanged" in again.output
 
+    def test_a_users_repositories(self, github: GitHubEmulator) -> None:
+        github.backend.create_repo("rod-sim/tool")  # the token's own user
+        result = rod(github, "sync", "rod-sim", "--url", URL)
+        assert result.exit_code == 0, result.output
+        assert "create    rod-sim/tool" in result.output
+        assert [h.scope for h in hooks(github)] == ["rod-sim/tool"]
+
 
 class TestBadInput:
     @pytest.mark.parametrize(
