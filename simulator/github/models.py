@@ -170,6 +170,15 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
             found = self.get_repo(owner, repo)
             return self.installation_id(found.owner), found.owner
 
+    def get_org_installation(self, org: str) -> tuple[int, Account]:
+        """The App's installation on an organization (one with repositories, as for the token
+        below); 404 for a user or an unknown login."""
+        with self.lock:
+            account = self.get_org(org)
+            if not any(r.owner is account for r in self.repos.values()):
+                raise NotFound()
+            return self.installation_id(account), account
+
     def create_installation_access_token(self, installation_id: int) -> tuple[str, float, Account]:
         """A one-hour `ghs_` token for an installation; 404 for an unknown installation."""
         with self.lock:

@@ -1,8 +1,9 @@
 """README "Deploying", run as written: its `sh` blocks, word-split, each line made an API call.
 
 The deployed backend does not keep its own copy of the deploy procedure: it reads the README's
-code blocks and turns every `nomad ...` and `curl ...` line into the HTTP call the CLI makes, so
-the README and what the suite deploys cannot drift apart. What a test deployment must put in
+code blocks and turns every `nomad ...` and `curl ...` line into the HTTP call the CLI makes, and
+runs every `rod ...` line as this project's own command, so the README and what the suite deploys
+cannot drift apart. What a test deployment must put in
 place of the README's placeholders is listed in one place, `Where`, and nothing else changes:
 the `...` values of `nomad var put`, the GitHub API and webhook addresses, `OWNER/REPO`, and job
 variables that point docker tasks at host commands (the emulator runs no images).
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 import httpx
 
 from simulator.harness.backend_base import Endpoints
+from simulator.harness.dispatcher import clean_environment, rod_command
 from simulator.harness.errors import HarnessError
 from simulator.harness.nomad_client import hcl_variables
 from simulator.harness.settings import REPO_ROOT
@@ -32,6 +35,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 README_GITHUB_API = "https://api.github.com"
 README_WEBHOOK_URL = "https://runners.example.org/webhook"
 README_REPO = "OWNER/REPO"
+README_OWNER = "OWNER"
 PLACEHOLDER = "..."
 
 
@@ -143,14 +147,14 @@ class Where:
     job_variables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def place(self, text: str) -> str:
-        """`text` with the README's addresses and repository replaced."""
+        """`text` with the README's addresses, repository and owner replaced."""
         for old, new in (
             (README_GITHUB_API, self.github_url),
             (README_WEBHOOK_URL, self.webhook_url),
             (README_REPO, self.repo),
         ):
             text = text.replace(old, new)
-        return text
+        return self.repo.partition("/")[0] if text == README_OWNER else text
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,25 @@ class Translator:
             if words[: len(prefix)] == prefix:
                 return handler(command, words[len(prefix) :], secrets)
         raise ReadmeError(f"no translation for the README's command: {command.text}")
+
+    def rod_arguments(self, command: Command) -> list[str]:
+        """A `rod ...` line's arguments, stand-ins replaced; `rod hooks sync` touches only the
+        deployment's repository (`--repo`)."""
+        words = [self.where.place(word) for word in command.words[1:]]
+        if words[:2] == ["hooks", "sync"] and "--repo" not in words:
+            words += ["--repo", self.where.repo.partition("/")[2]]
+        return words
+
+    def rod(self, command: Command, secrets: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+        """Run a `rod ...` line as written, against the deployment's GitHub."""
+        env = clean_environment({"GITHUB_API_URL": self.where.github_url, **secrets})
+        return subprocess.run(
+            [*rod_command(), *self.rod_arguments(command)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     def _nomad(self, command: Command, method: str, path: str, body: Any) -> Call:
         return Call(command, method, f"{self.nomad_url}{path}", self.headers, body)
@@ -312,6 +335,12 @@ class Deployment:
         """Carry out every command of `steps`; stop at the first that fails."""
         results = []
         for command in self.steps(*steps):
+            if command.words[0] == "rod":
+                done = self.translator.rod(command, self.secrets)
+                if done.returncode != 0:
+                    said = " ".join(done.stderr.split())[-200:]
+                    raise ReadmeError(f"README step {command.step}: {command.text} -> {said}")
+                continue
             call = self.translator.call(command, self.secrets)
             response = self._send(call)
             if call.url.endswith("/v1/jobs/parse") and response.is_success:
@@ -346,7 +375,14 @@ def readme_webhook(endpoints: Endpoints, repo: str) -> dict[str, Any]:
         "GITHUB_TOKEN": endpoints.github_token,
         "GITHUB_WEBHOOK_SECRET": endpoints.webhook_secret,
     }
-    deployment = Deployment(Translator(where, endpoints.nomad_url, ""), secrets)
-    ((_, response),) = deployment.run(3)
-    hook: dict[str, Any] = response.json()
-    return hook
+    Deployment(Translator(where, endpoints.nomad_url, ""), secrets).run(3)
+    listed = httpx.get(
+        f"{endpoints.github_url}/repos/{repo}/hooks",
+        headers={"Authorization": f"Bearer {endpoints.github_token}", "User-Agent": "rod-harness"},
+        timeout=30,
+    )
+    listed.raise_for_status()
+    for hook in listed.json():
+        if hook["config"]["url"] == endpoints.webhook_url and hook["events"] == ["workflow_job"]:
+            return dict(hook)
+    raise ReadmeError(f"README step 3 made no workflow_job hook on {repo}")

@@ -28,6 +28,7 @@ class SimBackend:
 
     name = "sim"
     registers_runner_job = True
+    log_suffix = ""  # rod-serve<suffix>.log in the log directory
 
     def __init__(self, settings: StackSettings, *, serve_args: Sequence[str] = ()) -> None:
         self.settings = settings
@@ -40,6 +41,13 @@ class SimBackend:
 
     def start(self) -> Endpoints:
         """GitHub emulator, Nomad emulator (process driver), then `rod serve` against them."""
+        endpoints = self.start_emulators()
+        assert self.dispatcher is not None
+        self.dispatcher.start(timeout=self.settings.timeout)
+        return endpoints
+
+    def start_emulators(self) -> Endpoints:
+        """Both emulators, and `rod serve` ready to start on its port (not started)."""
         self._github = GitHubEmulator(tokens=[self.github_token]).start()
         self._nomad = NomadEmulator(driver="process").start()
         if self.settings.intake == "listen":
@@ -57,9 +65,8 @@ class SimBackend:
                 github_url=self._github.url,
                 nomad_url=self._nomad.url,
             )
-            log = self.settings.log_dir / "rod-serve.log"
+            log = self.settings.log_dir / f"rod-serve{self.log_suffix}.log"
             self.dispatcher = DispatcherProcess(env, log, args=self.serve_args)
-        self.dispatcher.start(timeout=self.settings.timeout)
         return Endpoints(
             github_url=self._github.url,
             github_token=self.github_token,

@@ -72,6 +72,11 @@ class Stack:
         """The repository the scenarios use (owner/name)."""
         return self.settings.repo
 
+    @property
+    def scope(self) -> str:
+        """Where the webhook and the runners are: the repository (an org for `OrgStack`)."""
+        return self.settings.repo
+
     def start(self) -> Stack:
         """Start the backend and set the stage; on any failure stop what was started."""
         try:
@@ -80,7 +85,11 @@ class Stack:
             self._control = GitHubControl(endpoints.github_url)
             self._nomad = NomadApi(endpoints.nomad_url, endpoints.nomad_token)
             self._observer = Observer(
-                self._github, self._nomad, self.settings.repo, self.settings.runner_job
+                self._github,
+                self._nomad,
+                self.settings.repo,
+                self.settings.runner_job,
+                runners_at=self.scope,
             )
             self._set_stage()
         except BaseException:
@@ -97,10 +106,7 @@ class Stack:
     def _set_stage(self) -> None:
         """Repository, runner job, webhook (or scale set): what an operator sets up once."""
         self.control.create_repo(self.settings.repo)
-        if self.backend.registers_runner_job:
-            job_id = self.nomad.register_spec(RUNNER_JOB_SPEC, runner_variables())
-            if job_id != self.settings.runner_job:
-                raise StackStartError(f"{RUNNER_JOB_SPEC.name} registers {job_id!r}")
+        self.register_runner_job()
         if self.settings.intake == "listen":  # no hook: the listener polls its scale set
             endpoints = self.endpoints
             await_listener_ready(
@@ -115,9 +121,18 @@ class Stack:
             )
         self.hook_id = int(hook["id"])
 
-    def start_run(self, jobs: list[ScriptedJob], *, event: str = "pull_request") -> dict[str, Any]:
+    def register_runner_job(self) -> None:
+        """Register deploy/nomad/github-runner.nomad.hcl, unless the backend does it itself."""
+        if self.backend.registers_runner_job:
+            job_id = self.nomad.register_spec(RUNNER_JOB_SPEC, runner_variables())
+            if job_id != self.settings.runner_job:
+                raise StackStartError(f"{RUNNER_JOB_SPEC.name} registers {job_id!r}")
+
+    def start_run(
+        self, jobs: list[ScriptedJob], *, event: str = "pull_request", repo: str | None = None
+    ) -> dict[str, Any]:
         """Trigger a workflow run on the repository (e.g. a pull request is opened)."""
-        return self.control.start_run(self.settings.repo, jobs, event=event)
+        return self.control.start_run(repo or self.settings.repo, jobs, event=event)
 
     def stop(self) -> None:
         """Close the clients and stop the backend's parts."""

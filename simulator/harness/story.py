@@ -28,7 +28,7 @@ def _poll(world: World, what: str, problems: Callable[[Snapshot], list[str]]) ->
     try:
         return wait_for(
             what,
-            lambda: observer.snapshot(world.run_ids),
+            lambda: observer.snapshot(world.run_ids, world.repo),
             lambda snapshot: not problems(snapshot),
             timeout=world.timeout,
             describe=lambda snapshot: f"{'; '.join(problems(snapshot))} | {snapshot.describe()}",
@@ -46,7 +46,9 @@ def expect_webhook_for_workflow_jobs(world: World) -> dict[str, Any]:
     if listen_story.listening(world):
         return listen_story.expect_scale_set_session(world)
     url = world.stack.endpoints.webhook_url
-    hooks = [h for h in world.stack.github.list_hooks(world.repo) if h["config"]["url"] == url]
+    hooks = [
+        h for h in world.stack.github.list_hooks(world.stack.scope) if h["config"]["url"] == url
+    ]
     assert len(hooks) == 1, f"expected one hook to {url}, GitHub lists {len(hooks)}"
     hook = hooks[0]
     assert hook["active"], f"hook {hook['id']} is inactive"
@@ -79,13 +81,13 @@ def trigger_run(
     world: World, jobs: list[ScriptedJob], event: str = "pull_request"
 ) -> list[JobView]:
     """Start a workflow run and wait until GitHub lists its jobs with the scripted labels."""
-    run = world.stack.start_run(jobs, event=event)
+    run = world.stack.start_run(jobs, event=event, repo=world.repo)
     run_id = int(run["id"])
     world.run_ids.append(run_id)
     observer = world.stack.observer
     listed = wait_for(
         f"GitHub to list the {len(jobs)} jobs of run {run_id}",
-        lambda: observer.jobs([run_id]),
+        lambda: observer.jobs([run_id], world.repo),
         lambda views: len(views) == len(jobs),
         timeout=world.timeout,
     )
@@ -104,13 +106,13 @@ def expect_delivered(world: World, job: JobView, action: str = "queued") -> dict
     """
     if listen_story.listening(world):
         return listen_story.expect_heard(world, job)
-    github, hook_id = world.stack.github, world.stack.hook_id
+    github, hook_id, hooked = world.stack.github, world.stack.hook_id, world.stack.scope
     assert hook_id is not None, "no webhook was created"
 
     def delivery() -> dict[str, Any] | None:
-        for item in github.list_deliveries(world.repo, hook_id):
+        for item in github.list_deliveries(hooked, hook_id):
             if item["event"] == "workflow_job" and item["action"] == action and item["status_code"]:
-                detail = github.get_delivery(world.repo, hook_id, item["id"])
+                detail = github.get_delivery(hooked, hook_id, item["id"])
                 if detail["request"]["payload"]["workflow_job"]["id"] == job.id:
                     return detail
         return None
@@ -149,7 +151,7 @@ def expect_no_runner(world: World, job: JobView) -> None:
     if listen_story.listening(world):
         listen_story.expect_no_child(world)
         return
-    snapshot = world.stack.observer.snapshot(world.run_ids)
+    snapshot = world.stack.observer.snapshot(world.run_ids, world.repo)
     problems = checks.no_runner_problems(snapshot, job)
     assert not problems, f"{'; '.join(problems)} | {snapshot.describe()}"
 

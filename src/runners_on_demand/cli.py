@@ -12,6 +12,7 @@ LAZY_COMMANDS = {
     "serve": "runners_on_demand.serve:command",
     "listen": "runners_on_demand.listen.cli:command",
     "reconcile": "runners_on_demand.reconcile.cli:command",
+    "hooks": "runners_on_demand.hooks.cli:group",
     "demo": "simulator.harness.demo:command",
     "sim": "simulator.cli:group",
 }

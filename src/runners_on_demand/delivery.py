@@ -155,6 +155,7 @@ def _workflow_job(document: dict[str, Any], *, delivery_id: str, hook_id: str | 
         repo_html_url=html_url,
         fork=_field(repository, "fork", bool, "repository.fork"),
         installation_id=installation_id,
+        repo_private=_optional(repository, "private", bool, "repository.private"),
     )
 
 

@@ -57,3 +57,5 @@ class WorkflowJobEvent:
     repo_html_url: str
     fork: bool
     installation_id: int | None
+    # `repository.private`; None when the intake could not tell. Org runner groups need it.
+    repo_private: bool | None = None

@@ -16,9 +16,15 @@ import uvicorn
 from starlette.applications import Starlette
 
 from runners_on_demand.config import Settings
-from runners_on_demand.errors import ConfigError
+from runners_on_demand.errors import ConfigError, UpstreamError
 from runners_on_demand.token_check import TokenCheck, check_token, needs_of
-from runners_on_demand.wiring import LOG_FORMAT, clients, nomad_port, read_settings
+from runners_on_demand.wiring import (
+    LOG_FORMAT,
+    clients,
+    nomad_port,
+    read_settings,
+    with_runner_groups,
+)
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -32,9 +38,11 @@ def fail(problems: list[str], command: str = "serve") -> NoReturn:
 
 def _settings(config_path: str | None) -> Settings:
     try:
-        return read_settings(config_path, os.environ)
+        return asyncio.run(with_runner_groups(read_settings(config_path, os.environ)))
     except ConfigError as error:
         fail(error.problems)
+    except UpstreamError as error:
+        fail([f"cannot read the runner groups from GitHub: {error}"])
 
 
 async def check_nomad_token(settings: Settings) -> TokenCheck:
@@ -66,9 +74,9 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 def command(config_path: str | None, host: str | None, port: int | None, log_level: str) -> None:
     """Receive signed workflow_job webhooks and dispatch one ephemeral runner per queued job."""
-    settings = _settings(config_path)
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # we log each call's outcome ourselves
+    settings = _settings(config_path)
 
     from runners_on_demand.app import create_app
 

@@ -68,6 +68,73 @@ class TestBadConfiguration:
         ]
 
 
+ORG_CONFIG = (
+    'organization = "{org}"\n[[pools]]\nname = "org"\nnomad_job = "github-runner"\n'
+    'labels = []\nrunner_group = "{group}"\n'
+)
+
+
+@pytest.fixture(scope="module")
+def org_github() -> Iterator[str]:
+    """A GitHub emulator with the organization acme and its runner group linux."""
+    from simulator.github import GitHubEmulator
+
+    emulator = GitHubEmulator(orgs=["acme"], tokens=[TOKEN]).start()
+    emulator.backend.add_token("ghp_member_without_admin", admin=False)
+    emulator.backend.create_runner_group("acme", name="linux")
+    yield emulator.url
+    emulator.stop()
+
+
+class TestRunnerGroupsAtStart:
+    """A pool's runner group is resolved before serving: bad input is one line and exit 2."""
+
+    @pytest.mark.parametrize(
+        ("org", "group", "token", "expected"),
+        [
+            (
+                "acme",
+                "gpu",
+                TOKEN,
+                "rod serve: pools 'org': acme has no runner group 'gpu' (it has: Default, linux)",
+            ),
+            (
+                "nobody",
+                "linux",
+                TOKEN,
+                "rod serve: organization nobody: GitHub answers 404 for its "
+                "runner groups: no such organization, or the GitHub credential may not manage its "
+                "self-hosted runners",
+            ),
+            (
+                "acme",
+                "linux",
+                "ghp_member_without_admin",
+                "rod serve: organization acme: GitHub "
+                "answers 404 for its runner groups: no such organization, or the GitHub credential "
+                "may not manage its self-hosted runners",
+            ),
+        ],
+        ids=["unknown group", "unknown organization", "token without admin rights"],
+    )
+    def test_one_line_and_exit_2(
+        self, tmp_path: Path, org_github: str, org: str, group: str, token: str, expected: str
+    ) -> None:
+        config = tmp_path / "rod.toml"
+        config.write_text(ORG_CONFIG.format(org=org, group=group))
+        env = environment(
+            GITHUB_WEBHOOK_SECRET=SECRET, GITHUB_TOKEN=token, GITHUB_API_URL=org_github
+        )
+        result = subprocess.run(
+            [ROD, "serve", "--config", str(config)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (result.returncode, result.stderr.strip().splitlines()) == (2, [expected])
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`rod serve` on a free loopback port, GitHub and Nomad pointed at closed loopback ports."""

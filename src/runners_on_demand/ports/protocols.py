@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from runners_on_demand.contract import DispatchRequest, JitConfig, RegistrationToken
 from runners_on_demand.observed import Child, QueuedJob, Runner
+from runners_on_demand.scope import RunnerGroup
 
 __all__ = ["AclToken", "DispatchResult", "GitHubPort", "NomadPort", "Removal", "RunnerExists"]
 
@@ -54,7 +55,11 @@ class AclToken:
 
 
 class GitHubPort(Protocol):
-    """GitHub's REST API as the core uses it: runner credentials, listings, removals."""
+    """GitHub's REST API as the core uses it: runner credentials, listings, removals.
+
+    The runner calls take `owner, repo` for a repository's runners and `owner, None` for an
+    organization's (a `scope.RunnerScope` unpacks to these).
+    """
 
     @property
     def rate_limit_remaining(self) -> int | None:
@@ -62,31 +67,40 @@ class GitHubPort(Protocol):
         ...
 
     async def generate_jitconfig(
-        self, owner: str, repo: str, body: Mapping[str, Any], *, installation_id: int | None = None
+        self,
+        owner: str,
+        repo: str | None,
+        body: Mapping[str, Any],
+        *,
+        installation_id: int | None = None,
     ) -> JitConfig | RunnerExists:
-        """`POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig`."""
+        """`POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig` (or `/orgs/{owner}`)."""
         ...
 
     async def create_registration_token(
-        self, owner: str, repo: str, *, installation_id: int | None = None
+        self, owner: str, repo: str | None, *, installation_id: int | None = None
     ) -> RegistrationToken:
-        """`POST /repos/{owner}/{repo}/actions/runners/registration-token`."""
+        """`POST /repos/{owner}/{repo}/actions/runners/registration-token` (or `/orgs/...`)."""
         ...
 
     async def list_queued_jobs(self, owner: str, repo: str) -> list[QueuedJob]:
         """The repository's queued jobs (latest attempts of queued and in-progress runs)."""
         ...
 
-    async def list_runners(self, owner: str, repo: str) -> list[Runner]:
-        """The repository's self-hosted runners."""
+    async def list_runners(self, owner: str, repo: str | None) -> list[Runner]:
+        """The repository's (or organization's) self-hosted runners."""
         ...
 
-    async def find_runner(self, owner: str, repo: str, name: str) -> Runner | None:
-        """The repository's runner called `name`, asked afresh."""
+    async def find_runner(self, owner: str, repo: str | None, name: str) -> Runner | None:
+        """The runner called `name`, asked afresh."""
         ...
 
-    async def delete_runner(self, owner: str, repo: str, runner_id: int) -> Removal:
+    async def delete_runner(self, owner: str, repo: str | None, runner_id: int) -> Removal:
         """Remove a runner unless it runs a job."""
+        ...
+
+    async def list_runner_groups(self, org: str) -> list[RunnerGroup]:
+        """The organization's runner groups, with the repositories of the `selected` ones."""
         ...
 
     async def check(self) -> None:

@@ -34,11 +34,8 @@ from tests.runners_on_demand.listen.conftest import (
 
 # Fixtures: the Nomad emulator with the real runner job, its task the fake runner (`processes`) or
 # a runner that never connects (`silent`).
-from tests.runners_on_demand.reconcile.test_loop_emulators import (
-    eventually,
-    never_connects,
-    nomad_with,
-)
+from tests.runners_on_demand.reconcile.conftest import never_connects, nomad_with
+from tests.runners_on_demand.reconcile.test_loop_emulators import eventually
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ only differences allowed are the stand-ins of `Where`; a README edit changes the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -82,7 +81,10 @@ class TestTheReadmeTranslates:
         every = readme_commands()
         assert {c.step for c in every} == {1, 2, 3}
         secrets = {**SECRETS, "NOMAD_TOKEN": "t"}
-        assert all(translator.call(command, secrets) for command in every)
+        apis = [command for command in every if command.words[0] != "rod"]
+        assert all(translator.call(command, secrets) for command in apis)
+        ran = [translator.rod_arguments(command) for command in every if command not in apis]
+        assert ran and all(words[:2] == ["hooks", "sync"] for words in ran)
 
 
 @dataclass
@@ -196,19 +198,12 @@ class TestStep2JobsAndVariable:
 
 
 class TestStep3Webhook:
-    def test_the_hook_is_the_readmes_json(self, deployed: Deployed) -> None:
-        sent = json.loads(flag(words("curl"), "-d"))
-        hook = deployed.github.get(f"/repos/{REPO}/hooks/{deployed.hook['id']}").json()
-        assert (hook["name"], hook["active"], hook["events"]) == (
-            sent["name"],
-            sent["active"],
-            sent["events"],
-        )
-        config = sent["config"]
-        assert config["url"] == "https://runners.example.org/webhook"  # the README's stand-in
+    def test_the_hook_is_the_one_rod_hooks_sync_makes(self, deployed: Deployed) -> None:
+        (hook,) = deployed.github.get(f"/repos/{REPO}/hooks").json()  # the dry run made none
+        assert hook["id"] == deployed.hook["id"]
+        assert (hook["name"], hook["active"], hook["events"]) == ("web", True, ["workflow_job"])
         assert hook["config"]["url"] == deployed.webhook_url
-        assert hook["config"]["content_type"] == config["content_type"]
-        assert config["secret"] == SECRETS["GITHUB_WEBHOOK_SECRET"]  # $GITHUB_WEBHOOK_SECRET
+        assert hook["config"]["content_type"] == "json"
         assert hook["config"]["secret"] == "********"
 
     def test_all_steps_ran_in_readme_order(self, deployed: Deployed) -> None:
@@ -232,11 +227,20 @@ class TestAReadmeEditChangesTheDeployment:
         with pytest.raises(ReadmeError, match=r"README step 2 puts github_webhook_secret=\.\.\."):
             deployment.run(1, 2)
 
-    def test_the_hook_json_is_taken_from_the_readme(self) -> None:
-        edited = TEXT.replace('"events": ["workflow_job"]', '"events": ["push"]')
+    def test_step_3_runs_the_readmes_rod_hooks_sync_lines(self) -> None:
+        edited = TEXT.replace("rod hooks sync OWNER", "rod hooks sync OWNER --prune")
         assert edited != TEXT
         where = deployment_where(REPO, "http://gh", "http://n", "http://d")
-        (command,) = [c for c in commands(edited, SECRETS) if c.step == 3]
-        call = Translator(where, "http://n", "m").call(command, SECRETS)
-        assert json.loads(call.body)["events"] == ["push"]
-        assert call.url == f"http://gh/repos/{REPO}/hooks"
+        translator = Translator(where, "http://n", "m")
+        lines = [translator.rod_arguments(c) for c in commands(edited, SECRETS) if c.step == 3]
+        owner, name = REPO.split("/")
+        assert lines[-1] == [
+            "hooks",
+            "sync",
+            owner,
+            "--prune",
+            "--url",
+            "http://d/webhook",
+            "--repo",
+            name,
+        ]
