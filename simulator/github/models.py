@@ -23,7 +23,8 @@ from simulator.github.orgs import OrgOperations
 from simulator.github.representations import Account, Repo, Urls
 from simulator.github.runner_groups import RunnerGroups
 from simulator.github.runners import RegistrationToken, RunnerOperations
-from simulator.github.scaleset_models import ScaleSetBackend, ScaleSetSettings
+from simulator.github.scaleset_host import ScaleSetSettings
+from simulator.github.scaleset_models import ScaleSetBackend
 from simulator.github.webhooks import Deliverer, Event, Hook, WebhookFault
 
 

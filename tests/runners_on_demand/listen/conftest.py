@@ -17,7 +17,7 @@ from runners_on_demand.listen.client import ScaleSetClient
 from runners_on_demand.listen.scope import parse_config_url
 from runners_on_demand.ports.github_auth import GitHubAuth, PatAuth
 from simulator.github import GitHubEmulator
-from simulator.github.scaleset_models import ScaleSetSettings
+from simulator.github.scaleset_host import ScaleSetSettings
 
 TOKEN = "ghp_listen_client_test"
 REPO = "acme/app"
