@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/rod demo
 
-## test: everything CI runs, in order: lint, types, unit tests, the behave gate, the acceptance suite
-## (then its living documentation, build/livedoc/, and the browser check of that site)
+## test: everything CI runs, in order: lint, types, unit tests, the behave gate, behave three times
+## (jobs by webhook to `rod serve`, the same deployed as README "Deploying" says, jobs through
+## `rod listen`'s runner scale set), the living documentation of the first run and its browser check
 test: lint typecheck unit acceptance-gate acceptance docs-check
 
 lint: $(STAMP)
@@ -43,10 +44,17 @@ unit: $(STAMP)
 acceptance-gate: $(STAMP)
 	$(BIN)/behave --dry-run --no-junit --format progress
 
-# The article's features against the embedded backend; JUnit XML in build/behave-junit/.
-# The living documentation is built from the run whether its scenarios passed or not.
+# The article's features on the embedded backend by webhook, then deployed as README "Deploying"
+# says (simulator/harness/deployed_backend.py), then through `rod listen`; each run has its own
+# JUnit XML (build/behave-junit/[deployed|listen]) and logs (build/acceptance/[deployed|listen]).
+# The living documentation is built from the first run whether its scenarios passed or not.
 acceptance: $(STAMP)
-	$(BIN)/behave; status=$$?; $(MAKE) --no-print-directory docs || status=1; exit $$status
+	$(BIN)/behave; status=$$?; \
+	$(BIN)/behave -D backend=deployed -D log_dir=build/acceptance/deployed \
+	  --junit-directory build/behave-junit/deployed || status=1; \
+	$(BIN)/behave -D intake=listen -D log_dir=build/acceptance/listen \
+	  --junit-directory build/behave-junit/listen || status=1; \
+	$(MAKE) --no-print-directory docs || status=1; exit $$status
 
 ## docs: the living documentation of the last acceptance run: build/livedoc/index.html
 docs: $(STAMP)

@@ -1,8 +1,9 @@
 """behave hooks: one stack per run (before_all), a reset and a fresh World per scenario.
 
 Choose where the system under test runs with `-D backend=sim|compose|external` (default sim,
-set in pyproject's [tool.behave.userdata]); see simulator/harness/backends.py. The step and
-scenario hooks also record what each scenario did over HTTP for the living documentation
+set in pyproject's [tool.behave.userdata]; see simulator/harness/backends.py) and how jobs come
+in with `-D intake=webhook|listen` (simulator/harness/intake.py). The step and scenario hooks
+also record what each scenario did over HTTP for the living documentation
 (simulator/harness/recording.py; `make docs` builds the site from it).
 """
 
@@ -17,6 +18,7 @@ from behave.model import Feature, Scenario, Step
 from behave.runner import Context
 
 from simulator.harness import HarnessError, Stack, StackSettings, World
+from simulator.harness.org_stack import OrgStack
 from simulator.harness.recording import Recorder, Tape
 from simulator.harness.replicas import StackOnDemand, reliable_stack
 
@@ -57,6 +59,20 @@ def reliable_stack_on_demand(context: Context) -> Iterator[StackOnDemand]:
         on_demand.stop()
 
 
+@fixture
+def org_stack_on_demand(context: Context) -> Iterator[StackOnDemand]:
+    """The organization stack, started by the first @fixture.org_stack feature."""
+    on_demand = StackOnDemand(lambda: OrgStack(context.settings))
+    try:
+        yield on_demand
+    finally:
+        on_demand.stop()
+
+
+# Feature tags -> the stack-on-demand (a context attribute) the feature runs on.
+STACK_TAGS = {"fixture.reliable_stack": "reliable_stack", "fixture.org_stack": "org_stack"}
+
+
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     """A cancelled CI job unwinds like Ctrl-C, so the fixture stops every child process."""
     raise KeyboardInterrupt
@@ -69,20 +85,34 @@ def before_all(context: Context) -> None:
         context.recorder = use_fixture(living_record, context)
         context.stack = use_fixture(running_stack, context)
         context.reliable_stack = use_fixture(reliable_stack_on_demand, context)
+        context.org_stack = use_fixture(org_stack_on_demand, context)
     except HarnessError as exc:
         # One line, no traceback: behave prints "ABORTED: <reason>" and exits 1.
         context.abort(reason=str(exc))
 
 
 def before_tag(context: Context, tag: str) -> None:
-    if tag != "fixture.reliable_stack":
+    intake = context.settings.intake
+    if tag.startswith("intake.") and tag != f"intake.{intake}":
+        context.feature.skip(f"needs -D {tag.replace('.', '=')}, not intake={intake}")
         return
-    if context.settings.backend != "sim":
-        context.feature.skip(f"needs -D backend=sim, not {context.settings.backend}")
+    if tag not in STACK_TAGS:
+        return
+    if intake != "webhook":  # rod serve replicas; features/listen/ has the listener's
+        context.feature.skip(f"runs rod serve replicas, not intake={intake}")
+        return
+    backend = context.settings.backend
+    if backend == "deployed" and "also.deployed" in context.feature.tags:
+        return  # needs only the emulators' fault injection: runs on the deployed stack itself
+    if backend != "sim":
+        context.feature.skip(
+            f"needs -D backend=sim (rod serve processes the suite configures, kills and "
+            f"restarts), not {backend}"
+        )
         return
     try:
         # Set in the feature's context layer: the run's own stack is back after the feature.
-        context.stack = context.reliable_stack.get()
+        context.stack = getattr(context, STACK_TAGS[tag]).get()
     except HarnessError as exc:
         context.abort(reason=str(exc))
 

@@ -100,8 +100,9 @@ class TestImportGraph:
 
     def test_the_pure_core_makes_no_io(self) -> None:
         pure = ["decision", "delivery", "payload", "events", "names", "contract", "observed"]
-        pure += ["tables"]
+        pure += ["tables", "nomad_acl"]
         pure += ["reconcile.model", "reconcile.units", "reconcile.plan", "reconcile.settings"]
+        pure += ["listen.scope", "listen.settings", "listen.protocol", "listen.fleet"]
         io = {"httpx", "asyncio", "os", "socket", "time", "starlette", "uvicorn"}
         for name in pure:
             path = modules()[f"runners_on_demand.{name}"]

@@ -28,7 +28,8 @@ def make(bin_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     for tool in ("rm", "echo"):
         (tools / tool).symlink_to(shutil.which(tool) or f"/bin/{tool}")
     environ = {**os.environ, "PATH": f"{bin_dir}:{tools}"}
-    environ.pop("PYTHON", None)
+    for inherited in ("PYTHON", "MAKELEVEL", "MAKEFLAGS", "MFLAGS"):  # as from a shell, not make
+        environ.pop(inherited, None)
     return subprocess.run(
         [shutil.which("make") or "make", "--no-print-directory", "-s", *args],
         cwd=ROOT,

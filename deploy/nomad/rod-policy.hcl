@@ -10,7 +10,9 @@
 #   deregister-job  DELETE /v1/job/<child> (no purge)                      stop a surplus child
 # `deregister-job` exists since Nomad 1.11.2 (GH-27287); on an older server use `submit-job`
 # instead, which also lets the token register any job (and so run any program on the clients).
-# GET /v1/agent/health (/readyz) needs no capability. Nothing reads a job or an allocation.
+# GET /v1/agent/health (/readyz) needs no capability; nor do GET /v1/acl/token/self and
+# GET /v1/acl/policy/<name> (rod's check of this token at start and in /readyz): a token may
+# read itself and the policies it holds. Nothing reads a job or an allocation.
 #
 # The variables block is for delivering the runner credential through a Nomad Variable rather
 # than the dispatch payload, which anyone with read-job can read (issue 10 item 3): rod writes

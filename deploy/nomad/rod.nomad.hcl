@@ -33,6 +33,19 @@ variable "github_api_url" {
   default     = "https://api.github.com"
 }
 
+variable "nomad_addr" {
+  type        = string
+  description = "Nomad's HTTP API as the task reaches it; by default the agent on its own node."
+  # $${...} stays a runtime reference: the client fills in the node's address.
+  default = "http://$${attr.unique.network.ip-address}:4646"
+}
+
+variable "entrypoint" {
+  type        = list(string)
+  description = "Replaces the image's ENTRYPOINT (rod serve) when set; empty keeps the image's."
+  default     = []
+}
+
 variable "config_toml" {
   type        = string
   description = "rod.toml (see rod.example.toml); every key is optional."
@@ -42,7 +55,6 @@ variable "config_toml" {
 
   [server]
   host = "0.0.0.0"
-  port = 8080
   shutdown_grace_seconds = 25.0
   EOT
 }
@@ -59,10 +71,10 @@ job "rod" {
       attribute = "${node.unique.id}"
     }
 
+    # A dynamic host port per instance, which the task listens on (NOMAD_PORT_http): docker
+    # maps it to the same port in the container, and two instances on one node never clash.
     network {
-      port "http" {
-        to = 8080
-      }
+      port "http" {}
     }
 
     # Roll one instance at a time, only onto instances whose checks pass.
@@ -108,16 +120,17 @@ job "rod" {
       driver = "docker"
 
       config {
-        image = var.image
-        ports = ["http"]
+        image      = var.image
+        entrypoint = var.entrypoint
+        ports      = ["http"]
         # The image's entrypoint is `rod serve`. NOMAD_TASK_DIR is /local inside the container.
-        args = ["--config", "${NOMAD_TASK_DIR}/rod.toml"]
+        args = ["--config", "${NOMAD_TASK_DIR}/rod.toml", "--port", "${NOMAD_PORT_http}"]
       }
 
       env {
         GITHUB_API_URL = var.github_api_url
-        # The Nomad agent on this node (HTTP API on 4646); use https and NOMAD_CACERT with TLS.
-        NOMAD_ADDR = "http://${attr.unique.network.ip-address}:4646"
+        # Use https and NOMAD_CACERT with TLS.
+        NOMAD_ADDR = var.nomad_addr
       }
 
       # Secrets as environment variables, from the Variable's items named after them; the file

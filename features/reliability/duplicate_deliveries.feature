@@ -1,4 +1,4 @@
-@fixture.reliable_stack
+@fixture.reliable_stack @also.deployed
 Feature: One runner per job, however often GitHub delivers
   Every delivery of one event carries the same GUID. An operator may redeliver it, and GitHub
   may send it twice. Either way the job gets one runner, not two.

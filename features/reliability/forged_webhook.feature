@@ -1,3 +1,4 @@
+@intake.webhook
 Feature: A forged webhook gets nowhere
   The dispatcher acts only on deliveries signed with the webhook's secret
   (X-Hub-Signature-256); anything else is refused before it can cost a runner.

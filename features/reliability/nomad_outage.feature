@@ -1,4 +1,4 @@
-@fixture.reliable_stack
+@fixture.reliable_stack @also.deployed
 Feature: A Nomad outage delays runners but loses none
   While Nomad answers errors, GitHub's webhooks are still acknowledged; the dispatcher retries
   with backoff, and the reconciler backs it up. Once Nomad is back, every job has its runner.

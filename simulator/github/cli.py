@@ -10,7 +10,7 @@ import click
 from cryptography.hazmat.primitives import serialization
 
 from simulator.github.errors import GitHubSimError
-from simulator.github.scaleset_models import ScaleSetSettings
+from simulator.github.scaleset_host import ScaleSetSettings
 from simulator.github.secondary import SecondarySettings
 from simulator.github.server import GitHubEmulator
 

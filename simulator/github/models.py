@@ -23,7 +23,8 @@ from simulator.github.orgs import OrgOperations
 from simulator.github.representations import Account, Repo, Urls
 from simulator.github.runner_groups import RunnerGroups
 from simulator.github.runners import RegistrationToken, RunnerOperations
-from simulator.github.scaleset_models import ScaleSetBackend, ScaleSetSettings
+from simulator.github.scaleset_host import ScaleSetSettings
+from simulator.github.scaleset_models import ScaleSetBackend
 from simulator.github.secondary import SecondaryLimits, SecondarySettings
 from simulator.github.webhooks import Deliverer, Event, Hook, WebhookFault
 
@@ -174,6 +175,15 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
         with self.lock:
             found = self.get_repo(owner, repo)
             return self.installation_id(found.owner), found.owner
+
+    def get_org_installation(self, org: str) -> tuple[int, Account]:
+        """The App's installation on an organization (one with repositories, as for the token
+        below); 404 for a user or an unknown login."""
+        with self.lock:
+            account = self.get_org(org)
+            if not any(r.owner is account for r in self.repos.values()):
+                raise NotFound()
+            return self.installation_id(account), account
 
     def create_installation_access_token(self, installation_id: int) -> tuple[str, float, Account]:
         """A one-hour `ghs_` token for an installation; 404 for an unknown installation."""

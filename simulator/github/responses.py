@@ -255,6 +255,13 @@ async def get_org(r: Request, b: GitHubBackend, _: Principal) -> Response:
 
 
 @endpoint(app=True)
+async def get_org_installation(r: Request, b: GitHubBackend, p: Principal) -> Response:
+    """GET /orgs/{org}/installation (App JWT)."""
+    installation_id, account = b.get_org_installation(r.path_params["org"])
+    return JSONResponse(rep.installation(installation_id, p.subject_id, account, b.urls))
+
+
+@endpoint(app=True)
 async def get_repo_installation(r: Request, b: GitHubBackend, p: Principal) -> Response:
     """GET /repos/{owner}/{repo}/installation (App JWT)."""
     installation_id, account = b.get_repo_installation(

@@ -77,6 +77,7 @@ REST_ROUTES: list[BaseRoute] = [
     Route(ORG, r.get_org, methods=["GET"]),
     Route("/users/{username}/repos", r.list_account_repos, methods=["GET"]),
     Route(f"{REPO}/installation", r.get_repo_installation, methods=["GET"]),
+    Route(f"{ORG}/installation", r.get_org_installation, methods=["GET"]),
     Route(
         "/app/installations/{installation_id:int}/access_tokens",
         r.create_installation_access_token,

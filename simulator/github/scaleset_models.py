@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import asdict, replace
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from simulator.github.errors import Conflict, NotFound, RequiresAuthentication
@@ -34,51 +34,14 @@ from simulator.github.scaleset_errors import (
     Unauthorized,
 )
 from simulator.github.scaleset_faults import FaultSwitches
+from simulator.github.scaleset_host import GitHubBackend, ScaleSetSettings, runner_groups
 from simulator.github.scaleset_jobs import ScaleSetJobs
 
 if TYPE_CHECKING:
-    import threading
-
-    from simulator.clock import Clock
-    from simulator.github.actions import Actions, Runner
-    from simulator.github.runner_groups import RunnerGroups
-    from simulator.github.runners import RegistrationToken
-
-
-class GitHubBackend(Protocol):
-    """What the service reads of the GitHub emulator's backend (models.GitHubBackend)."""
-
-    lock: threading.RLock
-    clock: Clock
-    base_url: str
-    actions: Actions
-    runner_groups: RunnerGroups
-    reg_tokens: dict[str, RegistrationToken]
-
-    def encode_jit(self, runner: Runner, scope: str, work_folder: str) -> str:
-        """A JIT config for `runner`."""
-        ...
-
+    from simulator.github.actions import Runner
 
 SERVICE_PATH = "/_services/broker/rest"  # the service URL the auth chain hands out
 QUEUE_PATH = "/_services/broker/scalesets/message"  # a session's messageQueueUrl
-
-
-@dataclass
-class ScaleSetSettings:
-    """Timings of the emulated service, in seconds (emulator clock, except the poll's hold)."""
-
-    poll_hold: float = 50.0  # a GET message with nothing to say answers 202 after this
-    session_timeout: float = 300.0  # a session nobody polls for this long is gone
-    admin_token_lifetime: float = 3600.0
-    queue_token_lifetime: float = 3000.0  # 401s "about every 50 min" (ARC #4356)
-
-
-def runner_groups(github: GitHubBackend, scope: str) -> list[RunnerGroup]:
-    """The runner groups of a scope: an organization's own, a repository's "Default" only."""
-    if "/" in scope or not github.runner_groups.has_org(scope):
-        return [RunnerGroup(1, "Default", True)]
-    return [RunnerGroup(g.id, g.name, g.default) for g in github.runner_groups.list(scope)]
 
 
 class ScaleSetBackend:

@@ -7,12 +7,13 @@ themselves are listed once, in backends.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from simulator.harness.dispatcher import wait_idle
 from simulator.harness.github_client import GitHubControl
+from simulator.harness.nomad_client import NomadControl
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class Endpoints:
     nomad_token: str | None
     dispatcher_url: str
     webhook_secret: str
+    # The webhook is made by running README "Deploying" step 3 (the deployed backend).
+    readme_webhook: bool = False
 
     @property
     def webhook_url(self) -> str:
@@ -91,7 +94,11 @@ def serve_env(
 
 
 def settle(
-    *, empty_nomad: Callable[[], object], github_url: str, dispatcher_url: str, timeout: float
+    *,
+    empty_nomad: Callable[[], object],
+    github_url: str,
+    dispatcher_url: str | Sequence[str],
+    timeout: float,
 ) -> None:
     """Empty GitHub and Nomad so that nothing from the last scenario leaks into the next.
 
@@ -103,8 +110,22 @@ def settle(
     github = GitHubControl(github_url)
     try:
         github.flush_deliveries(timeout)
-        wait_idle(dispatcher_url, timeout)
+        for url in [dispatcher_url] if isinstance(dispatcher_url, str) else dispatcher_url:
+            wait_idle(url, timeout)
         empty_nomad()
         github.reset()
+    finally:
+        github.close()
+
+
+def reset_emulators(github_url: str, nomad_url: str, timeout: float) -> None:
+    """With no dispatcher running: stop every runner, let GitHub's last deliveries fail fast,
+    then empty both emulators (see `settle` for a dispatcher that keeps running)."""
+    nomad, github = NomadControl(nomad_url), GitHubControl(github_url)
+    try:
+        nomad.reset()
+        github.flush_deliveries(timeout)
+        github.reset()
+        nomad.reset()
     finally:
         github.close()

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping
 
 from simulator.harness.backend_base import Backend
 from simulator.harness.compose_backend import ComposeBackend
-from simulator.harness.errors import HarnessError
+from simulator.harness.deployed_backend import DeployedBackend
+from simulator.harness.errors import BackendUnavailable, HarnessError
 from simulator.harness.external_backend import ExternalBackend
 from simulator.harness.settings import StackSettings
 from simulator.harness.sim_backend import SimBackend
@@ -22,6 +23,7 @@ BACKENDS: dict[str, Callable[[StackSettings, Mapping[str, str]], Backend]] = {
     "sim": lambda settings, environ: SimBackend(settings),
     "compose": lambda settings, environ: ComposeBackend(settings),
     "external": ExternalBackend,
+    "deployed": lambda settings, environ: DeployedBackend(settings),
 }
 
 
@@ -30,4 +32,7 @@ def backend_named(settings: StackSettings, environ: Mapping[str, str]) -> Backen
     build = BACKENDS.get(settings.backend)
     if build is None:
         raise HarnessError(f"-D backend={settings.backend}: choose one of {', '.join(BACKENDS)}")
+    if settings.intake == "listen" and settings.backend != "sim":
+        reason = "-D intake=listen runs on the sim backend only (this one starts rod serve)"
+        raise BackendUnavailable(settings.backend, reason)
     return build(settings, environ)

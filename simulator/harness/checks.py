@@ -24,7 +24,25 @@ def child_problems(snapshot: Snapshot, job: JobView, repo: str) -> list[str]:
     children = snapshot.children_for_job(job.id)
     if len(children) != 1:
         return [f"{len(children)} Nomad children carry GITHUB_JOB_ID={job.id}, expected 1"]
-    child = children[0]
+    return meta_problems(children[0], job, repo)
+
+
+def runner_child_problems(snapshot: Snapshot, job: JobView, repo: str) -> list[str]:
+    """The job was picked up by a runner one Nomad child started, whose Meta matches the job.
+
+    A scale set's runner is not made for one job (`rod listen`: GITHUB_JOB_ID is 0), so the
+    child is the one that started the runner the job ran on.
+    """
+    if not job.runner_name:
+        return [f"job {job.id} is {job.status} and no runner has picked it up"]
+    children = [child for child in snapshot.children if child.runner_name == job.runner_name]
+    if len(children) != 1:
+        return [f"{len(children)} Nomad children started runner {job.runner_name}, expected 1"]
+    return meta_problems(children[0], job, repo)
+
+
+def meta_problems(child: ChildView, job: JobView, repo: str) -> list[str]:
+    """The child's Meta names the job's repository and run, a runner, and the job's labels."""
     problems = []
     if child.meta.get("REPO_FULL_NAME") != repo:
         problems.append(f"{child.id}: REPO_FULL_NAME={child.meta.get('REPO_FULL_NAME')!r}")
@@ -148,8 +166,14 @@ def served_once_problems(snapshot: Snapshot, seen: Iterable[RunnerView]) -> list
     return problems
 
 
-def story_verdicts(snapshot: Snapshot, seen: Iterable[RunnerView], repo: str) -> list[Verdict]:
-    """Per job: a self-hosted job ran on a fresh runner of its own; a hosted one got none."""
+def story_verdicts(
+    snapshot: Snapshot, seen: Iterable[RunnerView], repo: str, *, listen: bool = False
+) -> list[Verdict]:
+    """Per job: a self-hosted job ran on a fresh runner of its own; a hosted one got none.
+
+    `listen`: a scale set's runners are not made for one job, so a job's runner is found by its
+    name (`runner_child_problems`) instead of the child's GITHUB_JOB_ID.
+    """
     seen = list(seen)
     verdicts = []
     for job in snapshot.jobs:
@@ -158,7 +182,11 @@ def story_verdicts(snapshot: Snapshot, seen: Iterable[RunnerView], repo: str) ->
             detail = "no runner (GitHub-hosted)" if not made else f"{len(made)} Nomad children made"
             verdicts.append(Verdict(job, not made, detail))
             continue
-        problems = fresh_runner_problems(snapshot, job, seen, repo)
+        if listen:
+            problems = runner_child_problems(snapshot, job, repo)
+            problems += ran_once_problems(snapshot, job, seen)
+        else:
+            problems = fresh_runner_problems(snapshot, job, seen, repo)
         detail = "; ".join(problems) or "its own fresh runner, used once"
         verdicts.append(Verdict(job, not problems, detail))
     return verdicts

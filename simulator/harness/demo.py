@@ -34,6 +34,8 @@ LABEL_SETS = (
 )
 HOSTED_JOB = ScriptedJob("docs", ("ubuntu-latest",), duration_seconds=1.0)
 POLL_SECONDS = 0.25
+# `rod listen` declines a job by never hearing of it: GitHub offers a scale set only its own.
+NOT_OFFERED = "never offered to its scale set"
 
 
 def pull_request_jobs(count: int, seconds: float) -> list[ScriptedJob]:
@@ -91,7 +93,15 @@ def watch(
 
 
 def hosted_job_verdicts(stack: Stack, snapshot: Snapshot) -> dict[int, str]:
-    """For each GitHub-hosted job: the dispatcher's answer to its queued delivery."""
+    """For each GitHub-hosted job: the dispatcher's answer to its queued delivery (or, through
+    `rod listen`, whether its scale set was ever offered the job)."""
+    hosted = [job for job in snapshot.jobs if not job.self_hosted]
+    if stack.settings.intake == "listen":
+        offered = {r["job_id"] for s in stack.control.scale_sets() for r in s["requests"]}
+        return {
+            job.id: "offered to its scale set" if job.id in offered else NOT_OFFERED
+            for job in hosted
+        }
     answers: dict[int, str] = {}
     hook_id = stack.hook_id
     assert hook_id is not None
@@ -101,26 +111,35 @@ def hosted_job_verdicts(stack: Stack, snapshot: Snapshot) -> dict[int, str]:
         detail = stack.github.get_delivery(stack.repo, hook_id, item["id"])
         job_id = detail["request"]["payload"]["workflow_job"]["id"]
         answers[int(job_id)] = f"{item['status_code']} {detail['response']['payload']}"
-    return {
-        job.id: answers.get(job.id, "no answer") for job in snapshot.jobs if not job.self_hosted
-    }
+    return {job.id: answers.get(job.id, "no answer") for job in hosted}
 
 
 def print_poke_lines(stack: Stack, console: Console) -> None:
     """URLs and commands a person can use on the running stack."""
     ends, repo = stack.endpoints, stack.repo
     run = {"event": "pull_request", "jobs": [{"name": "poke", "labels": ["self-hosted", "linux"]}]}
+    listen = stack.settings.intake == "listen"
     lines = [
         f"GitHub emulator  {ends.github_url}   (token {ends.github_token})",
         f"Nomad emulator   {ends.nomad_url}",
-        f"rod serve        {ends.dispatcher_url}   (/webhook /healthz /readyz /metrics)",
+        f"rod listen       {ends.dispatcher_url}   (/healthz /readyz /metrics)"
+        if listen
+        else f"rod serve        {ends.dispatcher_url}   (/webhook /healthz /readyz /metrics)",
         "",
         "Open another pull request (the full loop):",
         f"  curl -s -X POST {ends.github_url}/_sim/repos/{repo}/runs -H 'Content-Type: "
         f"application/json' -d {shlex.quote(json.dumps(run))}",
-        "Send one signed delivery straight to the dispatcher:",
-        f"  rod sim emit --url {ends.webhook_url} --secret {ends.webhook_secret} "
-        f"--repo {repo} --action queued --labels self-hosted,linux --job-id 4242",
+    ]
+    if listen:
+        lines += ["The scale set, its session and its runner requests:"]
+        lines += [f"  curl -s {ends.github_url}/_sim/scalesets"]
+    else:
+        lines += [
+            "Send one signed delivery straight to the dispatcher:",
+            f"  rod sim emit --url {ends.webhook_url} --secret {ends.webhook_secret} "
+            f"--repo {repo} --action queued --labels self-hosted,linux --job-id 4242",
+        ]
+    lines += [
         "Look:",
         f"  curl -s '{ends.nomad_url}/v1/jobs?prefix=github-runner/'",
         f"  curl -s -H 'Authorization: Bearer {ends.github_token}' "
@@ -159,15 +178,25 @@ def print_poke_lines(stack: Stack, console: Console) -> None:
     is_flag=True,
     help="Leave the servers up afterwards, print their URLs, and wait for Ctrl-C.",
 )
-def command(job_count: int, job_seconds: float, timeout: float, keep_running: bool) -> None:
+@click.option(
+    "--intake",
+    type=click.Choice(["webhook", "listen"]),
+    default="webhook",
+    show_default=True,
+    help="How jobs reach the dispatcher: a webhook to rod serve, or rod listen's scale set.",
+)
+def command(
+    job_count: int, job_seconds: float, timeout: float, keep_running: bool, intake: str
+) -> None:
     """Open a simulated pull request and watch runners appear, run once, and drain to zero."""
     console = Console()
     if not console.is_terminal:
         # CI logs: wide enough for the summary table, no wrapping of the change lines.
         console = Console(width=max(console.width, 160))
     log_dir = Path(tempfile.mkdtemp(prefix="rod-demo-"))
-    settings = StackSettings(timeout=30.0, log_dir=log_dir)
-    console.print("Starting the GitHub emulator, the Nomad emulator and rod serve ...")
+    settings = StackSettings(timeout=30.0, log_dir=log_dir, intake=intake)
+    rod = "rod listen" if intake == "listen" else "rod serve"
+    console.print(f"Starting the GitHub emulator, the Nomad emulator and {rod} ...")
     # SIGTERM (a CI job cancelled) unwinds like Ctrl-C, so the child processes are stopped too.
     signal.signal(signal.SIGTERM, _interrupt)
     stack = Stack(settings)
@@ -188,7 +217,8 @@ def command(job_count: int, job_seconds: float, timeout: float, keep_running: bo
     finally:
         stack.stop()
     if not ok:
-        console.print(f"rod serve's log: {log_dir / 'rod-serve.log'}", highlight=False)
+        log = log_dir / ("rod-listen.log" if intake == "listen" else "rod-serve.log")
+        console.print(f"{rod}'s log: {log}", highlight=False)
         raise SystemExit(1)
     shutil.rmtree(log_dir, ignore_errors=True)
 
@@ -199,9 +229,10 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def _story(stack: Stack, console: Console, job_count: int, seconds: float, timeout: float) -> bool:
     """Run the pull request, show it, print the summary; True when every promise held."""
-    ends = stack.endpoints
+    ends, listen = stack.endpoints, stack.settings.intake == "listen"
+    rod = "rod listen" if listen else "rod serve"
     console.print(
-        f"GitHub {ends.github_url} | Nomad {ends.nomad_url} | rod serve {ends.dispatcher_url}",
+        f"GitHub {ends.github_url} | Nomad {ends.nomad_url} | {rod} {ends.dispatcher_url}",
         highlight=False,
         soft_wrap=True,
     )
@@ -211,14 +242,18 @@ def _story(stack: Stack, console: Console, job_count: int, seconds: float, timeo
     snapshot = watch(stack, run_id, len(jobs), console, timeout)
     # One last look at runners seen only briefly, then the verdicts.
     seen = stack.observer.ledger.seen.values()
-    verdicts = checks.story_verdicts(snapshot, seen, stack.repo)
+    verdicts = checks.story_verdicts(snapshot, seen, stack.repo, listen=listen)
     # "No runner" proves something only once the dispatcher has seen and declined the job.
     answers = hosted_job_verdicts(stack, snapshot)
+    declined = {
+        job: answer == NOT_OFFERED if listen else answer.startswith("2") and "ignored" in answer
+        for job, answer in answers.items()
+    }
     verdicts = [
         checks.Verdict(
             v.job,
-            v.ok and answers[v.job.id].startswith("2") and "ignored" in answers[v.job.id],
-            f"{v.detail}; rod serve: {answers[v.job.id]}",
+            v.ok and declined[v.job.id],
+            f"{v.detail}; {rod}: {answers[v.job.id]}",
         )
         if v.job.id in answers
         else v

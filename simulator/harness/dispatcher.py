@@ -1,4 +1,4 @@
-"""`rod serve` as a real child process, with a scrubbed environment and a log file."""
+"""`rod serve` (or `rod listen`) as a real child process, with a scrubbed environment and a log."""
 
 from __future__ import annotations
 
@@ -19,18 +19,21 @@ from simulator.serving import free_port
 # Variables the dispatcher reads (docs/architecture.md, issue "Dispatcher"): the caller's own
 # values must never leak into a test run, or it could talk to a real GitHub or Nomad.
 SCRUBBED_PREFIXES = ("GITHUB_", "NOMAD_", "ROD_")
+QUEUED_BY_LISTEN = "rod_listen_runners_queued_total"
 
 
 def backlog(metrics_text: str) -> int:
     """Deliveries accepted for dispatch but not yet carried out, from `rod serve`'s /metrics.
 
-    `rod_webhooks_total{outcome="queued"}` counts accepted jobs, `rod_dispatches_total` (any
-    outcome) counts finished ones; the queue-depth gauge alone misses work a worker holds.
+    `rod_webhooks_total{outcome="queued"}` (or `rod listen`'s `rod_listen_runners_queued_total`)
+    counts accepted runners, `rod_dispatches_total` (any outcome) finished ones; the queue-depth
+    gauge alone misses work a worker holds.
     """
     accepted = finished = 0.0
     for family in text_string_to_metric_families(metrics_text):
         for sample in family.samples:
-            if sample.name == "rod_webhooks_total" and sample.labels.get("outcome") == "queued":
+            queued = sample.labels.get("outcome") == "queued"
+            if (sample.name == "rod_webhooks_total" and queued) or sample.name == QUEUED_BY_LISTEN:
                 accepted += sample.value
             elif sample.name == "rod_dispatches_total":
                 finished += sample.value
@@ -38,9 +41,9 @@ def backlog(metrics_text: str) -> int:
 
 
 def wait_idle(dispatcher_url: str, timeout: float) -> None:
-    """Wait until `rod serve` has carried out every delivery it accepted (see `backlog`)."""
+    """Wait until the dispatcher has carried out every runner it accepted (see `backlog`)."""
     wait_for(
-        "rod serve to finish the dispatches it accepted",
+        "the dispatcher to finish the dispatches it accepted",
         lambda: backlog(httpx.get(f"{dispatcher_url}/metrics", timeout=5).text),
         lambda left: left <= 0,
         timeout=timeout,
@@ -64,7 +67,11 @@ def clean_environment(extra: Mapping[str, str]) -> dict[str, str]:
 
 
 class DispatcherProcess:
-    """One `rod serve` on a free loopback port; `url` is valid after `start()`."""
+    """One `rod serve` (or `rod listen`) on a free loopback port; `url` is valid after `start()`.
+
+    `rod serve` is started when `/readyz` answers 200; `rod listen` when `/healthz` does (its
+    readiness needs a session, which needs the repository the stage creates afterwards).
+    """
 
     def __init__(
         self,
@@ -73,9 +80,12 @@ class DispatcherProcess:
         *,
         host: str = "127.0.0.1",
         args: Sequence[str] = (),
+        command: str = "serve",
     ) -> None:
         self.host = host
-        self.args = tuple(args)  # extra `rod serve` options, e.g. ("--config", path)
+        self.args = tuple(args)  # extra options, e.g. ("--config", path)
+        self.command = command
+        self.probe = "/readyz" if command == "serve" else "/healthz"
         self.port = free_port(host)
         self.env = clean_environment(env)
         self.log_path = log_path
@@ -92,11 +102,11 @@ class DispatcherProcess:
         return f"{self.url}/webhook"
 
     def start(self, timeout: float = 20.0) -> DispatcherProcess:
-        """Start `rod serve` and wait until `/readyz` answers 200 (GitHub and Nomad reachable)."""
+        """Start it and wait until its probe answers 200."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [
             *rod_command(),
-            "serve",
+            self.command,
             *self.args,
             "--host",
             self.host,
@@ -109,13 +119,13 @@ class DispatcherProcess:
             )
         try:
             wait_for(
-                f"rod serve to be ready on {self.url}",
+                f"rod {self.command} to be ready on {self.url}",
                 self._ready_status,
                 lambda status: status == 200,
                 timeout=timeout,
                 interval=0.1,
                 transient=(httpx.TransportError,),
-                describe=lambda status: f"/readyz answered {status}",
+                describe=lambda status: f"{self.probe} answered {status}",
             )
         except (WaitTimeout, StackStartError) as exc:
             self.stop()
@@ -124,8 +134,9 @@ class DispatcherProcess:
 
     def _ready_status(self) -> int:
         if self._process is not None and self._process.poll() is not None:
-            raise StackStartError(f"rod serve exited with status {self._process.returncode}")
-        return httpx.get(f"{self.url}/readyz", timeout=2).status_code
+            returncode = self._process.returncode
+            raise StackStartError(f"rod {self.command} exited with status {returncode}")
+        return httpx.get(f"{self.url}{self.probe}", timeout=2).status_code
 
     def alive(self) -> bool:
         """True while the process runs."""

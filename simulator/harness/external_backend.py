@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from simulator.harness.backend_base import EXTERNAL_VARIABLES, Endpoints, settle
 from simulator.harness.errors import BackendUnavailable
@@ -31,7 +32,7 @@ class ExternalBackend:
         missing = [var for var in EXTERNAL_VARIABLES.values() if not self.environ.get(var)]
         if missing:
             raise BackendUnavailable(self.name, f"set {', '.join(missing)}")
-        values = {key: self.environ[var] for key, var in EXTERNAL_VARIABLES.items()}
+        values: dict[str, Any] = {k: self.environ[v] for k, v in EXTERNAL_VARIABLES.items()}
         return Endpoints(nomad_token=self.environ.get("NOMAD_TOKEN"), **values)
 
     def reset(self) -> None:

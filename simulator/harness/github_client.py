@@ -38,8 +38,16 @@ class ScriptedJob:
         return data
 
 
+def _hooks(target: str) -> str:
+    """The hooks of a repository (`owner/name`), or of an organization (its login)."""
+    return f"/repos/{target}/hooks" if "/" in target else f"/orgs/{target}/hooks"
+
+
 class GitHubApi:
-    """GitHub REST API v3 over a synchronous httpx client (https://docs.github.com/rest)."""
+    """GitHub REST API v3 over a synchronous httpx client (https://docs.github.com/rest).
+
+    The hook calls take a repository (`owner/name`) or an organization (its login).
+    """
 
     def __init__(self, base_url: str, token: str, *, timeout: float = 5.0) -> None:
         self.base_url = base_url.rstrip("/")
@@ -64,9 +72,10 @@ class GitHubApi:
         return response.json() if response.content else None
 
     # https://docs.github.com/rest/actions/self-hosted-runners#list-self-hosted-runners-for-a-repository
-    def list_runners(self, repo: str) -> list[dict[str, Any]]:
-        """Self-hosted runners registered on the repository."""
-        body = self._json("GET", f"/repos/{repo}/actions/runners", params={"per_page": 100})
+    def list_runners(self, target: str) -> list[dict[str, Any]]:
+        """Self-hosted runners registered on the repository (or the organization)."""
+        base = f"/repos/{target}" if "/" in target else f"/orgs/{target}"
+        body = self._json("GET", f"{base}/actions/runners", params={"per_page": 100})
         runners: list[dict[str, Any]] = body["runners"]
         return runners
 
@@ -107,27 +116,58 @@ class GitHubApi:
         hook: dict[str, Any] = self._json("POST", f"/repos/{repo}/hooks", json=body)
         return hook
 
+    # https://docs.github.com/rest/orgs/webhooks#create-an-organization-webhook
+    def create_org_hook(self, org: str, url: str, secret: str) -> dict[str, Any]:
+        """The organization's `workflow_job` hook, for every repository of it."""
+        config = {"url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"}
+        body = {"name": "web", "active": True, "events": ["workflow_job"], "config": config}
+        hook: dict[str, Any] = self._json("POST", f"/orgs/{org}/hooks", json=body)
+        return hook
+
     # https://docs.github.com/rest/repos/webhooks#list-repository-webhooks
-    def list_hooks(self, repo: str) -> list[dict[str, Any]]:
-        """The repository's webhooks."""
-        hooks: list[dict[str, Any]] = self._json("GET", f"/repos/{repo}/hooks")
+    def list_hooks(self, target: str) -> list[dict[str, Any]]:
+        """The repository's (or organization's) webhooks."""
+        hooks: list[dict[str, Any]] = self._json("GET", _hooks(target))
         return hooks
 
     # https://docs.github.com/rest/repos/webhooks#list-deliveries-for-a-repository-webhook
-    def list_deliveries(self, repo: str, hook_id: int) -> list[dict[str, Any]]:
+    def list_deliveries(self, target: str, hook_id: int) -> list[dict[str, Any]]:
         """Recent deliveries of one hook, newest first."""
         deliveries: list[dict[str, Any]] = self._json(
-            "GET", f"/repos/{repo}/hooks/{hook_id}/deliveries", params={"per_page": 100}
+            "GET", f"{_hooks(target)}/{hook_id}/deliveries", params={"per_page": 100}
         )
         return deliveries
 
     # https://docs.github.com/rest/repos/webhooks#get-a-delivery-for-a-repository-webhook
-    def get_delivery(self, repo: str, hook_id: int, delivery_id: int) -> dict[str, Any]:
+    def get_delivery(self, target: str, hook_id: int, delivery_id: int) -> dict[str, Any]:
         """One delivery with its request and the response the receiver gave."""
         delivery: dict[str, Any] = self._json(
-            "GET", f"/repos/{repo}/hooks/{hook_id}/deliveries/{delivery_id}"
+            "GET", f"{_hooks(target)}/{hook_id}/deliveries/{delivery_id}"
         )
         return delivery
+
+    # https://docs.github.com/rest/actions/self-hosted-runner-groups#create-a-self-hosted-runner-group-for-an-organization
+    def create_runner_group(self, org: str, name: str, repo_ids: list[int]) -> dict[str, Any]:
+        """A runner group of `org` that only the repositories `repo_ids` may use."""
+        body = {"name": name, "visibility": "selected", "selected_repository_ids": repo_ids}
+        group: dict[str, Any] = self._json("POST", f"/orgs/{org}/actions/runner-groups", json=body)
+        return group
+
+    # https://docs.github.com/rest/actions/self-hosted-runner-groups#list-self-hosted-runner-groups-for-an-organization
+    def list_runner_groups(self, org: str) -> list[dict[str, Any]]:
+        """The organization's runner groups."""
+        body = self._json("GET", f"/orgs/{org}/actions/runner-groups", params={"per_page": 100})
+        groups: list[dict[str, Any]] = body["runner_groups"]
+        return groups
+
+    # https://docs.github.com/rest/actions/self-hosted-runner-groups#list-repository-access-to-a-self-hosted-runner-group-in-an-organization
+    def list_runner_group_repos(self, org: str, group_id: int) -> list[dict[str, Any]]:
+        """The repositories a `selected` runner group serves."""
+        path = f"/orgs/{org}/actions/runner-groups/{group_id}/repositories"
+        repos: list[dict[str, Any]] = self._json("GET", path, params={"per_page": 100})[
+            "repositories"
+        ]
+        return repos
 
 
 class GitHubControl:
@@ -163,10 +203,16 @@ class GitHubControl:
         """Wait until every scheduled webhook delivery has been attempted."""
         self._post("/_sim/webhooks/flush", params={"timeout": timeout})
 
-    def create_repo(self, full_name: str) -> dict[str, Any]:
+    def create_repo(self, full_name: str, *, private: bool = False) -> dict[str, Any]:
         """Create a repository the token can administer."""
-        repo: dict[str, Any] = self._post("/_sim/repos", {"full_name": full_name})
+        body = {"full_name": full_name, "private": private}
+        repo: dict[str, Any] = self._post("/_sim/repos", body)
         return repo
+
+    def create_org(self, login: str) -> dict[str, Any]:
+        """Create an organization (with its `Default` runner group)."""
+        org: dict[str, Any] = self._post("/_sim/orgs", {"login": login})
+        return org
 
     def start_run(
         self, repo: str, jobs: list[ScriptedJob], *, event: str = "pull_request"
@@ -175,3 +221,25 @@ class GitHubControl:
         body = {"event": event, "jobs": [job.as_json() for job in jobs]}
         run: dict[str, Any] = self._post(f"/_sim/repos/{repo}/runs", body)
         return run
+
+    # --- the runner scale set service (simulator/README.md, "Runner scale set emulator") ------
+
+    def scale_sets(self) -> list[dict[str, Any]]:
+        """Every scale set with its sessions (no tokens), runner requests and queue."""
+        response = self._http.get("/_sim/scalesets")
+        response.raise_for_status()
+        found: list[dict[str, Any]] = response.json()
+        return found
+
+    def scale_set_fault(self, mode: str, operation: str, count: int = 1) -> None:
+        """The next `count` calls of `operation` answer as `mode` says (401, 429, 5xx, ...)."""
+        self._post("/_sim/scalesets/faults", {"mode": mode, "operation": operation, "count": count})
+
+    def reassign(self, job_id: int, to: str) -> dict[str, Any]:
+        """GitHub's reassignment of an assigned job: JobCompleted canceled, then `to` again."""
+        request: dict[str, Any] = self._post(f"/_sim/jobs/{job_id}/reassign", {"to": to})
+        return request
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the emulator's clock (tokens, sessions and JIT runners expire by it)."""
+        self._post("/_sim/clock", {"advance_seconds": seconds})

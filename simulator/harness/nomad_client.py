@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,21 @@ def runner_job_spec(here: Path) -> Path:
 
 
 RUNNER_JOB_SPEC = runner_job_spec(Path(__file__).resolve())
+
+
+def runner_variables() -> dict[str, Any]:
+    """Job variables that make the runner task run the fake runner with this interpreter.
+
+    Only the variables the spec declares for this purpose change; the spec itself is the one
+    deployed in production. Small resources let many runners fit on the emulated node.
+    """
+    return {
+        "runner_command": sys.executable,
+        "runner_args": ["-m", "simulator.runner"],
+        "cpu": 100,
+        "memory": 128,
+    }
+
 
 # Allocation client states that still hold resources
 # (https://developer.hashicorp.com/nomad/api-docs/allocations, ClientStatus).

@@ -25,6 +25,7 @@ class JobView:
     conclusion: str | None
     runner_id: int | None
     runner_name: str | None
+    runner_group_name: str | None = None  # the group of the runner that took it
 
     @classmethod
     def from_api(cls, job: dict[str, Any]) -> JobView:
@@ -38,6 +39,7 @@ class JobView:
             conclusion=job.get("conclusion"),
             runner_id=job.get("runner_id"),
             runner_name=job.get("runner_name"),
+            runner_group_name=job.get("runner_group_name"),
         )
 
     @property
@@ -183,21 +185,33 @@ def decode_payload(job: dict[str, Any]) -> dict[str, Any]:
 
 
 class Observer:
-    """Takes snapshots of one repository on GitHub and the runner job's children on Nomad."""
+    """Takes snapshots of a repository on GitHub and the runner job's children on Nomad.
 
-    def __init__(self, github: GitHubApi, nomad: NomadApi, repo: str, parent_job: str) -> None:
+    Runners are read where they are registered: the repository, or `runners_at` (an org).
+    """
+
+    def __init__(
+        self,
+        github: GitHubApi,
+        nomad: NomadApi,
+        repo: str,
+        parent_job: str,
+        *,
+        runners_at: str | None = None,
+    ) -> None:
         self.github = github
         self.nomad = nomad
         self.repo = repo
         self.parent_job = parent_job
+        self.runners_at = runners_at or repo
         self.ledger = RunnerLedger()
 
-    def jobs(self, run_ids: Iterable[int]) -> tuple[JobView, ...]:
-        """The jobs of the given workflow runs."""
+    def jobs(self, run_ids: Iterable[int], repo: str | None = None) -> tuple[JobView, ...]:
+        """The jobs of the given workflow runs (of `repo`, by default the observer's)."""
         return tuple(
             JobView.from_api(job)
             for run_id in run_ids
-            for job in self.github.list_run_jobs(self.repo, run_id)
+            for job in self.github.list_run_jobs(repo or self.repo, run_id)
         )
 
     def children(self) -> tuple[ChildView, ...]:
@@ -216,11 +230,12 @@ class Observer:
         )
 
     def runners(self) -> tuple[RunnerView, ...]:
-        """Runners registered on the repository now (also recorded in the ledger)."""
-        runners = tuple(RunnerView.from_api(r) for r in self.github.list_runners(self.repo))
+        """Runners registered now (also recorded in the ledger)."""
+        runners = tuple(RunnerView.from_api(r) for r in self.github.list_runners(self.runners_at))
         self.ledger.record(runners)
         return runners
 
-    def snapshot(self, run_ids: Iterable[int] = ()) -> Snapshot:
-        """Jobs of `run_ids`, children and runners, read one after the other."""
-        return Snapshot(jobs=self.jobs(run_ids), children=self.children(), runners=self.runners())
+    def snapshot(self, run_ids: Iterable[int] = (), repo: str | None = None) -> Snapshot:
+        """Jobs of `run_ids` (of `repo`), children and runners, read one after the other."""
+        jobs = self.jobs(run_ids, repo)
+        return Snapshot(jobs=jobs, children=self.children(), runners=self.runners())

@@ -12,6 +12,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.harness import checks, faults, story
+from simulator.harness.deployed_backend import DeployedBackend
 from simulator.harness.dispatcher import DispatcherProcess, wait_idle
 from simulator.harness.observe import ChildView, JobView, Snapshot
 from simulator.harness.replicas import ReplicatedSimBackend
@@ -96,9 +97,11 @@ def expect_dropped(world: World, job: JobView) -> None:
 
 
 def dispatcher_urls(world: World) -> list[str]:
-    """Every `rod serve` of the stack: the replicas, or the one dispatcher of another stack."""
+    """Every `rod serve` of the stack: the replicas, the deployed instances, or the one."""
     if isinstance(world.stack.backend, ReplicatedSimBackend):
         return [replica.url for replica in replicas(world)]
+    if isinstance(world.stack.backend, DeployedBackend):
+        return world.stack.backend.instances()
     return [world.stack.endpoints.dispatcher_url]
 
 
@@ -138,8 +141,11 @@ def await_one_runner_per_job(world: World) -> Snapshot:
     return snapshot
 
 
-def kill_while_runners_wait(world: World, count: int) -> Snapshot:
-    """SIGKILL the first replica while `count` runners it registered wait for their Nomad child.
+def kill_while_runners_wait(
+    world: World, count: int, process: DispatcherProcess | None = None
+) -> Snapshot:
+    """SIGKILL the first replica (or `process`) while `count` runners it registered wait for
+    their Nomad child.
 
     That is: `count` runners on GitHub without a child, and every injected Nomad fault in use
     (their dispatch requests hang). Their credentials die with the replica: those runners will
@@ -159,7 +165,7 @@ def kill_while_runners_wait(world: World, count: int) -> Snapshot:
         timeout=world.timeout,
         describe=lambda seen: f"{seen[1]} Nomad fault uses left | {seen[0].describe()}",
     )
-    replicas(world)[0].kill()
+    (process or replicas(world)[0]).kill()
     snapshot = observer.snapshot(world.run_ids)
     assert len(snapshot.children) < len(snapshot.jobs), (
         f"every job had a Nomad child before the kill: {snapshot.describe()}"
@@ -260,7 +266,10 @@ def add_replica(world: World) -> int:
 
 
 def replica_hook_ids(world: World) -> list[int]:
-    """The repository's hooks that deliver to a replica, in replica order."""
+    """The repository's hooks that deliver to a replica, in replica order (else the stack's)."""
+    if not isinstance(world.stack.backend, ReplicatedSimBackend):
+        assert world.stack.hook_id is not None, "the stack made no hook"
+        return [world.stack.hook_id]
     by_url = {h["config"]["url"]: int(h["id"]) for h in world.stack.github.list_hooks(world.repo)}
     urls = [replica.webhook_url for replica in replicas(world)]
     return [by_url[url] for url in urls if url in by_url]

@@ -15,11 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from simulator.github import GitHubEmulator
-from simulator.harness.backend_base import Endpoints, serve_env
+from simulator.harness.backend_base import Endpoints, reset_emulators, serve_env
 from simulator.harness.dispatcher import DispatcherProcess
 from simulator.harness.errors import BackendUnavailable
-from simulator.harness.github_client import GitHubControl
-from simulator.harness.nomad_client import NomadControl
 from simulator.harness.settings import StackSettings
 from simulator.harness.stack import Stack
 from simulator.nomad import NomadEmulator
@@ -121,17 +119,8 @@ class ReplicatedSimBackend:
         assert self._github is not None and self._nomad is not None, "reset() before start()"
         self._stop_replicas()
         del self.replicas[1:]
-        # With no replica listening, nothing dispatches: stop every runner, let GitHub's last
-        # deliveries fail fast, then empty both (see backend_base.settle for the single dispatcher).
-        nomad = NomadControl(self._nomad.url)
-        github = GitHubControl(self._github.url)
-        try:
-            nomad.reset()
-            github.flush_deliveries(self.settings.timeout)
-            github.reset()
-            nomad.reset()
-        finally:
-            github.close()
+        # With no replica listening, nothing dispatches (backend_base.reset_emulators).
+        reset_emulators(self._github.url, self._nomad.url, self.settings.timeout)
         self.replicas[0].start(self.settings.timeout)
 
     def stop(self) -> None:

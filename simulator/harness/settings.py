@@ -16,6 +16,8 @@ class StackSettings:
     """What to start and how long to wait; every field can be set with `-D name=value`."""
 
     backend: str = "sim"
+    # How jobs reach the dispatcher: "webhook" (`rod serve`) or "listen" (`rod listen`).
+    intake: str = "webhook"
     repo: str = "octo-org/hello-world"
     runner_job: str = "github-runner"
     timeout: float = 20.0
@@ -45,5 +47,7 @@ class StackSettings:
         owner, _, name = self.repo.partition("/")
         if not owner or not name or "/" in name:
             raise HarnessError(f"-D repo={self.repo}: expected owner/name")
+        if self.intake not in ("webhook", "listen"):
+            raise HarnessError(f"-D intake={self.intake}: choose webhook or listen")
         if self.timeout <= 0 or self.job_seconds < 0:
             raise HarnessError("-D timeout must be positive and -D job_seconds not negative")

@@ -1,4 +1,7 @@
-"""`-D backend=sim` (the default): both emulators in this process and `rod serve` as a child."""
+"""`-D backend=sim` (the default): both emulators in this process and `rod serve` as a child.
+
+With `-D intake=listen` the child is `rod listen` instead (simulator/harness/intake.py).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,15 @@ import secrets
 from collections.abc import Sequence
 
 from simulator.github import GitHubEmulator
-from simulator.harness.backend_base import EmulatorServer, Endpoints, serve_env, settle
-from simulator.harness.dispatcher import DispatcherProcess
+from simulator.harness.backend_base import (
+    EmulatorServer,
+    Endpoints,
+    serve_env,
+    settle,
+)
+from simulator.harness.dispatcher import DispatcherProcess, wait_idle
+from simulator.harness.github_client import GitHubControl
+from simulator.harness.intake import hold_polls_briefly, listener_process
 from simulator.harness.nomad_client import NomadControl
 from simulator.harness.settings import StackSettings
 from simulator.nomad import NomadEmulator
@@ -18,6 +28,7 @@ class SimBackend:
 
     name = "sim"
     registers_runner_job = True
+    log_suffix = ""  # rod-serve<suffix>.log in the log directory
 
     def __init__(self, settings: StackSettings, *, serve_args: Sequence[str] = ()) -> None:
         self.settings = settings
@@ -30,18 +41,32 @@ class SimBackend:
 
     def start(self) -> Endpoints:
         """GitHub emulator, Nomad emulator (process driver), then `rod serve` against them."""
+        endpoints = self.start_emulators()
+        assert self.dispatcher is not None
+        self.dispatcher.start(timeout=self.settings.timeout)
+        return endpoints
+
+    def start_emulators(self) -> Endpoints:
+        """Both emulators, and `rod serve` ready to start on its port (not started)."""
         self._github = GitHubEmulator(tokens=[self.github_token]).start()
         self._nomad = NomadEmulator(driver="process").start()
-        env = serve_env(
-            webhook_secret=self.webhook_secret,
-            github_token=self.github_token,
-            github_url=self._github.url,
-            nomad_url=self._nomad.url,
-        )
-        self.dispatcher = DispatcherProcess(
-            env, self.settings.log_dir / "rod-serve.log", args=self.serve_args
-        )
-        self.dispatcher.start(timeout=self.settings.timeout)
+        if self.settings.intake == "listen":
+            hold_polls_briefly(self._github.url)
+            self.dispatcher = listener_process(
+                self.settings,
+                github_url=self._github.url,
+                github_token=self.github_token,
+                nomad_url=self._nomad.url,
+            )
+        else:
+            env = serve_env(
+                webhook_secret=self.webhook_secret,
+                github_token=self.github_token,
+                github_url=self._github.url,
+                nomad_url=self._nomad.url,
+            )
+            log = self.settings.log_dir / f"rod-serve{self.log_suffix}.log"
+            self.dispatcher = DispatcherProcess(env, log, args=self.serve_args)
         return Endpoints(
             github_url=self._github.url,
             github_token=self.github_token,
@@ -55,12 +80,30 @@ class SimBackend:
         """`POST /_sim/reset` on both emulators, without letting the last scenario leak in."""
         assert self._github is not None and self._nomad is not None, "reset() before start()"
         assert self.dispatcher is not None
+        if self.dispatcher.command == "listen":
+            self._reset_under_listener(self.dispatcher)
+            return
         settle(
             empty_nomad=NomadControl(self._nomad.url).reset,
             github_url=self._github.url,
             dispatcher_url=self.dispatcher.url,
             timeout=self.settings.timeout,
         )
+
+    def _reset_under_listener(self, listener: DispatcherProcess) -> None:
+        """GitHub first: the scale set, its jobs and every runner credential go, so the listener
+        can make no runner for the last scenario any more; once it has dispatched what it had
+        made, Nomad. The listener sets up a new scale set by itself when the repository is back.
+        """
+        assert self._github is not None and self._nomad is not None
+        github = GitHubControl(self._github.url)
+        try:
+            github.reset()
+        finally:
+            github.close()
+        hold_polls_briefly(self._github.url)
+        wait_idle(listener.url, self.settings.timeout)
+        NomadControl(self._nomad.url).reset()
 
     def stop(self) -> None:
         """Dispatcher first (it drains), then the emulators (the Nomad one kills its processes)."""
@@ -76,4 +119,4 @@ class SimBackend:
         if self.dispatcher is None:
             return "rod serve: not started"
         state = "running" if self.dispatcher.alive() else "EXITED"
-        return f"rod serve {state}; log: {self.dispatcher.log_tail(5)}"
+        return f"rod {self.dispatcher.command} {state}; log: {self.dispatcher.log_tail(5)}"

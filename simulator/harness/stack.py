@@ -9,7 +9,6 @@ services and sets the stage again, which is what isolates one scenario from the 
 from __future__ import annotations
 
 import os
-import sys
 from types import TracebackType
 from typing import Any
 
@@ -17,23 +16,11 @@ from simulator.harness.backend_base import Backend, Endpoints
 from simulator.harness.backends import backend_named
 from simulator.harness.errors import StackStartError
 from simulator.harness.github_client import GitHubApi, GitHubControl, ScriptedJob
-from simulator.harness.nomad_client import RUNNER_JOB_SPEC, NomadApi
+from simulator.harness.intake import await_listener_ready
+from simulator.harness.nomad_client import RUNNER_JOB_SPEC, NomadApi, runner_variables
 from simulator.harness.observe import Observer
+from simulator.harness.readme_deploy import readme_webhook
 from simulator.harness.settings import StackSettings
-
-
-def runner_variables() -> dict[str, Any]:
-    """Job variables that make the runner task run the fake runner with this interpreter.
-
-    Only the variables the spec declares for this purpose change; the spec itself is the one
-    deployed in production. Small resources let many runners fit on the emulated node.
-    """
-    return {
-        "runner_command": sys.executable,
-        "runner_args": ["-m", "simulator.runner"],
-        "cpu": 100,
-        "memory": 128,
-    }
 
 
 class Stack:
@@ -85,6 +72,11 @@ class Stack:
         """The repository the scenarios use (owner/name)."""
         return self.settings.repo
 
+    @property
+    def scope(self) -> str:
+        """Where the webhook and the runners are: the repository (an org for `OrgStack`)."""
+        return self.settings.repo
+
     def start(self) -> Stack:
         """Start the backend and set the stage; on any failure stop what was started."""
         try:
@@ -93,7 +85,11 @@ class Stack:
             self._control = GitHubControl(endpoints.github_url)
             self._nomad = NomadApi(endpoints.nomad_url, endpoints.nomad_token)
             self._observer = Observer(
-                self._github, self._nomad, self.settings.repo, self.settings.runner_job
+                self._github,
+                self._nomad,
+                self.settings.repo,
+                self.settings.runner_job,
+                runners_at=self.scope,
             )
             self._set_stage()
         except BaseException:
@@ -108,20 +104,35 @@ class Stack:
         self._set_stage()
 
     def _set_stage(self) -> None:
-        """Repository, runner job, webhook: what an operator sets up once (see README)."""
+        """Repository, runner job, webhook (or scale set): what an operator sets up once."""
         self.control.create_repo(self.settings.repo)
+        self.register_runner_job()
+        if self.settings.intake == "listen":  # no hook: the listener polls its scale set
+            endpoints = self.endpoints
+            await_listener_ready(
+                endpoints.github_url, self.repo, endpoints.dispatcher_url, self.settings.timeout
+            )
+            return
+        if self.endpoints.readme_webhook:
+            hook = readme_webhook(self.endpoints, self.settings.repo)
+        else:
+            hook = self.github.create_hook(
+                self.settings.repo, self.endpoints.webhook_url, self.endpoints.webhook_secret
+            )
+        self.hook_id = int(hook["id"])
+
+    def register_runner_job(self) -> None:
+        """Register deploy/nomad/github-runner.nomad.hcl, unless the backend does it itself."""
         if self.backend.registers_runner_job:
             job_id = self.nomad.register_spec(RUNNER_JOB_SPEC, runner_variables())
             if job_id != self.settings.runner_job:
                 raise StackStartError(f"{RUNNER_JOB_SPEC.name} registers {job_id!r}")
-        hook = self.github.create_hook(
-            self.settings.repo, self.endpoints.webhook_url, self.endpoints.webhook_secret
-        )
-        self.hook_id = int(hook["id"])
 
-    def start_run(self, jobs: list[ScriptedJob], *, event: str = "pull_request") -> dict[str, Any]:
+    def start_run(
+        self, jobs: list[ScriptedJob], *, event: str = "pull_request", repo: str | None = None
+    ) -> dict[str, Any]:
         """Trigger a workflow run on the repository (e.g. a pull request is opened)."""
-        return self.control.start_run(self.settings.repo, jobs, event=event)
+        return self.control.start_run(repo or self.settings.repo, jobs, event=event)
 
     def stop(self) -> None:
         """Close the clients and stop the backend's parts."""

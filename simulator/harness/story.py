@@ -1,7 +1,9 @@
 """What the steps do and expect, in the article's terms; each expectation polls the real APIs.
 
 Every function here either acts through a public API and checks the answer, or waits until a
-check from `checks` comes back empty and fails with its problems and the last snapshot.
+check from `checks` comes back empty and fails with its problems and the last snapshot. Where the
+listen intake differs (no hook, no delivery, runners not made for one job), `listen_story` says
+what holds instead.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from simulator.harness import checks
+from simulator.harness import checks, listen_story
 from simulator.harness.errors import WaitTimeout
 from simulator.harness.github_client import ScriptedJob
 from simulator.harness.observe import ChildView, JobView, RunnerView, Snapshot, decode_payload
@@ -26,7 +28,7 @@ def _poll(world: World, what: str, problems: Callable[[Snapshot], list[str]]) ->
     try:
         return wait_for(
             what,
-            lambda: observer.snapshot(world.run_ids),
+            lambda: observer.snapshot(world.run_ids, world.repo),
             lambda snapshot: not problems(snapshot),
             timeout=world.timeout,
             describe=lambda snapshot: f"{'; '.join(problems(snapshot))} | {snapshot.describe()}",
@@ -37,9 +39,16 @@ def _poll(world: World, what: str, problems: Callable[[Snapshot], list[str]]) ->
 
 
 def expect_webhook_for_workflow_jobs(world: World) -> dict[str, Any]:
-    """The repository has one active JSON hook sending `workflow_job` events to the dispatcher."""
+    """The repository has one active JSON hook sending `workflow_job` events to the dispatcher.
+
+    Listen intake: its scale set, with one session, is what tells the listener about jobs.
+    """
+    if listen_story.listening(world):
+        return listen_story.expect_scale_set_session(world)
     url = world.stack.endpoints.webhook_url
-    hooks = [h for h in world.stack.github.list_hooks(world.repo) if h["config"]["url"] == url]
+    hooks = [
+        h for h in world.stack.github.list_hooks(world.stack.scope) if h["config"]["url"] == url
+    ]
     assert len(hooks) == 1, f"expected one hook to {url}, GitHub lists {len(hooks)}"
     hook = hooks[0]
     assert hook["active"], f"hook {hook['id']} is inactive"
@@ -72,13 +81,13 @@ def trigger_run(
     world: World, jobs: list[ScriptedJob], event: str = "pull_request"
 ) -> list[JobView]:
     """Start a workflow run and wait until GitHub lists its jobs with the scripted labels."""
-    run = world.stack.start_run(jobs, event=event)
+    run = world.stack.start_run(jobs, event=event, repo=world.repo)
     run_id = int(run["id"])
     world.run_ids.append(run_id)
     observer = world.stack.observer
     listed = wait_for(
         f"GitHub to list the {len(jobs)} jobs of run {run_id}",
-        lambda: observer.jobs([run_id]),
+        lambda: observer.jobs([run_id], world.repo),
         lambda views: len(views) == len(jobs),
         timeout=world.timeout,
     )
@@ -90,15 +99,20 @@ def trigger_run(
     return [by_name[job.name] for job in jobs]
 
 
-def expect_delivered(world: World, job: JobView, action: str = "queued") -> dict[str, Any]:
-    """GitHub delivered the job's `workflow_job` `action` event and the dispatcher took it (2xx)."""
-    github, hook_id = world.stack.github, world.stack.hook_id
+def expect_delivered(world: World, job: JobView, action: str = "queued") -> dict[str, Any] | None:
+    """GitHub delivered the job's `workflow_job` `action` event and the dispatcher took it (2xx).
+
+    Listen intake: the listener acquired the job (if its labels are the scale set's).
+    """
+    if listen_story.listening(world):
+        return listen_story.expect_heard(world, job)
+    github, hook_id, hooked = world.stack.github, world.stack.hook_id, world.stack.scope
     assert hook_id is not None, "no webhook was created"
 
     def delivery() -> dict[str, Any] | None:
-        for item in github.list_deliveries(world.repo, hook_id):
+        for item in github.list_deliveries(hooked, hook_id):
             if item["event"] == "workflow_job" and item["action"] == action and item["status_code"]:
-                detail = github.get_delivery(world.repo, hook_id, item["id"])
+                detail = github.get_delivery(hooked, hook_id, item["id"])
                 if detail["request"]["payload"]["workflow_job"]["id"] == job.id:
                     return detail
         return None
@@ -118,8 +132,14 @@ def expect_delivered(world: World, job: JobView, action: str = "queued") -> dict
 
 
 def expect_ignored(world: World, job: JobView) -> str:
-    """The dispatcher answered the job's queued delivery with a reason to make no runner."""
+    """The dispatcher answered the job's queued delivery with a reason to make no runner.
+
+    Listen intake: GitHub never offered the job to the scale set while the listener polled.
+    """
+    if listen_story.listening(world):
+        return listen_story.expect_not_offered(world, job)
     delivery = expect_delivered(world, job)
+    assert delivery is not None
     body = json.loads(delivery["response"]["payload"] or "{}")
     assert "ignored" in body, f"the dispatcher did not ignore job {job.id}: {body}"
     reason: str = body["ignored"]
@@ -127,14 +147,31 @@ def expect_ignored(world: World, job: JobView) -> str:
 
 
 def expect_no_runner(world: World, job: JobView) -> None:
-    """No Nomad child and no GitHub runner exists for the job."""
-    snapshot = world.stack.observer.snapshot(world.run_ids)
+    """No Nomad child and no GitHub runner exists for the job (listen intake: none at all)."""
+    if listen_story.listening(world):
+        listen_story.expect_no_child(world)
+        return
+    snapshot = world.stack.observer.snapshot(world.run_ids, world.repo)
     problems = checks.no_runner_problems(snapshot, job)
     assert not problems, f"{'; '.join(problems)} | {snapshot.describe()}"
 
 
 def await_child(world: World, job: JobView) -> ChildView:
-    """Exactly one Nomad child of the runner job serves `job`, with the webhook's Meta."""
+    """Exactly one Nomad child of the runner job serves `job`, with the webhook's Meta.
+
+    Listen intake: the child that started the runner the job ran on.
+    """
+    if listen_story.listening(world):
+        snapshot = _poll(
+            world,
+            f"job {job.id} to run on a runner a Nomad child of {world.stack.settings.runner_job}"
+            " started",
+            lambda s: checks.runner_child_problems(s, s.job(job.id) or job, world.repo),
+        )
+        picked = world.job = snapshot.job(job.id)
+        assert picked is not None
+        (world.child,) = [c for c in snapshot.children if c.runner_name == picked.runner_name]
+        return world.child
     snapshot = _poll(
         world,
         f"a Nomad child of {world.stack.settings.runner_job} for job {job.id}",

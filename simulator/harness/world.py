@@ -16,6 +16,8 @@ class World:
     stack: Stack
     timeout: float
     job_seconds: float
+    # The repository the scenario's jobs run in; the stack's own unless a step chose another.
+    repo: str = ""
     # The workflow runs the scenario started.
     run_ids: list[int] = field(default_factory=list)
     # The job the scenario follows, its Nomad child and its runner, once observed.
@@ -25,10 +27,8 @@ class World:
     # Calls the scenario made to `rod serve` itself, which no emulator logs.
     tape: Tape = field(default_factory=Tape)
 
-    @property
-    def repo(self) -> str:
-        """owner/name of the scenario's repository."""
-        return self.stack.repo
+    def __post_init__(self) -> None:
+        self.repo = self.repo or self.stack.repo
 
     def followed_job(self) -> JobView:
         """The job the scenario follows; a step before must have set it."""

@@ -10,8 +10,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from simulator.nomad.errors import BadRequest, MethodNotAllowed, NotFound
-from simulator.nomad.httpbase import ApiBase
+from simulator.nomad.errors import BadRequest, MethodNotAllowed
+from simulator.nomad.httpbase import ApiBase, request_token
 
 
 def _object(body: Any, go_type: str) -> dict[str, Any]:
@@ -82,11 +82,9 @@ class AclResponses(ApiBase):
         if accessor == "self":
             if request.method != "GET":
                 raise MethodNotAllowed()
-            # ACL.WhoAmI: the anonymous (or acls-disabled) token too; a workload has none.
-            token = self._caller(request).identity.token
-            if token is None:
-                raise NotFound("ACL token not found")
-            return self._reply(dict(token), token.get("ModifyIndex", acl.index))
+            # aclTokenSelf -> ACL.ResolveToken: the token whose secret the request carries.
+            token = acl.resolve_token(request_token(request))
+            return self._reply(token, token["ModifyIndex"])
         if not accessor:
             raise BadRequest("Missing Token Accessor")
         if request.method == "GET":

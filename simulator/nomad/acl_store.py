@@ -244,6 +244,19 @@ class AclStore:
         return self.index
 
     @locked
+    def resolve_token(self, secret: str) -> dict[str, Any]:
+        """`ACL.ResolveToken` (`/v1/acl/token/self`): by secret, without authenticating first.
+
+        No token, an unknown one and a workload identity are all 404 `ACL token not found`
+        (nomad/acl_endpoint.go ResolveToken; command/agent/acl_endpoint.go aclTokenSelf).
+        """
+        self._require_enabled()
+        token = next((t for t in self.tokens.values() if secret and t["SecretID"] == secret), None)
+        if token is None:
+            raise NotFound("ACL token not found")
+        return copy.deepcopy(token)
+
+    @locked
     def get_token(self, accessor: str, caller: Caller) -> dict[str, Any]:
         """`ACL.GetToken`: management, or the token's own holder."""
         self._require_enabled()

@@ -17,6 +17,7 @@ from typing import Any
 from simulator.nomad.acl import Claim
 from simulator.nomad.drivers import Driver, DriverError, TaskLaunch
 from simulator.nomad.events import event
+from simulator.nomad.network import AllocatedPort, PortCollision, allocate_ports, reserved_ports
 from simulator.nomad.prestart import Prestart, prestart
 from simulator.nomad.state import (
     Allocation,
@@ -120,14 +121,21 @@ class NodeClient:
                 record = self.records.get(key)
                 if record is None or record.job["Stop"]:
                     continue
-                record.queued[group_name] -= 1
                 group = next(g for g in record.job["TaskGroups"] if g["Name"] == group_name)
-                self._start_alloc(record, group, eval_id, *_needs(group), index)
+                try:
+                    ports = allocate_ports(
+                        group.get("Networks") or [], self.used_ports(), str(self.node["Address"])
+                    )
+                except PortCollision:
+                    self.queue.insert(0, entry)  # no dynamic port free now: wait for one
+                    break
+                record.queued[group_name] -= 1
+                self._start_alloc(record, group, eval_id, *_needs(group), index, ports)
         finally:
             self._draining = False
 
     def _next_placeable(self) -> tuple[JobKey, str, str] | None:
-        """The oldest queued entry that is stale or fits in the free CPU and memory."""
+        """The oldest queued entry that is stale or fits in the free CPU, memory and ports."""
         free_cpu, free_memory = self.free()
         for entry in self.queue:
             record = self.records.get(entry[0])
@@ -135,9 +143,14 @@ class NodeClient:
                 return entry
             group = next(g for g in record.job["TaskGroups"] if g["Name"] == entry[1])
             cpu, memory = _needs(group)
-            if cpu <= free_cpu and memory <= free_memory:
+            static = reserved_ports(group.get("Networks") or [])
+            if cpu <= free_cpu and memory <= free_memory and not static & self.used_ports():
                 return entry
         return None
+
+    def used_ports(self) -> set[int]:
+        """Host ports held by non-terminal allocations."""
+        return {p.value for a in self.allocs.values() if not a.terminal for p in a.ports}
 
     def unqueue(self, key: JobKey) -> None:
         """Drop blocked placements of a stopped or purged job."""
@@ -156,6 +169,7 @@ class NodeClient:
         cpu: int,
         memory: int,
         index: int,
+        ports: list[AllocatedPort],
     ) -> None:
         job = record.job
         alloc_id = str(uuid.uuid4())
@@ -178,6 +192,7 @@ class NodeClient:
             cpu=cpu,
             memory=memory,
             tasks={t["Name"]: TaskRun(t["Name"]) for t in group["Tasks"]},
+            ports=tuple(ports),
         )
         self._touch(alloc, index, "PlanResult")
         self.allocs[alloc_id] = alloc
@@ -198,21 +213,12 @@ class NodeClient:
             ),
         )
 
-    def _paths(self, alloc: Allocation, task_name: str) -> TaskPaths:
-        task_dir = os.path.join(alloc.path, task_name)
-        return TaskPaths(
-            alloc_dir=os.path.join(alloc.path, "alloc"),
-            task_dir=task_dir,
-            local_dir=os.path.join(task_dir, "local"),
-            secrets_dir=os.path.join(task_dir, "secrets"),
-        )
-
     def _start_task(
         self, alloc: Allocation, group: dict[str, Any], task: dict[str, Any], index: int
     ) -> None:
         run = alloc.tasks[task["Name"]]
         job = alloc.job
-        paths = self._paths(alloc, task["Name"])
+        paths = TaskPaths.of(alloc.path, task["Name"])
         for directory in (paths.local_dir, paths.secrets_dir, os.path.join(paths.task_dir, "tmp")):
             os.makedirs(directory, exist_ok=True)
         first_start = run.hook_env is None
@@ -229,6 +235,7 @@ class NodeClient:
             paths=paths,
             node=self.node,
             base=self.base_env,
+            ports=alloc.ports,
         )
         try:
             if first_start:

@@ -90,25 +90,34 @@ class ProcessHandle:
             self._killer.cancel()
 
 
+def command_line(launch: TaskLaunch) -> list[str]:
+    """raw_exec runs `command` + `args`; docker runs `entrypoint` + `command` + `args` (the image's
+    own ENTRYPOINT and CMD are unknown here, so one of the first two must be given)."""
+    config, name, docker = launch.config, launch.task_name, launch.driver == "docker"
+    entrypoint = (config.get("entrypoint") or []) if docker else []
+    command = config.get("command") or ""
+    args = config.get("args") or []
+    if not (isinstance(entrypoint, list) and isinstance(command, str) and isinstance(args, list)):
+        raise DriverError(f'task "{name}": config.command must be a string, the others lists')
+    if not command and not entrypoint:
+        wanted = "config.command or config.entrypoint" if docker else "config.command"
+        raise DriverError(f'task "{name}": {wanted} is required')
+    return [*map(str, entrypoint), *([command] if command else []), *map(str, args)]
+
+
 class ProcessDriver:
-    """raw_exec: run `Config.command` + `Config.args` on the host, for any task driver.
+    """raw_exec: run the task's command line (`command_line`) on the host, for any driver.
 
     A docker task's image is not run: its command runs on the host (see simulator/README.md).
     """
 
     def start(self, launch: TaskLaunch, on_exit: ExitCallback) -> TaskHandle:
         """Spawn the process with logs in alloc/logs and watch it from a thread."""
-        command = launch.config.get("command")
-        if not isinstance(command, str) or not command:
-            raise DriverError(f'task "{launch.task_name}": config.command is required')
-        raw_args = launch.config.get("args") or []
-        if not isinstance(raw_args, list):
-            raise DriverError(f'task "{launch.task_name}": config.args must be a list')
-        args = [str(a) for a in raw_args]
+        argv = command_line(launch)
         with open(launch.stdout_path, "ab") as out, open(launch.stderr_path, "ab") as err:
             try:
                 proc = subprocess.Popen(
-                    [command, *args],
+                    argv,
                     cwd=launch.task_dir,
                     env=dict(launch.env),
                     stdin=subprocess.DEVNULL,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -28,6 +29,7 @@ class NomadEmulator:
         memory: int = 8192,
         host: str = "127.0.0.1",
         port: int = 0,
+        base_env: Mapping[str, str] | None = None,
     ) -> None:
         self.backend = NomadBackend(
             driver=make_driver(driver) if isinstance(driver, str) else driver,
@@ -35,6 +37,7 @@ class NomadEmulator:
             memory=memory,
             acl_enabled=acl_enabled,
             acl_token=acl_token,
+            base_env=base_env,  # what raw_exec-like tasks inherit (default: this process's)
         )
         self.control = ControlPlane()
         self.app: Starlette = create_app(self.backend, control=self.control)

@@ -12,6 +12,7 @@ from typing import Any
 
 from simulator.nomad.client import JobKey, NodeClient
 from simulator.nomad.errors import NotFound
+from simulator.nomad.network import ServiceOwner, registrations
 from simulator.nomad.state import JobRecord, group_summary, job_stub
 
 
@@ -88,3 +89,20 @@ class JobReads:
         """`GET /v1/nodes`: the single client node."""
         with self.lock:
             return [copy.deepcopy(self.client.node)]
+
+    def service_registrations(self, name: str, namespace: str) -> list[dict[str, Any]]:
+        """`GET /v1/service/:name`: one registration per live allocation, none once stopping."""
+        with self.lock:
+            found = []
+            node = self.client.node
+            for alloc in sorted(self.client.allocs.values(), key=lambda a: a.create_index):
+                if alloc.terminal or alloc.desired_status != "run" or alloc.namespace != namespace:
+                    continue  # group_service_hook deregisters before the task is killed
+                group = next(g for g in alloc.job["TaskGroups"] if g["Name"] == alloc.group)
+                owner = ServiceOwner(
+                    alloc.id, alloc.namespace, alloc.job_id, alloc.group, alloc.node_id,
+                    str(node["Datacenter"]), alloc.create_index, alloc.ports,
+                )  # fmt: skip
+                services = registrations(owner, group.get("Services") or [])
+                found += [s for s in services if s["ServiceName"] == name]
+            return found

@@ -4,7 +4,7 @@ Capabilities are checked where Nomad's RPC checks them, after the HTTP agent's o
 (nomad/job_endpoint.go: Register submit-job|register-job, GetJob/Summary/Allocations read-job,
 List list-jobs, Dispatch dispatch-job, Deregister submit-job|purge-job[|deregister-job];
 command/agent/job_endpoint.go: Parse parse-job|submit-job; system GC: management;
-Node.List: node read).
+Node.List: node read; ServiceRegistration.GetService: read-job or a workload identity).
 """
 
 from __future__ import annotations
@@ -241,6 +241,17 @@ class NomadResponses(ApiBase):
         if not self._caller(request).acl.allow_node_read():
             raise PermissionDenied()
         return self._reply(self.backend.list_nodes(), 1)
+
+    async def service(self, request: Request) -> Response:
+        """`GET /v1/service/:name`: read-job, or a workload (service_registration_endpoint.go)."""
+        if request.method != "GET":
+            raise MethodNotAllowed()
+        namespace = self._namespace(request)
+        caller = self._caller(request)
+        if caller.claim is None and not caller.acl.allow_ns_op(namespace, "read-job"):
+            raise PermissionDenied()
+        found = self.backend.service_registrations(request.path_params["name"], namespace)
+        return self._reply(found, self.backend.allocs_index())
 
 
 def _go_bool(value: str) -> bool:

@@ -51,6 +51,7 @@ API_ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute("/v1/agent/health", "jobs", "health", ("GET",)),
     ApiRoute("/v1/status/leader", "jobs", "leader", ("GET",)),
     ApiRoute("/v1/nodes", "jobs", "nodes", ("GET",)),
+    ApiRoute("/v1/service/{name}", "jobs", "service", ("GET",)),
     ApiRoute("/v1/event/stream", "jobs", "event_stream", ("GET",)),
     ApiRoute("/v1/vars", "variables", "variables", ("GET",)),
     ApiRoute("/v1/var/{path:path}", "variables", "variable", ("GET", "PUT", "POST", "DELETE")),

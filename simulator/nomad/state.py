@@ -12,6 +12,7 @@ from typing import Any
 from simulator.lifecycle import lifecycle
 from simulator.nomad.drivers import TaskHandle
 from simulator.nomad.jobspec import is_parameterized, is_periodic
+from simulator.nomad.network import AllocatedPort
 
 # Allocation ClientStatus (`nomad/structs/alloc.go` L29-43); complete/failed/lost are terminal.
 ALLOCATION = lifecycle(
@@ -134,6 +135,7 @@ class Allocation:
     client_status: str = "pending"
     modify_index: int = 0
     modify_time: int = 0
+    ports: tuple[AllocatedPort, ...] = ()  # the group network's ports on the node
 
     def move(self, new: str) -> None:
         """Change ClientStatus through the ALLOCATION table."""

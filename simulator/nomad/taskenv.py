@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from simulator.nomad.network import AllocatedPort, port_env
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.]")
 _INTERP = re.compile(r"\$\{([A-Za-z0-9_.\-]+)\}")
@@ -24,6 +27,17 @@ class TaskPaths:
     task_dir: str  # <alloc>/<task>, the raw_exec working directory
     local_dir: str  # <alloc>/<task>/local, NOMAD_TASK_DIR
     secrets_dir: str  # <alloc>/<task>/secrets
+
+    @classmethod
+    def of(cls, alloc_path: str, task_name: str) -> TaskPaths:
+        """The directories of task `task_name` in the allocation at `alloc_path`."""
+        task_dir = os.path.join(alloc_path, task_name)
+        return cls(
+            alloc_dir=os.path.join(alloc_path, "alloc"),
+            task_dir=task_dir,
+            local_dir=os.path.join(task_dir, "local"),
+            secrets_dir=os.path.join(task_dir, "secrets"),
+        )
 
 
 def merged_meta(
@@ -49,6 +63,7 @@ def task_env(
     paths: TaskPaths,
     node: Mapping[str, Any],
     base: Mapping[str, str],
+    ports: Iterable[AllocatedPort] = (),
 ) -> dict[str, str]:
     """`base` (the agent's own environment, as raw_exec inherits it) plus Nomad's variables."""
     env = dict(base)
@@ -75,6 +90,7 @@ def task_env(
         "NOMAD_MEMORY_LIMIT": str(resources.get("MemoryMB", 0)),
     }
     env.update(nomad)
+    env.update(port_env(ports))
     # env.go ~L785-808: each meta key twice, as written and upper-cased, then cleaned.
     for key, value in merged_meta(job, group, task).items():
         env[clean_env_var(f"NOMAD_META_{key}")] = value

@@ -38,6 +38,7 @@ from runners_on_demand.errors import (
 from runners_on_demand.metrics import CONTENT_TYPE, Metrics
 from runners_on_demand.pipeline import Admission, Pipeline
 from runners_on_demand.ports import GitHubPort, NomadPort
+from runners_on_demand.token_check import TokenCheck, TokenStatus, check_token, needs_of
 from runners_on_demand.wiring import build, clients
 
 log = logging.getLogger(__name__)
@@ -236,13 +237,21 @@ class _Edge:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        """Readiness: Nomad and GitHub both answer."""
-        nomad, github = await asyncio.gather(
-            _probe(self._nomad.health()), _probe(self._github.check())
+        """Readiness: Nomad and GitHub both answer, and NOMAD_TOKEN lacks nothing rod calls."""
+        nomad, github, token = await asyncio.gather(
+            _probe(self._nomad.health()), _probe(self._github.check()), self._token()
         )
-        body: dict[str, Any] = {"nomad": nomad, "github": github}
-        ready = nomad == "ok" and github == "ok"
+        body: dict[str, Any] = {"nomad": nomad, "github": github, "nomad_token": token.line}
+        ready = nomad == "ok" and github == "ok" and token.ready
         return JSONResponse(body, status_code=200 if ready else 503)
+
+    async def _token(self) -> TokenCheck:
+        settings = self._settings
+        check = check_token(self._nomad, needs_of(settings), settings.nomad_token)
+        try:
+            return await asyncio.wait_for(check, PROBE_TIMEOUT)
+        except TimeoutError:
+            return TokenCheck(TokenStatus.UNKNOWN, f"no answer within {PROBE_TIMEOUT:.0f}s")
 
     async def metrics(self, request: Request) -> Response:
         """Prometheus text exposition of this instance's registry."""

@@ -1,4 +1,4 @@
-"""The `rod` command line: `rod serve`, `rod demo`, `rod sim ...`."""
+"""The `rod` command line: `rod serve`, `rod listen`, `rod reconcile`, `rod demo`, `rod sim ...`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import click
 # name -> "module:attribute" of a click command, imported only when that command runs.
 LAZY_COMMANDS = {
     "serve": "runners_on_demand.serve:command",
+    "listen": "runners_on_demand.listen.cli:command",
     "reconcile": "runners_on_demand.reconcile.cli:command",
+    "hooks": "runners_on_demand.hooks.cli:group",
     "demo": "simulator.harness.demo:command",
     "sim": "simulator.cli:group",
 }

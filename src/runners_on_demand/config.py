@@ -12,7 +12,8 @@ Every key is optional:
     trigger_label = "self-hosted"        # a job must carry it (case-insensitive) to get a runner
     allow = ["my-org", "someone/repo"]   # owners or owner/repo; empty or absent = every repository
     credential_mode = "jit"              # or "registration-token"
-    runner_group_id = 1                  # generate-jitconfig's runner_group_id
+    runner_group_id = 1                  # generate-jitconfig's runner_group_id (repository runners)
+    organization = "my-org"              # where pools with a runner_group make their runners
 
     [server]
     host = "0.0.0.0"
@@ -32,8 +33,9 @@ Every key is optional:
     name = "gpu"
     nomad_job = "github-runner-gpu"
     labels = ["linux", "gpu"]            # the trigger label is implied; [] takes any job
+    runner_group = "gpu-runners"         # optional: org runners in this group of `organization`
 
-    [reconcile]                          # see reconcile/settings.py
+    [reconcile]                          # see reconcile/settings.py; [listen]: listen/settings.py
     interval_seconds = 60
 
 Without `[[pools]]` there is one pool, `default`, Nomad job `github-runner`, taking any job that
@@ -49,11 +51,16 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from runners_on_demand.decision import Policy, Pool
+from runners_on_demand.decision import Policy
 from runners_on_demand.errors import ConfigError
+from runners_on_demand.listen.settings import ListenSettings
 from runners_on_demand.names import is_valid_full_name, is_valid_owner
+from runners_on_demand.pool_table import read_pools
 from runners_on_demand.reconcile.settings import ReconcileSettings
 from runners_on_demand.tables import bounds, read_table
+from runners_on_demand.tables import string_list as _string_list
+from runners_on_demand.tables import typed as _get
+from runners_on_demand.tables import unknown_keys as _unknown
 
 __all__ = ["CredentialMode", "ServerSettings", "Settings", "load_settings"]
 
@@ -85,7 +92,7 @@ class ServerSettings:
 class Settings:
     """Everything `rod serve` needs; `repr` hides every secret."""
 
-    webhook_secret: str = field(metadata={"secret": True})
+    webhook_secret: str = field(default="", metadata={"secret": True})  # none for `rod listen`
     github_token: str | None = field(default=None, metadata={"secret": True})
     github_app_id: str | None = None
     github_app_private_key: str | None = field(default=None, metadata={"secret": True})
@@ -101,8 +108,10 @@ class Settings:
     policy: Policy = field(default_factory=Policy)
     credential_mode: CredentialMode = "jit"
     runner_group_id: int = 1
+    organization: str | None = None
     server: ServerSettings = field(default_factory=ServerSettings)
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
+    listen: ListenSettings = field(default_factory=ListenSettings)
 
     @property
     def github_auth(self) -> Literal["token", "app"]:
@@ -123,15 +132,31 @@ class Settings:
         return f"Settings({', '.join(parts)})"
 
 
+# Top-level keys of the config file; the tables are read by tables.py into their dataclasses.
+_KEYS = (
+    "trigger_label",
+    "allow",
+    "organization",
+    "credential_mode",
+    "runner_group_id",
+    "nomad",
+    "pools",
+)
+_TABLES = {"server": ServerSettings, "reconcile": ReconcileSettings, "listen": ListenSettings}
+
+
 def load_settings(
     environ: Mapping[str, str],
     toml_text: str | None = None,
     *,
     read_file: Callable[[str], str] | None = None,
+    webhook: bool = True,  # False for `rod listen`, which needs no webhook secret
 ) -> Settings:
     """Settings from `environ` and the TOML text; `ConfigError` lists every problem found."""
     problems: list[str] = []
     env = {name: value.strip() for name, value in environ.items() if value.strip()}
+    if webhook and "GITHUB_WEBHOOK_SECRET" not in env:
+        problems.append("GITHUB_WEBHOOK_SECRET is not set; refusing to accept unsigned webhooks")
     values: dict[str, Any] = {}
     _github(env, values, problems, read_file)
     _nomad(env, values, problems, read_file)
@@ -156,8 +181,6 @@ def _github(
     """The GitHub side: webhook secret, PAT or App, API URL."""
     if "GITHUB_WEBHOOK_SECRET" in env:
         values["webhook_secret"] = env["GITHUB_WEBHOOK_SECRET"]
-    else:
-        problems.append("GITHUB_WEBHOOK_SECRET is not set; refusing to accept unsigned webhooks")
     token, app_id = env.get("GITHUB_TOKEN"), env.get("GITHUB_APP_ID")
     key_file = env.get("GITHUB_APP_PRIVATE_KEY_FILE")
     if token and (app_id or key_file):
@@ -217,16 +240,7 @@ def _toml(
     document: dict[str, Any], env: dict[str, str], values: dict[str, Any], problems: list[str]
 ) -> None:
     """Policy, limits and extra Nomad headers from the TOML document."""
-    top = {
-        "trigger_label",
-        "allow",
-        "credential_mode",
-        "runner_group_id",
-        "server",
-        "nomad",
-        "pools",
-        "reconcile",
-    }
+    top = {*_KEYS, *_TABLES}
     _unknown(document, top, "", problems)
     trigger = _get(document, "trigger_label", str, "trigger_label", problems)
     if trigger is not None and (not trigger.strip() or "," in trigger):
@@ -243,7 +257,12 @@ def _toml(
         else:
             problems.append(f"credential_mode must be one of {', '.join(_CREDENTIAL_MODES)}")
     _int(document, "runner_group_id", "runner_group_id", 1, 2**31 - 1, values, problems)
-    pools = _pools(document, problems)
+    organization = _get(document, "organization", str, "organization", problems)
+    if organization is not None and not is_valid_owner(organization):
+        problems.append(f"organization: {organization!r} is not a GitHub organization login")
+        organization = None
+    values["organization"] = organization
+    pools = read_pools(document, organization, problems)
     policy: dict[str, Any] = {}
     if trigger is not None:
         policy["trigger_label"] = trigger
@@ -252,43 +271,13 @@ def _toml(
     if pools:
         policy["pools"] = pools
     values["policy"] = Policy(**policy)
-    server = _get(document, "server", dict, "[server]", problems) or {}
-    values["server"] = read_table(ServerSettings, server, "server.", problems)
+    for name, cls in _TABLES.items():
+        table = _get(document, name, dict, f"[{name}]", problems) or {}
+        values[name] = read_table(cls, table, f"{name}.", problems)
     nomad = _get(document, "nomad", dict, "[nomad]", problems) or {}
     _unknown(nomad, {"headers"}, "nomad.", problems)
     headers = _get(nomad, "headers", dict, "[nomad.headers]", problems) or {}
     values["nomad_headers"] = _headers(headers, env, problems)
-    table = _get(document, "reconcile", dict, "[reconcile]", problems) or {}
-    values["reconcile"] = read_table(ReconcileSettings, table, "reconcile.", problems)
-
-
-def _pools(document: dict[str, Any], problems: list[str]) -> tuple[Pool, ...]:
-    """The `[[pools]]` array; names unique, jobs plausible Nomad job ids."""
-    entries = _get(document, "pools", list, "pools", problems) or []
-    pools: list[Pool] = []
-    for index, entry in enumerate(entries):
-        where = f"pools[{index}]"
-        if not isinstance(entry, dict):
-            problems.append(f"{where} must be a table with name, nomad_job and labels")
-            continue
-        _unknown(entry, {"name", "nomad_job", "labels"}, f"{where}.", problems)
-        name = _get(entry, "name", str, f"{where}.name", problems)
-        job = _get(entry, "nomad_job", str, f"{where}.nomad_job", problems)
-        labels = _string_list(entry, "labels", f"{where}.labels", problems)
-        if not name:
-            problems.append(f"{where}.name is missing or empty")
-        elif any(pool.name == name for pool in pools):
-            problems.append(f"{where}.name {name!r} is used by an earlier pool")
-        # Nomad refuses job ids with spaces or NUL; '/' would change the dispatch URL.
-        if not job or re.search(r"[\s/\x00?#%]", job):
-            problems.append(f"{where}.nomad_job must be a Nomad job id (no spaces or '/')")
-        if labels is None:
-            problems.append(f"{where}.labels is missing; use [] for a pool that takes any job")
-        elif any(not label.strip() or "," in label for label in labels):
-            problems.append(f"{where}.labels must be non-empty labels without commas")
-        if name and job and labels is not None:
-            pools.append(Pool(name, job, frozenset(labels)))
-    return tuple(pools)
 
 
 def _headers(table: dict[str, Any], env: dict[str, str], problems: list[str]) -> dict[str, str]:
@@ -349,35 +338,6 @@ def _is_rsa_private_key(pem: str) -> bool:
     except (ValueError, TypeError):
         return False
     return isinstance(key, RSAPrivateKey)
-
-
-def _unknown(table: dict[str, Any], known: set[str], prefix: str, problems: list[str]) -> None:
-    """Note every key of `table` that is not in `known`."""
-    for key in table:
-        if key not in known:
-            problems.append(f"unknown key {prefix}{key} in the config file")
-
-
-def _get(table: dict[str, Any], key: str, kind: type, where: str, problems: list[str]) -> Any:
-    """`table[key]` if it has type `kind`; None (with a problem if present) otherwise."""
-    value = table.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        problems.append(f"{where} has the wrong type ({type(value).__name__})")
-        return None
-    return value
-
-
-def _string_list(
-    table: dict[str, Any], key: str, where: str, problems: list[str]
-) -> list[str] | None:
-    """`table[key]` as a list of strings, or None."""
-    value = _get(table, key, list, where, problems)
-    if value is not None and not all(isinstance(item, str) for item in value):
-        problems.append(f"{where} must be a list of strings")
-        return None
-    return None if value is None else list(value)
 
 
 def _int(

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runners_on_demand.decision import StartRunner
 from runners_on_demand.errors import ContractError
 from runners_on_demand.events import WorkflowJobEvent
+from runners_on_demand.scope import RunnerScope
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
@@ -36,12 +37,14 @@ class JitConfig:
     """An `encoded_jit_config` from generate-jitconfig; `run.sh --jitconfig` takes it."""
 
     encoded: str
-    # The runner GitHub registered for it (`runner.id` of the 201), when known.
+    # The runner GitHub registered for it (`runner.id` of the 201), when known, and where.
     runner_id: int | None = None
+    scope: RunnerScope | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
         return (
-            f"JitConfig(encoded=<redacted, {len(self.encoded)} chars>, runner_id={self.runner_id})"
+            f"JitConfig(encoded=<redacted, {len(self.encoded)} chars>, runner_id={self.runner_id}, "
+            f"scope={self.scope})"
         )
 
 
@@ -99,10 +102,16 @@ def build_dispatch(
         "run_id": event.run_id,
         "url": event.repo_html_url,
     }
+    group = start.pool.group if start.pool.runner_group else None
+    if group is not None:
+        # An org runner registers at the organization: https://github.com/{org} (config.sh --url)
+        document["url"] = event.repo_html_url.rstrip("/").rpartition("/")[0]
     if isinstance(credential, JitConfig):
         document["jit_config"] = credential.encoded
     else:
         document["registration_token"] = credential.token
+        if group is not None:
+            document["runner_group"] = group.name  # config.sh --runnergroup
     raw = json.dumps(document, separators=(",", ":")).encode()
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise ContractError(

@@ -1,7 +1,8 @@
 """The credential step: a runner's credential from GitHub, before its Nomad dispatch.
 
 `RunnerCredentials` is the protocol the pipeline calls; `GitHubCredentials` implements it with
-the repository's REST endpoints: a just-in-time runner configuration (generate-jitconfig) or a
+the REST endpoints of the repository, or of the organization for a pool with a runner group
+(`decision.runner_scope`): a just-in-time runner configuration (generate-jitconfig) or a
 registration token for `config.sh`. A second intake with its own way of making runners (the
 scale-set listener's JIT configs) plugs in another implementation.
 """
@@ -14,7 +15,7 @@ from typing import Protocol
 from runners_on_demand.bounded import BoundedSet
 from runners_on_demand.config import CredentialMode
 from runners_on_demand.contract import JitConfig, RunnerCredential, jitconfig_request
-from runners_on_demand.decision import StartRunner
+from runners_on_demand.decision import StartRunner, runner_scope
 from runners_on_demand.errors import UpstreamError
 from runners_on_demand.events import WorkflowJobEvent
 from runners_on_demand.ports import GitHubPort, NomadPort, Removal, RunnerExists
@@ -41,7 +42,7 @@ class RunnerCredentials(Protocol):
 
 
 class GitHubCredentials:
-    """`RunnerCredentials` from a repository's REST endpoints (JIT or registration token)."""
+    """`RunnerCredentials` from GitHub's REST endpoints (JIT or registration token)."""
 
     def __init__(
         self,
@@ -61,12 +62,13 @@ class GitHubCredentials:
 
     async def obtain(self, event: WorkflowJobEvent, start: StartRunner) -> RunnerCredential | None:
         """A JIT config or a registration token; see the 409 handling below."""
-        owner, repo = event.repo_owner, event.repo_name
+        owner, repo = runner_scope(start.pool, event.repo_full_name)
         if self._mode == "registration-token":
             return await self._github.create_registration_token(
                 owner, repo, installation_id=event.installation_id
             )
-        body = jitconfig_request(start, self._runner_group_id)
+        group = start.pool.group
+        body = jitconfig_request(start, group.id if group else self._runner_group_id)
         made = await self._github.generate_jitconfig(
             owner, repo, body, installation_id=event.installation_id
         )
@@ -109,10 +111,9 @@ class GitHubCredentials:
         # retire it later.
         if not isinstance(credential, JitConfig) or credential.runner_id is None:
             return
+        owner, repo = credential.scope or (event.repo_owner, event.repo_name)
         try:
-            await self._github.delete_runner(
-                event.repo_owner, event.repo_name, credential.runner_id
-            )
+            await self._github.delete_runner(owner, repo, credential.runner_id)
         except UpstreamError as error:
             log.warning(
                 "runner %d: could not remove the unused runner: %s", credential.runner_id, error

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from runners_on_demand.events import WorkflowJobEvent
 from runners_on_demand.names import runner_name
+from runners_on_demand.scope import RunnerGroup, RunnerScope
 
 __all__ = [
     "DEFAULT_POOL",
@@ -22,6 +23,7 @@ __all__ = [
     "Pool",
     "StartRunner",
     "decide",
+    "runner_scope",
 ]
 
 # generate-jitconfig accepts 1 to 100 labels (REST docs, "Create configuration for a JIT runner").
@@ -39,6 +41,8 @@ class IgnoreReason(enum.StrEnum):
     INVALID_LABELS = "label:invalid"
     REPO_NOT_ALLOWED = "repo:not-allowed"
     NO_POOL = "pool:none-matches"
+    # A pool covers the labels, but its org runner group does not serve the repository.
+    RUNNER_GROUP_REFUSES = "runner-group:repo-not-allowed"
 
 
 _ACTIONS = {
@@ -56,6 +60,10 @@ class Pool:
     nomad_job: str
     # Lower-cased. Empty means "any job that carries the trigger label".
     labels: frozenset[str] = frozenset()
+    # The name of an org runner group: this pool's runners are made at the organization, in it.
+    runner_group: str | None = None
+    # That group as GitHub lists it (id, access), resolved at start; None until then.
+    group: RunnerGroup | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", frozenset(label.lower() for label in self.labels))
@@ -118,8 +126,23 @@ def decide(event: WorkflowJobEvent, policy: Policy) -> Decision:
         return Ignore(IgnoreReason.INVALID_LABELS)
     if not policy.allows(event.repo_owner, event.repo_full_name):
         return Ignore(IgnoreReason.REPO_NOT_ALLOWED)
+    refused = False
     for pool in policy.pools:
-        if pool.accepts(job_labels, policy.trigger_label):
-            name = runner_name(event.job_id, event.run_attempt)
-            return StartRunner(pool=pool, runner_name=name, labels=event.labels)
-    return Ignore(IgnoreReason.NO_POOL)
+        if not pool.accepts(job_labels, policy.trigger_label):
+            continue
+        if pool.runner_group is not None and not (
+            pool.group and pool.group.allows(event.repo_full_name, event.repo_private)
+        ):
+            refused = True  # GitHub would never give the job to this pool's runners
+            continue
+        name = runner_name(event.job_id, event.run_attempt)
+        return StartRunner(pool=pool, runner_name=name, labels=event.labels)
+    return Ignore(IgnoreReason.RUNNER_GROUP_REFUSES if refused else IgnoreReason.NO_POOL)
+
+
+def runner_scope(pool: Pool, repo_full_name: str) -> RunnerScope:
+    """Where `pool`'s runner for a job of this repository is registered."""
+    if pool.runner_group is not None and pool.group is not None:
+        return RunnerScope(pool.group.org)
+    owner, _, name = repo_full_name.partition("/")
+    return RunnerScope(owner, name)

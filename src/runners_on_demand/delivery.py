@@ -199,6 +199,7 @@ def _workflow_job(document: dict[str, Any], origin: Origin) -> WorkflowJobEvent:
         repo_html_url=html_url,
         fork=_field(repository, "fork", bool, "repository.fork"),
         installation_id=installation_id,
+        repo_private=_optional(repository, "private", bool, "repository.private"),
     )
 
 

@@ -28,7 +28,8 @@ class Origin:
 
     intake: Intake
     # webhook: "<hook id>/<delivery GUID>" (GitHub reuses the GUID across hooks and redeliveries);
-    # reconcile: the runner name it wants; listen: the runner request id.
+    # reconcile: the runner name it wants; listen: the new runner's name (runners are made for
+    # the count, not for one job).
     key: str
 
 
@@ -56,3 +57,5 @@ class WorkflowJobEvent:
     repo_html_url: str
     fork: bool
     installation_id: int | None
+    # `repository.private`; None when the intake could not tell. Org runner groups need it.
+    repo_private: bool | None = None

@@ -58,9 +58,9 @@ class Child:
 
 @dataclass(frozen=True)
 class Runner:
-    """A self-hosted runner registered on a repository."""
+    """A self-hosted runner registered on a repository or on an organization."""
 
-    repo: str
+    repo: str  # where: `owner/repo`, or the organization's login (`RunnerScope` key)
     id: int
     name: str
     status: str  # online | offline
@@ -97,6 +97,7 @@ def queued_job_from_rest(job: Mapping[str, Any], repository: Mapping[str, Any]) 
             repo_html_url=str(repository["html_url"]),
             fork=bool(repository.get("fork", False)),
             installation_id=None,
+            repo_private=_flag(repository.get("private")),
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -108,7 +109,8 @@ def queued_job_from_rest(job: Mapping[str, Any], repository: Mapping[str, Any]) 
 
 
 def runner_from_rest(repo: str, runner: Mapping[str, Any]) -> Runner | None:
-    """A runner of `GET /repos/{owner}/{repo}/actions/runners`; None if unusable."""
+    """A runner of `GET /repos/{owner}/{repo}/actions/runners` (or `/orgs/{org}/...`, `repo`
+    then the org); None if unusable."""
     # https://docs.github.com/rest/actions/self-hosted-runners#list-self-hosted-runners-for-a-repository
     try:
         labels = tuple(str(label["name"]) for label in runner.get("labels") or ())
@@ -145,6 +147,11 @@ def child_from_stub(stub: Mapping[str, Any]) -> Child | None:
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
+
+
+def _flag(value: Any) -> bool | None:
+    """A JSON boolean, or None."""
+    return value if isinstance(value, bool) else None
 
 
 def _timestamp(value: Any) -> float | None:

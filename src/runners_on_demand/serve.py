@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import os
@@ -13,26 +14,47 @@ from typing import NoReturn
 
 import click
 import uvicorn
+from starlette.applications import Starlette
 
 from runners_on_demand.config import Settings
-from runners_on_demand.errors import ConfigError
-from runners_on_demand.wiring import LOG_FORMAT, read_settings
+from runners_on_demand.errors import ConfigError, UpstreamError
+from runners_on_demand.token_check import TokenCheck, check_token, needs_of
+from runners_on_demand.wiring import (
+    LOG_FORMAT,
+    clients,
+    nomad_port,
+    read_settings,
+    with_runner_groups,
+)
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
-def _fail(problems: list[str]) -> NoReturn:
-    """One line per problem on stderr, exit status 2, no traceback."""
+def fail(problems: list[str], command: str = "serve") -> NoReturn:
+    """One line per problem on stderr, exit status 2, no traceback (also for `rod listen`)."""
     for problem in problems:
-        click.echo(f"rod serve: {problem}", err=True)
+        click.echo(f"rod {command}: {problem}", err=True)
     sys.exit(2)
 
 
 def _settings(config_path: str | None) -> Settings:
     try:
-        return read_settings(config_path, os.environ)
+        return asyncio.run(with_runner_groups(read_settings(config_path, os.environ)))
     except ConfigError as error:
-        _fail(error.problems)
+        fail(error.problems)
+    except UpstreamError as error:
+        fail([f"cannot read the runner groups from GitHub: {error}"])
+
+
+async def check_nomad_token(settings: Settings) -> TokenCheck:
+    """What NOMAD_TOKEN lacks, asked once before serving (`/readyz` asks again each time).
+
+    `rod listen` asks the same: it dispatches the same runner job.
+    """
+    github_client, nomad_client = clients(settings)
+    async with github_client, nomad_client:
+        nomad = nomad_port(settings, nomad_client)
+        return await check_token(nomad, needs_of(settings), settings.nomad_token)
 
 
 def server_stack() -> tuple[str, str]:
@@ -67,36 +89,60 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 def command(config_path: str | None, host: str | None, port: int | None, log_level: str) -> None:
     """Receive signed workflow_job webhooks and dispatch one ephemeral runner per queued job."""
-    settings = _settings(config_path)
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # we log each call's outcome ourselves
+    settings = _settings(config_path)
 
     from runners_on_demand.app import create_app
 
     try:
         app = create_app(settings)
     except ConfigError as error:
-        _fail(error.problems)
+        fail(error.problems)
     except (OSError, ssl.SSLError) as error:  # NOMAD_CACERT / client certificate unusable
-        _fail([f"cannot set up TLS for Nomad: {error.strerror or error}"])
-    signal.signal(signal.SIGTERM, _exit_cleanly)
-    loop, http = server_stack()
-    logging.getLogger(__name__).info(
-        "rod serve: GitHub %s (%s), Nomad %s namespace %s, pools %s; uvicorn on %s + %s",
+        fail([f"cannot set up TLS for Nomad: {error.strerror or error}"])
+    token = asyncio.run(check_nomad_token(settings))
+    if not token.usable:
+        fail([token.line])
+    log = logging.getLogger(__name__)
+    log.log(logging.INFO if token.ready else logging.WARNING, "rod serve: %s", token.line)
+    log.info(
+        "rod serve: GitHub %s (%s), Nomad %s namespace %s, pools %s",
         settings.github_api_url,
         settings.github_auth,
         settings.nomad_addr,
         settings.nomad_namespace,
         ", ".join(f"{p.name}->{p.nomad_job}" for p in settings.policy.pools),
-        loop,
-        http,
     )
-    uvicorn.run(
+    run_until_sigterm(
         app,
-        loop=loop,
-        http=http,
         host=host or settings.server.host,
         port=settings.server.port if port is None else port,
+        log_level=log_level,
+    )
+
+
+def run_until_sigterm(
+    app: Starlette,
+    *,
+    host: str,
+    port: int,
+    log_level: str,
+    stack: tuple[str, str] | None = None,
+) -> None:
+    """Serve `app` under uvicorn; SIGTERM drains it (its lifespan), then the process exits 0.
+
+    `stack` is uvicorn's event loop and HTTP parser, `server_stack()` unless given.
+    """
+    loop, http = stack or server_stack()
+    logging.getLogger(__name__).info("uvicorn on %s + %s", loop, http)
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        loop=loop,
+        http=http,
         log_config=None,
         log_level=log_level,
         access_log=False,

@@ -2,7 +2,8 @@
 
 `read_table(ServerSettings, table, "server.", problems)` checks every key of `table` against the
 dataclass's fields (int and float within `bounds`, str, a list of strings passing `check`) and
-returns the settings; each problem is one line appended to `problems`. Pure.
+returns the settings; each problem is one line appended to `problems`. `typed`, `string_list`
+and `unknown_keys` check loose keys the same way. Pure.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["bounds", "read_table", "strings"]
+__all__ = ["bounds", "read_table", "string_list", "strings", "typed", "unknown_keys"]
 
 T = TypeVar("T")
 
@@ -70,3 +71,34 @@ def _check(kind: Any, metadata: Mapping[str, Any], value: Any, where: str) -> tu
 def _shown(bound: float) -> str:
     """A bound as people write it: 86400, 0.1, 26214400."""
     return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+def unknown_keys(
+    table: Mapping[str, Any], known: set[str], prefix: str, problems: list[str]
+) -> None:
+    """Note every key of `table` that is not in `known`."""
+    for key in table:
+        if key not in known:
+            problems.append(f"unknown key {prefix}{key} in the config file")
+
+
+def typed(table: Mapping[str, Any], key: str, kind: type, where: str, problems: list[str]) -> Any:
+    """`table[key]` if it has type `kind`; None (with a problem if present) otherwise."""
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        problems.append(f"{where} has the wrong type ({type(value).__name__})")
+        return None
+    return value
+
+
+def string_list(
+    table: Mapping[str, Any], key: str, where: str, problems: list[str]
+) -> list[str] | None:
+    """`table[key]` as a list of strings, or None."""
+    value = typed(table, key, list, where, problems)
+    if value is not None and not all(isinstance(item, str) for item in value):
+        problems.append(f"{where} must be a list of strings")
+        return None
+    return None if value is None else list(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -15,6 +15,7 @@ from runners_on_demand.config import Settings, load_settings
 from runners_on_demand.credentials import GitHubCredentials
 from runners_on_demand.errors import ConfigError
 from runners_on_demand.metrics import Metrics
+from runners_on_demand.org_groups import resolve
 from runners_on_demand.pipeline import Pipeline
 from runners_on_demand.ports.github import GitHubHttp
 from runners_on_demand.ports.github_auth import AppAuth, GitHubAuth, PatAuth
@@ -42,7 +43,9 @@ def read_text(path: str) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
-def read_settings(config_path: str | None, environ: Mapping[str, str]) -> Settings:
+def read_settings(
+    config_path: str | None, environ: Mapping[str, str], *, webhook: bool = True
+) -> Settings:
     """Settings from the environment and an optional TOML file; ConfigError lists problems."""
     toml_text = None
     if config_path is not None:
@@ -51,7 +54,7 @@ def read_settings(config_path: str | None, environ: Mapping[str, str]) -> Settin
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or type(error).__name__
             raise ConfigError([f"cannot read config file {config_path}: {reason}"]) from None
-    return load_settings(environ, toml_text, read_file=read_text)
+    return load_settings(environ, toml_text, read_file=read_text, webhook=webhook)
 
 
 def github_auth(settings: Settings) -> GitHubAuth:
@@ -85,6 +88,29 @@ def clients(
     return github, nomad
 
 
+def nomad_port(settings: Settings, client: httpx.AsyncClient) -> NomadHttp:
+    """The Nomad adapter with the configured token, namespace, region and extra headers."""
+    return NomadHttp(
+        client,
+        token=settings.nomad_token,
+        namespace=settings.nomad_namespace,
+        region=settings.nomad_region,
+        headers=settings.nomad_headers,
+    )
+
+
+async def with_runner_groups(settings: Settings) -> Settings:
+    """Settings whose pools carry their org runner groups, read from GitHub (see org_groups)."""
+    if settings.organization is None:
+        return settings
+    repos = (*settings.reconcile.repos, *(a for a in settings.policy.allow if "/" in a))
+    client = httpx.AsyncClient(base_url=settings.github_api_url, timeout=UPSTREAM_TIMEOUT)
+    async with client:
+        github = GitHubHttp(client, github_auth(settings))
+        policy = await resolve(github, settings.policy, settings.organization, repos)
+    return replace(settings, policy=policy)
+
+
 def build(
     settings: Settings,
     github_client: httpx.AsyncClient,
@@ -96,15 +122,12 @@ def build(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     backoff: Backoff | None = None,
 ) -> Parts:
-    """Ports, pipeline and reconciler as `settings` describe them."""
+    """Ports, pipeline and reconciler as `settings` describe them (runner groups resolved)."""
+    unresolved = [p.name for p in settings.policy.pools if p.runner_group and p.group is None]
+    if unresolved:
+        raise ConfigError([f"pools {', '.join(unresolved)}: runner group not resolved yet"])
     github = GitHubHttp(github_client, github_auth(settings), clock=clock)
-    nomad = NomadHttp(
-        nomad_client,
-        token=settings.nomad_token,
-        namespace=settings.nomad_namespace,
-        region=settings.nomad_region,
-        headers=settings.nomad_headers,
-    )
+    nomad = nomad_port(settings, nomad_client)
     metrics.track_rate_limit(lambda: github.rate_limit_remaining)
     credentials = GitHubCredentials(
         github,
@@ -113,7 +136,11 @@ def build(
         runner_group_id=settings.runner_group_id,
         remembered=settings.server.dedup_size,
     )
-    served = ServedRepos((*settings.reconcile.repos, *repos))
+    served = ServedRepos(
+        (*settings.reconcile.repos, *repos),
+        forget_after=settings.reconcile.forget_repos_after_seconds,
+        clock=clock,
+    )
     pipeline = Pipeline(
         credentials,
         nomad,

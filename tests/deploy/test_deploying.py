@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from runners_on_demand.config import Settings, load_settings
+from simulator.harness.readme_deploy import commands
 from simulator.harness.waiting import wait_for
 from simulator.nomad import NomadEmulator
 from simulator.nomad.drivers import InProcessDriver, TaskContext
@@ -31,18 +32,12 @@ ADMIN = {"X-Nomad-Token": "management"}
 AWKWARD = "s#3 \"cr'et\\ <&>\nsecond line"
 
 
-def deploying_commands() -> list[str]:
-    """The shell commands of the README's "Deploying" section, continuation lines joined."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Deploying", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
-    text = "\n".join(blocks).replace("\\\n", " ")
-    return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
-
-
 def command(prefix: str) -> list[str]:
-    (line,) = [line for line in deploying_commands() if line.startswith(prefix)]
-    return line.split()
+    """The README "Deploying" command starting with `prefix`, word-split as sh would."""
+    env = {"GITHUB_TOKEN": "t", "GITHUB_WEBHOOK_SECRET": "s"}
+    every = [list(c.words) for c in commands((ROOT / "README.md").read_text(), env)]
+    (words,) = [words for words in every if " ".join(words).startswith(prefix)]
+    return words
 
 
 class TestReadme:

@@ -128,8 +128,15 @@ class TestRodJob:
         (config,) = self.task["config"]
         assert self.task["driver"] == "docker"
         assert config["image"] == "${var.image}"
-        # Runtime interpolation: /local in the container, the task dir on any other driver.
-        assert config["args"] == ["--config", "${NOMAD_TASK_DIR}/rod.toml"]
+        assert config["entrypoint"] == "${var.entrypoint}"
+        assert variable_default(self.spec, "entrypoint") == []  # the image's own: rod serve
+        # Runtime interpolation: /local in the container, the task dir on any other driver; the
+        # instance's own dynamic port (docker maps it to the same port in the container).
+        assert config["args"] == [
+            "--config", "${NOMAD_TASK_DIR}/rod.toml", "--port", "${NOMAD_PORT_http}",
+        ]  # fmt: skip
+        (network,) = self.group["network"]
+        assert network["port"] == [{"http": {}}]  # no `to`, no `static`: never two on one port
 
     def test_secrets_come_from_templates_not_the_job(self) -> None:
         templates = {t["destination"]: t for t in self.task["template"]}

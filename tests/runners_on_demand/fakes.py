@@ -18,14 +18,17 @@ from runners_on_demand.metrics import Metrics
 from runners_on_demand.observed import Child, QueuedJob, Runner
 from runners_on_demand.pipeline import Pipeline
 from runners_on_demand.ports import DispatchResult, GitHubPort, NomadPort, Removal, RunnerExists
+from runners_on_demand.ports.protocols import AclToken
+from runners_on_demand.scope import RunnerGroup, RunnerScope
 
 
 class FakeGitHub:
-    """`GitHubPort` over dicts keyed by "owner/repo"."""
+    """`GitHubPort` over dicts keyed by "owner/repo" (or "org" for an organization's runners)."""
 
     def __init__(self) -> None:
         self.jobs: dict[str, list[QueuedJob]] = {}
         self.runners: dict[str, list[Runner]] = {}
+        self.groups: dict[str, list[RunnerGroup]] = {}
         self.failures: dict[str, Exception] = {}
         self.busy_on_delete: set[int] = set()
         self.calls: list[tuple[str, Any]] = []
@@ -33,15 +36,20 @@ class FakeGitHub:
         self.rate_limit_remaining: int | None = None
 
     async def generate_jitconfig(
-        self, owner: str, repo: str, body: Mapping[str, Any], *, installation_id: int | None = None
+        self,
+        owner: str,
+        repo: str | None,
+        body: Mapping[str, Any],
+        *,
+        installation_id: int | None = None,
     ) -> JitConfig | RunnerExists:
         self.calls.append(("generate_jitconfig", body["name"]))
-        return JitConfig(encoded="e30=")
+        return JitConfig(encoded="e30=", scope=RunnerScope(owner, repo))
 
     async def create_registration_token(
-        self, owner: str, repo: str, *, installation_id: int | None = None
+        self, owner: str, repo: str | None, *, installation_id: int | None = None
     ) -> RegistrationToken:
-        self.calls.append(("create_registration_token", f"{owner}/{repo}"))
+        self.calls.append(("create_registration_token", str(RunnerScope(owner, repo))))
         return RegistrationToken("registration-token")
 
     async def list_queued_jobs(self, owner: str, repo: str) -> list[QueuedJob]:
@@ -50,25 +58,36 @@ class FakeGitHub:
             raise self.failures[f"{owner}/{repo}"]
         return self.jobs.get(f"{owner}/{repo}", [])
 
-    async def list_runners(self, owner: str, repo: str) -> list[Runner]:
-        self.calls.append(("list_runners", f"{owner}/{repo}"))
-        listed = list(self.runners.get(f"{owner}/{repo}", []))
+    async def list_runners(self, owner: str, repo: str | None) -> list[Runner]:
+        where = str(RunnerScope(owner, repo))
+        self.calls.append(("list_runners", where))
+        if where in self.failures:
+            raise self.failures[where]
+        listed = list(self.runners.get(where, []))
         if self.after_listing_runners is not None:
             await self.after_listing_runners()
         return listed
 
-    async def find_runner(self, owner: str, repo: str, name: str) -> Runner | None:
+    async def find_runner(self, owner: str, repo: str | None, name: str) -> Runner | None:
         self.calls.append(("find_runner", name))
-        return next((r for r in self.runners.get(f"{owner}/{repo}", []) if r.name == name), None)
+        listed = self.runners.get(str(RunnerScope(owner, repo)), [])
+        return next((r for r in listed if r.name == name), None)
 
-    async def delete_runner(self, owner: str, repo: str, runner_id: int) -> Removal:
+    async def delete_runner(self, owner: str, repo: str | None, runner_id: int) -> Removal:
         self.calls.append(("delete_runner", runner_id))
         if runner_id in self.busy_on_delete:
             return Removal.BUSY
-        before = self.runners.get(f"{owner}/{repo}", [])
-        self.runners[f"{owner}/{repo}"] = [r for r in before if r.id != runner_id]
-        gone = len(before) == len(self.runners[f"{owner}/{repo}"])
+        where = str(RunnerScope(owner, repo))
+        before = self.runners.get(where, [])
+        self.runners[where] = [r for r in before if r.id != runner_id]
+        gone = len(before) == len(self.runners[where])
         return Removal.GONE if gone else Removal.REMOVED
+
+    async def list_runner_groups(self, org: str) -> list[RunnerGroup]:
+        self.calls.append(("list_runner_groups", org))
+        if org in self.failures:
+            raise self.failures[org]
+        return list(self.groups.get(org, []))
 
     async def check(self) -> None:
         self.calls.append(("check", None))
@@ -99,6 +118,15 @@ class FakeNomad:
 
     async def health(self) -> None:
         self.calls.append(("health", None))
+
+    async def acl_token_self(self) -> AclToken | None:
+        return None  # ACLs off
+
+    async def acl_policy_rules(self, name: str) -> Mapping[str, Any] | None:
+        raise NomadError("Nomad GET /v1/acl/policy: 400 ACL support disabled", status=400)
+
+    async def acl_role_policies(self, role_id: str) -> tuple[str, ...]:
+        raise NomadError("Nomad GET /v1/acl/role: 400 ACL support disabled", status=400)
 
 
 def pipeline(

@@ -327,19 +327,41 @@ class TestOtherEndpoints:
     async def test_readyz(self) -> None:
         async with rig() as r:
             health = r.nomad.get("/v1/agent/health").respond(200, json={})
+            r.nomad.get("/v1/acl/token/self").respond(400, text="ACL support disabled")
             r.github.get("/rate_limit").respond(
                 200, json={}, headers={"x-ratelimit-remaining": "77"}
             )
             response = await r.client.get("/readyz")
             assert response.status_code == 200
-            assert response.json() == {"nomad": "ok", "github": "ok"}
+            assert response.json() == {
+                "nomad": "ok",
+                "github": "ok",
+                "nomad_token": "Nomad's ACLs are off: no token needed",
+            }
             assert health.calls.last.request.headers["X-Nomad-Token"] == NOMAD_TOKEN
             metrics = (await r.client.get("/metrics")).text
         assert "rod_github_rate_limit_remaining 77.0" in metrics
 
+    async def test_readyz_names_what_the_token_lacks(self) -> None:
+        rules = {"Namespaces": [{"Name": "default", "Capabilities": ["list-jobs", "dispatch-job"]}]}
+        async with rig() as r:
+            r.nomad.get("/v1/agent/health").respond(200, json={})
+            r.nomad.get("/v1/acl/token/self").respond(
+                200, json={"Type": "client", "Policies": ["rod"], "Roles": None}
+            )
+            r.nomad.get("/v1/acl/policy/rod").respond(200, json={"RulesJSON": rules})
+            r.github.get("/rate_limit").respond(200, json={})
+            response = await r.client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["nomad_token"] == (
+            'NOMAD_TOKEN lacks "deregister-job" or "submit-job" or "purge-job" in namespace '
+            '"default" (to stop a surplus runner\'s job)'
+        )
+
     async def test_readyz_when_nomad_is_down(self) -> None:
         async with rig() as r:
             r.nomad.get("/v1/agent/health").mock(side_effect=httpx.ConnectError("refused"))
+            r.nomad.get("/v1/acl/token/self").mock(side_effect=httpx.ConnectError("refused"))
             r.github.get("/rate_limit").respond(200, json={})
             response = await r.client.get("/readyz")
         assert response.status_code == 503

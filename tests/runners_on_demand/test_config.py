@@ -284,6 +284,23 @@ class TestLoadSettingsToml:
         assert found[-1] == "unknown key bogus in the config file"
 
 
+class TestLoadSettingsOrganization:
+    def test_pools_with_a_runner_group_at_the_organization(self) -> None:
+        toml = (
+            'organization = "acme"\n[[pools]]\nname = "org"\nnomad_job = "github-runner"\n'
+            'labels = []\nrunner_group = "linux"\n'
+        )
+        settings = load_settings(BASE, toml)
+        assert settings.organization == "acme"
+        assert settings.policy.pools == (
+            Pool("org", "github-runner", frozenset(), runner_group="linux"),
+        )
+
+    def test_an_organization_must_be_a_login(self) -> None:
+        found = problems(BASE, 'organization = "not/an org"')
+        assert found[0] == "organization: 'not/an org' is not a GitHub organization login"
+
+
 class TestSettingsRepr:
     def test_repr_hides_every_secret(self, rsa_pem: str) -> None:
         environ = BASE | {"NOMAD_TOKEN": "nomad-acl-token", "CF_SECRET": "cf-secret-value"}

@@ -22,6 +22,7 @@ from runners_on_demand.contract import (
 from runners_on_demand.decision import Policy, Pool, StartRunner, decide
 from runners_on_demand.delivery import WorkflowJobEvent, parse_delivery
 from runners_on_demand.errors import ContractError
+from runners_on_demand.scope import RunnerGroup
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "workflow_job" / "06.queued.json"
 JIT = base64.b64encode(b'{".runner":"eyJ9",".credentials":"c2VjcmV0LXJ1bm5lci10b2tlbg=="}').decode()
@@ -123,6 +124,17 @@ class TestBuildDispatch:
         long_name = dataclasses.replace(EVENT, job_name="é" * 3000)
         with pytest.raises(ContractError):
             build_dispatch(long_name, DISPATCH, JitConfig("A" * 1000))
+
+    def test_an_org_runner_registers_at_the_organization_in_its_group(self) -> None:
+        group = RunnerGroup("lineville", 2, "linux")
+        pool = dataclasses.replace(DISPATCH.pool, runner_group="Linux", group=group)
+        org = dataclasses.replace(DISPATCH, pool=pool)
+        document = json.loads(decoded(build_dispatch(EVENT, org, RegistrationToken(TOKEN))))
+        assert document["url"] == "https://github.com/lineville"
+        assert document["runner_group"] == "linux"  # config.sh --runnergroup, as GitHub names it
+        assert document["repo"] == EVENT.repo_full_name
+        jit = json.loads(decoded(build_dispatch(EVENT, org, JitConfig(JIT))))
+        assert "runner_group" not in jit  # the JIT config holds the group already
 
     def test_body_is_nomads_dispatch_request(self) -> None:
         request = build_dispatch(EVENT, DISPATCH, JitConfig(JIT))

@@ -18,9 +18,11 @@ from runners_on_demand.decision import (
     Pool,
     StartRunner,
     decide,
+    runner_scope,
 )
 from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
 from runners_on_demand.names import runner_name
+from runners_on_demand.scope import RunnerGroup, RunnerScope
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "workflow_job"
 
@@ -204,6 +206,53 @@ class TestDecide:
             assert action == "queued"
             assert "self-hosted" in {label.lower() for label in labels}
             assert {label.lower() for label in labels} <= {"self-hosted", "gpu"}
+
+
+ORG = "lineville"
+SELECTED = RunnerGroup(ORG, 2, "linux", "selected", selected=frozenset({"lineville/other"}))
+EVERY = RunnerGroup(ORG, 1, "Default")
+
+
+def org_pool(group: RunnerGroup | None, name: str = "org", labels: tuple[str, ...] = ()) -> Pool:
+    """A pool making org runners in `group` (None: not resolved yet)."""
+    return Pool(name, f"runner-{name}", frozenset(labels), runner_group="linux", group=group)
+
+
+class TestDecideWithRunnerGroups:
+    def test_a_repository_the_group_serves_gets_an_org_runner(self) -> None:
+        decision = decide(job(repo_private=True), Policy(pools=(org_pool(EVERY),)))
+        assert _pool(decision).group == EVERY
+
+    def test_a_repository_the_group_does_not_serve_gets_none_and_says_why(self) -> None:
+        decision = decide(job(repo_private=True), Policy(pools=(org_pool(SELECTED),)))
+        assert decision == Ignore(IgnoreReason.RUNNER_GROUP_REFUSES)
+        assert IgnoreReason.RUNNER_GROUP_REFUSES == "runner-group:repo-not-allowed"
+
+    def test_a_public_repository_needs_a_group_that_allows_public_ones(self) -> None:
+        decision = decide(job(repo_private=False), Policy(pools=(org_pool(EVERY),)))
+        assert decision == Ignore(IgnoreReason.RUNNER_GROUP_REFUSES)
+
+    def test_a_refusing_group_lets_the_next_pool_try(self) -> None:
+        pools = (org_pool(SELECTED), Pool("repo", "github-runner"))
+        assert _pool(decide(job(repo_private=True), Policy(pools=pools))).name == "repo"
+
+    def test_no_pool_for_the_labels_is_not_a_refusal(self) -> None:
+        pools = (org_pool(SELECTED, labels=("gpu",)),)
+        assert decide(job(("self-hosted", "arm")), Policy(pools=pools)) == Ignore(
+            IgnoreReason.NO_POOL
+        )
+
+    def test_an_unresolved_group_serves_nobody(self) -> None:
+        decision = decide(job(repo_private=True), Policy(pools=(org_pool(None),)))
+        assert decision == Ignore(IgnoreReason.RUNNER_GROUP_REFUSES)
+
+
+class TestRunnerScope:
+    def test_an_org_pool_registers_at_the_organization(self) -> None:
+        assert runner_scope(org_pool(EVERY), "lineville/app") == RunnerScope(ORG)
+
+    def test_other_pools_at_the_repository(self) -> None:
+        assert runner_scope(DEFAULT_POOL, "octo/app") == RunnerScope("octo", "app")
 
 
 def _pool(decision: StartRunner | Ignore) -> Pool:

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from simulator.nomad import NomadEmulator
 from simulator.serving import free_port
 
 ROD = str(Path(sys.executable).with_name("rod"))
@@ -65,6 +66,73 @@ class TestBadConfiguration:
             f"rod serve: cannot read config file {tmp_path / 'missing.toml'}: "
             "No such file or directory"
         ]
+
+
+ORG_CONFIG = (
+    'organization = "{org}"\n[[pools]]\nname = "org"\nnomad_job = "github-runner"\n'
+    'labels = []\nrunner_group = "{group}"\n'
+)
+
+
+@pytest.fixture(scope="module")
+def org_github() -> Iterator[str]:
+    """A GitHub emulator with the organization acme and its runner group linux."""
+    from simulator.github import GitHubEmulator
+
+    emulator = GitHubEmulator(orgs=["acme"], tokens=[TOKEN]).start()
+    emulator.backend.add_token("ghp_member_without_admin", admin=False)
+    emulator.backend.create_runner_group("acme", name="linux")
+    yield emulator.url
+    emulator.stop()
+
+
+class TestRunnerGroupsAtStart:
+    """A pool's runner group is resolved before serving: bad input is one line and exit 2."""
+
+    @pytest.mark.parametrize(
+        ("org", "group", "token", "expected"),
+        [
+            (
+                "acme",
+                "gpu",
+                TOKEN,
+                "rod serve: pools 'org': acme has no runner group 'gpu' (it has: Default, linux)",
+            ),
+            (
+                "nobody",
+                "linux",
+                TOKEN,
+                "rod serve: organization nobody: GitHub answers 404 for its "
+                "runner groups: no such organization, or the GitHub credential may not manage its "
+                "self-hosted runners",
+            ),
+            (
+                "acme",
+                "linux",
+                "ghp_member_without_admin",
+                "rod serve: organization acme: GitHub "
+                "answers 404 for its runner groups: no such organization, or the GitHub credential "
+                "may not manage its self-hosted runners",
+            ),
+        ],
+        ids=["unknown group", "unknown organization", "token without admin rights"],
+    )
+    def test_one_line_and_exit_2(
+        self, tmp_path: Path, org_github: str, org: str, group: str, token: str, expected: str
+    ) -> None:
+        config = tmp_path / "rod.toml"
+        config.write_text(ORG_CONFIG.format(org=org, group=group))
+        env = environment(
+            GITHUB_WEBHOOK_SECRET=SECRET, GITHUB_TOKEN=token, GITHUB_API_URL=org_github
+        )
+        result = subprocess.run(
+            [ROD, "serve", "--config", str(config)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (result.returncode, result.stderr.strip().splitlines()) == (2, [expected])
 
 
 # `rod serve` where uvloop and httptools cannot be imported (no wheel for the platform).
@@ -143,3 +211,82 @@ class TestServing:
         fast = "without" not in request.node.callspec.params["served"]
         stack = "uvloop + httptools" if fast else "asyncio + h11"
         assert f"uvicorn on {stack}" in stderr
+
+
+@pytest.fixture
+def acl_nomad() -> Iterator[tuple[str, httpx.Client]]:
+    """A served Nomad emulator with ACLs on, and a management client on it."""
+    emulator = NomadEmulator(acl_token="root").start()
+    try:
+        with httpx.Client(base_url=emulator.url, headers={"X-Nomad-Token": "root"}) as admin:
+            yield emulator.url, admin
+    finally:
+        emulator.stop()
+
+
+def client_token(admin: httpx.Client, rules: str) -> str:
+    """`nomad acl policy apply` + `nomad acl token create -type client -policy rod`."""
+    assert admin.put("/v1/acl/policy/rod", json={"Name": "rod", "Rules": rules}).is_success
+    body = {"Name": "rod", "Type": "client", "Policies": ["rod"]}
+    secret: str = admin.post("/v1/acl/token", json=body).json()["SecretID"]
+    return secret
+
+
+class TestNomadToken:
+    """Must show (issue 11): a token missing a capability is one line at start, not 403s later."""
+
+    def test_a_token_missing_a_capability_stops_the_start(
+        self, acl_nomad: tuple[str, httpx.Client]
+    ) -> None:
+        url, admin = acl_nomad
+        token = client_token(admin, 'namespace "default" { capabilities = ["list-jobs"] }')
+        result = subprocess.run(
+            [ROD, "serve", "--port", str(free_port())],
+            env=environment(
+                GITHUB_WEBHOOK_SECRET=SECRET, GITHUB_TOKEN=TOKEN, NOMAD_ADDR=url, NOMAD_TOKEN=token
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == [
+            'rod serve: NOMAD_TOKEN lacks "dispatch-job" in namespace "default" (to start a '
+            'runner); "deregister-job" or "submit-job" or "purge-job" in namespace "default" '
+            "(to stop a surplus runner's job)"
+        ]
+
+    def test_readyz_names_a_capability_taken_away_later(
+        self, acl_nomad: tuple[str, httpx.Client]
+    ) -> None:
+        url, admin = acl_nomad
+        shipped = (Path(__file__).resolve().parents[2] / "deploy/nomad/rod-policy.hcl").read_text()
+        token = client_token(admin, shipped)
+        port = free_port()
+        env = environment(
+            GITHUB_WEBHOOK_SECRET=SECRET, GITHUB_TOKEN=TOKEN, NOMAD_ADDR=url, NOMAD_TOKEN=token
+        )
+        command = [ROD, "serve", "--host", "127.0.0.1", "--port", str(port)]
+        process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while True:  # wait until it listens; not a timing assertion
+                try:
+                    ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=15)
+                    break
+                except httpx.TransportError:
+                    assert process.poll() is None, process.communicate()[1]
+                    assert time.monotonic() < deadline, "rod serve did not start"
+                    time.sleep(0.1)
+            assert ready.json()["nomad_token"] == (
+                "NOMAD_TOKEN may make every call rod makes (policies: rod)"
+            )
+            client_token(admin, 'namespace "default" { capabilities = ["dispatch-job"] }')
+            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=15)
+            assert ready.status_code == 503
+            assert ready.json()["nomad_token"].startswith('NOMAD_TOKEN lacks "list-jobs"')
+        finally:
+            process.kill()
+            _, stderr = process.communicate()
+        assert "rod serve: NOMAD_TOKEN may make every call rod makes" in stderr
+        assert token not in stderr

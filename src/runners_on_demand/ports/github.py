@@ -1,5 +1,9 @@
 """The GitHub adapter: `GitHubPort` over one `httpx.AsyncClient` (GitHub's REST API).
 
+Runner calls take `owner, repo` for a repository's runners, or `owner, None` for an
+organization's (`scope.RunnerScope` unpacks to these). Runner groups and the generic `request`
+and `pages` (for `rod hooks`) are in github_more.py; `api_calls` counts every request sent.
+
 Authentication comes from `github_auth.Authorizer` (a token, or a GitHub App's installation
 tokens). Errors become `GitHubError` (with GitHub's `message`) or `GitHubRateLimited` (with the
 seconds to wait); a 409 on generate-jitconfig is not an error but `RunnerExists`: a runner of that
@@ -28,7 +32,9 @@ from runners_on_demand.ports.github_auth import (
     PatAuth,
     token_and_expiry,
 )
+from runners_on_demand.ports.github_more import MAX_PAGES, MoreCalls
 from runners_on_demand.ports.protocols import Removal, RunnerExists
+from runners_on_demand.scope import RunnerScope
 
 __all__ = ["GitHubHttp"]
 
@@ -42,11 +48,10 @@ BASE_HEADERS = {
 SECONDARY_WAIT = 60.0
 # Conditional GETs remembered for the listings (URL -> ETag, body, next link).
 ETAG_CACHE_SIZE = 256
-# Pages followed at most per listing (100 items each).
-MAX_PAGES = 50
+EtagCache = OrderedDict[str, tuple[str, Any, str | None]]
 
 
-class GitHubHttp:
+class GitHubHttp(MoreCalls):
     """`GitHubPort` over GitHub's REST API."""
 
     def __init__(
@@ -55,20 +60,32 @@ class GitHubHttp:
         auth: GitHubAuth,
         *,
         clock: Callable[[], float] = time.time,
+        etags: EtagCache | None = None,
+        etag_cache_size: int = ETAG_CACHE_SIZE,
     ) -> None:
         self._client = client
         self._authorizer = Authorizer(auth, clock)
         self._clock = clock
         self._registration_tokens: dict[str, tuple[RegistrationToken, float]] = {}
-        self._etags: OrderedDict[str, tuple[str, dict[str, Any], str | None]] = OrderedDict()
+        # A caller may hand in (and keep) the cache, e.g. to reuse it in a later run.
+        self._etags: EtagCache = OrderedDict() if etags is None else etags
+        self._etag_cache_size = etag_cache_size
         self.rate_limit_remaining: int | None = None
+        self.api_calls = 0  # requests sent
+        self.not_modified = 0  # of which answered 304 (free against the rate limit)
 
     async def generate_jitconfig(
-        self, owner: str, repo: str, body: Mapping[str, Any], *, installation_id: int | None = None
+        self,
+        owner: str,
+        repo: str | None,
+        body: Mapping[str, Any],
+        *,
+        installation_id: int | None = None,
     ) -> JitConfig | RunnerExists:
         """`POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig` (201)."""
         # https://docs.github.com/en/rest/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-a-repository
-        path = f"{_repo(owner, repo)}/actions/runners/generate-jitconfig"
+        # https://docs.github.com/en/rest/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-an-organization
+        path = f"{_scope(owner, repo)}/actions/runners/generate-jitconfig"
         authorization = await self._authorization(owner, repo, installation_id)
         try:
             data = await self._call("POST", path, authorization, json=dict(body))
@@ -80,18 +97,19 @@ class GitHubHttp:
         if not isinstance(encoded, str) or not encoded:
             raise GitHubError(f"GitHub POST {path}: answer lacks encoded_jit_config", status=201)
         runner_id = (data.get("runner") or {}).get("id")
-        return JitConfig(encoded, runner_id if isinstance(runner_id, int) else None)
+        made = runner_id if isinstance(runner_id, int) else None
+        return JitConfig(encoded, made, RunnerScope(owner, repo))
 
     async def create_registration_token(
-        self, owner: str, repo: str, *, installation_id: int | None = None
+        self, owner: str, repo: str | None, *, installation_id: int | None = None
     ) -> RegistrationToken:
-        """`POST .../actions/runners/registration-token`, cached per repo until near expiry."""
+        """`POST .../actions/runners/registration-token`, cached per scope until near expiry."""
         # https://docs.github.com/en/rest/actions/self-hosted-runners#create-a-registration-token-for-a-repository
-        key = f"{owner}/{repo}".lower()
+        key = RunnerScope(owner, repo).key
         cached = self._registration_tokens.get(key)
         if cached is not None and cached[1] - TOKEN_MARGIN > self._clock():
             return cached[0]
-        path = f"{_repo(owner, repo)}/actions/runners/registration-token"
+        path = f"{_scope(owner, repo)}/actions/runners/registration-token"
         authorization = await self._authorization(owner, repo, installation_id)
         data = await self._call("POST", path, authorization)
         token, expires_at = token_and_expiry(data, path)
@@ -120,31 +138,31 @@ class GitHubHttp:
                     jobs.append(found)
         return jobs
 
-    async def list_runners(self, owner: str, repo: str) -> list[Runner]:
-        """`GET /repos/{owner}/{repo}/actions/runners`, every page."""
+    async def list_runners(self, owner: str, repo: str | None) -> list[Runner]:
+        """`GET /repos/{owner}/{repo}/actions/runners` (or `/orgs/{owner}/...`), every page."""
         # https://docs.github.com/en/rest/actions/self-hosted-runners#list-self-hosted-runners-for-a-repository
-        path = f"{_repo(owner, repo)}/actions/runners"
+        path = f"{_scope(owner, repo)}/actions/runners"
         authorization = await self._authorization(owner, repo, None)
         items = await self._list(path, authorization, {"per_page": "100"}, "runners")
-        full_name = f"{owner}/{repo}"
-        return [r for item in items if (r := runner_from_rest(full_name, item)) is not None]
+        where = str(RunnerScope(owner, repo))
+        return [r for item in items if (r := runner_from_rest(where, item)) is not None]
 
-    async def find_runner(self, owner: str, repo: str, name: str) -> Runner | None:
-        """The repository's runner called `name`, asked afresh (no cache)."""
-        path = f"{_repo(owner, repo)}/actions/runners"
+    async def find_runner(self, owner: str, repo: str | None, name: str) -> Runner | None:
+        """The runner called `name`, asked afresh (no cache)."""
+        path = f"{_scope(owner, repo)}/actions/runners"
         authorization = await self._authorization(owner, repo, None)
         data, _ = await self._get(path, authorization, {"name": name}, cache=False)
-        for item in data.get("runners") or []:
-            runner = runner_from_rest(f"{owner}/{repo}", item)
+        for item in _field(data, "runners"):
+            runner = runner_from_rest(str(RunnerScope(owner, repo)), item)
             if runner is not None and runner.name == name:
                 return runner
         return None
 
-    async def delete_runner(self, owner: str, repo: str, runner_id: int) -> Removal:
+    async def delete_runner(self, owner: str, repo: str | None, runner_id: int) -> Removal:
         """`DELETE .../actions/runners/{id}`: removed, already gone (404), or busy (422)."""
         # https://docs.github.com/en/rest/actions/self-hosted-runners#delete-a-self-hosted-runner-from-a-repository
         # GitHub answers 422 "still running a job" while the runner is busy.
-        path = f"{_repo(owner, repo)}/actions/runners/{runner_id}"
+        path = f"{_scope(owner, repo)}/actions/runners/{runner_id}"
         authorization = await self._authorization(owner, repo, None)
         response = await self._send("DELETE", path, authorization)
         answers = {204: Removal.REMOVED, 404: Removal.GONE, 422: Removal.BUSY}
@@ -164,8 +182,16 @@ class GitHubHttp:
             if error.status is None or error.status >= 500 or error.status == 401:
                 raise
 
-    async def _authorization(self, owner: str, repo: str, installation_id: int | None) -> str:
+    async def _authorization(
+        self, owner: str, repo: str | None, installation_id: int | None
+    ) -> str:
         return await self._authorizer.for_repo(owner, repo, installation_id, self._call)
+
+    def _answer(self, method: str, path: str, response: httpx.Response) -> Any:
+        """A 2xx answer's JSON (None when empty), or a GitHubError."""
+        if not response.is_success:
+            raise _error(response, f"GitHub {method} {path}", self._clock())
+        return _json(response, f"GitHub {method} {path}") if response.content else None
 
     async def _call(
         self, method: str, path: str, authorization: str, *, json: Any = None
@@ -181,21 +207,24 @@ class GitHubHttp:
         raise failure
 
     async def _list(
-        self, path: str, authorization: str, params: Mapping[str, str], key: str
+        self,
+        path: str,
+        authorization: str,
+        params: Mapping[str, str],
+        key: str | None,
+        max_pages: int = MAX_PAGES,
     ) -> list[Any]:
         """The `key` items of every page, following the `link` header's rel="next"."""
         # https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
         items: list[Any] = []
         url: str | None = path
         query: Mapping[str, str] | None = params
-        for _ in range(MAX_PAGES):
+        for _ in range(max_pages):
             if url is None:
                 break
             data, url = await self._get(url, authorization, query)
             query = None  # the next link carries the query
-            page = data.get(key)
-            if isinstance(page, list):
-                items += page
+            items += data if key is None and isinstance(data, list) else _field(data, key)
         return items
 
     async def _get(
@@ -205,7 +234,7 @@ class GitHubHttp:
         params: Mapping[str, str] | None,
         *,
         cache: bool = True,
-    ) -> tuple[dict[str, Any], str | None]:
+    ) -> tuple[Any, str | None]:
         """A conditional GET: a 304 answers from the cache and costs no rate limit."""
         # https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api#use-conditional-requests-if-appropriate
         key = str(self._client.build_request("GET", url, params=params).url)
@@ -213,18 +242,20 @@ class GitHubHttp:
         extra = {"If-None-Match": cached[0]} if cached else {}
         response = await self._send("GET", url, authorization, params=params, headers=extra)
         if response.status_code == 304 and cached is not None:
+            self.not_modified += 1
             self._etags.move_to_end(key)
             return cached[1], cached[2]
         if not response.is_success:
             raise _error(response, f"GitHub GET {url}", self._clock())
-        data = _object(response, f"GitHub GET {url}")
+        data = _json(response, f"GitHub GET {url}")
         following = response.links.get("next", {}).get("url")
         if following and httpx.URL(following).host != self._client.base_url.host:
             following = None  # follow links only on the API's own host
         etag = response.headers.get("etag")
         if cache and etag:
             self._etags[key] = (etag, data, following)
-            while len(self._etags) > ETAG_CACHE_SIZE:
+            self._etags.move_to_end(key)
+            while len(self._etags) > self._etag_cache_size:
                 self._etags.popitem(last=False)
         return data, following
 
@@ -240,6 +271,7 @@ class GitHubHttp:
     ) -> httpx.Response:
         """One request, any status back; connection errors as GitHubError."""
         merged = {**BASE_HEADERS, "Authorization": authorization, **(headers or {})}
+        self.api_calls += 1
         try:
             response = await self._client.request(
                 method, url, params=params, headers=merged, json=json
@@ -256,13 +288,27 @@ class GitHubHttp:
 
 def _object(response: httpx.Response, where: str) -> dict[str, Any]:
     """The answer's JSON object, or a GitHubError."""
+    data = _json(response, where)
+    if not isinstance(data, dict):
+        raise GitHubError(f"{where}: answer is not a JSON object")
+    return data
+
+
+def _json(response: httpx.Response, where: str) -> Any:
+    """The answer's JSON object or array, or a GitHubError."""
     try:
         data = response.json()
     except ValueError:
         data = None
-    if not isinstance(data, dict):
-        raise GitHubError(f"{where}: answer is not a JSON object")
+    if not isinstance(data, dict | list):
+        raise GitHubError(f"{where}: answer is not JSON")
     return data
+
+
+def _field(data: Any, key: str | None) -> list[Any]:
+    """The list under `key` of an object page; [] when absent."""
+    found = data.get(key) if isinstance(data, dict) and key else None
+    return found if isinstance(found, list) else []
 
 
 def _error(response: httpx.Response, where: str, now: float) -> GitHubError:
@@ -289,7 +335,10 @@ def _message(response: httpx.Response) -> str:
     except ValueError:
         data = None
     if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return " ".join(data["message"].split())
+        # A 422's `errors` say what failed validation ("Hook already exists on this repository").
+        details = [e["message"] for e in data.get("errors") or () if isinstance(e, dict)]
+        text = ": ".join([data["message"], *(str(d) for d in details if d)])
+        return " ".join(text.split())
     return response.reason_phrase or "error"
 
 
@@ -303,3 +352,8 @@ def _seconds(value: str, *, default: float = SECONDARY_WAIT) -> float:
 def _repo(owner: str, repo: str) -> str:
     """`/repos/{owner}/{repo}` with both segments escaped."""
     return f"/repos/{quote(owner, safe='')}/{quote(repo, safe='')}"
+
+
+def _scope(owner: str, repo: str | None) -> str:
+    """A repository's API path, or `/orgs/{owner}` when `repo` is None."""
+    return f"/orgs/{quote(owner, safe='')}" if repo is None else _repo(owner, repo)

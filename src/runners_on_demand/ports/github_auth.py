@@ -79,8 +79,11 @@ class Authorizer:
             return f"Bearer {self.auth.token}"
         return f"Bearer {self.app_jwt()}"
 
-    async def for_repo(self, owner: str, repo: str, installation_id: int | None, call: Call) -> str:
-        """The header for a call on `owner/repo`; installation tokens are cached."""
+    async def for_repo(
+        self, owner: str, repo: str | None, installation_id: int | None, call: Call
+    ) -> str:
+        """The header for a call on `owner/repo` (or the organization `owner` when `repo` is
+        None); installation tokens are cached."""
         if isinstance(self.auth, PatAuth):
             return f"Bearer {self.auth.token}"
         async with self._lock:
@@ -92,11 +95,15 @@ class Authorizer:
                 self._installation_tokens[installation_id] = cached
             return f"Bearer {cached.value}"
 
-    async def _installation_id(self, owner: str, repo: str, call: Call) -> int:
+    async def _installation_id(self, owner: str, repo: str | None, call: Call) -> int:
         # https://docs.github.com/en/rest/apps/apps#get-a-repository-installation-for-the-authenticated-app
-        key = f"{owner}/{repo}".lower()
+        # https://docs.github.com/en/rest/apps/apps#get-an-organization-installation-for-the-authenticated-app
+        key = owner.lower() if repo is None else f"{owner}/{repo}".lower()
         if key not in self._installation_ids:
-            path = f"/repos/{quote(owner, safe='')}/{quote(repo, safe='')}/installation"
+            if repo is None:
+                path = f"/orgs/{quote(owner, safe='')}/installation"
+            else:
+                path = f"/repos/{quote(owner, safe='')}/{quote(repo, safe='')}/installation"
             data = await call("GET", path, f"Bearer {self.app_jwt()}")
             try:
                 self._installation_ids[key] = int(data["id"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -18,7 +19,7 @@ from runners_on_demand import __version__
 from runners_on_demand.contract import DispatchRequest
 from runners_on_demand.errors import NomadError, NomadRejected
 from runners_on_demand.observed import Child, child_from_stub
-from runners_on_demand.ports.protocols import DispatchResult
+from runners_on_demand.ports.protocols import AclToken, DispatchResult
 
 __all__ = ["NomadHttp", "tls_context"]
 
@@ -99,6 +100,47 @@ class NomadHttp:
         """`DELETE /v1/job/{id}` without purge: the child stays, so its token stays reserved."""
         # https://developer.hashicorp.com/nomad/api-docs/jobs#stop-a-job (an unknown job: 200)
         await self._send("DELETE", f"/v1/job/{quote(job_id, safe='')}", params=self._scope)
+
+    async def acl_token_self(self) -> AclToken | None:
+        """`GET /v1/acl/token/self`; None when ACLs are off (400 `ACL support disabled`)."""
+        # https://developer.hashicorp.com/nomad/api-docs/acl/tokens#read-self-token
+        try:
+            data = await self._json("GET", "/v1/acl/token/self")
+        except NomadRejected as error:
+            if error.status == 400 and "ACL support disabled" in str(error):
+                return None
+            raise
+        roles = data.get("Roles") or []
+        return AclToken(
+            type=str(data.get("Type") or ""),
+            policies=tuple(str(p) for p in data.get("Policies") or []),
+            role_ids=tuple(str(r.get("ID")) for r in roles if isinstance(r, dict)),
+        )
+
+    async def acl_policy_rules(self, name: str) -> Mapping[str, Any] | None:
+        """`GET /v1/acl/policy/{name}`: `RulesJSON`, which a token may read for its own policies."""
+        # https://developer.hashicorp.com/nomad/api-docs/acl/policies#read-policy
+        data = await self._json("GET", f"/v1/acl/policy/{quote(name, safe='')}")
+        rules = data.get("RulesJSON")
+        return rules if isinstance(rules, dict) else None
+
+    async def acl_role_policies(self, role_id: str) -> tuple[str, ...]:
+        """`GET /v1/acl/role/{id}`: the names of the role's policies."""
+        # https://developer.hashicorp.com/nomad/api-docs/acl/roles#read-single-role
+        data = await self._json("GET", f"/v1/acl/role/{quote(role_id, safe='')}")
+        links = data.get("Policies") or []
+        return tuple(str(link.get("Name")) for link in links if isinstance(link, dict))
+
+    async def _json(self, method: str, path: str) -> dict[str, Any]:
+        """A JSON object answer, or NomadError."""
+        response = await self._send(method, path, params=self._scope)
+        try:
+            data = response.json()
+        except ValueError as error:
+            raise NomadError(f"Nomad {method} {path}: answer is not JSON", status=200) from error
+        if not isinstance(data, dict):
+            raise NomadError(f"Nomad {method} {path}: answer is not an object", status=200)
+        return data
 
     async def _send(
         self,

@@ -14,8 +14,9 @@ from typing import Any, Protocol
 
 from runners_on_demand.contract import DispatchRequest, JitConfig, RegistrationToken
 from runners_on_demand.observed import Child, QueuedJob, Runner
+from runners_on_demand.scope import RunnerGroup
 
-__all__ = ["DispatchResult", "GitHubPort", "NomadPort", "Removal", "RunnerExists"]
+__all__ = ["AclToken", "DispatchResult", "GitHubPort", "NomadPort", "Removal", "RunnerExists"]
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,21 @@ class DispatchResult:
     existing: bool
 
 
+@dataclass(frozen=True)
+class AclToken:
+    """`GET /v1/acl/token/self`: the token's type, its policies and the IDs of its roles."""
+
+    type: str  # "client" or "management"
+    policies: tuple[str, ...] = ()
+    role_ids: tuple[str, ...] = ()
+
+
 class GitHubPort(Protocol):
-    """GitHub's REST API as the core uses it: runner credentials, listings, removals."""
+    """GitHub's REST API as the core uses it: runner credentials, listings, removals.
+
+    The runner calls take `owner, repo` for a repository's runners and `owner, None` for an
+    organization's (a `scope.RunnerScope` unpacks to these).
+    """
 
     @property
     def rate_limit_remaining(self) -> int | None:
@@ -53,31 +67,40 @@ class GitHubPort(Protocol):
         ...
 
     async def generate_jitconfig(
-        self, owner: str, repo: str, body: Mapping[str, Any], *, installation_id: int | None = None
+        self,
+        owner: str,
+        repo: str | None,
+        body: Mapping[str, Any],
+        *,
+        installation_id: int | None = None,
     ) -> JitConfig | RunnerExists:
-        """`POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig`."""
+        """`POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig` (or `/orgs/{owner}`)."""
         ...
 
     async def create_registration_token(
-        self, owner: str, repo: str, *, installation_id: int | None = None
+        self, owner: str, repo: str | None, *, installation_id: int | None = None
     ) -> RegistrationToken:
-        """`POST /repos/{owner}/{repo}/actions/runners/registration-token`."""
+        """`POST /repos/{owner}/{repo}/actions/runners/registration-token` (or `/orgs/...`)."""
         ...
 
     async def list_queued_jobs(self, owner: str, repo: str) -> list[QueuedJob]:
         """The repository's queued jobs (latest attempts of queued and in-progress runs)."""
         ...
 
-    async def list_runners(self, owner: str, repo: str) -> list[Runner]:
-        """The repository's self-hosted runners."""
+    async def list_runners(self, owner: str, repo: str | None) -> list[Runner]:
+        """The repository's (or organization's) self-hosted runners."""
         ...
 
-    async def find_runner(self, owner: str, repo: str, name: str) -> Runner | None:
-        """The repository's runner called `name`, asked afresh."""
+    async def find_runner(self, owner: str, repo: str | None, name: str) -> Runner | None:
+        """The runner called `name`, asked afresh."""
         ...
 
-    async def delete_runner(self, owner: str, repo: str, runner_id: int) -> Removal:
+    async def delete_runner(self, owner: str, repo: str | None, runner_id: int) -> Removal:
         """Remove a runner unless it runs a job."""
+        ...
+
+    async def list_runner_groups(self, org: str) -> list[RunnerGroup]:
+        """The organization's runner groups, with the repositories of the `selected` ones."""
         ...
 
     async def check(self) -> None:
@@ -102,4 +125,16 @@ class NomadPort(Protocol):
 
     async def health(self) -> None:
         """Raise `NomadError` unless the agent answers."""
+        ...
+
+    async def acl_token_self(self) -> AclToken | None:
+        """`GET /v1/acl/token/self`; None when Nomad's ACLs are off (400 `ACL support disabled`)."""
+        ...
+
+    async def acl_policy_rules(self, name: str) -> Mapping[str, Any] | None:
+        """`GET /v1/acl/policy/{name}`: its `RulesJSON`, or None if the server sends none."""
+        ...
+
+    async def acl_role_policies(self, role_id: str) -> tuple[str, ...]:
+        """`GET /v1/acl/role/{id}`: the names of the role's policies."""
         ...

@@ -5,6 +5,7 @@
 - `units.py`: our runners joined with their Nomad children, and each one's state.
 - `plan.py`: the pure plan (observation in, actions out) and its theory of operation.
 - `loop.py`: the I/O loop inside `rod serve` (observe, plan, act), and the served repositories.
+- `reads.py`: one tick's GitHub reads, a scope (repository or organization) at a time.
 - `cli.py`: `rod reconcile --once [--dry-run]`.
 
 What it observes (runners, Nomad children, queued jobs) is in `runners_on_demand.observed`.

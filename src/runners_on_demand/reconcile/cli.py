@@ -16,11 +16,18 @@ from collections.abc import Sequence
 import click
 
 from runners_on_demand.config import Settings
-from runners_on_demand.errors import ConfigError
+from runners_on_demand.errors import ConfigError, UpstreamError
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.reconcile.loop import Report
 from runners_on_demand.reconcile.plan import MakeRunner, Plan
-from runners_on_demand.wiring import LOG_FORMAT, build, clients, github_auth, read_settings
+from runners_on_demand.wiring import (
+    LOG_FORMAT,
+    build,
+    clients,
+    github_auth,
+    read_settings,
+    with_runner_groups,
+)
 
 # The reconciler receives no webhooks; `load_settings` still insists on a secret.
 _NO_WEBHOOKS = {"GITHUB_WEBHOOK_SECRET": "unused: rod reconcile receives no webhooks"}
@@ -47,14 +54,15 @@ def command(
     once: bool, dry_run: bool, config_path: str | None, repos: Sequence[str], log_level: str
 ) -> None:
     """Dispatch for queued jobs without a runner; retire idle, orphaned and failed runners."""
-    try:
-        settings = _settings(config_path)
-    except ConfigError as error:
-        for problem in error.problems:
-            click.echo(f"rod reconcile: {problem}", err=True)
-        sys.exit(2)
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format=LOG_FORMAT)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        settings = asyncio.run(with_runner_groups(_settings(config_path)))
+    except (ConfigError, UpstreamError) as error:
+        problems = error.problems if isinstance(error, ConfigError) else [str(error)]
+        for problem in problems:
+            click.echo(f"rod reconcile: {problem}", err=True)
+        sys.exit(2)
     try:
         code = asyncio.run(_main(settings, repos, once=once or dry_run, dry_run=dry_run))
     except KeyboardInterrupt:

@@ -1,11 +1,14 @@
 """The reconciler's I/O: observe Nomad and GitHub, `plan`, carry the actions out.
 
 It runs inside `rod serve` every `[reconcile] interval_seconds` and once in `rod reconcile --once`.
-A tick reads the Nomad children first (a JIT runner is made before its child, so every child seen
-has its runner in the later runner list), then, per repository, the queued jobs, the runners,
-and the queued jobs again (see `plan.Observation.earlier_jobs`).
-A repository GitHub would not list is left out of the plan; if Nomad cannot be read, the tick
-does nothing. New runners go through the pipeline's own queue (`pipeline.Pipeline.submit`), with
+A tick refreshes the pools' org runner groups (org_groups.py), reads the Nomad children first
+(a JIT runner is made before its child, so every child seen has its runner in the later runner
+list), then the queued jobs of every served repository, the runners (of each repository when a
+pool makes repository runners, of the organization when a pool has a runner group), and the
+queued jobs again (see `plan.Observation.earlier_jobs`).
+A repository GitHub would not list is left out of the plan, and so is its organization's scope;
+if Nomad cannot be read, the tick does nothing.
+New runners go through the pipeline's own queue (`pipeline.Pipeline.submit`), with
 its retries; retiring removes the GitHub runner first and stops the Nomad child only if that
 worked.
 """
@@ -17,14 +20,16 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prometheus_client import Counter, Gauge
 
-from runners_on_demand.errors import GitHubRateLimited, UpstreamError
+from runners_on_demand.decision import runner_scope
+from runners_on_demand.errors import UpstreamError
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.names import is_valid_full_name
-from runners_on_demand.observed import MANAGED_BY, MANAGED_BY_KEY, Child, QueuedJob, Runner
+from runners_on_demand.observed import MANAGED_BY, MANAGED_BY_KEY, Child, Runner
+from runners_on_demand.org_groups import refresh
 from runners_on_demand.pipeline import Admission, Pipeline
 from runners_on_demand.ports import GitHubPort, NomadPort, Removal
 from runners_on_demand.reconcile.plan import (
@@ -37,6 +42,9 @@ from runners_on_demand.reconcile.plan import (
     Retire,
     plan,
 )
+from runners_on_demand.reconcile.reads import GitHubReads
+from runners_on_demand.reconcile.settings import DAY
+from runners_on_demand.scope import RunnerScope
 
 __all__ = ["ActionResult", "Outcome", "Reconciler", "Report", "ServedRepos"]
 
@@ -78,20 +86,35 @@ class Report:
 
 
 class ServedRepos:
-    """The repositories the reconciler serves: configured ones and those an intake named."""
+    """The repositories the reconciler serves: configured ones, those an intake named lately,
+    and those our Nomad children name.
 
-    def __init__(self, configured: Iterable[str] = ()) -> None:
+    A repository heard of is served until `forget_after` seconds pass without an event or a
+    queued job of it (an org hook may bring thousands of repositories over time).
+    """
+
+    def __init__(
+        self,
+        configured: Iterable[str] = (),
+        *,
+        forget_after: float = DAY,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._configured = {repo.lower(): repo for repo in configured}
-        self._heard: dict[str, str] = {}
+        self._heard: dict[str, tuple[str, float]] = {}  # lower-case -> (name, last heard)
+        self._forget_after = forget_after
+        self._clock = clock
 
     def saw(self, full_name: str) -> None:
-        """An intake heard of a job in this repository: serve it from now on."""
+        """An intake heard of a job in this repository (or a tick saw one queued): serve it."""
         if is_valid_full_name(full_name):
-            self._heard.setdefault(full_name.lower(), full_name)
+            self._heard[full_name.lower()] = (full_name, self._clock())
 
     def names(self, children: Iterable[Child]) -> dict[str, str]:
-        """Lower-case name -> name: configured, heard of, and named by our Nomad children."""
-        repos = {**self._configured, **self._heard}
+        """Lower-case name -> name: configured, heard of lately, named by our Nomad children."""
+        cutoff = self._clock() - self._forget_after
+        self._heard = {key: heard for key, heard in self._heard.items() if heard[1] >= cutoff}
+        repos = {**self._configured, **{key: name for key, (name, _) in self._heard.items()}}
         for child in children:
             full_name = child.meta.get("REPO_FULL_NAME", "")
             if child.meta.get(MANAGED_BY_KEY) == MANAGED_BY and is_valid_full_name(full_name):
@@ -231,40 +254,28 @@ class Reconciler:
 
     async def observe(self) -> tuple[Observation | None, list[str], float]:
         """What Nomad and GitHub show now; None when Nomad cannot be read."""
+        if any(pool.runner_group for pool in self.policy.decision.pools):
+            decision = await refresh(self._github, self.policy.decision)
+            self.policy = replace(self.policy, decision=decision)
+            self._pipeline.policy = decision
         now = self._clock()
         # Runners queued for dispatch when the reads begin and when they end: one carried out
         # meanwhile may be in neither listing, and must not look like missing capacity.
         in_flight = self._in_flight()
-        problems: list[str] = []
         children: list[Child] = []
         for parent in sorted({pool.nomad_job for pool in self.policy.decision.pools}):
             try:
                 children += await self._nomad.list_children(parent)
             except UpstreamError as error:
                 return None, [f"Nomad: {error}"], 0.0
-        observed: set[str] = set()
-        earlier_jobs: list[QueuedJob] = []
-        jobs: list[QueuedJob] = []
-        runners: list[Runner] = []
-        retry_after = 0.0
-        for key, full_name in sorted(self._served(children).items()):
-            owner, _, name = full_name.partition("/")
-            try:
-                # Jobs both before and after the runners: see `Observation.earlier_jobs`.
-                repo_earlier_jobs = await self._github.list_queued_jobs(owner, name)
-                repo_runners = await self._github.list_runners(owner, name)
-                repo_jobs = await self._github.list_queued_jobs(owner, name)
-            except GitHubRateLimited as error:
-                retry_after = error.retry_after
-                problems.append(f"{full_name} and later repositories: {error}")
-                break  # don't hammer: the rest waits for the next tick
-            except UpstreamError as error:
-                problems.append(f"{full_name}: {error}")
-                continue
-            observed.add(key)
-            earlier_jobs += repo_earlier_jobs
-            jobs += repo_jobs
-            runners += repo_runners
+        reads = GitHubReads(self._github, self._served(children))
+        # Jobs both before and after the runners: see `Observation.earlier_jobs`.
+        earlier_jobs = await reads.jobs()
+        runners = await reads.runners(self._runner_scopes())
+        jobs = await reads.jobs()
+        for job in (*earlier_jobs, *jobs):
+            self.repos.saw(job.event.repo_full_name)  # a queued job keeps its repository served
+        observed = reads.observed()
         observation = Observation(
             now=now,
             repos=frozenset(observed),
@@ -275,13 +286,21 @@ class Reconciler:
             earlier_jobs=tuple(earlier_jobs),
             in_flight=tuple({**in_flight, **self._in_flight()}.values()),
         )
-        return observation, problems, retry_after
+        return observation, reads.problems, reads.retry_after
+
+    def _runner_scopes(self) -> tuple[bool, dict[str, str]]:
+        """Whether repositories' runners are read, and the organizations whose runners are."""
+        pools = self.policy.decision.pools
+        orgs = {p.group.org.lower(): p.group.org for p in pools if p.group and p.runner_group}
+        return any(pool.runner_group is None for pool in pools), orgs
 
     def _in_flight(self) -> dict[str, InFlight]:
         """The runners the pipeline has queued or is dispatching now, by name."""
         return {
             pending.start.runner_name: InFlight(
-                pending.event.repo_full_name, pending.start.runner_name, pending.start.labels
+                str(runner_scope(pending.start.pool, pending.event.repo_full_name)),
+                pending.start.runner_name,
+                pending.start.labels,
             )
             for pending in self._pipeline.in_flight()
         }
@@ -294,7 +313,7 @@ class Reconciler:
 
     async def _retire(self, action: Retire) -> Outcome:
         """Remove the runner (busy: leave everything), then stop the child."""
-        owner, _, repo = action.repo.partition("/")
+        owner, repo = RunnerScope.parse(action.repo)
         try:
             runner_id = action.runner_id
             if runner_id is None and action.child_id is not None:

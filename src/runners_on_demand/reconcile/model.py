@@ -29,9 +29,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class InFlight:
-    """A runner queued for dispatch in this process: its repository, name and job labels."""
+    """A runner queued for dispatch in this process: its scope, name and job labels."""
 
-    repo: str
+    repo: str  # the scope key: its job's repository, or the organization of an org runner
     name: str
     labels: tuple[str, ...]
 
@@ -41,7 +41,9 @@ class Observation:
     """What GitHub and Nomad showed, for the repositories in `repos` only."""
 
     now: float
-    # Repositories (lower-case owner/name) whose queued jobs and runners were both read in full.
+    # Scopes read in full (`RunnerScope.key`): repositories (lower-case owner/name) whose queued
+    # jobs (and runners, with repository pools) were read, and organizations whose runners and
+    # served repositories were.
     repos: frozenset[str]
     # Queued jobs listed after the runners: a job taken meanwhile is gone here while the runner
     # that took it may still look idle, so a shortfall counted from this list is never too big.
@@ -108,7 +110,7 @@ class MakeRunner:
 class Retire:
     """Remove runner `runner_id` (skip all on 422: busy), then stop child `child_id`."""
 
-    repo: str
+    repo: str  # where the runner is registered: a repository or an organization (scope key)
     runner_name: str
     runner_id: int | None  # None: look the name up again first (the list may be stale)
     child_id: str | None  # None or a child that is no longer live: nothing to stop

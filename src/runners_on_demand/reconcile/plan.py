@@ -10,9 +10,16 @@ carries the actions out. Theory of operation:
   shape. Everything else is invisible to the plan.
 - Job stealing: GitHub gives a queued job to any idle runner whose labels cover it
   (https://docs.github.com/actions/hosting-your-own-runners/managing-self-hosted-runners/using-self-hosted-runners-in-a-workflow),
-  so the runner made for job A may run job B. Demand is therefore counted per (repository,
-  exact label set): queued jobs against idle units. Short of units: dispatch for queued jobs that
+  so the runner made for job A may run job B. Demand is therefore counted per (scope, exact
+  label set): queued jobs against idle units. Short of units: dispatch for queued jobs that
   have none of their own. Too many: retire idle units, those whose own job is gone first.
+- Scope: where a runner is registered. A repository runner serves its repository only, so its
+  scope is the repository. An org runner (a pool with a runner group) serves any repository its
+  group allows, so it may take a job of another repository than the one it was made for: its
+  scope is the organization, and the queued jobs of every served repository of the org that the
+  same pool would serve count against its idle units. It still belongs to one job (its name),
+  and its child's REPO_FULL_NAME names that job's repository. An organization is observed only
+  when its runners and every served repository of it were read in full.
 - A busy runner is never touched. A unit is retired by removing its runner first (GitHub answers
   422 while a runner works, and then the child is left alone) and stopping its child second.
 - Retries: a job whose unit failed (allocation failed, never connected, vanished) gets a new
@@ -30,7 +37,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from runners_on_demand.decision import Policy, StartRunner, decide
+from runners_on_demand.decision import Policy, StartRunner, decide, runner_scope
 from runners_on_demand.events import Intake, Origin
 from runners_on_demand.names import parse_runner_name, runner_name
 from runners_on_demand.observed import QueuedJob
@@ -67,6 +74,7 @@ _Jobs = Mapping[JobKey, tuple[QueuedJob, StartRunner]]
 class _LabelSet:
     """One repository and exact label set: its queued jobs and the units that could serve them."""
 
+    scope: str  # the scope key: a repository, or an organization
     jobs: _Jobs  # the later listing: dispatch only for these
     wanted: int  # the larger count of both listings: neither a taken nor a new job retires
     idle: list[Unit]
@@ -82,7 +90,7 @@ def plan(observation: Observation, policy: ReconcilePolicy) -> Plan:
         job: key for listing in (before, demand) for key, jobs in listing.items() for job in jobs
     }
     units = join_units(observation, policy.decision, queued_labels)
-    tries: dict[tuple[str, JobKey], int] = {}
+    tries: dict[tuple[str, JobKey], int] = {}  # (scope, job) -> highest retry seen
     for unit in units.values():
         tries[unit.repo, unit.job] = max(unit.retry, tries.get((unit.repo, unit.job), -1))
     actions: list[Action] = []
@@ -112,7 +120,7 @@ def plan(observation: Observation, policy: ReconcilePolicy) -> Plan:
         wanted = max(len(jobs), len(before.get(key, {})))
         report.append(Demand(key[0], tuple(sorted(key[1])), len(jobs), len(spare)))
         made, out_of_retries = _balance(
-            _LabelSet(jobs, wanted, spare, pending[key]), tries, policy, observation.now
+            _LabelSet(key[0], jobs, wanted, spare, pending[key]), tries, policy, observation.now
         )
         actions += made
         gave_up += out_of_retries
@@ -122,14 +130,16 @@ def plan(observation: Observation, policy: ReconcilePolicy) -> Plan:
 def _demand(
     listing: Iterable[QueuedJob], repos: frozenset[str], policy: Policy
 ) -> dict[LabelKey, dict[JobKey, tuple[QueuedJob, StartRunner]]]:
-    """Queued jobs the webhook path would serve, by (repo, labels) and then (job, attempt)."""
+    """Queued jobs the webhook path would serve, by (scope, labels) and then (job, attempt)."""
     demand: dict[LabelKey, dict[JobKey, tuple[QueuedJob, StartRunner]]] = defaultdict(dict)
     for job in listing:
         event = job.event
-        repo = event.repo_full_name.lower()
         decision = decide(event, policy)
-        if repo in repos and isinstance(decision, StartRunner):
-            key = (repo, frozenset(label.lower() for label in event.labels))
+        if not isinstance(decision, StartRunner) or event.repo_full_name.lower() not in repos:
+            continue
+        scope = runner_scope(decision.pool, event.repo_full_name).key
+        if scope in repos:
+            key = (scope, frozenset(label.lower() for label in event.labels))
             demand[key][(event.job_id, event.run_attempt)] = (job, decision)
     return demand
 
@@ -194,7 +204,7 @@ def _balance(
         if job in served:
             continue
         event = queued.event
-        retry = tries.get((event.repo_full_name.lower(), job), -1) + 1
+        retry = tries.get((labels.scope, job), -1) + 1
         if retry > settings.max_retries:
             gave_up.append(f"{event.repo_full_name}#{event.job_id}")
             continue

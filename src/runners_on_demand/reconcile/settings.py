@@ -7,6 +7,8 @@ idle_grace_seconds = 60        # no fresh runner is retired as surplus or childl
 max_retries = 3                # new runners per job attempt after the first one failed
 dispatch_delay_seconds = 0     # leave a new queued job to the webhook path this long
 repos = ["octo/app"]           # served even before a webhook comes from them
+forget_repos_after_seconds = 86400  # a repository heard of is served this long after its last
+                                    # event or queued job
 """
 
 from __future__ import annotations
@@ -38,3 +40,5 @@ class ReconcileSettings:
     repos: tuple[str, ...] = field(
         default=(), metadata=strings(is_valid_full_name, "must be a list of owner/repo names")
     )
+    # GitHub fails a job still queued after 24 hours; later events bring a repository back.
+    forget_repos_after_seconds: float = field(default=DAY, metadata=bounds(60, 30 * DAY))

@@ -1,7 +1,9 @@
 """Units: each runner of ours joined with its Nomad child by runner name, and what state it is in.
 
 A unit is one runner we made: the GitHub runner and the Nomad child that share a runner name.
-Only runners and children we can prove are ours become units (see plan.py's docstring). Pure.
+Only runners and children we can prove are ours become units (see plan.py's docstring). A unit
+is keyed by where its runner is registered (`scope.RunnerScope.key`): its job's repository, or
+for a pool with a runner group the organization. Pure.
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from runners_on_demand.decision import Policy
+from runners_on_demand.decision import Policy, runner_scope
 from runners_on_demand.names import parse_runner_name
 from runners_on_demand.observed import MANAGED_BY, MANAGED_BY_KEY, Child, Runner
 from runners_on_demand.reconcile.model import Observation, ReconcilePolicy, RetireReason
 
 __all__ = ["JobKey", "LabelKey", "Unit", "Verdict", "assess", "join_units"]
 
-LabelKey = tuple[str, frozenset[str]]  # (lower-case repo, lower-case labels)
+LabelKey = tuple[str, frozenset[str]]  # (scope key: repo or org, lower-case labels)
 JobKey = tuple[int, int]  # (job id, run attempt)
 
 
@@ -52,8 +54,9 @@ class Unit:
 def join_units(
     observation: Observation, policy: Policy, queued: Mapping[JobKey, LabelKey]
 ) -> dict[tuple[str, str], Unit]:
-    """Our children and runners in the observed repositories, joined by runner name."""
-    parents = {pool.nomad_job for pool in policy.pools}
+    """Our children and runners in the observed scopes, joined by runner name."""
+    # Pools sharing a Nomad job share their runner group too (pool_table.py checks it).
+    pools = {pool.nomad_job: pool for pool in reversed(policy.pools)}
     children: dict[tuple[str, str], Child] = {}
     runners: dict[tuple[str, str], Runner] = {}
 
@@ -61,12 +64,15 @@ def join_units(
         return repo in observation.repos and parse_runner_name(name) is not None
 
     for found in observation.children:
-        meta = found.meta
-        if found.parent_id not in parents or meta.get(MANAGED_BY_KEY) != MANAGED_BY:
+        meta, pool = found.meta, pools.get(found.parent_id)
+        if pool is None or meta.get(MANAGED_BY_KEY) != MANAGED_BY:
             continue
-        where = (meta.get("REPO_FULL_NAME", "").lower(), meta.get("RUNNER_NAME", ""))
+        repo = meta.get("REPO_FULL_NAME", "")
+        where = (runner_scope(pool, repo).key, meta.get("RUNNER_NAME", ""))
         parsed = parse_runner_name(where[1])
-        if not ours(*where) or parsed is None or meta.get("GITHUB_JOB_ID") != str(parsed.job_id):
+        if not ours(*where) or repo.lower() not in observation.repos:
+            continue
+        if parsed is None or meta.get("GITHUB_JOB_ID") != str(parsed.job_id):
             continue
         # Two children for one name cannot come from us (the name is the idempotency token);
         # keep the live one if there is one.
@@ -110,7 +116,7 @@ def _unit_key(
     if child is not None:
         labels: Iterable[str] = child.meta.get("RUNNER_LABELS", "").split(",")
     elif job in queued:
-        return queued[job]
+        return (repo, queued[job][1])
     else:
         labels = runner.labels if runner else ()
     return (repo, frozenset(label.lower() for label in labels if label))

@@ -13,7 +13,7 @@ import respx
 from runners_on_demand.contract import DispatchRequest
 from runners_on_demand.errors import NomadError, NomadRejected
 from runners_on_demand.ports.nomad import NomadHttp, tls_context
-from runners_on_demand.ports.protocols import DispatchResult
+from runners_on_demand.ports.protocols import AclToken, DispatchResult
 
 NOMAD = "http://nomad.test:4646"
 REQUEST = DispatchRequest(
@@ -196,3 +196,37 @@ class TestTlsContext:
     def test_unreadable_cacert_fails(self) -> None:
         with pytest.raises(OSError):
             tls_context("/nonexistent/ca.pem")
+
+
+class TestAclReads:
+    """The calls of rod's token check (runners_on_demand.token_check)."""
+
+    async def test_token_self(self, router: respx.Router) -> None:
+        router.get("/v1/acl/token/self").respond(
+            200,
+            json={"Type": "client", "Policies": ["rod"], "Roles": [{"ID": "r1", "Name": "ci"}]},
+        )
+        token = await port(router, token="secret").acl_token_self()
+        assert token == AclToken(type="client", policies=("rod",), role_ids=("r1",))
+
+    async def test_token_self_with_acls_off_is_none(self, router: respx.Router) -> None:
+        router.get("/v1/acl/token/self").respond(400, text="ACL support disabled")
+        assert await port(router).acl_token_self() is None
+
+    async def test_token_self_unknown_is_a_404_nomad_error(self, router: respx.Router) -> None:
+        router.get("/v1/acl/token/self").respond(404, text="ACL token not found")
+        with pytest.raises(NomadError) as raised:
+            await port(router).acl_token_self()
+        assert (raised.value.status, raised.value.retryable) == (404, False)
+
+    async def test_policy_rules_and_role_policies(self, router: respx.Router) -> None:
+        rules = {"Namespaces": [{"Name": "default", "Capabilities": ["list-jobs"]}]}
+        router.get("/v1/acl/policy/rod").respond(200, json={"Name": "rod", "RulesJSON": rules})
+        router.get("/v1/acl/policy/old").respond(200, json={"Name": "old", "Rules": "..."})
+        router.get("/v1/acl/role/r1").respond(
+            200, json={"Policies": [{"Name": "a"}, {"Name": "b"}]}
+        )
+        nomad = port(router)
+        assert await nomad.acl_policy_rules("rod") == rules
+        assert await nomad.acl_policy_rules("old") is None  # a server without RulesJSON
+        assert await nomad.acl_role_policies("r1") == ("a", "b")

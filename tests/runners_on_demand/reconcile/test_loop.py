@@ -318,3 +318,33 @@ class TestRun:
         with pytest.raises(asyncio.CancelledError):
             await made.run(5.0)
         assert pauses == [5.0, 5.0]
+
+
+class TestServedRepos:
+    def test_a_repository_heard_of_is_forgotten_after_a_quiet_while(self) -> None:
+        clock = Clock()
+        served = ServedRepos(["octo/configured"], forget_after=3600.0, clock=clock)
+        served.saw("octo/quiet")
+        served.saw("octo/busy")
+        clock.now += 3000.0
+        served.saw("octo/busy")  # another event
+        clock.now += 1000.0
+        assert sorted(served.names([])) == ["octo/busy", "octo/configured"]
+        assert sorted(served.names([child(7, repo="octo/quiet")])) == [
+            "octo/busy",
+            "octo/configured",
+            "octo/quiet",  # one of our Nomad children still names it
+        ]
+
+    async def test_a_queued_job_keeps_its_repository_served(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        made, dispatcher = reconciler(github, nomad, clock, repos=())
+        made.repos = ServedRepos(forget_after=3600.0, clock=clock)
+        made.repos.saw(REPO)
+        github.jobs[REPO] = [queued(7)]
+        clock.now += 3000.0
+        await made.tick()
+        clock.now += 3000.0
+        await dispatcher.stop()
+        assert REPO in made.repos.names([])

@@ -13,7 +13,6 @@ import copy
 import hashlib
 import hmac
 import json
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,10 +33,8 @@ from runners_on_demand.reconcile.settings import ReconcileSettings
 from simulator.github import GitHubEmulator
 from simulator.github.actions import JobSpec
 from simulator.nomad import NomadEmulator
-from simulator.nomad.drivers import InProcessDriver, TaskContext, completes_after
 from tests.runners_on_demand.fakes import pipeline
 
-SPEC = Path(__file__).resolve().parents[3] / "deploy" / "nomad" / "github-runner.nomad.hcl"
 SAMPLE = (
     Path(__file__).resolve().parents[2] / "samples" / "workflow_job" / "02.completed.success.json"
 )
@@ -46,53 +43,10 @@ REPO = "octo/hello"
 T = TypeVar("T")
 
 
-def never_connects(ctx: TaskContext) -> int:
-    """A runner task that never reaches GitHub; it ends when Nomad stops it."""
-    ctx.stop_requested.wait(120)
-    return 0
-
-
 @pytest.fixture
 def github() -> Iterator[GitHubEmulator]:
     with GitHubEmulator(repos=[REPO], tokens=[TOKEN]) as emulator:
         yield emulator
-
-
-def nomad_with(driver: str | InProcessDriver) -> NomadEmulator:
-    """A started Nomad emulator with the real runner job registered."""
-    emulator = NomadEmulator(driver=driver).start()
-    variables = (
-        f"runner_command = {json.dumps(sys.executable)}\n"
-        'runner_args = ["-m", "simulator.runner", "--poll-wait", "1"]\ncpu = 100\nmemory = 128\n'
-    )
-    with httpx.Client(base_url=emulator.url) as client:
-        parsed = client.post(
-            "/v1/jobs/parse", json={"JobHCL": SPEC.read_text(), "Variables": variables}
-        )
-        assert parsed.status_code == 200, parsed.text
-        assert client.put("/v1/jobs", json={"Job": parsed.json()}).status_code == 200
-    return emulator
-
-
-@pytest.fixture
-def processes() -> Iterator[NomadEmulator]:
-    emulator = nomad_with("process")
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def silent() -> Iterator[NomadEmulator]:
-    emulator = nomad_with(InProcessDriver(default=never_connects))
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def crashing() -> Iterator[NomadEmulator]:
-    emulator = nomad_with(InProcessDriver(default=completes_after(0.0, exit_code=1)))
-    yield emulator
-    emulator.stop()
 
 
 class Loop:

@@ -163,6 +163,8 @@ async def _repository_routes(
     claims |= {"iat": now - 60, "exp": now + 540}
     app = {"Authorization": f"Bearer {jwt.encode(claims, app_key[0], algorithm='RS256')}"}
     found = await call("GET", "/repos/{owner}/{repo}/installation", 200, headers=app)
+    by_org = await call("GET", "/orgs/{org}/installation", 200, headers=app)
+    assert by_org["id"] == found["id"]  # one installation per account
     tokens = "/app/installations/{installation_id}/access_tokens"
     await call("POST", tokens, 201, installation_id=found["id"], headers=app)
     await call("POST", tokens, 401, installation_id=found["id"])

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import jwt
 import pytest
 
 from simulator.github import GitHubEmulator
-from tests.simulator.github.conftest import GitHub
+from tests.simulator.github.conftest import APP_ID, GitHub
 
 GROUPS = "/orgs/acme/actions/runner-groups"
 
@@ -73,6 +74,22 @@ class TestGetOrg:
         assert org["hooks_url"].endswith("/orgs/acme/hooks")
         assert (await github.client.get("/orgs/octo-user")).status_code == 404
         assert (await github.client.get("/orgs/nobody")).status_code == 404
+
+
+class TestGetOrgInstallation:
+    async def test_the_apps_installation_on_an_org_and_none_on_a_user(
+        self, github: GitHub, app_key: tuple[str, str]
+    ) -> None:
+        now = int(github.backend.clock.now())
+        claims = {"iat": now - 60, "exp": now + 540, "iss": str(APP_ID)}
+        app = {"Authorization": f"Bearer {jwt.encode(claims, app_key[0], algorithm='RS256')}"}
+        by_org = await github.client.get("/orgs/ACME/installation", headers=app)
+        by_repo = await github.client.get("/repos/acme/app/installation", headers=app)
+        assert by_org.status_code == 200 and by_org.json() == by_repo.json()
+        assert by_org.json()["account"]["login"] == "acme"
+        for login in ("octo-user", "nobody"):
+            answer = await github.client.get(f"/orgs/{login}/installation", headers=app)
+            assert answer.status_code == 404
 
 
 class TestListAccountRepos:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from simulator.github import GitHubEmulator
-from simulator.github.scaleset_models import ScaleSetSettings
+from simulator.github.scaleset_host import ScaleSetSettings
 from tests.simulator.github.conftest import AUTH, REPO, TOKEN, GitHub, Listener
 from tests.simulator.github.test_scaleset_jobs import IDLE, handled
 from tests.simulator.github.test_scaleset_models import queue_jobs

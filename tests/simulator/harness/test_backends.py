@@ -12,6 +12,7 @@ import pytest
 
 from simulator.harness.backends import BACKENDS, backend_named
 from simulator.harness.compose_backend import ComposeBackend
+from simulator.harness.deployed_backend import DeployedBackend
 from simulator.harness.errors import BackendUnavailable, HarnessError, StackStartError
 from simulator.harness.external_backend import ExternalBackend
 from simulator.harness.settings import StackSettings
@@ -21,7 +22,12 @@ from simulator.harness.sim_backend import SimBackend
 class TestBackendNamed:
     @pytest.mark.parametrize(
         ("name", "kind"),
-        [("sim", SimBackend), ("compose", ComposeBackend), ("external", ExternalBackend)],
+        [
+            ("sim", SimBackend),
+            ("compose", ComposeBackend),
+            ("external", ExternalBackend),
+            ("deployed", DeployedBackend),
+        ],
     )
     def test_picks_the_named_backend(self, name: str, kind: type) -> None:
         assert isinstance(backend_named(StackSettings(backend=name), {}), kind)
@@ -30,7 +36,12 @@ class TestBackendNamed:
         with pytest.raises(HarnessError) as raised:
             backend_named(StackSettings(backend="k8s"), {})
         assert str(raised.value) == f"-D backend=k8s: choose one of {', '.join(BACKENDS)}"
-        assert list(BACKENDS) == ["sim", "compose", "external"]
+        assert list(BACKENDS) == ["sim", "compose", "external", "deployed"]
+
+    @pytest.mark.parametrize("name", ["compose", "external"])
+    def test_the_listen_intake_runs_on_the_embedded_backend_only(self, name: str) -> None:
+        with pytest.raises(BackendUnavailable, match="-D intake=listen runs on the sim backend"):
+            backend_named(StackSettings(backend=name, intake="listen"), {})
 
 
 class TestExternalBackend:

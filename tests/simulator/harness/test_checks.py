@@ -140,7 +140,44 @@ class TestDrainedProblems:
         ]
 
 
+class TestRunnerChildProblems:
+    def test_the_child_that_started_the_jobs_runner(self) -> None:
+        listened = child(7, GITHUB_JOB_ID="0", RUNNER_NAME="rod-ss3-aa")
+        snapshot = Snapshot(children=(child(8), listened))
+        picked = job(7, runner_name="rod-ss3-aa")
+        assert checks.runner_child_problems(snapshot, picked, REPO) == []
+
+    def test_not_picked_up_or_no_child(self) -> None:
+        waiting = job(7, status="queued", runner_name=None)
+        assert checks.runner_child_problems(Snapshot(), waiting, REPO) == [
+            "job 7 is queued and no runner has picked it up"
+        ]
+        assert checks.runner_child_problems(Snapshot(children=(child(8),)), job(7), REPO) == [
+            "0 Nomad children started runner rod-7-1, expected 1"
+        ]
+
+    def test_meta_of_another_run(self) -> None:
+        snapshot = Snapshot(children=(child(7, WORKFLOW_RUN="71"),))
+        (problem,) = checks.runner_child_problems(snapshot, job(7), REPO)
+        assert problem.endswith("WORKFLOW_RUN='71'")
+
+
 class TestStoryVerdicts:
+    def test_listen_finds_each_jobs_runner_by_name(self) -> None:
+        listened = [child(n, GITHUB_JOB_ID="0", RUNNER_NAME=f"rod-ss3-{n}") for n in (7, 8)]
+        swapped = {7: 8, 8: 7}
+        jobs = tuple(
+            job(n, runner_name=f"rod-ss3-{swapped[n]}", runner_id=100 + swapped[n]) for n in (7, 8)
+        )
+        runners = [RunnerView(100 + n, f"rod-ss3-{n}", "online", True, ("self-hosted", "linux"))
+                   for n in (7, 8)]  # fmt: skip
+        snapshot = Snapshot(jobs=jobs, children=tuple(listened))
+        assert [v.ok for v in checks.story_verdicts(snapshot, runners, REPO, listen=True)] == [
+            True,
+            True,
+        ]
+        assert not any(v.ok for v in checks.story_verdicts(snapshot, runners, REPO))
+
     def test_every_job_on_a_fresh_runner_and_none_for_the_hosted_job(self) -> None:
         hosted = job(
             9, labels=("ubuntu-latest",), status="queued", runner_id=None, runner_name=None

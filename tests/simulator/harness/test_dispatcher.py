@@ -55,3 +55,9 @@ class TestBacklog:
 
     def test_a_fresh_dispatcher_has_none(self) -> None:
         assert backlog("rod_queue_depth 0.0\n") == 0
+
+    def test_runners_rod_listen_queued_count_as_accepted(self) -> None:
+        listening = (
+            'rod_listen_runners_queued_total 4.0\nrod_dispatches_total{outcome="existing"} 1.0\n'
+        )
+        assert backlog(listening) == 3

@@ -11,7 +11,7 @@ from simulator.harness.settings import StackSettings
 class TestFromUserdata:
     def test_defaults_to_the_embedded_backend(self) -> None:
         settings = StackSettings.from_userdata({})
-        assert settings.backend == "sim"
+        assert (settings.backend, settings.intake) == ("sim", "webhook")
         assert settings.repo == "octo-org/hello-world"
 
     def test_converts_values_to_the_field_types(self) -> None:
@@ -26,6 +26,7 @@ class TestFromUserdata:
             ({"repo": "no-slash"}, "-D repo=no-slash: expected owner/name"),
             ({"timeout": "soon"}, "-D timeout='soon': not a valid value"),
             ({"timeout": "0"}, "-D timeout must be positive"),
+            ({"intake": "smoke-signals"}, "-D intake=smoke-signals: choose webhook or listen"),
         ],
     )
     def test_refuses_unusable_values(self, userdata: dict[str, str], message: str) -> None:

@@ -192,7 +192,7 @@ def fixture_site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     """The real sample recording, the hostile story, the project's feature files: built."""
     base = tmp_path_factory.mktemp("livedoc")
     features = base / "features"
-    shutil.copytree(REPO / "features", features)
+    shutil.copytree(SAMPLE.parent / "features", features)  # the features the sample ran
     (features / "hostile.feature").write_text(HOSTILE_FEATURE, encoding="utf-8")
     records = read_records(SAMPLE)
     records[1:1] = hostile_records(float(records[0]["started"]))

@@ -75,6 +75,7 @@ class TestBootstrap:
     async def test_acl_endpoints_without_acls(self, client: httpx.AsyncClient) -> None:
         text_error(await client.post("/v1/acl/bootstrap"), 400, "ACL support disabled")
         text_error(await client.get("/v1/acl/policies"), 400, "ACL support disabled")
+        text_error(await client.get("/v1/acl/token/self"), 400, "ACL support disabled")
 
 
 class TestPoliciesAndTokens:
@@ -138,7 +139,14 @@ class TestPoliciesAndTokens:
         text_error(await acl.get("/v1/jobs"), 403, "Permission denied")
         await policy(acl, root, "anonymous", 'namespace "default" { capabilities = ["list-jobs"] }')
         assert (await acl.get("/v1/jobs")).status_code == 200
-        assert (await acl.get("/v1/acl/token/self")).json()["AccessorID"] == "anonymous"
+        # aclTokenSelf resolves the request's secret: no secret, no token (ACL.ResolveToken).
+        text_error(await acl.get("/v1/acl/token/self"), 404, "ACL token not found")
+
+    async def test_token_self(self, acl: httpx.AsyncClient, root: dict[str, str]) -> None:
+        assert (await acl.get("/v1/acl/token/self", headers=root)).json()["Type"] == "management"
+        unknown = {"X-Nomad-Token": "8d3e1c9a-4c1b-4c70-9a3c-0d5f2b7e6a11"}
+        text_error(await acl.get("/v1/acl/token/self", headers=unknown), 404, "ACL token not found")
+        text_error(await acl.post("/v1/acl/token/self", headers=root), 405, "Invalid method")
 
 
 # (method, path, body, every capability that opens it): nomad/job_endpoint.go, AllowNsOpAnyOf.

@@ -16,6 +16,7 @@ from simulator.nomad.drivers import (
     ProcessDriver,
     TaskContext,
     TaskLaunch,
+    command_line,
     completes_after,
     make_driver,
 )
@@ -151,3 +152,30 @@ def _wait_for_text(path: Path, text: str) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"{path} never contained {text!r}")
+
+
+class TestCommandLine:
+    """What a task runs: raw_exec's command + args; docker's entrypoint + command + args."""
+
+    @staticmethod
+    def line(driver: str, **config: object) -> list[str]:
+        task = TaskLaunch("a", "t", driver, config, {}, "/", "/o", "/e")
+        return command_line(task)
+
+    def test_raw_exec(self) -> None:
+        assert self.line("raw_exec", command="/bin/x", args=["-v"]) == ["/bin/x", "-v"]
+        with pytest.raises(DriverError, match=r'task "t": config\.command is required'):
+            self.line("raw_exec", entrypoint=["/bin/x"])  # not a raw_exec option
+
+    def test_docker_entrypoint_then_command_then_args(self) -> None:
+        assert self.line("docker", entrypoint=["rod", "serve"], args=["--port", "1"]) == [
+            "rod", "serve", "--port", "1",
+        ]  # fmt: skip
+        assert self.line("docker", entrypoint=["sh"], command="-c", args=["true"]) == [
+            "sh", "-c", "true",
+        ]  # fmt: skip
+        assert self.line("docker", entrypoint=[], command="/bin/x") == ["/bin/x"]
+        with pytest.raises(DriverError, match=r"config\.command or config\.entrypoint is required"):
+            self.line("docker", image="x", args=["--config", "c"])  # the image's own: unknown
+        with pytest.raises(DriverError, match="must be a string, the others lists"):
+            self.line("docker", entrypoint="rod serve")

@@ -1,0 +1,70 @@
+"""`rod listen`: check the settings, then run the listener (and its health port) until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+import sys
+
+import click
+
+from runners_on_demand.config import Settings
+from runners_on_demand.errors import ConfigError
+from runners_on_demand.serve import LOG_LEVELS, check_nomad_token, fail, run_until_sigterm
+from runners_on_demand.wiring import LOG_FORMAT, read_settings
+
+
+@click.command("listen")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML file with the [listen] table (scope URL, scale set, labels, min and max runners).",
+)
+@click.option("--host", default=None, help="Address of /healthz, /readyz, /metrics.")
+@click.option("--port", type=int, default=None, help="Their port (default: [listen] port).")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
+def command(config_path: str | None, host: str | None, port: int | None, log_level: str) -> None:
+    """Take jobs from a runner scale set (no inbound endpoint) and dispatch their runners."""
+    try:
+        settings: Settings = read_settings(config_path, os.environ, webhook=False)
+    except ConfigError as error:
+        fail(error.problems, "listen")
+    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    for chatty in ("httpx", "httpcore"):  # request lines: the queue URL may carry a session id
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+    from runners_on_demand.listen.service import create_app
+
+    try:
+        app = create_app(settings)
+    except ConfigError as error:
+        fail(error.problems, "listen")
+    except (OSError, ssl.SSLError) as error:  # NOMAD_CACERT / client certificate unusable
+        fail([f"cannot set up TLS for Nomad: {error.strerror or error}"], "listen")
+    token = asyncio.run(check_nomad_token(settings))
+    if not token.usable:
+        fail([token.line], "listen")
+    log = logging.getLogger(__name__)
+    log.log(logging.INFO if token.ready else logging.WARNING, "rod listen: %s", token.line)
+    listen = settings.listen
+    log.info(
+        "rod listen: %s scale set %s (group %s, labels %s, %d-%d runners), Nomad %s, GitHub %s",
+        listen.url,
+        listen.scale_set,
+        listen.runner_group,
+        ",".join(listen.scale_set_labels),
+        listen.min_runners,
+        listen.max_runners,
+        settings.nomad_addr,
+        settings.github_auth,
+    )
+    run_until_sigterm(
+        app,
+        host=host or listen.host,
+        port=listen.port if port is None else port,
+        log_level=log_level,
+    )

@@ -1,0 +1,126 @@
+"""The runners of one scale set as the listener knows them, and how many to make or retire. Pure.
+
+The scale set's statistics say how many runners are wanted: min(min + totalAssignedJobs, max),
+level-triggered ([S] README, ARC scaler.go). The runners there are come from Nomad, which outlives
+the listener: the live children of the pool's job whose RUNNER_NAME has this scale set's prefix,
+plus the runners the pipeline is still making (queued, or between generatejitconfig and the
+dispatch). A runner named in a JobCompleted no longer counts, even while its allocation winds
+down. So a restarted listener counts what its predecessor left running, and never makes a runner
+twice: each name is new (the prefix and a random suffix), and the name is the Nomad
+idempotency token, so a retried dispatch cannot make a second child either.
+
+Surplus runners (jobs cancelled before a runner took them) are retired newest first, never a busy
+one (JobStarted without JobCompleted), never one the pipeline still holds, never one younger than
+the idle grace (statistics can dip for a moment, e.g. during GitHub's reassignment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from runners_on_demand.listen.protocol import JobEntry, ScaleSetInfo, Statistics, desired_runners
+from runners_on_demand.observed import Child
+
+__all__ = ["Fleet", "Plan", "runner_prefix"]
+
+
+def runner_prefix(scale_set_id: int) -> str:
+    """`rod-ss{id}-`, never the webhook path's `rod-{job}-{attempt}`: neither touches the other."""
+    return f"rod-ss{scale_set_id}-"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one evaluation asks for."""
+
+    desired: int
+    current: int
+    # One per runner to make: the assignment it answers, when one is known (for its Meta).
+    create: tuple[JobEntry | None, ...] = ()
+    retire: tuple[Child, ...] = ()  # idle surplus, newest first
+
+
+@dataclass
+class Fleet:
+    """What one listener knows of its scale set's runners and jobs, between messages."""
+
+    scale_set: ScaleSetInfo
+    min_runners: int
+    max_runners: int
+    idle_grace: float
+    statistics: Statistics = field(default_factory=Statistics)
+    ids: dict[str, int] = field(default_factory=dict)  # runner name -> id, as made here
+    busy: set[str] = field(default_factory=set)  # JobStarted, not yet JobCompleted
+    done: set[str] = field(default_factory=set)  # JobCompleted: used up, maybe still exiting
+    waiting: dict[int, JobEntry] = field(default_factory=dict)  # assigned; no runner made for it
+    unacquired: dict[int, JobEntry] = field(default_factory=dict)  # JobAvailable to acquire
+    leftovers: list[int] = field(default_factory=list)  # made here, never dispatched: remove
+
+    @property
+    def prefix(self) -> str:
+        """The names of this scale set's runners start with it."""
+        return runner_prefix(self.scale_set.id)
+
+    def mine(self, name: str) -> bool:
+        """Whether `name` is a runner of this scale set made by a listener."""
+        return name.startswith(self.prefix)
+
+    def new_name(self, suffix: Callable[[], str]) -> str:
+        """A fresh runner name, also its Nomad idempotency token."""
+        return f"{self.prefix}{suffix()}"
+
+    def apply(self, entry: JobEntry) -> None:
+        """Follow one job entry of a message; applying it twice changes nothing more."""
+        request = entry.request_id
+        if entry.kind == "JobAvailable":
+            self.unacquired[request] = entry
+            return
+        self.unacquired.pop(request, None)
+        if entry.kind == "JobAssigned":
+            self.waiting[request] = entry
+            return
+        self.waiting.pop(request, None)
+        if not self.mine(entry.runner_name):
+            return  # a reassignment's JobCompleted names no runner
+        if entry.kind == "JobStarted":
+            self.busy.add(entry.runner_name)
+        elif entry.kind == "JobCompleted":
+            self.busy.discard(entry.runner_name)
+            self.done.add(entry.runner_name)
+
+    def live(self, children: Iterable[Child]) -> dict[str, Child]:
+        """This scale set's children that Nomad still runs, by runner name."""
+        found = {}
+        for child in children:
+            name = child.meta.get("RUNNER_NAME", "")
+            if child.live and self.mine(name):
+                found[name] = child
+        return found
+
+    def plan(self, children: Iterable[Child], in_flight: set[str], now: float) -> Plan:
+        """Runners to make and to retire, from the statistics and what runs now."""
+        live = self.live(children)
+        held = set(live) | {name for name in in_flight if self.mine(name)}
+        # Forget what neither Nomad nor the pipeline holds any more.
+        self.done &= held
+        self.busy &= held
+        self.ids = {name: runner_id for name, runner_id in self.ids.items() if name in held}
+        current = held - self.done
+        desired = desired_runners(self.statistics, self.min_runners, self.max_runners)
+        if desired > len(current):
+            wanted = desired - len(current)
+            answers = list(self.waiting.values())[:wanted]
+            for entry in answers:
+                del self.waiting[entry.request_id]
+            return Plan(desired, len(current), create=(*answers, *[None] * (wanted - len(answers))))
+        idle = [
+            child
+            for name, child in live.items()
+            if name in current
+            and name not in self.busy
+            and name not in in_flight
+            and now - child.submit_time >= self.idle_grace
+        ]
+        idle.sort(key=lambda child: child.submit_time, reverse=True)
+        return Plan(desired, len(current), retire=tuple(idle[: len(current) - desired]))
