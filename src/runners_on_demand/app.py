@@ -35,6 +35,7 @@ from runners_on_demand.errors import (
     SignatureMismatch,
     UpstreamError,
 )
+from runners_on_demand.intake_first import IntakeFirst
 from runners_on_demand.metrics import CONTENT_TYPE, Metrics
 from runners_on_demand.pipeline import Admission, Pipeline
 from runners_on_demand.ports import GitHubPort, NomadPort
@@ -65,8 +66,12 @@ def create_app(
     if not settings.webhook_secret:
         raise ConfigError(["GITHUB_WEBHOOK_SECRET is empty; refusing to start"])
     metrics = Metrics()
+    intake = IntakeFirst()
     github_client, nomad_client = clients(
-        settings, github_transport=github_transport, nomad_transport=nomad_transport
+        settings,
+        github_transport=github_transport,
+        nomad_transport=nomad_transport,
+        before_each_call=intake.turn,
     )
     parts = build(
         settings,
@@ -78,7 +83,7 @@ def create_app(
         backoff=backoff,
     )
     pipeline, reconciler = parts.pipeline, parts.reconciler
-    edge = _Edge(settings, pipeline, metrics, parts.github, parts.nomad)
+    edge = _Edge(settings, pipeline, metrics, parts.github, parts.nomad, intake)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -143,7 +148,9 @@ class _Edge:
         metrics: Metrics,
         github: GitHubPort,
         nomad: NomadPort,
+        intake: IntakeFirst,
     ) -> None:
+        self._intake = intake
         self._settings = settings
         self._pipeline = pipeline
         self._metrics = metrics
@@ -151,7 +158,12 @@ class _Edge:
         self._nomad = nomad
 
     async def webhook(self, request: Request) -> Response:
-        """Verify, decide, queue; answer before GitHub or Nomad are called."""
+        """Verify, decide, queue; answer before GitHub or Nomad are called (and before any
+        call of theirs goes again: intake_first.py)."""
+        with self._intake.answering():
+            return await self._answer(request)
+
+    async def _answer(self, request: Request) -> Response:
         started = self._pipeline.monotonic()
         delivery = request.headers.get("x-github-delivery", "-")[:64]
         try:

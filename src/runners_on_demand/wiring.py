@@ -22,10 +22,14 @@ from runners_on_demand.ports.github_auth import AppAuth, GitHubAuth, PatAuth
 from runners_on_demand.ports.nomad import NomadHttp, tls_context
 from runners_on_demand.reconcile.loop import Reconciler, ServedRepos
 from runners_on_demand.reconcile.plan import ReconcilePolicy
+from runners_on_demand.transport import Transport
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Per-call timeout towards GitHub and Nomad; GitHub gives a webhook 10 s, but calls happen later.
 UPSTREAM_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+# Kept-alive connections per upstream: GitHub allows 100 requests at once; an idle one is kept
+# half a minute, so a job after a lull does not pay a new TLS handshake.
+UPSTREAM_LIMITS = httpx.Limits(max_connections=100, keepalive_expiry=30.0)
 
 
 @dataclass(frozen=True)
@@ -71,19 +75,28 @@ def clients(
     *,
     github_transport: httpx.AsyncBaseTransport | None = None,
     nomad_transport: httpx.AsyncBaseTransport | None = None,
+    before_each_call: Callable[[httpx.Request], Awaitable[None]] | None = None,
 ) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
-    """The GitHub and the Nomad client; tests plug the services in through the transports."""
+    """The GitHub and the Nomad client; tests plug the services in through the transports.
+
+    Without one, each gets aiohttp's (transport.py). `before_each_call` runs before every request
+    (`rod serve`: the intake goes first, intake_first.py).
+    """
     verify = tls_context(
         settings.nomad_cacert, settings.nomad_client_cert, settings.nomad_client_key
     )
+    hooks = {"request": [before_each_call]} if before_each_call else {}
     github = httpx.AsyncClient(
-        base_url=settings.github_api_url, transport=github_transport, timeout=UPSTREAM_TIMEOUT
+        base_url=settings.github_api_url,
+        transport=github_transport or Transport(limits=UPSTREAM_LIMITS),
+        timeout=UPSTREAM_TIMEOUT,
+        event_hooks=hooks,
     )
     nomad = httpx.AsyncClient(
         base_url=settings.nomad_addr,
-        transport=nomad_transport,
+        transport=nomad_transport or Transport(verify=verify, limits=UPSTREAM_LIMITS),
         timeout=UPSTREAM_TIMEOUT,
-        verify=verify,
+        event_hooks=hooks,
     )
     return github, nomad
 
