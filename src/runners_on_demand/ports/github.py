@@ -13,6 +13,7 @@ when nothing changed.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -33,6 +34,7 @@ from runners_on_demand.ports.github_auth import (
     token_and_expiry,
 )
 from runners_on_demand.ports.github_more import MAX_PAGES, MoreCalls
+from runners_on_demand.ports.github_pacing import Pacer
 from runners_on_demand.ports.protocols import Removal, RunnerExists
 from runners_on_demand.scope import RunnerScope
 
@@ -62,8 +64,11 @@ class GitHubHttp(MoreCalls):
         clock: Callable[[], float] = time.time,
         etags: EtagCache | None = None,
         etag_cache_size: int = ETAG_CACHE_SIZE,
+        pacer: Pacer | None = None,
     ) -> None:
         self._client = client
+        # Every call waits for its slot under GitHub's secondary limits (github_pacing.py).
+        self.pacer = pacer or Pacer()
         self._authorizer = Authorizer(auth, clock)
         self._clock = clock
         self._registration_tokens: dict[str, tuple[RegistrationToken, float]] = {}
@@ -272,10 +277,13 @@ class GitHubHttp(MoreCalls):
         """One request, any status back; connection errors as GitHubError."""
         merged = {**BASE_HEADERS, "Authorization": authorization, **(headers or {})}
         self.api_calls += 1
+        # The credential's key for the pacer: a digest, so no token is kept twice.
+        key = hashlib.sha256(authorization.encode()).hexdigest()[:16]
         try:
-            response = await self._client.request(
-                method, url, params=params, headers=merged, json=json
-            )
+            async with self.pacer.call(key, method, url):
+                response = await self._client.request(
+                    method, url, params=params, headers=merged, json=json
+                )
         except httpx.HTTPError as error:
             raise GitHubError(f"GitHub {method} {url}: {type(error).__name__}") from error
         remaining = response.headers.get("x-ratelimit-remaining")

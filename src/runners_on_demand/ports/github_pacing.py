@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 __all__ = ["Pacer", "endpoint", "points"]
 
@@ -44,7 +45,7 @@ def points(method: str) -> int:
 def endpoint(method: str, path: str) -> str:
     """The endpoint a call is counted against: its method and route, e.g.
     `POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig`."""
-    route = _REPO.sub("/repos/{owner}/{repo}", path.split("?", 1)[0])
+    route = _REPO.sub("/repos/{owner}/{repo}", urlsplit(path).path)
     route = _NUMBER.sub("/{id}", _ORG.sub("/orgs/{org}", route))
     return f"{method.upper()} {route}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from runners_on_demand.ports.github_pacing import Pacer, endpoint, points
@@ -36,6 +37,7 @@ class TestEndpoint:
         [
             ("post", JIT, "POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig"),
             ("GET", "/repos/o/r/runners?page=2", "GET /repos/{owner}/{repo}/runners"),
+            ("GET", "https://api.github.com/orgs/a/hooks?page=2", "GET /orgs/{org}/hooks"),
             ("DELETE", "/repos/o/r/runners/42", "DELETE /repos/{owner}/{repo}/runners/{id}"),
             ("GET", "/repos/o/r/runs/7/jobs", "GET /repos/{owner}/{repo}/runs/{id}/jobs"),
             ("POST", "/orgs/acme/runners/x", "POST /orgs/{org}/runners/x"),
@@ -120,3 +122,22 @@ class TestCall:
         release.set()
         await asyncio.gather(*tasks)
         assert most == 2
+
+
+class TestTheGitHubAdapterPaces:
+    async def test_the_181st_jit_runner_of_a_minute_waits_for_its_slot(self) -> None:
+        from runners_on_demand.ports.github import GitHubHttp
+        from runners_on_demand.ports.github_auth import PatAuth
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            body = {"runner": {"id": 1}, "encoded_jit_config": "e30="}
+            return httpx.Response(201, json=body)
+
+        clock = Clock()
+        transport = httpx.MockTransport(answer)
+        async with httpx.AsyncClient(transport=transport, base_url="https://gh.test") as client:
+            github = GitHubHttp(client, PatAuth("t"), pacer=pacer(clock))
+            for n in range(181):
+                body = {"name": f"rod-{n}-1", "runner_group_id": 1, "labels": ["x"]}
+                await github.generate_jitconfig("acme", f"app{n % 3}", body)
+        assert clock.slept == [61.0]
