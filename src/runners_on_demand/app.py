@@ -171,7 +171,8 @@ class _Edge:
         except Exception:
             log.exception("delivery %s: unexpected error", delivery)
             answer = _Answer(_error(500, "internal error; see the dispatcher's log"), "unknown")
-        self._metrics.webhooks.labels(event=answer.event, outcome=answer.outcome).inc()
+        event = self._metrics.bounded("event", answer.event)
+        self._metrics.webhooks.labels(event=event, outcome=answer.outcome).inc()
         self._metrics.ack_seconds.observe(self._pipeline.monotonic() - started)
         log.info(
             "delivery %s event=%s outcome=%s status=%d%s",
@@ -222,7 +223,7 @@ class _Edge:
 
     def _ignored(self, event: str, reason: str, detail: str) -> _Answer:
         """2xx with the reason, counted by reason."""
-        self._metrics.ignored.labels(reason=reason).inc()
+        self._metrics.ignored.labels(reason=self._metrics.bounded("reason", reason)).inc()
         response = JSONResponse({"ignored": reason}, 202)
         return _Answer(response, event, "ignored", f"{detail} reason={reason}")
 

@@ -12,6 +12,10 @@ ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 DISPATCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Label values that come from deliveries (the event name, an ignored event's reason): GitHub
+# has some seventy events, so a registry never needs more; past this many distinct values per
+# label, a new one is counted as "other" and the registry stops growing.
+MAX_LABEL_VALUES = 100
 
 
 class Metrics:
@@ -19,6 +23,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._seen: dict[str, set[str]] = {}
         self.webhooks = Counter(
             "rod_webhooks",
             "Webhook deliveries received, by GitHub event and outcome.",
@@ -60,6 +65,14 @@ class Metrics:
             registry=self.registry,
         )
         self.github_rate_limit_remaining.set(float("nan"))
+
+    def bounded(self, label: str, value: str) -> str:
+        """`value` for the label `label`, or "other" once it has MAX_LABEL_VALUES others."""
+        seen = self._seen.setdefault(label, set())
+        if value in seen or len(seen) < MAX_LABEL_VALUES:
+            seen.add(value)
+            return value
+        return "other"
 
     def track_queue(self, depth: Callable[[], int]) -> None:
         """Read the queue depth from `depth()` at each scrape."""

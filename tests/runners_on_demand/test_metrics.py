@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from runners_on_demand.metrics import Metrics
+from runners_on_demand.metrics import MAX_LABEL_VALUES, Metrics
 
 
 class TestMetrics:
@@ -44,3 +44,13 @@ class TestMetrics:
         depth[0], remaining[0] = 0, 4999
         assert metrics.registry.get_sample_value("rod_queue_depth") == 0
         assert metrics.registry.get_sample_value("rod_github_rate_limit_remaining") == 4999
+
+
+class TestBoundedLabels:
+    def test_values_from_deliveries_stop_growing_the_registry(self) -> None:
+        metrics = Metrics()
+        values = [metrics.bounded("event", f"event_{n}") for n in range(MAX_LABEL_VALUES + 5)]
+        assert values[:MAX_LABEL_VALUES] == [f"event_{n}" for n in range(MAX_LABEL_VALUES)]
+        assert values[MAX_LABEL_VALUES:] == ["other"] * 5
+        assert metrics.bounded("event", "event_3") == "event_3"  # known ones keep their name
+        assert metrics.bounded("reason", "event:x") == "event:x"  # each label on its own
