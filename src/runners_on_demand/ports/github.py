@@ -119,6 +119,9 @@ class GitHubHttp(MoreCalls):
         data = await self._call("POST", path, authorization)
         token, expires_at = token_and_expiry(data, path)
         credential = RegistrationToken(token=token)
+        now = self._clock()  # expired tokens go, so the cache holds at most an hour's scopes
+        for stale in [k for k, (_, until) in self._registration_tokens.items() if until <= now]:
+            del self._registration_tokens[stale]
         self._registration_tokens[key] = (credential, expires_at)
         return credential
 
