@@ -7,6 +7,7 @@ runs one of them under uvicorn; `Server` starts such a process and waits until i
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import signal
 import subprocess
@@ -104,7 +105,13 @@ def serve(argv: list[str]) -> None:
         app = StandIns(gated=args.gated)
     else:
         app = rod_app(args.config, github=args.github, nomad=args.nomad)
-    loop, http = STACKS[args.stack]
+    run_until_sigterm = _rod_serves_with_stack()
+    if run_until_sigterm is not None:  # the very uvicorn settings of `rod serve`
+        run_until_sigterm(
+            app, host="127.0.0.1", port=args.port, log_level="warning", stack=STACKS[args.stack]
+        )
+        return
+    loop, http = STACKS[args.stack]  # code from before `rod serve` chose its stack
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         app,
@@ -118,6 +125,15 @@ def serve(argv: list[str]) -> None:
         lifespan="on",
         proxy_headers=False,
     )
+
+
+def _rod_serves_with_stack() -> Any:
+    """`serve.run_until_sigterm` when it takes a `stack`, else None."""
+    try:
+        from runners_on_demand.serve import run_until_sigterm
+    except ImportError:
+        return None
+    return run_until_sigterm if "stack" in inspect.signature(run_until_sigterm).parameters else None
 
 
 class Server:
