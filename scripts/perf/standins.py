@@ -63,6 +63,8 @@ class StandIns:
             return 200, _json(found)
         if path == "/v1/jobs":
             return 200, b"[]"
+        if path.startswith("/v1/acl/"):  # a Nomad with ACLs off (command/agent/http.go)
+            return 400, b"ACL support disabled"
         if path == "/_bench/dispatches":
             return 200, _json(self.dispatches)
         if path == "/_bench/open":
