@@ -27,9 +27,10 @@ from runners_on_demand.transport import Transport
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Per-call timeout towards GitHub and Nomad; GitHub gives a webhook 10 s, but calls happen later.
 UPSTREAM_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-# Kept-alive connections per upstream: GitHub allows 100 requests at once; an idle one is kept
-# half a minute, so a job after a lull does not pay a new TLS handshake.
-UPSTREAM_LIMITS = httpx.Limits(max_connections=100, keepalive_expiry=30.0)
+# Kept-alive connections per upstream: GitHub allows 100 requests at once. An idle one is let go
+# after 4 s, before a server with the common 5 s idle timeout (uvicorn's, nginx's 75 s is longer)
+# closes it under a request that would then fail.
+UPSTREAM_LIMITS = httpx.Limits(max_connections=100, keepalive_expiry=4.0)
 
 
 @dataclass(frozen=True)
