@@ -1,38 +1,81 @@
 """The pipeline every intake feeds: decide, then (behind a bounded queue) credential and dispatch.
 
     intake --WorkflowJobEvent--> offer(): decide -> Ignore, or StartRunner queued
-    worker: credential (RunnerCredentials) -> contract (build_dispatch) -> dispatch (NomadPort)
+    worker: contract (build_dispatch) -> credential (RunnerCredentials) -> its Nomad Variable
+            -> dispatch (NomadPort)
 
 An intake (the webhook edge, the reconciler, the scale-set listener) hands events to `offer`,
 or, when it has decided itself (the reconciler's retries), a `StartRunner` to `submit`; nothing
 here knows which intake it was. Every upstream call retries with backoff while the error is
-retryable; a Nomad validation error or a contract breach is logged loudly and dropped.
+retryable; a Nomad validation error or a contract breach is logged loudly and dropped. While
+GitHub's rate limit is spent, runners are held, in the order they came, until its reset.
 Duplicates are stopped by recent event origins and by runner names queued or already dispatched
 here, and across replicas by Nomad's idempotency token and GitHub's unique runner name.
+
+Theory of the credential (issue 10, items 1 and 3). The runner's credential is stored in the
+Nomad Variable `nomad/jobs/<runner job>/credentials/<runner name>` before the dispatch, and the
+dispatch carries none; the child's template reads the Variable when its task is about to start.
+The runner name is unique on GitHub (generate-jitconfig answers 409 for a second one) and is
+also the idempotency token, so for one name there is at most one runner, at most one child, and
+one Variable, which always holds the credential of the runner that exists (a fresh JIT config
+means any older runner of that name is gone, so overwriting its Variable takes nothing from
+anyone). Hence:
+
+- Nomad answering "already dispatched" (a try that timed out after Nomad committed it, another
+  replica, a restart) never leads to deleting the runner: the existing child renders the
+  Variable, and so runs the runner we just made or stored, however the answers interleaved. A
+  retry that made a new JIT runner has overwritten the Variable before its dispatch, so an
+  existing child that has not rendered yet gets the new credential, whose runner is kept; one
+  that rendered already holds the older credential, whose runner is gone for good, and fails
+  fast (the reconciler then replaces it). Deleting here would only ever break a child.
+- A runner that exists when a try starts (generate-jitconfig's 409) is dispatched again when
+  its Variable exists: an earlier try (this process before a timeout, a replica, a process that
+  was killed) stored its credential, so the child starts that very runner, and the idempotency
+  token keeps it to one child. Without a Variable, no child can ever hold its credential: only
+  if this process made it and gave up before storing it (`RunnerCredentials.remake`) is it
+  removed and made again; otherwise a live try owns it, or a dead one, which the reconciler
+  retires after the idle grace.
+- The Variable is destroyed by the reconciler once it is used (GitHub lists the runner online
+  or busy, or its JIT runner is gone) or can no longer be (the child is dead, or no child came
+  within the idle grace): reconcile/loop.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import itertools
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from runners_on_demand.backoff import Retrier
 from runners_on_demand.bounded import BoundedSet
 from runners_on_demand.config import ServerSettings
-from runners_on_demand.contract import RunnerCredential, build_dispatch
+from runners_on_demand.contract import (
+    RunnerCredential,
+    build_dispatch,
+    credential_items,
+    credential_path,
+)
 from runners_on_demand.credentials import RunnerCredentials
 from runners_on_demand.decision import Ignore, Policy, StartRunner, decide
-from runners_on_demand.errors import ContractError, NomadRejected, UpstreamError
+from runners_on_demand.errors import (
+    ContractError,
+    GitHubRateLimited,
+    NomadError,
+    NomadRejected,
+    UpstreamError,
+)
 from runners_on_demand.events import Origin, WorkflowJobEvent
 from runners_on_demand.metrics import Metrics
-from runners_on_demand.ports import NomadPort
+from runners_on_demand.ports import NomadPort, VariableConflict
 
 __all__ = ["Admission", "Admitted", "Outcome", "PendingStart", "Pipeline"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Admission(enum.Enum):
@@ -71,6 +114,14 @@ class PendingStart:
     received_at: float  # on the pipeline's monotonic clock
 
 
+@dataclass(order=True, frozen=True)
+class _Ticket:
+    """A runner's place in the queue: first come, first served, also after a hold."""
+
+    seq: int
+    pending: PendingStart = field(compare=False)
+
+
 class Pipeline:
     """A bounded queue and a pool of workers turning decided events into Nomad dispatches."""
 
@@ -92,7 +143,12 @@ class Pipeline:
         self._metrics = metrics
         self._retrier = retrier or Retrier()
         self._on_repo = on_repo  # the reconciler serves every repository an intake named
-        self._queue: asyncio.Queue[PendingStart] = asyncio.Queue(maxsize=settings.queue_size)
+        self._queue: asyncio.PriorityQueue[_Ticket] = asyncio.PriorityQueue(settings.queue_size)
+        self._seq = itertools.count()
+        # Runners waiting for GitHub's rate limit to reset (still pending, out of the queue).
+        self._held: list[_Ticket] = []
+        self._release: asyncio.Task[None] | None = None
+        self._wake = 0.0  # when `_release` wakes, on the monotonic clock
         self._recent: BoundedSet[Origin] = BoundedSet(settings.dedup_size)
         # Runners this process saw reach Nomad: a late copy would make a JIT runner only to
         # meet the idempotency token and delete it again.
@@ -102,6 +158,7 @@ class Pipeline:
         self._accepting = False
         self._in_flight = 0
         metrics.track_queue(self._queue.qsize)
+        metrics.track_held(lambda: len(self._held))
 
     @property
     def monotonic(self) -> Callable[[], float]:
@@ -125,10 +182,11 @@ class Pipeline:
         except TimeoutError:
             left = self._queue.qsize() + self._in_flight
             log.error("drain deadline of %.0fs passed; abandoning %d jobs", timeout, left)
-        for worker in self._workers:
-            worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers = []
+        tasks = [*self._workers, *([self._release] if self._release else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._workers, self._release = [], None
 
     def offer(self, event: WorkflowJobEvent, *, received_at: float) -> Ignore | Admitted:
         """Decide, and queue the runner the decision asks for."""
@@ -150,19 +208,16 @@ class Pipeline:
         name = start.runner_name
         if name in self._pending or name in self._dispatched:
             return Admission.DUPLICATE
-        if not self._accepting:
+        if not self._accepting or self._queue.qsize() + len(self._held) >= self.capacity:
             return Admission.FULL
         pending = PendingStart(event, start, received_at)
-        try:
-            self._queue.put_nowait(pending)
-        except asyncio.QueueFull:
-            return Admission.FULL
+        self._queue.put_nowait(_Ticket(next(self._seq), pending))
         self._pending[name] = pending
         self._recent.add(event.origin)
         return Admission.QUEUED
 
     async def join(self) -> None:
-        """Wait until every runner queued so far has been carried out."""
+        """Wait until every runner queued so far has been carried out (held ones too)."""
         await self._queue.join()
 
     def in_flight(self) -> list[PendingStart]:
@@ -181,47 +236,109 @@ class Pipeline:
 
     async def _work(self) -> None:
         while True:
-            pending = await self._queue.get()
+            ticket = await self._queue.get()
+            pending = ticket.pending
             self._in_flight += 1
             try:
                 outcome = await self._carry_out(pending)
+            except GitHubRateLimited as limited:  # not carried out: held, still pending
+                self._hold(ticket, limited)
+                continue
             except Exception:  # a bug must not kill the worker; the job is reported and dropped
                 log.exception("runner %s: unexpected error", pending.start.runner_name)
                 outcome = Outcome.ERROR
             finally:
                 self._in_flight -= 1
-                self._pending.pop(pending.start.runner_name, None)
-                self._queue.task_done()
+            self._pending.pop(pending.start.runner_name, None)
+            self._queue.task_done()
             self._metrics.dispatches.labels(outcome=outcome.value).inc()
             if outcome in (Outcome.DISPATCHED, Outcome.EXISTING):
                 self._dispatched.add(pending.start.runner_name)
             if outcome in (Outcome.FAILED, Outcome.ERROR):
                 self._recent.discard(pending.event.origin)  # so a repeat of it is not dropped
 
+    def _hold(self, ticket: _Ticket, limited: GitHubRateLimited) -> None:
+        """Keep a runner aside until GitHub's rate limit resets; it keeps its place in line."""
+        if not self._held:
+            log.warning("holding runners until GitHub's rate limit resets: %s", limited)
+        name = ticket.pending.start.runner_name
+        log.debug("runner %s: held for %.0fs", name, limited.retry_after)
+        self._held.append(ticket)
+        wake = self.monotonic() + limited.retry_after
+        if self._release is None or self._release.done() or wake < self._wake:
+            if self._release is not None:
+                self._release.cancel()  # only ever cancelled while it sleeps
+            self._wake = wake
+            self._release = asyncio.create_task(
+                self._release_after(limited.retry_after), name="rod-release"
+            )
+
+    async def _release_after(self, seconds: float) -> None:
+        """After the shortest wait, put every held runner back in line, in its old order.
+
+        Those whose credential is still paused (another installation's longer wait) are held
+        again at once by the rate gate, without a call.
+        """
+        await self._retrier.sleep(seconds)
+        ready, self._held = self._held, []
+        log.info("releasing %d held runners, first come first served", len(ready))
+        for ticket in ready:
+            self._queue.put_nowait(ticket)
+            self._queue.task_done()  # still one unfinished task per runner, as when held
+
+    async def _call(self, where: str, call: Callable[[], Awaitable[T]]) -> T:
+        """An upstream call with retries; a spent rate limit is not waited out here but held."""
+        return await self._retrier.run(where, call, passes=(GitHubRateLimited,))
+
     async def _carry_out(self, pending: PendingStart) -> Outcome:
-        """Credential, contract, dispatch."""
+        """Contract, credential, its Variable, dispatch (see the module docstring)."""
         event, start = pending.event, pending.start
         where = f"runner {start.runner_name} job {event.job_id} repo {event.repo_full_name}"
         credential: RunnerCredential | None = None
-        retry = self._retrier.run
+        stored = False
         try:
-            credential = await retry(where, lambda: self._credentials.obtain(event, start))
-            if credential is None:
-                log.info("%s: made by another try (generate-jitconfig 409)", where)
-                return Outcome.RUNNER_EXISTS
-            request = build_dispatch(event, start, credential)
-            result = await retry(where, lambda: self._nomad.dispatch(request))
+            request = build_dispatch(event, start)  # before any call: nothing left behind
+            path = credential_path(start)
+            credential = await self._call(where, lambda: self._credentials.obtain(event, start))
+            if credential is None and not await self._call(where, lambda: self._stored(path)):
+                credential = await self._call(where, lambda: self._credentials.remake(event, start))
+                if credential is None:
+                    log.info("%s: made by another try (generate-jitconfig 409)", where)
+                    return Outcome.RUNNER_EXISTS
+            if credential is not None:
+                made = credential
+                await self._call(where, lambda: self._store(path, made))
+                stored = True
+            result = await self._call(where, lambda: self._nomad.dispatch(request))
         except (NomadRejected, ContractError) as error:
             log.error("%s: REJECTED, not retried: %s", where, error)
             return Outcome.REJECTED
+        except GitHubRateLimited:
+            raise
         except UpstreamError as error:
             log.error("%s: FAILED, gave up: %s", where, error)
-            self._credentials.abandoned(start, credential)
+            if not stored:
+                self._credentials.abandoned(start, credential)
             return Outcome.FAILED
         self._metrics.to_dispatch_seconds.observe(self.monotonic() - pending.received_at)
         if result.existing:
+            # Never delete the runner here: the existing child reads the Variable (docstring).
             log.info("%s: Nomad already has %s", where, result.dispatched_job_id)
-            await self._credentials.unused(event, credential)
             return Outcome.EXISTING
         log.info("%s: dispatched %s eval %s", where, result.dispatched_job_id, result.eval_id)
         return Outcome.DISPATCHED
+
+    async def _stored(self, path: str) -> bool:
+        """Whether a Variable at `path` exists (listed: the dispatcher may not read it)."""
+        return any(found.path == path for found in await self._nomad.list_variables(path))
+
+    async def _store(self, path: str, credential: RunnerCredential) -> None:
+        """Create the credential's Variable, or replace the one an earlier try left."""
+        items = credential_items(credential)
+        written = await self._nomad.put_variable(path, items, cas=0)
+        if isinstance(written, VariableConflict):
+            # Its runner is gone (see the module docstring): the fresh credential replaces it.
+            log.info("%s: replacing the credential an earlier try stored", path)
+            index = written.current.modify_index
+            if isinstance(await self._nomad.put_variable(path, items, cas=index), VariableConflict):
+                raise NomadError(f"Nomad PUT /v1/var/{path}: changed meanwhile", status=409)

@@ -103,6 +103,9 @@ async def rig(toml: str | None = None) -> AsyncIterator[Rig]:
     nomad.post(DISPATCH_PATH).respond(
         200, json={"DispatchedJobID": "github-runner/dispatch-1-aa", "EvalID": "e1"}
     )
+    nomad.put(path__startswith="/v1/var/").respond(
+        200, json={"Path": f"nomad/jobs/github-runner/credentials/{RUNNER}", "ModifyIndex": 2}
+    )
     app = create_app(
         load_settings(ENV, toml),
         github_transport=httpx.MockTransport(github.async_handler),

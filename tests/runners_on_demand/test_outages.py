@@ -14,6 +14,7 @@ import copy
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -302,7 +303,55 @@ class TestNomadOutage:
         assert {job: len(ids) for job, ids in found.items()} == {"801": 1, "802": 1, "803": 1}
 
 
+@dataclass
+class Clock:
+    """The dispatcher's wall clock in a test: it moves on only when the dispatcher sleeps."""
+
+    now: float = field(default_factory=time.time)
+
+    async def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class TestGitHubRateLimits:
+    async def test_spent_limit_holds_every_job_in_order_until_the_reset(
+        self, nomad: NomadEmulator
+    ) -> None:
+        # Issue 10 item 5: 300 queued deliveries made 300 refused generate-jitconfig calls and
+        # dropped the jobs. Now the first refusal closes the gate: the rest wait without a call
+        # and are all served, first come first served, after the reset.
+        github = GitHubEmulator(repos=[REPO], tokens=[TOKEN], rate_limit=30).start()
+        try:
+            for _ in range(30):  # another tool sharing the token spends the hour's budget
+                spent = httpx.get(
+                    f"{github.url}/repos/{REPO}/actions/runners",
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                )
+            assert spent.headers["x-ratelimit-remaining"] == "0"
+            reset = int(spent.headers["x-ratelimit-reset"])
+            clock = github.backend.clock
+            sleep = Sleeper(lambda seconds: asyncio.to_thread(clock.advance, seconds))
+            toml = "[server]\nworkers = 1\n"  # one worker: the order on GitHub is the queue's
+            jobs = list(range(1201, 1221))
+            async with dispatcher(
+                github.url, nomad.url, sleep, toml=toml, clock=github.backend.clock.now
+            ) as rod:
+                for job in jobs:
+                    assert (await rod.post(job)).json() == {"queued": f"rod-{job}-1"}
+                await rod.drain()
+                assert rod.dispatches("dispatched") == len(jobs)
+                assert rod.dispatches("failed") == 0
+            statuses = [r["status"] for r in await calls(github.url, "POST", JIT_PATH)]
+            assert statuses == [403] + [201] * len(jobs)  # one refusal, no hammering
+            assert len(sleep.waits) == 1 and github.backend.clock.now() >= reset
+            async with httpx.AsyncClient(base_url=github.url) as client:
+                made = (await client.get("/_sim/state")).json()["runners"]
+            in_order = [r["name"] for r in sorted(made, key=lambda r: r["id"])]
+            assert in_order == [f"rod-{job}-1" for job in jobs]
+            assert sorted(await children(nomad.url)) == sorted(str(job) for job in jobs)
+        finally:
+            github.stop()
+
     async def test_primary_limit_waits_until_the_reset(self, nomad: NomadEmulator) -> None:
         github = GitHubEmulator(repos=[REPO], tokens=[TOKEN], rate_limit=1).start()
         try:
@@ -347,8 +396,9 @@ class TestGitHubRateLimits:
             body=json.dumps(message),
             content_type="application/json",
         )
-        sleep = Sleeper()
-        async with dispatcher(github.url, nomad.url, sleep) as rod:
+        clock = Clock()
+        sleep = Sleeper(clock.advance)
+        async with dispatcher(github.url, nomad.url, sleep, clock=lambda: clock.now) as rod:
             assert (await rod.post(911)).status_code == 202
             await rod.drain()
         assert sleep.waits == [60.0]
@@ -374,8 +424,15 @@ class TestGitHubRateLimits:
                 answered.append(response.status_code)
                 return response
 
-        sleep = Sleeper()
-        async with dispatcher(github.url, nomad.url, sleep, github_transport=TooManyTwice()) as rod:
+        clock = Clock()
+        sleep = Sleeper(clock.advance)
+        async with dispatcher(
+            github.url,
+            nomad.url,
+            sleep,
+            clock=lambda: clock.now,
+            github_transport=TooManyTwice(),
+        ) as rod:
             assert (await rod.post(921)).status_code == 202
             await rod.drain()
         await upstream.aclose()

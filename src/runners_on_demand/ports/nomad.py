@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -17,7 +18,7 @@ import httpx
 from runners_on_demand.contract import DispatchRequest
 from runners_on_demand.errors import NomadError, NomadRejected
 from runners_on_demand.observed import Child, child_from_stub
-from runners_on_demand.ports.protocols import DispatchResult
+from runners_on_demand.ports.protocols import DispatchResult, VariableConflict, VariableMeta
 
 __all__ = ["NomadHttp", "tls_context"]
 
@@ -97,6 +98,32 @@ class NomadHttp:
         # https://developer.hashicorp.com/nomad/api-docs/jobs#stop-a-job (an unknown job: 200)
         await self._send("DELETE", f"/v1/job/{quote(job_id, safe='')}", params=self._scope)
 
+    async def put_variable(
+        self, path: str, items: Mapping[str, str], *, cas: int | None = None
+    ) -> VariableMeta | VariableConflict:
+        """`PUT /v1/var/{path}[?cas=N]`; a lost check-and-set is a `VariableConflict`."""
+        # https://developer.hashicorp.com/nomad/api-docs/variables/variables#create-variable
+        # 409 carries the current Variable (its items only for a token that may read it).
+        params = dict(self._scope) | ({"cas": str(cas)} if cas is not None else {})
+        body = {"Path": path, "Items": dict(items)}
+        response = await self._send("PUT", _var(path), params=params, json=body, conflict=True)
+        meta = _variable(_json(response, f"Nomad PUT {_var(path)}"))
+        return VariableConflict(meta) if response.status_code == 409 else meta
+
+    async def delete_variable(self, path: str) -> None:
+        """`DELETE /v1/var/{path}`: Nomad answers success for a path that holds nothing."""
+        # https://developer.hashicorp.com/nomad/api-docs/variables/variables#delete-variable
+        await self._send("DELETE", _var(path), params=self._scope)
+
+    async def list_variables(self, prefix: str) -> list[VariableMeta]:
+        """`GET /v1/vars?prefix=...`: metadata of the Variables under `prefix`."""
+        # https://developer.hashicorp.com/nomad/api-docs/variables/variables#list-variables
+        response = await self._send("GET", "/v1/vars", params={"prefix": prefix, **self._scope})
+        listed = _json(response, "Nomad GET /v1/vars")
+        if not isinstance(listed, list):
+            raise NomadError("Nomad GET /v1/vars: answer is not a list", status=200)
+        return [_variable(item) for item in listed if isinstance(item, dict)]
+
     async def _send(
         self,
         method: str,
@@ -104,6 +131,7 @@ class NomadHttp:
         *,
         params: Mapping[str, str] | None = None,
         json: object = None,
+        conflict: bool = False,
     ) -> httpx.Response:
         where = f"Nomad {method} {path}"
         try:
@@ -112,9 +140,34 @@ class NomadHttp:
             )
         except httpx.HTTPError as error:
             raise NomadError(f"{where}: {type(error).__name__}") from error
-        if response.is_success:
+        if response.is_success or (conflict and response.status_code == 409):
             return response
         raise _error(response, where)
+
+
+def _var(path: str) -> str:
+    """The URL path of a Variable; its own slashes stay (Nomad paths allow `[A-Za-z0-9-_~/]`)."""
+    return f"/v1/var/{quote(path, safe='/')}"
+
+
+def _json(response: httpx.Response, where: str) -> Any:
+    """The answer's JSON (a 409 comes as text/plain, JSON all the same)."""
+    try:
+        return response.json()
+    except ValueError as error:
+        raise NomadError(f"{where}: answer is not JSON", status=response.status_code) from error
+
+
+def _variable(data: Any) -> VariableMeta:
+    """A Variable (or its metadata) as `VariableMeta`; times come in nanoseconds."""
+    try:
+        return VariableMeta(
+            path=str(data["Path"]),
+            modify_index=int(data["ModifyIndex"]),
+            modify_time=int(data.get("ModifyTime") or 0) / 1e9,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise NomadError("Nomad: a Variable without Path or ModifyIndex", status=200) from error
 
 
 def _error(response: httpx.Response, where: str) -> NomadError:

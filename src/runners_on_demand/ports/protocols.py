@@ -15,7 +15,15 @@ from typing import Any, Protocol
 from runners_on_demand.contract import DispatchRequest, JitConfig, RegistrationToken
 from runners_on_demand.observed import Child, QueuedJob, Runner
 
-__all__ = ["DispatchResult", "GitHubPort", "NomadPort", "Removal", "RunnerExists"]
+__all__ = [
+    "DispatchResult",
+    "GitHubPort",
+    "NomadPort",
+    "Removal",
+    "RunnerExists",
+    "VariableConflict",
+    "VariableMeta",
+]
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,22 @@ class DispatchResult:
     # Nomad answers EvalID "" when the token matched an existing child (state_store.go
     # CheckIdempotencyToken) -- and also for a parent that is periodic, which ours is not.
     existing: bool
+
+
+@dataclass(frozen=True)
+class VariableMeta:
+    """A Nomad Variable's metadata, as `GET /v1/vars` lists it (never its items)."""
+
+    path: str
+    modify_index: int
+    modify_time: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class VariableConflict:
+    """A check-and-set write lost: the Variable exists (or changed) as `current` shows."""
+
+    current: VariableMeta
 
 
 class GitHubPort(Protocol):
@@ -86,7 +110,7 @@ class GitHubPort(Protocol):
 
 
 class NomadPort(Protocol):
-    """Nomad's HTTP API as the core uses it: dispatch, list children, stop one, health."""
+    """Nomad's HTTP API as the core uses it: dispatch, children, health, credential Variables."""
 
     async def dispatch(self, request: DispatchRequest) -> DispatchResult:
         """`POST /v1/job/{job}/dispatch?idempotency_token=...`."""
@@ -102,4 +126,18 @@ class NomadPort(Protocol):
 
     async def health(self) -> None:
         """Raise `NomadError` unless the agent answers."""
+        ...
+
+    async def put_variable(
+        self, path: str, items: Mapping[str, str], *, cas: int | None = None
+    ) -> VariableMeta | VariableConflict:
+        """`PUT /v1/var/{path}[?cas=N]`: create (cas 0) or replace a Variable."""
+        ...
+
+    async def delete_variable(self, path: str) -> None:
+        """`DELETE /v1/var/{path}`; a Variable that is not there is no error."""
+        ...
+
+    async def list_variables(self, prefix: str) -> list[VariableMeta]:
+        """`GET /v1/vars?prefix=...`: the Variables under `prefix` (metadata only)."""
         ...

@@ -4,10 +4,16 @@ It runs inside `rod serve` every `[reconcile] interval_seconds` and once in `rod
 A tick reads the Nomad children first (a JIT runner is made before its child, so every child seen
 has its runner in the later runner list), then, per repository, the queued jobs, the runners,
 and the queued jobs again (see `plan.Observation.earlier_jobs`).
-A repository GitHub would not list is left out of the plan; if Nomad cannot be read, the tick
-does nothing. New runners go through the pipeline's own queue (`pipeline.Pipeline.submit`), with
-its retries; retiring removes the GitHub runner first and stops the Nomad child only if that
-worked.
+A repository GitHub would not list is left out of the plan; one it answers 404 for (gone,
+renamed, or out of the token's sight) is forgotten until an intake names it again, and logged
+once. If Nomad cannot be read, the tick does nothing. New runners go through the pipeline's own
+queue (`pipeline.Pipeline.submit`), with its retries; retiring removes the GitHub runner first
+and stops the Nomad child only if that worked. Last, credential Variables nobody will read again
+are destroyed (sweep.py).
+
+A tick *succeeds* (`rod_reconcile_last_success_timestamp_seconds`) when it read Nomad and every
+served repository that GitHub still knows: a forgotten 404 does not hold it back; a rate limit
+or an error on any repository leaves it partial.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Gauge
 
+from runners_on_demand.contract import credentials_prefix
 from runners_on_demand.errors import GitHubRateLimited, UpstreamError
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.names import is_valid_full_name
@@ -37,6 +44,7 @@ from runners_on_demand.reconcile.plan import (
     Retire,
     plan,
 )
+from runners_on_demand.reconcile.sweep import stale_credentials
 
 __all__ = ["ActionResult", "Outcome", "Reconciler", "Report", "ServedRepos"]
 
@@ -83,11 +91,23 @@ class ServedRepos:
     def __init__(self, configured: Iterable[str] = ()) -> None:
         self._configured = {repo.lower(): repo for repo in configured}
         self._heard: dict[str, str] = {}
+        self._gone: set[str] = set()  # GitHub answered 404: not served until named again
+        self._reported: set[str] = set()
 
     def saw(self, full_name: str) -> None:
         """An intake heard of a job in this repository: serve it from now on."""
         if is_valid_full_name(full_name):
+            self._gone.discard(full_name.lower())
             self._heard.setdefault(full_name.lower(), full_name)
+
+    def forget(self, full_name: str) -> bool:
+        """GitHub answers 404 for it: stop serving it; True the first time (to log it once)."""
+        key = full_name.lower()
+        self._gone.add(key)
+        self._heard.pop(key, None)
+        first = key not in self._reported
+        self._reported.add(key)
+        return first
 
     def names(self, children: Iterable[Child]) -> dict[str, str]:
         """Lower-case name -> name: configured, heard of, and named by our Nomad children."""
@@ -96,7 +116,7 @@ class ServedRepos:
             full_name = child.meta.get("REPO_FULL_NAME", "")
             if child.meta.get(MANAGED_BY_KEY) == MANAGED_BY and is_valid_full_name(full_name):
                 repos.setdefault(full_name.lower(), full_name)
-        return repos
+        return {key: name for key, name in repos.items() if key not in self._gone}
 
 
 @dataclass
@@ -126,7 +146,7 @@ class _Metrics:
             ),
             Gauge(
                 "rod_reconcile_last_success_timestamp_seconds",
-                "When a reconciler tick last read everything it needed.",
+                "When a reconciler tick last read Nomad and every repository GitHub still knows.",
                 registry=registry,
             ),
         )
@@ -206,8 +226,8 @@ class Reconciler:
         outcomes += [self._submit(a) for a in result.actions if isinstance(a, MakeRunner)]
         for outcome in outcomes:
             kind = "retire" if isinstance(outcome.action, Retire) else "dispatch"
-            # A runner the pipeline already has in hand is routine during a burst: keep it quiet.
-            quiet = outcome.result is ActionResult.DUPLICATE
+            # Routine during a burst, and once per job per tick: aggregated below.
+            quiet = outcome.result in (ActionResult.DUPLICATE, ActionResult.DEFERRED)
             log.log(
                 logging.DEBUG if quiet else logging.INFO,
                 "reconcile: %s %s (%s): %s",
@@ -218,12 +238,17 @@ class Reconciler:
             )
             if self._metrics:
                 self._metrics.actions.labels(kind, outcome.result.value).inc()
+        deferred = [_name(o.action) for o in outcomes if o.result is ActionResult.DEFERRED]
+        if deferred:
+            shown = ", ".join(deferred[:3]) + (", ..." if len(deferred) > 3 else "")
+            log.info("reconcile: %d runners deferred to the next tick (%s)", len(deferred), shown)
         for job in result.gave_up:
             log.error(
                 "reconcile: %s is still queued after %d retries; giving up",
                 job,
                 self.policy.settings.max_retries,
             )
+        await self._sweep(observation)
         self._count_tick("partial" if problems else "ok")
         if not problems and self._metrics:
             self._metrics.last_success.set(observation.now)
@@ -259,7 +284,15 @@ class Reconciler:
                 problems.append(f"{full_name} and later repositories: {error}")
                 break  # don't hammer: the rest waits for the next tick
             except UpstreamError as error:
-                problems.append(f"{full_name}: {error}")
+                if error.status == 404:  # not a problem of this tick: nothing there to serve
+                    if self.repos.forget(full_name):
+                        log.warning(
+                            "reconcile: GitHub answers 404 for %s (gone, renamed, or out of the "
+                            "token's sight); not served until a webhook names it again",
+                            full_name,
+                        )
+                else:
+                    problems.append(f"{full_name}: {error}")
                 continue
             observed.add(key)
             earlier_jobs += repo_earlier_jobs
@@ -315,6 +348,23 @@ class Reconciler:
         except UpstreamError as error:
             return Outcome(action, ActionResult.FAILED, str(error))
         return Outcome(action, ActionResult.RETIRED, ", ".join(done) or "nothing left")
+
+    async def _sweep(self, observation: Observation) -> None:
+        """Destroy the credential Variables nobody will read again (sweep.py)."""
+        destroyed: list[str] = []
+        for parent in sorted({pool.nomad_job for pool in self.policy.decision.pools}):
+            try:
+                stored = await self._nomad.list_variables(credentials_prefix(parent))
+                for variable, why in stale_credentials(stored, observation, self.policy):
+                    await self._nomad.delete_variable(variable.path)
+                    destroyed.append(f"{variable.path.rpartition('/')[2]} ({why})")
+            except UpstreamError as error:
+                log.warning("reconcile: credential Variables of %s: %s", parent, error)
+        if destroyed:
+            shown = ", ".join(destroyed[:5]) + (", ..." if len(destroyed) > 5 else "")
+            log.info("reconcile: destroyed %d credential Variables: %s", len(destroyed), shown)
+            if self._metrics:
+                self._metrics.actions.labels("credential", "destroyed").inc(len(destroyed))
 
     def _submit(self, action: MakeRunner) -> Outcome:
         """Queue the runner behind the intakes' own, leaving them room."""
