@@ -30,8 +30,10 @@ from runners_on_demand.app import create_app
 from runners_on_demand.backoff import Backoff
 from runners_on_demand.config import load_settings
 from simulator.github import GitHubEmulator
+from simulator.github.actions import JobSpec
 from simulator.harness.nomad_client import RUNNER_JOB_SPEC, NomadApi
 from simulator.harness.stack import runner_variables
+from simulator.harness.waiting import wait_for
 from simulator.nomad import NomadEmulator
 from simulator.serving import free_port
 
@@ -173,6 +175,13 @@ async def inject(base_url: str, **fault: Any) -> None:
         (await client.post("/_sim/faults", json=fault)).raise_for_status()
 
 
+def rest(github_url: str, path: str) -> Any:
+    """A GitHub REST answer, with the dispatcher's token."""
+    answer = httpx.get(f"{github_url}{path}", headers={"Authorization": f"Bearer {TOKEN}"})
+    answer.raise_for_status()
+    return answer.json()
+
+
 async def calls(base_url: str, method: str, path: str) -> list[dict[str, Any]]:
     """The emulator's log of requests matching `method` and `path` (a glob)."""
     async with httpx.AsyncClient(base_url=base_url) as client:
@@ -311,6 +320,67 @@ class Clock:
 
     async def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class AnswerTimeout(httpx.AsyncBaseTransport):
+    """The dispatcher's Nomad client giving up after `seconds`, as its 10 s timeout does."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.upstream = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await asyncio.wait_for(self.upstream.handle_async_request(request), self.seconds)
+        except TimeoutError:
+            raise httpx.ReadTimeout("timed out", request=request) from None
+
+
+class TestDispatchAnsweredLate:
+    async def test_the_child_nomad_committed_keeps_its_runner(self, github: GitHubEmulator) -> None:
+        # Issue 10 item 1: Nomad commits the dispatch but answers after the client's timeout;
+        # the retry hears "already dispatched". The dispatcher then deleted the JIT runner, the
+        # very credential of the child that exists: its runner got 401 and the job waited.
+        nomad = NomadEmulator(driver="process").start()
+        try:
+            NomadApi(nomad.url).register_spec(RUNNER_JOB_SPEC, runner_variables())
+            # The job waits for an approval: its runner connects and idles, deletable (not busy).
+            spec = JobSpec("build", labels=SAMPLE["workflow_job"]["labels"], duration_seconds=0.2,
+                           waiting=True)  # fmt: skip
+            owner, name = REPO.split("/")
+            job = github.backend.create_run(owner, name, name="CI", event="push", jobs=[spec])
+            job_id = job.jobs[0].id
+            await inject(nomad.url, method="POST", path=DISPATCH_PATH, hang_seconds=3.0,
+                         passthrough=True)  # fmt: skip
+            late = AnswerTimeout(1.0)
+            async with dispatcher(github.url, nomad.url, Sleeper(), nomad_transport=late) as rod:
+                assert (await rod.post(job_id)).json() == {"queued": f"rod-{job_id}-1"}
+                await rod.drain()
+                assert rod.dispatches("existing") == 1
+                runners = await asyncio.to_thread(
+                    wait_for,
+                    "the child's runner to connect",
+                    lambda: rest(github.url, f"/repos/{REPO}/actions/runners")["runners"],
+                    lambda found: [r["status"] for r in found] == ["online"],
+                    timeout=30,
+                )
+                github.backend.approve_job(job_id)
+                done = await asyncio.to_thread(
+                    wait_for,
+                    "the job to run on the child's runner",
+                    lambda: rest(github.url, f"/repos/{REPO}/actions/jobs/{job_id}"),
+                    lambda found: found["status"] == "completed",
+                    timeout=30,
+                )
+            await late.upstream.aclose()
+            assert (done["conclusion"], done["runner_name"]) == ("success", f"rod-{job_id}-1")
+            assert [r["name"] for r in runners] == [f"rod-{job_id}-1"]
+            assert await calls(github.url, "DELETE", "/repos/*/actions/runners/*") == []
+            assert {job: len(ids) for job, ids in (await children(nomad.url)).items()} == {
+                str(job_id): 1
+            }
+        finally:
+            nomad.stop()
 
 
 class TestGitHubRateLimits:
