@@ -1,4 +1,7 @@
-"""`rod serve`: check the settings, then run the dispatcher under uvicorn until SIGTERM."""
+"""`rod serve`: check the settings, then run the dispatcher under uvicorn until SIGTERM.
+
+The HTTP edge's limits (limits.py) apply to whichever parser uvicorn uses, h11 or httptools.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import uvicorn
 
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError
+from runners_on_demand.limits import EdgeLimits, parser_protocol, protocol_class
 from runners_on_demand.wiring import LOG_FORMAT, read_settings
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -73,10 +77,21 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
         settings.nomad_namespace,
         ", ".join(f"{p.name}->{p.nomad_job}" for p in settings.policy.pools),
     )
+    server = settings.server
+    try:
+        parser = parser_protocol(server.http)
+    except ImportError:
+        _fail([f'[server] http = "{server.http}" but that parser is not installed'])
+    limits = EdgeLimits(
+        server.header_timeout_seconds, server.max_header_bytes, server.max_connections
+    )
     uvicorn.run(
         app,
-        host=host or settings.server.host,
-        port=settings.server.port if port is None else port,
+        host=host or server.host,
+        port=server.port if port is None else port,
+        http=protocol_class(parser, limits),
+        timeout_keep_alive=server.keepalive_timeout_seconds,
+        h11_max_incomplete_event_size=server.max_header_bytes,  # h11's own cap, the same
         log_config=None,
         log_level=log_level,
         access_log=False,
