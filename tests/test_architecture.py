@@ -101,7 +101,7 @@ class TestImportGraph:
     def test_the_pure_core_makes_no_io(self) -> None:
         pure = ["decision", "delivery", "events", "names", "contract", "observed", "tables"]
         pure += ["reconcile.model", "reconcile.units", "reconcile.plan", "reconcile.settings"]
-        pure += ["reconcile.sweep"]
+        pure += ["reconcile.stored"]
         io = {"httpx", "asyncio", "os", "socket", "time", "starlette", "uvicorn"}
         for name in pure:
             path = modules()[f"runners_on_demand.{name}"]

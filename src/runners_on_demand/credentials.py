@@ -40,6 +40,10 @@ class RunnerCredentials(Protocol):
         """This process gave up on `start` before `credential` (if any) was stored anywhere."""
         ...
 
+    async def discard(self, event: WorkflowJobEvent, start: StartRunner) -> bool:
+        """Remove the runner made for `start` unless it runs a job; True when it is gone."""
+        ...
+
 
 class GitHubCredentials:
     """`RunnerCredentials` from a repository's REST endpoints (JIT or registration token)."""
@@ -82,16 +86,20 @@ class GitHubCredentials:
         # concurrent delivery) or to a dead process; the reconciler retires those after the idle
         # grace. A busy runner took a job after all: leave it.
         name = start.runner_name
-        if name not in self._abandoned:
-            return None
-        owner, repo = event.repo_owner, event.repo_name
-        runner = await self._github.find_runner(owner, repo, name)
-        if runner is not None and (
-            runner.busy or await self._github.delete_runner(owner, repo, runner.id) is Removal.BUSY
-        ):
+        if name not in self._abandoned or not await self.discard(event, start):
             return None
         log.warning("runner %s: made earlier but never stored; making it again", name)
         return await self.obtain(event, start)
+
+    async def discard(self, event: WorkflowJobEvent, start: StartRunner) -> bool:
+        """Remove the runner called `start.runner_name` unless it is busy (asked afresh)."""
+        owner, repo = event.repo_owner, event.repo_name
+        runner = await self._github.find_runner(owner, repo, start.runner_name)
+        if runner is None:
+            return True
+        if runner.busy:
+            return False
+        return await self._github.delete_runner(owner, repo, runner.id) is not Removal.BUSY
 
     def abandoned(self, start: StartRunner, credential: RunnerCredential | None) -> None:
         """Remember a JIT runner this process made but never stored."""

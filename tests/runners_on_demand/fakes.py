@@ -44,6 +44,8 @@ class FakeGitHub:
         self, owner: str, repo: str, body: Mapping[str, Any], *, installation_id: int | None = None
     ) -> JitConfig | RunnerExists:
         self.calls.append(("generate_jitconfig", body["name"]))
+        if any(r.name == body["name"] for r in self.runners.get(f"{owner}/{repo}", [])):
+            return RunnerExists(body["name"])  # 409: runner names are unique
         return JitConfig(encoded="e30=")
 
     async def create_registration_token(

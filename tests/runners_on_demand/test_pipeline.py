@@ -19,6 +19,7 @@ from runners_on_demand.credentials import GitHubCredentials
 from runners_on_demand.decision import Ignore, IgnoreReason, Policy, StartRunner, decide
 from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
 from runners_on_demand.metrics import Metrics
+from runners_on_demand.observed import Runner
 from runners_on_demand.pipeline import Admission, Admitted, PendingStart, Pipeline
 from runners_on_demand.ports.github import GitHubHttp
 from runners_on_demand.ports.github_auth import PatAuth
@@ -571,3 +572,89 @@ class TestIntakeSeam:
         assert isinstance(listened, Admitted) and listened.admission is Admission.QUEUED
         assert isinstance(webhook, Admitted) and webhook.admission is Admission.DUPLICATE
         assert [call for call in nomad.calls if call[0] == "dispatch"] == [("dispatch", "rod-42-1")]
+
+
+def ended(job_id: int = 42, *, labels: tuple[str, ...] = EVENT.labels) -> WorkflowJobEvent:
+    """GitHub's `completed` for a job cancelled while queued: no runner ever took it."""
+    return replace(
+        EVENT,
+        origin=heard(delivery=f"done-{job_id}"),
+        action="completed",
+        status="completed",
+        conclusion="cancelled",
+        job_id=job_id,
+        labels=labels,
+    )
+
+
+class TestEndedJobs:
+    """Issue 10 item 2: a job cancelled while queued must not leave a runner that boots idle."""
+
+    async def test_its_waiting_runner_is_withdrawn_before_any_call(self) -> None:
+        github, nomad = FakeGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad, workers=0)
+        made.start()
+        assert isinstance(made.offer(EVENT, received_at=0.0), Admitted)
+        assert made.offer(ended(), received_at=0.0) == Ignore(IgnoreReason.COMPLETED)
+        assert made.in_flight() == [] and made.depth == 0
+        await asyncio.wait_for(made.join(), 5)  # nothing left unfinished
+        assert github.calls == [] and nomad.calls == []
+
+    async def test_another_waiting_runner_of_its_labels_goes_instead(self) -> None:
+        # Job 42's own runner is with a worker already; job 43's, same labels, still waits.
+        github, nomad = FakeGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad, workers=0)
+        made.start()
+        other_labels = replace(
+            EVENT, origin=heard(delivery="d-44"), job_id=44, labels=("self-hosted",)
+        )
+        for event in (replace(EVENT, origin=heard(delivery="d-43"), job_id=43), other_labels):
+            made.offer(event, received_at=0.0)
+        made.offer(ended(42), received_at=0.0)
+        assert [p.start.runner_name for p in made.in_flight()] == ["rod-44-1"]
+
+    async def test_a_late_queued_copy_starts_nothing(self) -> None:
+        github, nomad = FakeGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad)
+        made.start()
+        made.offer(ended(), received_at=0.0)
+        late = made.offer(EVENT, received_at=0.0)
+        await made.stop()
+        assert isinstance(late, Admitted) and late.admission is Admission.ENDED
+        assert github.calls == [] and nomad.dispatched == []
+
+    async def test_its_dispatched_runner_is_removed_and_its_child_stopped(self) -> None:
+        github, nomad = FakeGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad)
+        made.start()
+        made.offer(EVENT, received_at=0.0)
+        await made.join()
+        github.runners["octo/hello"] = [Runner("octo/hello", 9, "rod-42-1", "offline", False)]
+        made.offer(ended(), received_at=0.0)
+        await made.stop()  # waits for nothing more than the queue: the removal ran meanwhile
+        assert ("delete_runner", 9) in github.calls
+        assert nomad.calls[-1] == ("stop_job", "github-runner/dispatch-x")
+
+    async def test_a_busy_runner_is_left_with_its_child(self) -> None:
+        github, nomad = FakeGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad)
+        made.start()
+        made.offer(EVENT, received_at=0.0)
+        await made.join()
+        github.runners["octo/hello"] = [Runner("octo/hello", 9, "rod-42-1", "online", True)]
+        made.offer(ended(), received_at=0.0)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        await made.stop()
+        assert not any(
+            call[0] in ("delete_runner", "stop_job") for call in [*github.calls, *nomad.calls]
+        )
+
+    async def test_a_job_that_ran_on_a_runner_withdraws_nothing(self) -> None:
+        github, nomad = FakeGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad, workers=0)
+        made.start()
+        made.offer(replace(EVENT, origin=heard(delivery="d-43"), job_id=43), received_at=0.0)
+        ran = replace(ended(), runner_id=7, runner_name="rod-43-1", conclusion="success")
+        made.offer(ran, received_at=0.0)
+        assert [p.start.runner_name for p in made.in_flight()] == ["rod-43-1"]

@@ -9,7 +9,7 @@ renamed, or out of the token's sight) is forgotten until an intake names it agai
 once. If Nomad cannot be read, the tick does nothing. New runners go through the pipeline's own
 queue (`pipeline.Pipeline.submit`), with its retries; retiring removes the GitHub runner first
 and stops the Nomad child only if that worked. Last, credential Variables nobody will read again
-are destroyed (sweep.py).
+are destroyed (stored.py).
 
 A tick *succeeds* (`rod_reconcile_last_success_timestamp_seconds`) when it read Nomad and every
 served repository that GitHub still knows: a forgotten 404 does not hold it back; a rate limit
@@ -30,8 +30,7 @@ from prometheus_client import Counter, Gauge
 from runners_on_demand.contract import credentials_prefix
 from runners_on_demand.errors import GitHubRateLimited, UpstreamError
 from runners_on_demand.metrics import Metrics
-from runners_on_demand.names import is_valid_full_name
-from runners_on_demand.observed import MANAGED_BY, MANAGED_BY_KEY, Child, QueuedJob, Runner
+from runners_on_demand.observed import Child, QueuedJob, Runner
 from runners_on_demand.pipeline import Admission, Pipeline
 from runners_on_demand.ports import GitHubPort, NomadPort, Removal
 from runners_on_demand.reconcile.plan import (
@@ -44,9 +43,16 @@ from runners_on_demand.reconcile.plan import (
     Retire,
     plan,
 )
-from runners_on_demand.reconcile.sweep import stale_credentials
+from runners_on_demand.reconcile.repos import ServedRepos
+from runners_on_demand.reconcile.stored import stale_credentials, to_resume
 
-__all__ = ["ActionResult", "Outcome", "Reconciler", "Report", "ServedRepos"]
+__all__ = [
+    "ActionResult",
+    "Outcome",
+    "Reconciler",
+    "Report",
+    "ServedRepos",
+]  # ServedRepos: repos.py
 
 log = logging.getLogger(__name__)
 
@@ -83,40 +89,6 @@ class Report:
     outcomes: tuple[Outcome, ...] = ()
     problems: tuple[str, ...] = ()
     retry_after: float = 0.0  # GitHub's rate limit asked for this long a pause
-
-
-class ServedRepos:
-    """The repositories the reconciler serves: configured ones and those an intake named."""
-
-    def __init__(self, configured: Iterable[str] = ()) -> None:
-        self._configured = {repo.lower(): repo for repo in configured}
-        self._heard: dict[str, str] = {}
-        self._gone: set[str] = set()  # GitHub answered 404: not served until named again
-        self._reported: set[str] = set()
-
-    def saw(self, full_name: str) -> None:
-        """An intake heard of a job in this repository: serve it from now on."""
-        if is_valid_full_name(full_name):
-            self._gone.discard(full_name.lower())
-            self._heard.setdefault(full_name.lower(), full_name)
-
-    def forget(self, full_name: str) -> bool:
-        """GitHub answers 404 for it: stop serving it; True the first time (to log it once)."""
-        key = full_name.lower()
-        self._gone.add(key)
-        self._heard.pop(key, None)
-        first = key not in self._reported
-        self._reported.add(key)
-        return first
-
-    def names(self, children: Iterable[Child]) -> dict[str, str]:
-        """Lower-case name -> name: configured, heard of, and named by our Nomad children."""
-        repos = {**self._configured, **self._heard}
-        for child in children:
-            full_name = child.meta.get("REPO_FULL_NAME", "")
-            if child.meta.get(MANAGED_BY_KEY) == MANAGED_BY and is_valid_full_name(full_name):
-                repos.setdefault(full_name.lower(), full_name)
-        return {key: name for key, name in repos.items() if key not in self._gone}
 
 
 @dataclass
@@ -222,8 +194,10 @@ class Reconciler:
             log.warning("reconcile: skipped, %s", "; ".join(problems))
             return Report(None, None, problems=tuple(problems), retry_after=retry_after)
         result = self.plan(observation)
-        outcomes = [await self._retire(a) for a in result.actions if isinstance(a, Retire)]
+        retire = [action for action in result.actions if isinstance(action, Retire)]
+        outcomes = [await self._retire(action) for action in retire]
         outcomes += [self._submit(a) for a in result.actions if isinstance(a, MakeRunner)]
+        outcomes += await self._stored(observation, {action.runner_name for action in retire})
         for outcome in outcomes:
             kind = "retire" if isinstance(outcome.action, Retire) else "dispatch"
             # Routine during a burst, and once per job per tick: aggregated below.
@@ -248,7 +222,6 @@ class Reconciler:
                 job,
                 self.policy.settings.max_retries,
             )
-        await self._sweep(observation)
         self._count_tick("partial" if problems else "ok")
         if not problems and self._metrics:
             self._metrics.last_success.set(observation.now)
@@ -349,15 +322,21 @@ class Reconciler:
             return Outcome(action, ActionResult.FAILED, str(error))
         return Outcome(action, ActionResult.RETIRED, ", ".join(done) or "nothing left")
 
-    async def _sweep(self, observation: Observation) -> None:
-        """Destroy the credential Variables nobody will read again (sweep.py)."""
+    async def _stored(self, observation: Observation, retired: set[str]) -> list[Outcome]:
+        """Dispatch stored runners again (no child came), destroy spent Variables (stored.py)."""
+        resumed: list[Outcome] = []
         destroyed: list[str] = []
         for parent in sorted({pool.nomad_job for pool in self.policy.decision.pools}):
             try:
                 stored = await self._nomad.list_variables(credentials_prefix(parent))
+                resumed += [
+                    self._submit(a) for a in to_resume(stored, observation, self.policy, retired)
+                ]
+                keep = {_name(outcome.action) for outcome in resumed}
                 for variable, why in stale_credentials(stored, observation, self.policy):
-                    await self._nomad.delete_variable(variable.path)
-                    destroyed.append(f"{variable.path.rpartition('/')[2]} ({why})")
+                    if variable.path.rpartition("/")[2] not in keep:
+                        await self._nomad.delete_variable(variable.path)
+                        destroyed.append(f"{variable.path.rpartition('/')[2]} ({why})")
             except UpstreamError as error:
                 log.warning("reconcile: credential Variables of %s: %s", parent, error)
         if destroyed:
@@ -365,6 +344,7 @@ class Reconciler:
             log.info("reconcile: destroyed %d credential Variables: %s", len(destroyed), shown)
             if self._metrics:
                 self._metrics.actions.labels("credential", "destroyed").inc(len(destroyed))
+        return resumed
 
     def _submit(self, action: MakeRunner) -> Outcome:
         """Queue the runner behind the intakes' own, leaving them room."""

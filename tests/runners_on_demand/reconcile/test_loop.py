@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 import pytest
 
@@ -319,6 +320,24 @@ class TestTick:
         await made.tick()
         assert list(nomad.variables) == ["nomad/jobs/github-runner/credentials/rod-8-1"]
         assert ("delete_variable", "nomad/jobs/github-runner/credentials/rod-7-1") in nomad.calls
+
+    async def test_a_runner_stored_but_never_dispatched_is_dispatched_again(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        # Issue 10 item 2: a process SIGKILLed between storing the credential and dispatching;
+        # its runner idled out the grace, was retired and made again. Now it is dispatched.
+        github.jobs[REPO] = [queued(7)]
+        github.runners[REPO] = [replace(runner(7), status="offline")]
+        await nomad.put_variable("nomad/jobs/github-runner/credentials/rod-7-1", {"x": "y"})
+        made, dispatcher = reconciler(github, nomad, clock)
+        report = await made.tick()
+        await dispatcher.stop()
+        assert [str(o) for o in report.outcomes] == ["queued"]
+        assert report.outcomes[0].action.reason == "stored credential, no Nomad job"
+        assert [c for c in nomad.calls if c[0] == "dispatch"] == [("dispatch", "rod-7-1")]
+        assert [c for c in github.calls if c[0] in ("generate_jitconfig", "delete_runner")] == [
+            ("generate_jitconfig", "rod-7-1")  # 409: the runner exists; none removed or made
+        ]
 
     async def test_metrics_count_ticks_and_actions(
         self, github: FakeGitHub, nomad: FakeNomad, clock: Clock

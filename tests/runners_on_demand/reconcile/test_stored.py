@@ -1,4 +1,4 @@
-"""Tests for runners_on_demand.reconcile.sweep: which credential Variables may be destroyed."""
+"""Tests for runners_on_demand.reconcile.stored: which credential Variables may be destroyed."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from runners_on_demand.observed import MANAGED_BY, Child, Runner
+from runners_on_demand.observed import MANAGED_BY, Child, QueuedJob, Runner, queued_job_from_rest
 from runners_on_demand.ports import VariableMeta
 from runners_on_demand.reconcile.model import InFlight, Observation, ReconcilePolicy
 from runners_on_demand.reconcile.settings import ReconcileSettings
-from runners_on_demand.reconcile.sweep import stale_credentials
+from runners_on_demand.reconcile.stored import stale_credentials, to_resume
 
 NOW = 1_800_000_000.0
 REPO = "octo/app"
@@ -30,6 +30,20 @@ def child(name: str, *, status: str = "running", parent: str = "github-runner") 
 
 def runner(name: str, *, status: str = "offline", busy: bool = False) -> Runner:
     return Runner(REPO, 1, name, status, busy)
+
+
+def queued(job_id: int) -> QueuedJob:
+    rest = {"id": job_id, "run_id": 9, "run_attempt": 1, "name": "build", "status": "queued",
+            "labels": ["self-hosted"]}  # fmt: skip
+    found = queued_job_from_rest(rest, {"full_name": REPO, "html_url": f"https://x.test/{REPO}"})
+    assert found is not None
+    return found
+
+
+def observed(**parts: object) -> Observation:
+    fields: dict[str, object] = {"now": NOW, "repos": frozenset({REPO}), "jobs": (),
+                                 "children": (), "runners": (), **parts}  # fmt: skip
+    return Observation(**fields)  # type: ignore[arg-type]
 
 
 def swept(
@@ -118,3 +132,45 @@ class TestStaleCredentials:
         foreign = child("rod-7-1", status="dead", parent="someone-else")
         found = swept([variable("rod-7-1", age=10)], children=(foreign,))
         assert found == {}
+
+
+class TestToResume:
+    def test_a_stored_runner_without_a_child_for_a_queued_job_is_dispatched_again(self) -> None:
+        # A process killed between storing the credential and dispatching its child.
+        seen = observed(jobs=(queued(7),), runners=(runner("rod-7-1"),))
+        (action,) = to_resume([variable("rod-7-1")], seen, JIT)
+        assert (action.start.runner_name, action.retry, action.stored) == ("rod-7-1", 0, True)
+        assert action.reason == "stored credential, no Nomad job"
+        assert action.event.origin.key == "rod-7-1"
+
+    def test_a_retry_keeps_its_own_name(self) -> None:
+        seen = observed(jobs=(queued(7),), runners=(runner("rod-7-1-r2"),))
+        (action,) = to_resume([variable("rod-7-1-r2")], seen, JIT)
+        assert (action.start.runner_name, action.retry) == ("rod-7-1-r2", 2)
+
+    @pytest.mark.parametrize(
+        "why",
+        ["child", "in flight", "retired", "job gone", "runner gone", "runner busy"],
+    )
+    def test_not_when(self, why: str) -> None:
+        parts: dict[str, object] = {"jobs": (queued(7),), "runners": (runner("rod-7-1"),)}
+        retired: tuple[str, ...] = ()
+        if why == "child":
+            parts["children"] = (child("rod-7-1"),)
+        elif why == "in flight":
+            parts["in_flight"] = (InFlight(REPO, "rod-7-1", ("self-hosted",)),)
+        elif why == "retired":
+            retired = ("rod-7-1",)
+        elif why == "job gone":
+            parts["jobs"] = ()
+        elif why == "runner gone":
+            parts["runners"] = ()
+        else:
+            parts["runners"] = (runner("rod-7-1", busy=True),)
+        assert to_resume([variable("rod-7-1")], observed(**parts), JIT, retired) == []
+
+    def test_registration_mode_needs_no_runner_yet(self) -> None:
+        seen = observed(jobs=(queued(7),))
+        assert [
+            a.start.runner_name for a in to_resume([variable("rod-7-1")], seen, REGISTRATION)
+        ] == ["rod-7-1"]
