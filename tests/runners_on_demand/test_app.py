@@ -148,6 +148,33 @@ class TestWebhookAuthenticity:
         assert response.status_code == 401
         assert "missing" in one_line_error(response)
 
+    async def test_a_second_signature_header_is_refused(self) -> None:
+        # Issue 10 item 8: bogus-then-valid passed, parsing keeping the last and logging the first.
+        body, headers = delivery(job_payload())
+        valid = headers.pop("X-Hub-Signature-256")
+        both = [*headers.items(), ("X-Hub-Signature-256", "sha256=" + "0" * 64)]
+        async with rig() as r:
+            response = await r.client.post(
+                "/webhook", content=body, headers=[*both, ("X-Hub-Signature-256", valid)]
+            )
+        assert response.status_code == 401
+        assert one_line_error(response) == "X-Hub-Signature-256 header sent more than once"
+        assert not r.github.routes[0].called
+
+    async def test_an_unverified_delivery_id_cannot_forge_a_log_line(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        # Issue 10 item 8: "fake status=202 outcome=queued" was logged as it came.
+        body, headers = delivery(job_payload())
+        headers["X-Hub-Signature-256"] = sign(body, "not-the-secret")
+        headers["X-GitHub-Delivery"] = "fake status=202 outcome=queued"
+        caplog.set_level(logging.INFO, logger="runners_on_demand.app")
+        async with rig() as r:
+            await r.client.post("/webhook", content=body, headers=headers)
+        (line,) = [m for m in caplog.messages if m.startswith("delivery ")]
+        assert line.startswith("delivery unreadable:fake?status?202?outcome?queued event=")
+        assert line.count("status=") == 1 and line.count("outcome=") == 1
+
     async def test_sha1_only(self) -> None:
         body, headers = delivery(job_payload())
         del headers["X-Hub-Signature-256"]
@@ -339,6 +366,16 @@ class TestOtherEndpoints:
             assert health.calls.last.request.headers["X-Nomad-Token"] == NOMAD_TOKEN
             metrics = (await r.client.get("/metrics")).text
         assert "rod_github_rate_limit_remaining 77.0" in metrics
+
+    async def test_readyz_is_probed_once_per_few_seconds(self) -> None:
+        # Issue 10 item 8: unauthenticated, and each call made one GitHub and one Nomad call.
+        async with rig() as r:
+            health = r.nomad.get("/v1/agent/health").respond(200, json={})
+            rate = r.github.get("/rate_limit").respond(200, json={})
+            answers = await asyncio.gather(*(r.client.get("/readyz") for _ in range(20)))
+            answers.append(await r.client.get("/readyz"))
+        assert [a.status_code for a in answers] == [200] * 21
+        assert (health.call_count, rate.call_count) == (1, 1)
 
     async def test_readyz_when_nomad_is_down(self) -> None:
         async with rig() as r:
