@@ -84,6 +84,7 @@ class Watch:
     started: float = field(default_factory=time.monotonic)
     children: Counter[int] = field(default_factory=Counter)
     child_runners: set[str] = field(default_factory=set)
+    booted: set[str] = field(default_factory=set)  # runners whose task started
     served: dict[int, str] = field(default_factory=dict)
     completed: set[int] = field(default_factory=set)
     runners_now: int = 0
@@ -112,6 +113,12 @@ class Watch:
         self.live_allocs = sum(
             1 for a in nomad["allocations"] if a["JobID"] in metas and a["ClientStatus"] in LIVE
         )
+        self.booted |= {
+            metas[a["JobID"]]["RUNNER_NAME"]
+            for a in nomad["allocations"]
+            if a["JobID"] in metas
+            and any(task.get("StartedAt") for task in (a.get("TaskStates") or {}).values())
+        }
         self.peak_runners = max(self.peak_runners, self.runners_now)
         self.peak_allocs = max(self.peak_allocs, self.live_allocs)
         if self.all_done_at is None and len(self.completed) >= self.jobs:
@@ -129,12 +136,13 @@ class Watch:
 
     @property
     def unused_runners(self) -> set[str]:
-        """Runners a Nomad child started that ran no job: duplicates.
+        """Runners that booted (their Nomad task started) and ran no job: surplus.
 
         A runner made for job A may run job B (job stealing), so a GITHUB_JOB_ID can have a
         second child while no job gets two runners: the waste is a runner that ran no job at all.
+        A child stopped before its task started cost nothing but a placement.
         """
-        return self.child_runners - set(self.served.values())
+        return self.booted - set(self.served.values())
 
     @property
     def finished(self) -> bool:
@@ -275,7 +283,11 @@ def report(args: argparse.Namespace, watch: Watch, extra: dict[str, Any], wall: 
         ("jobs served (completed on a runner)", f"{len(watch.served)} / {wanted}"),
         ("jobs cancelled while queued", str(extra["cancelled"])),
         ("jobs lost (not done by the timeout)", str(args.jobs - len(watch.completed))),
-        ("duplicate runners (started, ran no job)", str(len(idle))),
+        ("surplus runners (booted, ran no job)", str(len(idle))),
+        (
+            "children whose runner ran no job (booted or not)",
+            str(len(watch.child_runners - set(watch.served.values()))),
+        ),
         ("Nomad children dispatched / JIT runners created", f"{children} / {extra['jit_created']}"),
         ("GITHUB_JOB_IDs with 2+ children (job stealing)", str(redispatched)),
         ("runners deleted through the API", str(extra["runners_deleted"])),

@@ -229,8 +229,8 @@ class Pipeline:
     def _job_ended(self, event: WorkflowJobEvent) -> None:
         """A job ended with no runner: withdraw a waiting runner of its labels, or its own."""
         decision = decide(replace(event, action="queued"), self.policy)
-        if not isinstance(decision, StartRunner):
-            return
+        if not isinstance(decision, StartRunner) or _job(event) in self._ended:
+            return  # a copy of the news (GitHub may send it twice) withdraws nothing more
         self._ended.add(_job(event))
         labels = frozenset(label.lower() for label in event.labels)
         repo = event.repo_full_name.lower()
@@ -256,10 +256,10 @@ class Pipeline:
     ) -> None:
         """Remove the ended job's own runner unless it runs a job, then stop its child."""
         try:
-            if await self._credentials.discard(event, start):
-                await self._nomad.stop_job(child)
+            if await self._call(where, lambda: self._credentials.discard(event, start)):
+                await self._call(where, lambda: self._nomad.stop_job(child))
                 log.info("%s: removed %s and stopped %s", where, start.runner_name, child)
-        except UpstreamError as error:
+        except UpstreamError as error:  # the reconciler retires what is left
             log.warning("%s: could not remove %s: %s", where, start.runner_name, error)
 
     async def _work(self) -> None:

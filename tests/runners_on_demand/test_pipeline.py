@@ -17,6 +17,7 @@ from runners_on_demand.backoff import Backoff, Retrier
 from runners_on_demand.config import CredentialMode, ServerSettings
 from runners_on_demand.credentials import GitHubCredentials
 from runners_on_demand.decision import Ignore, IgnoreReason, Policy, StartRunner, decide
+from runners_on_demand.errors import NomadError
 from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.observed import Runner
@@ -613,6 +614,19 @@ class TestEndedJobs:
         made.offer(ended(42), received_at=0.0)
         assert [p.start.runner_name for p in made.in_flight()] == ["rod-44-1"]
 
+    async def test_a_repeated_ended_delivery_withdraws_nothing_more(self) -> None:
+        # GitHub may deliver `completed` twice: other jobs' runners must stay in line.
+        github, nomad = FakeGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad, workers=0)
+        made.start()
+        for job_id in (42, 43, 44):
+            made.offer(
+                replace(EVENT, origin=heard(delivery=f"d-{job_id}"), job_id=job_id), received_at=0.0
+            )
+        for delivery in ("done-1", "done-2", "done-3"):
+            made.offer(replace(ended(), origin=heard(delivery=delivery)), received_at=0.0)
+        assert [p.start.runner_name for p in made.in_flight()] == ["rod-43-1", "rod-44-1"]
+
     async def test_a_late_queued_copy_starts_nothing(self) -> None:
         github, nomad = FakeGitHub(), FakeNomad()
         made = fakes_pipeline(github, nomad)
@@ -634,6 +648,30 @@ class TestEndedJobs:
         await made.stop()  # waits for nothing more than the queue: the removal ran meanwhile
         assert ("delete_runner", 9) in github.calls
         assert nomad.calls[-1] == ("stop_job", "github-runner/dispatch-x")
+
+    async def test_the_child_is_stopped_through_a_nomad_hiccup(self) -> None:
+        github, nomad = FakeGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad)
+        made.start()
+        made.offer(EVENT, received_at=0.0)
+        await made.join()
+        github.runners["octo/hello"] = [Runner("octo/hello", 9, "rod-42-1", "offline", False)]
+        stop = nomad.stop_job
+        failures = [NomadError("Nomad DELETE /v1/job/x: 500 rpc error", status=500)]
+
+        async def flaky(job_id: str) -> None:
+            if failures:
+                raise failures.pop()
+            await stop(job_id)
+
+        nomad.stop_job = flaky  # type: ignore[method-assign]
+        made.offer(ended(), received_at=0.0)
+        for _ in range(200):
+            if ("stop_job", "github-runner/dispatch-x") in nomad.calls:
+                break
+            await asyncio.sleep(0.01)
+        await made.stop()
+        assert ("stop_job", "github-runner/dispatch-x") in nomad.calls and failures == []
 
     async def test_a_busy_runner_is_left_with_its_child(self) -> None:
         github, nomad = FakeGitHub(), FakeNomad()
