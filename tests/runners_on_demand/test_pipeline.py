@@ -588,6 +588,17 @@ def ended(job_id: int = 42, *, labels: tuple[str, ...] = EVENT.labels) -> Workfl
     )
 
 
+async def dispatched(runner: Runner) -> tuple[FakeGitHub, FakeNomad, Pipeline]:
+    """A pipeline that dispatched job 42's runner, which GitHub now lists as `runner`."""
+    github, nomad = FakeGitHub(), FakeNomad()
+    made = fakes_pipeline(github, nomad)
+    made.start()
+    made.offer(EVENT, received_at=0.0)
+    await made.join()
+    github.runners["octo/hello"] = [runner]
+    return github, nomad, made
+
+
 class TestEndedJobs:
     """Issue 10 item 2: a job cancelled while queued must not leave a runner that boots idle."""
 
@@ -638,24 +649,16 @@ class TestEndedJobs:
         assert github.calls == [] and nomad.dispatched == []
 
     async def test_its_dispatched_runner_is_removed_and_its_child_stopped(self) -> None:
-        github, nomad = FakeGitHub(), FakeNomad()
-        made = fakes_pipeline(github, nomad)
-        made.start()
-        made.offer(EVENT, received_at=0.0)
-        await made.join()
-        github.runners["octo/hello"] = [Runner("octo/hello", 9, "rod-42-1", "offline", False)]
+        github, nomad, made = await dispatched(
+            Runner("octo/hello", 9, "rod-42-1", "offline", False)
+        )
         made.offer(ended(), received_at=0.0)
         await made.stop()  # waits for nothing more than the queue: the removal ran meanwhile
         assert ("delete_runner", 9) in github.calls
         assert nomad.calls[-1] == ("stop_job", "github-runner/dispatch-x")
 
     async def test_the_child_is_stopped_through_a_nomad_hiccup(self) -> None:
-        github, nomad = FakeGitHub(), FakeNomad()
-        made = fakes_pipeline(github, nomad)
-        made.start()
-        made.offer(EVENT, received_at=0.0)
-        await made.join()
-        github.runners["octo/hello"] = [Runner("octo/hello", 9, "rod-42-1", "offline", False)]
+        _, nomad, made = await dispatched(Runner("octo/hello", 9, "rod-42-1", "offline", False))
         stop = nomad.stop_job
         failures = [NomadError("Nomad DELETE /v1/job/x: 500 rpc error", status=500)]
 
@@ -674,12 +677,7 @@ class TestEndedJobs:
         assert ("stop_job", "github-runner/dispatch-x") in nomad.calls and failures == []
 
     async def test_a_busy_runner_is_left_with_its_child(self) -> None:
-        github, nomad = FakeGitHub(), FakeNomad()
-        made = fakes_pipeline(github, nomad)
-        made.start()
-        made.offer(EVENT, received_at=0.0)
-        await made.join()
-        github.runners["octo/hello"] = [Runner("octo/hello", 9, "rod-42-1", "online", True)]
+        github, nomad, made = await dispatched(Runner("octo/hello", 9, "rod-42-1", "online", True))
         made.offer(ended(), received_at=0.0)
         for _ in range(10):
             await asyncio.sleep(0)
