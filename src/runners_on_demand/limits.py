@@ -82,8 +82,10 @@ class _Limits:
         self._timer = None
         self._await_head()
         if len(self._uvicorn.connections) > self.limits.max_connections:
+            # The oldest waiting for a head goes (`self` when every other has a request in
+            # hand); out of `waiting` at once, as its close completes only on the next turn.
             oldest = next(iter(self.waiting))
-            # Only `self` waits: every other connection has a request in hand.
+            oldest._head_done()
             oldest._uvicorn.transport.close()
 
     def data_received(self, data: bytes) -> None:

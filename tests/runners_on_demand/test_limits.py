@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import select
 import socket
 import threading
 import time
@@ -173,6 +174,18 @@ class TestConnectionCap:
                 assert edge.request(sock).startswith(b"HTTP/1.1 200")
             assert closed(idle[0])  # the one that waited longest went
             for sock in idle:
+                sock.close()
+
+    def test_a_burst_of_connections_keeps_to_the_cap(self, parser: str) -> None:
+        # Accepted in one turn of the event loop, they must each evict a different connection.
+        with serving(parser) as edge:
+            burst = [edge.connect() for _ in range(64)]
+            with edge.connect() as sock:
+                assert edge.request(sock).startswith(b"HTTP/1.1 200")
+            readable, _, _ = select.select(burst, [], [], 1.0)  # the evicted see their close
+            still_open = [s for s in burst if s not in readable or s.recv(1) != b""]
+            assert len(still_open) <= LIMITS.max_connections
+            for sock in burst:
                 sock.close()
 
     def test_when_every_connection_is_busy_a_new_one_is_refused(self, parser: str) -> None:
