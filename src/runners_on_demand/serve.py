@@ -1,4 +1,7 @@
-"""`rod serve`: check the settings, then run the dispatcher under uvicorn until SIGTERM."""
+"""`rod serve`: check the settings, then run the dispatcher under uvicorn until SIGTERM.
+
+The HTTP edge's limits (limits.py) apply to whichever parser uvicorn uses, h11 or httptools.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from starlette.applications import Starlette
 
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError, UpstreamError
+from runners_on_demand.limits import EdgeLimits, parser_protocol, protocol_class
+from runners_on_demand.server_settings import ServerSettings
 from runners_on_demand.token_check import TokenCheck, check_token, needs_of
 from runners_on_demand.wiring import (
     LOG_FORMAT,
@@ -104,16 +109,29 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
         host=host or settings.server.host,
         port=settings.server.port if port is None else port,
         log_level=log_level,
+        edge=settings.server,
     )
 
 
-def run_until_sigterm(app: Starlette, *, host: str, port: int, log_level: str) -> None:
-    """Serve `app` under uvicorn; SIGTERM drains it (its lifespan), then the process exits 0."""
+def run_until_sigterm(
+    app: Starlette, *, host: str, port: int, log_level: str, edge: ServerSettings | None = None
+) -> None:
+    """Serve `app` under uvicorn with `edge`'s limits (limits.py); SIGTERM drains it (its
+    lifespan), then the process exits 0."""
+    edge = edge or ServerSettings()
+    try:
+        parser = parser_protocol(edge.http)
+    except ImportError:
+        fail([f'[server] http = "{edge.http}" but that parser is not installed'])
+    limits = EdgeLimits(edge.header_timeout_seconds, edge.max_header_bytes, edge.max_connections)
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         app,
         host=host,
         port=port,
+        http=protocol_class(parser, limits),
+        timeout_keep_alive=edge.keepalive_timeout_seconds,
+        h11_max_incomplete_event_size=edge.max_header_bytes,  # h11's own cap, the same
         log_config=None,
         log_level=log_level,
         access_log=False,
