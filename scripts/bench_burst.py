@@ -2,6 +2,8 @@
 
 Usage: python scripts/bench_burst.py [--jobs 500] [--drop 0.2] [--copies 3] [--nomad-fail 0.1]
                                      [--kill-midway] [--seed 1] [--timeout 600] [--idle-grace 60]
+                                     [--delay 0.1] [--hangs 5] [--hang-seconds 6] [--cancel 3]
+                                     [--kill-at 4] [--storm]
 
 Starts the simulator harness (GitHub and Nomad emulators in this process, `rod serve` as a child
 process, the real deploy/nomad/github-runner.nomad.hcl running `rod sim runner` as real processes
@@ -13,7 +15,13 @@ under the Nomad emulator's process driver), then:
   (the control plane, which faults never touch) until every job is done and no runner or live
   allocation is left, or --timeout passes;
 - with --kill-midway, SIGKILLs `rod serve` once a quarter of the jobs have a Nomad child and starts
-  it again on the same port: deliveries sent meanwhile fail, and GitHub never retries them.
+  it again on the same port: deliveries sent meanwhile fail, and GitHub never retries them;
+  --kill-at S does it S seconds after the burst starts instead;
+- --delay sends that share of the deliveries 1 to 8 s late; --hangs N makes N dispatches hang
+  --hang-seconds after Nomad committed them (the emulator's passthrough fault: a slow Nomad, or
+  one that answers after the client's 10 s timeout); --cancel N cancels N jobs while queued;
+- --storm is issue 10's storm: drops, triplicates, delays, Nomad 500s, 6 s hangs, 3 cancelled
+  jobs and a SIGKILL 4 s in (each option given explicitly still wins).
 Figures only; nothing is asserted. Every socket is on 127.0.0.1.
 """
 
@@ -35,6 +43,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simulator.harness import ScriptedJob, Stack, StackSettings
+from simulator.harness.faults import DISPATCH_ROUTE
 from simulator.harness.sim_backend import SimBackend
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,13 +56,18 @@ DELIVERIES_PER_JOB = 4
 
 
 def webhook_plan(
-    deliveries: int, drop: float, copies: int, rng: random.Random
+    deliveries: int, drop: float, copies: int, rng: random.Random, delay: float = 0.0
 ) -> list[dict[str, Any]]:
-    """Faults for the next `deliveries` deliveries: runs of drops and of `copies`-fold sends."""
+    """Faults for the next `deliveries` deliveries: drops, late sends and `copies`-fold sends."""
     plan: list[dict[str, Any]] = []
     for _ in range(deliveries):
-        fault = {"mode": "drop"} if rng.random() < drop else {"mode": "duplicate", "copies": copies}
-        if copies == 1 and fault["mode"] == "duplicate":
+        draw = rng.random()
+        fault: dict[str, Any] = {"mode": "duplicate", "copies": copies}
+        if draw < drop:
+            fault = {"mode": "drop"}
+        elif draw < drop + delay:
+            fault = {"mode": "delay", "delay_seconds": float(rng.randint(1, 8))}
+        elif copies == 1:
             fault = {"mode": "delay", "delay_seconds": 0.0}  # sent once, as without a fault
         if plan and {k: v for k, v in plan[-1].items() if k != "count"} == fault:
             plan[-1]["count"] += 1
@@ -70,6 +84,7 @@ class Watch:
     started: float = field(default_factory=time.monotonic)
     children: Counter[int] = field(default_factory=Counter)
     child_runners: set[str] = field(default_factory=set)
+    booted: set[str] = field(default_factory=set)  # runners whose task started
     served: dict[int, str] = field(default_factory=dict)
     completed: set[int] = field(default_factory=set)
     runners_now: int = 0
@@ -98,6 +113,12 @@ class Watch:
         self.live_allocs = sum(
             1 for a in nomad["allocations"] if a["JobID"] in metas and a["ClientStatus"] in LIVE
         )
+        self.booted |= {
+            metas[a["JobID"]]["RUNNER_NAME"]
+            for a in nomad["allocations"]
+            if a["JobID"] in metas
+            and any(task.get("StartedAt") for task in (a.get("TaskStates") or {}).values())
+        }
         self.peak_runners = max(self.peak_runners, self.runners_now)
         self.peak_allocs = max(self.peak_allocs, self.live_allocs)
         if self.all_done_at is None and len(self.completed) >= self.jobs:
@@ -115,18 +136,31 @@ class Watch:
 
     @property
     def unused_runners(self) -> set[str]:
-        """Runners a Nomad child started that ran no job: duplicates.
+        """Runners that booted (their Nomad task started) and ran no job: surplus.
 
         A runner made for job A may run job B (job stealing), so a GITHUB_JOB_ID can have a
         second child while no job gets two runners: the waste is a runner that ran no job at all.
+        A child stopped before its task started cost nothing but a placement.
         """
-        return self.child_runners - set(self.served.values())
+        return self.booted - set(self.served.values())
 
     @property
     def finished(self) -> bool:
         """Every job done and nothing left running."""
         return self.zero_at is not None
 
+
+# Issue 10's storm: every fault kind at once, and a SIGKILL a few seconds in.
+STORM: dict[str, Any] = {
+    "drop": 0.1,
+    "copies": 3,
+    "delay": 0.1,
+    "nomad_fail": 0.1,
+    "hangs": 5,
+    "hang_seconds": 6.0,
+    "cancel": 3,
+    "kill_at": 4.0,
+}
 
 # https://docs.github.com/rest/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-a-repository
 JIT_PATH = "/repos/*/actions/runners/generate-jitconfig"
@@ -138,6 +172,17 @@ def _count(http: httpx.Client, base: str, method: str, path: str, status: int) -
     """How many requests to `path` (a glob) the emulator answered with `status`."""
     logged = http.get(f"{base}/_sim/requests", params={"method": method, "path": path}).json()
     return sum(1 for request in logged if request["status"] == status)
+
+
+def cancel_queued(http: httpx.Client, github: str, job_ids: list[int], count: int) -> int:
+    """Cancel up to `count` of these jobs while still queued; how many were."""
+    cancelled = 0
+    for job_id in job_ids:
+        if cancelled >= count:
+            break
+        answer = http.post(f"{github}/_sim/jobs/{job_id}/cancel")
+        cancelled += answer.is_success  # 409: it had started already
+    return cancelled
 
 
 def config_text(repo: str, interval: float, idle_grace: float) -> str:
@@ -160,19 +205,32 @@ def run(args: argparse.Namespace, console: Console) -> tuple[Watch, dict[str, An
     extra: dict[str, Any] = {"log": str(workdir / "rod-serve.log"), "killed_at": None}
     with Stack(settings, backend) as stack, httpx.Client(timeout=30) as http:
         github, nomad = stack.endpoints.github_url, stack.endpoints.nomad_url
-        for fault in webhook_plan(args.jobs * DELIVERIES_PER_JOB, args.drop, args.copies, rng):
+        deliveries = args.jobs * DELIVERIES_PER_JOB
+        for fault in webhook_plan(deliveries, args.drop, args.copies, rng, args.delay):
             http.post(f"{github}/_sim/webhooks/faults", json=fault).raise_for_status()
+        if args.hangs > 0:  # before the 500s: a hang is tried first, on about 1 dispatch in 20
+            fault = {
+                "method": "POST",
+                "path": DISPATCH_ROUTE,
+                "count": args.hangs,
+                "probability": 0.05,
+                "hang_seconds": args.hang_seconds,
+                "passthrough": True,
+            }
+            http.post(f"{nomad}/_sim/faults", json=fault).raise_for_status()
         if args.nomad_fail > 0:
             fault = {"method": "*", "path": "/v1/*", "count": 10**9, "probability": args.nomad_fail}
             http.post(f"{nomad}/_sim/faults", json=fault).raise_for_status()
         watch = Watch(args.jobs)
+        job_ids: list[int] = []
         for first in range(0, args.jobs, JOBS_PER_RUN):
             count = min(JOBS_PER_RUN, args.jobs - first)
             jobs = [
                 ScriptedJob(f"job-{first + n}", LABELS, duration_seconds=args.job_seconds)
                 for n in range(count)
             ]
-            stack.start_run(jobs)
+            job_ids += [job["id"] for job in stack.start_run(jobs)["jobs"]]
+        extra["cancelled"] = cancel_queued(http, github, job_ids[::-1], args.cancel)
         console.print(f"burst of {args.jobs} jobs started; watching (timeout {args.timeout:g}s)")
         deadline = watch.started + args.timeout
         next_line = watch.started + PROGRESS_SECONDS
@@ -186,12 +244,12 @@ def run(args: argparse.Namespace, console: Console) -> tuple[Watch, dict[str, An
             if time.monotonic() >= next_line:
                 console.print(watch.progress())
                 next_line += PROGRESS_SECONDS
-            if (
-                args.kill_midway
-                and extra["killed_at"] is None
-                and len(watch.children) >= args.jobs // 4
-            ):
-                extra["killed_at"] = time.monotonic() - watch.started
+            elapsed = time.monotonic() - watch.started
+            due = (args.kill_midway and len(watch.children) >= args.jobs // 4) or (
+                args.kill_at is not None and elapsed >= args.kill_at
+            )
+            if due and extra["killed_at"] is None:
+                extra["killed_at"] = elapsed
                 dispatcher = backend.dispatcher
                 assert dispatcher is not None
                 dispatcher.kill()
@@ -203,6 +261,8 @@ def run(args: argparse.Namespace, console: Console) -> tuple[Watch, dict[str, An
         calls = http.get(f"{nomad}/_sim/requests").json()
         extra["nomad_calls"] = len(calls)
         extra["nomad_failed"] = sum(1 for r in calls if r["status"] >= 500)
+        left = sum(f["count"] for f in http.get(f"{nomad}/_sim/faults").json() if f["passthrough"])
+        extra["hung"] = args.hangs - left
     return watch, extra
 
 
@@ -218,10 +278,16 @@ def report(args: argparse.Namespace, watch: Watch, extra: dict[str, Any], wall: 
     table = Table(title=f"burst of {args.jobs} jobs", show_header=True)
     table.add_column("figure")
     table.add_column("value", justify="right")
+    wanted = args.jobs - extra["cancelled"]
     rows = [
-        ("jobs served (completed on a runner)", f"{len(watch.served)} / {args.jobs}"),
+        ("jobs served (completed on a runner)", f"{len(watch.served)} / {wanted}"),
+        ("jobs cancelled while queued", str(extra["cancelled"])),
         ("jobs lost (not done by the timeout)", str(args.jobs - len(watch.completed))),
-        ("duplicate runners (started, ran no job)", str(len(idle))),
+        ("surplus runners (booted, ran no job)", str(len(idle))),
+        (
+            "children whose runner ran no job (booted or not)",
+            str(len(watch.child_runners - set(watch.served.values()))),
+        ),
         ("Nomad children dispatched / JIT runners created", f"{children} / {extra['jit_created']}"),
         ("GITHUB_JOB_IDs with 2+ children (job stealing)", str(redispatched)),
         ("runners deleted through the API", str(extra["runners_deleted"])),
@@ -236,6 +302,7 @@ def report(args: argparse.Namespace, watch: Watch, extra: dict[str, Any], wall: 
             "Nomad calls answered 500 (injected)",
             f"{extra['nomad_failed']} of {extra['nomad_calls']}",
         ),
+        ("dispatches answered late (committed first)", str(extra["hung"])),
         (
             "rod serve SIGKILLed at",
             "-" if extra["killed_at"] is None else seconds(extra["killed_at"]),
@@ -269,11 +336,26 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--idle-grace", type=float, default=60.0, help="rod's [reconcile] idle_grace_seconds"
     )
+    parser.add_argument("--delay", type=float, default=0.0, help="share of deliveries sent late")
+    parser.add_argument("--hangs", type=int, default=0, help="dispatches answered late")
+    parser.add_argument("--hang-seconds", type=float, default=6.0, help="how late")
+    parser.add_argument("--cancel", type=int, default=0, help="jobs cancelled while queued")
+    parser.add_argument("--kill-at", type=float, default=None, help="SIGKILL after S seconds")
+    parser.add_argument("--storm", action="store_true", help="issue 10's storm (see above)")
+    given = {arg.split("=")[0] for arg in argv if arg.startswith("--")}
     args = parser.parse_args(argv)
+    if args.storm:  # the options given explicitly win
+        for option, value in STORM.items():
+            if f"--{option.replace('_', '-')}" not in given:
+                setattr(args, option, value)
     if not 1 <= args.jobs <= 5000:
         parser.error("--jobs must be from 1 to 5000")
-    if not 0 <= args.drop < 1 or not 0 <= args.nomad_fail < 1:
-        parser.error("--drop and --nomad-fail must be from 0 to below 1")
+    if not 0 <= args.drop < 1 or not 0 <= args.nomad_fail < 1 or not 0 <= args.delay < 1:
+        parser.error("--drop, --delay and --nomad-fail must be from 0 to below 1")
+    if args.drop + args.delay >= 1:
+        parser.error("--drop and --delay together must stay below 1")
+    if min(args.hangs, args.cancel) < 0 or args.hang_seconds < 0:
+        parser.error("--hangs, --hang-seconds and --cancel must not be negative")
     if not 1 <= args.copies <= 10:
         parser.error("--copies must be from 1 to 10")
     if args.timeout <= 0 or args.reconcile_interval <= 0:

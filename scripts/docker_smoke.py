@@ -48,11 +48,16 @@ DISPATCHER = ("docker", "compose", "-f", DISPATCHER_FILE)
 PROJECTS = {"acceptance": ACCEPTANCE, "dispatcher": DISPATCHER}
 # The runner job's docker task, made small for the check: busybox (about 2 MB, no entrypoint that
 # would swallow the command) instead of the runner image, exiting 0 only if the payload file holds
-# the meta value. No quotes: neither value has spaces, and the Nomad emulator keeps `\"` escapes.
+# the meta value and the template rendered the credential Variable into secrets/. No quotes:
+# neither value has spaces, and the Nomad emulator keeps `\"` escapes.
 SMOKE_VARIABLES: dict[str, Any] = {
     "image": "busybox:1.36.1",
     "runner_command": "/bin/sh",
-    "runner_args": ["-c", "grep -q $NOMAD_META_RUNNER_NAME $NOMAD_TASK_DIR/payload.json"],
+    "runner_args": [
+        "-c",
+        "grep -q $NOMAD_META_RUNNER_NAME $NOMAD_TASK_DIR/payload.json"
+        " && grep -q jit_config=smoke $NOMAD_SECRETS_DIR/credential",
+    ],
     "cpu": 100,
     "memory": 64,
 }
@@ -147,10 +152,16 @@ def task_outcome(allocations: list[dict[str, Any]]) -> str | None:
 
 
 def check_task(nomad_url: str, *, timeout: float = TASK_SECONDS) -> None:
-    """Dispatch the runner job; its task must find the dispatch's meta value in its payload."""
+    """Store a credential Variable and dispatch the runner job, as rod does; its task must find
+    the dispatch's meta value in its payload and the credential rendered by its template."""
     token = f"smoke-{uuid.uuid4().hex[:12]}"
     try:
         with httpx.Client(base_url=nomad_url, timeout=10, trust_env=False) as nomad:
+            # https://developer.hashicorp.com/nomad/api-docs/variables/variables#create-variable
+            variable = f"/v1/var/nomad/jobs/{RUNNER_JOB}/credentials/{token}"
+            stored = nomad.put(variable, json={"Items": {"jit_config": "smoke"}})
+            if stored.is_error:
+                raise SmokeFailed(f"variable answered {stored.status_code}: {stored.text[:200]}")
             # https://developer.hashicorp.com/nomad/api-docs/jobs#dispatch-job
             answer = nomad.post(f"/v1/job/{RUNNER_JOB}/dispatch", json=dispatch_body(token))
             if answer.is_error:

@@ -44,7 +44,10 @@ class Fault:
     """The next `count` requests matching `method` and `path` (a glob) fail or hang.
 
     With `probability` below 1, each matching request fails only with that chance (a flaky
-    service); the requests it spares do not use up `count`.
+    service); the requests it spares do not use up `count`. With `passthrough`, the request
+    reaches the emulator, so its effect is committed, and only its real answer is held back for
+    `hang_seconds` (`status` and `body` are unused): a server that did the work but answered after
+    the client's timeout, as a proxy holding the answer or a paused Nomad leader does.
     """
 
     method: str
@@ -55,6 +58,7 @@ class Fault:
     content_type: str = "text/plain; charset=utf-8"
     hang_seconds: float = 0.0
     probability: float = 1.0
+    passthrough: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 < self.probability <= 1.0:
@@ -152,7 +156,17 @@ class ControlMiddleware:
 
         fault = None if control else self.control.take_fault(method, path)
         try:
-            if fault is not None:
+            if fault is not None and fault.passthrough:
+                answer: list[Any] = []
+
+                async def hold(message: Any) -> None:
+                    answer.append(message)
+
+                await self.app(scope, receive, hold)  # committed now, answered later
+                await asyncio.sleep(fault.hang_seconds)
+                for message in answer:
+                    await send_recording(message)
+            elif fault is not None:
                 if fault.hang_seconds:
                     await asyncio.sleep(fault.hang_seconds)
                 response = Response(fault.body, fault.status, media_type=fault.content_type)

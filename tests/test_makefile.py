@@ -28,8 +28,9 @@ def make(bin_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     for tool in ("rm", "echo"):
         (tools / tool).symlink_to(shutil.which(tool) or f"/bin/{tool}")
     environ = {**os.environ, "PATH": f"{bin_dir}:{tools}"}
-    for inherited in ("PYTHON", "MAKELEVEL", "MAKEFLAGS", "MFLAGS"):  # as from a shell, not make
-        environ.pop(inherited, None)
+    # Under `make test` these say "a sub-make": its messages would read `make[1]:`, not `make:`.
+    for name in ("PYTHON", "MAKELEVEL", "MAKEFLAGS", "MFLAGS"):
+        environ.pop(name, None)
     return subprocess.run(
         [shutil.which("make") or "make", "--no-print-directory", "-s", *args],
         cwd=ROOT,

@@ -3,15 +3,15 @@
 # `rod serve` dispatches it with POST /v1/job/github-runner/dispatch?idempotency_token=...
 # (https://developer.hashicorp.com/nomad/api-docs/jobs#dispatch-job):
 #   Meta:    REPO_FULL_NAME, REPO_SHORT_NAME, WORKFLOW_RUN, GITHUB_JOB_ID, RUNNER_NAME, [RUNNER_LABELS]
-#   Payload: base64 of JSON {repo, fork, job, run_id, url[, jit_config | registration_token]
-#            [, runner_group]}, which Nomad decodes and writes to local/payload.json before the
-#            task starts.
-# The runner credential never travels in Meta: anyone who can read the job can read its Meta. It
-# comes from the Nomad Variable nomad/jobs/github-runner/credentials/<RUNNER_NAME> (one item,
-# jit_config or registration_token), which the template below renders into the task's private
-# secrets/ dir; only this job's tasks may read it (deploy/nomad/github-runner-policy.hcl). A
-# dispatcher that still puts the credential in the payload (readable with read-job) works too:
-# without a Variable the template renders an empty file and the script reads the payload.
+#   Payload: base64 of JSON {repo, fork, job, run_id, url[, runner_group]}, which Nomad decodes
+#            and writes to local/payload.json before the task starts.
+# Neither carries the runner credential: anyone who may read the job (read-job) reads both. Just
+# before the dispatch, rod writes the credential to the Nomad Variable
+# nomad/jobs/github-runner/credentials/<RUNNER_NAME> (one item, jit_config or registration_token);
+# the template below renders it into the task's private secrets/ dir, reading it with the task's
+# workload identity, which deploy/nomad/github-runner-policy.hcl (attached to this job) lets read
+# it; the script removes the file before the runner starts, and rod destroys the Variable once the
+# runner is online or its child is dead (README, "Threat model").
 #
 # Register it with:  nomad job run deploy/nomad/github-runner.nomad.hcl
 # Tests and `rod demo` load this same file into the Nomad emulator, overriding only the variables
@@ -30,7 +30,7 @@ variable "datacenters" {
 
 variable "runner_command" {
   type        = string
-  description = "Program the task runs; the default shell reads local/payload.json and starts run.sh."
+  description = "Program the task runs; the default shell starts the runner from secrets/credential."
   default     = "/bin/bash"
 }
 
@@ -44,16 +44,20 @@ variable "runner_args" {
     payload="$NOMAD_TASK_DIR/payload.json"
     credential="$NOMAD_SECRETS_DIR/credential"
     field() { sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p" "$payload"; }
-    # The rendered credential file (`name=value`) first, else the payload (older dispatchers).
-    secret() {
-      value="$(sed -n "s/^$1=//p" "$credential" 2>/dev/null || true)"
-      if [ -z "$value" ]; then value="$(field "$1")"; fi
-      printf '%s' "$value"
-    }
+    # The credential the template rendered from the dispatcher's Nomad Variable (`name=value`).
+    secret() { sed -n "s/^$1=//p" "$credential"; }
+    if [ ! -s "$credential" ]; then
+      echo "no runner credential in $credential" >&2
+      exit 1
+    fi
     jit="$(secret jit_config)"
     token="$(secret registration_token)"
     # The job's steps run as this user: leave them no credential to read.
-    rm -f "$credential" 2>/dev/null || true
+    rm -f "$credential"
+    if [ -z "$jit$token" ]; then
+      echo "no jit_config or registration_token in $credential" >&2
+      exit 1
+    fi
     cd "$${RUNNER_HOME:-/home/runner}"
     # Credentials go through ACTIONS_RUNNER_INPUT_* (read, then removed from its environment, by
     # the runner's CommandSettings), never on a command line that `ps` would show.
@@ -129,9 +133,10 @@ job "github-runner" {
 
       # The runner credential, from the Variable the dispatcher writes before dispatching. The task
       # reads it with its workload identity: a dispatched child's identity is the parent job's, and
-      # deploy/nomad/github-runner-policy.hcl (attached to it) grants read on credentials/*. Without
-      # a Variable (an older dispatcher) the file is empty. `noop`: when the dispatcher destroys the
-      # Variable once used, the runner must not be restarted.
+      # deploy/nomad/github-runner-policy.hcl (attached to it) grants read on credentials/*.
+      # `nomadVar` blocks until the Variable is readable, so a missing policy shows as a task
+      # pending on its template ("Missing: nomad.var.block(...)"), never as a runner without a
+      # credential. `noop`: when the dispatcher destroys the Variable once used, nothing restarts.
       template {
         destination = "secrets/credential"
         perms       = "0400"
@@ -139,10 +144,9 @@ job "github-runner" {
         gid         = var.runner_uid
         change_mode = "noop"
         data        = <<-EOT
-        {{ if nomadVarExists (printf "nomad/jobs/%s/credentials/%s" (env "NOMAD_JOB_PARENT_ID") (env "NOMAD_META_RUNNER_NAME")) -}}
         {{ with nomadVar (printf "nomad/jobs/%s/credentials/%s" (env "NOMAD_JOB_PARENT_ID") (env "NOMAD_META_RUNNER_NAME")) -}}
         {{ range .Tuples }}{{ .K }}={{ .V }}
-        {{ end }}{{ end }}{{ end -}}
+        {{ end }}{{ end -}}
         EOT
       }
 

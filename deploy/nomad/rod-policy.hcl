@@ -14,13 +14,13 @@
 # GET /v1/acl/policy/<name> (rod's check of this token at start and in /readyz): a token may
 # read itself and the policies it holds. Nothing reads a job or an allocation.
 #
-# The variables block is for delivering the runner credential through a Nomad Variable rather
-# than the dispatch payload, which anyone with read-job can read (issue 10 item 3): rod writes
-# each runner's credential at nomad/jobs/github-runner/credentials/<runner name> just before the
-# dispatch (check-and-set 0: create only), destroys it once the child has rendered it, and lists
-# the path to clean up what a crash left behind. It never reads one back. The runner job already
-# reads it (github-runner.nomad.hcl); the dispatcher still sends the payload until it switches.
-# For another runner job (a pool's `nomad_job`), repeat the path with its name.
+# The variables block delivers the runner credential (README, "Threat model"): rod writes each
+# runner's credential at nomad/jobs/github-runner/credentials/<runner name> just before the
+# dispatch (PUT ?cas=0: create only; on a conflict it replaces what an earlier try left, at that
+# index), lists the path (has an earlier try stored this runner's credential? which are spent?),
+# and destroys each one once its runner is online or its child is dead. It never reads one back:
+# the dispatch payload, which read-job shows, carries none. For another runner job (a pool's
+# `nomad_job`), repeat the path with its name.
 
 namespace "default" {
   capabilities = ["dispatch-job", "list-jobs", "deregister-job"]

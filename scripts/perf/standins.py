@@ -1,8 +1,9 @@
 """GitHub and Nomad stand-ins that answer at once: a raw ASGI app, or an httpx MockTransport.
 
-Both answer what rod's adapters read (generate-jitconfig, registration-token, Nomad dispatch,
-the reconciler's listings, /readyz's probes) and note when each runner reached the Nomad dispatch
-(`time.monotonic()`, which on Linux is CLOCK_MONOTONIC: comparable across processes). A gate can
+Both answer what rod's adapters read (generate-jitconfig, registration-token, the credential's
+Nomad Variable, Nomad dispatch, the reconciler's listings, /readyz's probes) and note when each
+runner reached the Nomad dispatch (`time.monotonic()`, which on Linux is CLOCK_MONOTONIC:
+comparable across processes). A gate can
 hold every Nomad dispatch until it is opened, so a queue can be filled and then drained alone.
 `GET /_bench/dispatches` answers {runner name: [times]}; `POST /_bench/open` opens the gate.
 """
@@ -28,6 +29,7 @@ class StandIns:
     def __init__(self, *, gated: bool = False) -> None:
         self.dispatches: dict[str, list[float]] = defaultdict(list)
         self.runners = 0
+        self.variables = 0
         self.calls = 0
         self._gate: asyncio.Event | None = None
         self._gated = gated
@@ -61,7 +63,11 @@ class StandIns:
             job = path.split("/")[3]
             found = {"DispatchedJobID": f"{job}/dispatch-{len(self.dispatches)}", "EvalID": "e"}
             return 200, _json(found)
-        if path == "/v1/jobs":
+        if path.startswith("/v1/var/"):  # the runner's credential Variable: stored, not kept
+            self.variables += 1
+            stored = {"Path": path.removeprefix("/v1/var/"), "ModifyIndex": self.variables}
+            return 200, _json({**stored, "ModifyTime": time.time_ns()})
+        if path in ("/v1/jobs", "/v1/vars"):
             return 200, b"[]"
         if path.startswith("/v1/acl/"):  # a Nomad with ACLs off (command/agent/http.go)
             return 400, b"ACL support disabled"

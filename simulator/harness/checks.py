@@ -58,7 +58,11 @@ def meta_problems(child: ChildView, job: JobView, repo: str) -> list[str]:
 
 
 def payload_problems(payload: Mapping[str, Any], job: JobView, repo: str) -> list[str]:
-    """The dispatch payload carries the webhook's repo, job and run, and a runner credential."""
+    """The dispatch payload carries the webhook's repo, job and run, and no runner credential.
+
+    Anyone who may read the job reads its payload; the credential is in a Nomad Variable only
+    the runner task may read (docs/architecture.md).
+    """
     expected = {"repo": repo, "job": job.name, "run_id": job.run_id}
     problems = [
         f"payload {key}={payload.get(key)!r}, webhook said {value!r}"
@@ -67,8 +71,8 @@ def payload_problems(payload: Mapping[str, Any], job: JobView, repo: str) -> lis
     ]
     if not str(payload.get("url", "")).endswith(f"/{repo}"):
         problems.append(f"payload url={payload.get('url')!r} is not the repository's html_url")
-    if not (payload.get("jit_config") or payload.get("registration_token")):
-        problems.append("payload carries neither jit_config nor registration_token")
+    if leaked := [key for key in ("jit_config", "registration_token") if key in payload]:
+        problems.append(f"payload carries {', '.join(leaked)}, which read-job can read")
     return problems
 
 

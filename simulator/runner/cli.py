@@ -34,14 +34,11 @@ def _launch(jitconfig: str | None, payload: Path | None, env: Mapping[str, str])
     if jitconfig:
         return launch_from(jitconfig=jitconfig, payload_text=None, env=env)
     credential = take_credential(credential_path(env))
-    if credential.get("jit_config"):
-        return launch_from(jitconfig=None, payload_text=None, env=env, credential=credential)
-    return launch_from(
-        jitconfig=None,
-        payload_text=read_payload(payload_path(env, payload)),
-        env=env,
-        credential=credential,
+    # Only registration needs the payload (its url); a credential never comes from it.
+    text = (
+        read_payload(payload_path(env, payload)) if credential.get("registration_token") else None
     )
+    return launch_from(jitconfig=None, payload_text=text, env=env, credential=credential)
 
 
 async def _main(launch: Launch, options: RunOptions) -> None:
@@ -61,12 +58,12 @@ async def _main(launch: Launch, options: RunOptions) -> None:
     envvar="ACTIONS_RUNNER_INPUT_JITCONFIG",
     show_envvar=True,
     help="Encoded JIT config, as for run.sh. Default: jit_config from "
-    "$NOMAD_SECRETS_DIR/credential, else from the payload file.",
+    "$NOMAD_SECRETS_DIR/credential (the runner job's template renders it).",
 )
 @click.option(
     "--payload",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Dispatch payload file. Default: $NOMAD_TASK_DIR/payload.json.",
+    help="Dispatch payload file, for registration's url. Default: $NOMAD_TASK_DIR/payload.json.",
 )
 @click.option(
     "--poll-wait",

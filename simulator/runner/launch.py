@@ -2,12 +2,13 @@
 
 deploy/nomad/github-runner.nomad.hcl's default script takes the credential from
 `$NOMAD_SECRETS_DIR/credential` (one `name=value` line its template renders from the Nomad
-Variable the dispatcher wrote), else from `$NOMAD_TASK_DIR/payload.json` (written by Nomad from
-the dispatch payload, where older dispatchers put it), and removes the credential file before the
-runner starts. A non-empty `jit_config` goes to `run.sh` through ACTIONS_RUNNER_INPUT_JITCONFIG;
-otherwise `registration_token` and the payload's `url` go to `config.sh` with
-`--name $NOMAD_META_RUNNER_NAME --labels $NOMAD_META_RUNNER_LABELS` (and, for an org runner
-registered in a runner group, `--runnergroup` from the payload's `runner_group`), as here.
+Variable the dispatcher wrote) and removes that file before the runner starts; the dispatch
+payload (`$NOMAD_TASK_DIR/payload.json`, which anyone with read-job can read) carries no
+credential, only the repository `url` and, for an org runner, its `runner_group`. A non-empty
+`jit_config` goes to `run.sh` through ACTIONS_RUNNER_INPUT_JITCONFIG; otherwise
+`registration_token` and the payload's `url` go to `config.sh` with
+`--name $NOMAD_META_RUNNER_NAME --labels $NOMAD_META_RUNNER_LABELS` (and `--runnergroup` from the
+payload's `runner_group`), as here.
 """
 
 from __future__ import annotations
@@ -63,8 +64,7 @@ def credential_path(env: Mapping[str, str]) -> Path | None:
 def take_credential(path: Path | None) -> dict[str, str]:
     """The credential file's `name=value` lines, then the file is removed (as the script does).
 
-    An absent or empty file is no credential: the template renders nothing when no Variable
-    exists (a dispatcher that still puts the credential in the payload).
+    An absent or empty file is no credential (`launch_from` then says what is missing).
     """
     if path is None or not path.is_file():
         return {}
@@ -94,31 +94,28 @@ def launch_from(
     env: Mapping[str, str],
     credential: Mapping[str, str] | None = None,
 ) -> Launch:
-    """Pick the credential: `--jitconfig`/env, the credential file, the payload; NOMAD_META_*."""
+    """The credential from `--jitconfig`/env or the credential file; the rest from the payload."""
     if jitconfig:
         return JitLaunch(jitconfig.strip())
     secret = dict(credential or {})
     if secret.get("jit_config"):
         return JitLaunch(secret["jit_config"])
+    token = secret.get("registration_token")
+    if not token:
+        raise BadInput(
+            "no JIT config given and no jit_config or registration_token in the credential file"
+        )
     if payload_text is None:
-        raise BadInput("no JIT config given and no payload to read one from")
+        raise BadInput("registration needs the payload's url, and there is no payload")
     try:
         payload = json.loads(payload_text)
     except ValueError:
         raise BadInput("payload.json is not valid JSON") from None
     if not isinstance(payload, dict):
         raise BadInput("payload.json is not a JSON object")
-    jit = payload.get("jit_config")
-    if isinstance(jit, str) and jit:
-        return JitLaunch(jit)
-    token = secret.get("registration_token") or payload.get("registration_token")
     url = payload.get("url")
-    if not (isinstance(token, str) and token):
-        raise BadInput(
-            "neither the credential file nor payload.json has a jit_config or a registration_token"
-        )
     if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
-        raise BadInput("payload.json has a registration_token but no http(s) url")
+        raise BadInput("payload.json has no http(s) url to register with")
     name = env.get("NOMAD_META_RUNNER_NAME", "")
     if not name:
         raise BadInput("registration needs a runner name: NOMAD_META_RUNNER_NAME is not set")

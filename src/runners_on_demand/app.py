@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NamedTuple
@@ -44,8 +45,13 @@ from runners_on_demand.wiring import build, clients
 
 log = logging.getLogger(__name__)
 
-# How long /readyz waits for each upstream.
+# How long /readyz waits for each upstream, and how long its answer is reused: the endpoint is
+# unauthenticated, and each probe costs one GitHub and one Nomad call.
 PROBE_TIMEOUT = 5.0
+READY_CACHE_SECONDS = 5.0
+# What a delivery id may look like in a log line (GitHub's are UUIDs); anything else is masked,
+# since the header arrives before the signature is checked.
+_DELIVERY_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 _OUTCOMES: dict[type[BadDelivery], str] = {
     SignatureMismatch: "bad_signature",
     BodyTooLarge: "too_large",
@@ -156,6 +162,8 @@ class _Edge:
         self._metrics = metrics
         self._github = github
         self._nomad = nomad
+        self._ready: tuple[float, dict[str, Any], int] | None = None  # (when, body, status)
+        self._probing = asyncio.Lock()
 
     async def webhook(self, request: Request) -> Response:
         """Verify, decide, queue; answer before GitHub or Nomad are called (and before any
@@ -165,7 +173,7 @@ class _Edge:
 
     async def _answer(self, request: Request) -> Response:
         started = self._pipeline.monotonic()
-        delivery = request.headers.get("x-github-delivery", "-")[:64]
+        delivery = _loggable(request.headers.get("x-github-delivery", "-"))
         try:
             answer = await self._webhook(request, started)
         except Exception:
@@ -250,13 +258,19 @@ class _Edge:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        """Readiness: Nomad and GitHub both answer, and NOMAD_TOKEN lacks nothing rod calls."""
-        nomad, github, token = await asyncio.gather(
-            _probe(self._nomad.health()), _probe(self._github.check()), self._token()
-        )
-        body: dict[str, Any] = {"nomad": nomad, "github": github, "nomad_token": token.line}
-        ready = nomad == "ok" and github == "ok" and token.ready
-        return JSONResponse(body, status_code=200 if ready else 503)
+        """Readiness: Nomad and GitHub answer and NOMAD_TOKEN lacks nothing rod calls; one probe
+        per few seconds, however often asked."""
+        async with self._probing:  # callers meanwhile wait for this probe's answer
+            now = self._pipeline.monotonic()
+            if self._ready is None or now - self._ready[0] >= READY_CACHE_SECONDS:
+                nomad, github, token = await asyncio.gather(
+                    _probe(self._nomad.health()), _probe(self._github.check()), self._token()
+                )
+                body = {"nomad": nomad, "github": github, "nomad_token": token.line}
+                ready = nomad == "ok" and github == "ok" and token.ready
+                self._ready = (now, body, 200 if ready else 503)
+            _, body, status = self._ready
+            return JSONResponse(body, status_code=status)
 
     async def _token(self) -> TokenCheck:
         settings = self._settings
@@ -269,6 +283,13 @@ class _Edge:
     async def metrics(self, request: Request) -> Response:
         """Prometheus text exposition of this instance's registry."""
         return Response(self._metrics.render(), media_type=CONTENT_TYPE)
+
+
+def _loggable(delivery_id: str) -> str:
+    """A delivery id fit for a log line: as sent when it looks like one, else masked."""
+    if _DELIVERY_ID.fullmatch(delivery_id):
+        return delivery_id
+    return "unreadable:" + re.sub(r"[^0-9A-Za-z-]", "?", delivery_id[:64])
 
 
 async def _probe(check: Awaitable[None]) -> str:

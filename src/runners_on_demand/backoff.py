@@ -64,8 +64,17 @@ class Retrier:
         self.monotonic = monotonic
         self._rng = rng or random.Random()
 
-    async def run(self, where: str, call: Callable[[], Awaitable[T]]) -> T:
-        """`call()` again after each retryable `UpstreamError`, honouring `retry_after`."""
+    async def run(
+        self,
+        where: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        passes: tuple[type[UpstreamError], ...] = (),
+    ) -> T:
+        """`call()` again after each retryable `UpstreamError`, honouring `retry_after`.
+
+        Errors of the `passes` types are raised at once, for the caller to wait them out.
+        """
         started = self.monotonic()
         attempt = 0
         while True:
@@ -73,7 +82,7 @@ class Retrier:
             try:
                 return await call()
             except UpstreamError as error:
-                if not error.retryable:
+                if not error.retryable or isinstance(error, passes):
                     raise
                 retry_after = error.retry_after if isinstance(error, GitHubRateLimited) else None
                 wait = self.backoff.delay(

@@ -6,7 +6,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-__all__ = ["BoundedSet"]
+__all__ = ["BoundedDict", "BoundedSet"]
 
 K = TypeVar("K", bound=Hashable)
 
@@ -34,3 +34,27 @@ class BoundedSet(Generic[K]):
 
     def __len__(self) -> int:
         return len(self._members)
+
+
+V = TypeVar("V")
+
+
+class BoundedDict(Generic[K, V]):
+    """Recent keys only, each with a value: setting one beyond `size` forgets the oldest."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def get(self, key: K) -> V | None:
+        """The value of `key`, None when forgotten or never set."""
+        return self._items.get(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items

@@ -24,6 +24,7 @@ Every key is optional:
     workers = 4
     shutdown_grace_seconds = 25.0        # how long SIGTERM waits for queued work
     dedup_size = 10000                   # recent (hook id, delivery id) pairs remembered
+    max_connections = 512                # and more HTTP edge limits: see rod.example.toml
 
     [nomad.headers]                      # extra headers on every Nomad call
     "CF-Access-Client-Id" = "0123.access"
@@ -57,7 +58,8 @@ from runners_on_demand.listen.settings import ListenSettings
 from runners_on_demand.names import is_valid_full_name, is_valid_owner
 from runners_on_demand.pool_table import read_pools
 from runners_on_demand.reconcile.settings import ReconcileSettings
-from runners_on_demand.tables import bounds, read_table
+from runners_on_demand.server_settings import HTTP_PARSERS, ServerSettings
+from runners_on_demand.tables import read_table
 from runners_on_demand.tables import string_list as _string_list
 from runners_on_demand.tables import typed as _get
 from runners_on_demand.tables import unknown_keys as _unknown
@@ -70,22 +72,6 @@ _CREDENTIAL_MODES: tuple[CredentialMode, ...] = ("jit", "registration-token")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # Headers rod sets itself from the environment; config may not override them.
 _RESERVED_HEADERS = frozenset({"x-nomad-token", "host", "content-length", "content-type"})
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    """`[server]`: where the intake listens, what it takes in, and the queue behind it."""
-
-    host: str = "0.0.0.0"
-    port: int = field(default=8080, metadata=bounds(0, 65535))
-    # GitHub never delivers more than 25 MB (docs: "Webhook payload object" payload cap).
-    max_body_bytes: int = field(default=1024 * 1024, metadata=bounds(1024, 25 * 2**20))
-    # GitHub waits 10 s for an answer, so a body still arriving after that is never legitimate.
-    body_timeout_seconds: float = field(default=10.0, metadata=bounds(0.1, 600))
-    queue_size: int = field(default=1000, metadata=bounds(1, 1_000_000))
-    workers: int = field(default=4, metadata=bounds(1, 256))
-    shutdown_grace_seconds: float = field(default=25.0, metadata=bounds(0, 3600))
-    dedup_size: int = field(default=10_000, metadata=bounds(0, 10_000_000))
 
 
 @dataclass(frozen=True)
@@ -274,6 +260,8 @@ def _toml(
     for name, cls in _TABLES.items():
         table = _get(document, name, dict, f"[{name}]", problems) or {}
         values[name] = read_table(cls, table, f"{name}.", problems)
+    if values["server"].http not in HTTP_PARSERS:
+        problems.append(f"server.http must be one of {', '.join(HTTP_PARSERS)}")
     nomad = _get(document, "nomad", dict, "[nomad]", problems) or {}
     _unknown(nomad, {"headers"}, "nomad.", problems)
     headers = _get(nomad, "headers", dict, "[nomad.headers]", problems) or {}

@@ -1,21 +1,25 @@
-"""The contract with the runner's Nomad job: decision + credential -> dispatch Meta and Payload.
+"""The contract with the runner's Nomad job: decision -> dispatch Meta and Payload; credential ->
+the Nomad Variable the runner task reads.
 
 See docs/architecture.md ("Nomad dispatch contract") and deploy/nomad/github-runner.nomad.hcl.
-Meta is readable by anyone who can read the job, so it never carries a credential; the runner
-credential travels only in the Payload, which Nomad writes to the task's local/payload.json.
+Meta and Payload are readable by anyone who may read the job (`read-job`: `GET /v1/job/<child>`
+returns both), so neither carries a credential. The credential goes into the Variable
+`nomad/jobs/<runner job>/credentials/<runner name>`, which only the runner job's tasks may read
+(deploy/nomad/github-runner-policy.hcl) and which its template renders into `secrets/`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from runners_on_demand.decision import StartRunner
 from runners_on_demand.errors import ContractError
 from runners_on_demand.events import WorkflowJobEvent
-from runners_on_demand.scope import RunnerScope
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
@@ -24,12 +28,18 @@ __all__ = [
     "RegistrationToken",
     "RunnerCredential",
     "build_dispatch",
+    "credential_items",
+    "credential_path",
+    "credentials_prefix",
     "jitconfig_request",
 ]
 
 # Nomad refuses larger dispatch payloads, counted decoded
 # (nomad/job_endpoint.go: DispatchPayloadSizeLimit = 16 * 1024).
 MAX_PAYLOAD_BYTES = 16 * 1024
+# nomad/structs/variables.go: validVariablePath and maxVariableSize (keys + values, in bytes).
+_VARIABLE_PATH = re.compile(r"[a-zA-Z0-9\-_~/]{1,128}")
+MAX_VARIABLE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -37,14 +47,12 @@ class JitConfig:
     """An `encoded_jit_config` from generate-jitconfig; `run.sh --jitconfig` takes it."""
 
     encoded: str
-    # The runner GitHub registered for it (`runner.id` of the 201), when known, and where.
+    # The runner GitHub registered for it (`runner.id` of the 201), when known.
     runner_id: int | None = None
-    scope: RunnerScope | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
         return (
-            f"JitConfig(encoded=<redacted, {len(self.encoded)} chars>, runner_id={self.runner_id}, "
-            f"scope={self.scope})"
+            f"JitConfig(encoded=<redacted, {len(self.encoded)} chars>, runner_id={self.runner_id})"
         )
 
 
@@ -68,7 +76,7 @@ class DispatchRequest:
     job_id: str
     idempotency_token: str
     meta: dict[str, str]
-    payload: str  # base64 text; holds the runner credential
+    payload: str  # base64 text; no credential (see the module docstring)
 
     def __repr__(self) -> str:
         return (
@@ -83,10 +91,14 @@ class DispatchRequest:
         return {"JobID": self.job_id, "Payload": self.payload, "Meta": dict(self.meta)}
 
 
-def build_dispatch(
-    event: WorkflowJobEvent, start: StartRunner, credential: RunnerCredential
-) -> DispatchRequest:
-    """The dispatch request for this job; `ContractError` if the payload would exceed 16 KiB."""
+def build_dispatch(event: WorkflowJobEvent, start: StartRunner) -> DispatchRequest:
+    """The dispatch request for this job; `ContractError` if it cannot be sent as it is.
+
+    Pure and done before any call (the pipeline builds it before making a runner), so a job that
+    can never be dispatched leaves nothing behind on GitHub: a payload over Nomad's 16 KiB, or a
+    runner job whose credential Variable path Nomad would refuse.
+    """
+    credential_path(start)  # raises for a path Nomad refuses
     meta = {
         "REPO_FULL_NAME": event.repo_full_name,
         "REPO_SHORT_NAME": event.repo_name,
@@ -106,12 +118,7 @@ def build_dispatch(
     if group is not None:
         # An org runner registers at the organization: https://github.com/{org} (config.sh --url)
         document["url"] = event.repo_html_url.rstrip("/").rpartition("/")[0]
-    if isinstance(credential, JitConfig):
-        document["jit_config"] = credential.encoded
-    else:
-        document["registration_token"] = credential.token
-        if group is not None:
-            document["runner_group"] = group.name  # config.sh --runnergroup
+        document["runner_group"] = group.name  # config.sh --runnergroup (registration tokens)
     raw = json.dumps(document, separators=(",", ":")).encode()
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise ContractError(
@@ -124,6 +131,35 @@ def build_dispatch(
         meta=meta,
         payload=base64.b64encode(raw).decode("ascii"),
     )
+
+
+def credentials_prefix(nomad_job: str) -> str:
+    """Where a runner job's credential Variables live: `nomad/jobs/<job>/credentials/`."""
+    # Below nomad/jobs/<job>: a task reads it only through a policy attached to the job
+    # (acl/acl.go: implicit access stops at nomad/jobs/<job>/<group>/<task>).
+    return f"nomad/jobs/{nomad_job}/credentials/"
+
+
+def credential_path(start: StartRunner) -> str:
+    """The Variable holding this runner's credential; `ContractError` if Nomad would refuse it."""
+    path = credentials_prefix(start.pool.nomad_job) + start.runner_name
+    if _VARIABLE_PATH.fullmatch(path) is None:
+        raise ContractError(
+            f"credential Variable path {path!r} is not a valid Nomad Variable path "
+            "(at most 128 of A-Z a-z 0-9 - _ ~ /): shorten the pool's nomad_job"
+        )
+    return path
+
+
+def credential_items(credential: RunnerCredential) -> Mapping[str, str]:
+    """The Variable's one item: `jit_config` or `registration_token` (the job spec's names)."""
+    if isinstance(credential, JitConfig):
+        items = {"jit_config": credential.encoded}
+    else:
+        items = {"registration_token": credential.token}
+    if sum(len(k.encode()) + len(v.encode()) for k, v in items.items()) > MAX_VARIABLE_BYTES:
+        raise ContractError(f"credential is over Nomad's {MAX_VARIABLE_BYTES}-byte Variable limit")
+    return items
 
 
 def jitconfig_request(start: StartRunner, runner_group_id: int) -> dict[str, Any]:

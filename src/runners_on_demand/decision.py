@@ -7,6 +7,7 @@ Labels compare case-insensitively, as GitHub matches runner labels
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 
 from runners_on_demand.events import WorkflowJobEvent
@@ -16,6 +17,7 @@ from runners_on_demand.scope import RunnerGroup, RunnerScope
 __all__ = [
     "DEFAULT_POOL",
     "MAX_LABELS",
+    "MAX_LABEL_LENGTH",
     "Decision",
     "Ignore",
     "IgnoreReason",
@@ -26,8 +28,13 @@ __all__ = [
     "runner_scope",
 ]
 
-# generate-jitconfig accepts 1 to 100 labels (REST docs, "Create configuration for a JIT runner").
+# generate-jitconfig accepts 1 to 100 labels (REST docs, "Create configuration for a JIT runner"),
+# each under 256 characters (GitHub answers 422 "Labels must be less than 256 characters in
+# length"). A label also travels comma-joined in RUNNER_LABELS and to `config.sh --labels`, so
+# no commas, and no control characters (NUL, newlines) in a Nomad meta value or a log line.
 MAX_LABELS = 100
+MAX_LABEL_LENGTH = 255
+_LABEL = re.compile(rf"[^,\x00-\x1f\x7f-\x9f]{{1,{MAX_LABEL_LENGTH}}}")
 
 
 class IgnoreReason(enum.StrEnum):
@@ -121,8 +128,7 @@ def decide(event: WorkflowJobEvent, policy: Policy) -> Decision:
     job_labels = frozenset(label.lower() for label in event.labels)
     if policy.trigger_label.lower() not in job_labels:
         return Ignore(IgnoreReason.NO_TRIGGER_LABEL)
-    # Labels travel comma-joined in RUNNER_LABELS and to config.sh --labels.
-    if len(event.labels) > MAX_LABELS or any(not label or "," in label for label in event.labels):
+    if len(event.labels) > MAX_LABELS or not all(map(_LABEL.fullmatch, event.labels)):
         return Ignore(IgnoreReason.INVALID_LABELS)
     if not policy.allows(event.repo_owner, event.repo_full_name):
         return Ignore(IgnoreReason.REPO_NOT_ALLOWED)

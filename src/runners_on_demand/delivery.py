@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 
 from runners_on_demand.errors import ConfigError, MalformedDelivery, SignatureMismatch
 from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
-from runners_on_demand.names import is_valid_full_name
+from runners_on_demand.names import MAX_ATTEMPT, MAX_ID, is_valid_full_name
 
 try:
     from runners_on_demand import payload
@@ -71,9 +71,13 @@ Delivery = Ping | OtherEvent | WorkflowJobEvent
 
 
 def parse_delivery(headers: Mapping[str, str], body: bytes, *, secret: str) -> Delivery:
-    """Verify the signature, then turn a delivery into a `Delivery`; raise a `BadDelivery`."""
+    """Verify the signature, then turn a delivery into a `Delivery`; raise a `BadDelivery`.
+
+    `headers.items()` may repeat a name (Starlette's `Headers` does): a header read here that
+    comes twice is refused, since one copy would be checked and another believed.
+    """
     # https://docs.github.com/webhooks/webhook-events-and-payloads#delivery-headers
-    lowered = {name.lower(): value for name, value in headers.items()}
+    lowered = _single(headers)
     signature = lowered.get("x-hub-signature-256")
     if not signature and lowered.get("x-hub-signature"):
         raise SignatureMismatch("only a SHA-1 X-Hub-Signature was sent; X-Hub-Signature-256 needed")
@@ -95,6 +99,24 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, *, secret: str) -> D
     if fields is not None:
         return _event(fields, origin)
     return _workflow_job(_json_object(text), origin)
+
+
+# The delivery headers read here; GitHub sends each once.
+_READ = ("x-hub-signature-256", "x-hub-signature", "x-github-event", "x-github-delivery",
+         "x-github-hook-id", "content-type")  # fmt: skip
+
+
+def _single(headers: Mapping[str, str]) -> dict[str, str]:
+    """Lower-case name -> value; a header read here that comes twice is refused."""
+    lowered: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        if key in lowered and key in _READ:
+            shown = "-".join(part.capitalize() for part in key.split("-"))
+            error = SignatureMismatch if key.startswith("x-hub-") else MalformedDelivery
+            raise error(f"{shown} header sent more than once")
+        lowered[key] = value
+    return lowered
 
 
 def _json_text(content_type: str | None, body: bytes) -> str:
@@ -158,6 +180,7 @@ def _event(fields: payload.Fields, origin: Origin) -> WorkflowJobEvent:
         repo_html_url=repository.html_url,
         fork=repository.fork,
         installation_id=installation.id if installation is not None else None,
+        repo_private=repository.private,
     )
 
 
@@ -184,7 +207,7 @@ def _workflow_job(document: dict[str, Any], origin: Origin) -> WorkflowJobEvent:
         action=_field(document, "action", str, "action"),
         job_id=_positive_int(job, "id", "workflow_job.id"),
         run_id=_positive_int(job, "run_id", "workflow_job.run_id"),
-        run_attempt=_positive_int(job, "run_attempt", "workflow_job.run_attempt"),
+        run_attempt=_positive_int(job, "run_attempt", "workflow_job.run_attempt", MAX_ATTEMPT),
         job_name=_field(job, "name", str, "workflow_job.name"),
         workflow_name=_optional(job, "workflow_name", str, "workflow_job.workflow_name"),
         labels=tuple(labels),
@@ -220,19 +243,22 @@ def _optional(parent: dict[str, Any], key: str, kind: type[T], path: str) -> T |
     return _field(parent, key, kind, path)
 
 
-def _positive_int(parent: dict[str, Any], key: str, path: str) -> int:
-    """`parent[key]`, a positive integer."""
+def _positive_int(parent: dict[str, Any], key: str, path: str, most: int = MAX_ID) -> int:
+    """`parent[key]`, an integer from 1 to `most` (GitHub's own range)."""
     value = _field(parent, key, int, path)
-    if value < 1:
-        raise MalformedDelivery(f"{path} must be a positive integer")
+    if not 1 <= value <= most:
+        raise MalformedDelivery(f"{path} must be an integer from 1 to {most}")
     return value
 
 
 def _optional_int(parent: dict[str, Any], key: str, path: str) -> int | None:
-    """`parent[key]` as an integer; None for absent, null or an empty string."""
+    """`parent[key]` as an integer up to GitHub's 64 bits; None for absent, null or ""."""
     if parent.get(key) in (None, ""):
         return None
-    return _field(parent, key, int, path)
+    value = _field(parent, key, int, path)
+    if not 0 <= value <= MAX_ID:
+        raise MalformedDelivery(f"{path} must be an integer from 0 to {MAX_ID}")
+    return value
 
 
 _KIND_NAMES: dict[type, str] = {

@@ -73,9 +73,9 @@ class GitHubError(UpstreamError):
 
 
 class GitHubRateLimited(GitHubError):
-    """GitHub's rate limit is spent; wait `retry_after` seconds."""
+    """GitHub's rate limit is spent; wait `retry_after` seconds (`status` None: never sent)."""
 
-    def __init__(self, message: str, *, status: int, retry_after: float) -> None:
+    def __init__(self, message: str, *, status: int | None, retry_after: float) -> None:
         super().__init__(message, status=status, retryable=True)
         self.retry_after = retry_after
 

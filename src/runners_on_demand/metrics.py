@@ -47,6 +47,11 @@ class Metrics:
             "Deliveries waiting for a worker.",
             registry=self.registry,
         )
+        self.held = Gauge(
+            "rod_queue_held",
+            "Runners held, in order, until GitHub's rate limit resets.",
+            registry=self.registry,
+        )
         self.ack_seconds = Histogram(
             "rod_webhook_ack_seconds",
             "Time from receiving a webhook to answering it.",
@@ -77,6 +82,10 @@ class Metrics:
     def track_queue(self, depth: Callable[[], int]) -> None:
         """Read the queue depth from `depth()` at each scrape."""
         self.queue_depth.set_function(lambda: float(depth()))
+
+    def track_held(self, held: Callable[[], int]) -> None:
+        """Read the number of held runners from `held()` at each scrape."""
+        self.held.set_function(lambda: float(held()))
 
     def track_rate_limit(self, remaining: Callable[[], int | None]) -> None:
         """Read GitHub's remaining quota from `remaining()` at each scrape."""

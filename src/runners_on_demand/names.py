@@ -9,6 +9,8 @@ import re
 from typing import NamedTuple
 
 __all__ = [
+    "MAX_ATTEMPT",
+    "MAX_ID",
     "RunnerName",
     "is_valid_full_name",
     "is_valid_owner",
@@ -17,6 +19,9 @@ __all__ = [
     "runner_name",
 ]
 
+# GitHub's ids are 64-bit integers (REST schema: integer, format int64); run attempts are small.
+MAX_ID = 2**63 - 1
+MAX_ATTEMPT = 2**31 - 1
 # GitHub user/org names: 1-39 alphanumerics or hyphens, not starting with a hyphen.
 _OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}")
 # Repository names: letters, digits, '.', '_' and '-', at most 100 characters; '.' and '..' are

@@ -38,12 +38,12 @@ class Need:
         return f'{what} in namespace "{self.namespace}" ({self.why})'
 
 
-def needs(namespace: str, jobs: Sequence[str], *, credential_variables: bool = False) -> list[Need]:
+def needs(namespace: str, jobs: Sequence[str]) -> list[Need]:
     """What `rod serve` and `rod reconcile` call (deploy/nomad/rod-policy.hcl lists each call).
 
     Stopping a child without purge is allowed by `deregister-job`, `submit-job` or `purge-job`
-    (nomad/job_endpoint.go Deregister). With `credential_variables`, rod also writes each runner's
-    credential at nomad/jobs/<job>/credentials/<runner name>, destroys and lists them.
+    (nomad/job_endpoint.go Deregister). rod also writes each runner's credential at
+    nomad/jobs/<job>/credentials/<runner name>, destroys and lists them (contract.py).
     """
     found = [
         Need(namespace, ("dispatch-job",), why="to start a runner"),
@@ -54,13 +54,12 @@ def needs(namespace: str, jobs: Sequence[str], *, credential_variables: bool = F
             why="to stop a surplus runner's job",
         ),
     ]
-    if credential_variables:
-        for job in dict.fromkeys(jobs):
-            shown = f"nomad/jobs/{job}/credentials/*"
-            sample = f"nomad/jobs/{job}/credentials/rod-1-1"
-            for op in ("write", "destroy", "list"):
-                why = f"to {op} runner credentials of {job}"
-                found.append(Need(namespace, path=sample, op=op, why=why, shown_path=shown))
+    for job in dict.fromkeys(jobs):
+        shown = f"nomad/jobs/{job}/credentials/*"
+        sample = f"nomad/jobs/{job}/credentials/rod-1-1"
+        for op in ("write", "destroy", "list"):
+            why = f"to {op} runner credentials of {job}"
+            found.append(Need(namespace, path=sample, op=op, why=why, shown_path=shown))
     return found
 
 

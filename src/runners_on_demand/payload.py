@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from runners_on_demand.names import is_valid_full_name
+from runners_on_demand.names import MAX_ATTEMPT, MAX_ID, is_valid_full_name
 
 __all__ = ["Fields", "read"]
 
@@ -23,6 +23,7 @@ class _Repository(msgspec.Struct):
     full_name: str
     html_url: str
     fork: bool
+    private: bool | None = None
 
 
 class _Job(msgspec.Struct):
@@ -60,9 +61,13 @@ def read(text: str) -> Fields | None:
         fields = _DECODER.decode(text)
     except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError too
         return None
-    job, repository = fields.workflow_job, fields.repository
+    job, repository, installation = fields.workflow_job, fields.repository, fields.installation
+    optional = (job.runner_id or 0, installation.id or 0 if installation else 0)
     if (
         min(job.id, job.run_id, job.run_attempt) < 1
+        or max(job.id, job.run_id, *optional) > MAX_ID
+        or min(optional) < 0
+        or job.run_attempt > MAX_ATTEMPT
         or not is_valid_full_name(repository.full_name)
         or not repository.html_url.startswith(("https://", "http://"))
     ):

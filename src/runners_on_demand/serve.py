@@ -1,4 +1,7 @@
-"""`rod serve`: check the settings, then run the dispatcher under uvicorn until SIGTERM."""
+"""`rod serve`: check the settings, then run the dispatcher under uvicorn until SIGTERM.
+
+The HTTP edge's limits (limits.py) apply to whichever parser uvicorn uses, h11 or httptools.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ from starlette.applications import Starlette
 
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError, UpstreamError
+from runners_on_demand.limits import EdgeLimits, parser_protocol, protocol_class
+from runners_on_demand.server_settings import ServerSettings
 from runners_on_demand.token_check import TokenCheck, check_token, needs_of
 from runners_on_demand.wiring import (
     LOG_FORMAT,
@@ -57,10 +62,11 @@ async def check_nomad_token(settings: Settings) -> TokenCheck:
         return await check_token(nomad, needs_of(settings), settings.nomad_token)
 
 
-def server_stack() -> tuple[str, str]:
-    """uvicorn's event loop and HTTP parser: uvloop and httptools where installed (the package
-    depends on them where wheels exist), else asyncio and h11."""
-    return _first_importable("uvloop", "asyncio"), _first_importable("httptools", "h11")
+def server_stack(http: str = "auto") -> tuple[str, str]:
+    """uvicorn's event loop and HTTP parser: uvloop and (for `http = "auto"`) httptools where
+    installed (the package depends on them where wheels exist), else asyncio and h11."""
+    parser = _first_importable("httptools", "h11") if http == "auto" else http
+    return _first_importable("uvloop", "asyncio"), parser
 
 
 def _first_importable(fast: str, fallback: str) -> str:
@@ -119,6 +125,7 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
         host=host or settings.server.host,
         port=settings.server.port if port is None else port,
         log_level=log_level,
+        edge=settings.server,
     )
 
 
@@ -128,13 +135,21 @@ def run_until_sigterm(
     host: str,
     port: int,
     log_level: str,
+    edge: ServerSettings | None = None,
     stack: tuple[str, str] | None = None,
 ) -> None:
-    """Serve `app` under uvicorn; SIGTERM drains it (its lifespan), then the process exits 0.
+    """Serve `app` under uvicorn with `edge`'s limits (limits.py); SIGTERM drains it (its
+    lifespan), then the process exits 0.
 
-    `stack` is uvicorn's event loop and HTTP parser, `server_stack()` unless given.
+    `stack` is uvicorn's event loop and HTTP parser, `server_stack(edge.http)` unless given.
     """
-    loop, http = stack or server_stack()
+    edge = edge or ServerSettings()
+    loop, http = stack or server_stack(edge.http)
+    try:
+        parser = parser_protocol(http)
+    except ImportError:
+        fail([f'[server] http = "{http}" but that parser is not installed'])
+    limits = EdgeLimits(edge.header_timeout_seconds, edge.max_header_bytes, edge.max_connections)
     logging.getLogger(__name__).info("uvicorn on %s + %s", loop, http)
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
@@ -142,7 +157,9 @@ def run_until_sigterm(
         host=host,
         port=port,
         loop=loop,
-        http=http,
+        http=protocol_class(parser, limits),
+        timeout_keep_alive=edge.keepalive_timeout_seconds,
+        h11_max_incomplete_event_size=edge.max_header_bytes,  # h11's own cap, the same
         log_config=None,
         log_level=log_level,
         access_log=False,

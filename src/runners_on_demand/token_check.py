@@ -53,11 +53,7 @@ class TokenCheck:
 
 
 def needs_of(settings: Settings) -> list[Need]:
-    """rod's needs under `settings`: its namespace and the pools' Nomad jobs.
-
-    rod does not write runner credentials into Nomad Variables yet (issue 10 item 3); once it
-    does, pass `credential_variables=True` when that delivery is on.
-    """
+    """rod's needs under `settings`: its namespace and the pools' Nomad jobs."""
     jobs = [pool.nomad_job for pool in settings.policy.pools]
     return needs(settings.nomad_namespace, jobs)
 

@@ -145,7 +145,6 @@ def build(
     metrics.track_rate_limit(lambda: github.rate_limit_remaining)
     credentials = GitHubCredentials(
         github,
-        nomad,
         mode=settings.credential_mode,
         runner_group_id=settings.runner_group_id,
         remembered=settings.server.dedup_size,

@@ -1,5 +1,6 @@
 """The Nomad job specs in deploy/nomad: they parse, keep the dispatch contract, and the runner
-task's default script really starts the runner from the payload without exposing the credential."""
+task's default script really starts the runner from the credential its template rendered, never
+from the payload, and leaves no credential behind."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 import hcl2
 import pytest
 
-from runners_on_demand.contract import DispatchRequest, JitConfig, RegistrationToken, build_dispatch
+from runners_on_demand.contract import DispatchRequest, build_dispatch
 from runners_on_demand.decision import Policy, StartRunner, decide
 from runners_on_demand.delivery import WorkflowJobEvent, parse_delivery
 from simulator.emit import Target, build_delivery, workflow_job_payload
@@ -49,7 +50,7 @@ def template_literal(text: str) -> str:
     return text.replace("$${", "${").replace("%%{", "%{")
 
 
-def dispatch_for(credential: JitConfig | RegistrationToken, labels: list[str]) -> DispatchRequest:
+def dispatch_for(labels: list[str]) -> DispatchRequest:
     """The dispatch rod makes for a signed queued delivery, through the real core."""
     hook = Hook(1, "octo/hello", 1, ["workflow_job"], True, {"url": "u", "secret": "s"}, 0, 0)
     payload = workflow_job_payload(
@@ -60,7 +61,7 @@ def dispatch_for(credential: JitConfig | RegistrationToken, labels: list[str]) -
     assert isinstance(event, WorkflowJobEvent)
     decision = decide(event, Policy())
     assert isinstance(decision, StartRunner)
-    return build_dispatch(event, decision, credential)
+    return build_dispatch(event, decision)
 
 
 class TestGithubRunnerJob:
@@ -76,7 +77,7 @@ class TestGithubRunnerJob:
 
     def test_meta_keys_match_what_the_dispatcher_sends(self) -> None:
         (parameterized,) = self.job["parameterized"]
-        meta = dispatch_for(JitConfig("j"), ["self-hosted"]).meta
+        meta = dispatch_for(["self-hosted"]).meta
         assert parameterized["payload"] == "required"
         assert set(parameterized["meta_required"]) | set(parameterized["meta_optional"]) == set(
             meta
@@ -86,6 +87,15 @@ class TestGithubRunnerJob:
 
     def test_payload_lands_in_payload_json(self) -> None:
         assert self.task["dispatch_payload"] == [{"file": "payload.json"}]
+
+    def test_the_credential_is_rendered_from_its_variable_into_secrets(self) -> None:
+        (template,) = self.task["template"]
+        assert template["destination"] == "secrets/credential"
+        assert (template["perms"], template["change_mode"]) == ("0400", "noop")
+        # Blocking: without the runner policy the task waits, visibly, for its credential.
+        assert "{{ with nomadVar (printf" in template["data"]
+        assert "nomadVarExists" not in template["data"]
+        assert '"nomad/jobs/%s/credentials/%s" (env "NOMAD_JOB_PARENT_ID")' in template["data"]
 
     def test_an_ephemeral_runner_is_never_restarted_or_rescheduled(self) -> None:
         assert self.group["restart"] == [{"attempts": 0, "mode": "fail"}]
@@ -190,12 +200,13 @@ class TestDefaultRunnerScript:
 
     def test_jit_config_goes_to_run_sh_through_the_environment(self, tmp_path: Path) -> None:
         jit = base64.b64encode(b'{".runner": "x", ".credentials": "y"}').decode()
-        request = dispatch_for(JitConfig(jit), ["self-hosted", "linux"])
+        request = dispatch_for(["self-hosted", "linux"])
 
-        code, record, stderr = self.run(tmp_path, request, **request.meta)
+        code, record, stderr = self.run(tmp_path, request, f"jit_config={jit}\n", **request.meta)
 
         assert code == 0, stderr
         assert record.splitlines() == ["run.sh", f"ACTIONS_RUNNER_INPUT_JITCONFIG={jit}"]
+        assert not (tmp_path / "secrets" / "credential").exists()  # removed before run.sh
 
     @pytest.mark.parametrize(
         ("labels_meta", "expected"),
@@ -204,12 +215,14 @@ class TestDefaultRunnerScript:
     def test_registration_token_goes_to_config_sh_through_the_environment(
         self, tmp_path: Path, labels_meta: str | None, expected: str
     ) -> None:
-        request = dispatch_for(RegistrationToken("AABBCC-reg-token"), ["self-hosted", "linux"])
+        request = dispatch_for(["self-hosted", "linux"])
         meta = dict(request.meta)
         if labels_meta is None:
             del meta["RUNNER_LABELS"]  # optional meta: Nomad sets no variable for it
 
-        code, record, stderr = self.run(tmp_path, request, **meta)
+        code, record, stderr = self.run(
+            tmp_path, request, "registration_token=AABBCC-reg-token\n", **meta
+        )
 
         assert code == 0, stderr
         config, run = record.split("run.sh\n")
@@ -230,41 +243,38 @@ class TestDefaultRunnerScript:
         assert run == ""  # run.sh starts with no arguments and no credential variable
 
     def test_an_org_runner_group_goes_to_config_sh(self, tmp_path: Path) -> None:
-        request = dispatch_for(RegistrationToken("AABBCC-reg-token"), ["self-hosted"])
+        request = dispatch_for(["self-hosted"])
         document = json.loads(base64.b64decode(request.payload))
         document["runner_group"] = "gpu builders"  # the dispatcher adds it for an org pool
         payload = base64.b64encode(json.dumps(document).encode()).decode()
 
         code, record, stderr = self.run(
-            tmp_path, dataclasses.replace(request, payload=payload), **request.meta
+            tmp_path,
+            dataclasses.replace(request, payload=payload),
+            "registration_token=AABBCC-reg-token\n",
+            **request.meta,
         )
 
         assert code == 0, stderr
         config = record.split("run.sh\n")[0].splitlines()
         assert config[-3:-1] == ["arg=--runnergroup", "arg=gpu builders"]
 
-    def test_the_credential_file_wins_and_is_removed_before_the_runner_starts(
-        self, tmp_path: Path
-    ) -> None:
-        request = dispatch_for(JitConfig("from-payload"), ["self-hosted"])
-        jit = base64.b64encode(b'{".runner": "v"}').decode()
+    def test_a_credential_in_the_payload_starts_nothing(self, tmp_path: Path) -> None:
+        # Issue 10 item 3: read-job reads the payload; the script must not take a credential
+        # from it (an old dispatcher's payload, or a forged dispatch).
+        request = dispatch_for(["self-hosted"])
+        document = {**json.loads(base64.b64decode(request.payload)), "jit_config": "leaked"}
+        payload = base64.b64encode(json.dumps(document).encode()).decode()
 
-        code, record, stderr = self.run(tmp_path, request, f"jit_config={jit}\n", **request.meta)
-
-        assert code == 0, stderr
-        assert record.splitlines() == ["run.sh", f"ACTIONS_RUNNER_INPUT_JITCONFIG={jit}"]
-        assert not (tmp_path / "secrets" / "credential").exists()
-
-    def test_registration_token_from_the_credential_file(self, tmp_path: Path) -> None:
-        request = dispatch_for(RegistrationToken("in-payload"), ["self-hosted"])
         code, record, stderr = self.run(
-            tmp_path, request, "registration_token=from-variable\n", **request.meta
+            tmp_path, dataclasses.replace(request, payload=payload), "", **request.meta
         )
-        assert code == 0, stderr
-        assert "ACTIONS_RUNNER_INPUT_TOKEN=from-variable" in record.splitlines()
 
-    def test_without_a_payload_the_task_fails(self, tmp_path: Path) -> None:
-        request = dispatch_for(JitConfig("j"), ["self-hosted"])
+        assert code != 0 and record == ""
+        assert stderr.startswith("no runner credential in ")
+
+    def test_without_the_credential_file_the_task_fails(self, tmp_path: Path) -> None:
+        request = dispatch_for(["self-hosted"])
         (tmp_path / "home").mkdir()
         env = {"PATH": os.environ["PATH"], "RUNNER_HOME": str(tmp_path / "home"),
                "NOMAD_TASK_DIR": str(tmp_path / "missing"),
@@ -273,5 +283,12 @@ class TestDefaultRunnerScript:
             ["bash", "-c", self.script], env=env, capture_output=True, text=True, timeout=30
         )
         assert done.returncode != 0
-        assert "payload.json" in done.stderr
+        assert "no runner credential in" in done.stderr
         assert request.payload not in done.stderr
+
+    def test_a_credential_file_without_either_item_starts_nothing(self, tmp_path: Path) -> None:
+        request = dispatch_for(["self-hosted"])
+        code, record, stderr = self.run(tmp_path, request, "other=x\n", **request.meta)
+        assert code != 0 and record == ""
+        assert "no jit_config or registration_token in" in stderr
+        assert not (tmp_path / "secrets" / "credential").exists()

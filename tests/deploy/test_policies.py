@@ -20,6 +20,7 @@ import pytest
 
 from runners_on_demand.contract import DispatchRequest
 from runners_on_demand.errors import NomadError
+from runners_on_demand.ports import VariableConflict, VariableMeta
 from runners_on_demand.ports.nomad import NomadHttp
 from simulator.nomad import NomadEmulator
 
@@ -134,14 +135,22 @@ class TestRodPolicy:
         assert [r.status_code for r in refused] == [403] * len(refused)
 
     async def test_credential_variables(self, admin: httpx.AsyncClient) -> None:
-        rod = {"X-Nomad-Token": await token_for(admin, "rod", ROD_RULES)}
-        written = await admin.put(
-            CREDENTIAL, params={"cas": "0"}, json={"Items": {"jit_config": "j"}}, headers=rod
-        )
-        assert written.status_code == 200, written.text
-        listed = (await admin.get("/v1/vars", headers=rod)).json()
-        assert [v["Path"] for v in listed] == ["nomad/jobs/github-runner/credentials/rod-2-1"]
-        assert (await admin.delete(CREDENTIAL, headers=rod)).status_code == 204
+        # What the pipeline and the reconciler do with them, through rod's own Nomad port.
+        nomad = NomadHttp(admin, token=await token_for(admin, "rod", ROD_RULES))
+        path = CREDENTIAL.removeprefix("/v1/var/")
+        made = await nomad.put_variable(path, {"jit_config": "j"}, cas=0)
+        assert isinstance(made, VariableMeta)
+        again = await nomad.put_variable(path, {"jit_config": "k"}, cas=0)
+        # A lost check-and-set shows the Variable's index, never its items (rod may not read).
+        assert isinstance(again, VariableConflict)
+        assert again.current.modify_index == made.modify_index
+        replaced = await nomad.put_variable(path, {"jit_config": "k"}, cas=made.modify_index)
+        assert isinstance(replaced, VariableMeta)
+        listed = await nomad.list_variables(path)
+        assert [v.path for v in listed] == [path]
+        await nomad.delete_variable(path)
+        await nomad.delete_variable(path)  # a Variable already gone is no error
+        assert await nomad.list_variables("nomad/jobs/github-runner/credentials/") == []
 
 
 class TestRunnerPolicy:

@@ -17,7 +17,15 @@ from runners_on_demand.errors import NomadError
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.observed import Child, QueuedJob, Runner
 from runners_on_demand.pipeline import Pipeline
-from runners_on_demand.ports import DispatchResult, GitHubPort, NomadPort, Removal, RunnerExists
+from runners_on_demand.ports import (
+    DispatchResult,
+    GitHubPort,
+    NomadPort,
+    Removal,
+    RunnerExists,
+    VariableConflict,
+    VariableMeta,
+)
 from runners_on_demand.ports.protocols import AclToken
 from runners_on_demand.scope import RunnerGroup, RunnerScope
 
@@ -44,7 +52,9 @@ class FakeGitHub:
         installation_id: int | None = None,
     ) -> JitConfig | RunnerExists:
         self.calls.append(("generate_jitconfig", body["name"]))
-        return JitConfig(encoded="e30=", scope=RunnerScope(owner, repo))
+        if any(r.name == body["name"] for r in self.runners.get(str(RunnerScope(owner, repo)), [])):
+            return RunnerExists(body["name"])  # 409: runner names are unique
+        return JitConfig(encoded="e30=")
 
     async def create_registration_token(
         self, owner: str, repo: str | None, *, installation_id: int | None = None
@@ -94,13 +104,15 @@ class FakeGitHub:
 
 
 class FakeNomad:
-    """`NomadPort` over a list of children."""
+    """`NomadPort` over a list of children and a dict of Variables."""
 
     def __init__(self) -> None:
         self.children: list[Child] = []
         self.down = False
         self.calls: list[tuple[str, Any]] = []
         self.dispatched: list[DispatchRequest] = []
+        self.variables: dict[str, tuple[VariableMeta, dict[str, str]]] = {}
+        self.index = 0
 
     async def dispatch(self, request: DispatchRequest) -> DispatchResult:
         self.calls.append(("dispatch", request.idempotency_token))
@@ -128,6 +140,30 @@ class FakeNomad:
     async def acl_role_policies(self, role_id: str) -> tuple[str, ...]:
         raise NomadError("Nomad GET /v1/acl/role: 400 ACL support disabled", status=400)
 
+    async def put_variable(
+        self, path: str, items: Mapping[str, str], *, cas: int | None = None
+    ) -> VariableMeta | VariableConflict:
+        self.calls.append(("put_variable", path))
+        current = self.variables.get(path)
+        if cas is not None and cas != (current[0].modify_index if current else 0):
+            zero = VariableMeta(path, 0, 0.0)
+            return VariableConflict(current[0] if current else zero)
+        self.index += 1
+        meta = VariableMeta(path, self.index, float(self.index))
+        self.variables[path] = (meta, dict(items))
+        return meta
+
+    async def delete_variable(self, path: str) -> None:
+        self.calls.append(("delete_variable", path))
+        self.variables.pop(path, None)
+
+    async def list_variables(self, prefix: str) -> list[VariableMeta]:
+        self.calls.append(("list_variables", prefix))
+        if self.down:
+            raise NomadError("Nomad GET /v1/vars: ConnectError")
+        found = sorted(self.variables.items())
+        return [meta for path, (meta, _) in found if path.startswith(prefix)]
+
 
 def pipeline(
     github: GitHubPort,
@@ -141,7 +177,7 @@ def pipeline(
     """A pipeline making JIT runners through `github` and dispatching through `nomad`."""
     settings = ServerSettings(**{"workers": 1, **server})
     credentials = GitHubCredentials(
-        github, nomad, mode="jit", runner_group_id=1, remembered=settings.dedup_size
+        github, mode="jit", runner_group_id=1, remembered=settings.dedup_size
     )
     return Pipeline(
         credentials,

@@ -103,6 +103,9 @@ async def rig(toml: str | None = None) -> AsyncIterator[Rig]:
     nomad.post(DISPATCH_PATH).respond(
         200, json={"DispatchedJobID": "github-runner/dispatch-1-aa", "EvalID": "e1"}
     )
+    nomad.put(path__startswith="/v1/var/").respond(
+        200, json={"Path": f"nomad/jobs/github-runner/credentials/{RUNNER}", "ModifyIndex": 2}
+    )
     app = create_app(
         load_settings(ENV, toml),
         github_transport=httpx.MockTransport(github.async_handler),
@@ -144,6 +147,33 @@ class TestWebhookAuthenticity:
             response = await r.client.post("/webhook", content=body, headers=headers)
         assert response.status_code == 401
         assert "missing" in one_line_error(response)
+
+    async def test_a_second_signature_header_is_refused(self) -> None:
+        # Issue 10 item 8: bogus-then-valid passed, parsing keeping the last and logging the first.
+        body, headers = delivery(job_payload())
+        valid = headers.pop("X-Hub-Signature-256")
+        both = [*headers.items(), ("X-Hub-Signature-256", "sha256=" + "0" * 64)]
+        async with rig() as r:
+            response = await r.client.post(
+                "/webhook", content=body, headers=[*both, ("X-Hub-Signature-256", valid)]
+            )
+        assert response.status_code == 401
+        assert one_line_error(response) == "X-Hub-Signature-256 header sent more than once"
+        assert not r.github.routes[0].called
+
+    async def test_an_unverified_delivery_id_cannot_forge_a_log_line(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        # Issue 10 item 8: "fake status=202 outcome=queued" was logged as it came.
+        body, headers = delivery(job_payload())
+        headers["X-Hub-Signature-256"] = sign(body, "not-the-secret")
+        headers["X-GitHub-Delivery"] = "fake status=202 outcome=queued"
+        caplog.set_level(logging.INFO, logger="runners_on_demand.app")
+        async with rig() as r:
+            await r.client.post("/webhook", content=body, headers=headers)
+        (line,) = [m for m in caplog.messages if m.startswith("delivery ")]
+        assert line.startswith("delivery unreadable:fake?status?202?outcome?queued event=")
+        assert line.count("status=") == 1 and line.count("outcome=") == 1
 
     async def test_sha1_only(self) -> None:
         body, headers = delivery(job_payload())
@@ -343,7 +373,16 @@ class TestOtherEndpoints:
         assert "rod_github_rate_limit_remaining 77.0" in metrics
 
     async def test_readyz_names_what_the_token_lacks(self) -> None:
-        rules = {"Namespaces": [{"Name": "default", "Capabilities": ["list-jobs", "dispatch-job"]}]}
+        credentials = {
+            "PathSpec": "nomad/jobs/github-runner/credentials/*",
+            "Capabilities": ["write", "destroy", "list"],
+        }
+        namespace = {
+            "Name": "default",
+            "Capabilities": ["list-jobs", "dispatch-job"],
+            "Variables": {"Paths": [credentials]},
+        }
+        rules = {"Namespaces": [namespace]}
         async with rig() as r:
             r.nomad.get("/v1/agent/health").respond(200, json={})
             r.nomad.get("/v1/acl/token/self").respond(
@@ -357,6 +396,17 @@ class TestOtherEndpoints:
             'NOMAD_TOKEN lacks "deregister-job" or "submit-job" or "purge-job" in namespace '
             '"default" (to stop a surplus runner\'s job)'
         )
+
+    async def test_readyz_is_probed_once_per_few_seconds(self) -> None:
+        # Issue 10 item 8: unauthenticated, and each call made one GitHub and one Nomad call.
+        async with rig() as r:
+            health = r.nomad.get("/v1/agent/health").respond(200, json={})
+            r.nomad.get("/v1/acl/token/self").respond(400, text="ACL support disabled")
+            rate = r.github.get("/rate_limit").respond(200, json={})
+            answers = await asyncio.gather(*(r.client.get("/readyz") for _ in range(20)))
+            answers.append(await r.client.get("/readyz"))
+        assert [a.status_code for a in answers] == [200] * 21
+        assert (health.call_count, rate.call_count) == (1, 1)
 
     async def test_readyz_when_nomad_is_down(self) -> None:
         async with rig() as r:

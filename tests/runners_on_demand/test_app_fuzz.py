@@ -78,6 +78,9 @@ class Upstreams:
         if request.method == "POST" and request.url.path.endswith("/dispatch"):
             body = {"DispatchedJobID": "github-runner/dispatch-1-aa", "EvalID": "e1"}
             return httpx.Response(200, json=body)
+        if request.method == "PUT" and request.url.path.startswith("/v1/var/"):
+            path = request.url.path.removeprefix("/v1/var/")
+            return httpx.Response(200, json={"Path": path, "ModifyIndex": 2, "ModifyTime": 0})
         return httpx.Response(404, text="not found")
 
 
@@ -351,6 +354,7 @@ class TestSigned:
         paths = [call.url.path for call in edge.upstreams.calls[before:]]
         assert paths == [
             "/repos/lineville/elastic-machines-testing/actions/runners/generate-jitconfig",
+            "/v1/var/nomad/jobs/github-runner/credentials/rod-99999001-1",
             "/v1/job/github-runner/dispatch",
         ]
 

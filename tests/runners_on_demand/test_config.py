@@ -210,6 +210,29 @@ class TestLoadSettingsToml:
             3.0,
         )
 
+    def test_edge_limits(self) -> None:
+        toml_text = """
+            [server]
+            http = "h11"
+            header_timeout_seconds = 2.5
+            max_header_bytes = 8192
+            keepalive_timeout_seconds = 3
+            max_connections = 100
+        """
+        server = load_settings(BASE, toml_text).server
+        assert (server.http, server.header_timeout_seconds, server.max_header_bytes) == (
+            "h11",
+            2.5,
+            8192,
+        )
+        assert (server.keepalive_timeout_seconds, server.max_connections) == (3, 100)
+        wrong = '[server]\nhttp = "twisted"\nmax_header_bytes = 100\nmax_connections = 0\n'
+        assert problems(BASE, wrong) == [
+            "server.max_header_bytes must be an integer from 1024 to 1048576",
+            "server.max_connections must be an integer from 1 to 100000",
+            "server.http must be one of auto, h11, httptools",
+        ]
+
     def test_invalid_toml(self) -> None:
         found = problems(BASE, "pools = [")
         assert len(found) == 1 and found[0].startswith("config file is not valid TOML: ")

@@ -17,6 +17,9 @@ from runners_on_demand.contract import (
     JitConfig,
     RegistrationToken,
     build_dispatch,
+    credential_items,
+    credential_path,
+    credentials_prefix,
     jitconfig_request,
 )
 from runners_on_demand.decision import Policy, Pool, StartRunner, decide
@@ -66,7 +69,7 @@ def decoded(request: DispatchRequest) -> bytes:
 
 class TestBuildDispatch:
     def test_meta_matches_the_contract(self) -> None:
-        request = build_dispatch(EVENT, DISPATCH, JitConfig(JIT))
+        request = build_dispatch(EVENT, DISPATCH)
         assert request.meta == {
             "REPO_FULL_NAME": "lineville/elastic-machines-testing",
             "REPO_SHORT_NAME": "elastic-machines-testing",
@@ -78,17 +81,17 @@ class TestBuildDispatch:
 
     def test_meta_keys_are_the_ones_the_job_spec_declares(self) -> None:
         spec = HCL.read_text()
-        request = build_dispatch(EVENT, DISPATCH, JitConfig(JIT))
+        request = build_dispatch(EVENT, DISPATCH)
         for key in request.meta:
             assert f'"{key}"' in spec, key
 
     def test_target_job_and_token(self) -> None:
-        request = build_dispatch(EVENT, DISPATCH, JitConfig(JIT))
+        request = build_dispatch(EVENT, DISPATCH)
         assert request.job_id == "github-runner-k8s"
         assert request.idempotency_token == f"rod-{EVENT.job_id}-1"
 
-    def test_payload_is_compact_json_with_the_jit_config(self) -> None:
-        raw = decoded(build_dispatch(EVENT, DISPATCH, JitConfig(JIT)))
+    def test_payload_is_compact_json_without_a_credential(self) -> None:
+        raw = decoded(build_dispatch(EVENT, DISPATCH))
         assert b'", "' not in raw and b'": ' not in raw
         assert json.loads(raw) == {
             "repo": "lineville/elastic-machines-testing",
@@ -96,53 +99,68 @@ class TestBuildDispatch:
             "job": "test",
             "run_id": EVENT.run_id,
             "url": "https://github.com/lineville/elastic-machines-testing",
-            "jit_config": JIT,
         }
 
-    def test_registration_token_mode(self) -> None:
+    def test_fork_is_carried(self) -> None:
         fork = dataclasses.replace(EVENT, fork=True)
-        document = json.loads(decoded(build_dispatch(fork, DISPATCH, RegistrationToken(TOKEN))))
-        assert document["registration_token"] == TOKEN
-        assert document["fork"] is True
-        assert "jit_config" not in document
-
-    @pytest.mark.parametrize("credential", [JitConfig(JIT), RegistrationToken(TOKEN)])
-    def test_no_secret_in_meta(self, credential: JitConfig | RegistrationToken) -> None:
-        request = build_dispatch(EVENT, DISPATCH, credential)
-        secret = JIT if isinstance(credential, JitConfig) else TOKEN
-        assert all(secret not in value for value in request.meta.values())
-        assert secret not in repr(request)
+        assert json.loads(decoded(build_dispatch(fork, DISPATCH)))["fork"] is True
 
     def test_payload_limit_is_16_kib_decoded(self) -> None:
-        overhead = len(decoded(build_dispatch(EVENT, DISPATCH, JitConfig(""))))
-        fits = JitConfig("A" * (MAX_PAYLOAD_BYTES - overhead))
-        assert len(decoded(build_dispatch(EVENT, DISPATCH, fits))) == MAX_PAYLOAD_BYTES == 16384
+        overhead = len(decoded(build_dispatch(dataclasses.replace(EVENT, job_name=""), DISPATCH)))
+        fits = dataclasses.replace(EVENT, job_name="A" * (MAX_PAYLOAD_BYTES - overhead))
+        assert len(decoded(build_dispatch(fits, DISPATCH))) == MAX_PAYLOAD_BYTES == 16384
+        over = dataclasses.replace(EVENT, job_name="A" * (MAX_PAYLOAD_BYTES - overhead + 1))
         with pytest.raises(ContractError, match="16384"):
-            build_dispatch(EVENT, DISPATCH, JitConfig("A" * (MAX_PAYLOAD_BYTES - overhead + 1)))
+            build_dispatch(over, DISPATCH)
 
-    def test_long_job_name_counts_toward_the_limit(self) -> None:
-        long_name = dataclasses.replace(EVENT, job_name="é" * 3000)
+    def test_payload_is_counted_in_utf8_bytes(self) -> None:
         with pytest.raises(ContractError):
-            build_dispatch(long_name, DISPATCH, JitConfig("A" * 1000))
+            build_dispatch(dataclasses.replace(EVENT, job_name="é" * 8200), DISPATCH)
+
+    def test_a_runner_job_nomad_cannot_hold_variables_for_is_refused(self) -> None:
+        long_job = dataclasses.replace(DISPATCH, pool=Pool("p", "j" * 100))
+        with pytest.raises(ContractError, match="shorten the pool's nomad_job"):
+            build_dispatch(EVENT, long_job)
 
     def test_an_org_runner_registers_at_the_organization_in_its_group(self) -> None:
         group = RunnerGroup("lineville", 2, "linux")
         pool = dataclasses.replace(DISPATCH.pool, runner_group="Linux", group=group)
         org = dataclasses.replace(DISPATCH, pool=pool)
-        document = json.loads(decoded(build_dispatch(EVENT, org, RegistrationToken(TOKEN))))
+        document = json.loads(decoded(build_dispatch(EVENT, org)))
         assert document["url"] == "https://github.com/lineville"
-        assert document["runner_group"] == "linux"  # config.sh --runnergroup, as GitHub names it
+        # config.sh --runnergroup, as GitHub names it (a JIT config holds the group already).
+        assert document["runner_group"] == "linux"
         assert document["repo"] == EVENT.repo_full_name
-        jit = json.loads(decoded(build_dispatch(EVENT, org, JitConfig(JIT))))
-        assert "runner_group" not in jit  # the JIT config holds the group already
+        repository = json.loads(decoded(build_dispatch(EVENT, DISPATCH)))
+        assert "runner_group" not in repository
 
     def test_body_is_nomads_dispatch_request(self) -> None:
-        request = build_dispatch(EVENT, DISPATCH, JitConfig(JIT))
+        request = build_dispatch(EVENT, DISPATCH)
         assert request.body() == {
             "JobID": "github-runner-k8s",
             "Payload": request.payload,
             "Meta": request.meta,
         }
+
+
+class TestCredentialVariable:
+    def test_path_is_below_the_runner_job(self) -> None:
+        assert credentials_prefix("github-runner") == "nomad/jobs/github-runner/credentials/"
+        assert credential_path(DISPATCH) == (
+            f"nomad/jobs/github-runner-k8s/credentials/rod-{EVENT.job_id}-1"
+        )
+
+    def test_items_are_the_job_specs_names(self) -> None:
+        assert credential_items(JitConfig(JIT)) == {"jit_config": JIT}
+        assert credential_items(RegistrationToken(TOKEN)) == {"registration_token": TOKEN}
+
+    def test_the_job_spec_reads_both_names(self) -> None:
+        spec = HCL.read_text()
+        assert "credentials/%s" in spec and "jit_config" in spec and "registration_token" in spec
+
+    def test_a_credential_over_nomads_limit_is_refused(self) -> None:
+        with pytest.raises(ContractError, match="65536"):
+            credential_items(JitConfig("A" * 65536))
 
 
 class TestCredentialRepr:

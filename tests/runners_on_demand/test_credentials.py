@@ -18,9 +18,8 @@ from runners_on_demand.credentials import GitHubCredentials
 from runners_on_demand.decision import Policy, Pool, StartRunner, decide
 from runners_on_demand.ports.github import GitHubHttp
 from runners_on_demand.ports.github_auth import PatAuth
-from runners_on_demand.scope import RunnerGroup, RunnerScope
+from runners_on_demand.scope import RunnerGroup
 from simulator.github import GitHubEmulator
-from tests.runners_on_demand.fakes import FakeNomad
 from tests.runners_on_demand.test_pipeline import EVENT as PIPELINE_EVENT
 
 TOKEN = "ghp_credentials_test"
@@ -54,13 +53,7 @@ async def made(
         transport=httpx.ASGITransport(app=emulator.app), base_url=emulator.url
     )
     github = GitHubHttp(client, PatAuth(TOKEN))
-    credentials = GitHubCredentials(
-        github,
-        FakeNomad(),
-        mode=mode,
-        runner_group_id=1,
-        remembered=10,  # type: ignore[arg-type]
-    )
+    credentials = GitHubCredentials(github, mode=mode, runner_group_id=1, remembered=10)
     return credentials, start, group, client
 
 
@@ -71,11 +64,11 @@ class TestOrgScope:
         credentials, start, group, client = await made(emulator, "jit")
         async with client:
             credential = await credentials.obtain(EVENT, start)
-            assert isinstance(credential, JitConfig) and credential.scope == RunnerScope("acme")
+            assert isinstance(credential, JitConfig)
             (runner,) = emulator.backend.actions.list_runners("acme")
             assert (runner.name, runner.group_id) == ("rod-42-1", group.id)
             assert emulator.backend.actions.list_runners("acme/app") == []
-            await credentials.unused(EVENT, credential)  # Nomad had the child already
+            assert await credentials.discard(EVENT, start)  # removed at the organization
             assert emulator.backend.actions.list_runners("acme") == []
 
     async def test_a_registration_token_of_the_organization(self, emulator: GitHubEmulator) -> None:
@@ -93,5 +86,5 @@ class TestOrgScope:
         repository = dataclasses.replace(start, pool=Pool("repo", "github-runner"))
         async with client:
             credential = await credentials.obtain(EVENT, repository)
-        assert isinstance(credential, JitConfig) and credential.scope == RunnerScope("acme", "app")
+        assert isinstance(credential, JitConfig)
         assert [r.name for r in emulator.backend.actions.list_runners("acme/app")] == ["rod-42-1"]

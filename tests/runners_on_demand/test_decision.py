@@ -155,10 +155,26 @@ class TestDecide:
         assert decide(job(labels), Policy()) == Ignore("label:no-trigger")
 
     @pytest.mark.parametrize(
-        "labels", [("self-hosted", "a,b"), ("self-hosted", ""), ("self-hosted",) * 101]
+        "labels",
+        [
+            ("self-hosted", "a,b"),
+            ("self-hosted", ""),
+            ("self-hosted",) * 101,
+            # Issue 10 item 6: beyond GitHub's 255 characters (a 900 kB one was dispatched),
+            # or with a NUL or a newline, which would reach Nomad meta, config.sh and the logs.
+            ("self-hosted", "x" * 256),
+            ("self-hosted", "x" * 900_000),
+            ("self-hosted", "gpu\x00"),
+            ("self-hosted", "gpu\nstatus=202"),
+            ("self-hosted", "del\x7f"),
+        ],
     )
     def test_labels_that_cannot_travel(self, labels: tuple[str, ...]) -> None:
         assert decide(job(labels), Policy()) == Ignore("label:invalid")
+
+    def test_the_longest_label_github_takes_is_fine(self) -> None:
+        labels = ("self-hosted", "é" * 255, "gpu builders")
+        assert isinstance(decide(job(labels), Policy()), StartRunner)
 
     def test_allowlist_refuses_other_repositories(self) -> None:
         policy = Policy(allow=("octo-org",))

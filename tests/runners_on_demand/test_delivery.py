@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from starlette.datastructures import Headers
 
 from runners_on_demand.delivery import OtherEvent, Ping, parse_delivery, verify_signature
 from runners_on_demand.errors import ConfigError, MalformedDelivery, SignatureMismatch
@@ -151,6 +152,34 @@ class TestVerifySignature:
         changed = body[:position] + bytes([body[position] ^ 1]) + body[position + 1 :]
         with pytest.raises(SignatureMismatch):
             verify_signature(changed, sign(body), secret=SECRET)
+
+
+class TestRepeatedHeaders:
+    """A header read twice would be checked in one copy and believed in another (issue 10)."""
+
+    @pytest.mark.parametrize(
+        ("name", "error", "message"),
+        [
+            ("X-Hub-Signature-256", SignatureMismatch, "X-Hub-Signature-256 header sent more"),
+            ("X-GitHub-Delivery", MalformedDelivery, "X-Github-Delivery header sent more"),
+            ("x-github-event", MalformedDelivery, "X-Github-Event header sent more"),
+        ],
+    )
+    def test_a_repeated_header_is_refused(
+        self, name: str, error: type[Exception], message: str
+    ) -> None:
+        body = encode(sample(), JSON)
+        raw = [(k.lower().encode(), v.encode()) for k, v in headers(body).items()]
+        value = dict(raw)[name.lower().encode()]
+        repeated = Headers(raw=[*raw, (name.lower().encode(), value)])
+        with pytest.raises(error, match=message):
+            parse_delivery(repeated, body, secret=SECRET)
+
+    def test_other_headers_may_repeat(self) -> None:
+        body = encode(sample(), JSON)
+        raw = [(k.lower().encode(), v.encode()) for k, v in headers(body).items()]
+        repeated = Headers(raw=[*raw, (b"accept", b"*/*"), (b"accept", b"*/*")])
+        assert isinstance(parse_delivery(repeated, body, secret=SECRET), WorkflowJobEvent)
 
 
 class TestParseDelivery:
@@ -312,7 +341,13 @@ class TestParseDelivery:
         [
             ("workflow_job", "id", "123", "workflow_job.id must be an integer"),
             ("workflow_job", "id", True, "workflow_job.id must be an integer"),
-            ("workflow_job", "id", 0, "workflow_job.id must be a positive integer"),
+            ("workflow_job", "id", 0, "workflow_job.id must be an integer from 1 to "),
+            # Issue 10 item 6: GitHub's ids are int64; 10**4000 made a 4,007-character name.
+            ("workflow_job", "id", 10**4000, "workflow_job.id must be an integer from 1 to 9223"),
+            ("workflow_job", "id", 2**63, "workflow_job.id must be an integer from 1 to 9223"),
+            ("workflow_job", "run_id", 2**63, "workflow_job.run_id must be an integer from 1"),
+            ("workflow_job", "run_attempt", 2**31, "run_attempt must be an integer from 1 to 2147"),
+            ("workflow_job", "runner_id", 2**64, "workflow_job.runner_id must be an integer"),
             ("workflow_job", "run_attempt", 1.5, "workflow_job.run_attempt must be an integer"),
             ("workflow_job", "labels", "self-hosted", "workflow_job.labels must be a list"),
             ("workflow_job", "labels", ["self-hosted", 3], "list of strings"),

@@ -4,8 +4,9 @@ GitHub emulator, Nomad emulator with ACLs and the process driver (the real job s
 fake runner), and `rod serve` as a real process with the webhook secret, a GitHub token, a Nomad
 token and a Cloudflare Access secret header. A job runs to completion; good, forged and malformed
 deliveries are sent. Then every log (`rod serve`, the runner task, the emulators), every webhook
-answer, `/metrics`, and every field of the Nomad jobs except the children's Payload (the one place
-the JIT config travels, docs/architecture.md) are searched for the secrets and the JIT config.
+answer, `/metrics`, and every field of the Nomad jobs, their Payloads included, are searched for
+the secrets and the JIT config, which travels only in the Nomad Variable the runner task reads
+(docs/architecture.md); that Variable is destroyed once used.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ NOMAD_TOKEN = "nomad-acl-" + secrets.token_hex(16)
 RUNNER_POLICY = Path(__file__).parents[2] / "deploy" / "nomad" / "github-runner-policy.hcl"
 CF_SECRET = "cf-access-" + secrets.token_hex(16)
 CONFIG = """
+[reconcile]
+interval_seconds = 1
+
 [nomad.headers]
 "CF-Access-Client-Id" = "rod.access"
 "CF-Access-Client-Secret" = { env = "CF_ACCESS_CLIENT_SECRET" }
@@ -82,11 +86,24 @@ class SecretBackend:
         self.github = GitHubEmulator(tokens=[GITHUB_TOKEN])
         self.nomad = NomadEmulator(driver="process", acl_token=NOMAD_TOKEN)
         self.dispatcher: ConfiguredDispatcher | None = None
+        self.written: list[dict[str, str]] = []  # the items of every Variable write
+
+    def record_variable_writes(self) -> None:
+        """Keep what rod writes to Nomad Variables: the one place a runner credential goes."""
+        store = self.nomad.backend.variables
+        upsert = store.upsert
+
+        def recording(namespace: str, path: str, items: Any, **options: Any) -> Any:
+            self.written.append(dict(items))
+            return upsert(namespace, path, items, **options)
+
+        store.upsert = recording  # type: ignore[method-assign]
 
     def start(self) -> Endpoints:
         """Both emulators, then `rod serve` against them."""
         self.github.start()
         self.nomad.start()
+        self.record_variable_writes()
         # README "Deploying" step 1: with ACLs on, the runner task reads its credential through
         # the policy attached to the runner job (deploy/nomad/github-runner-policy.hcl).
         job_acl = {"Namespace": "default", "JobID": "github-runner", "Group": "runner",
@@ -164,8 +181,8 @@ def send_deliveries(url: str, good_payload: dict[str, Any]) -> list[str]:
     return [a.text for a in answers]
 
 
-def nomad_jobs(url: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """The runner job and its children, all fields; the children's Payloads apart."""
+def nomad_jobs(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The runner job and its children, all fields, and the children's decoded Payloads."""
     headers = {"X-Nomad-Token": NOMAD_TOKEN}
     with httpx.Client(base_url=url, headers=headers) as nomad:
         stubs = nomad.get("/v1/jobs", params={"prefix": "github-runner"}).json()
@@ -173,11 +190,20 @@ def nomad_jobs(url: str) -> tuple[list[dict[str, Any]], list[str]]:
         for stub in stubs:
             job = nomad.get(f"/v1/job/{stub['ID']}").json()
             if job.get("ParentID"):
-                payloads.append(json.dumps(decode_payload(job)))
-                job.pop("Payload")
+                payloads.append(decode_payload(job))
                 job["Allocations"] = nomad.get(f"/v1/job/{stub['ID']}/allocations").json()
             jobs.append(job)
         return jobs, payloads
+
+
+def credential_variables(url: str) -> list[dict[str, Any]]:
+    """The runner credential Variables still stored (metadata)."""
+    prefix = "nomad/jobs/github-runner/credentials/"
+    listed = httpx.get(
+        f"{url}/v1/vars", params={"prefix": prefix}, headers={"X-Nomad-Token": NOMAD_TOKEN}
+    )
+    variables: list[dict[str, Any]] = listed.json()
+    return variables
 
 
 def finished(snapshot: Snapshot) -> bool:
@@ -214,7 +240,14 @@ class TestNoSecrets:
         )
         evidence["/metrics"] = httpx.get(f"{stack.endpoints.dispatcher_url}/metrics").text
         jobs, payloads = nomad_jobs(stack.endpoints.nomad_url)
-        evidence["Nomad jobs"] = json.dumps(jobs)
+        evidence["Nomad jobs (Payloads too)"] = json.dumps([*jobs, *payloads])
+        # Used, so destroyed by the reconciler (issue 10 item 3).
+        wait_for(
+            "the used credential's Variable to be destroyed",
+            lambda: credential_variables(stack.endpoints.nomad_url),
+            lambda left: left == [],
+            timeout=30,
+        )
         evidence["GitHub deliveries"] = json.dumps(deliveries)
         backend = stack.backend
         assert isinstance(backend, SecretBackend)
@@ -227,8 +260,9 @@ class TestNoSecrets:
         evidence["emulator logs"] = caplog.text
 
         # The JIT config and the runner secret inside it, from the one place they belong.
-        assert len(payloads) == 1
-        jit_config = json.loads(payloads[0])["jit_config"]
+        assert len(payloads) == 1 and "jit_config" not in payloads[0]
+        assert backend.written == [{"jit_config": backend.written[0]["jit_config"]}]
+        jit_config = backend.written[0]["jit_config"]
         runner = json.loads(
             base64.b64decode(json.loads(base64.b64decode(jit_config))[".credentials"])
         )

@@ -14,6 +14,7 @@ import copy
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,8 +30,10 @@ from runners_on_demand.app import create_app
 from runners_on_demand.backoff import Backoff
 from runners_on_demand.config import load_settings
 from simulator.github import GitHubEmulator
+from simulator.github.actions import JobSpec
 from simulator.harness.nomad_client import RUNNER_JOB_SPEC, NomadApi
 from simulator.harness.stack import runner_variables
+from simulator.harness.waiting import wait_for
 from simulator.nomad import NomadEmulator
 from simulator.serving import free_port
 
@@ -172,6 +175,13 @@ async def inject(base_url: str, **fault: Any) -> None:
         (await client.post("/_sim/faults", json=fault)).raise_for_status()
 
 
+def rest(github_url: str, path: str) -> Any:
+    """A GitHub REST answer, with the dispatcher's token."""
+    answer = httpx.get(f"{github_url}{path}", headers={"Authorization": f"Bearer {TOKEN}"})
+    answer.raise_for_status()
+    return answer.json()
+
+
 async def calls(base_url: str, method: str, path: str) -> list[dict[str, Any]]:
     """The emulator's log of requests matching `method` and `path` (a glob)."""
     async with httpx.AsyncClient(base_url=base_url) as client:
@@ -302,7 +312,116 @@ class TestNomadOutage:
         assert {job: len(ids) for job, ids in found.items()} == {"801": 1, "802": 1, "803": 1}
 
 
+@dataclass
+class Clock:
+    """The dispatcher's wall clock in a test: it moves on only when the dispatcher sleeps."""
+
+    now: float = field(default_factory=time.time)
+
+    async def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class AnswerTimeout(httpx.AsyncBaseTransport):
+    """The dispatcher's Nomad client giving up after `seconds`, as its 10 s timeout does."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.upstream = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await asyncio.wait_for(self.upstream.handle_async_request(request), self.seconds)
+        except TimeoutError:
+            raise httpx.ReadTimeout("timed out", request=request) from None
+
+
+class TestDispatchAnsweredLate:
+    async def test_the_child_nomad_committed_keeps_its_runner(self, github: GitHubEmulator) -> None:
+        # Issue 10 item 1: Nomad commits the dispatch but answers after the client's timeout;
+        # the retry hears "already dispatched". The dispatcher then deleted the JIT runner, the
+        # very credential of the child that exists: its runner got 401 and the job waited.
+        nomad = NomadEmulator(driver="process").start()
+        try:
+            NomadApi(nomad.url).register_spec(RUNNER_JOB_SPEC, runner_variables())
+            # The job waits for an approval: its runner connects and idles, deletable (not busy).
+            spec = JobSpec("build", labels=SAMPLE["workflow_job"]["labels"], duration_seconds=0.2,
+                           waiting=True)  # fmt: skip
+            owner, name = REPO.split("/")
+            job = github.backend.create_run(owner, name, name="CI", event="push", jobs=[spec])
+            job_id = job.jobs[0].id
+            await inject(nomad.url, method="POST", path=DISPATCH_PATH, hang_seconds=3.0,
+                         passthrough=True)  # fmt: skip
+            late = AnswerTimeout(1.0)
+            async with dispatcher(github.url, nomad.url, Sleeper(), nomad_transport=late) as rod:
+                assert (await rod.post(job_id)).json() == {"queued": f"rod-{job_id}-1"}
+                await rod.drain()
+                assert rod.dispatches("existing") == 1
+                runners = await asyncio.to_thread(
+                    wait_for,
+                    "the child's runner to connect",
+                    lambda: rest(github.url, f"/repos/{REPO}/actions/runners")["runners"],
+                    lambda found: [r["status"] for r in found] == ["online"],
+                    timeout=30,
+                )
+                github.backend.approve_job(job_id)
+                done = await asyncio.to_thread(
+                    wait_for,
+                    "the job to run on the child's runner",
+                    lambda: rest(github.url, f"/repos/{REPO}/actions/jobs/{job_id}"),
+                    lambda found: found["status"] == "completed",
+                    timeout=30,
+                )
+            await late.upstream.aclose()
+            assert (done["conclusion"], done["runner_name"]) == ("success", f"rod-{job_id}-1")
+            assert [r["name"] for r in runners] == [f"rod-{job_id}-1"]
+            assert await calls(github.url, "DELETE", "/repos/*/actions/runners/*") == []
+            assert {job: len(ids) for job, ids in (await children(nomad.url)).items()} == {
+                str(job_id): 1
+            }
+        finally:
+            nomad.stop()
+
+
 class TestGitHubRateLimits:
+    async def test_spent_limit_holds_every_job_in_order_until_the_reset(
+        self, nomad: NomadEmulator
+    ) -> None:
+        # Issue 10 item 5: 300 queued deliveries made 300 refused generate-jitconfig calls and
+        # dropped the jobs. Now the first refusal closes the gate: the rest wait without a call
+        # and are all served, first come first served, after the reset.
+        github = GitHubEmulator(repos=[REPO], tokens=[TOKEN], rate_limit=30).start()
+        try:
+            for _ in range(30):  # another tool sharing the token spends the hour's budget
+                spent = httpx.get(
+                    f"{github.url}/repos/{REPO}/actions/runners",
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                )
+            assert spent.headers["x-ratelimit-remaining"] == "0"
+            reset = int(spent.headers["x-ratelimit-reset"])
+            clock = github.backend.clock
+            sleep = Sleeper(lambda seconds: asyncio.to_thread(clock.advance, seconds))
+            toml = "[server]\nworkers = 1\n"  # one worker: the order on GitHub is the queue's
+            jobs = list(range(1201, 1221))
+            async with dispatcher(
+                github.url, nomad.url, sleep, toml=toml, clock=github.backend.clock.now
+            ) as rod:
+                for job in jobs:
+                    assert (await rod.post(job)).json() == {"queued": f"rod-{job}-1"}
+                await rod.drain()
+                assert rod.dispatches("dispatched") == len(jobs)
+                assert rod.dispatches("failed") == 0
+            statuses = [r["status"] for r in await calls(github.url, "POST", JIT_PATH)]
+            assert statuses == [403] + [201] * len(jobs)  # one refusal, no hammering
+            assert len(sleep.waits) == 1 and github.backend.clock.now() >= reset
+            async with httpx.AsyncClient(base_url=github.url) as client:
+                made = (await client.get("/_sim/state")).json()["runners"]
+            in_order = [r["name"] for r in sorted(made, key=lambda r: r["id"])]
+            assert in_order == [f"rod-{job}-1" for job in jobs]
+            assert sorted(await children(nomad.url)) == sorted(str(job) for job in jobs)
+        finally:
+            github.stop()
+
     async def test_primary_limit_waits_until_the_reset(self, nomad: NomadEmulator) -> None:
         github = GitHubEmulator(repos=[REPO], tokens=[TOKEN], rate_limit=1).start()
         try:
@@ -347,8 +466,9 @@ class TestGitHubRateLimits:
             body=json.dumps(message),
             content_type="application/json",
         )
-        sleep = Sleeper()
-        async with dispatcher(github.url, nomad.url, sleep) as rod:
+        clock = Clock()
+        sleep = Sleeper(clock.advance)
+        async with dispatcher(github.url, nomad.url, sleep, clock=lambda: clock.now) as rod:
             assert (await rod.post(911)).status_code == 202
             await rod.drain()
         assert sleep.waits == [60.0]
@@ -374,8 +494,15 @@ class TestGitHubRateLimits:
                 answered.append(response.status_code)
                 return response
 
-        sleep = Sleeper()
-        async with dispatcher(github.url, nomad.url, sleep, github_transport=TooManyTwice()) as rod:
+        clock = Clock()
+        sleep = Sleeper(clock.advance)
+        async with dispatcher(
+            github.url,
+            nomad.url,
+            sleep,
+            clock=lambda: clock.now,
+            github_transport=TooManyTwice(),
+        ) as rod:
             assert (await rod.post(921)).status_code == 202
             await rod.drain()
         await upstream.aclose()

@@ -22,7 +22,7 @@ READ = [
     *(("workflow_job", key) for key in ("id", "run_id", "run_attempt", "name", "labels")),
     *(("workflow_job", key) for key in ("status", "workflow_name", "conclusion")),
     *(("workflow_job", key) for key in ("runner_id", "runner_name")),
-    *(("repository", key) for key in ("full_name", "html_url", "fork")),
+    *(("repository", key) for key in ("full_name", "html_url", "fork", "private")),
     ("installation", "id"),
     ("workflow_job",),
     ("repository",),
@@ -32,6 +32,7 @@ ODD_VALUES = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([2**31 - 1, 2**31, 2**63 - 1, 2**63]),  # GitHub's bounds (names.py)
     st.floats(allow_nan=False),
     st.sampled_from(["", "acme/app", "acme", "https://github.com/acme/app", "ftp://x", "\u00e9"]),
     st.text(max_size=5),

@@ -17,8 +17,10 @@ from runners_on_demand.backoff import Backoff, Retrier
 from runners_on_demand.config import CredentialMode, ServerSettings
 from runners_on_demand.credentials import GitHubCredentials
 from runners_on_demand.decision import Ignore, IgnoreReason, Policy, StartRunner, decide
+from runners_on_demand.errors import NomadError
 from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
 from runners_on_demand.metrics import Metrics
+from runners_on_demand.observed import Runner
 from runners_on_demand.pipeline import Admission, Admitted, PendingStart, Pipeline
 from runners_on_demand.ports.github import GitHubHttp
 from runners_on_demand.ports.github_auth import PatAuth
@@ -37,6 +39,7 @@ PAT = "ghp_pat_secret"
 JIT_ANSWER = {"runner": {"id": 9, "name": "rod-42-1"}, "encoded_jit_config": JIT_SECRET}
 CREATED = {"DispatchedJobID": "github-runner/dispatch-1-abcdef01", "EvalID": "e-1"}
 RUNNERS_PATH = "/repos/octo/hello/actions/runners"
+VARIABLE = "nomad/jobs/github-runner/credentials/rod-42-1"
 RUNNER_LIST = {
     "total_count": 1,
     "runners": [{"id": 9, "name": "rod-42-1", "os": "linux", "status": "offline", "busy": False}],
@@ -103,13 +106,18 @@ class Harness:
     ) -> None:
         self.github_api = respx.Router(base_url=GITHUB, assert_all_called=False)
         self.nomad_api = respx.Router(base_url=NOMAD, assert_all_called=False)
+        # Nomad Variables: every write succeeds, none listed, unless a test says otherwise.
+        self.stored = self.nomad_api.put(path__startswith="/v1/var/").mock(side_effect=written)
+        self.listed = self.nomad_api.get("/v1/vars").respond(200, json=[])
         self.waits: list[float] = []
+        self.clock = 1_000_000.0  # GitHub's clock, which the fake sleep moves on
         self.metrics = Metrics()
         github = GitHubHttp(
             httpx.AsyncClient(
                 base_url=GITHUB, transport=httpx.MockTransport(self.github_api.async_handler)
             ),
             PatAuth(PAT),
+            clock=lambda: self.clock,
         )
         nomad = NomadHttp(
             httpx.AsyncClient(
@@ -120,7 +128,7 @@ class Harness:
             queue_size=queue_size, workers=workers, shutdown_grace_seconds=grace
         )
         credentials = GitHubCredentials(
-            github, nomad, mode=credential, runner_group_id=1, remembered=settings.dedup_size
+            github, mode=credential, runner_group_id=1, remembered=settings.dedup_size
         )
         self.dispatcher = Pipeline(
             credentials,
@@ -137,6 +145,7 @@ class Harness:
 
     async def sleep(self, seconds: float) -> None:
         self.waits.append(seconds)
+        self.clock += seconds
 
     def outcome(self, name: str) -> float:
         value = self.metrics.registry.get_sample_value("rod_dispatches_total", {"outcome": name})
@@ -154,6 +163,18 @@ class Harness:
         return results
 
 
+def written(request: httpx.Request) -> httpx.Response:
+    """Nomad's answer to a Variable write: the Variable, now at index 5."""
+    path = request.url.path.removeprefix("/v1/var/")
+    return httpx.Response(200, json={"Path": path, "ModifyIndex": 5, "ModifyTime": 0})
+
+
+def items_of(route: respx.Route) -> dict[str, str]:
+    """The Items of the last Variable write."""
+    items: dict[str, str] = json.loads(route.calls.last.request.content)["Items"]
+    return items
+
+
 def payload_of(request: httpx.Request) -> dict[str, object]:
     body = json.loads(request.content)
     decoded: dict[str, object] = json.loads(base64.b64decode(body["Payload"]))
@@ -161,17 +182,22 @@ def payload_of(request: httpx.Request) -> dict[str, object]:
 
 
 class TestHappyPath:
-    async def test_jit_then_dispatch(self, caplog: pytest.LogCaptureFixture) -> None:
+    async def test_jit_stored_then_dispatched(self, caplog: pytest.LogCaptureFixture) -> None:
         caplog.set_level(logging.DEBUG)
         h = Harness()
         jit = h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
         dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
         assert await h.run(job()) == [Admission.QUEUED]
         assert json.loads(jit.calls.last.request.content)["name"] == "rod-42-1"
+        # The credential goes to its Variable, created (cas=0) before the dispatch.
+        stored = h.stored.calls.last.request
+        assert stored.url.path == f"/v1/var/{VARIABLE}" and stored.url.params["cas"] == "0"
+        assert items_of(h.stored) == {"jit_config": JIT_SECRET}
         request = dispatch.calls.last.request
         assert request.url.params["idempotency_token"] == "rod-42-1"
-        assert payload_of(request)["jit_config"] == JIT_SECRET
-        assert JIT_SECRET not in json.dumps(json.loads(request.content)["Meta"])
+        assert JIT_SECRET not in request.content.decode()
+        assert JIT_SECRET not in json.dumps(payload_of(request))
+        assert set(payload_of(request)) == {"repo", "fork", "job", "run_id", "url"}
         assert h.outcome("dispatched") == 1
         assert h.metrics.registry.get_sample_value("rod_webhook_to_dispatch_seconds_count") == 1
         assert JIT_SECRET not in caplog.text and PAT not in caplog.text
@@ -184,19 +210,31 @@ class TestHappyPath:
         )
         dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
         await h.run(job())
-        payload = payload_of(dispatch.calls.last.request)
-        assert payload["registration_token"] == "REGTOKEN"
-        assert "jit_config" not in payload
+        assert items_of(h.stored) == {"registration_token": "REGTOKEN"}
+        assert "REGTOKEN" not in dispatch.calls.last.request.content.decode()
 
-    async def test_runner_made_for_a_child_nomad_already_had_is_removed(self) -> None:
+    async def test_runner_of_a_child_nomad_already_had_is_kept(self) -> None:
+        # Issue 10 item 1: the child Nomad already has (a try that timed out after Nomad
+        # committed it) reads the Variable, i.e. this very runner; deleting it broke that child.
         h = Harness()
         h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
         h.nomad_api.post(DISPATCH_PATH).respond(200, json={**CREATED, "EvalID": ""})
         removal = h.github_api.delete(f"{RUNNERS_PATH}/9").respond(204)
         await h.run(job())
-        # The existing child runs an older runner of this name; the new one would sit idle.
-        assert removal.called
+        assert not removal.called
+        assert items_of(h.stored) == {"jit_config": JIT_SECRET}
         assert h.outcome("existing") == 1 and h.outcome("dispatched") == 0
+
+    async def test_a_credential_an_earlier_try_stored_is_replaced(self) -> None:
+        h = Harness()
+        h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
+        conflict = {"Path": VARIABLE, "ModifyIndex": 3, "ModifyTime": 0}
+        h.stored.side_effect = [httpx.Response(409, json=conflict), written]
+        dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
+        await h.run(job())
+        # cas=0 lost to the Variable at index 3: replaced at exactly that index.
+        assert [c.request.url.params["cas"] for c in h.stored.calls] == ["0", "3"]
+        assert dispatch.called and h.outcome("dispatched") == 1
 
     async def test_runner_made_by_another_try_is_left_to_it(self) -> None:
         h = Harness()
@@ -204,16 +242,28 @@ class TestHappyPath:
         removal = h.github_api.delete(f"{RUNNERS_PATH}/9").respond(204)
         dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
         await h.run(job())
-        # Another replica (or delivery) holds that runner's credential and dispatches it.
-        assert not dispatch.called and not removal.called
+        # No Variable yet: another replica (or delivery) holds that runner's credential.
+        assert h.listed.calls.last.request.url.params["prefix"] == VARIABLE
+        assert not dispatch.called and not removal.called and not h.stored.called
         assert h.outcome("runner_exists") == 1
+
+    async def test_runner_whose_credential_is_stored_is_dispatched_again(self) -> None:
+        # A process killed between storing and dispatching, or a dispatch that failed: the
+        # child of a new try starts that same runner, from its Variable.
+        h = Harness()
+        jit = h.github_api.post(JIT_PATH).respond(409, json={"message": "Already exists"})
+        h.listed.respond(200, json=[{"Path": VARIABLE, "ModifyIndex": 3, "ModifyTime": 0}])
+        dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
+        await h.run(job())
+        assert jit.call_count == 1 and not h.stored.called
+        assert dispatch.called and h.outcome("dispatched") == 1
 
 
 class TestRedeliveryAfterGivingUp:
-    """A runner this process made, then failed to dispatch, is made again on redelivery."""
+    """A runner this process made but never stored is made again on redelivery."""
 
     @staticmethod
-    def gave_up_once() -> tuple[Harness, respx.Route, respx.Route]:
+    def never_stored() -> tuple[Harness, respx.Route, respx.Route]:
         h = Harness()
         jit = h.github_api.post(JIT_PATH)
         jit.side_effect = [
@@ -221,43 +271,47 @@ class TestRedeliveryAfterGivingUp:
             httpx.Response(409, json={"message": "Already exists"}),
             httpx.Response(201, json=JIT_ANSWER),
         ]
-        dispatch = h.nomad_api.post(DISPATCH_PATH)
-        dispatch.side_effect = [
-            httpx.Response(403, text="Permission denied"),
-            httpx.Response(200, json=CREATED),
-        ]
+        h.stored.side_effect = [httpx.Response(403, text="Permission denied"), written]
+        dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
         return h, jit, dispatch
 
     async def test_unused_runner_is_replaced_and_dispatched(self) -> None:
-        h, jit, dispatch = self.gave_up_once()
-        h.nomad_api.get("/v1/jobs").respond(200, json=[child_stub("rod-7-1")])
+        h, jit, dispatch = self.never_stored()
         h.github_api.get(RUNNERS_PATH).respond(200, json=RUNNER_LIST)
         removal = h.github_api.delete(f"{RUNNERS_PATH}/9").respond(204)
         await h.run(job())
-        assert h.outcome("failed") == 1
+        assert h.outcome("failed") == 1 and not dispatch.called
         await h.run(replace_delivery(job(), "d-2"))
-        assert removal.called and jit.call_count == 3 and dispatch.call_count == 2
+        assert removal.called and jit.call_count == 3 and dispatch.call_count == 1
         assert h.outcome("dispatched") == 1
 
-    async def test_runner_carried_by_a_nomad_child_is_kept(self) -> None:
-        h, jit, dispatch = self.gave_up_once()
-        h.nomad_api.get("/v1/jobs").respond(200, json=[child_stub("rod-42-1")])
-        removal = h.github_api.delete(f"{RUNNERS_PATH}/9").respond(204)
-        await h.run(job())
-        await h.run(replace_delivery(job(), "d-2"))
-        # The dispatch that "failed" here reached Nomad after all: nothing more to do.
-        assert not removal.called and jit.call_count == 2 and dispatch.call_count == 1
-        assert h.outcome("runner_exists") == 1
-
     async def test_busy_runner_is_left_alone(self) -> None:
-        h, jit, dispatch = self.gave_up_once()
-        h.nomad_api.get("/v1/jobs").respond(200, json=[])
+        h, jit, dispatch = self.never_stored()
         h.github_api.get(RUNNERS_PATH).respond(200, json=RUNNER_LIST)
         h.github_api.delete(f"{RUNNERS_PATH}/9").respond(422, json={"message": "busy"})
         await h.run(job())
         await h.run(replace_delivery(job(), "d-2"))
-        assert jit.call_count == 2 and dispatch.call_count == 1
+        assert jit.call_count == 2 and not dispatch.called
         assert h.outcome("runner_exists") == 1
+
+    async def test_a_stored_runner_is_never_removed(self) -> None:
+        # The dispatch failed after the Variable was written: a child may still come (a
+        # timed-out dispatch that Nomad committed) and read it, so the runner stays.
+        h = Harness(backoff=Backoff(max_attempts=1))
+        jit = h.github_api.post(JIT_PATH)
+        jit.side_effect = [
+            httpx.Response(201, json=JIT_ANSWER),
+            httpx.Response(409, json={"message": "Already exists"}),
+        ]
+        removal = h.github_api.delete(f"{RUNNERS_PATH}/9").respond(204)
+        dispatch = h.nomad_api.post(DISPATCH_PATH)
+        dispatch.side_effect = [httpx.ReadTimeout("slow"), httpx.Response(200, json=CREATED)]
+        await h.run(job())
+        assert h.outcome("failed") == 1
+        h.listed.respond(200, json=[{"Path": VARIABLE, "ModifyIndex": 5, "ModifyTime": 0}])
+        await h.run(replace_delivery(job(), "d-2"))
+        assert not removal.called and jit.call_count == 2 and dispatch.call_count == 2
+        assert h.outcome("dispatched") == 1
 
 
 def replace_delivery(queued: PendingStart, delivery_id: str) -> PendingStart:
@@ -348,7 +402,7 @@ class TestRetries:
         assert 0 <= h.waits[0] <= 0.5 and 0 <= h.waits[1] <= 1.0
         assert h.outcome("dispatched") == 1
 
-    async def test_rate_limit_honours_retry_after(self) -> None:
+    async def test_rate_limit_holds_for_retry_after(self) -> None:
         h = Harness()
         h.github_api.post(JIT_PATH).mock(
             side_effect=[
@@ -381,14 +435,32 @@ class TestRetries:
         assert h.submit(job()) is Admission.QUEUED
         await h.dispatcher.stop()
 
-    async def test_rate_limit_beyond_deadline_gives_up(self) -> None:
-        h = Harness(backoff=Backoff(deadline=60.0))
+    async def test_rate_limit_beyond_the_deadline_holds_without_calling(self) -> None:
+        # Issue 10 item 5: a reset an hour away neither fails the job nor calls GitHub again.
+        never = asyncio.Event()
+
+        async def until_reset(seconds: float) -> None:
+            h.waits.append(seconds)
+            await never.wait()
+
+        h = Harness(backoff=Backoff(deadline=60.0), sleep=until_reset, grace=0.05)
         headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "9999999999"}
         route = h.github_api.post(JIT_PATH).respond(403, json={"message": "x"}, headers=headers)
-        await h.run(job())
-        assert route.call_count == 1
-        assert h.waits == []
-        assert h.outcome("failed") == 1
+        h.dispatcher.start()
+        jobs = [
+            job(replace(EVENT, origin=heard(delivery=f"d-{n}"), job_id=42 + n)) for n in range(3)
+        ]
+        assert [h.submit(j) for j in jobs] == [Admission.QUEUED] * 3
+        while h.metrics.registry.get_sample_value("rod_queue_held") != 3:
+            await asyncio.sleep(0.01)
+        assert route.call_count == 1  # the others never reached GitHub
+        assert h.outcome("failed") == 0 and len(h.waits) == 1 and h.waits[0] > 3600
+        assert [p.start.runner_name for p in h.dispatcher.in_flight()] == [
+            "rod-42-1",
+            "rod-43-1",
+            "rod-44-1",
+        ]
+        await h.dispatcher.stop()
 
 
 class TestRejections:
@@ -406,13 +478,15 @@ class TestRejections:
         assert len(errors) == 1 and "REJECTED" in errors[0] and "\n" not in errors[0]
         assert JIT_SECRET not in caplog.text
 
-    async def test_oversized_payload_breaks_contract(self) -> None:
+    async def test_oversized_payload_is_refused_before_any_call(self) -> None:
+        # Issue 10 item 6: a job name of 16,100 characters (and the JIT config, then in the
+        # payload) made an orphan JIT runner at every try. The credential has left the payload,
+        # so that name now fits; one over the whole budget is refused before any call.
         h = Harness()
-        huge = {**JIT_ANSWER, "encoded_jit_config": "x" * 17_000}
-        h.github_api.post(JIT_PATH).respond(201, json=huge)
+        jit = h.github_api.post(JIT_PATH).respond(201, json=JIT_ANSWER)
         dispatch = h.nomad_api.post(DISPATCH_PATH).respond(200, json=CREATED)
-        await h.run(job())
-        assert not dispatch.called
+        await h.run(job(replace(EVENT, job_name="x" * 16_400)))
+        assert not jit.called and not h.stored.called and not dispatch.called
         assert h.outcome("rejected") == 1
 
     async def test_github_404_is_not_retried(self) -> None:
@@ -499,3 +573,124 @@ class TestIntakeSeam:
         assert isinstance(listened, Admitted) and listened.admission is Admission.QUEUED
         assert isinstance(webhook, Admitted) and webhook.admission is Admission.DUPLICATE
         assert [call for call in nomad.calls if call[0] == "dispatch"] == [("dispatch", "rod-42-1")]
+
+
+def ended(job_id: int = 42, *, labels: tuple[str, ...] = EVENT.labels) -> WorkflowJobEvent:
+    """GitHub's `completed` for a job cancelled while queued: no runner ever took it."""
+    return replace(
+        EVENT,
+        origin=heard(delivery=f"done-{job_id}"),
+        action="completed",
+        status="completed",
+        conclusion="cancelled",
+        job_id=job_id,
+        labels=labels,
+    )
+
+
+async def dispatched(runner: Runner) -> tuple[FakeGitHub, FakeNomad, Pipeline]:
+    """A pipeline that dispatched job 42's runner, which GitHub now lists as `runner`."""
+    github, nomad = FakeGitHub(), FakeNomad()
+    made = fakes_pipeline(github, nomad)
+    made.start()
+    made.offer(EVENT, received_at=0.0)
+    await made.join()
+    github.runners["octo/hello"] = [runner]
+    return github, nomad, made
+
+
+class TestEndedJobs:
+    """Issue 10 item 2: a job cancelled while queued must not leave a runner that boots idle."""
+
+    async def test_its_waiting_runner_is_withdrawn_before_any_call(self) -> None:
+        github, nomad = FakeGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad, workers=0)
+        made.start()
+        assert isinstance(made.offer(EVENT, received_at=0.0), Admitted)
+        assert made.offer(ended(), received_at=0.0) == Ignore(IgnoreReason.COMPLETED)
+        assert made.in_flight() == [] and made.depth == 0
+        await asyncio.wait_for(made.join(), 5)  # nothing left unfinished
+        assert github.calls == [] and nomad.calls == []
+
+    async def test_another_waiting_runner_of_its_labels_goes_instead(self) -> None:
+        # Job 42's own runner is with a worker already; job 43's, same labels, still waits.
+        github, nomad = FakeGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad, workers=0)
+        made.start()
+        other_labels = replace(
+            EVENT, origin=heard(delivery="d-44"), job_id=44, labels=("self-hosted",)
+        )
+        for event in (replace(EVENT, origin=heard(delivery="d-43"), job_id=43), other_labels):
+            made.offer(event, received_at=0.0)
+        made.offer(ended(42), received_at=0.0)
+        assert [p.start.runner_name for p in made.in_flight()] == ["rod-44-1"]
+
+    async def test_a_repeated_ended_delivery_withdraws_nothing_more(self) -> None:
+        # GitHub may deliver `completed` twice: other jobs' runners must stay in line.
+        github, nomad = FakeGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad, workers=0)
+        made.start()
+        for job_id in (42, 43, 44):
+            made.offer(
+                replace(EVENT, origin=heard(delivery=f"d-{job_id}"), job_id=job_id), received_at=0.0
+            )
+        for delivery in ("done-1", "done-2", "done-3"):
+            made.offer(replace(ended(), origin=heard(delivery=delivery)), received_at=0.0)
+        assert [p.start.runner_name for p in made.in_flight()] == ["rod-43-1", "rod-44-1"]
+
+    async def test_a_late_queued_copy_starts_nothing(self) -> None:
+        github, nomad = FakeGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad)
+        made.start()
+        made.offer(ended(), received_at=0.0)
+        late = made.offer(EVENT, received_at=0.0)
+        await made.stop()
+        assert isinstance(late, Admitted) and late.admission is Admission.ENDED
+        assert github.calls == [] and nomad.dispatched == []
+
+    async def test_its_dispatched_runner_is_removed_and_its_child_stopped(self) -> None:
+        github, nomad, made = await dispatched(
+            Runner("octo/hello", 9, "rod-42-1", "offline", False)
+        )
+        made.offer(ended(), received_at=0.0)
+        await made.stop()  # waits for nothing more than the queue: the removal ran meanwhile
+        assert ("delete_runner", 9) in github.calls
+        assert nomad.calls[-1] == ("stop_job", "github-runner/dispatch-x")
+
+    async def test_the_child_is_stopped_through_a_nomad_hiccup(self) -> None:
+        _, nomad, made = await dispatched(Runner("octo/hello", 9, "rod-42-1", "offline", False))
+        stop = nomad.stop_job
+        failures = [NomadError("Nomad DELETE /v1/job/x: 500 rpc error", status=500)]
+
+        async def flaky(job_id: str) -> None:
+            if failures:
+                raise failures.pop()
+            await stop(job_id)
+
+        nomad.stop_job = flaky  # type: ignore[method-assign]
+        made.offer(ended(), received_at=0.0)
+        for _ in range(200):
+            if ("stop_job", "github-runner/dispatch-x") in nomad.calls:
+                break
+            await asyncio.sleep(0.01)
+        await made.stop()
+        assert ("stop_job", "github-runner/dispatch-x") in nomad.calls and failures == []
+
+    async def test_a_busy_runner_is_left_with_its_child(self) -> None:
+        github, nomad, made = await dispatched(Runner("octo/hello", 9, "rod-42-1", "online", True))
+        made.offer(ended(), received_at=0.0)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        await made.stop()
+        assert not any(
+            call[0] in ("delete_runner", "stop_job") for call in [*github.calls, *nomad.calls]
+        )
+
+    async def test_a_job_that_ran_on_a_runner_withdraws_nothing(self) -> None:
+        github, nomad = FakeGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad, workers=0)
+        made.start()
+        made.offer(replace(EVENT, origin=heard(delivery="d-43"), job_id=43), received_at=0.0)
+        ran = replace(ended(), runner_id=7, runner_name="rod-43-1", conclusion="success")
+        made.offer(ran, received_at=0.0)
+        assert [p.start.runner_name for p in made.in_flight()] == ["rod-43-1"]

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -144,12 +145,18 @@ WITHOUT_FAST_STACK = [
 ]
 
 
+# Small edge limits, so that the test of their wiring is quick.
+EDGE = "[server]\nheader_timeout_seconds = 0.5\nmax_header_bytes = 2048\n"
+
+
 @pytest.fixture(params=["installed", "without uvloop and httptools"])
 def served(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`rod serve` on a free loopback port, GitHub and Nomad pointed at closed loopback ports;
     on uvloop + httptools, and without them."""
+    config = tmp_path / "rod.toml"
+    config.write_text(EDGE)
     port = free_port()
     closed = free_port()
     env = environment(
@@ -160,7 +167,7 @@ def served(
     )
     rod = [ROD] if request.param == "installed" else WITHOUT_FAST_STACK
     process = subprocess.Popen(
-        [*rod, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info"],
+        [*rod, "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
@@ -182,6 +189,22 @@ def served(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+class TestEdgeLimits:
+    """The limits of limits.py reach the real server (tests/runners_on_demand/test_limits.py)."""
+
+    def test_an_idle_connection_is_closed(self, served: tuple[subprocess.Popen[str], str]) -> None:
+        _, url = served
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            assert sock.recv(1) == b""
+
+    def test_an_oversized_head_gets_431(self, served: tuple[subprocess.Popen[str], str]) -> None:
+        _, url = served
+        answer = httpx.get(f"{url}/healthz", headers={"X-Big": "a" * 4096})
+        assert answer.status_code == 431
+        assert answer.json() == {"error": "request head over 2048 bytes"}
 
 
 class TestServing:
@@ -239,7 +262,14 @@ class TestNomadToken:
         self, acl_nomad: tuple[str, httpx.Client]
     ) -> None:
         url, admin = acl_nomad
-        token = client_token(admin, 'namespace "default" { capabilities = ["list-jobs"] }')
+        credentials = (
+            'path "nomad/jobs/github-runner/credentials/*" '
+            '{ capabilities = ["write", "destroy", "list"] }'
+        )
+        token = client_token(
+            admin,
+            f'namespace "default" {{ capabilities = ["list-jobs"] variables {{ {credentials} }} }}',
+        )
         result = subprocess.run(
             [ROD, "serve", "--port", str(free_port())],
             env=environment(
@@ -282,7 +312,11 @@ class TestNomadToken:
                 "NOMAD_TOKEN may make every call rod makes (policies: rod)"
             )
             client_token(admin, 'namespace "default" { capabilities = ["dispatch-job"] }')
-            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=15)
+            deadline = time.monotonic() + 30
+            while "may make every call" in ready.json()["nomad_token"]:  # answered from a 5 s cache
+                assert time.monotonic() < deadline, "/readyz never saw the policy change"
+                time.sleep(0.5)
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=15)
             assert ready.status_code == 503
             assert ready.json()["nomad_token"].startswith('NOMAD_TOKEN lacks "list-jobs"')
         finally:

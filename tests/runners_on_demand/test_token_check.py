@@ -75,9 +75,9 @@ class TestShippedPolicy:
         self, admin: httpx.AsyncClient
     ) -> None:
         token = await token_of(admin, ROD_RULES)
-        wanted = needs("default", ["github-runner"], credential_variables=True)
+        wanted = needs("default", ["github-runner"])
         assert (await check_token(nomad(admin, token), wanted, token)).status is TokenStatus.OK
-        other = needs("default", ["gpu-runner"], credential_variables=True)
+        other = needs("default", ["gpu-runner"])
         check = await check_token(nomad(admin, token), other, token)
         assert check.line.startswith(
             'NOMAD_TOKEN lacks variables "write" on nomad/jobs/gpu-runner/credentials/*'
@@ -174,4 +174,5 @@ def test_needs_of_settings_names_the_namespace_and_pools() -> None:
         '[[pools]]\nname = "gpu"\nnomad_job = "gpu-runner"\nlabels = ["gpu"]\n',
     )
     assert {need.namespace for need in needs_of(settings)} == {"ci"}
-    assert not [need for need in needs_of(settings) if need.path]  # no credential Variables yet
+    variables = {need.path for need in needs_of(settings) if need.path}
+    assert variables == {"nomad/jobs/gpu-runner/credentials/rod-1-1"}

@@ -65,6 +65,28 @@ class TestFaultRoutes:
             assert (await client.get("/x")).text == "ok"
             assert (await hanging).status_code == 500
 
+    async def test_a_passthrough_fault_commits_then_answers_late(self) -> None:
+        # The effect happens at once; the real answer comes hang_seconds later.
+        control = ControlPlane()
+        done: list[str] = []
+
+        async def dispatch(request: Request) -> Response:
+            done.append("dispatched")
+            return PlainTextResponse("created", status_code=200)
+
+        routes = [*control_routes(control), Route("/x", dispatch, methods=["POST"])]
+        app = ControlMiddleware(Starlette(routes=routes), control)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+            fault = {"method": "POST", "path": "/x", "hang_seconds": 0.5, "passthrough": True}
+            assert (await client.post("/_sim/faults", json=fault)).status_code == 201
+            late = asyncio.create_task(client.post("/x"))
+            await asyncio.sleep(0.2)
+            assert done == ["dispatched"] and not late.done()
+            answer = await late
+            assert (answer.status_code, answer.text) == (200, "created")
+        assert [r.status for r in control.calls("POST", "/x")] == [200]
+
 
 class TestRequestLog:
     async def test_who_called_when_and_the_harness_s_control_actions(self) -> None:

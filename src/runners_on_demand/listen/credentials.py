@@ -5,9 +5,10 @@ runner goes through the same queue, workers, contract and Nomad dispatch as a we
 config has the same shape as the REST one and the runner takes it the same way.
 
 A 409 AgentExistsException means a runner of that name exists: an earlier try of this very
-runner whose answer was lost (the names are new for every runner). As ARC does, look it up; when
-it belongs to this scale set and no Nomad child carries it, nobody holds its credential, so
-remove it and make it again ([A] ephemeralrunner_controller.go).
+runner whose answer was lost (the names are new for every runner). `obtain` then answers None and
+the pipeline dispatches it again if its credential Variable exists; if none does, nobody can hold
+its credential, so `remake` (as ARC does, [A] ephemeralrunner_controller.go) removes it when it
+belongs to this scale set and no Nomad child carries it, and makes it again.
 """
 
 from __future__ import annotations
@@ -46,43 +47,37 @@ class ScaleSetCredentials:
         return fleet
 
     async def obtain(self, event: WorkflowJobEvent, start: StartRunner) -> RunnerCredential | None:
-        """A JIT config of the scale set; None when another holder of the name keeps it."""
+        """A JIT config of the scale set; None when a runner of that name exists (409)."""
         fleet = self._fleet(start)
-        name, scale_set_id = start.runner_name, fleet.scale_set.id
+        name = start.runner_name
         try:
-            runner_id, encoded = await self._client.generate_jit_config(scale_set_id, name)
+            runner_id, encoded = await self._client.generate_jit_config(fleet.scale_set.id, name)
         except AgentExists:
-            if not await self._remove_unheld(start, scale_set_id):
-                return None
-            log.warning("runner %s: made earlier but never dispatched; making it again", name)
-            try:
-                runner_id, encoded = await self._client.generate_jit_config(scale_set_id, name)
-            except AgentExists:
-                return None
+            return None
         fleet.ids[name] = runner_id
         return JitConfig(encoded, runner_id)
 
-    async def _remove_unheld(self, start: StartRunner, scale_set_id: int) -> bool:
-        """Remove the existing runner of this name if it is ours and nobody holds it."""
+    async def remake(self, event: WorkflowJobEvent, start: StartRunner) -> RunnerCredential | None:
+        """Remove the existing runner of this name if ours and unheld, and make it again."""
         found = await self._client.find_runner(start.runner_name)
-        if found is None:
-            return True  # gone meanwhile
-        if found[1] != scale_set_id:
-            return False
-        children = await self._nomad.list_children(start.pool.nomad_job)
-        if any(child.meta.get("RUNNER_NAME") == start.runner_name for child in children):
-            return False
-        return await self._client.remove_runner(found[0])
+        if found is not None:
+            if found[1] != self._fleet(start).scale_set.id:
+                return None
+            children = await self._nomad.list_children(start.pool.nomad_job)
+            if any(child.meta.get("RUNNER_NAME") == start.runner_name for child in children):
+                return None
+            if not await self._client.remove_runner(found[0]):
+                return None
+        log.warning("runner %s: made earlier but never stored; making it again", start.runner_name)
+        return await self.obtain(event, start)
+
+    async def discard(self, event: WorkflowJobEvent, start: StartRunner) -> bool:
+        """Remove the runner called `start.runner_name` unless it runs a job."""
+        found = await self._client.find_runner(start.runner_name)
+        return found is None or await self._client.remove_runner(found[0])
 
     def abandoned(self, start: StartRunner, credential: RunnerCredential | None) -> None:
         """The pipeline gave up on a runner it had made: the listener removes it later."""
         fleet = self.fleet
         if fleet is not None and isinstance(credential, JitConfig) and credential.runner_id:
             fleet.leftovers.append(credential.runner_id)
-
-    async def unused(self, event: WorkflowJobEvent, credential: RunnerCredential) -> None:
-        """Nomad already had this runner's child: an earlier try of this same dispatch reached it.
-
-        Names are new for every runner, so that child carries this very credential: keep it.
-        """
-        log.info("runner %s: Nomad already had its child; keeping the runner", event.origin.key)

@@ -9,6 +9,16 @@ from runners_on_demand.ports.protocols import (
     NomadPort,
     Removal,
     RunnerExists,
+    VariableConflict,
+    VariableMeta,
 )
 
-__all__ = ["DispatchResult", "GitHubPort", "NomadPort", "Removal", "RunnerExists"]
+__all__ = [
+    "DispatchResult",
+    "GitHubPort",
+    "NomadPort",
+    "Removal",
+    "RunnerExists",
+    "VariableConflict",
+    "VariableMeta",
+]

@@ -5,15 +5,16 @@ organization's (`scope.RunnerScope` unpacks to these). Runner groups and the gen
 and `pages` (for `rod hooks`) are in github_more.py; `api_calls` counts every request sent.
 
 Authentication comes from `github_auth.Authorizer` (a token, or a GitHub App's installation
-tokens). Errors become `GitHubError` (with GitHub's `message`) or `GitHubRateLimited` (with the
-seconds to wait); a 409 on generate-jitconfig is not an error but `RunnerExists`: a runner of that
-name was already made for this job. Listings use ETag-conditional requests, which cost no quota
-when nothing changed.
+tokens). Every call passes the credential's `github_gate.RateGate` first: while its rate limit
+is spent the call is not sent; then `github_pacing.Pacer`, which gives it a slot under GitHub's
+secondary limits (points per minute per endpoint, calls at once). Errors become `GitHubError`
+(with GitHub's `message`) or `GitHubRateLimited` (with the seconds to wait); a 409 on
+generate-jitconfig is not an error but `RunnerExists`: a runner of that name was already made
+for this job. Listings use ETag-conditional requests, which cost no quota when nothing changed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -33,6 +34,7 @@ from runners_on_demand.ports.github_auth import (
     PatAuth,
     token_and_expiry,
 )
+from runners_on_demand.ports.github_gate import RateGate
 from runners_on_demand.ports.github_more import MAX_PAGES, MoreCalls
 from runners_on_demand.ports.github_pacing import Pacer
 from runners_on_demand.ports.protocols import Removal, RunnerExists
@@ -64,6 +66,7 @@ class GitHubHttp(MoreCalls):
         clock: Callable[[], float] = time.time,
         etags: EtagCache | None = None,
         etag_cache_size: int = ETAG_CACHE_SIZE,
+        gate: RateGate | None = None,
         pacer: Pacer | None = None,
     ) -> None:
         self._client = client
@@ -71,6 +74,7 @@ class GitHubHttp(MoreCalls):
         self.pacer = pacer or Pacer()
         self._authorizer = Authorizer(auth, clock)
         self._clock = clock
+        self.gate = gate or RateGate(clock)
         self._registration_tokens: dict[str, tuple[RegistrationToken, float]] = {}
         # A caller may hand in (and keep) the cache, e.g. to reuse it in a later run.
         self._etags: EtagCache = OrderedDict() if etags is None else etags
@@ -103,7 +107,7 @@ class GitHubHttp(MoreCalls):
             raise GitHubError(f"GitHub POST {path}: answer lacks encoded_jit_config", status=201)
         runner_id = (data.get("runner") or {}).get("id")
         made = runner_id if isinstance(runner_id, int) else None
-        return JitConfig(encoded, made, RunnerScope(owner, repo))
+        return JitConfig(encoded, made)
 
     async def create_registration_token(
         self, owner: str, repo: str | None, *, installation_id: int | None = None
@@ -183,7 +187,7 @@ class GitHubHttp(MoreCalls):
         # GET /rate_limit costs no quota for a token; GET /app is the App's own identity (JWT).
         path = "/rate_limit" if isinstance(self._authorizer.auth, PatAuth) else "/app"
         try:
-            await self._call("GET", path, self._authorizer.app_or_token())
+            await self._call("GET", path, self._authorizer.app_or_token(), gated=False)
         except GitHubError as error:
             # Reachable is what matters: a rate limit is waited out, not a reason to take the
             # service out of rotation. Silence, 5xx and rejected credentials (401) are.
@@ -202,11 +206,11 @@ class GitHubHttp(MoreCalls):
         return _json(response, f"GitHub {method} {path}") if response.content else None
 
     async def _call(
-        self, method: str, path: str, authorization: str, *, json: Any = None
+        self, method: str, path: str, authorization: str, *, json: Any = None, gated: bool = True
     ) -> dict[str, Any]:
         """One request; a 2xx JSON object back, or a GitHubError."""
         had_installation_token = self._authorizer.holds_installation_token
-        response = await self._send(method, path, authorization, json=json)
+        response = await self._send(method, path, authorization, json=json, gated=gated)
         if response.is_success:
             return _object(response, f"GitHub {method} {path}")
         failure = _error(response, f"GitHub {method} {path}", self._clock())
@@ -276,12 +280,18 @@ class GitHubHttp(MoreCalls):
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         json: Any = None,
+        gated: bool = True,
     ) -> httpx.Response:
-        """One request, any status back; connection errors as GitHubError."""
+        """One request through the rate gate and the pacer, any status back; connection errors
+        as GitHubError.
+
+        `gated=False` only for `GET /rate_limit`, which costs no quota (`/readyz` asks it).
+        """
+        key = self._authorizer.rate_key(authorization)
+        if gated:
+            self.gate.admit(key, f"GitHub {method} {url}")
         merged = {**BASE_HEADERS, "Authorization": authorization, **(headers or {})}
         self.api_calls += 1
-        # The credential's key for the pacer: a digest, so no token is kept twice.
-        key = hashlib.sha256(authorization.encode()).hexdigest()[:16]
         try:
             async with self.pacer.call(key, method, url):
                 response = await self._client.request(
@@ -292,6 +302,11 @@ class GitHubHttp(MoreCalls):
         remaining = response.headers.get("x-ratelimit-remaining")
         if remaining is not None and remaining.isdigit():
             self.rate_limit_remaining = int(remaining)
+        self.gate.observe(key, response.headers)
+        if response.status_code in (403, 429):
+            refusal = _error(response, f"GitHub {method} {url}", self._clock())
+            if isinstance(refusal, GitHubRateLimited):
+                self.gate.pause(key, self._clock() + refusal.retry_after, "rate limit answer")
         if response.status_code == 401:
             self._authorizer.forget_installation_tokens()  # expired or revoked early
         return response

@@ -73,6 +73,17 @@ class Authorizer:
         """Drop cached installation tokens (expired or revoked early): the next call re-fetches."""
         self._installation_tokens.clear()
 
+    def rate_key(self, authorization: str) -> str:
+        """Whose rate limit a call with this header spends: the token, an installation, the App."""
+        # https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
+        if isinstance(self.auth, PatAuth):
+            return "token"
+        value = authorization.removeprefix("Bearer ")
+        for installation_id, cached in self._installation_tokens.items():
+            if cached.value == value:
+                return f"installation {installation_id}"
+        return "app"
+
     def app_or_token(self) -> str:
         """The header for calls as the App itself (JWT), or with the token."""
         if isinstance(self.auth, PatAuth):

@@ -19,7 +19,12 @@ from runners_on_demand import __version__
 from runners_on_demand.contract import DispatchRequest
 from runners_on_demand.errors import NomadError, NomadRejected
 from runners_on_demand.observed import Child, child_from_stub
-from runners_on_demand.ports.protocols import AclToken, DispatchResult
+from runners_on_demand.ports.protocols import (
+    AclToken,
+    DispatchResult,
+    VariableConflict,
+    VariableMeta,
+)
 
 __all__ = ["NomadHttp", "tls_context"]
 
@@ -105,7 +110,7 @@ class NomadHttp:
         """`GET /v1/acl/token/self`; None when ACLs are off (400 `ACL support disabled`)."""
         # https://developer.hashicorp.com/nomad/api-docs/acl/tokens#read-self-token
         try:
-            data = await self._json("GET", "/v1/acl/token/self")
+            data = await self._object("GET", "/v1/acl/token/self")
         except NomadRejected as error:
             if error.status == 400 and "ACL support disabled" in str(error):
                 return None
@@ -120,27 +125,50 @@ class NomadHttp:
     async def acl_policy_rules(self, name: str) -> Mapping[str, Any] | None:
         """`GET /v1/acl/policy/{name}`: `RulesJSON`, which a token may read for its own policies."""
         # https://developer.hashicorp.com/nomad/api-docs/acl/policies#read-policy
-        data = await self._json("GET", f"/v1/acl/policy/{quote(name, safe='')}")
+        data = await self._object("GET", f"/v1/acl/policy/{quote(name, safe='')}")
         rules = data.get("RulesJSON")
         return rules if isinstance(rules, dict) else None
 
     async def acl_role_policies(self, role_id: str) -> tuple[str, ...]:
         """`GET /v1/acl/role/{id}`: the names of the role's policies."""
         # https://developer.hashicorp.com/nomad/api-docs/acl/roles#read-single-role
-        data = await self._json("GET", f"/v1/acl/role/{quote(role_id, safe='')}")
+        data = await self._object("GET", f"/v1/acl/role/{quote(role_id, safe='')}")
         links = data.get("Policies") or []
         return tuple(str(link.get("Name")) for link in links if isinstance(link, dict))
 
-    async def _json(self, method: str, path: str) -> dict[str, Any]:
+    async def _object(self, method: str, path: str) -> dict[str, Any]:
         """A JSON object answer, or NomadError."""
         response = await self._send(method, path, params=self._scope)
-        try:
-            data = response.json()
-        except ValueError as error:
-            raise NomadError(f"Nomad {method} {path}: answer is not JSON", status=200) from error
+        data = _json(response, f"Nomad {method} {path}")
         if not isinstance(data, dict):
             raise NomadError(f"Nomad {method} {path}: answer is not an object", status=200)
         return data
+
+    async def put_variable(
+        self, path: str, items: Mapping[str, str], *, cas: int | None = None
+    ) -> VariableMeta | VariableConflict:
+        """`PUT /v1/var/{path}[?cas=N]`; a lost check-and-set is a `VariableConflict`."""
+        # https://developer.hashicorp.com/nomad/api-docs/variables/variables#create-variable
+        # 409 carries the current Variable (its items only for a token that may read it).
+        params = dict(self._scope) | ({"cas": str(cas)} if cas is not None else {})
+        body = {"Path": path, "Items": dict(items)}
+        response = await self._send("PUT", _var(path), params=params, json=body, conflict=True)
+        meta = _variable(_json(response, f"Nomad PUT {_var(path)}"))
+        return VariableConflict(meta) if response.status_code == 409 else meta
+
+    async def delete_variable(self, path: str) -> None:
+        """`DELETE /v1/var/{path}`: Nomad answers success for a path that holds nothing."""
+        # https://developer.hashicorp.com/nomad/api-docs/variables/variables#delete-variable
+        await self._send("DELETE", _var(path), params=self._scope)
+
+    async def list_variables(self, prefix: str) -> list[VariableMeta]:
+        """`GET /v1/vars?prefix=...`: metadata of the Variables under `prefix`."""
+        # https://developer.hashicorp.com/nomad/api-docs/variables/variables#list-variables
+        response = await self._send("GET", "/v1/vars", params={"prefix": prefix, **self._scope})
+        listed = _json(response, "Nomad GET /v1/vars")
+        if not isinstance(listed, list):
+            raise NomadError("Nomad GET /v1/vars: answer is not a list", status=200)
+        return [_variable(item) for item in listed if isinstance(item, dict)]
 
     async def _send(
         self,
@@ -149,6 +177,7 @@ class NomadHttp:
         *,
         params: Mapping[str, str] | None = None,
         json: object = None,
+        conflict: bool = False,
     ) -> httpx.Response:
         where = f"Nomad {method} {path}"
         try:
@@ -157,9 +186,34 @@ class NomadHttp:
             )
         except httpx.HTTPError as error:
             raise NomadError(f"{where}: {type(error).__name__}") from error
-        if response.is_success:
+        if response.is_success or (conflict and response.status_code == 409):
             return response
         raise _error(response, where)
+
+
+def _var(path: str) -> str:
+    """The URL path of a Variable; its own slashes stay (Nomad paths allow `[A-Za-z0-9-_~/]`)."""
+    return f"/v1/var/{quote(path, safe='/')}"
+
+
+def _json(response: httpx.Response, where: str) -> Any:
+    """The answer's JSON (a 409 comes as text/plain, JSON all the same)."""
+    try:
+        return response.json()
+    except ValueError as error:
+        raise NomadError(f"{where}: answer is not JSON", status=response.status_code) from error
+
+
+def _variable(data: Any) -> VariableMeta:
+    """A Variable (or its metadata) as `VariableMeta`; times come in nanoseconds."""
+    try:
+        return VariableMeta(
+            path=str(data["Path"]),
+            modify_index=int(data["ModifyIndex"]),
+            modify_time=int(data.get("ModifyTime") or 0) / 1e9,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise NomadError("Nomad: a Variable without Path or ModifyIndex", status=200) from error
 
 
 def _error(response: httpx.Response, where: str) -> NomadError:

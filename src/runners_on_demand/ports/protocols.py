@@ -16,7 +16,16 @@ from runners_on_demand.contract import DispatchRequest, JitConfig, RegistrationT
 from runners_on_demand.observed import Child, QueuedJob, Runner
 from runners_on_demand.scope import RunnerGroup
 
-__all__ = ["AclToken", "DispatchResult", "GitHubPort", "NomadPort", "Removal", "RunnerExists"]
+__all__ = [
+    "AclToken",
+    "DispatchResult",
+    "GitHubPort",
+    "NomadPort",
+    "Removal",
+    "RunnerExists",
+    "VariableConflict",
+    "VariableMeta",
+]
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,22 @@ class AclToken:
     type: str  # "client" or "management"
     policies: tuple[str, ...] = ()
     role_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VariableMeta:
+    """A Nomad Variable's metadata, as `GET /v1/vars` lists it (never its items)."""
+
+    path: str
+    modify_index: int
+    modify_time: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class VariableConflict:
+    """A check-and-set write lost: the Variable exists (or changed) as `current` shows."""
+
+    current: VariableMeta
 
 
 class GitHubPort(Protocol):
@@ -109,7 +134,7 @@ class GitHubPort(Protocol):
 
 
 class NomadPort(Protocol):
-    """Nomad's HTTP API as the core uses it: dispatch, list children, stop one, health."""
+    """Nomad's HTTP API as the core uses it: dispatch, children, health, credential Variables."""
 
     async def dispatch(self, request: DispatchRequest) -> DispatchResult:
         """`POST /v1/job/{job}/dispatch?idempotency_token=...`."""
@@ -137,4 +162,18 @@ class NomadPort(Protocol):
 
     async def acl_role_policies(self, role_id: str) -> tuple[str, ...]:
         """`GET /v1/acl/role/{id}`: the names of the role's policies."""
+        ...
+
+    async def put_variable(
+        self, path: str, items: Mapping[str, str], *, cas: int | None = None
+    ) -> VariableMeta | VariableConflict:
+        """`PUT /v1/var/{path}[?cas=N]`: create (cas 0) or replace a Variable."""
+        ...
+
+    async def delete_variable(self, path: str) -> None:
+        """`DELETE /v1/var/{path}`; a Variable that is not there is no error."""
+        ...
+
+    async def list_variables(self, prefix: str) -> list[VariableMeta]:
+        """`GET /v1/vars?prefix=...`: the Variables under `prefix` (metadata only)."""
         ...

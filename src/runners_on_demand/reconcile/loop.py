@@ -5,12 +5,17 @@ A tick refreshes the pools' org runner groups (org_groups.py), reads the Nomad c
 (a JIT runner is made before its child, so every child seen has its runner in the later runner
 list), then the queued jobs of every served repository, the runners (of each repository when a
 pool makes repository runners, of the organization when a pool has a runner group), and the
-queued jobs again (see `plan.Observation.earlier_jobs`).
+queued jobs again (see `plan.Observation.earlier_jobs`; reads.py).
 A repository GitHub would not list is left out of the plan, and so is its organization's scope;
-if Nomad cannot be read, the tick does nothing.
-New runners go through the pipeline's own queue (`pipeline.Pipeline.submit`), with
-its retries; retiring removes the GitHub runner first and stops the Nomad child only if that
-worked.
+one it answers 404 for (gone, renamed, or out of the token's sight) is forgotten until an intake
+names it again, and logged once (repos.py). If Nomad cannot be read, the tick does nothing.
+New runners go through the pipeline's own queue (`pipeline.Pipeline.submit`), with its retries;
+retiring removes the GitHub runner first and stops the Nomad child only if that worked. Last,
+credential Variables nobody will read again are destroyed (stored.py).
+
+A tick *succeeds* (`rod_reconcile_last_success_timestamp_seconds`) when it read Nomad and every
+served scope that GitHub still knows: a forgotten 404 does not hold it back; a rate limit or an
+error on any scope leaves it partial.
 """
 
 from __future__ import annotations
@@ -24,11 +29,11 @@ from dataclasses import dataclass, field, replace
 
 from prometheus_client import Counter, Gauge
 
+from runners_on_demand.contract import credentials_prefix
 from runners_on_demand.decision import runner_scope
 from runners_on_demand.errors import UpstreamError
 from runners_on_demand.metrics import Metrics
-from runners_on_demand.names import is_valid_full_name
-from runners_on_demand.observed import MANAGED_BY, MANAGED_BY_KEY, Child, Runner
+from runners_on_demand.observed import Child, Runner
 from runners_on_demand.org_groups import refresh
 from runners_on_demand.pipeline import Admission, Pipeline
 from runners_on_demand.ports import GitHubPort, NomadPort, Removal
@@ -43,10 +48,17 @@ from runners_on_demand.reconcile.plan import (
     plan,
 )
 from runners_on_demand.reconcile.reads import GitHubReads
-from runners_on_demand.reconcile.settings import DAY
+from runners_on_demand.reconcile.repos import ServedRepos
+from runners_on_demand.reconcile.stored import stale_credentials, to_resume
 from runners_on_demand.scope import RunnerScope
 
-__all__ = ["ActionResult", "Outcome", "Reconciler", "Report", "ServedRepos"]
+__all__ = [
+    "ActionResult",
+    "Outcome",
+    "Reconciler",
+    "Report",
+    "ServedRepos",
+]  # ServedRepos: repos.py
 
 log = logging.getLogger(__name__)
 
@@ -85,43 +97,6 @@ class Report:
     retry_after: float = 0.0  # GitHub's rate limit asked for this long a pause
 
 
-class ServedRepos:
-    """The repositories the reconciler serves: configured ones, those an intake named lately,
-    and those our Nomad children name.
-
-    A repository heard of is served until `forget_after` seconds pass without an event or a
-    queued job of it (an org hook may bring thousands of repositories over time).
-    """
-
-    def __init__(
-        self,
-        configured: Iterable[str] = (),
-        *,
-        forget_after: float = DAY,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._configured = {repo.lower(): repo for repo in configured}
-        self._heard: dict[str, tuple[str, float]] = {}  # lower-case -> (name, last heard)
-        self._forget_after = forget_after
-        self._clock = clock
-
-    def saw(self, full_name: str) -> None:
-        """An intake heard of a job in this repository (or a tick saw one queued): serve it."""
-        if is_valid_full_name(full_name):
-            self._heard[full_name.lower()] = (full_name, self._clock())
-
-    def names(self, children: Iterable[Child]) -> dict[str, str]:
-        """Lower-case name -> name: configured, heard of lately, named by our Nomad children."""
-        cutoff = self._clock() - self._forget_after
-        self._heard = {key: heard for key, heard in self._heard.items() if heard[1] >= cutoff}
-        repos = {**self._configured, **{key: name for key, (name, _) in self._heard.items()}}
-        for child in children:
-            full_name = child.meta.get("REPO_FULL_NAME", "")
-            if child.meta.get(MANAGED_BY_KEY) == MANAGED_BY and is_valid_full_name(full_name):
-                repos.setdefault(full_name.lower(), full_name)
-        return repos
-
-
 @dataclass
 class _Metrics:
     """The reconciler's Prometheus series, in the dispatcher's registry."""
@@ -149,7 +124,7 @@ class _Metrics:
             ),
             Gauge(
                 "rod_reconcile_last_success_timestamp_seconds",
-                "When a reconciler tick last read everything it needed.",
+                "When a reconciler tick last read Nomad and every repository GitHub still knows.",
                 registry=registry,
             ),
         )
@@ -225,12 +200,14 @@ class Reconciler:
             log.warning("reconcile: skipped, %s", "; ".join(problems))
             return Report(None, None, problems=tuple(problems), retry_after=retry_after)
         result = self.plan(observation)
-        outcomes = [await self._retire(a) for a in result.actions if isinstance(a, Retire)]
+        retire = [action for action in result.actions if isinstance(action, Retire)]
+        outcomes = [await self._retire(action) for action in retire]
         outcomes += [self._submit(a) for a in result.actions if isinstance(a, MakeRunner)]
+        outcomes += await self._stored(observation, {action.runner_name for action in retire})
         for outcome in outcomes:
             kind = "retire" if isinstance(outcome.action, Retire) else "dispatch"
-            # A runner the pipeline already has in hand is routine during a burst: keep it quiet.
-            quiet = outcome.result is ActionResult.DUPLICATE
+            # Routine during a burst, and once per job per tick: aggregated below.
+            quiet = outcome.result in (ActionResult.DUPLICATE, ActionResult.DEFERRED)
             log.log(
                 logging.DEBUG if quiet else logging.INFO,
                 "reconcile: %s %s (%s): %s",
@@ -241,6 +218,10 @@ class Reconciler:
             )
             if self._metrics:
                 self._metrics.actions.labels(kind, outcome.result.value).inc()
+        deferred = [_name(o.action) for o in outcomes if o.result is ActionResult.DEFERRED]
+        if deferred:
+            shown = ", ".join(deferred[:3]) + (", ..." if len(deferred) > 3 else "")
+            log.info("reconcile: %d runners deferred to the next tick (%s)", len(deferred), shown)
         for job in result.gave_up:
             log.error(
                 "reconcile: %s is still queued after %d retries; giving up",
@@ -276,6 +257,13 @@ class Reconciler:
         for job in (*earlier_jobs, *jobs):
             self.repos.saw(job.event.repo_full_name)  # a queued job keeps its repository served
         observed = reads.observed()
+        for full_name in reads.gone:
+            if self.repos.forget(full_name):
+                log.warning(
+                    "reconcile: GitHub answers 404 for %s (gone, renamed, or out of the token's "
+                    "sight); not served until an intake names it again",
+                    full_name,
+                )
         observation = Observation(
             now=now,
             repos=frozenset(observed),
@@ -334,6 +322,30 @@ class Reconciler:
         except UpstreamError as error:
             return Outcome(action, ActionResult.FAILED, str(error))
         return Outcome(action, ActionResult.RETIRED, ", ".join(done) or "nothing left")
+
+    async def _stored(self, observation: Observation, retired: set[str]) -> list[Outcome]:
+        """Dispatch stored runners again (no child came), destroy spent Variables (stored.py)."""
+        resumed: list[Outcome] = []
+        destroyed: list[str] = []
+        for parent in sorted({pool.nomad_job for pool in self.policy.decision.pools}):
+            try:
+                stored = await self._nomad.list_variables(credentials_prefix(parent))
+                resumed += [
+                    self._submit(a) for a in to_resume(stored, observation, self.policy, retired)
+                ]
+                keep = {_name(outcome.action) for outcome in resumed}
+                for variable, why in stale_credentials(stored, observation, self.policy):
+                    if variable.path.rpartition("/")[2] not in keep:
+                        await self._nomad.delete_variable(variable.path)
+                        destroyed.append(f"{variable.path.rpartition('/')[2]} ({why})")
+            except UpstreamError as error:
+                log.warning("reconcile: credential Variables of %s: %s", parent, error)
+        if destroyed:
+            shown = ", ".join(destroyed[:5]) + (", ..." if len(destroyed) > 5 else "")
+            log.info("reconcile: destroyed %d credential Variables: %s", len(destroyed), shown)
+            if self._metrics:
+                self._metrics.actions.labels("credential", "destroyed").inc(len(destroyed))
+        return resumed
 
     def _submit(self, action: MakeRunner) -> Outcome:
         """Queue the runner behind the intakes' own, leaving them room."""

@@ -99,10 +99,13 @@ class MakeRunner:
     event: WorkflowJobEvent
     start: StartRunner
     retry: int  # 0: the job's first runner (the webhook path's own name)
+    stored: bool = False  # this runner exists and its credential is stored; only no child came
 
     @property
     def reason(self) -> str:
         """Why, for people."""
+        if self.stored:
+            return "stored credential, no Nomad job"
         return f"retry {self.retry}" if self.retry else "no runner (missed webhook?)"
 
 

@@ -2,6 +2,7 @@
 
 A scope is read in full or not at all: a repository whose listing failed is left out of the
 plan, and so is the organization it belongs to, whose demand would be incomplete without it.
+A repository GitHub answers 404 for is no problem of the tick but `gone` (the caller forgets it).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class GitHubReads:
         self._served = dict(sorted(served.items()))  # lower-case name -> name
         self._orgs: set[str] = set()  # organizations whose runners were asked for
         self._unread: set[str] = set()  # scope keys not read in full
+        self._gone: set[str] = set()  # repository keys GitHub answered 404 for
+        self.gone: list[str] = []  # their names
         self.problems: list[str] = []
         self.retry_after = 0.0
 
@@ -53,7 +56,7 @@ class GitHubReads:
     def observed(self) -> set[str]:
         """Scopes read in full: an organization only with every served repository of it."""
         repos = {key for key in self._served if key not in self._unread}
-        partial = {key.partition("/")[0] for key in self._unread}
+        partial = {key.partition("/")[0] for key in self._unread - self._gone}
         return repos | (self._orgs - self._unread - partial)
 
     async def _read(
@@ -68,6 +71,10 @@ class GitHubReads:
                 self.retry_after = error.retry_after
                 self.problems.append(f"{where} and later repositories: {error}")
             except UpstreamError as error:
-                self.problems.append(f"{where}: {error}")
+                if error.status == 404 and key in self._served:
+                    self._gone.add(key)
+                    self.gone.append(where)
+                else:
+                    self.problems.append(f"{where}: {error}")
         self._unread.add(key)
         return []

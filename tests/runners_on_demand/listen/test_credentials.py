@@ -77,7 +77,10 @@ class TestObtain:
         credentials, fleet = await credentials_for(http, github, FakeNomad())
         name = f"{fleet.prefix}bbbb"
         first = await credentials.obtain(event(name), start(name))
-        second = await credentials.obtain(event(name), start(name))  # the first answer was lost
+        # The first answer was lost: the name exists, and with no Variable stored the pipeline
+        # asks for it to be made again.
+        assert await credentials.obtain(event(name), start(name)) is None
+        second = await credentials.remake(event(name), start(name))
         assert isinstance(first, JitConfig) and isinstance(second, JitConfig)
         assert second.runner_id != first.runner_id
         client = make_client(http, github)
@@ -92,6 +95,7 @@ class TestObtain:
         first = await credentials.obtain(event(name), start(name))
         nomad.children.append(child(name))
         assert await credentials.obtain(event(name), start(name)) is None
+        assert await credentials.remake(event(name), start(name)) is None
         assert isinstance(first, JitConfig)
         assert await make_client(http, github).find_runner(name) == (
             first.runner_id,
@@ -107,6 +111,7 @@ class TestObtain:
         name = f"{fleet.prefix}dddd"
         theirs, _ = await client.generate_jit_config(other.id, name)
         assert await credentials.obtain(event(name), start(name)) is None
+        assert await credentials.remake(event(name), start(name)) is None
         assert await client.find_runner(name) == (theirs, other.id)
 
     async def test_a_runner_of_a_scale_set_made_again_fails_for_good(
@@ -128,12 +133,12 @@ class TestCleanUp:
         credentials.abandoned(start("y"), None)
         assert fleet.leftovers == [42]
 
-    async def test_an_existing_child_keeps_its_runner(
+    async def test_discard_removes_an_idle_runner_and_answers_for_a_gone_one(
         self, http: httpx.AsyncClient, github: GitHubEmulator
     ) -> None:
         credentials, fleet = await credentials_for(http, github, FakeNomad())
         name = f"{fleet.prefix}eeee"
-        made = await credentials.obtain(event(name), start(name))
-        assert made is not None
-        await credentials.unused(event(name), made)  # the same dispatch reached Nomad before
-        assert await make_client(http, github).find_runner(name) is not None
+        assert await credentials.obtain(event(name), start(name)) is not None
+        assert await credentials.discard(event(name), start(name))
+        assert await make_client(http, github).find_runner(name) is None
+        assert await credentials.discard(event(name), start(name))  # gone already

@@ -19,7 +19,7 @@ from runners_on_demand.errors import GitHubError
 from runners_on_demand.ports.github import GitHubHttp
 from runners_on_demand.ports.github_auth import AppAuth, PatAuth
 from runners_on_demand.ports.protocols import Removal
-from runners_on_demand.scope import RunnerGroup, RunnerScope
+from runners_on_demand.scope import RunnerGroup
 from simulator.github import GitHubEmulator
 
 TOKEN = "ghp_orgs_port_test"
@@ -58,7 +58,7 @@ class TestOrgRunners:
         (linux,) = [g for g in await github.list_runner_groups(ORG) if g.name == "Linux"]
         body = {"name": "rod-7-1", "runner_group_id": linux.id, "labels": ["self-hosted"]}
         made = await github.generate_jitconfig(ORG, None, body)
-        assert isinstance(made, JitConfig) and made.scope == RunnerScope(ORG)
+        assert isinstance(made, JitConfig)
         (listed,) = await github.list_runners(ORG, None)
         assert (listed.repo, listed.name, listed.id) == (ORG, "rod-7-1", made.runner_id)
         assert await github.find_runner(ORG, None, "rod-7-1") == listed

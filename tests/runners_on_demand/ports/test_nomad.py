@@ -13,7 +13,12 @@ import respx
 from runners_on_demand.contract import DispatchRequest
 from runners_on_demand.errors import NomadError, NomadRejected
 from runners_on_demand.ports.nomad import NomadHttp, tls_context
-from runners_on_demand.ports.protocols import AclToken, DispatchResult
+from runners_on_demand.ports.protocols import (
+    AclToken,
+    DispatchResult,
+    VariableConflict,
+    VariableMeta,
+)
 
 NOMAD = "http://nomad.test:4646"
 REQUEST = DispatchRequest(
@@ -230,3 +235,43 @@ class TestAclReads:
         assert await nomad.acl_policy_rules("rod") == rules
         assert await nomad.acl_policy_rules("old") is None  # a server without RulesJSON
         assert await nomad.acl_role_policies("r1") == ("a", "b")
+
+
+class TestVariables:
+    PATH = "nomad/jobs/github-runner/credentials/rod-42-1"
+    STORED = {"Path": PATH, "ModifyIndex": 12, "ModifyTime": 1_700_000_000_000_000_000}
+
+    async def test_put_creates_with_cas(self, router: respx.Router) -> None:
+        route = router.put(f"/v1/var/{self.PATH}").respond(200, json=self.STORED)
+        made = await port(router, namespace="ops").put_variable(
+            self.PATH, {"jit_config": "s"}, cas=0
+        )
+        assert made == VariableMeta(self.PATH, 12, 1_700_000_000.0)
+        request = route.calls.last.request
+        assert request.url.params["cas"] == "0" and request.url.params["namespace"] == "ops"
+        assert json.loads(request.content) == {"Path": self.PATH, "Items": {"jit_config": "s"}}
+
+    async def test_a_lost_check_and_set_is_a_conflict_not_an_error(
+        self, router: respx.Router
+    ) -> None:
+        # Nomad answers 409 with the current Variable as text/plain (no items without read).
+        router.put(f"/v1/var/{self.PATH}").respond(
+            409, text=json.dumps(self.STORED), headers={"Content-Type": "text/plain"}
+        )
+        found = await port(router).put_variable(self.PATH, {"jit_config": "s"}, cas=0)
+        assert found == VariableConflict(VariableMeta(self.PATH, 12, 1_700_000_000.0))
+
+    async def test_list_by_prefix_and_delete(self, router: respx.Router) -> None:
+        listed = router.get("/v1/vars").respond(200, json=[self.STORED, "junk"])
+        deleted = router.delete(f"/v1/var/{self.PATH}").respond(204)
+        nomad = port(router)
+        assert [v.path for v in await nomad.list_variables(self.PATH)] == [self.PATH]
+        assert listed.calls.last.request.url.params["prefix"] == self.PATH
+        await nomad.delete_variable(self.PATH)
+        assert deleted.called
+
+    async def test_other_failures_are_nomad_errors(self, router: respx.Router) -> None:
+        router.put(f"/v1/var/{self.PATH}").respond(403, text="Permission denied")
+        with pytest.raises(NomadError, match="403 Permission denied") as refused:
+            await port(router).put_variable(self.PATH, {"jit_config": "s"})
+        assert refused.value.retryable is False

@@ -7,6 +7,8 @@ The ports are in-memory implementations of their protocols (tests/runners_on_dem
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import replace
 
 import pytest
 
@@ -128,7 +130,11 @@ class TestTick:
         made, _ = reconciler(github, nomad, clock)
         github.calls.clear()
         await made.tick()
-        assert nomad.calls == [("list_children", "github-runner")]
+        # Children first; the credential Variables are swept once GitHub was read.
+        assert nomad.calls == [
+            ("list_children", "github-runner"),
+            ("list_variables", "nomad/jobs/github-runner/credentials/"),
+        ]
         # Jobs before and after the runners, so a job taken in between is never a shortfall.
         assert github.calls == [
             ("list_queued_jobs", REPO),
@@ -145,7 +151,7 @@ class TestTick:
         report = await made.tick()
         assert [str(o) for o in report.outcomes] == ["retired: runner removed, child stopped"]
         assert github.calls[-1] == ("delete_runner", 70)
-        assert nomad.calls[-1] == ("stop_job", "github-runner/dispatch-7")
+        assert nomad.calls[-2] == ("stop_job", "github-runner/dispatch-7")
 
     async def test_a_runner_that_turned_busy_keeps_its_child(
         self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
@@ -197,6 +203,36 @@ class TestTick:
         assert report.observation is not None and report.observation.repos == {REPO}
         assert [o.action.reason for o in report.outcomes] == ["no runner (missed webhook?)"]
         assert "octo/broken: GitHub GET ...: 502 Bad Gateway" in report.problems
+
+    async def test_a_repository_github_answers_404_for_is_forgotten_and_logged_once(
+        self,
+        github: FakeGitHub,
+        nomad: FakeNomad,
+        clock: Clock,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        # Issue 10 item 7: `acme/app.git` from a signed delivery kept every tick partial, and
+        # the last-success timestamp froze, for the life of the process.
+        metrics = Metrics()
+        github.failures["acme/app.git"] = GitHubError("GitHub GET ...: 404 Not Found", status=404)
+        made, _ = reconciler(github, nomad, clock, metrics=metrics)
+        made.repos.saw("acme/app.git")
+        first = await made.tick()
+        assert first.problems == ()
+        assert metrics.registry.get_sample_value(
+            "rod_reconcile_last_success_timestamp_seconds"
+        ) == (NOW)
+        clock.now += 60
+        github.calls.clear()
+        second = await made.tick()
+        assert second.problems == () and ("list_queued_jobs", "acme/app.git") not in github.calls
+        assert metrics.registry.get_sample_value(
+            "rod_reconcile_last_success_timestamp_seconds"
+        ) == (NOW + 60)
+        made.repos.saw("acme/app.git")  # a webhook names it again: tried again, not logged again
+        await made.tick()
+        assert ("list_queued_jobs", "acme/app.git") in github.calls
+        assert caplog.text.count("404 for acme/app.git") == 1
 
     async def test_a_rate_limit_stops_the_reading_and_asks_for_a_pause(
         self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
@@ -253,6 +289,55 @@ class TestTick:
         report = await made.tick()
         assert [str(o) for o in report.outcomes] == ["queued", "deferred: dispatch queue busy"]
         assert dispatcher.depth == 1
+
+    async def test_deferred_runners_make_one_line_per_tick(
+        self,
+        github: FakeGitHub,
+        nomad: FakeNomad,
+        clock: Clock,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        # Issue 10 item 8: one INFO line per deferred job per tick was 44,584 of 60,638 lines.
+        caplog.set_level(logging.INFO, logger="runners_on_demand.reconcile.loop")
+        github.jobs[REPO] = [queued(job) for job in range(7, 57)]
+        made, _ = reconciler(github, nomad, clock, queue_size=2)
+        report = await made.tick()
+        assert [o.result for o in report.outcomes].count("deferred") == 49
+        lines = [r.getMessage() for r in caplog.records if "deferred" in r.getMessage()]
+        assert lines == [
+            "reconcile: 49 runners deferred to the next tick (rod-8-1, rod-9-1, rod-10-1, ...)"
+        ]
+
+    async def test_a_used_credential_variable_is_destroyed(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        nomad.children = [child(7)]
+        github.runners[REPO] = [runner(7, busy=True)]
+        for name in ("rod-7-1", "rod-8-1"):
+            await nomad.put_variable(f"nomad/jobs/github-runner/credentials/{name}", {"x": "y"})
+        made, _ = reconciler(github, nomad, clock)
+        clock.now = 10.0  # rod-8-1 was written just now and has no child yet: kept
+        await made.tick()
+        assert list(nomad.variables) == ["nomad/jobs/github-runner/credentials/rod-8-1"]
+        assert ("delete_variable", "nomad/jobs/github-runner/credentials/rod-7-1") in nomad.calls
+
+    async def test_a_runner_stored_but_never_dispatched_is_dispatched_again(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        # Issue 10 item 2: a process SIGKILLed between storing the credential and dispatching;
+        # its runner idled out the grace, was retired and made again. Now it is dispatched.
+        github.jobs[REPO] = [queued(7)]
+        github.runners[REPO] = [replace(runner(7), status="offline")]
+        await nomad.put_variable("nomad/jobs/github-runner/credentials/rod-7-1", {"x": "y"})
+        made, dispatcher = reconciler(github, nomad, clock)
+        report = await made.tick()
+        await dispatcher.stop()
+        assert [str(o) for o in report.outcomes] == ["queued"]
+        assert report.outcomes[0].action.reason == "stored credential, no Nomad job"
+        assert [c for c in nomad.calls if c[0] == "dispatch"] == [("dispatch", "rod-7-1")]
+        assert [c for c in github.calls if c[0] in ("generate_jitconfig", "delete_runner")] == [
+            ("generate_jitconfig", "rod-7-1")  # 409: the runner exists; none removed or made
+        ]
 
     async def test_metrics_count_ticks_and_actions(
         self, github: FakeGitHub, nomad: FakeNomad, clock: Clock

@@ -67,7 +67,7 @@ class OrgLoop:
         policy = await resolve(self.github, Policy(pools=(POOL,)), ORG, SERVED[:2])
         server = ServerSettings(workers=2, shutdown_grace_seconds=30.0)
         credentials = GitHubCredentials(
-            self.github, self.nomad, mode=self.mode, runner_group_id=1, remembered=100
+            self.github, mode=self.mode, runner_group_id=1, remembered=100
         )
         self.pipeline = Pipeline(
             credentials, self.nomad, policy=policy, settings=server, metrics=Metrics()

@@ -30,7 +30,7 @@ if mode == "wait":
     time.sleep(60)
 sys.exit(7 if mode == "fail" else 0)
 """
-PAYLOAD = '{"repo":"octo/hello","jit_config":"abc"}'
+PAYLOAD = '{"repo":"octo/hello","url":"https://github.com/octo/hello"}'
 
 
 @pytest.fixture
@@ -55,6 +55,9 @@ def served(tmp_path: Path) -> Iterator[tuple[NomadEmulator, httpx.Client]]:
 
 
 def dispatch(client: httpx.Client, mode: str, token: str) -> str:
+    # The runner job's template waits for the credential Variable, which rod writes first.
+    credential = f"/v1/var/nomad/jobs/github-runner/credentials/{RUNNER_META['RUNNER_NAME']}"
+    assert client.put(credential, json={"Items": {"jit_config": "abc"}}).status_code == 200
     response = client.post(
         "/v1/job/github-runner/dispatch",
         params={"idempotency_token": token},

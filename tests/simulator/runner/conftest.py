@@ -166,11 +166,14 @@ class Launcher:
     """Starts the fake runner as a real process, the way the Nomad emulator's driver does."""
 
     task_dir: Path
+    secrets_dir: Path
 
     def env(self, **extra: str) -> dict[str, str]:
         """A Nomad task's environment, without any inherited runner input."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("NOMAD_", "ACTIONS_"))}
-        env.update(NOMAD_TASK_DIR=str(self.task_dir), **extra)
+        env.update(
+            NOMAD_TASK_DIR=str(self.task_dir), NOMAD_SECRETS_DIR=str(self.secrets_dir), **extra
+        )
         return env
 
     def write_payload(self, **fields: Any) -> None:
@@ -178,6 +181,11 @@ class Launcher:
         document = {"repo": "octo/hello", "fork": False, "job": "build", "run_id": 77}
         document.update(fields)
         (self.task_dir / "payload.json").write_text(json.dumps(document, separators=(",", ":")))
+
+    def write_credential(self, **items: str) -> None:
+        """Write secrets/credential as the runner job's template renders the Nomad Variable."""
+        lines = "".join(f"{name}={value}\n" for name, value in items.items())
+        (self.secrets_dir / "credential").write_text(lines)
 
     def command(self, *args: str) -> list[str]:
         """The fake runner's command line."""
@@ -211,6 +219,7 @@ class Launcher:
 @pytest.fixture
 def launcher(tmp_path: Path) -> Launcher:
     """A launcher whose task directory is a fresh temporary directory."""
-    task_dir = tmp_path / "local"
+    task_dir, secrets_dir = tmp_path / "local", tmp_path / "secrets"
     task_dir.mkdir()
-    return Launcher(task_dir)
+    secrets_dir.mkdir()
+    return Launcher(task_dir, secrets_dir)

@@ -18,7 +18,8 @@ class TestJitMode:
     ) -> None:
         jit = actions.add_runner()
         job_id = actions.add_job(duration=0.1, conclusion="failure")
-        launcher.write_payload(url="http://127.0.0.1/octo/hello", jit_config=jit)
+        launcher.write_payload(url="http://127.0.0.1/octo/hello")
+        launcher.write_credential(jit_config=jit)
 
         result = launcher.run("--poll-wait", "1")
 
@@ -38,7 +39,7 @@ class TestJitMode:
         job_id = actions.add_job()
         env = launcher.env(ACTIONS_RUNNER_INPUT_JITCONFIG=actions.add_runner())
 
-        result = launcher.run(env=env)  # no payload.json at all
+        result = launcher.run(env=env)  # no payload.json nor credential file at all
 
         assert result.returncode == 0, result.stderr
         assert actions.completed == {job_id: "success"}
@@ -48,8 +49,10 @@ class TestJitMode:
     ) -> None:
         jit = actions.add_runner()
         actions.add_job()
-        launcher.write_payload(jit_config=jit)
+        launcher.write_credential(jit_config=jit)
         assert launcher.run().returncode == 0
+        assert not (launcher.secrets_dir / "credential").exists()  # taken, then removed
+        launcher.write_credential(jit_config=jit)
         actions.add_job()
 
         second = launcher.run()
@@ -69,7 +72,7 @@ class TestJitMode:
             server_url=f"{actions.base_url}/_actions",
             secret="forged-secret",
         )
-        launcher.write_payload(jit_config=forged)
+        launcher.write_credential(jit_config=forged)
 
         result = launcher.run()
 
@@ -80,7 +83,7 @@ class TestJitMode:
     def test_no_job_within_the_give_up_time(
         self, actions: ActionsStandIn, launcher: Launcher
     ) -> None:
-        launcher.write_payload(jit_config=actions.add_runner())
+        launcher.write_credential(jit_config=actions.add_runner())
 
         result = launcher.run("--poll-wait", "0.1", "--give-up", "0.3")
 
@@ -95,7 +98,8 @@ class TestRegistrationMode:
     ) -> None:
         actions.registration_tokens.add("reg-token")
         job_id = actions.add_job()
-        launcher.write_payload(url=f"{actions.base_url}/octo/hello", registration_token="reg-token")
+        launcher.write_payload(url=f"{actions.base_url}/octo/hello")
+        launcher.write_credential(registration_token="reg-token")
         env = launcher.env(
             NOMAD_META_RUNNER_NAME="rod-42-1", NOMAD_META_RUNNER_LABELS="self-hosted,linux"
         )
@@ -111,7 +115,8 @@ class TestRegistrationMode:
     def test_a_bad_registration_token_is_refused(
         self, actions: ActionsStandIn, launcher: Launcher
     ) -> None:
-        launcher.write_payload(url=f"{actions.base_url}/octo/hello", registration_token="nope")
+        launcher.write_payload(url=f"{actions.base_url}/octo/hello")
+        launcher.write_credential(registration_token="nope")
 
         result = launcher.run(env=launcher.env(NOMAD_META_RUNNER_NAME="rod-1-1"))
 
@@ -123,6 +128,7 @@ class TestRegistrationMode:
 class TestBadInput:
     def test_malformed_payload(self, launcher: Launcher) -> None:
         (launcher.task_dir / "payload.json").write_text("{not json")
+        launcher.write_credential(registration_token="t")  # registration reads the payload's url
 
         result = launcher.run()
 
@@ -131,7 +137,7 @@ class TestBadInput:
         assert result.stdout == ""
 
     def test_malformed_jit_config(self, launcher: Launcher) -> None:
-        launcher.write_payload(jit_config="bm90IGpzb24=")  # base64 of "not json"
+        launcher.write_credential(jit_config="bm90IGpzb24=")  # base64 of "not json"
 
         result = launcher.run()
 
@@ -139,7 +145,18 @@ class TestBadInput:
         assert "JIT config is malformed" in result.stderr
         assert "bm90IGpzb24=" not in result.stderr
 
-    def test_missing_payload(self, launcher: Launcher) -> None:
+    def test_no_credential(self, launcher: Launcher) -> None:
+        launcher.write_payload(url="http://h/o/r", jit_config="in-the-payload")
+
+        result = launcher.run()
+
+        # The payload is never a source of credentials: anyone with read-job can read it.
+        assert result.returncode == 2
+        assert "no jit_config or registration_token in the credential file" in result.stderr
+
+    def test_missing_payload_for_registration(self, launcher: Launcher) -> None:
+        launcher.write_credential(registration_token="t")
+
         result = launcher.run()
 
         assert result.returncode == 2
@@ -147,7 +164,7 @@ class TestBadInput:
 
     def test_unreachable_server(self, launcher: Launcher) -> None:
         closed = f"http://127.0.0.1:{free_port()}/_actions"
-        launcher.write_payload(
+        launcher.write_credential(
             jit_config=encode_jit_config(agent_id=1, agent_name="n", server_url=closed, secret="s")
         )
 
@@ -163,7 +180,7 @@ class TestSignals:
     def test_sigterm_mid_job_reports_cancelled_and_exits_non_zero(
         self, actions: ActionsStandIn, launcher: Launcher
     ) -> None:
-        launcher.write_payload(jit_config=actions.add_runner())
+        launcher.write_credential(jit_config=actions.add_runner())
         job_id = actions.add_job(duration=600)
         process = launcher.start()
         try:
@@ -186,7 +203,7 @@ class TestSignals:
     def test_sigterm_while_waiting_closes_the_session(
         self, actions: ActionsStandIn, launcher: Launcher
     ) -> None:
-        launcher.write_payload(jit_config=actions.add_runner())
+        launcher.write_credential(jit_config=actions.add_runner())
         process = launcher.start("--poll-wait", "30")
         try:
             assert process.stdout is not None

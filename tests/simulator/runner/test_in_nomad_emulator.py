@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from runners_on_demand.contract import JitConfig, build_dispatch
+from runners_on_demand.contract import build_dispatch, credential_path
 from runners_on_demand.decision import Policy, StartRunner, decide
 from runners_on_demand.delivery import WorkflowJobEvent, parse_delivery
 from simulator.emit import Target, build_delivery, workflow_job_payload
@@ -91,7 +91,9 @@ def test_one_dispatch_one_runner_one_job(github: GitHubEmulator, nomad: httpx.Cl
     _, jit = github.backend.generate_jitconfig(
         "octo", "hello", name=decision.runner_name, runner_group_id=1, labels=["self-hosted"]
     )
-    request = build_dispatch(event, decision, JitConfig(jit))
+    request = build_dispatch(event, decision)
+    stored = nomad.put(f"/v1/var/{credential_path(decision)}", json={"Items": {"jit_config": jit}})
+    assert stored.status_code == 200, stored.text
 
     dispatched = nomad.post(
         f"/v1/job/{request.job_id}/dispatch",
@@ -136,7 +138,7 @@ def secured() -> Iterator[httpx.Client]:
 def test_the_credential_travels_in_a_variable_only_the_runner_task_reads(
     github: GitHubEmulator, secured: httpx.Client
 ) -> None:
-    """Issue 10 item 3, as the dispatcher will do it: Variable, then a dispatch without it."""
+    """Issue 10 item 3, as the dispatcher does it: the Variable, then a dispatch without it."""
     body = {"Name": "rod", "Type": "client", "Policies": ["rod"]}
     rod = {"X-Nomad-Token": secured.post("/v1/acl/token", json=body).json()["SecretID"]}
     spec = JobSpec(name="build", labels=["self-hosted"], duration_seconds=0.2, conclusion="success")
@@ -147,10 +149,7 @@ def test_the_credential_travels_in_a_variable_only_the_runner_task_reads(
     _, jit = github.backend.generate_jitconfig(
         "octo", "hello", name=decision.runner_name, runner_group_id=1, labels=["self-hosted"]
     )
-    request = build_dispatch(event, decision, JitConfig(jit))
-    document = json.loads(base64.b64decode(request.payload))
-    del document["jit_config"]  # the payload (readable with read-job) carries no credential
-    body = {**request.body(), "Payload": base64.b64encode(json.dumps(document).encode()).decode()}
+    request = build_dispatch(event, decision)  # the payload (read-job reads it) holds no secret
     path = f"/v1/var/nomad/jobs/github-runner/credentials/{decision.runner_name}"
 
     written = secured.put(
@@ -160,7 +159,7 @@ def test_the_credential_travels_in_a_variable_only_the_runner_task_reads(
     dispatched = secured.post(
         "/v1/job/github-runner/dispatch",
         params={"idempotency_token": request.idempotency_token},
-        json=body,
+        json=request.body(),
         headers=rod,
     )
     assert dispatched.status_code == 200, dispatched.text
@@ -184,7 +183,8 @@ def test_the_credential_travels_in_a_variable_only_the_runner_task_reads(
 def test_without_the_runner_policy_the_task_waits_for_its_credential(
     secured: httpx.Client,
 ) -> None:
-    """A sub-path of the job's own path is not readable by its tasks without a policy."""
+    """A sub-path of the job's own path is not readable by its tasks without a policy: the
+    blocking `nomadVar` shows it as a task pending on its template, not a runner without one."""
     assert secured.delete("/v1/acl/policy/github-runner").status_code == 200
     path = "/v1/var/nomad/jobs/github-runner/credentials/rod-9-1"
     secured.put(path, json={"Items": {"jit_config": "x"}})
@@ -198,6 +198,6 @@ def test_without_the_runner_policy_the_task_waits_for_its_credential(
     assert alloc["ClientStatus"] == "pending"
     last = alloc["TaskStates"]["runner"]["Events"][-1]
     assert last["DisplayMessage"] == (
-        "Missing: nomad.var.get(nomad/jobs/github-runner/credentials/rod-9-1@default.global)"
+        "Missing: nomad.var.block(nomad/jobs/github-runner/credentials/rod-9-1@default.global)"
     )
     secured.delete(f"/v1/job/{child}")

@@ -22,34 +22,47 @@ META = {"NOMAD_META_RUNNER_NAME": "rod-5-1", "NOMAD_META_RUNNER_LABELS": "self-h
 
 
 class TestLaunchFrom:
-    def test_explicit_jitconfig_wins_over_the_payload(self) -> None:
-        payload = json.dumps({"jit_config": "from-payload"})
-        assert launch_from(jitconfig="given", payload_text=payload, env={}) == JitLaunch("given")
+    def test_explicit_jitconfig_wins_over_the_credential_file(self) -> None:
+        credential = {"jit_config": "from-variable"}
+        launch = launch_from(jitconfig="given", payload_text=None, env={}, credential=credential)
+        assert launch == JitLaunch("given")
 
-    def test_jit_config_from_the_payload(self) -> None:
-        payload = json.dumps({"repo": "o/r", "url": "https://github.com/o/r", "jit_config": "J"})
-        assert launch_from(jitconfig=None, payload_text=payload, env={}) == JitLaunch("J")
+    def test_jit_config_from_the_credential_file(self) -> None:
+        credential = {"jit_config": "J"}
+        assert launch_from(
+            jitconfig=None, payload_text=None, env={}, credential=credential
+        ) == JitLaunch("J")
+
+    def test_never_a_credential_from_the_payload(self) -> None:
+        # Issue 10 item 3: the payload is readable with read-job; it must not start a runner.
+        payload = json.dumps({"url": "http://h/o/r", "jit_config": "J", "registration_token": "T"})
+        with pytest.raises(BadInput, match="credential file"):
+            launch_from(jitconfig=None, payload_text=payload, env=META)
 
     def test_registration_token_uses_the_meta_like_config_sh(self) -> None:
-        payload = json.dumps({"url": "http://127.0.0.1:1/o/r", "registration_token": "T"})
-        launch = launch_from(jitconfig=None, payload_text=payload, env=META)
+        payload = json.dumps({"url": "http://127.0.0.1:1/o/r"})
+        launch = launch_from(
+            jitconfig=None, payload_text=payload, env=META, credential={"registration_token": "T"}
+        )
         assert launch == RegistrationLaunch(
             url="http://127.0.0.1:1/o/r", token="T", name="rod-5-1", labels=("self-hosted", "gpu")
         )
         assert "T" not in repr(launch).replace("RegistrationLaunch", "")
 
     def test_labels_default_when_the_optional_meta_is_absent(self) -> None:
-        payload = json.dumps({"url": "http://h/o/r", "registration_token": "T"})
+        payload = json.dumps({"url": "http://h/o/r"})
         env = {"NOMAD_META_RUNNER_NAME": "n"}
-        launch = launch_from(jitconfig=None, payload_text=payload, env=env)
+        launch = launch_from(
+            jitconfig=None, payload_text=payload, env=env, credential={"registration_token": "T"}
+        )
         assert isinstance(launch, RegistrationLaunch)
         assert launch.labels == ("self-hosted",)
 
     def test_an_org_runner_may_name_its_runner_group(self) -> None:
-        payload = json.dumps(
-            {"url": "http://h/acme", "registration_token": "T", "runner_group": "gpu"}
+        payload = json.dumps({"url": "http://h/acme", "runner_group": "gpu"})
+        launch = launch_from(
+            jitconfig=None, payload_text=payload, env=META, credential={"registration_token": "T"}
         )
-        launch = launch_from(jitconfig=None, payload_text=payload, env=META)
         assert isinstance(launch, RegistrationLaunch) and launch.runner_group == "gpu"
 
     @pytest.mark.parametrize(
@@ -57,39 +70,27 @@ class TestLaunchFrom:
         [
             ("{", META, "not valid JSON"),
             ("[]", META, "not a JSON object"),
-            ('{"jit_config": ""}', META, "has a jit_config or a registration_token"),
-            ('{"registration_token": "T"}', META, "no http\\(s\\) url"),
-            ('{"registration_token": "T", "url": "http://h/o/r"}', {}, "RUNNER_NAME is not set"),
-            (
-                '{"registration_token": "T", "url": "http://h/o", "runner_group": 1}',
-                META,
-                "runner_group is not a string",
-            ),
+            ("{}", META, "no http\\(s\\) url"),
+            ('{"url": "http://h/o/r"}', {}, "RUNNER_NAME is not set"),
+            ('{"url": "http://h/o", "runner_group": 1}', META, "runner_group is not a string"),
+            (None, META, "there is no payload"),
         ],
     )
-    def test_bad_payloads(self, payload: str, env: dict[str, str], problem: str) -> None:
+    def test_bad_payloads_for_registration(
+        self, payload: str | None, env: dict[str, str], problem: str
+    ) -> None:
         with pytest.raises(BadInput, match=problem):
-            launch_from(jitconfig=None, payload_text=payload, env=env)
+            launch_from(
+                jitconfig=None,
+                payload_text=payload,
+                env=env,
+                credential={"registration_token": "T"},
+            )
 
-    def test_nothing_to_read(self) -> None:
-        with pytest.raises(BadInput, match="no JIT config"):
-            launch_from(jitconfig=None, payload_text=None, env={})
-
-    def test_the_credential_file_wins_over_the_payload(self) -> None:
-        payload = json.dumps({"url": "http://h/o/r", "jit_config": "from-payload"})
-        credential = {"jit_config": "from-variable"}
-        launch = launch_from(jitconfig=None, payload_text=payload, env={}, credential=credential)
-        assert launch == JitLaunch("from-variable")
-        assert launch_from(
-            jitconfig=None, payload_text=None, env={}, credential=credential
-        ) == JitLaunch("from-variable")
-
-    def test_registration_token_from_the_credential_file_url_from_the_payload(self) -> None:
-        payload = json.dumps({"url": "http://h/o/r"})  # the payload keeps no secret
-        credential = {"registration_token": "T"}
-        launch = launch_from(jitconfig=None, payload_text=payload, env=META, credential=credential)
-        assert isinstance(launch, RegistrationLaunch)
-        assert (launch.token, launch.url) == ("T", "http://h/o/r")
+    @pytest.mark.parametrize("credential", [None, {}, {"jit_config": ""}])
+    def test_nothing_to_start_from(self, credential: dict[str, str] | None) -> None:
+        with pytest.raises(BadInput, match="no JIT config given"):
+            launch_from(jitconfig=None, payload_text="{}", env=META, credential=credential)
 
 
 class TestTakeCredential:

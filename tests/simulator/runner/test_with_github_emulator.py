@@ -50,7 +50,8 @@ def test_a_jit_runner_takes_the_job_reports_it_and_is_gone(
 ) -> None:
     job_id = _queue_job(github, duration=0.1, conclusion="failure")
     jit = _jit(github)
-    launcher.write_payload(url=f"{github.url}/octo/hello", jit_config=jit)
+    launcher.write_payload(url=f"{github.url}/octo/hello")
+    launcher.write_credential(jit_config=jit)
 
     result = launcher.run("--poll-wait", "1")
 
@@ -61,6 +62,7 @@ def test_a_jit_runner_takes_the_job_reports_it_and_is_gone(
     )  # fmt: skip
     assert _rest(github, "/actions/runners")["total_count"] == 0
 
+    launcher.write_credential(jit_config=jit)
     again = launcher.run("--give-up", "1")  # the same JIT config, used
 
     assert again.returncode == 3
@@ -71,7 +73,8 @@ def test_a_jit_runner_takes_the_job_reports_it_and_is_gone(
 def test_registration_token_mode(github: GitHubEmulator, launcher: Launcher) -> None:
     job_id = _queue_job(github, duration=0)
     token, _ = github.backend.create_registration_token("octo", "hello")
-    launcher.write_payload(url=f"{github.url}/octo/hello", registration_token=token)
+    launcher.write_payload(url=f"{github.url}/octo/hello")
+    launcher.write_credential(registration_token=token)
     env = launcher.env(NOMAD_META_RUNNER_NAME="rod-7-1", NOMAD_META_RUNNER_LABELS="self-hosted")
 
     result = launcher.run(env=env)
@@ -84,7 +87,7 @@ def test_registration_token_mode(github: GitHubEmulator, launcher: Launcher) -> 
 
 def test_sigterm_mid_job_cancels_it(github: GitHubEmulator, launcher: Launcher) -> None:
     job_id = _queue_job(github, duration=600)
-    launcher.write_payload(jit_config=_jit(github))
+    launcher.write_credential(jit_config=_jit(github))
     process = launcher.start()
     try:
         assert process.stdout is not None
@@ -124,7 +127,8 @@ def test_an_org_jit_runner_takes_a_job_its_group_allows(
     _, jit = github.backend.generate_jitconfig(
         "octo", None, name="rod-org-1", runner_group_id=group.id, labels=["self-hosted"]
     )
-    launcher.write_payload(url=f"{github.url}/octo", jit_config=jit)
+    launcher.write_payload(url=f"{github.url}/octo")
+    launcher.write_credential(jit_config=jit)
 
     result = launcher.run("--poll-wait", "1")
 
@@ -141,8 +145,8 @@ def test_org_registration_token_mode_with_a_runner_group(
     job_id = _queue_private_job(github)
     group = github.backend.create_runner_group("octo", name="builders")
     token, _ = github.backend.create_registration_token("octo")
-    launcher.write_payload(url=f"{github.url}/octo", registration_token=token,
-                           runner_group="builders")  # fmt: skip
+    launcher.write_payload(url=f"{github.url}/octo", runner_group="builders")
+    launcher.write_credential(registration_token=token)
     env = launcher.env(NOMAD_META_RUNNER_NAME="rod-org-2", NOMAD_META_RUNNER_LABELS="self-hosted")
 
     result = launcher.run(env=env)
@@ -160,7 +164,7 @@ def test_an_org_runner_waits_for_a_job_its_group_allows(
     _, jit = github.backend.generate_jitconfig(
         "octo", None, name="rod-org-3", runner_group_id=1, labels=["self-hosted"]
     )
-    launcher.write_payload(jit_config=jit)
+    launcher.write_credential(jit_config=jit)
 
     result = launcher.run("--poll-wait", "0.2", "--give-up", "1")
 

@@ -1,0 +1,157 @@
+"""Connection limits at `rod serve`'s edge, for both of uvicorn's HTTP/1.1 parsers.
+
+uvicorn arms no timer until a request's head (request line and headers) is complete, since its
+keep-alive timer starts only after a response, and httptools bounds no header's size: an idle
+connection, or one sending its head a byte a second, stays open for ever, and a 60 MB header is
+held in memory. `protocol_class` wraps uvicorn's h11 or httptools protocol with:
+
+- a head timeout: a connection whose next request head is not complete `header_timeout`
+  seconds after it opened (or after its last response) is closed, with 408 Request Timeout
+  (RFC 9110 15.5.9) when part of a head arrived;
+- a head size cap, checked on the raw bytes before the parser sees them: 431 Request Header
+  Fields Too Large (RFC 6585 section 5), then close;
+- a cap on open connections: past `max_connections`, the connection that has waited longest for
+  a request head is closed, so a flood of idle connections cannot shut GitHub out; a connection
+  whose request is being handled is never closed, and when all are, the new one is refused.
+
+Keep-alive between requests is uvicorn's own `timeout_keep_alive`. The wrappers touch only what
+both protocols share: `connection_made`, `data_received`, `on_response_complete`,
+`connection_lost`, `transport`, `connections` and `cycle`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, cast
+
+__all__ = ["EdgeLimits", "parser_protocol", "protocol_class"]
+
+# The empty line that ends a request head; h11 and llhttp also take bare LF line endings.
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+
+
+@dataclass(frozen=True)
+class EdgeLimits:
+    """How long a request head may take, how large it may be, how many connections at once."""
+
+    header_timeout: float = 10.0
+    max_header_bytes: int = 16 * 1024
+    max_connections: int = 512
+
+
+def parser_protocol(name: str) -> type[asyncio.Protocol]:
+    """uvicorn's protocol class for `auto` (httptools when installed), `h11` or `httptools`."""
+    if name == "h11" or (name == "auto" and not _has_httptools()):
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        return H11Protocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    return HttpToolsProtocol
+
+
+def _has_httptools() -> bool:
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def protocol_class(base: type[asyncio.Protocol], limits: EdgeLimits) -> type[asyncio.Protocol]:
+    """`base` (a uvicorn HTTP protocol) with the limits above, for `uvicorn.run(http=...)`."""
+    namespace = {"limits": limits, "waiting": OrderedDict()}
+    return type(f"Limited{base.__name__}", (_Limits, base), namespace)
+
+
+class _Limits:
+    """The mixin; `waiting` (per class, so per server) holds connections awaiting a head."""
+
+    limits: EdgeLimits
+    waiting: OrderedDict[_Limits, None]
+    _timer: asyncio.TimerHandle | None
+    _head_bytes: int
+    _tail: bytes
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._timer = None
+        self._await_head()
+        if len(self._uvicorn.connections) > self.limits.max_connections:
+            # The oldest waiting for a head goes (`self` when every other has a request in
+            # hand); out of `waiting` at once, as its close completes only on the next turn.
+            oldest = next(iter(self.waiting))
+            oldest._head_done()
+            oldest._uvicorn.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self in self.waiting:
+            # `_tail`: the last head bytes read, for an empty line split across two reads.
+            window = self._tail + data
+            end = _HEAD_END.search(window)
+            head = end.end() - len(self._tail) if end else len(data)
+            self._head_bytes += head
+            if self._head_bytes > self.limits.max_header_bytes:
+                self._refuse(431, f"request head over {self.limits.max_header_bytes} bytes")
+                return
+            if end:
+                self._head_done()
+            else:
+                self._tail = window[-3:]
+        super().data_received(data)  # type: ignore[misc]
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        if not self._uvicorn.transport.is_closing():
+            self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_done()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    @property
+    def _uvicorn(self) -> Any:
+        """This object as uvicorn's protocol (its transport, connections, cycle)."""
+        return cast(Any, self)
+
+    def _await_head(self) -> None:
+        """From now on a request head is due within the timeout."""
+        self._head_done()
+        self._head_bytes = 0
+        self._tail = b""
+        self.waiting[self] = None
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.limits.header_timeout, self._timed_out)
+
+    def _head_done(self) -> None:
+        self.waiting.pop(self, None)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self) -> None:
+        cycle = self._uvicorn.cycle
+        if cycle is not None and not cycle.response_complete:
+            return  # a request (pipelined after the last) is being handled
+        if self._head_bytes:
+            self._refuse(408, f"request head not received within {self.limits.header_timeout:g}s")
+        else:
+            self._head_done()
+            self._uvicorn.transport.close()
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer `status` with a one-line JSON error and close; the parser never sees more."""
+        self._head_done()
+        reason = {408: "Request Timeout", 431: "Request Header Fields Too Large"}[status]
+        body = json.dumps({"error": message}).encode()
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        )
+        transport = self._uvicorn.transport
+        transport.write(head.encode() + body)
+        transport.close()

@@ -1,0 +1,63 @@
+"""The repositories the reconciler serves: configured ones, those an intake named lately, and
+those our Nomad children name; minus those GitHub answers 404 for, until an intake names them
+again."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from runners_on_demand.names import is_valid_full_name
+from runners_on_demand.observed import MANAGED_BY, MANAGED_BY_KEY, Child
+from runners_on_demand.reconcile.settings import DAY
+
+__all__ = ["ServedRepos"]
+
+
+class ServedRepos:
+    """The repositories the reconciler serves.
+
+    A repository heard of is served until `forget_after` seconds pass without an event or a
+    queued job of it (an org hook may bring thousands of repositories over time), or until
+    GitHub answers 404 for it.
+    """
+
+    def __init__(
+        self,
+        configured: Iterable[str] = (),
+        *,
+        forget_after: float = DAY,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._configured = {repo.lower(): repo for repo in configured}
+        self._heard: dict[str, tuple[str, float]] = {}  # lower-case -> (name, last heard)
+        self._gone: set[str] = set()  # GitHub answered 404: not served until named again
+        self._reported: set[str] = set()
+        self._forget_after = forget_after
+        self._clock = clock
+
+    def saw(self, full_name: str) -> None:
+        """An intake heard of a job in this repository (or a tick saw one queued): serve it."""
+        if is_valid_full_name(full_name):
+            self._gone.discard(full_name.lower())
+            self._heard[full_name.lower()] = (full_name, self._clock())
+
+    def forget(self, full_name: str) -> bool:
+        """GitHub answers 404 for it: stop serving it; True the first time (to log it once)."""
+        key = full_name.lower()
+        self._gone.add(key)
+        self._heard.pop(key, None)
+        first = key not in self._reported
+        self._reported.add(key)
+        return first
+
+    def names(self, children: Iterable[Child]) -> dict[str, str]:
+        """Lower-case name -> name: configured, heard of lately, named by our Nomad children."""
+        cutoff = self._clock() - self._forget_after
+        self._heard = {key: heard for key, heard in self._heard.items() if heard[1] >= cutoff}
+        repos = {**self._configured, **{key: name for key, (name, _) in self._heard.items()}}
+        for child in children:
+            full_name = child.meta.get("REPO_FULL_NAME", "")
+            if child.meta.get(MANAGED_BY_KEY) == MANAGED_BY and is_valid_full_name(full_name):
+                repos.setdefault(full_name.lower(), full_name)
+        return {key: name for key, name in repos.items() if key not in self._gone}
