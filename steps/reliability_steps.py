@@ -161,9 +161,11 @@ def served_once(context: Context) -> None:
     reliable_story.await_served_once(context.world)
 
 
-@then("no runner is left for the job")
+@then("no runner is left for the job, and nothing runs on the cluster")
 def no_runner_left(context: Context) -> None:
-    """No runner or live Nomad child serves the cancelled job, which never ran."""
+    """No runner, no live allocation, no live Nomad child of the cancelled job, which never ran.
+
+    (Not "the number of running runners is zero": a runner may never have been made for it.)"""
     reliable_story.await_nothing_left_for(context.world, context.world.followed_job())
 
 

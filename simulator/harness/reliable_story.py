@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from simulator.harness import checks, faults, story
 from simulator.harness.deployed_backend import DeployedBackend
 from simulator.harness.dispatcher import DispatcherProcess, wait_idle
+from simulator.harness.github_client import GitHubControl
 from simulator.harness.observe import JobView, Snapshot
 from simulator.harness.replicas import ReplicatedSimBackend
 from simulator.harness.waiting import wait_for
@@ -220,6 +221,14 @@ def await_nothing_left_for(world: World, job: JobView) -> None:
         found = checks.drained_problems(snapshot)
         children = snapshot.children_for_job(job.id)
         return found + [f"{c.id} is {c.status}, not dead" for c in children if c.status != "dead"]
+
+    # The late `queued` delivery must have come and been handled, or "nothing" proves nothing.
+    github = GitHubControl(world.stack.endpoints.github_url)
+    try:
+        github.flush_deliveries(world.timeout)
+    finally:
+        github.close()
+    await_dispatchers_idle(world)
 
     snapshot = story._poll(world, f"nothing left for the cancelled job {job.id}", problems)
     cancelled = snapshot.job(job.id)
