@@ -23,6 +23,7 @@ __all__ = [
     "child_from_stub",
     "queued_job_from_rest",
     "runner_from_rest",
+    "timestamp",
 ]
 
 # The parent job's meta, inherited by every dispatched child (deploy/nomad/github-runner.nomad.hcl).
@@ -105,7 +106,7 @@ def queued_job_from_rest(job: Mapping[str, Any], repository: Mapping[str, Any]) 
         return None
     if not is_valid_full_name(full_name):
         return None
-    return QueuedJob(event=event, queued_at=_timestamp(job.get("created_at")))
+    return QueuedJob(event=event, queued_at=timestamp(job.get("created_at")))
 
 
 def runner_from_rest(repo: str, runner: Mapping[str, Any]) -> Runner | None:
@@ -154,7 +155,7 @@ def _flag(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def _timestamp(value: Any) -> float | None:
+def timestamp(value: Any) -> float | None:
     """An ISO 8601 time as seconds since the epoch; None if absent or unreadable."""
     if not isinstance(value, str):
         return None

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
+
+from runners_on_demand.observed import timestamp
 
 __all__ = ["REDELIVERY_WINDOW", "HookStatus", "summarize"]
 
@@ -62,15 +63,6 @@ def _describe(delivery: Mapping[str, Any]) -> str:
     )
 
 
-def _epoch(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def summarize(
     target: str, hook_id: int, deliveries: Sequence[Mapping[str, Any]], *, now: float
 ) -> HookStatus:
@@ -79,7 +71,7 @@ def summarize(
     failures = [d for d in deliveries if not _ok(d) and d.get("status") != "pending"]
     unacknowledged: dict[Any, Mapping[str, Any]] = {}
     for delivery in failures:
-        when = _epoch(delivery.get("delivered_at"))
+        when = timestamp(delivery.get("delivered_at"))
         recent = when is not None and now - when < REDELIVERY_WINDOW
         guid = delivery.get("guid")
         if delivery.get("event") == "workflow_job" and guid not in acknowledged and recent:
