@@ -12,17 +12,22 @@ idempotency token, so a retried dispatch cannot make a second child either.
 Surplus runners (jobs cancelled before a runner took them) are retired newest first, never a busy
 one (JobStarted without JobCompleted), never one the pipeline still holds, never one younger than
 the idle grace (statistics can dip for a moment, e.g. during GitHub's reassignment).
+
+A runner's credential Variable (pipeline.py) is spent once its runner is online or busy, or once
+no live child may read it and it is older than the boot timeout (as the reconciler judges `rod
+serve`'s: reconcile/stored.py); never while the pipeline holds the runner.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from runners_on_demand.listen.protocol import JobEntry, ScaleSetInfo, Statistics, desired_runners
-from runners_on_demand.observed import Child
+from runners_on_demand.observed import Child, Runner
+from runners_on_demand.ports.protocols import VariableMeta
 
-__all__ = ["Fleet", "Plan", "runner_prefix"]
+__all__ = ["Fleet", "Plan", "runner_prefix", "spent_credentials"]
 
 
 def runner_prefix(scale_set_id: int) -> str:
@@ -124,3 +129,27 @@ class Fleet:
         ]
         idle.sort(key=lambda child: child.submit_time, reverse=True)
         return Plan(desired, len(current), retire=tuple(idle[: len(current) - desired]))
+
+
+def spent_credentials(
+    fleet: Fleet,
+    stored: Iterable[VariableMeta],
+    runners: Iterable[Runner],
+    live: Mapping[str, Child],
+    held: Collection[str],
+    now: float,
+    boot_timeout: float,
+) -> list[VariableMeta]:
+    """The fleet's credential Variables nobody will read again (see the module docstring)."""
+    listed = {runner.name: runner for runner in runners}
+    spent = []
+    for variable in stored:
+        name = variable.path.rpartition("/")[2]
+        if not fleet.mine(name) or name in held:
+            continue
+        runner = listed.get(name)
+        used = runner is not None and (runner.status == "online" or runner.busy)
+        unread = name not in live and now - variable.modify_time > boot_timeout
+        if used or unread:
+            spent.append(variable)
+    return spent

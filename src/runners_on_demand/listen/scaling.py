@@ -5,7 +5,8 @@
 dispatch); each surplus runner is removed from GitHub (never a busy one: 400
 JobStillRunningException) and its Nomad child stopped. `Scaler.sweep` compares the scope's
 runners on GitHub with the pool's Nomad children: ours without a live child (made by a listener
-that died before dispatching them) are removed, and so are runners that never came online.
+that died before dispatching them) are removed, and so are runners that never came online; last,
+the spent credential Variables of the fleet are destroyed (fleet.py).
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from runners_on_demand.contract import credentials_prefix
 from runners_on_demand.decision import Pool, StartRunner
 from runners_on_demand.errors import UpstreamError
 from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
 from runners_on_demand.listen.client import ScaleSetClient
-from runners_on_demand.listen.fleet import Fleet
+from runners_on_demand.listen.fleet import Fleet, spent_credentials
 from runners_on_demand.listen.metrics import ListenMetrics
 from runners_on_demand.listen.protocol import JobEntry
 from runners_on_demand.listen.settings import ListenSettings
-from runners_on_demand.observed import Child
+from runners_on_demand.observed import Child, Runner
 from runners_on_demand.pipeline import Admission, Pipeline
 from runners_on_demand.ports import NomadPort
 
@@ -155,7 +157,8 @@ class Scaler:
         log.info("listener: retired runner %s (%s), stopped %s", name, reason, child.id)
 
     async def sweep(self, fleet: Fleet) -> None:
-        """Remove our runners no live child carries, and those that never came online."""
+        """Remove our runners no live child carries, and those that never came online; destroy
+        spent credential Variables."""
         before = self._in_flight()
         try:
             runners = [r for r in await self._client.list_runners() if fleet.mine(r.name)]
@@ -189,6 +192,24 @@ class Scaler:
                 await _guarded(self._nomad.stop_job(child.id))
                 self._metrics.retired.labels(reason="no_runner").inc()
                 log.info("listener: stopped %s: runner %s never registered", child.id, name)
+        await _guarded(self._destroy_spent(fleet, runners, live, held, now))
+
+    async def _destroy_spent(
+        self,
+        fleet: Fleet,
+        runners: list[Runner],
+        live: dict[str, Child],
+        held: set[str],
+        now: float,
+    ) -> None:
+        """Destroy the credential Variables of this fleet that nobody will read again."""
+        stored = await self._nomad.list_variables(credentials_prefix(self._pool.nomad_job))
+        boot = self._settings.boot_timeout_seconds
+        spent = spent_credentials(fleet, stored, runners, live, held, now, boot)
+        for variable in spent:
+            await self._nomad.delete_variable(variable.path)
+        if spent:
+            log.info("listener: destroyed %d spent credential Variables", len(spent))
 
 
 async def _guarded(step: Awaitable[Any]) -> Any:

@@ -10,8 +10,8 @@ https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#
 
 A refused call raises `GitHubRateLimited` with the seconds left; callers choose what waiting
 means (the pipeline holds its jobs, in order, until then; the reconciler skips its GitHub reads).
-Pacing the secondary limits (points per minute per endpoint, concurrent requests) belongs here as
-well: `admit` is where a call would wait for its slot, `observe` where its answer is counted.
+Pacing to the secondary limits (points per minute per endpoint, calls at once) is
+github_pacing.py's: a call passes this gate, then waits there for its slot.
 """
 
 from __future__ import annotations

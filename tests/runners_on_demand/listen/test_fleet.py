@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from runners_on_demand.listen.fleet import Fleet, runner_prefix
+from runners_on_demand.listen.fleet import Fleet, runner_prefix, spent_credentials
 from runners_on_demand.listen.protocol import JobEntry, ScaleSetInfo, Statistics
 from runners_on_demand.names import parse_runner_name
-from runners_on_demand.observed import Child
+from runners_on_demand.observed import Child, Runner
+from runners_on_demand.ports.protocols import VariableMeta
 
 NOW = 1_000.0
 
@@ -135,3 +136,36 @@ class TestPlan:
         made.plan([child("rod-ss7-a"), child("rod-ss7-b")], {"rod-ss7-c"}, NOW)
         assert (made.busy, made.done) == ({"rod-ss7-a"}, {"rod-ss7-b"})
         assert made.ids == {"rod-ss7-a": 1, "rod-ss7-c": 3}
+
+
+class TestSpentCredentials:
+    BOOT = 300.0
+
+    def stored(self, name: str, *, age: float = 10.0) -> VariableMeta:
+        path = f"nomad/jobs/github-runner/credentials/{name}"
+        return VariableMeta(path, 1, NOW - age)
+
+    def runner(self, name: str, status: str = "offline", *, busy: bool = False) -> Runner:
+        return Runner("acme/app", 1, name, status, busy)
+
+    def test_used_or_unread_credentials_go_and_nothing_else(self) -> None:
+        mine = fleet()
+        p = runner_prefix(7)
+        stored = [
+            self.stored(f"{p}online"),  # its runner is online: used
+            self.stored(f"{p}busy"),  # busy: used
+            self.stored(f"{p}booting"),  # a live child still starting: kept
+            self.stored(f"{p}gone", age=400),  # no live child, older than the boot timeout
+            self.stored(f"{p}young"),  # no child yet, younger: it may still come
+            self.stored(f"{p}held", age=400),  # the pipeline holds it: kept
+            self.stored("rod-ss8-other", age=400),  # another scale set's
+            self.stored("rod-42-1", age=400),  # rod serve's: the reconciler's to judge
+        ]
+        runners = [
+            self.runner(f"{p}online", "online"),
+            self.runner(f"{p}busy", busy=True),
+            self.runner(f"{p}booting"),
+        ]
+        live = {f"{p}booting": child(f"{p}booting")}
+        spent = spent_credentials(mine, stored, runners, live, {f"{p}held"}, NOW, self.BOOT)
+        assert [v.path.rpartition("/")[2] for v in spent] == [f"{p}online", f"{p}busy", f"{p}gone"]

@@ -149,6 +149,32 @@ class TestServing:
         assert (await scale_set(github))[0]["labels"] == [{"type": "System", "name": "rod"}]
 
 
+async def credentials_stored(nomad: NomadEmulator) -> list[str]:
+    """The paths of the runner credential Variables in Nomad."""
+    prefix = "nomad/jobs/github-runner/credentials/"
+    async with httpx.AsyncClient(base_url=nomad.url) as client:
+        listed = (await client.get("/v1/vars", params={"prefix": prefix})).json()
+    return [variable["Path"] for variable in listed]
+
+
+class TestCredentialVariables:
+    async def test_each_runner_s_credential_is_stored_then_destroyed_once_spent(
+        self, github: GitHubEmulator, processes: NomadEmulator
+    ) -> None:
+        tuned = settings(github, processes, sweep_interval_seconds=1, boot_timeout_seconds=3)
+        async with listening(tuned):
+            await eventually("a session", lambda: session_held(github), bool)
+            job_id = queue_job(github, ["rod"])
+            stored = await eventually(
+                "a stored credential", lambda: credentials_stored(processes), bool
+            )
+            done = await eventually("the job to complete", lambda: job(github, job_id), completed)
+            assert stored == [f"nomad/jobs/github-runner/credentials/{done['runner_name']}"]
+            await eventually(
+                "no credential left", lambda: credentials_stored(processes), lambda paths: not paths
+            )
+
+
 class TestNoSecrets:
     async def test_no_credential_reaches_the_log(
         self, github: GitHubEmulator, processes: NomadEmulator, caplog: pytest.LogCaptureFixture
