@@ -11,10 +11,11 @@ Phases (all by default): inproc, throughput, ack, latency, outbound, memory, soa
   due) at 500 deliveries/s against both, while rod dispatches every job it acknowledges.
 - inproc: parse + decide per delivery vs HMAC-SHA256 + json.loads of the same bytes.
 - latency: delivery sent -> Nomad dispatch arrived, at 25 jobs/s.
-- outbound: jobs queued behind a closed Nomad gate, then the dispatches per second (three calls
-  each: generate-jitconfig, the credential Variable, dispatch) once it opens.
+- outbound: jobs queued behind a closed Nomad gate, then the dispatches per second (two calls
+  each: the credential Variable, dispatch; one registration token, reused) once it opens.
 - memory / soak: rod's RSS after 10,000 deliveries; every 5 s over the soak at 50/s.
 - burst: 1,000 jobs through the GitHub emulator enforcing its secondary limits.
+rod runs in registration-token mode except in the burst (see perf/phases.py's ROD_CONFIG).
 The GitHub and Nomad stand-ins answer at once; by default they are a raw ASGI app in a process of
 its own on loopback (rod pays its HTTP client's full cost and nothing of the stand-ins'), with
 `--upstreams mock` httpx MockTransports inside rod's process. Figures only; nothing is asserted.
@@ -210,7 +211,7 @@ def table(args: argparse.Namespace, out: dict[str, Any]) -> str:
         rate = spread([r["rate"] for r in out["outbound"]])
         cpu = spread([r["cpu_ms"] for r in out["outbound"]], "{:.2f}")
         text = f"{rate} dispatches/s; rod's CPU {cpu} ms per dispatch"
-        rows.append(("outbound capacity (3 calls each)", text, *blank))
+        rows.append(("outbound capacity (2 calls each)", text, *blank))
     if "memory" in out:
         m = out["memory"]
         text = (

@@ -44,7 +44,7 @@ class Metrics:
         )
         self.queue_depth = Gauge(
             "rod_queue_depth",
-            "Deliveries waiting for a worker.",
+            "Runners waiting for a worker (from every intake), not counting held ones.",
             registry=self.registry,
         )
         self.held = Gauge(

@@ -65,16 +65,14 @@ def needs(namespace: str, jobs: Sequence[str]) -> list[Need]:
 
 @dataclass(frozen=True)
 class Grants:
-    """What a token's policies grant, compiled as acl.NewACL does; `management` grants all."""
+    """What a token's policies grant, compiled as acl.NewACL does (a management token is
+    recognised before: token_check.py)."""
 
-    management: bool = False
     namespaces: Mapping[str, frozenset[str]] = field(default_factory=dict)
     variables: Mapping[str, frozenset[str]] = field(default_factory=dict)  # "<ns>\0<path spec>"
 
     def allows(self, need: Need) -> bool:
         """Whether the token may do `need` (AllowNsOpAnyOf, AllowVariableOperation)."""
-        if self.management:
-            return True
         if need.path:
             caps = _lookup(self.variables, f"{need.namespace}\0{need.path}")
             return "deny" not in caps and need.op in caps
@@ -82,7 +80,7 @@ class Grants:
         return "deny" not in caps and not caps.isdisjoint(need.any_of)
 
 
-def grants(policies: Iterable[Mapping[str, Any]], *, management: bool = False) -> Grants:
+def grants(policies: Iterable[Mapping[str, Any]]) -> Grants:
     """Compile the `RulesJSON` of each of a token's policies into one `Grants`."""
     namespaces: dict[str, set[str]] = {}
     variables: dict[str, set[str]] = {}
@@ -98,7 +96,6 @@ def grants(policies: Iterable[Mapping[str, Any]], *, management: bool = False) -
                 spec = f"{name}\0{path.get('PathSpec') or ''}"
                 _merge(variables, spec, {str(c) for c in path.get("Capabilities") or []})
     return Grants(
-        management=management,
         namespaces={k: frozenset(v) for k, v in namespaces.items()},
         variables={k: frozenset(v) for k, v in variables.items()},
     )

@@ -41,9 +41,10 @@ anyone). Hence:
   if this process made it and gave up before storing it (`RunnerCredentials.remake`) is it
   removed and made again; otherwise a live try owns it, or a dead one, which the reconciler
   retires after the idle grace.
-- The Variable is destroyed by the reconciler once it is used (GitHub lists the runner online
-  or busy, or its JIT runner is gone) or can no longer be (the child is dead, or no child came
-  within the idle grace): reconcile/loop.py.
+- The Variable is destroyed once it is used (GitHub lists the runner online or busy, or its JIT
+  runner is gone) or can no longer be (the child is dead, or no child came in time): by the
+  reconciler for `rod serve`'s runners (reconcile/stored.py), by the listener's sweep for its own
+  (listen/fleet.py). With the reconciler off, `rod serve`'s stay until it runs again.
 """
 
 from __future__ import annotations

@@ -13,9 +13,10 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["bounds", "read_table", "string_list", "strings", "typed", "unknown_keys"]
+__all__ = ["DAY", "bounds", "read_table", "string_list", "strings", "typed", "unknown_keys"]
 
 T = TypeVar("T")
+DAY = 86_400.0  # seconds: the upper bound of most durations in the settings
 
 
 def bounds(low: float, high: float) -> dict[str, Any]:

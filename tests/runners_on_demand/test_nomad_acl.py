@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from runners_on_demand.nomad_acl import Grants, Need, grants, missing, needs
+from runners_on_demand.nomad_acl import Need, grants, missing, needs
 
 DISPATCH = Need("default", ("dispatch-job",), why="to start a runner")
 CREDENTIALS = {"nomad/jobs/github-runner/credentials/*": ["write", "destroy", "list"]}
@@ -130,7 +130,6 @@ class TestGrants:
         assert granted.allows(Need("default", path="nomad/jobs/k", op="list"))
         assert not granted.allows(Need("other", path=write.path, op="write"))
 
-    def test_management_and_nothing(self) -> None:
-        assert Grants(management=True).allows(DISPATCH)
+    def test_no_policy_grants_nothing(self) -> None:
         assert missing(grants([]), [DISPATCH]) == [DISPATCH]
         assert missing(grants([{}]), [DISPATCH]) == [DISPATCH]

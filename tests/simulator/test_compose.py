@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from runners_on_demand.contract import DispatchRequest, JitConfig, build_dispatch
+from runners_on_demand.contract import DispatchRequest, build_dispatch
 from runners_on_demand.decision import Policy, StartRunner, decide
 from runners_on_demand.delivery import WorkflowJobEvent, parse_delivery
 from simulator import compose
@@ -147,7 +147,7 @@ def sample_dispatch() -> DispatchRequest:
     assert isinstance(event, WorkflowJobEvent)
     decision = decide(event, Policy())
     assert isinstance(decision, StartRunner)
-    return build_dispatch(event, decision, JitConfig("encoded-jit-config"))
+    return build_dispatch(event, decision)
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +189,7 @@ class TestRealNomad:
             child = nomad.get(f"/v1/job/{child_id}").json()
             assert child["Meta"] == {"managed_by": "runners-on-demand", **request.meta}
             decoded = json.loads(base64.b64decode(child["Payload"]))
-            assert decoded["jit_config"] == "encoded-jit-config"
+            assert decoded["repo"] == "octo/hello"
+            assert not {"jit_config", "registration_token"} & set(decoded)  # in a Variable
             children = nomad.get("/v1/jobs", params={"prefix": "github-runner/dispatch-"}).json()
             assert [c["ID"] for c in children] == [child_id]

@@ -41,7 +41,6 @@ from runners_on_demand.wiring import UPSTREAM_TIMEOUT, read_settings
 
 # A rate limit is waited out (up to its hourly reset); other failures are tried a few times.
 BACKOFF = Backoff(max_attempts=6, base=1.0, cap=30.0, deadline=3900.0)
-_NO_SECRET = {"GITHUB_WEBHOOK_SECRET": "unused: rod hooks status signs nothing"}
 Work = Callable[[HooksApi], Awaitable[int]]
 
 
@@ -53,9 +52,8 @@ def _fail(name: str, problems: Sequence[str], code: int = 2) -> NoReturn:
 
 def _settings(name: str, *, secret: bool) -> Settings:
     """GITHUB_TOKEN, GITHUB_API_URL (and the webhook secret) as `rod serve` reads them."""
-    environ = dict(os.environ) if secret else {**_NO_SECRET, **os.environ}
     try:
-        settings = read_settings(None, environ)
+        settings = read_settings(None, os.environ, webhook=secret)
     except ConfigError as error:
         _fail(name, error.problems)
     if not settings.github_token:

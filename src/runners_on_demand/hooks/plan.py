@@ -24,7 +24,6 @@ from typing import Any
 __all__ = ["HookSpec", "ListedHook", "Step", "StepKind", "hook_from_rest", "plan_sync"]
 
 EVENT = "workflow_job"
-MASKED_SECRET = "********"
 
 
 @dataclass(frozen=True)

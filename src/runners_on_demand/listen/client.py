@@ -120,7 +120,7 @@ class ScaleSetClient:
 
     async def _authorization(self) -> str:
         """The PAT, or an installation token of the App on this scope."""
-        owner, repo = self.scope.owner, self.scope.repo or ""
+        owner, repo = self.scope.owner, self.scope.repo  # None: the organization's installation
         return await self._authorizer.for_repo(owner, repo, self._installation_id, self._rest)
 
     async def _admin(self, *, renew: bool = False) -> tuple[str, str]:

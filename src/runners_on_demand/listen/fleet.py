@@ -20,7 +20,8 @@ serve`'s: reconcile/stored.py); never while the pipeline holds the runner.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+import re
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from runners_on_demand.listen.protocol import JobEntry, ScaleSetInfo, Statistics, desired_runners
@@ -28,6 +29,10 @@ from runners_on_demand.observed import Child, Runner
 from runners_on_demand.ports.protocols import VariableMeta
 
 __all__ = ["Fleet", "Plan", "runner_prefix", "spent_credentials"]
+
+
+# The names any listener gives its runners (`runner_prefix` + a random suffix).
+_LISTENER_RUNNER = re.compile(r"rod-ss\d+-")
 
 
 def runner_prefix(scale_set_id: int) -> str:
@@ -135,19 +140,23 @@ def spent_credentials(
     fleet: Fleet,
     stored: Iterable[VariableMeta],
     runners: Iterable[Runner],
-    live: Mapping[str, Child],
+    live: Collection[str],
     held: Collection[str],
     now: float,
     boot_timeout: float,
 ) -> list[VariableMeta]:
-    """The fleet's credential Variables nobody will read again (see the module docstring)."""
+    """Listener runners' credential Variables nobody will read again (module docstring).
+
+    `live` names the runners of every live child of the pool's job. A Variable of an earlier
+    scale set (made again under a new id) can only be unread: its runners are not listed here.
+    """
     listed = {runner.name: runner for runner in runners}
     spent = []
     for variable in stored:
         name = variable.path.rpartition("/")[2]
-        if not fleet.mine(name) or name in held:
+        if _LISTENER_RUNNER.match(name) is None or name in held:
             continue
-        runner = listed.get(name)
+        runner = listed.get(name) if fleet.mine(name) else None
         used = runner is not None and (runner.status == "online" or runner.busy)
         unread = name not in live and now - variable.modify_time > boot_timeout
         if used or unread:

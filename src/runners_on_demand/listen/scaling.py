@@ -192,17 +192,13 @@ class Scaler:
                 await _guarded(self._nomad.stop_job(child.id))
                 self._metrics.retired.labels(reason="no_runner").inc()
                 log.info("listener: stopped %s: runner %s never registered", child.id, name)
-        await _guarded(self._destroy_spent(fleet, runners, live, held, now))
+        running = {c.meta.get("RUNNER_NAME", "") for c in children[0] if c.live}
+        await _guarded(self._destroy_spent(fleet, runners, running, held, now))
 
     async def _destroy_spent(
-        self,
-        fleet: Fleet,
-        runners: list[Runner],
-        live: dict[str, Child],
-        held: set[str],
-        now: float,
+        self, fleet: Fleet, runners: list[Runner], live: set[str], held: set[str], now: float
     ) -> None:
-        """Destroy the credential Variables of this fleet that nobody will read again."""
+        """Destroy the listener runners' credential Variables nobody will read again."""
         stored = await self._nomad.list_variables(credentials_prefix(self._pool.nomad_job))
         boot = self._settings.boot_timeout_seconds
         spent = spent_credentials(fleet, stored, runners, live, held, now, boot)

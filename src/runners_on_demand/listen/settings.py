@@ -18,11 +18,9 @@ from dataclasses import dataclass, field
 
 from runners_on_demand.decision import MAX_LABELS, Policy, Pool
 from runners_on_demand.listen.scope import parse_config_url
-from runners_on_demand.tables import bounds, strings
+from runners_on_demand.tables import DAY, bounds, strings
 
 __all__ = ["ListenSettings", "listen_pool", "listen_problems"]
-
-DAY = 86_400.0
 
 
 def _label(label: str) -> bool:
@@ -45,7 +43,7 @@ class ListenSettings:
     pool: str = ""  # empty: the first pool
     host: str = "127.0.0.1"
     port: int = field(default=8081, metadata=bounds(0, 65535))
-    # A GitHub App's installation; 0: looked up from the repository (an org scope needs it).
+    # A GitHub App's installation; 0: looked up from the repository or organization.
     installation_id: int = field(default=0, metadata=bounds(0, 2**53))
     # [S] gives a held poll 5 minutes; the service answers 202 after about 50 s.
     poll_timeout_seconds: float = field(default=300.0, metadata=bounds(1, 3600))
@@ -88,7 +86,14 @@ def listen_problems(settings: ListenSettings, policy: Policy) -> list[str]:
         problems.append(f"listen.labels: at most {MAX_LABELS} labels")
     if settings.min_runners > settings.max_runners:
         problems.append("listen.min_runners must not exceed listen.max_runners")
-    if listen_pool(settings, policy) is None:
+    pool = listen_pool(settings, policy)
+    if pool is None:
         names = ", ".join(pool.name for pool in policy.pools)
         problems.append(f"listen.pool {settings.pool!r} is not a configured pool ({names})")
+    elif pool.runner_group:
+        # The scale set's runners join its own group (listen.runner_group).
+        problems.append(
+            f"listen.pool {pool.name!r} has a runner_group; the scale set names its group "
+            "in listen.runner_group: choose a pool without one"
+        )
     return problems

@@ -285,15 +285,18 @@ class GitHubHttp(MoreCalls):
         """One request through the rate gate and the pacer, any status back; connection errors
         as GitHubError.
 
-        `gated=False` only for `GET /rate_limit`, which costs no quota (`/readyz` asks it).
+        `gated=False` only for `check()` (`/readyz`): `GET /rate_limit` costs no quota, and
+        `GET /app` is the App's own identity.
         """
         key = self._authorizer.rate_key(authorization)
         if gated:
             self.gate.admit(key, f"GitHub {method} {url}")
         merged = {**BASE_HEADERS, "Authorization": authorization, **(headers or {})}
-        self.api_calls += 1
         try:
             async with self.pacer.call(key, method, url):
+                if gated:  # a pause may have come while this call waited for its slot
+                    self.gate.admit(key, f"GitHub {method} {url}")
+                self.api_calls += 1
                 response = await self._client.request(
                     method, url, params=params, headers=merged, json=json
                 )

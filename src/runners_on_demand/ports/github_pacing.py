@@ -32,7 +32,7 @@ MAX_CONCURRENT = 100
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Path segments that name one resource of an endpoint: `/repos/{owner}/{repo}`,
 # `/orgs/{org}`, `/app/installations/{id}`, numeric ids.
-_REPO = re.compile(r"^/repos/[^/]+/[^/]+")
+_REPO = re.compile(r"^/(?:repos/[^/]+/[^/]+|repositories/\d+)")
 _ORG = re.compile(r"^/orgs/[^/]+")
 _NUMBER = re.compile(r"/\d+(?=/|$)")
 
@@ -45,6 +45,7 @@ def points(method: str) -> int:
 def endpoint(method: str, path: str) -> str:
     """The endpoint a call is counted against: its method and route, e.g.
     `POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig`."""
+    # A `link: next` URL names the repository by id (`/repositories/{id}/...`): the same endpoint.
     route = _REPO.sub("/repos/{owner}/{repo}", urlsplit(path).path)
     route = _NUMBER.sub("/{id}", _ORG.sub("/orgs/{org}", route))
     return f"{method.upper()} {route}"

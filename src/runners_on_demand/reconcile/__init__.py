@@ -4,8 +4,10 @@
 - `model.py`: what the plan reads and says (Observation, ReconcilePolicy, MakeRunner, Retire).
 - `units.py`: our runners joined with their Nomad children, and each one's state.
 - `plan.py`: the pure plan (observation in, actions out) and its theory of operation.
-- `loop.py`: the I/O loop inside `rod serve` (observe, plan, act), and the served repositories.
+- `stored.py`: which stored runner credentials to dispatch again, which Variables may go.
+- `loop.py`: the I/O loop inside `rod serve` (observe, plan, act).
 - `reads.py`: one tick's GitHub reads, a scope (repository or organization) at a time.
+- `repos.py`: the served repositories.
 - `cli.py`: `rod reconcile --once [--dry-run]`.
 
 What it observes (runners, Nomad children, queued jobs) is in `runners_on_demand.observed`.

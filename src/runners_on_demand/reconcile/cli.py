@@ -29,9 +29,6 @@ from runners_on_demand.wiring import (
     with_runner_groups,
 )
 
-# The reconciler receives no webhooks; `load_settings` still insists on a secret.
-_NO_WEBHOOKS = {"GITHUB_WEBHOOK_SECRET": "unused: rod reconcile receives no webhooks"}
-
 
 @click.command("reconcile")
 @click.option("--once", is_flag=True, help="Run one pass, print it, exit.")
@@ -72,7 +69,7 @@ def command(
 
 def _settings(config_path: str | None) -> Settings:
     """Settings as `rod serve` reads them; ConfigError with one line per problem."""
-    settings = read_settings(config_path, {**_NO_WEBHOOKS, **os.environ})
+    settings = read_settings(config_path, os.environ, webhook=False)  # it receives none
     github_auth(settings)  # no GitHub credential: say so now
     return settings
 

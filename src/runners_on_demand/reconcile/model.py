@@ -84,14 +84,6 @@ class RetireReason(enum.StrEnum):
     SURPLUS = "no queued job for its labels"
 
 
-class _Verdict(enum.Enum):
-    """A unit that stays: it runs a job, waits for one, or has nothing left to retire."""
-
-    BUSY = "busy"
-    IDLE = "idle"
-    KEEP = "keep"
-
-
 @dataclass(frozen=True)
 class MakeRunner:
     """Make a runner for this queued job (credential, then Nomad dispatch)."""

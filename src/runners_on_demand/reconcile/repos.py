@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 from runners_on_demand.names import is_valid_full_name
 from runners_on_demand.observed import MANAGED_BY, MANAGED_BY_KEY, Child
-from runners_on_demand.reconcile.settings import DAY
+from runners_on_demand.tables import DAY
 
 __all__ = ["ServedRepos"]
 

@@ -16,11 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from runners_on_demand.names import is_valid_full_name
-from runners_on_demand.tables import bounds, strings
+from runners_on_demand.tables import DAY, bounds, strings
 
 __all__ = ["ReconcileSettings"]
-
-DAY = 86_400.0
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import replace
 
-from runners_on_demand.decision import StartRunner, decide
+from runners_on_demand.decision import StartRunner, decide, runner_scope
 from runners_on_demand.events import Intake, Origin
 from runners_on_demand.names import parse_runner_name
 from runners_on_demand.observed import MANAGED_BY, MANAGED_BY_KEY, Child, Runner
@@ -116,7 +116,12 @@ def _why(
         return "no Nomad job came" if aged else ""
     if not child.live:
         return "its Nomad job ended"
-    repo = child.meta.get("REPO_FULL_NAME", "").lower()
-    if policy.runner_precreated and runner is None and repo in observation.repos:
+    # Its runner's listing must have been read in full: the repository's, or for an org runner
+    # the organization's (`runner_scope`, as units.py joins them).
+    pools = {pool.nomad_job: pool for pool in reversed(policy.decision.pools)}
+    pool = pools.get(child.parent_id)
+    repo = child.meta.get("REPO_FULL_NAME", "")
+    scope = runner_scope(pool, repo).key if pool is not None else repo.lower()
+    if policy.runner_precreated and runner is None and scope in observation.repos:
         return "its runner is gone"
     return ""

@@ -72,6 +72,14 @@ class TestAuthChain:
         assert await client.runner_group("Default") == 1
         assert calls(github, "POST", "/api/v3/app/installations/*/access_tokens") == 1
 
+    async def test_a_github_app_finds_its_installation_on_an_organization(
+        self, http: httpx.AsyncClient, github: GitHubEmulator, app_key: tuple[str, str]
+    ) -> None:
+        auth = AppAuth(str(APP_ID), app_key[0])
+        client = make_client(http, github, path="acme", auth=auth)
+        assert await client.runner_group("Default") == 1
+        assert calls(github, "GET", "/api/v3/orgs/acme/installation") == 1
+
     async def test_an_organization_scope(
         self, http: httpx.AsyncClient, github: GitHubEmulator
     ) -> None:

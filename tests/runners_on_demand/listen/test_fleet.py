@@ -158,7 +158,8 @@ class TestSpentCredentials:
             self.stored(f"{p}gone", age=400),  # no live child, older than the boot timeout
             self.stored(f"{p}young"),  # no child yet, younger: it may still come
             self.stored(f"{p}held", age=400),  # the pipeline holds it: kept
-            self.stored("rod-ss8-other", age=400),  # another scale set's
+            self.stored("rod-ss3-earlier", age=400),  # a scale set made again: unread
+            self.stored("rod-ss8-running", age=400),  # another scale set's, its child lives
             self.stored("rod-42-1", age=400),  # rod serve's: the reconciler's to judge
         ]
         runners = [
@@ -166,6 +167,7 @@ class TestSpentCredentials:
             self.runner(f"{p}busy", busy=True),
             self.runner(f"{p}booting"),
         ]
-        live = {f"{p}booting": child(f"{p}booting")}
+        live = {f"{p}booting", "rod-ss8-running"}
         spent = spent_credentials(mine, stored, runners, live, {f"{p}held"}, NOW, self.BOOT)
-        assert [v.path.rpartition("/")[2] for v in spent] == [f"{p}online", f"{p}busy", f"{p}gone"]
+        names = [v.path.rpartition("/")[2] for v in spent]
+        assert names == [f"{p}online", f"{p}busy", f"{p}gone", "rod-ss3-earlier"]

@@ -71,6 +71,14 @@ class TestProblems:
     def test_the_url_is_required(self) -> None:
         assert listen_problems(ListenSettings(), Policy())[0].startswith("listen.url is not set")
 
+    def test_a_pool_with_a_runner_group_is_refused(self) -> None:
+        org = Pool("org", "github-runner", runner_group="linux")
+        settings = ListenSettings(url="https://github.com/acme", pool="org")
+        assert listen_problems(settings, Policy(pools=(org,))) == [
+            "listen.pool 'org' has a runner_group; the scale set names its group in "
+            "listen.runner_group: choose a pool without one"
+        ]
+
     def test_pool_by_name_or_the_first(self) -> None:
         gpu = Pool("gpu", "runner-gpu", frozenset({"gpu"}))
         policy = Policy(pools=(Pool("cpu", "runner-cpu"), gpu))

@@ -12,6 +12,7 @@ from runners_on_demand.errors import GitHubRateLimited
 from runners_on_demand.ports.github import GitHubHttp
 from runners_on_demand.ports.github_auth import PatAuth
 from runners_on_demand.ports.github_gate import RateGate
+from runners_on_demand.ports.github_pacing import Pacer
 from tests.runners_on_demand.ports.test_github import (
     API,
     JIT_ANSWER,
@@ -81,6 +82,20 @@ class TestGateInFrontOfThePort:
         clock.now += 600
         assert (await github.generate_jitconfig("octo", "hello", JIT_BODY)) is not None
         assert route.call_count == 2
+
+    async def test_a_pause_that_comes_while_a_call_waits_for_its_slot_stops_it(self) -> None:
+        router, clock = respx.Router(base_url=API), Clock()
+        route = router.post(JIT_PATH).respond(201, json=JIT_ANSWER)
+        github = self.port(router, clock)
+
+        async def meanwhile(seconds: float) -> None:  # another call's answer spends the limit
+            github.gate.pause("token", clock.now + 600, "primary limit spent")
+
+        github.pacer = Pacer(points_per_minute=5, sleep=meanwhile)  # one JIT call a minute
+        await github.generate_jitconfig("octo", "hello", JIT_BODY)
+        with pytest.raises(GitHubRateLimited):
+            await github.generate_jitconfig("octo", "hello", JIT_BODY)
+        assert route.call_count == 1
 
     async def test_the_last_request_of_the_budget_closes_the_gate(self) -> None:
         router, clock = respx.Router(base_url=API), Clock()

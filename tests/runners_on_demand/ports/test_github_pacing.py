@@ -37,6 +37,7 @@ class TestEndpoint:
         [
             ("post", JIT, "POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig"),
             ("GET", "/repos/o/r/runners?page=2", "GET /repos/{owner}/{repo}/runners"),
+            ("GET", "/repositories/9/runners?page=2", "GET /repos/{owner}/{repo}/runners"),
             ("GET", "https://api.github.com/orgs/a/hooks?page=2", "GET /orgs/{org}/hooks"),
             ("DELETE", "/repos/o/r/runners/42", "DELETE /repos/{owner}/{repo}/runners/{id}"),
             ("GET", "/repos/o/r/runs/7/jobs", "GET /repos/{owner}/{repo}/runs/{id}/jobs"),

@@ -6,11 +6,13 @@ from dataclasses import replace
 
 import pytest
 
+from runners_on_demand.decision import Policy, Pool
 from runners_on_demand.observed import MANAGED_BY, Child, QueuedJob, Runner, queued_job_from_rest
 from runners_on_demand.ports import VariableMeta
 from runners_on_demand.reconcile.model import InFlight, Observation, ReconcilePolicy
 from runners_on_demand.reconcile.settings import ReconcileSettings
 from runners_on_demand.reconcile.stored import stale_credentials, to_resume
+from runners_on_demand.scope import RunnerGroup
 
 NOW = 1_800_000_000.0
 REPO = "octo/app"
@@ -111,6 +113,17 @@ class TestStaleCredentials:
         # ...but not when that repository could not be read this time.
         unread = swept([variable("rod-7-1")], children=(child("rod-7-1"),), repos=frozenset())
         assert unread == {}
+
+    def test_an_org_runner_is_gone_only_when_its_organization_was_read(self) -> None:
+        group = RunnerGroup("octo", 5, "linux")
+        pool = Pool("org", "github-runner", runner_group="linux", group=group)
+        org = replace(JIT, decision=Policy(pools=(pool,)))
+        stored, children = [variable("rod-7-1")], (child("rod-7-1"),)
+        # The repository was read, the organization's runners were not: nothing is known.
+        assert swept(stored, children=children, policy=org) == {}
+        read = frozenset({REPO, "octo"})
+        found = swept(stored, children=children, policy=org, repos=read)
+        assert found == {"rod-7-1": "its runner is gone"}
 
     def test_no_child_within_the_idle_grace(self) -> None:
         found = swept([variable("rod-7-1"), variable("rod-8-1", age=GRACE - 1)])
