@@ -55,7 +55,7 @@ def run(stack: str, options: Options, *, jobs: int) -> dict[str, Any]:
     try:
         _wait(github)
         with stand_ins() as nomad:
-            args = ["--stack", stack, "--config", str(rod_config(options))]
+            args = ["--stack", stack, "--config", str(rod_config(options, "jit"))]
             with Server("rod", *args, "--github", github, "--nomad", nomad) as server:
                 server.wait_ready()
                 began = time.monotonic()

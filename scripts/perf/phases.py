@@ -24,17 +24,18 @@ from perf.load import run_paced, wrk
 from perf.servers import SCRIPT, STACKS, Server
 
 # rod's settings in every run: a queue deep enough that no delivery is refused as FULL (a 503
-# is cheaper than a dispatch and would flatter the figures); the rest are the defaults.
-# Registration-token mode: one token, reused while valid, so the stand-ins' instant answers are
-# not paced to GitHub's 180 JIT configs a minute (the burst phase measures that limit on the
-# emulator) and every phase measures rod's own costs: per job a Variable and a dispatch.
-ROD_CONFIG = 'credential_mode = "registration-token"\n[server]\nqueue_size = 1000000\n'
+# is cheaper than a dispatch and would flatter the figures); the rest are the defaults. The
+# credential mode is registration-token but in the burst: one token, reused while valid, so the
+# stand-ins' instant answers are not paced to GitHub's 180 JIT configs a minute (the burst
+# measures that limit on the emulator) and the other phases measure rod's own costs: per job a
+# Variable and a dispatch.
+ROD_CONFIG = 'credential_mode = "{mode}"\n[server]\nqueue_size = 1000000\n'
 
 
-def rod_config(options: Options) -> Path:
-    """The `rod serve --config` file of every run."""
-    config = options.workdir / "rod.toml"
-    config.write_text(ROD_CONFIG)
+def rod_config(options: Options, mode: str = "registration-token") -> Path:
+    """The `rod serve --config` file of a run (`mode`: its credential mode)."""
+    config = options.workdir / f"rod-{mode}.toml"
+    config.write_text(ROD_CONFIG.format(mode=mode))
     return config
 
 
@@ -244,4 +245,5 @@ def soak(stack: str, options: Options, *, rate: float, seconds: float) -> dict[s
         "last": sum(last) / len(last),
         "max": max(rss for _, rss in samples),
         "window": minute,
+        "samples": [(round(t), round(rss, 1)) for t, rss in samples],
     }
