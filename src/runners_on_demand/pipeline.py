@@ -13,10 +13,11 @@ GitHub's rate limit is spent, runners are held, in the order they came, until it
 dispatched here, and across replicas by Nomad's idempotency token and GitHub's unique runner name.
 
 A job that ends before any runner took it (cancelled while queued: `completed` with no runner)
-needs no runner any more: one still waiting in line for its repository and labels, its own
-first, is withdrawn; else its own runner, if dispatched here and not busy, is removed and its
-child stopped. A later `queued` copy of an ended job starts nothing. A runner made for a job
-may run another of the same labels (job stealing), so any runner of the label set will do.
+needs no runner any more: one still waiting in line for its scope (repository, or organization
+for an org-group pool) and labels, its own first, is withdrawn; else its own runner, if
+dispatched here and not busy, is removed and its child stopped. A later `queued` copy of an
+ended job starts nothing. A runner made for a job may run another of the same labels (job
+stealing), so any runner of the label set will do.
 
 Theory of the credential (issue 10, items 1 and 3). The runner's credential is stored in the
 Nomad Variable `nomad/jobs/<runner job>/credentials/<runner name>` before the dispatch, and the
@@ -66,7 +67,7 @@ from runners_on_demand.contract import (
     credential_path,
 )
 from runners_on_demand.credentials import RunnerCredentials
-from runners_on_demand.decision import Ignore, Policy, StartRunner, decide
+from runners_on_demand.decision import Ignore, Policy, StartRunner, decide, runner_scope
 from runners_on_demand.errors import (
     ContractError,
     GitHubRateLimited,
@@ -234,11 +235,14 @@ class Pipeline:
             return  # a copy of the news (GitHub may send it twice) withdraws nothing more
         self._ended.add(_job(event))
         labels = frozenset(label.lower() for label in event.labels)
-        repo = event.repo_full_name.lower()
+        # Where its runner registers: the repository, or the organization of an org-group pool,
+        # whose runners any of its repositories' jobs may take.
+        scope = runner_scope(decision.pool, event.repo_full_name).key
 
         def same_labels(waiting: PendingStart) -> bool:
             ours = frozenset(label.lower() for label in waiting.event.labels)
-            return waiting.event.repo_full_name.lower() == repo and ours == labels
+            where = runner_scope(waiting.start.pool, waiting.event.repo_full_name).key
+            return where == scope and ours == labels
 
         withdrawn = self._line.withdraw(decision.runner_name, or_else=same_labels)
         where = f"job {event.job_id} repo {event.repo_full_name} ended with no runner"

@@ -16,7 +16,7 @@ import respx
 from runners_on_demand.backoff import Backoff, Retrier
 from runners_on_demand.config import CredentialMode, ServerSettings
 from runners_on_demand.credentials import GitHubCredentials
-from runners_on_demand.decision import Ignore, IgnoreReason, Policy, StartRunner, decide
+from runners_on_demand.decision import Ignore, IgnoreReason, Policy, Pool, StartRunner, decide
 from runners_on_demand.errors import NomadError
 from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
 from runners_on_demand.metrics import Metrics
@@ -26,6 +26,7 @@ from runners_on_demand.ports.github import GitHubHttp
 from runners_on_demand.ports.github_auth import PatAuth
 from runners_on_demand.ports.nomad import NomadHttp
 from runners_on_demand.reconcile.loop import ServedRepos
+from runners_on_demand.scope import RunnerGroup
 from tests.runners_on_demand.fakes import FakeGitHub, FakeNomad
 from tests.runners_on_demand.fakes import pipeline as fakes_pipeline
 
@@ -624,6 +625,27 @@ class TestEndedJobs:
             made.offer(event, received_at=0.0)
         made.offer(ended(42), received_at=0.0)
         assert [p.start.runner_name for p in made.in_flight()] == ["rod-44-1"]
+
+    async def test_an_org_runner_of_another_repository_of_the_organization_goes_instead(
+        self,
+    ) -> None:
+        # An org-group pool's runners serve every repository of the group: any will do.
+        group = RunnerGroup("octo", 5, "linux")
+        org = Policy(pools=(Pool("org", "github-runner", runner_group="linux", group=group),))
+        made = fakes_pipeline(FakeGitHub(), FakeNomad(), workers=0, policy=org)
+        made.start()
+        sibling = "octo/other"
+        other_repo = replace(
+            EVENT,
+            origin=heard(delivery="d-43"),
+            job_id=43,
+            repo_full_name=sibling,
+            repo_name="other",
+            repo_html_url=f"https://github.com/{sibling}",
+        )
+        made.offer(other_repo, received_at=0.0)
+        made.offer(ended(42), received_at=0.0)
+        assert made.in_flight() == []
 
     async def test_a_repeated_ended_delivery_withdraws_nothing_more(self) -> None:
         # GitHub may deliver `completed` twice: other jobs' runners must stay in line.
