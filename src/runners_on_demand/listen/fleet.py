@@ -11,7 +11,9 @@ idempotency token, so a retried dispatch cannot make a second child either.
 
 Surplus runners (jobs cancelled before a runner took them) are retired newest first, never a busy
 one (JobStarted without JobCompleted), never one the pipeline still holds, never one younger than
-the idle grace (statistics can dip for a moment, e.g. during GitHub's reassignment).
+the idle grace (statistics can dip for a moment, e.g. during GitHub's reassignment). A runner
+whose child is gone before its JobCompleted arrived still counts for the idle grace: the
+statistics count its job until that message comes, and no runner is made for a job that ended.
 
 A runner's credential Variable (pipeline.py) is spent once its runner is online or busy, or once
 no live child may read it and it is older than the boot timeout (as the reconciler judges `rod
@@ -66,6 +68,8 @@ class Fleet:
     waiting: dict[int, JobEntry] = field(default_factory=dict)  # assigned; no runner made for it
     unacquired: dict[int, JobEntry] = field(default_factory=dict)  # JobAvailable to acquire
     leftovers: list[int] = field(default_factory=list)  # made here, never dispatched: remove
+    counted: set[str] = field(default_factory=set)  # held and not done at the last plan
+    vanished: dict[str, float] = field(default_factory=dict)  # gone without JobCompleted: since
 
     @property
     def prefix(self) -> str:
@@ -112,11 +116,22 @@ class Fleet:
         """Runners to make and to retire, from the statistics and what runs now."""
         live = self.live(children)
         held = set(live) | {name for name in in_flight if self.mine(name)}
+        # A runner counted last time whose child is gone with no JobCompleted for it yet: its
+        # job most likely ended just now, and the statistics still count it until the message
+        # comes. It keeps its place for the idle grace, so that no runner is made for that job.
+        for name in self.counted - held - self.done:
+            self.vanished.setdefault(name, now)
+        self.vanished = {
+            name: since
+            for name, since in self.vanished.items()
+            if name not in self.done and now - since < self.idle_grace
+        }
         # Forget what neither Nomad nor the pipeline holds any more.
-        self.done &= held
+        self.done &= held | set(self.vanished)
         self.busy &= held
         self.ids = {name: runner_id for name, runner_id in self.ids.items() if name in held}
-        current = held - self.done
+        self.counted = held - self.done
+        current = self.counted | set(self.vanished)
         desired = desired_runners(self.statistics, self.min_runners, self.max_runners)
         if desired > len(current):
             wanted = desired - len(current)

@@ -102,6 +102,23 @@ class TestPlan:
         plan = made.plan([child("rod-ss7-a")], set(), NOW)  # still exiting
         assert (plan.current, len(plan.create)) == (0, 1)
 
+    def test_a_runner_gone_before_its_job_completed_arrived_still_counts_for_the_grace(
+        self,
+    ) -> None:
+        made = fleet(assigned=1, grace=5.0)
+        assert made.plan([child("rod-ss7-a")], set(), NOW).create == ()
+        # Its child exited; the statistics still count its job (no JobCompleted yet).
+        assert made.plan([], set(), NOW + 1).create == ()
+        # The message comes: its job is done and nothing is made for it.
+        made.apply(entry("JobCompleted", 1, "rod-ss7-a"))
+        made.statistics = Statistics(assigned=0)
+        assert made.plan([], set(), NOW + 2).current == 0
+        # A runner that died without a job is replaced once the grace has passed.
+        again = fleet(assigned=1, grace=5.0)
+        again.plan([child("rod-ss7-b")], set(), NOW)
+        assert again.plan([], set(), NOW + 1).create == ()
+        assert len(again.plan([], set(), NOW + 7).create) == 1
+
     def test_min_runners_and_the_cap(self) -> None:
         assert len(fleet(0, minimum=2).plan([], set(), NOW).create) == 2
         assert len(fleet(50, maximum=4).plan([], set(), NOW).create) == 4
