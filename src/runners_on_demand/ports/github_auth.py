@@ -14,8 +14,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-import jwt
-
 from runners_on_demand.errors import GitHubError
 
 # Refresh a cached token this long before GitHub's `expires_at` (tokens live one hour).
@@ -131,6 +129,8 @@ class Authorizer:
 
     def app_jwt(self) -> str:
         """A fresh App JWT."""
+        import jwt  # here: PyJWT loads cryptography (about 9 MB), which only App mode needs
+
         assert isinstance(self.auth, AppAuth)
         now = int(self._clock())
         claims = {"iat": now - 60, "exp": now + JWT_LIFETIME, "iss": self.auth.app_id}
