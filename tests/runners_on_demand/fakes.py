@@ -187,3 +187,18 @@ def pipeline(
         metrics=metrics or Metrics(),
         on_repo=on_repo,
     )
+
+
+class SleepingClock:
+    """A monotonic clock that moves only when told to, or when the code under test sleeps."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds

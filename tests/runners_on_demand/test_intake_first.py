@@ -7,33 +7,21 @@ import asyncio
 import httpx
 
 from runners_on_demand.intake_first import IntakeFirst
+from tests.runners_on_demand.fakes import SleepingClock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def first(clock: Clock) -> IntakeFirst:
+def first(clock: SleepingClock) -> IntakeFirst:
     return IntakeFirst(quiet=0.002, longest=0.05, monotonic=clock.monotonic, sleep=clock.sleep)
 
 
 async def test_with_no_webhook_a_call_goes_at_once() -> None:
-    clock = Clock()
+    clock = SleepingClock(100.0)
     await first(clock).turn()
     assert clock.slept == []
 
 
 async def test_a_call_waits_for_the_quiet_after_the_last_webhook() -> None:
-    clock = Clock()
+    clock = SleepingClock(100.0)
     intake = first(clock)
     with intake.answering():
         assert intake.busy()
@@ -43,7 +31,7 @@ async def test_a_call_waits_for_the_quiet_after_the_last_webhook() -> None:
 
 
 async def test_under_a_flood_a_call_waits_the_longest_and_then_goes() -> None:
-    clock = Clock()
+    clock = SleepingClock(100.0)
     intake = first(clock)
     with intake.answering():  # a webhook that never ends
         await intake.turn()

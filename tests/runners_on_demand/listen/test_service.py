@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -22,7 +22,6 @@ from runners_on_demand.listen.protocol import Session, Statistics
 from runners_on_demand.listen.service import create_app
 from simulator.github import GitHubEmulator
 from simulator.nomad import NomadEmulator
-from simulator.nomad.drivers import InProcessDriver
 from tests.runners_on_demand.listen.conftest import (
     REPO,
     TOKEN,
@@ -32,26 +31,9 @@ from tests.runners_on_demand.listen.conftest import (
     queue_job,
 )
 
-# Fixtures: the Nomad emulator with the real runner job, its task the fake runner (`processes`) or
-# a runner that never connects (`silent`).
-from tests.runners_on_demand.reconcile.conftest import never_connects, nomad_with
+# Fixtures `processes` and `silent` (tests/runners_on_demand/conftest.py): the Nomad emulator with
+# the real runner job, its task the fake runner or a runner that never connects.
 from tests.runners_on_demand.reconcile.test_loop_emulators import eventually
-
-
-@pytest.fixture
-def processes() -> Iterator[NomadEmulator]:
-    """The real runner job; its task is the fake runner."""
-    emulator = nomad_with("process")
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def silent() -> Iterator[NomadEmulator]:
-    """The real runner job; its runner never connects (it waits until Nomad stops it)."""
-    emulator = nomad_with(InProcessDriver(default=never_connects))
-    yield emulator
-    emulator.stop()
 
 
 def settings(github: GitHubEmulator, nomad: NomadEmulator, **listen: Any) -> Settings:

@@ -8,26 +8,12 @@ import httpx
 import pytest
 
 from runners_on_demand.ports.github_pacing import Pacer, endpoint, points
+from tests.runners_on_demand.fakes import SleepingClock
 
 JIT = "/repos/acme/app/actions/runners/generate-jitconfig"
 
 
-class Clock:
-    """A monotonic clock that moves only when told to (or when the pacer sleeps)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def pacer(clock: Clock, **kw: int | float) -> Pacer:
+def pacer(clock: SleepingClock, **kw: int | float) -> Pacer:
     return Pacer(monotonic=clock.monotonic, sleep=clock.sleep, **kw)  # type: ignore[arg-type]
 
 
@@ -57,7 +43,7 @@ class TestEndpoint:
 
 class TestReserve:
     def test_180_jit_runners_a_minute_then_the_window_must_slide(self) -> None:
-        clock = Clock()
+        clock = SleepingClock()
         pace = pacer(clock)
         waits = [pace.reserve("app", "POST", JIT) for _ in range(181)]
         assert waits[:180] == [0.0] * 180
@@ -65,13 +51,13 @@ class TestReserve:
         assert pace.reserve("app", "POST", JIT) == 61.0  # the second slot of that minute
 
     def test_a_burst_of_1000_takes_the_five_minutes_the_limit_allows(self) -> None:
-        clock = Clock()
+        clock = SleepingClock()
         pace = pacer(clock)
         last = max(pace.reserve("app", "POST", f"/repos/o/r{n % 7}/x") for n in range(1000))
         assert last == 5 * 61.0  # batches of 180 at 0, 61, ..., 305 s
 
     def test_slots_spread_out_when_calls_come_steadily(self) -> None:
-        clock = Clock()
+        clock = SleepingClock()
         pace = pacer(clock, points_per_minute=10)  # 2 writes a window
         assert pace.reserve("k", "POST", JIT) == 0.0
         clock.now += 30
@@ -83,7 +69,7 @@ class TestReserve:
     def test_reads_cost_a_point_and_every_endpoint_and_credential_has_its_own_budget(
         self,
     ) -> None:
-        clock = Clock()
+        clock = SleepingClock()
         pace = pacer(clock, points_per_minute=10)
         assert [pace.reserve("k", "GET", "/repos/o/r/actions/runners") for _ in range(11)] == [
             0.0
@@ -95,7 +81,7 @@ class TestReserve:
 
 class TestCall:
     async def test_a_call_waits_for_its_slot(self) -> None:
-        clock = Clock()
+        clock = SleepingClock()
         pace = pacer(clock, points_per_minute=5)
         async with pace.call("k", "POST", JIT):
             pass
@@ -134,7 +120,7 @@ class TestTheGitHubAdapterPaces:
             body = {"runner": {"id": 1}, "encoded_jit_config": "e30="}
             return httpx.Response(201, json=body)
 
-        clock = Clock()
+        clock = SleepingClock()
         transport = httpx.MockTransport(answer)
         async with httpx.AsyncClient(transport=transport, base_url="https://gh.test") as client:
             github = GitHubHttp(client, PatAuth("t"), pacer=pacer(clock))

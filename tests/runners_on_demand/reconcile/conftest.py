@@ -39,20 +39,6 @@ def nomad_with(driver: str | InProcessDriver) -> NomadEmulator:
 
 
 @pytest.fixture
-def processes() -> Iterator[NomadEmulator]:
-    emulator = nomad_with("process")
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def silent() -> Iterator[NomadEmulator]:
-    emulator = nomad_with(InProcessDriver(default=never_connects))
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
 def crashing() -> Iterator[NomadEmulator]:
     emulator = nomad_with(InProcessDriver(default=completes_after(0.0, exit_code=1)))
     yield emulator
