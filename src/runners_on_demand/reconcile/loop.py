@@ -257,7 +257,7 @@ class Reconciler:
         for job in (*earlier_jobs, *jobs):
             self.repos.saw(job.event.repo_full_name)  # a queued job keeps its repository served
         observed = reads.observed()
-        for full_name in reads.gone:
+        for full_name in reads.gone.values():
             if self.repos.forget(full_name):
                 log.warning(
                     "reconcile: GitHub answers 404 for %s (gone, renamed, or out of the token's "

@@ -27,8 +27,7 @@ class GitHubReads:
         self._served = dict(sorted(served.items()))  # lower-case name -> name
         self._orgs: set[str] = set()  # organizations whose runners were asked for
         self._unread: set[str] = set()  # scope keys not read in full
-        self._gone: set[str] = set()  # repository keys GitHub answered 404 for
-        self.gone: list[str] = []  # their names
+        self.gone: dict[str, str] = {}  # repositories GitHub answered 404 for: key -> name
         self.problems: list[str] = []
         self.retry_after = 0.0
 
@@ -56,7 +55,7 @@ class GitHubReads:
     def observed(self) -> set[str]:
         """Scopes read in full: an organization only with every served repository of it."""
         repos = {key for key in self._served if key not in self._unread}
-        partial = {key.partition("/")[0] for key in self._unread - self._gone}
+        partial = {key.partition("/")[0] for key in self._unread - self.gone.keys()}
         return repos | (self._orgs - self._unread - partial)
 
     async def _read(
@@ -72,8 +71,7 @@ class GitHubReads:
                 self.problems.append(f"{where} and later repositories: {error}")
             except UpstreamError as error:
                 if error.status == 404 and key in self._served:
-                    self._gone.add(key)
-                    self.gone.append(where)
+                    self.gone[key] = where
                 else:
                     self.problems.append(f"{where}: {error}")
         self._unread.add(key)
