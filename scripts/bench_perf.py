@@ -214,16 +214,23 @@ def table(args: argparse.Namespace, out: dict[str, Any]) -> str:
         rows.append(("outbound capacity (2 calls each)", text, *blank))
     if "memory" in out:
         m = out["memory"]
-        text = (
-            f"{m['ready']:.0f} MB ready, {m['acknowledged']:.0f} MB acknowledged,"
-            f" {m['drained']:.0f} MB dispatched"
+        text = ", ".join(
+            f"{m[when]:.0f} MB ({m[when + '_pss']:.0f} MB) {what}"
+            for when, what in (
+                ("ready", "ready"),
+                ("acknowledged", "acknowledged"),
+                ("drained", "dispatched"),
+            )
         )
-        rows.append((f"RSS after {args.memory_deliveries:,} deliveries", text, *blank))
+        label = (
+            f"RSS (PSS) of {m['processes']} processes after {args.memory_deliveries:,} deliveries"
+        )
+        rows.append((label, text, *blank))
     if "soak" in out:
         s = out["soak"]
         text = (
             f"first {s['window']:.0f} s {s['first']:.1f} MB, last {s['window']:.0f} s "
-            f"{s['last']:.1f} MB, max {s['max']:.1f} MB"
+            f"{s['last']:.1f} MB, max {s['max']:.1f} MB; PSS at the end {s['pss_last']:.1f} MB"
         )
         rows.append((f"RSS over {s['seconds']:.0f} s at {args.soak_rate:g}/s", text, *blank))
     if "burst" in out:

@@ -211,19 +211,29 @@ def outbound(stack: str, options: Options, *, jobs: int) -> dict[str, Any]:
     }
 
 
-def memory(stack: str, options: Options, *, count: int, rate: float) -> dict[str, float]:
-    """rod's RSS when ready, after `count` deliveries, and once their dispatches are done."""
+def memory(stack: str, options: Options, *, count: int, rate: float) -> dict[str, Any]:
+    """rod's RSS and PSS (its processes summed) when ready, after `count` deliveries, and once
+    their dispatches are done."""
     with rod(stack, options) as (server, listing):
-        ready = server.rss_mb()
+        ready = (server.rss_mb(), server.pss_mb())
         run_paced(server.port, rate=rate, count=count, first=0)
-        acknowledged = server.rss_mb()
+        acknowledged = (server.rss_mb(), server.pss_mb())
         wait_dispatched(listing, {runner_name(n) for n in range(count)}, timeout=900)
         time.sleep(1.0)
-        return {"ready": ready, "acknowledged": acknowledged, "drained": server.rss_mb()}
+        drained = (server.rss_mb(), server.pss_mb())
+        return {"processes": len(server.pids()), **_sizes(ready, acknowledged, drained)}
+
+
+def _sizes(*measured: tuple[float, float]) -> dict[str, float]:
+    """{"ready": rss, "ready_pss": pss, ...} for (ready, acknowledged, drained)."""
+    out: dict[str, float] = {}
+    for name, (rss, pss) in zip(("ready", "acknowledged", "drained"), measured, strict=True):
+        out[name], out[f"{name}_pss"] = rss, pss
+    return out
 
 
 def soak(stack: str, options: Options, *, rate: float, seconds: float) -> dict[str, Any]:
-    """rod's RSS every 5 s while deliveries arrive at `rate` for `seconds`."""
+    """rod's RSS (its processes summed) every 5 s while deliveries arrive at `rate`."""
     count = int(rate * seconds)
     samples: list[tuple[float, float]] = []
     with rod(stack, options) as (server, _):
@@ -236,6 +246,7 @@ def soak(stack: str, options: Options, *, rate: float, seconds: float) -> dict[s
             samples.append((time.monotonic() - began, server.rss_mb()))
             stop.wait(5.0)
         samples.append((time.monotonic() - began, server.rss_mb()))
+        server_pss = server.pss_mb()
     minute = min(60.0, seconds / 4)
     first = [rss for t, rss in samples if t <= minute]
     last = [rss for t, rss in samples if t >= samples[-1][0] - minute]
@@ -244,6 +255,7 @@ def soak(stack: str, options: Options, *, rate: float, seconds: float) -> dict[s
         "first": sum(first) / len(first),
         "last": sum(last) / len(last),
         "max": max(rss for _, rss in samples),
+        "pss_last": server_pss,
         "window": minute,
         "samples": [(round(t), round(rss, 1)) for t, rss in samples],
     }

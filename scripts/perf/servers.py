@@ -69,17 +69,19 @@ def rod_app(config: str | None, *, github: str, nomad: str) -> Any:
     }
     settings = read_settings(config, environ)
     stand_ins = StandIns(gated=os.environ.get("BENCH_GATED") == "1")
+    mock = "mock" in (github, nomad)
     app = create_app(
         settings,
         github_transport=stand_ins.transport() if github == "mock" else None,
         nomad_transport=stand_ins.transport() if nomad == "mock" else None,
+        dispatch_process=settings.server.dispatch_process and not mock,
     )
 
     async def bench(request: Request) -> Response:
         status, content = await stand_ins.answer(request.method, request.url.path, "", b"")
         return Response(content, status, media_type="application/json")
 
-    if "mock" in (github, nomad):
+    if mock:
         app.router.routes.insert(0, Route("/_bench/{what}", bench, methods=["GET", "POST"]))
     return app
 
@@ -167,17 +169,31 @@ class Server:
             time.sleep(0.05)
         raise SystemExit(f"bench: the {self.what} server did not answer {path} in {timeout:g}s")
 
+    def pids(self) -> list[int]:
+        """The server's process and its children (rod's dispatch process), recursively."""
+        found, index = [self.pid], 0
+        while index < len(found):
+            path = Path(f"/proc/{found[index]}/task/{found[index]}/children")
+            found += [int(pid) for pid in _read(path).split()]
+            index += 1
+        return found
+
     def rss_mb(self) -> float:
-        """Resident set size of the process now, in MB (10^6 bytes)."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024 / 1e6
-        raise SystemExit("bench: no VmRSS in /proc (Linux only)")
+        """Resident set size of the processes now, summed, in MB (10^6 bytes): pages they share
+        (a forked child's, until written) count once per process."""
+        return sum(_field(f"/proc/{pid}/status", "VmRSS:") for pid in self.pids()) / 1e3
+
+    def pss_mb(self) -> float:
+        """Proportional set size of the processes, summed, in MB: shared pages counted once."""
+        return sum(_field(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in self.pids()) / 1e3
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the processes have used so far."""
+        ticks = 0
+        for pid in self.pids():
+            fields = _read(Path(f"/proc/{pid}/stat")).rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12]) if fields else 0
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         """SIGTERM, then wait (SIGKILL after 30 s)."""
@@ -199,3 +215,21 @@ class Server:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _read(path: Path) -> str:
+    """A /proc file's text; empty once its process is gone."""
+    try:
+        return path.read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+def _field(path: str, name: str) -> int:
+    """A "Name:  123 kB" line's number of kB (1024 bytes) from a /proc file, 0 if absent."""
+    for line in _read(Path(path)).splitlines():
+        if line.startswith(name):
+            return int(line.split()[1]) * 1024 // 1000
+    if not Path("/proc/self/status").exists():
+        raise SystemExit("bench: no /proc (Linux only)")
+    return 0

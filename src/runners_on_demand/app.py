@@ -28,6 +28,7 @@ from runners_on_demand.backoff import Backoff
 from runners_on_demand.config import Settings
 from runners_on_demand.decision import Ignore
 from runners_on_demand.delivery import OtherEvent, Ping, parse_delivery
+from runners_on_demand.dispatch_process import DispatchProcess
 from runners_on_demand.errors import (
     BadDelivery,
     BodyTooLarge,
@@ -67,10 +68,17 @@ def create_app(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     backoff: Backoff | None = None,
+    dispatch_process: bool = False,
 ) -> Starlette:
-    """The dispatcher as an ASGI app; tests plug GitHub and Nomad in through the transports."""
+    """The dispatcher as an ASGI app; tests plug GitHub and Nomad in through the transports.
+
+    With `dispatch_process` (`rod serve`'s default), runners are carried out by a child process
+    forked here (dispatch_process.py), which reaches the upstreams on its own connections.
+    """
     if not settings.webhook_secret:
         raise ConfigError(["GITHUB_WEBHOOK_SECRET is empty; refusing to start"])
+    if dispatch_process and (github_transport or nomad_transport):
+        raise ValueError("the dispatch process cannot use this process's transports")
     metrics = Metrics()
     intake = IntakeFirst()
     github_client, nomad_client = clients(
@@ -79,6 +87,7 @@ def create_app(
         nomad_transport=nomad_transport,
         before_each_call=intake.turn,
     )
+    carrier = DispatchProcess(settings, backoff=backoff) if dispatch_process else None
     parts = build(
         settings,
         github_client,
@@ -87,12 +96,19 @@ def create_app(
         clock=clock,
         sleep=sleep,
         backoff=backoff,
+        carrier=carrier,
     )
     pipeline, reconciler = parts.pipeline, parts.reconciler
+    if carrier is not None:  # the credential calls, which spend the quota, are the child's
+        metrics.track_rate_limit(
+            lambda: carrier.rate_limit_remaining or parts.github.rate_limit_remaining
+        )
     edge = _Edge(settings, pipeline, metrics, parts.github, parts.nomad, intake)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if carrier is not None:
+            await carrier.start()
         pipeline.start()
         interval = settings.reconcile.interval_seconds
         loop = asyncio.create_task(reconciler.run(interval)) if interval > 0 else None
@@ -103,6 +119,8 @@ def create_app(
                 loop.cancel()
                 await asyncio.gather(loop, return_exceptions=True)
             await pipeline.stop()
+            if carrier is not None:
+                await carrier.close()
             await github_client.aclose()
             await nomad_client.aclose()
 
@@ -119,6 +137,7 @@ def create_app(
     app.state.pipeline = pipeline
     app.state.metrics = metrics
     app.state.reconciler = reconciler
+    app.state.carrier = carrier
     return app
 
 

@@ -7,6 +7,7 @@
     │   └── MalformedDelivery    unreadable body or a workflow_job without the needed fields (400)
     ├── ConfigError              the operator's: settings that cannot work; one line per problem
     ├── ContractError            ours: a dispatch that would break the Nomad job's contract
+    ├── DispatchProcessFailed    ours: `rod serve`'s dispatch process failed a runner, or ended
     └── UpstreamError            GitHub's or Nomad's answer (or silence)
         ├── GitHubError          a GitHub API error; `status` and GitHub's `message`
         │   └── GitHubRateLimited    primary or secondary rate limit; `retry_after` seconds
@@ -57,6 +58,10 @@ class ConfigError(DispatcherError):
 
 class ContractError(DispatcherError):
     """A dispatch that would break the runner job's contract (e.g. payload over 16 KiB)."""
+
+
+class DispatchProcessFailed(DispatcherError):
+    """`rod serve`'s dispatch process hit a bug carrying out a runner, or is gone."""
 
 
 class UpstreamError(DispatcherError):

@@ -1,19 +1,18 @@
 """Intake first: on the event loop `rod serve` shares, outbound calls wait while webhooks come in.
 
-uvicorn answers webhooks on one event loop, and the pipeline's workers, the reconciler and the
-probes make their GitHub and Nomad calls on it too. An event loop runs every ready callback
-before it looks at its sockets again, so a delivery arriving during a burst of dispatches would
-wait behind their JSON, HTTP and TLS work, and every acknowledgement would stretch. Here each
+uvicorn answers webhooks on one event loop, and the reconciler and the probes make their GitHub
+and Nomad calls on it too. An event loop runs every ready callback before it looks at its
+sockets again, so a delivery arriving during a burst of calls would wait behind their JSON, HTTP
+and TLS work, and every acknowledgement would stretch. Here each
 outbound call first waits (`turn`) until no webhook is being answered and none was for
 `quiet` seconds; the edge marks each webhook (`answering`). So when deliveries come in, the loop
 spends itself on them and the calls go in the gaps between; a call never waits longer than
 `longest`, so the queue still drains under a sustained flood. Acknowledging is what GitHub
-times (10 s, and a failed delivery is never sent again); a dispatch may wait a few milliseconds.
+times (10 s, and a failed delivery is never sent again); a call may wait a few milliseconds.
 
-Why not a second event loop in a thread: the interpreter lock would still be shared, handed
-over only every few milliseconds, and the pipeline's state (its line, its recent deliveries,
-its tasks) would have to be guarded across threads. A process of its own would use a second
-core, but split that state across processes. Priorities on the one loop need neither.
+`rod serve` carries its runners out in a process of its own (dispatch_process.py), so what is
+left on this loop is the reconciler's calls, `/readyz`'s probes and each runner's hand-over;
+with `[server] dispatch_process = false`, the workers' calls too.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import os
 import signal
 import ssl
 import sys
+from collections.abc import Callable
 from types import FrameType
 from typing import NoReturn
 
@@ -77,9 +78,14 @@ def _first_importable(fast: str, fallback: str) -> str:
     return fast
 
 
-def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
-    """After uvicorn's graceful shutdown it re-raises SIGTERM: exit 0, as a drained service."""
-    raise SystemExit(0)
+def _exits_with(status: Callable[[], int]) -> Callable[[int, FrameType | None], None]:
+    """After uvicorn's graceful shutdown it re-raises SIGTERM: exit with `status()` (0, as a
+    drained service, unless something failed)."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(status())
+
+    return handler
 
 
 @click.command("serve")
@@ -102,7 +108,7 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
     from runners_on_demand.app import create_app
 
     try:
-        app = create_app(settings)
+        app = create_app(settings, dispatch_process=settings.server.dispatch_process)
     except ConfigError as error:
         fail(error.problems)
     except (OSError, ssl.SSLError) as error:  # NOMAD_CACERT / client certificate unusable
@@ -126,6 +132,7 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
         port=settings.server.port if port is None else port,
         log_level=log_level,
         edge=settings.server,
+        exit_status=lambda: 1 if app.state.carrier and app.state.carrier.lost else 0,
     )
 
 
@@ -137,9 +144,10 @@ def run_until_sigterm(
     log_level: str,
     edge: ServerSettings | None = None,
     stack: tuple[str, str] | None = None,
+    exit_status: Callable[[], int] = lambda: 0,
 ) -> None:
     """Serve `app` under uvicorn with `edge`'s limits (limits.py); SIGTERM drains it (its
-    lifespan), then the process exits 0.
+    lifespan), then the process exits with `exit_status()`.
 
     `stack` is uvicorn's event loop and HTTP parser, `server_stack(edge.http)` unless given.
     """
@@ -151,7 +159,7 @@ def run_until_sigterm(
         fail([f'[server] http = "{http}" but that parser is not installed'])
     limits = EdgeLimits(edge.header_timeout_seconds, edge.max_header_bytes, edge.max_connections)
     logging.getLogger(__name__).info("uvicorn on %s + %s", loop, http)
-    signal.signal(signal.SIGTERM, _exit_cleanly)
+    signal.signal(signal.SIGTERM, _exits_with(exit_status))
     uvicorn.run(
         app,
         host=host,

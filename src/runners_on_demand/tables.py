@@ -1,9 +1,9 @@
 """Typed TOML tables: a settings dataclass declares each key once, with its type and bounds.
 
 `read_table(ServerSettings, table, "server.", problems)` checks every key of `table` against the
-dataclass's fields (int and float within `bounds`, str, a list of strings passing `check`) and
-returns the settings; each problem is one line appended to `problems`. `typed`, `string_list`
-and `unknown_keys` check loose keys the same way. Pure.
+dataclass's fields (int and float within `bounds`, bool, str, a list of strings passing
+`check`) and returns the settings; each problem is one line appended to `problems`. `typed`,
+`string_list` and `unknown_keys` check loose keys the same way. Pure.
 """
 
 from __future__ import annotations
@@ -58,6 +58,10 @@ def _check(kind: Any, metadata: Mapping[str, Any], value: Any, where: str) -> tu
             return "", kind(value)
         noun = "an integer" if kind is int else "a number"
         return f"{where} must be {noun} from {_shown(low)} to {_shown(high)}", None
+    if kind is bool:
+        if isinstance(value, bool):
+            return "", value
+        return f"{where} must be true or false", None
     if kind is str:
         if isinstance(value, str):
             return "", value

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from runners_on_demand.backoff import Backoff, Retrier
+from runners_on_demand.carrier import Carrier, LocalCarrier
 from runners_on_demand.config import Settings, load_settings
 from runners_on_demand.credentials import GitHubCredentials
 from runners_on_demand.errors import ConfigError
@@ -135,32 +136,30 @@ def build(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     backoff: Backoff | None = None,
+    carrier: Carrier | None = None,
 ) -> Parts:
-    """Ports, pipeline and reconciler as `settings` describe them (runner groups resolved)."""
+    """Ports, pipeline and reconciler as `settings` describe them (runner groups resolved).
+
+    The runners are carried out by `carrier`, or by a `LocalCarrier` on these ports.
+    """
     unresolved = [p.name for p in settings.policy.pools if p.runner_group and p.group is None]
     if unresolved:
         raise ConfigError([f"pools {', '.join(unresolved)}: runner group not resolved yet"])
     github = GitHubHttp(github_client, github_auth(settings), clock=clock)
     nomad = nomad_port(settings, nomad_client)
     metrics.track_rate_limit(lambda: github.rate_limit_remaining)
-    credentials = GitHubCredentials(
-        github,
-        mode=settings.credential_mode,
-        runner_group_id=settings.runner_group_id,
-        remembered=settings.server.dedup_size,
-    )
+    retrier = Retrier(backoff, sleep=sleep)
     served = ServedRepos(
         (*settings.reconcile.repos, *repos),
         forget_after=settings.reconcile.forget_repos_after_seconds,
         clock=clock,
     )
     pipeline = Pipeline(
-        credentials,
-        nomad,
+        carrier or local_carrier(settings, github, nomad, retrier),
         policy=settings.policy,
         settings=settings.server,
         metrics=metrics,
-        retrier=Retrier(backoff, sleep=sleep),
+        retrier=retrier,
         on_repo=served.saw,
     )
     policy = ReconcilePolicy(
@@ -170,3 +169,16 @@ def build(
         github, nomad, pipeline, policy=policy, repos=served, metrics=metrics, clock=clock
     )
     return Parts(github, nomad, pipeline, reconciler)
+
+
+def local_carrier(
+    settings: Settings, github: GitHubHttp, nomad: NomadHttp, retrier: Retrier
+) -> LocalCarrier:
+    """The runners' credentials (`credential_mode`) and dispatches, on these ports."""
+    credentials = GitHubCredentials(
+        github,
+        mode=settings.credential_mode,
+        runner_group_id=settings.runner_group_id,
+        remembered=settings.server.dedup_size,
+    )
+    return LocalCarrier(credentials, nomad, retrier)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from runners_on_demand.carrier import LocalCarrier
 from runners_on_demand.config import ServerSettings
 from runners_on_demand.contract import DispatchRequest, JitConfig, RegistrationToken
 from runners_on_demand.credentials import GitHubCredentials
@@ -180,8 +181,7 @@ def pipeline(
         github, mode="jit", runner_group_id=1, remembered=settings.dedup_size
     )
     return Pipeline(
-        credentials,
-        nomad,
+        LocalCarrier(credentials, nomad),
         policy=policy or Policy(),
         settings=settings,
         metrics=metrics or Metrics(),

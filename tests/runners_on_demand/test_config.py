@@ -233,6 +233,14 @@ class TestLoadSettingsToml:
             "server.http must be one of auto, h11, httptools",
         ]
 
+    def test_the_dispatch_process_is_on_unless_turned_off(self) -> None:
+        assert load_settings(BASE, "").server.dispatch_process is True
+        off = load_settings(BASE, "[server]\ndispatch_process = false\n")
+        assert off.server.dispatch_process is False
+        assert problems(BASE, '[server]\ndispatch_process = "no"\n') == [
+            "server.dispatch_process must be true or false"
+        ]
+
     def test_invalid_toml(self) -> None:
         found = problems(BASE, "pools = [")
         assert len(found) == 1 and found[0].startswith("config file is not valid TOML: ")

@@ -14,6 +14,7 @@ import pytest
 import respx
 
 from runners_on_demand.backoff import Backoff, Retrier
+from runners_on_demand.carrier import LocalCarrier
 from runners_on_demand.config import CredentialMode, ServerSettings
 from runners_on_demand.credentials import GitHubCredentials
 from runners_on_demand.decision import Ignore, IgnoreReason, Policy, Pool, StartRunner, decide
@@ -131,17 +132,17 @@ class Harness:
         credentials = GitHubCredentials(
             github, mode=credential, runner_group_id=1, remembered=settings.dedup_size
         )
+        retrier = Retrier(
+            backoff or Backoff(max_attempts=4, base=0.5, cap=30.0, deadline=300.0),
+            sleep=sleep or self.sleep,
+            monotonic=lambda: 1.5,
+        )
         self.dispatcher = Pipeline(
-            credentials,
-            nomad,
+            LocalCarrier(credentials, nomad, retrier),
             policy=Policy(),
             settings=settings,
             metrics=self.metrics,
-            retrier=Retrier(
-                backoff or Backoff(max_attempts=4, base=0.5, cap=30.0, deadline=300.0),
-                sleep=sleep or self.sleep,
-                monotonic=lambda: 1.5,
-            ),
+            retrier=retrier,
         )
 
     async def sleep(self, seconds: float) -> None:

@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runners_on_demand.backoff import Retrier
+from runners_on_demand.carrier import LocalCarrier
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError, UpstreamError
 from runners_on_demand.listen.client import ScaleSetClient
@@ -79,13 +80,13 @@ def create_app(
         on_retry=lambda reason: listen_metrics.retries.labels(reason=reason).inc(),
     )
     credentials = ScaleSetCredentials(client, nomad)
+    retrier = Retrier(sleep=sleep)
     pipeline = Pipeline(
-        credentials,
-        nomad,
+        LocalCarrier(credentials, nomad, retrier),
         policy=settings.policy,
         settings=settings.server,
         metrics=metrics,
-        retrier=Retrier(sleep=sleep),
+        retrier=retrier,
     )
     scaler = Scaler(
         client, nomad, pipeline, settings=listen, pool=pool, metrics=listen_metrics, clock=clock

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from runners_on_demand.carrier import LocalCarrier
 from runners_on_demand.config import CredentialMode, ServerSettings
 from runners_on_demand.credentials import GitHubCredentials
 from runners_on_demand.decision import Policy, Pool
@@ -69,9 +70,8 @@ class OrgLoop:
         credentials = GitHubCredentials(
             self.github, mode=self.mode, runner_group_id=1, remembered=100
         )
-        self.pipeline = Pipeline(
-            credentials, self.nomad, policy=policy, settings=server, metrics=Metrics()
-        )
+        carrier = LocalCarrier(credentials, self.nomad)
+        self.pipeline = Pipeline(carrier, policy=policy, settings=server, metrics=Metrics())
         self.pipeline.start()
         self.reconciler = Reconciler(
             self.github,

@@ -1,0 +1,175 @@
+"""`rod serve`'s dispatch process (dispatch_process.py), as a real server carries runners out.
+
+The GitHub and Nomad emulators over HTTP, `rod serve` as a real process: the runner is made, its
+credential stored and its child dispatched by the forked child process; the child ignores
+SIGTERM and ends with the server; a child that dies stops the server with exit status 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from simulator.github import GitHubEmulator
+from simulator.nomad import NomadEmulator
+from simulator.serving import free_port
+from tests.runners_on_demand.test_serve import ROD, SECRET, TOKEN, environment
+
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "workflow_job" / "06.queued.json"
+REPO = "lineville/elastic-machines-testing"  # the sample's repository
+
+
+@dataclass
+class Served:
+    """A `rod serve` process, its URL, and its emulators."""
+
+    process: subprocess.Popen[str]
+    url: str
+    github: GitHubEmulator
+    nomad: NomadEmulator
+
+    def children(self) -> list[int]:
+        """The server's child processes."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in path.read_text().split()]
+
+    def deliver(self, job_id: int) -> httpx.Response:
+        """A signed `queued` delivery of the sample, with its own job id."""
+        document = json.loads(SAMPLE.read_text())
+        document["workflow_job"]["id"] = job_id
+        body = json.dumps(document).encode()
+        signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        headers = {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "workflow_job",
+            "X-GitHub-Delivery": f"d-{job_id}",
+            "X-Hub-Signature-256": signature,
+        }
+        return httpx.post(f"{self.url}/webhook", content=body, headers=headers, timeout=10)
+
+    def dispatched(self, runner: str, timeout: float = 30.0) -> dict[str, object]:
+        """The Nomad child dispatched for `runner` (its name is the idempotency token)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # waiting for the work, not timing it
+            for job in httpx.get(
+                f"{self.nomad.url}/v1/jobs", params={"prefix": "github-runner/"}
+            ).json():
+                found = httpx.get(f"{self.nomad.url}/v1/job/{job['ID']}").json()
+                if found.get("DispatchIdempotencyToken") == runner:
+                    return found
+            time.sleep(0.2)
+        raise AssertionError(f"no Nomad child for {runner}; log: {self.log()}")
+
+    def log(self) -> str:
+        """What the server wrote so far (after it exited)."""
+        return "" if self.process.poll() is None else (self.process.stderr or [""]).read()  # type: ignore[union-attr]
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        """One sample of the server's /metrics."""
+        text = httpx.get(f"{self.url}/metrics", timeout=10).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    return sample.value
+        return None
+
+
+@pytest.fixture
+def served(processes: NomadEmulator, tmp_path: Path) -> Iterator[Served]:
+    """`rod serve` (its dispatch process on, the default) against both emulators."""
+    github = GitHubEmulator(tokens=[TOKEN]).start()
+    github.backend.create_repo(REPO)
+    config = tmp_path / "rod.toml"
+    config.write_text("[reconcile]\ninterval_seconds = 0\n")
+    port = free_port()
+    env = environment(
+        GITHUB_WEBHOOK_SECRET=SECRET,
+        GITHUB_TOKEN=TOKEN,
+        GITHUB_API_URL=github.url,
+        NOMAD_ADDR=processes.url,
+    )
+    command = [ROD, "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # wait until it is ready; not a timing assertion
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "rod serve did not become ready"
+            time.sleep(0.1)
+        yield Served(process, url, github, processes)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        github.stop()
+
+
+def niceness(pid: int) -> int:
+    """A process's nice value (/proc/PID/stat, field 19)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[16])
+
+
+class TestDispatchProcess:
+    def test_the_child_process_carries_the_runner_out(self, served: Served) -> None:
+        (child,) = served.children()
+        assert niceness(child) > niceness(served.process.pid)  # the intake goes first
+        answer = served.deliver(70_000_000_001)
+        assert answer.status_code == 202
+        runner = answer.json()["queued"]
+        found = served.dispatched(runner)
+        assert found["ParentID"] == "github-runner"
+        variable = f"nomad/jobs/github-runner/credentials/{runner}"
+        listed = httpx.get(f"{served.nomad.url}/v1/vars", params={"prefix": variable}).json()
+        assert [v["Path"] for v in listed] == [variable]
+        # Counted by the serving process from the child's answer; the quota as the child saw it.
+        assert served.metric("rod_dispatches_total", outcome="dispatched") == 1.0
+        remaining = served.metric("rod_github_rate_limit_remaining")
+        assert remaining is not None and remaining == remaining  # a number, not NaN
+
+    def test_the_child_ignores_sigterm_and_ends_with_the_server(self, served: Served) -> None:
+        (child,) = served.children()
+        subprocess.run(["kill", "-TERM", str(child)], check=True)
+        answer = served.deliver(70_000_000_002)
+        served.dispatched(answer.json()["queued"])  # still carried out by the same child
+        assert served.children() == [child]
+        served.process.send_signal(signal.SIGTERM)
+        _, stderr = served.process.communicate(timeout=60)
+        assert served.process.returncode == 0, stderr
+        assert not Path(f"/proc/{child}").exists() or "zombie" in _state(child)
+        assert "Traceback" not in stderr
+
+    def test_a_dead_child_stops_the_server_with_status_1(self, served: Served) -> None:
+        (child,) = served.children()
+        subprocess.run(["kill", "-KILL", str(child)], check=True)
+        _, stderr = served.process.communicate(timeout=60)
+        assert served.process.returncode == 1
+        assert "the dispatch process exited (code -9); stopping so rod serve is started again" in (
+            stderr
+        )
+
+
+def _state(pid: int) -> str:
+    """A process's state word from /proc/PID/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("State:"):
+            return line
+    return ""
