@@ -100,9 +100,12 @@ def create_app(
     )
     pipeline, reconciler = parts.pipeline, parts.reconciler
     if carrier is not None:  # the credential calls, which spend the quota, are the child's
-        metrics.track_rate_limit(
-            lambda: carrier.rate_limit_remaining or parts.github.rate_limit_remaining
-        )
+
+        def remaining() -> int | None:
+            seen = carrier.rate_limit_remaining
+            return parts.github.rate_limit_remaining if seen is None else seen
+
+        metrics.track_rate_limit(remaining)
     edge = _Edge(settings, pipeline, metrics, parts.github, parts.nomad, intake)
 
     @contextlib.asynccontextmanager
