@@ -78,7 +78,7 @@ class Outcome(enum.StrEnum):
     WITHDRAWN = "withdrawn"  # its job ended before a worker took it
     REJECTED = "rejected"  # Nomad refused it as invalid, or the contract would break
     FAILED = "failed"  # upstreams kept failing until the backoff gave up
-    ERROR = "error"  # a bug; logged with its traceback
+    ERROR = "error"  # a bug (logged with its traceback), or the dispatch process gone
 
 
 @dataclass(frozen=True)

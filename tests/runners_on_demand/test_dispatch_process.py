@@ -72,8 +72,10 @@ class Served:
         raise AssertionError(f"no Nomad child for {runner}; log: {self.log()}")
 
     def log(self) -> str:
-        """What the server wrote so far (after it exited)."""
-        return "" if self.process.poll() is None else (self.process.stderr or [""]).read()  # type: ignore[union-attr]
+        """What the server wrote, once it has exited (reading sooner would block)."""
+        if self.process.poll() is None or self.process.stderr is None:
+            return "(still running)"
+        return self.process.stderr.read()
 
     def metric(self, name: str, **labels: str) -> float | None:
         """One sample of the server's /metrics."""
