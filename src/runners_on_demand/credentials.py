@@ -5,7 +5,7 @@ the REST endpoints of the repository, or of the organization for a pool with a r
 (`decision.runner_scope`): a just-in-time runner configuration (generate-jitconfig) or a
 registration token for `config.sh`. A second intake with its own way of making runners (the
 scale-set listener's JIT configs) plugs in another implementation. The pipeline, not this step,
-stores the credential in its Nomad Variable (see pipeline.py for why no runner is ever deleted
+stores the credential in its Nomad Variable (see carrier.py for why no runner is ever deleted
 once its credential is stored).
 """
 

@@ -172,7 +172,9 @@ async def _read_frame(reader: asyncio.StreamReader) -> tuple[Any, ...]:
     return message
 
 
-def _child(theirs: socket.socket, ours: socket.socket, settings: Settings, backoff: Any) -> None:
+def _child(
+    theirs: socket.socket, ours: socket.socket, settings: Settings, backoff: Backoff | None
+) -> None:
     """The child's main: ignore stop signals, lower its priority, serve until the socket ends."""
     ours.close()
     signal.set_wakeup_fd(-1)  # the serving loop's: a signal here must not wake it

@@ -28,7 +28,7 @@ class ServerSettings:
     shutdown_grace_seconds: float = field(default=25.0, metadata=bounds(0, 3600))
     dedup_size: int = field(default=10_000, metadata=bounds(0, 10_000_000))
     # `rod serve` carries out runners in a process of its own (dispatch_process.py); false keeps
-    # them on the serving event loop (one process, about 20 MB less, slower acknowledgements).
+    # them on the serving event loop (one process, a few MB less, slower acknowledgements).
     dispatch_process: bool = True
     # The HTTP edge (limits.py): the parser, how long and large a request head may be, how long
     # an idle keep-alive connection stays, how many connections at once (past it, the one

@@ -15,7 +15,7 @@ the idle grace (statistics can dip for a moment, e.g. during GitHub's reassignme
 whose child is gone before its JobCompleted arrived still counts for the idle grace: the
 statistics count its job until that message comes, and no runner is made for a job that ended.
 
-A runner's credential Variable (pipeline.py) is spent once its runner is online or busy, or once
+A runner's credential Variable (carrier.py) is spent once its runner is online or busy, or once
 no live child may read it and it is older than the boot timeout (as the reconciler judges `rod
 serve`'s: reconcile/stored.py); never while the pipeline holds the runner.
 """

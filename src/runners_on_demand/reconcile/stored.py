@@ -2,7 +2,7 @@
 can go. Pure.
 
 The pipeline stores each runner's credential in `nomad/jobs/<runner job>/credentials/<runner
-name>` before dispatching its child (pipeline.py); the child's template reads it once, when its
+name>` before dispatching its child (carrier.py); the child's template reads it once, when its
 task is about to start.
 
 A stored credential without a child, for a job still queued, is a dispatch that never happened
