@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, overload
 from urllib.parse import parse_qs
 
 from runners_on_demand.errors import ConfigError, MalformedDelivery, SignatureMismatch
@@ -29,7 +29,14 @@ try:
 except ImportError:  # no msgspec wheel for this platform: every delivery takes the standard path
     payload = None  # type: ignore[assignment]
 
-__all__ = ["Delivery", "OtherEvent", "Ping", "parse_delivery", "verify_signature"]
+__all__ = [
+    "Delivery",
+    "DeliveryHeaders",
+    "OtherEvent",
+    "Ping",
+    "parse_delivery",
+    "verify_signature",
+]
 
 T = TypeVar("T")
 
@@ -70,14 +77,18 @@ class OtherEvent:
 Delivery = Ping | OtherEvent | WorkflowJobEvent
 
 
-def parse_delivery(headers: Mapping[str, str], body: bytes, *, secret: str) -> Delivery:
+def parse_delivery(
+    headers: Mapping[str, str] | DeliveryHeaders, body: bytes, *, secret: str
+) -> Delivery:
     """Verify the signature, then turn a delivery into a `Delivery`; raise a `BadDelivery`.
 
     `headers.items()` may repeat a name (Starlette's `Headers` does): a header read here that
     comes twice is refused, since one copy would be checked and another believed.
     """
     # https://docs.github.com/webhooks/webhook-events-and-payloads#delivery-headers
-    lowered = _single(headers)
+    if not isinstance(headers, DeliveryHeaders):
+        headers = DeliveryHeaders(headers.items())
+    lowered = headers.checked()
     signature = lowered.get("x-hub-signature-256")
     if not signature and lowered.get("x-hub-signature"):
         raise SignatureMismatch("only a SHA-1 X-Hub-Signature was sent; X-Hub-Signature-256 needed")
@@ -104,19 +115,55 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, *, secret: str) -> D
 # The delivery headers read here; GitHub sends each once.
 _READ = ("x-hub-signature-256", "x-hub-signature", "x-github-event", "x-github-delivery",
          "x-github-hook-id", "content-type")  # fmt: skip
+# Those, and the one the edge reads before the body (its first copy counts, as h11's).
+_KEPT = frozenset((*_READ, "content-length"))
+_KEPT_RAW = frozenset(name.encode() for name in _KEPT)
 
 
-def _single(headers: Mapping[str, str]) -> dict[str, str]:
-    """Lower-case name -> value; a header read here that comes twice is refused."""
-    lowered: dict[str, str] = {}
-    for name, value in headers.items():
-        key = name.lower()
-        if key in lowered and key in _READ:
+class DeliveryHeaders:
+    """The headers read here (and Content-Length) by lower-case name, and any sent twice."""
+
+    __slots__ = ("_repeated", "_values")
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self._values: dict[str, str] = {}
+        self._repeated: str | None = None
+        for name, value in pairs:
+            self._keep(name.lower(), value)
+
+    @classmethod
+    def of(cls, raw: Iterable[tuple[bytes, bytes]]) -> DeliveryHeaders:
+        """From an ASGI scope's `headers` (lower-case names, as the ASGI spec requires)."""
+        headers = cls(())
+        for name, value in raw:
+            if name in _KEPT_RAW:
+                headers._keep(name.decode(), value.decode("latin-1"))
+        return headers
+
+    def _keep(self, key: str, value: str) -> None:
+        if key not in _KEPT:
+            return
+        if key not in self._values:
+            self._values[key] = value
+        elif key in _READ and self._repeated is None:
+            self._repeated = key
+
+    @overload
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of `name` (lower case), or `default`."""
+        return self._values.get(name, default)
+
+    def checked(self) -> dict[str, str]:
+        """Lower-case name -> value; a header read here that came twice is refused."""
+        key = self._repeated
+        if key is not None:
             shown = "-".join(part.capitalize() for part in key.split("-"))
             error = SignatureMismatch if key.startswith("x-hub-") else MalformedDelivery
             raise error(f"{shown} header sent more than once")
-        lowered[key] = value
-    return lowered
+        return self._values
 
 
 def _json_text(content_type: str | None, body: bytes) -> str:

@@ -14,7 +14,7 @@
         └── NomadError           a Nomad API error; `status` and Nomad's plain-text body
             └── NomadRejected    a validation error (HTTP 500 with a known text): never retried
 
-HTTP status codes are chosen only at the edge (`app.py`), from `status_hint`.
+HTTP status codes are chosen only at the edge (`app.py`, `webhook_edge.py`), from `status_hint`.
 """
 
 from __future__ import annotations

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 __all__ = ["IntakeFirst"]
@@ -50,15 +49,16 @@ class IntakeFirst:
         self._answering = 0
         self._last = -quiet  # no webhook yet
 
-    @contextmanager
-    def answering(self) -> Iterator[None]:
-        """Around the answer to one webhook."""
+    def answering(self) -> IntakeFirst:
+        """Around the answer to one webhook: `with intake.answering(): ...`."""
+        return self
+
+    def __enter__(self) -> None:
         self._answering += 1
-        try:
-            yield
-        finally:
-            self._answering -= 1
-            self._last = self._monotonic()
+
+    def __exit__(self, *_: object) -> None:
+        self._answering -= 1
+        self._last = self._monotonic()
 
     def busy(self) -> bool:
         """Whether a webhook is being answered or was within `quiet` seconds."""

@@ -24,6 +24,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._seen: dict[str, set[str]] = {}
+        self._webhook_children: dict[tuple[str, str], Counter] = {}  # labels() looked up once
         self.webhooks = Counter(
             "rod_webhooks",
             "Webhook deliveries received, by GitHub event and outcome.",
@@ -70,6 +71,20 @@ class Metrics:
             registry=self.registry,
         )
         self.github_rate_limit_remaining.set(float("nan"))
+
+    def count_webhook(self, event: str, outcome: str) -> None:
+        """One more delivery of `event` answered with `outcome`."""
+        key = (event, outcome)
+        child = self._webhook_children.get(key)
+        if child is None:
+            child = self.webhooks.labels(event=self.bounded("event", event), outcome=outcome)
+            if len(self._webhook_children) < MAX_LABEL_VALUES * 4:  # the common pairs
+                self._webhook_children[key] = child
+        child.inc()
+
+    def count_ignored(self, reason: str) -> None:
+        """One more delivery answered 2xx without a runner, for `reason`."""
+        self.ignored.labels(reason=self.bounded("reason", reason)).inc()
 
     def bounded(self, label: str, value: str) -> str:
         """`value` for the label `label`, or "other" once it has MAX_LABEL_VALUES others."""

@@ -8,9 +8,12 @@ and only a client given none gets this one.
 
 What it keeps from httpx's default: keep-alive connections (at most `limits.max_connections`,
 idle ones closed after `limits.keepalive_expiry`), the proxy environment (`HTTPS_PROXY`,
-`NO_PROXY`, ...), certificate checks (certifi, `SSL_CERT_FILE`, or the given SSLContext), and
-failures as httpx errors: whatever aiohttp raises, while connecting or while reading an answer,
-reaches the adapters as an `httpx.TransportError` (a timeout as an `httpx.TimeoutException`).
+`NO_PROXY`, ...; read once, for the one upstream a transport serves, as httpx reads it when a
+client is made: aiohttp's `trust_env` would read it, and `~/.netrc`, in a thread on every call,
+which cost more than the call itself), certificate checks (certifi, `SSL_CERT_FILE`, or the
+given SSLContext), and failures as httpx errors: whatever aiohttp raises, while connecting or
+while reading an answer, reaches the adapters as an `httpx.TransportError` (a timeout as an
+`httpx.TimeoutException`).
 HTTP/1.1 only: aiohttp speaks no HTTP/2, and rod's calls are few at a time, over kept-alive
 connections, where HTTP/2's multiplexing gains nothing (Nomad's API speaks only HTTP/1.1).
 """
@@ -22,9 +25,11 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import httpx
+from aiohttp.helpers import get_env_proxy_for_url
 from httpx_aiohttp import AiohttpTransport
+from yarl import URL
 
-__all__ = ["Transport"]
+__all__ = ["Transport", "env_proxy"]
 
 _FAILURES = (aiohttp.ClientError, TimeoutError, OSError)
 # The httpx error for each aiohttp one, most specific first (httpx's own names for the same
@@ -75,11 +80,23 @@ class _Body(httpx.AsyncByteStream):
             raise _as_httpx(error) from error
 
 
-class Transport(AiohttpTransport):
-    """httpx-aiohttp's transport, with the proxy environment and httpx errors throughout."""
+def env_proxy(url: str) -> httpx.Proxy | None:
+    """The proxy the environment names for `url` (`HTTPS_PROXY`, `NO_PROXY`, ...), if any."""
+    try:
+        proxy, auth = get_env_proxy_for_url(URL(url))
+    except LookupError:  # none, or NO_PROXY names the host
+        return None
+    return httpx.Proxy(str(proxy), auth=(auth.login, auth.password) if auth else None)
 
-    def __init__(self, *, verify: ssl.SSLContext | bool = True, limits: httpx.Limits) -> None:
-        super().__init__(verify=verify, limits=limits, client=self._session)
+
+class Transport(AiohttpTransport):
+    """httpx-aiohttp's transport to the upstream at `url`, with the proxy the environment names
+    for it and httpx errors throughout."""
+
+    def __init__(
+        self, url: str, *, verify: ssl.SSLContext | bool = True, limits: httpx.Limits
+    ) -> None:
+        super().__init__(verify=verify, limits=limits, proxy=env_proxy(url), client=self._session)
 
     def _session(self) -> aiohttp.ClientSession:
         """Made on the first call, on the loop that makes it (a session belongs to one loop)."""
@@ -88,7 +105,7 @@ class Transport(AiohttpTransport):
             limit=self.limits.max_connections or 0,
             keepalive_timeout=self.limits.keepalive_expiry or 15.0,
         )
-        return aiohttp.ClientSession(connector=connector, trust_env=True)
+        return aiohttp.ClientSession(connector=connector)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """The request through aiohttp; every failure an httpx error."""

@@ -90,13 +90,14 @@ def clients(
     hooks = {"request": [before_each_call]} if before_each_call else {}
     github = httpx.AsyncClient(
         base_url=settings.github_api_url,
-        transport=github_transport or Transport(limits=UPSTREAM_LIMITS),
+        transport=github_transport or Transport(settings.github_api_url, limits=UPSTREAM_LIMITS),
         timeout=UPSTREAM_TIMEOUT,
         event_hooks=hooks,
     )
     nomad = httpx.AsyncClient(
         base_url=settings.nomad_addr,
-        transport=nomad_transport or Transport(verify=verify, limits=UPSTREAM_LIMITS),
+        transport=nomad_transport
+        or Transport(settings.nomad_addr, verify=verify, limits=UPSTREAM_LIMITS),
         timeout=UPSTREAM_TIMEOUT,
         event_hooks=hooks,
     )

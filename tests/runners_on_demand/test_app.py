@@ -168,7 +168,7 @@ class TestWebhookAuthenticity:
         body, headers = delivery(job_payload())
         headers["X-Hub-Signature-256"] = sign(body, "not-the-secret")
         headers["X-GitHub-Delivery"] = "fake status=202 outcome=queued"
-        caplog.set_level(logging.INFO, logger="runners_on_demand.app")
+        caplog.set_level(logging.INFO, logger="runners_on_demand.webhook_edge")
         async with rig() as r:
             await r.client.post("/webhook", content=body, headers=headers)
         (line,) = [m for m in caplog.messages if m.startswith("delivery ")]

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from runners_on_demand.transport import Transport
+from runners_on_demand.transport import Transport, env_proxy
 from simulator.serving import ServerThread, free_port
 
 LIMITS = httpx.Limits(max_connections=10, keepalive_expiry=5.0)
@@ -43,8 +43,8 @@ def server() -> Iterator[str]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=Transport(limits=LIMITS), timeout=5) as c:
+async def client(server: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=Transport(server, limits=LIMITS), timeout=5) as c:
         yield c
 
 
@@ -69,9 +69,37 @@ async def test_the_proxy_environment_is_honoured(
     monkeypatch.setenv("HTTP_PROXY", server)  # the echo server plays the proxy
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    async with httpx.AsyncClient(transport=Transport(limits=LIMITS)) as client:
+    transport = Transport("http://github.invalid", limits=LIMITS)
+    async with httpx.AsyncClient(transport=transport) as client:
         response = await client.get("http://github.invalid/echo")
     assert response.status_code == 201 and response.json()["host"] == "github.invalid"
+
+
+class TestEnvProxy:
+    def test_the_scheme_variable_names_the_proxy(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("HTTPS_PROXY", "http://user:pw@proxy.example:3128")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        proxy = env_proxy("https://api.github.com")
+        assert proxy is not None and proxy.url == httpx.URL("http://proxy.example:3128")
+        assert proxy.auth == ("user", "pw")
+        assert env_proxy("http://nomad.example:4646") is None  # no HTTP_PROXY
+
+    def test_no_proxy_exempts_a_host(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+        monkeypatch.setenv("NO_PROXY", "nomad.example")
+        assert env_proxy("http://nomad.example:4646") is None
+        assert env_proxy("http://other.example") is not None
+
+    async def test_it_is_read_when_the_transport_is_made(
+        self, server: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("HTTP_PROXY", raising=False)
+        monkeypatch.delenv("http_proxy", raising=False)
+        transport = Transport(server, limits=LIMITS)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # would refuse
+        async with httpx.AsyncClient(transport=transport) as client:
+            assert (await client.get(f"{server}/echo")).status_code == 201
 
 
 class TestFailuresAreHttpxErrors:
@@ -81,7 +109,8 @@ class TestFailuresAreHttpxErrors:
 
     async def test_too_slow(self, server: str) -> None:
         timeout = httpx.Timeout(0.2)
-        async with httpx.AsyncClient(transport=Transport(limits=LIMITS), timeout=timeout) as c:
+        transport = Transport(server, limits=LIMITS)
+        async with httpx.AsyncClient(transport=transport, timeout=timeout) as c:
             with pytest.raises(httpx.TimeoutException):
                 await c.get(f"{server}/slow")
 

@@ -1,0 +1,191 @@
+"""`POST /webhook` as a plain ASGI app: verify, decide, queue, answer.
+
+A verified `workflow_job` delivery becomes the pipeline's event (`delivery.parse_delivery`) and
+is offered to the pipeline (`pipeline.Pipeline.offer`); the answer says what the pipeline did,
+before GitHub or Nomad are called. Every delivery goes through here, so it is written against
+ASGI itself rather than Starlette's request and response objects, which cost as much per
+delivery as the signature check and the parse together (README, Performance); app.py hands it
+`POST /webhook` before Starlette's routing.
+
+HTTP status codes are chosen here from the errors' `status_hint`. Every error body is one line
+of JSON, `{"error": "..."}`; nothing ever answers with a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, NamedTuple
+
+from runners_on_demand.config import Settings
+from runners_on_demand.deadlines import Deadlines
+from runners_on_demand.decision import Ignore
+from runners_on_demand.delivery import DeliveryHeaders, OtherEvent, Ping, parse_delivery
+from runners_on_demand.errors import BadDelivery, BodyTooLarge, MalformedDelivery, SignatureMismatch
+from runners_on_demand.intake_first import IntakeFirst
+from runners_on_demand.metrics import Metrics
+from runners_on_demand.pipeline import Admission, Pipeline
+
+__all__ = ["WebhookEdge", "error_body"]
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+# What a delivery id may look like in a log line (GitHub's are UUIDs); anything else is masked,
+# since the header arrives before the signature is checked.
+_DELIVERY_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
+_OUTCOMES: dict[type[BadDelivery], str] = {
+    SignatureMismatch: "bad_signature",
+    BodyTooLarge: "too_large",
+    MalformedDelivery: "malformed",
+}
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # as Starlette's JSONResponse
+
+
+class _ClientGone(Exception):
+    """The sender hung up before its body arrived in full."""
+
+
+class _Answer(NamedTuple):
+    """A webhook's answer plus what the metrics and the delivery log line say about it."""
+
+    status: int
+    body: bytes
+    event: str
+    outcome: str = "error"
+    detail: str = ""
+
+
+def error_body(message: str) -> bytes:
+    """`{"error": message}` on one line."""
+    return _JSON.encode({"error": " ".join(message.split())}).encode()
+
+
+class WebhookEdge:
+    """The ASGI app for `POST /webhook`, sharing the pipeline and the metrics registry."""
+
+    def __init__(
+        self, settings: Settings, pipeline: Pipeline, metrics: Metrics, intake: IntakeFirst
+    ) -> None:
+        self._secret = settings.webhook_secret
+        self._cap = settings.server.max_body_bytes
+        self._body_deadlines = Deadlines(settings.server.body_timeout_seconds)
+        self._pipeline = pipeline
+        self._metrics = metrics
+        self._intake = intake
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one delivery; while it is answered, outbound calls wait (intake_first.py)."""
+        with self._intake.answering():
+            started = self._pipeline.monotonic()
+            headers = DeliveryHeaders.of(scope["headers"])
+            try:
+                answer = await self._answer(headers, receive, started)
+            except _ClientGone:
+                answer = _Answer(0, b"", "unverified", "disconnected", " error=sender hung up")
+            except Exception:
+                delivery = _loggable(headers.get("x-github-delivery", "-"))
+                log.exception("delivery %s: unexpected error", delivery)
+                body = error_body("internal error; see the dispatcher's log")
+                answer = _Answer(500, body, "unknown")
+            if answer.status:
+                await _respond(send, answer.status, answer.body)
+            self._metrics.count_webhook(answer.event, answer.outcome)
+            self._metrics.ack_seconds.observe(self._pipeline.monotonic() - started)
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "delivery %s event=%s outcome=%s status=%s%s",
+                _loggable(headers.get("x-github-delivery", "-")),
+                answer.event,
+                answer.outcome,
+                answer.status or "none",
+                answer.detail,
+            )
+
+    async def _answer(self, headers: DeliveryHeaders, receive: Receive, started: float) -> _Answer:
+        # A body trickled in slowly would hold a connection open indefinitely: 408 Request
+        # Timeout (RFC 9110 section 15.5.9) once it has taken longer than the configured limit.
+        try:
+            body = await self._body_deadlines.within(self._read_body(headers, receive))
+            parsed = parse_delivery(headers, body, secret=self._secret)
+        except TimeoutError:
+            limit = self._body_deadlines.limit
+            body = error_body(f"request body not received within {limit:g}s")
+            return _Answer(408, body, "unverified", "timeout", " error=body timeout")
+        except BadDelivery as error:
+            # A malformed body came with a good signature, so its event header can be trusted.
+            event = "unverified"
+            if isinstance(error, MalformedDelivery):
+                event = headers.get("x-github-event", "unknown")[:64] or "unknown"
+            outcome = _OUTCOMES.get(type(error), "bad_request")
+            body = error_body(str(error))
+            return _Answer(error.status_hint, body, event, outcome, f" error={error}")
+        if isinstance(parsed, Ping):
+            return _Answer(200, b'{"pong":true}', "ping", "pong")
+        if isinstance(parsed, OtherEvent):
+            return self._ignored(parsed.event, f"event:{parsed.event}", "")
+        detail = (
+            f" action={parsed.action} repo={parsed.repo_full_name} job={parsed.job_id}"
+            f" attempt={parsed.run_attempt}"
+        )
+        offered = self._pipeline.offer(parsed, received_at=started)
+        if isinstance(offered, Ignore):
+            return self._ignored(parsed.event, offered.reason, detail)
+        name = offered.start.runner_name
+        detail += f" runner={name} pool={offered.start.pool.name}"
+        if offered.admission is Admission.FULL:
+            body = error_body("dispatch queue is full; redeliver this delivery later")
+            return _Answer(503, body, parsed.event, "queue_full", detail)
+        key = offered.admission.value
+        return _Answer(202, _JSON.encode({key: name}).encode(), parsed.event, key, detail)
+
+    def _ignored(self, event: str, reason: str, detail: str) -> _Answer:
+        """2xx with the reason, counted by reason."""
+        self._metrics.count_ignored(reason)
+        body = _JSON.encode({"ignored": reason}).encode()
+        return _Answer(202, body, event, "ignored", f"{detail} reason={reason}")
+
+    async def _read_body(self, headers: DeliveryHeaders, receive: Receive) -> bytes:
+        """The body, refused with BodyTooLarge as soon as it passes the cap (never read whole)."""
+        cap = self._cap
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                raise MalformedDelivery("Content-Length is not a number")
+            if int(declared) > cap:
+                raise BodyTooLarge(f"body of {int(declared)} bytes is over the {cap}-byte limit")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > cap:
+                raise BodyTooLarge(f"body is over the {cap}-byte limit")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _respond(send: Send, status: int, body: bytes) -> None:
+    """A JSON answer; after 408 or 413 the connection closes, as the rest of the body is unread
+    (else uvicorn keeps draining it for the sender)."""
+    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    if status in (408, 413):
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _loggable(delivery_id: str) -> str:
+    """A delivery id fit for a log line: as sent when it looks like one, else masked."""
+    if _DELIVERY_ID.fullmatch(delivery_id):
+        return delivery_id
+    return "unreadable:" + re.sub(r"[^0-9A-Za-z-]", "?", delivery_id[:64])
