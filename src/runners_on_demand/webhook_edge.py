@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
+
+from starlette.types import Receive, Scope, Send
 
 from runners_on_demand.config import Settings
 from runners_on_demand.deadlines import Deadlines
@@ -31,10 +32,6 @@ from runners_on_demand.pipeline import Admission, Pipeline
 __all__ = ["WebhookEdge", "error_body"]
 
 log = logging.getLogger(__name__)
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 # What a delivery id may look like in a log line (GitHub's are UUIDs); anything else is masked,
 # since the header arrives before the signature is checked.
