@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -63,12 +64,19 @@ async def test_connections_are_kept_alive(server: str, client: httpx.AsyncClient
     assert len(set(peers)) == 1
 
 
+@pytest.fixture
+def clean_proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No proxy variable of the machine's own, in either case (the lower-case ones win)."""
+    for name in os.environ:
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
 async def test_the_proxy_environment_is_honoured(
-    server: str, monkeypatch: pytest.MonkeyPatch
+    server: str, clean_proxy_env: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HTTP_PROXY", server)  # the echo server plays the proxy
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    clean_proxy_env.setenv("HTTP_PROXY", server)  # the echo server plays the proxy
     transport = Transport("http://github.invalid", limits=LIMITS)
     async with httpx.AsyncClient(transport=transport) as client:
         response = await client.get("http://github.invalid/echo")
@@ -76,28 +84,24 @@ async def test_the_proxy_environment_is_honoured(
 
 
 class TestEnvProxy:
-    def test_the_scheme_variable_names_the_proxy(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("HTTPS_PROXY", "http://user:pw@proxy.example:3128")
-        monkeypatch.delenv("NO_PROXY", raising=False)
-        monkeypatch.delenv("no_proxy", raising=False)
+    def test_the_scheme_variable_names_the_proxy(self, clean_proxy_env: pytest.MonkeyPatch) -> None:
+        clean_proxy_env.setenv("HTTPS_PROXY", "http://user:pw@proxy.example:3128")
         proxy = env_proxy("https://api.github.com")
         assert proxy is not None and proxy.url == httpx.URL("http://proxy.example:3128")
         assert proxy.auth == ("user", "pw")
         assert env_proxy("http://nomad.example:4646") is None  # no HTTP_PROXY
 
-    def test_no_proxy_exempts_a_host(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
-        monkeypatch.setenv("NO_PROXY", "nomad.example")
+    def test_no_proxy_exempts_a_host(self, clean_proxy_env: pytest.MonkeyPatch) -> None:
+        clean_proxy_env.setenv("HTTP_PROXY", "http://proxy.example:3128")
+        clean_proxy_env.setenv("NO_PROXY", "nomad.example")
         assert env_proxy("http://nomad.example:4646") is None
         assert env_proxy("http://other.example") is not None
 
     async def test_it_is_read_when_the_transport_is_made(
-        self, server: str, monkeypatch: pytest.MonkeyPatch
+        self, server: str, clean_proxy_env: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.delenv("HTTP_PROXY", raising=False)
-        monkeypatch.delenv("http_proxy", raising=False)
         transport = Transport(server, limits=LIMITS)
-        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # would refuse
+        clean_proxy_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # would refuse
         async with httpx.AsyncClient(transport=transport) as client:
             assert (await client.get(f"{server}/echo")).status_code == 201
 
