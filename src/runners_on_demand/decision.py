@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_POOL",
     "MAX_LABELS",
     "MAX_LABEL_LENGTH",
+    "MAX_PLACED",
     "Decision",
     "Ignore",
     "IgnoreReason",
@@ -34,6 +35,8 @@ __all__ = [
 # no commas, and no control characters (NUL, newlines) in a Nomad meta value or a log line.
 MAX_LABELS = 100
 MAX_LABEL_LENGTH = 255
+# The (label set, repository) answers a policy remembers.
+MAX_PLACED = 4096
 _LABEL = re.compile(rf"[^,\x00-\x1f\x7f-\x9f]{{1,{MAX_LABEL_LENGTH}}}")
 
 
@@ -50,13 +53,6 @@ class IgnoreReason(enum.StrEnum):
     NO_POOL = "pool:none-matches"
     # A pool covers the labels, but its org runner group does not serve the repository.
     RUNNER_GROUP_REFUSES = "runner-group:repo-not-allowed"
-
-
-_ACTIONS = {
-    "waiting": IgnoreReason.WAITING,
-    "in_progress": IgnoreReason.IN_PROGRESS,
-    "completed": IgnoreReason.COMPLETED,
-}
 
 
 @dataclass(frozen=True)
@@ -92,17 +88,34 @@ class Policy:
     # Entries are `owner` or `owner/repo`, compared case-insensitively.
     allow: tuple[str, ...] = ()
     _allowed: frozenset[str] = field(init=False, repr=False, compare=False)
+    # `place`'s answers so far: a policy never changes (a new one is made), so neither do they.
+    _placed: dict[_Where, Pool | Ignore] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_allowed", frozenset(entry.lower() for entry in self.allow))
+        object.__setattr__(self, "_placed", {})
 
     def allows(self, owner: str, full_name: str) -> bool:
         """Whether the allowlist admits this repository."""
         allowed = self._allowed
         return not allowed or owner.lower() in allowed or full_name.lower() in allowed
 
+    def place(self, labels: tuple[str, ...], full_name: str, private: bool | None) -> Pool | Ignore:
+        """The pool for a queued job of these labels in this repository, or why there is none.
 
-@dataclass(frozen=True)
+        Jobs come with a handful of label sets from a handful of repositories, so the answers
+        are remembered, up to `MAX_PLACED` of them (then forgotten all at once).
+        """
+        where = (labels, full_name, private)
+        placed = self._placed.get(where)
+        if placed is None:
+            if len(self._placed) >= MAX_PLACED:
+                self._placed.clear()
+            placed = self._placed[where] = _place(self, labels, full_name, private)
+        return placed
+
+
+@dataclass(frozen=True, slots=True)
 class StartRunner:
     """Start one runner for this job on `pool`; its name is also the Nomad idempotency token."""
 
@@ -111,7 +124,7 @@ class StartRunner:
     labels: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ignore:
     """No runner, and why."""
 
@@ -119,30 +132,49 @@ class Ignore:
 
 
 Decision = StartRunner | Ignore
+_Where = tuple[tuple[str, ...], str, bool | None]  # a job's labels, repository, its visibility
+
+_IGNORED_ACTIONS = {
+    "waiting": Ignore(IgnoreReason.WAITING),
+    "in_progress": Ignore(IgnoreReason.IN_PROGRESS),
+    "completed": Ignore(IgnoreReason.COMPLETED),
+}
+_IGNORE_OTHER_ACTION = Ignore(IgnoreReason.OTHER_ACTION)
 
 
 def decide(event: WorkflowJobEvent, policy: Policy) -> Decision:
     """Start a runner for a queued job that asks for one, or say why not."""
     if event.action != "queued":
-        return Ignore(_ACTIONS.get(event.action, IgnoreReason.OTHER_ACTION))
-    job_labels = frozenset(label.lower() for label in event.labels)
+        return _IGNORED_ACTIONS.get(event.action, _IGNORE_OTHER_ACTION)
+    placed = policy.place(event.labels, event.repo_full_name, event.repo_private)
+    if isinstance(placed, Ignore):
+        return placed
+    name = runner_name(event.job_id, event.run_attempt)
+    return StartRunner(pool=placed, runner_name=name, labels=event.labels)
+
+
+def _place(
+    policy: Policy, labels: tuple[str, ...], full_name: str, private: bool | None
+) -> Pool | Ignore:
+    """`Policy.place`, worked out."""
+    job_labels = frozenset(label.lower() for label in labels)
     if policy.trigger_label.lower() not in job_labels:
         return Ignore(IgnoreReason.NO_TRIGGER_LABEL)
-    if len(event.labels) > MAX_LABELS or not all(map(_LABEL.fullmatch, event.labels)):
+    if len(labels) > MAX_LABELS or not all(map(_LABEL.fullmatch, labels)):
         return Ignore(IgnoreReason.INVALID_LABELS)
-    if not policy.allows(event.repo_owner, event.repo_full_name):
+    owner, _, _ = full_name.partition("/")
+    if not policy.allows(owner, full_name):
         return Ignore(IgnoreReason.REPO_NOT_ALLOWED)
     refused = False
     for pool in policy.pools:
         if not pool.accepts(job_labels, policy.trigger_label):
             continue
         if pool.runner_group is not None and not (
-            pool.group and pool.group.allows(event.repo_full_name, event.repo_private)
+            pool.group and pool.group.allows(full_name, private)
         ):
             refused = True  # GitHub would never give the job to this pool's runners
             continue
-        name = runner_name(event.job_id, event.run_attempt)
-        return StartRunner(pool=pool, runner_name=name, labels=event.labels)
+        return pool
     return Ignore(IgnoreReason.RUNNER_GROUP_REFUSES if refused else IgnoreReason.NO_POOL)
 
 

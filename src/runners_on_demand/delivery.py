@@ -117,7 +117,7 @@ _READ = ("x-hub-signature-256", "x-hub-signature", "x-github-event", "x-github-d
          "x-github-hook-id", "content-type")  # fmt: skip
 # Those, and the one the edge reads before the body (its first copy counts, as h11's).
 _KEPT = frozenset((*_READ, "content-length"))
-_KEPT_RAW = frozenset(name.encode() for name in _KEPT)
+_KEPT_RAW = {name.encode(): name for name in _KEPT}
 
 
 class DeliveryHeaders:
@@ -129,20 +129,21 @@ class DeliveryHeaders:
         self._values: dict[str, str] = {}
         self._repeated: str | None = None
         for name, value in pairs:
-            self._keep(name.lower(), value)
+            key = name.lower()
+            if key in _KEPT:
+                self._keep(key, value)
 
     @classmethod
     def of(cls, raw: Iterable[tuple[bytes, bytes]]) -> DeliveryHeaders:
         """From an ASGI scope's `headers` (lower-case names, as the ASGI spec requires)."""
         headers = cls(())
         for name, value in raw:
-            if name in _KEPT_RAW:
-                headers._keep(name.decode(), value.decode("latin-1"))
+            key = _KEPT_RAW.get(name)
+            if key is not None:
+                headers._keep(key, value.decode("latin-1"))
         return headers
 
     def _keep(self, key: str, value: str) -> None:
-        if key not in _KEPT:
-            return
         if key not in self._values:
             self._values[key] = value
         elif key in _READ and self._repeated is None:

@@ -22,7 +22,7 @@ class Intake(enum.StrEnum):
     LISTEN = "listen"  # a job message of the runner scale set protocol (`rod listen`)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Origin:
     """Where one event was heard: the intake and its key (a repeat of the event has the same)."""
 
@@ -33,7 +33,7 @@ class Origin:
     key: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkflowJobEvent:
     """The fields of a workflow job's event that the decision and the dispatch need."""
 

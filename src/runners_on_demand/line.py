@@ -23,7 +23,7 @@ __all__ = ["Line", "PendingStart"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PendingStart:
     """A decided event waiting for a worker."""
 
@@ -32,7 +32,7 @@ class PendingStart:
     received_at: float  # on the pipeline's monotonic clock
 
 
-@dataclass(order=True, frozen=True)
+@dataclass(order=True, frozen=True, slots=True)
 class _Ticket:
     """A runner's place in line: its sequence number orders it, also after a hold."""
 

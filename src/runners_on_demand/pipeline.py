@@ -53,7 +53,7 @@ class Admission(enum.Enum):
     FULL = "full"  # the queue is full or draining: the intake should offer it again later
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Admitted:
     """A runner to start, and what the queue did with it."""
 

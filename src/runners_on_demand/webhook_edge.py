@@ -126,20 +126,24 @@ class WebhookEdge:
             return _Answer(200, b'{"pong":true}', "ping", "pong")
         if isinstance(parsed, OtherEvent):
             return self._ignored(parsed.event, f"event:{parsed.event}", "")
-        detail = (
-            f" action={parsed.action} repo={parsed.repo_full_name} job={parsed.job_id}"
-            f" attempt={parsed.run_attempt}"
-        )
         offered = self._pipeline.offer(parsed, received_at=started)
+        detail = ""
+        if log.isEnabledFor(logging.INFO):  # the delivery's log line; skipped at warning
+            detail = (
+                f" action={parsed.action} repo={parsed.repo_full_name} job={parsed.job_id}"
+                f" attempt={parsed.run_attempt}"
+            )
         if isinstance(offered, Ignore):
             return self._ignored(parsed.event, offered.reason, detail)
         name = offered.start.runner_name
-        detail += f" runner={name} pool={offered.start.pool.name}"
+        if detail:
+            detail += f" runner={name} pool={offered.start.pool.name}"
         if offered.admission is Admission.FULL:
             body = error_body("dispatch queue is full; redeliver this delivery later")
             return _Answer(503, body, parsed.event, "queue_full", detail)
+        # {"queued": "rod-1-1"}; runner names are made of [a-z0-9-] (names.runner_name).
         key = offered.admission.value
-        return _Answer(202, _JSON.encode({key: name}).encode(), parsed.event, key, detail)
+        return _Answer(202, f'{{"{key}":"{name}"}}'.encode(), parsed.event, key, detail)
 
     def _ignored(self, event: str, reason: str, detail: str) -> _Answer:
         """2xx with the reason, counted by reason."""

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from runners_on_demand import decision
 from runners_on_demand.decision import (
     DEFAULT_POOL,
     Ignore,
@@ -261,6 +262,43 @@ class TestDecideWithRunnerGroups:
     def test_an_unresolved_group_serves_nobody(self) -> None:
         decision = decide(job(repo_private=True), Policy(pools=(org_pool(None),)))
         assert decision == Ignore(IgnoreReason.RUNNER_GROUP_REFUSES)
+
+
+SHARED = Policy(pools=(Pool("gpu", "runner-gpu", frozenset({"gpu"})), org_pool(SELECTED)))
+
+
+class TestPlace:
+    def test_a_repeated_question_is_answered_from_memory(self) -> None:
+        policy = Policy()
+        first = policy.place(("linux",), "octo/app", None)
+        assert first == Ignore(IgnoreReason.NO_TRIGGER_LABEL)
+        assert policy.place(("linux",), "octo/app", None) is first
+
+    @given(
+        labels=st.lists(st.sampled_from(["self-hosted", "Self-Hosted", "gpu", "linux", "a,b"])),
+        repo=st.sampled_from(["lineville/other", "lineville/app", "octo/app"]),
+        private=st.sampled_from([True, False, None]),
+    )
+    def test_remembered_answers_are_the_answers(
+        self, labels: list[str], repo: str, private: bool | None
+    ) -> None:
+        event = job(tuple(labels), repo_full_name=repo, repo_private=private)
+        assert decide(event, SHARED) == decide(event, dataclasses.replace(SHARED))
+
+    def test_a_new_policy_answers_anew(self) -> None:
+        # org_groups.py resolves the runner groups at start into a new policy.
+        unresolved = Policy(pools=(org_pool(None),))
+        event = job(repo_private=True)
+        assert decide(event, unresolved) == Ignore(IgnoreReason.RUNNER_GROUP_REFUSES)
+        resolved = dataclasses.replace(unresolved, pools=(org_pool(EVERY),))
+        assert _pool(decide(event, resolved)).group == EVERY
+
+    def test_memory_is_bounded(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(decision, "MAX_PLACED", 2)
+        policy = Policy()
+        for n in range(5):
+            assert isinstance(decide(job(repo_full_name=f"octo/app{n}"), policy), StartRunner)
+        assert len(policy._placed) <= 2
 
 
 class TestRunnerScope:

@@ -38,9 +38,10 @@ class ServedRepos:
 
     def saw(self, full_name: str) -> None:
         """An intake heard of a job in this repository (or a tick saw one queued): serve it."""
-        if is_valid_full_name(full_name):
-            self._gone.discard(full_name.lower())
-            self._heard[full_name.lower()] = (full_name, self._clock())
+        key = full_name.lower()
+        if key in self._heard or is_valid_full_name(full_name):  # a name heard is valid
+            self._gone.discard(key)
+            self._heard[key] = (full_name, self._clock())
 
     def forget(self, full_name: str) -> bool:
         """GitHub answers 404 for it: stop serving it; True the first time (to log it once)."""
