@@ -145,20 +145,26 @@ def throughput(
     return out
 
 
-def acknowledge(stack: str, options: Options, *, rate: float, seconds: float) -> dict[str, Any]:
-    """Time to acknowledge at `rate` deliveries per second: bare app, then rod (dispatching)."""
+def acknowledge(
+    stack: str, options: Options, *, rate: float, seconds: float, rep: int
+) -> dict[str, Any]:
+    """Time to acknowledge at `rate` deliveries per second: the bare app and rod (dispatching),
+    in alternating order per repetition."""
     count = int(rate * seconds)
     out: dict[str, Any] = {}
-    with Server("bare", "--stack", stack) as server:
-        server.wait_ready()
-        out["bare"] = _latency(run_paced(server.port, rate=rate, count=count, first=0))
-    with rod(stack, options) as (server, listing):
-        began = time.monotonic()
-        result = run_paced(server.port, rate=rate, count=count, first=0)
-        ended = time.monotonic()
-        out["rod"] = _latency(result)
-        made = [t for times in dispatches(listing).values() for t in times]
-        out["rod"]["dispatched_during"] = sum(1 for t in made if began <= t <= ended)
+    for what in ("bare", "rod") if rep % 2 == 0 else ("rod", "bare"):
+        if what == "bare":
+            with Server("bare", "--stack", stack) as server:
+                server.wait_ready()
+                out["bare"] = _latency(run_paced(server.port, rate=rate, count=count, first=0))
+            continue
+        with rod(stack, options) as (server, listing):
+            began = time.monotonic()
+            result = run_paced(server.port, rate=rate, count=count, first=0)
+            ended = time.monotonic()
+            out["rod"] = _latency(result)
+            made = [t for times in dispatches(listing).values() for t in times]
+            out["rod"]["dispatched_during"] = sum(1 for t in made if began <= t <= ended)
     return out
 
 

@@ -79,6 +79,9 @@ class Pool:
 DEFAULT_POOL = Pool("default", "github-runner")
 
 
+_Where = tuple[tuple[str, ...], str, bool | None]  # a job's labels, repository, its visibility
+
+
 @dataclass(frozen=True)
 class Policy:
     """What the operator configured: trigger label, pools in order, allowlist (empty = all)."""
@@ -132,7 +135,6 @@ class Ignore:
 
 
 Decision = StartRunner | Ignore
-_Where = tuple[tuple[str, ...], str, bool | None]  # a job's labels, repository, its visibility
 
 _IGNORED_ACTIONS = {
     "waiting": Ignore(IgnoreReason.WAITING),
