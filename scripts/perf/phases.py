@@ -124,18 +124,30 @@ def in_process(repeat: int, iterations: int = 3000) -> dict[str, list[float]]:
     return figures
 
 
+def _order(rep: int) -> tuple[str, str]:
+    """Which side runs first in repetition `rep`: the bare app on even ones, rod on odd ones."""
+    return ("bare", "rod") if rep % 2 == 0 else ("rod", "bare")
+
+
+@contextlib.contextmanager
+def _serving(what: str, stack: str, options: Options) -> Iterator[tuple[Server, str | None]]:
+    """The bare app, or rod with its stand-ins, on `stack`; the server, and for rod the URL
+    that lists dispatches."""
+    if what == "bare":
+        with Server("bare", "--stack", stack) as server:
+            yield server.wait_ready(), None
+        return
+    with rod(stack, options) as (server, listing):
+        yield server, listing
+
+
 def throughput(
     stack: str, options: Options, requests: Path, *, seconds: float, connections: int, rep: int
 ) -> dict[str, dict[str, float]]:
     """wrk against the bare app and rod on `stack`, in alternating order per repetition."""
-    order = ("bare", "rod") if rep % 2 == 0 else ("rod", "bare")
     out: dict[str, dict[str, float]] = {}
-    for what in order:
-        with contextlib.ExitStack() as stack_of:
-            if what == "bare":
-                server = stack_of.enter_context(Server("bare", "--stack", stack)).wait_ready()
-            else:
-                server, _ = stack_of.enter_context(rod(stack, options))
+    for what in _order(rep):
+        with _serving(what, stack, options) as (server, _):
             before = server.cpu_seconds()
             out[what] = wrk(server.url, requests, seconds=seconds, connections=connections)
             used = server.cpu_seconds() - before
@@ -152,19 +164,15 @@ def acknowledge(
     in alternating order per repetition."""
     count = int(rate * seconds)
     out: dict[str, Any] = {}
-    for what in ("bare", "rod") if rep % 2 == 0 else ("rod", "bare"):
-        if what == "bare":
-            with Server("bare", "--stack", stack) as server:
-                server.wait_ready()
-                out["bare"] = _latency(run_paced(server.port, rate=rate, count=count, first=0))
-            continue
-        with rod(stack, options) as (server, listing):
+    for what in _order(rep):
+        with _serving(what, stack, options) as (server, listing):
             began = time.monotonic()
             result = run_paced(server.port, rate=rate, count=count, first=0)
             ended = time.monotonic()
-            out["rod"] = _latency(result)
-            made = [t for times in dispatches(listing).values() for t in times]
-            out["rod"]["dispatched_during"] = sum(1 for t in made if began <= t <= ended)
+            out[what] = _latency(result)
+            if listing is not None:
+                made = [t for times in dispatches(listing).values() for t in times]
+                out[what]["dispatched_during"] = sum(1 for t in made if began <= t <= ended)
     return out
 
 
