@@ -124,17 +124,18 @@ def in_process(repeat: int, iterations: int = 3000) -> dict[str, list[float]]:
     return figures
 
 
-def _order(rep: int) -> tuple[str, str]:
-    """Which side runs first in repetition `rep`: the bare app on even ones, rod on odd ones."""
-    return ("bare", "rod") if rep % 2 == 0 else ("rod", "bare")
+def _order(rep: int, sides: tuple[str, ...] = ("bare", "rod")) -> tuple[str, ...]:
+    """The order `sides` run in, in repetition `rep`: each goes first in turn."""
+    turn = rep % len(sides)
+    return sides[turn:] + sides[:turn]
 
 
 @contextlib.contextmanager
 def _serving(what: str, stack: str, options: Options) -> Iterator[tuple[Server, str | None]]:
-    """The bare app, or rod with its stand-ins, on `stack`; the server, and for rod the URL
-    that lists dispatches."""
-    if what == "bare":
-        with Server("bare", "--stack", stack) as server:
+    """The bare or signed app, or rod with its stand-ins, on `stack`; the server, and for rod
+    the URL that lists dispatches."""
+    if what != "rod":
+        with Server(what, "--stack", stack) as server:
             yield server.wait_ready(), None
         return
     with rod(stack, options) as (server, listing):
@@ -144,9 +145,9 @@ def _serving(what: str, stack: str, options: Options) -> Iterator[tuple[Server, 
 def throughput(
     stack: str, options: Options, requests: Path, *, seconds: float, connections: int, rep: int
 ) -> dict[str, dict[str, float]]:
-    """wrk against the bare app and rod on `stack`, in alternating order per repetition."""
+    """wrk against the bare app, the signed app and rod on `stack`, each first in turn."""
     out: dict[str, dict[str, float]] = {}
-    for what in _order(rep):
+    for what in _order(rep, ("bare", "signed", "rod")):
         with _serving(what, stack, options) as (server, _):
             before = server.cpu_seconds()
             out[what] = wrk(server.url, requests, seconds=seconds, connections=connections)

@@ -1,6 +1,7 @@
-"""The servers a benchmark starts, each in its own process: rod, the bare app, the stand-ins.
+"""The servers a benchmark starts, each in its own process: rod, the bare and signed apps, the
+stand-ins.
 
-`python scripts/bench_perf.py _serve {rod,bare,standins} --port P --stack {plain,fast} ...`
+`python scripts/bench_perf.py _serve {rod,bare,signed,standins} --port P --stack {plain,fast} ...`
 runs one of them under uvicorn; `Server` starts such a process and waits until it answers.
 """
 
@@ -31,14 +32,46 @@ STACKS = {"plain": ("asyncio", "h11"), "fast": ("uvloop", "httptools")}
 
 def bare_app() -> Any:
     """A Starlette app that reads the body and answers 202: the floor rod is compared with."""
-    from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
-    from starlette.routing import Route
 
     async def webhook(request: Request) -> JSONResponse:
         await request.body()
         return JSONResponse({"accepted": True}, 202)
+
+    return _starlette(webhook)
+
+
+def signed_app() -> Any:
+    """The bare app plus the work no dispatcher can skip: check the HMAC-SHA256 signature and
+    decode the fields rod reads (payload.read, msgspec), then answer 202 (401 when unsigned)."""
+    import hashlib
+    import hmac
+
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    from runners_on_demand.payload import read
+
+    key = SECRET.encode()
+
+    async def webhook(request: Request) -> JSONResponse:
+        body = await request.body()
+        expected = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+        signature = request.headers.get("x-hub-signature-256", "")
+        if not hmac.compare_digest(expected, signature) or read(body.decode()) is None:
+            return JSONResponse({"error": "unsigned or unreadable"}, 401)
+        return JSONResponse({"accepted": True}, 202)
+
+    return _starlette(webhook)
+
+
+def _starlette(webhook: Any) -> Any:
+    """A Starlette app with `webhook` at `POST /webhook` and a `/readyz` that answers 200."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
 
     async def ready(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -89,7 +122,7 @@ def rod_app(config: str | None, *, github: str, nomad: str) -> Any:
 def serve(argv: list[str]) -> None:
     """The `_serve` subcommand: one server in this process until SIGTERM."""
     parser = argparse.ArgumentParser(prog="bench_perf.py _serve")
-    parser.add_argument("what", choices=("rod", "bare", "standins"))
+    parser.add_argument("what", choices=("rod", "bare", "signed", "standins"))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--stack", choices=tuple(STACKS), default="fast")
     parser.add_argument("--github", default="mock", help="GitHub's URL, or mock")
@@ -103,6 +136,8 @@ def serve(argv: list[str]) -> None:
 
     if args.what == "bare":
         app = bare_app()
+    elif args.what == "signed":
+        app = signed_app()
     elif args.what == "standins":
         app = StandIns(gated=args.gated)
     else:

@@ -23,15 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-__all__ = ["EdgeLimits", "parser_protocol", "protocol_class"]
-
-# The empty line that ends a request head; h11 and llhttp also take bare LF line endings.
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
+__all__ = ["EdgeLimits", "head_end", "parser_protocol", "protocol_class"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +37,21 @@ class EdgeLimits:
     header_timeout: float = 10.0
     max_header_bytes: int = 16 * 1024
     max_connections: int = 512
+
+
+def head_end(window: bytes, limit: int) -> int:
+    """Where the empty line that ends a request head ends in `window[:limit]`, or -1.
+
+    As `re.search(rb"\r?\n\r?\n", window[:limit]).end()`, since h11 and llhttp also take bare
+    LF line endings, but by two `bytes.find`s: the regex tries each byte of the head in turn,
+    2.6 us for a delivery's, the finds a quarter of that.
+    """
+    crlf = window.find(b"\n\r\n", 0, limit)  # CRLF CRLF, or LF CRLF
+    # An LF LF (bare LF line endings) ends the head first only if it starts before that one.
+    lf = window.find(b"\n\n", 0, limit if crlf < 0 else crlf + 1)
+    if lf >= 0:
+        return lf + 2
+    return crlf + 3 if crlf >= 0 else -1
 
 
 def parser_protocol(name: str) -> type[asyncio.Protocol]:
@@ -76,29 +87,34 @@ class _Limits:
     _timer: asyncio.TimerHandle | None
     _head_bytes: int
     _tail: bytes
+    # uvicorn's, in both protocols
+    transport: asyncio.Transport
+    connections: set[Any]
+    cycle: Any
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         self._timer = None
         self._await_head()
-        if len(self._uvicorn.connections) > self.limits.max_connections:
+        if len(self.connections) > self.limits.max_connections:
             # The oldest waiting for a head goes (`self` when every other has a request in
             # hand); out of `waiting` at once, as its close completes only on the next turn.
             oldest = next(iter(self.waiting))
             oldest._head_done()
-            oldest._uvicorn.transport.close()
+            oldest.transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self in self.waiting:
             # `_tail`: the last head bytes read, for an empty line split across two reads.
             window = self._tail + data
-            end = _HEAD_END.search(window)
-            head = end.end() - len(self._tail) if end else len(data)
+            cap = len(self._tail) + self.limits.max_header_bytes - self._head_bytes + 4
+            end = head_end(window, cap)
+            head = end - len(self._tail) if end >= 0 else len(data)
             self._head_bytes += head
             if self._head_bytes > self.limits.max_header_bytes:
                 self._refuse(431, f"request head over {self.limits.max_header_bytes} bytes")
                 return
-            if end:
+            if end >= 0:
                 self._head_done()
             else:
                 self._tail = window[-3:]
@@ -106,17 +122,17 @@ class _Limits:
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
-        if not self._uvicorn.transport.is_closing():
+        # uvicorn starts the next request at once when it came pipelined behind this one
+        if not self.transport.is_closing() and not self._in_hand():
             self._await_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_done()
         super().connection_lost(exc)  # type: ignore[misc]
 
-    @property
-    def _uvicorn(self) -> Any:
-        """This object as uvicorn's protocol (its transport, connections, cycle)."""
-        return cast(Any, self)
+    def _in_hand(self) -> bool:
+        """Whether a request is being handled on this connection."""
+        return self.cycle is not None and not self.cycle.response_complete
 
     def _await_head(self) -> None:
         """From now on a request head is due within the timeout."""
@@ -134,14 +150,13 @@ class _Limits:
             self._timer = None
 
     def _timed_out(self) -> None:
-        cycle = self._uvicorn.cycle
-        if cycle is not None and not cycle.response_complete:
-            return  # a request (pipelined after the last) is being handled
+        if self._in_hand():
+            return
         if self._head_bytes:
             self._refuse(408, f"request head not received within {self.limits.header_timeout:g}s")
         else:
             self._head_done()
-            self._uvicorn.transport.close()
+            self.transport.close()
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer `status` with a one-line JSON error and close; the parser never sees more."""
@@ -152,6 +167,5 @@ class _Limits:
             f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
         )
-        transport = self._uvicorn.transport
-        transport.write(head.encode() + body)
-        transport.close()
+        self.transport.write(head.encode() + body)
+        self.transport.close()

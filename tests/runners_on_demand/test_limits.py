@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import re
 import select
 import socket
 import threading
@@ -18,12 +19,14 @@ from contextlib import contextmanager
 
 import pytest
 import uvicorn
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from runners_on_demand.limits import EdgeLimits, parser_protocol, protocol_class
+from runners_on_demand.limits import EdgeLimits, head_end, parser_protocol, protocol_class
 from simulator.serving import free_port
 
 LIMITS = EdgeLimits(header_timeout=0.5, max_header_bytes=4096, max_connections=8)
@@ -176,6 +179,23 @@ class TestConnectionCap:
             for sock in idle:
                 sock.close()
 
+    def test_a_pipelined_request_in_hand_is_not_closed_to_make_room(self, parser: str) -> None:
+        with serving(parser) as edge:
+            busy = edge.connect()
+            first = b"POST /hook HTTP/1.1\r\nHost: rod\r\nContent-Length: 0\r\n\r\n"
+            busy.sendall(first + b"GET /slow HTTP/1.1\r\nHost: rod\r\n\r\n")
+            deadline = time.monotonic() + GUARD
+            while "/slow" not in edge.calls and time.monotonic() < deadline:
+                time.sleep(0.01)
+            idle = [edge.connect() for _ in range(LIMITS.max_connections)]
+            time.sleep(LIMITS.header_timeout / 5)  # the server has seen them all
+            edge.release.set()
+            assert answer(busy).startswith(b"HTTP/1.1 200")  # /hook
+            assert answer(busy).startswith(b"HTTP/1.1 200")  # /slow, not cut off
+            assert closed(idle[0])  # one of the idle went instead
+            for sock in [busy, *idle]:
+                sock.close()
+
     def test_a_burst_of_connections_keeps_to_the_cap(self, parser: str) -> None:
         # Accepted in one turn of the event loop, they must each evict a different connection.
         with serving(parser) as edge:
@@ -213,3 +233,21 @@ class TestParserProtocol:
         limited = protocol_class(parser_protocol("h11"), LIMITS)
         assert limited.__name__ == "LimitedH11Protocol"
         assert issubclass(limited, parser_protocol("h11"))
+
+
+class TestHeadEnd:
+    EMPTY_LINE = re.compile(rb"\r?\n\r?\n")  # what h11 and llhttp take as the end of a head
+
+    @given(st.lists(st.sampled_from([b"\r", b"\n", b"a", b":", b" "]), max_size=16), st.data())
+    def test_it_ends_where_the_first_empty_line_does(
+        self, parts: list[bytes], data: st.DataObject
+    ) -> None:
+        window = b"".join(parts)
+        limit = data.draw(st.integers(0, len(window) + 4))
+        found = self.EMPTY_LINE.search(window[:limit])
+        assert head_end(window, limit) == (found.end() if found else -1)
+
+    def test_a_delivery_head_ends_before_its_body(self) -> None:
+        head = b"POST /webhook HTTP/1.1\r\nHost: rod\r\nContent-Length: 9\r\n\r\n"
+        assert head_end(head + b'{"a":"\n\n"}', 16384) == len(head)
+        assert head_end(head.replace(b"\r\n", b"\n") + b"\r\n\r\n", 16384) == len(head) - 4

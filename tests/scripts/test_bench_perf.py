@@ -6,10 +6,15 @@ paced client, burst against the emulator) on a few dozen deliveries. No figure i
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "bench_perf.py"
@@ -55,3 +60,23 @@ def test_options_that_cannot_work_are_refused_in_one_line() -> None:
     done = bench("--only", "nope")
     assert done.returncode == 2 and "unknown phase(s) nope" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_signed_app_checks_each_signature_and_reads_the_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The throughput phase's middle line: the bare app plus the work no dispatcher can skip.
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    from perf.deliveries import SECRET, delivery
+    from perf.servers import Server
+
+    body, headers = delivery(7)
+    unreadable = body.replace(b'"workflow_job"', b'"workflow_jab"', 1)
+    resigned = "sha256=" + hmac.new(SECRET.encode(), unreadable, hashlib.sha256).hexdigest()
+    with Server("signed", "--stack", "plain") as server:
+        url = server.wait_ready().url + "/webhook"
+        assert httpx.post(url, content=body, headers=headers).status_code == 202
+        forged = delivery(7, secret="not-the-secret")[1]
+        assert httpx.post(url, content=body, headers=forged).status_code == 401
+        signed = headers | {"X-Hub-Signature-256": resigned}
+        assert httpx.post(url, content=unreadable, headers=signed).status_code == 401
