@@ -43,24 +43,24 @@ def bare_app() -> Any:
 
 
 def signed_app() -> Any:
-    """The bare app plus the work no dispatcher can skip: check the HMAC-SHA256 signature and
-    decode the fields rod reads (payload.read, msgspec), then answer 202 (401 when unsigned)."""
-    import hashlib
-    import hmac
-
+    """The bare app plus the work no dispatcher can skip: rod's check of the HMAC-SHA256
+    signature and its decode of the fields it reads (payload.read, msgspec), then answer 202
+    (401 when unsigned or unreadable)."""
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
+    from runners_on_demand.delivery import verify_signature
+    from runners_on_demand.errors import SignatureMismatch
     from runners_on_demand.payload import read
-
-    key = SECRET.encode()
 
     async def webhook(request: Request) -> JSONResponse:
         body = await request.body()
-        expected = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-        signature = request.headers.get("x-hub-signature-256", "")
-        if not hmac.compare_digest(expected, signature) or read(body.decode()) is None:
-            return JSONResponse({"error": "unsigned or unreadable"}, 401)
+        try:
+            verify_signature(body, request.headers.get("x-hub-signature-256"), secret=SECRET)
+        except SignatureMismatch:
+            return JSONResponse({"error": "unsigned"}, 401)
+        if read(body.decode()) is None:
+            return JSONResponse({"error": "unreadable"}, 401)
         return JSONResponse({"accepted": True}, 202)
 
     return _starlette(webhook)

@@ -35,7 +35,7 @@ __all__ = [
 # no commas, and no control characters (NUL, newlines) in a Nomad meta value or a log line.
 MAX_LABELS = 100
 MAX_LABEL_LENGTH = 255
-# The (label set, repository) answers a policy remembers.
+# The (label set, repository, visibility) answers a policy remembers.
 MAX_PLACED = 4096
 _LABEL = re.compile(rf"[^,\x00-\x1f\x7f-\x9f]{{1,{MAX_LABEL_LENGTH}}}")
 
@@ -98,10 +98,13 @@ class Policy:
         object.__setattr__(self, "_allowed", frozenset(entry.lower() for entry in self.allow))
         object.__setattr__(self, "_placed", {})
 
-    def allows(self, owner: str, full_name: str) -> bool:
-        """Whether the allowlist admits this repository."""
+    def allows(self, full_name: str) -> bool:
+        """Whether the allowlist admits this repository (`owner/name`), or its owner."""
         allowed = self._allowed
-        return not allowed or owner.lower() in allowed or full_name.lower() in allowed
+        if not allowed:
+            return True
+        lowered = full_name.lower()
+        return lowered in allowed or lowered.partition("/")[0] in allowed
 
     def place(self, labels: tuple[str, ...], full_name: str, private: bool | None) -> Pool | Ignore:
         """The pool for a queued job of these labels in this repository, or why there is none.
@@ -164,8 +167,7 @@ def _place(
         return Ignore(IgnoreReason.NO_TRIGGER_LABEL)
     if len(labels) > MAX_LABELS or not all(map(_LABEL.fullmatch, labels)):
         return Ignore(IgnoreReason.INVALID_LABELS)
-    owner, _, _ = full_name.partition("/")
-    if not policy.allows(owner, full_name):
+    if not policy.allows(full_name):
         return Ignore(IgnoreReason.REPO_NOT_ALLOWED)
     refused = False
     for pool in policy.pools:

@@ -90,21 +90,21 @@ class TestPolicy:
         )
 
     def test_empty_allowlist_allows_all(self) -> None:
-        assert Policy().allows("anyone", "anyone/anything")
+        assert Policy().allows("anyone/anything")
 
     @pytest.mark.parametrize(
-        ("owner", "full_name", "allowed"),
+        ("full_name", "allowed"),
         [
-            ("Lineville", "Lineville/other", True),
-            ("octo-org", "octo-org/example-workflow", True),
-            ("octo-org", "octo-org/EXAMPLE-workflow", True),
-            ("octo-org", "octo-org/else", False),
-            ("stranger", "stranger/x", False),
+            ("Lineville/other", True),
+            ("octo-org/example-workflow", True),
+            ("octo-org/EXAMPLE-workflow", True),
+            ("octo-org/else", False),
+            ("stranger/x", False),
         ],
     )
-    def test_allowlist(self, owner: str, full_name: str, allowed: bool) -> None:
+    def test_allowlist(self, full_name: str, allowed: bool) -> None:
         policy = Policy(allow=("lineville", "octo-org/example-workflow"))
-        assert policy.allows(owner, full_name) is allowed
+        assert policy.allows(full_name) is allowed
 
 
 class TestDecide:

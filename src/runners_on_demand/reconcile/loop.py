@@ -297,7 +297,7 @@ class Reconciler:
         """The served repositories the allowlist admits."""
         allows = self.policy.decision.allows
         repos = self.repos.names(children)
-        return {k: v for k, v in repos.items() if allows(v.partition("/")[0], v)}
+        return {k: v for k, v in repos.items() if allows(v)}
 
     async def _retire(self, action: Retire) -> Outcome:
         """Remove the runner (busy: leave everything), then stop the child."""
