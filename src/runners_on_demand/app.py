@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -31,6 +32,8 @@ from runners_on_demand.ports import GitHubPort, NomadPort
 from runners_on_demand.token_check import TokenCheck, TokenStatus, check_token, needs_of
 from runners_on_demand.webhook_edge import WebhookEdge, error_body
 from runners_on_demand.wiring import build, clients
+
+log = logging.getLogger(__name__)
 
 # How long /readyz waits for each upstream, and how long its answer is reused: the endpoint is
 # unauthenticated, and each probe costs one GitHub and one Nomad call.
@@ -114,7 +117,7 @@ def create_app(
             Route("/readyz", routes.readyz, methods=["GET"]),
             Route("/metrics", routes.metrics, methods=["GET"]),
         ],
-        exception_handlers={HTTPException: _http_error},
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
     app.state.pipeline = pipeline
@@ -143,6 +146,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     """404, 405 and the like, with the one-line JSON error body every answer here has."""
     assert isinstance(exc, HTTPException)
     return Response(error_body(exc.detail), exc.status_code, media_type="application/json")
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """A bug's 500, in one line of JSON (the server logs its traceback, the caller never sees it)."""
+    body = error_body("internal error; see the dispatcher's log")
+    return Response(body, 500, media_type="application/json")
 
 
 class _Routes:
@@ -204,4 +213,7 @@ async def _probe(check: Awaitable[None]) -> str:
         return str(error)
     except TimeoutError:
         return f"no answer within {PROBE_TIMEOUT:.0f}s"
+    except Exception:  # a bug, or a credential that cannot even be used: not ready, and why
+        log.exception("readiness probe failed")
+        return "unexpected error; see the dispatcher's log"
     return "ok"

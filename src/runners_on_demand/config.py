@@ -23,7 +23,7 @@ Every key is optional:
     queue_size = 1000                    # a full queue answers 503
     workers = 4
     shutdown_grace_seconds = 25.0        # how long SIGTERM waits for queued work
-    dedup_size = 10000                   # recent (hook id, delivery id) pairs remembered
+    dedup_size = 10000                   # recent deliveries, ended jobs, dispatched runners
     max_connections = 512                # and more HTTP edge limits: see rod.example.toml
 
     [nomad.headers]                      # extra headers on every Nomad call
@@ -291,6 +291,9 @@ def _headers(table: dict[str, Any], env: dict[str, str], problems: list[str]) ->
 def _url(value: str, name: str, problems: list[str]) -> str:
     """An http(s) base URL without its trailing slash."""
     parts = urlsplit(value)
+    if "@" in parts.netloc:  # a password in it would be logged with the URL
+        problems.append(f"{name} must not carry a user or password (user:password@host)")
+        return value
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         problems.append(f"{name} must be an http(s) URL like https://host[:port][/path]")
         return value
@@ -305,6 +308,9 @@ def _read(
     read_file: Callable[[str], str] | None, path: str, name: str, problems: list[str]
 ) -> str | None:
     """The text of `path` through the injected reader, or None with a problem noted."""
+    if "\n" in path or "-----BEGIN" in path:  # the file's content itself: never echoed
+        problems.append(f"{name} holds PEM text; it must be the path of a file holding it")
+        return None
     if read_file is None:
         problems.append(f"{name} is set but no file reader was provided")
         return None

@@ -13,9 +13,10 @@ token and GitHub's unique runner name.
 A job that ends before any runner took it (cancelled while queued: `completed` with no runner)
 needs no runner any more: one still waiting in line for its scope (repository, or organization
 for an org-group pool) and labels, its own first, is withdrawn; else its own runner, if
-dispatched here and not busy, is removed and its child stopped. A later `queued` copy of an
-ended job starts nothing. A runner made for a job may run another of the same labels (job
-stealing), so any runner of the label set will do.
+dispatched here and not busy, is removed and its child stopped (one a worker is carrying out
+then, once it reaches Nomad). A later `queued` copy of an ended job starts nothing. A runner
+made for a job may run another of the same labels (job stealing), so any runner of the label
+set will do.
 
 The credential and the dispatch themselves, and why they cannot make two runners for one
 name, are carrier.py's (a `Carrier`: on this loop, or in a process of its own).
@@ -91,6 +92,8 @@ class Pipeline:
         # runner only to meet the idempotency token; a job that ends frees its child.
         self._dispatched: BoundedDict[str, str] = BoundedDict(settings.dedup_size)
         self._ended: BoundedSet[JobKey] = BoundedSet(settings.dedup_size)
+        # Runners a worker was carrying out when their job ended: removed once they reach Nomad.
+        self._unwanted: dict[str, WorkflowJobEvent] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._removals: set[asyncio.Task[None]] = set()
         self._accepting = False
@@ -111,14 +114,22 @@ class Pipeline:
         ]
 
     async def stop(self) -> None:
-        """Refuse new work, let the workers finish what is queued (within the grace), stop."""
+        """Refuse new work, let the workers finish what is queued and the removals under way
+        (within the grace), stop."""
         self._accepting = False
         timeout = self._settings.shutdown_grace_seconds
         try:
-            await asyncio.wait_for(self._line.join(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._line.join()
+                if self._removals:
+                    await asyncio.wait(self._removals)
         except TimeoutError:
-            left = len(self._line.pending)
-            log.error("drain deadline of %.0fs passed; abandoning %d jobs", timeout, left)
+            log.error(
+                "drain deadline of %.0fs passed; abandoning %d jobs and %d runner removals",
+                timeout,
+                len(self._line.pending),
+                len(self._removals),
+            )
         tasks = [*self._workers, *self._removals]
         for task in tasks:
             task.cancel()
@@ -196,9 +207,15 @@ class Pipeline:
             return
         child = self._dispatched.get(decision.runner_name)
         if child is not None:
-            task = asyncio.create_task(self._carrier.remove(event, decision, child))
-            self._removals.add(task)
-            task.add_done_callback(self._removals.discard)
+            self._remove(event, decision, child)
+        elif decision.runner_name in self._line.pending:  # a worker is carrying it out
+            self._unwanted[decision.runner_name] = event
+
+    def _remove(self, event: WorkflowJobEvent, start: StartRunner, child: str) -> None:
+        """Remove an ended job's runner (unless it runs a job) and stop its child, meanwhile."""
+        task = asyncio.create_task(self._carrier.remove(event, start, child))
+        self._removals.add(task)
+        task.add_done_callback(self._removals.discard)
 
     async def _work(self) -> None:
         while True:
@@ -215,6 +232,7 @@ class Pipeline:
                 log.exception("runner %s: unexpected error", pending.start.runner_name)
                 outcome = Outcome.ERROR
             self._line.done(pending)
+            self._unwanted.pop(pending.start.runner_name, None)
             self._metrics.dispatches.labels(outcome=outcome.value).inc()
             if outcome in (Outcome.FAILED, Outcome.ERROR):
                 self._recent.discard(pending.event.origin)  # so a repeat of it is not dropped
@@ -233,6 +251,9 @@ class Pipeline:
         if carried.child is not None:
             self._metrics.to_dispatch_seconds.observe(self.monotonic() - pending.received_at)
             self._dispatched[pending.start.runner_name] = carried.child
+            ended = self._unwanted.get(pending.start.runner_name)
+            if ended is not None:
+                self._remove(ended, pending.start, carried.child)
         return carried.outcome
 
 

@@ -26,7 +26,7 @@ class ServerSettings:
     queue_size: int = field(default=1000, metadata=bounds(1, 1_000_000))
     workers: int = field(default=4, metadata=bounds(1, 256))
     shutdown_grace_seconds: float = field(default=25.0, metadata=bounds(0, 3600))
-    dedup_size: int = field(default=10_000, metadata=bounds(0, 10_000_000))
+    dedup_size: int = field(default=10_000, metadata=bounds(100, 10_000_000))
     # `rod serve` carries out runners in a process of its own (dispatch_process.py); false keeps
     # them on the serving event loop (one process, a few MB less, slower acknowledgements).
     dispatch_process: bool = True

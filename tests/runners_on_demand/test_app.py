@@ -418,6 +418,25 @@ class TestOtherEndpoints:
         assert "ConnectError" in response.json()["nomad"]
         assert response.json()["github"] == "ok"
 
+    async def test_readyz_when_a_check_breaks(self, caplog: pytest.LogCaptureFixture) -> None:
+        async with rig() as r:
+            r.nomad.get("/v1/agent/health").respond(200, json={})
+            r.nomad.get("/v1/acl/token/self").respond(400, text="ACL support disabled")
+            r.github.get("/rate_limit").mock(side_effect=RuntimeError("a bug"))
+            response = await r.client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["github"] == "unexpected error; see the dispatcher's log"
+        assert "readiness probe failed" in caplog.text and "a bug" in caplog.text
+
+    async def test_a_bug_is_a_one_line_500(self) -> None:
+        async with rig() as r:
+            r.app.state.metrics.render = lambda: 1 / 0
+            transport = httpx.ASGITransport(app=r.app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://rod.test") as c:
+                response = await c.get("/metrics")
+        assert response.status_code == 500
+        assert one_line_error(response) == "internal error; see the dispatcher's log"
+
     async def test_metrics(self) -> None:
         body, headers = delivery({}, event="ping")
         async with rig() as r:

@@ -114,6 +114,10 @@ class TestLoadSettingsEnvironment:
             "NOMAD_ADDR must be an http(s) URL like https://host[:port][/path]",
         ]
 
+    def test_a_url_with_a_password_is_refused_and_never_echoed(self) -> None:
+        found = problems(BASE | {"NOMAD_ADDR": "https://ops:hunter2@nomad.example:4646"})
+        assert found == ["NOMAD_ADDR must not carry a user or password (user:password@host)"]
+
     def test_token_and_app_together(self) -> None:
         found = problems(BASE | {"GITHUB_APP_ID": "1"})
         assert found == [
@@ -141,6 +145,18 @@ class TestLoadSettingsEnvironment:
         environ["GITHUB_APP_PRIVATE_KEY_FILE"] = "/k"
         found = problems(environ, read_file=files({"/k": ec_pem}))
         assert found == ["GITHUB_APP_PRIVATE_KEY_FILE /k: not a PEM RSA private key"]
+
+    @pytest.mark.parametrize("name", ["NOMAD_CLIENT_KEY", "GITHUB_APP_PRIVATE_KEY_FILE"])
+    def test_pem_text_instead_of_a_path_is_refused_and_never_echoed(self, name: str) -> None:
+        secret = "-----BEGIN PRIVATE KEY-----\nMIIEvSECRET\n-----END PRIVATE KEY-----\n"
+        environ = BASE | {name: secret}
+        if name == "GITHUB_APP_PRIVATE_KEY_FILE":
+            environ = {"GITHUB_WEBHOOK_SECRET": "s", "GITHUB_APP_ID": "1", name: secret}
+        else:
+            environ["NOMAD_CLIENT_CERT"] = "/c"
+        found = problems(environ, read_file=files({"/c": "PEM"}))
+        assert f"{name} holds PEM text; it must be the path of a file holding it" in found
+        assert not any("SECRET" in line for line in found), found
 
     def test_files_need_a_reader(self) -> None:
         found = problems(BASE | {"NOMAD_CACERT": "/ca.pem"})
@@ -231,6 +247,13 @@ class TestLoadSettingsToml:
             "server.max_header_bytes must be an integer from 1024 to 1048576",
             "server.max_connections must be an integer from 1 to 100000",
             "server.http must be one of auto, h11, httptools",
+        ]
+
+    def test_the_duplicate_filters_remember_something(self) -> None:
+        # dedup_size also sizes the memory of ended jobs: at 0, a late `queued` copy of a
+        # cancelled job would start a runner.
+        assert problems(BASE, "[server]\ndedup_size = 0\n") == [
+            "server.dedup_size must be an integer from 100 to 10000000"
         ]
 
     def test_the_dispatch_process_is_on_unless_turned_off(self) -> None:

@@ -6,8 +6,9 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ import respx
 from runners_on_demand.backoff import Backoff, Retrier
 from runners_on_demand.carrier import LocalCarrier
 from runners_on_demand.config import CredentialMode, ServerSettings
+from runners_on_demand.contract import JitConfig
 from runners_on_demand.credentials import GitHubCredentials
 from runners_on_demand.decision import Ignore, IgnoreReason, Policy, Pool, StartRunner, decide
 from runners_on_demand.errors import NomadError
@@ -26,6 +28,7 @@ from runners_on_demand.pipeline import Admission, Admitted, PendingStart, Pipeli
 from runners_on_demand.ports.github import GitHubHttp
 from runners_on_demand.ports.github_auth import PatAuth
 from runners_on_demand.ports.nomad import NomadHttp
+from runners_on_demand.ports.protocols import RunnerExists
 from runners_on_demand.reconcile.loop import ServedRepos
 from runners_on_demand.scope import RunnerGroup
 from tests.runners_on_demand.fakes import FakeGitHub, FakeNomad
@@ -601,6 +604,31 @@ async def dispatched(runner: Runner) -> tuple[FakeGitHub, FakeNomad, Pipeline]:
     return github, nomad, made
 
 
+class SlowJitGitHub(FakeGitHub):
+    """generate-jitconfig waits for `release`; GitHub then lists the runner (offline, id 9)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def generate_jitconfig(
+        self,
+        owner: str,
+        repo: str | None,
+        body: Mapping[str, Any],
+        *,
+        installation_id: int | None = None,
+    ) -> JitConfig | RunnerExists:
+        self.entered.set()
+        await self.release.wait()
+        made = await super().generate_jitconfig(owner, repo, body, installation_id=installation_id)
+        self.runners.setdefault("octo/hello", []).append(
+            Runner("octo/hello", 9, str(body["name"]), "offline", False)
+        )
+        return made
+
+
 class TestEndedJobs:
     """Issue 10 item 2: a job cancelled while queued must not leave a runner that boots idle."""
 
@@ -676,7 +704,57 @@ class TestEndedJobs:
             Runner("octo/hello", 9, "rod-42-1", "offline", False)
         )
         made.offer(ended(), received_at=0.0)
-        await made.stop()  # waits for nothing more than the queue: the removal ran meanwhile
+        await made.stop()  # waits for the queue and the removal
+        assert ("delete_runner", 9) in github.calls
+        assert nomad.calls[-1] == ("stop_job", "github-runner/dispatch-x")
+
+    async def test_its_runner_with_a_worker_is_removed_once_it_reaches_nomad(self) -> None:
+        # The `completed` comes while a worker waits on GitHub for the runner's JIT config (a
+        # pacer slot, a slow answer): nothing to withdraw yet, nothing dispatched yet.
+        github, nomad = SlowJitGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad)
+        made.start()
+        made.offer(EVENT, received_at=0.0)
+        await asyncio.wait_for(github.entered.wait(), 5)
+        made.offer(ended(), received_at=0.0)
+        github.release.set()
+        await made.stop()
+        assert nomad.dispatched, "the runner reached Nomad"
+        assert ("delete_runner", 9) in github.calls
+        assert nomad.calls[-1] == ("stop_job", "github-runner/dispatch-x")
+
+    async def test_a_runner_of_its_labels_still_waiting_goes_instead_of_the_one_in_hand(
+        self,
+    ) -> None:
+        # Job 42's runner is with a worker, job 43's (same labels) waits: job 43's is withdrawn,
+        # and 42's, once dispatched, is kept for whichever job GitHub gives it.
+        github, nomad = SlowJitGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad, workers=1)
+        made.start()
+        made.offer(EVENT, received_at=0.0)
+        await asyncio.wait_for(github.entered.wait(), 5)
+        made.offer(replace(EVENT, origin=heard(delivery="d-43"), job_id=43), received_at=0.0)
+        made.offer(ended(), received_at=0.0)
+        assert made.depth == 0
+        github.release.set()
+        await made.stop()
+        assert [request.idempotency_token for request in nomad.dispatched] == ["rod-42-1"]
+        assert not any(call[0] == "delete_runner" for call in github.calls)
+        assert not any(call[0] == "stop_job" for call in nomad.calls)
+
+    async def test_shutdown_lets_a_removal_under_way_finish_within_the_grace(self) -> None:
+        github, nomad, made = await dispatched(
+            Runner("octo/hello", 9, "rod-42-1", "offline", False)
+        )
+        find = github.find_runner
+
+        async def slow(owner: str, repo: str | None, name: str) -> Runner | None:
+            await asyncio.sleep(0.2)  # GitHub's pacer, a slow answer
+            return await find(owner, repo, name)
+
+        github.find_runner = slow  # type: ignore[method-assign]
+        made.offer(ended(), received_at=0.0)  # the removal starts...
+        await made.stop()  # ...and SIGTERM comes at once
         assert ("delete_runner", 9) in github.calls
         assert nomad.calls[-1] == ("stop_job", "github-runner/dispatch-x")
 

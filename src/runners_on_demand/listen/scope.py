@@ -54,6 +54,8 @@ class Scope:
 def parse_config_url(url: str) -> Scope:
     """The scope of a config URL; ValueError with a one-line reason when it is not one."""
     parts = urlsplit(url.strip().rstrip("/"))
+    if "@" in parts.netloc:  # never echoed: a password in it would be logged
+        raise ValueError("the config URL must not carry a user or password (user:password@host)")
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
         raise ValueError(f"{url!r} is not an http(s) URL like https://github.com/ORG[/REPO]")
     segments = [segment for segment in parts.path.split("/") if segment]

@@ -123,7 +123,17 @@ class Authorizer:
     async def _installation_token(self, installation_id: int, call: Call) -> _Cached:
         # https://docs.github.com/en/rest/apps/apps#create-an-installation-access-token-for-an-app
         path = f"/app/installations/{installation_id}/access_tokens"
-        data = await call("POST", path, f"Bearer {self.app_jwt()}")
+        try:
+            data = await call("POST", path, f"Bearer {self.app_jwt()}")
+        except GitHubError as error:
+            if error.status == 404:  # uninstalled, perhaps installed again under a new id
+                self._installation_ids = {
+                    key: known
+                    for key, known in self._installation_ids.items()
+                    if known != installation_id
+                }
+                error.retryable = True  # the retry looks the installation up again
+            raise
         token, expires_at = token_and_expiry(data, path)
         return _Cached(token, expires_at)
 

@@ -43,8 +43,10 @@ class TestParseConfigUrl:
             ("https://github.com/-acme", "does not name a GitHub organization"),
             ("https://github.com/acme/..", "does not name a GitHub organization"),
             ("https://github.com/acme?x=1", "is not an http(s) URL"),
+            ("https://me:hunter2@github.com/acme", "must not carry a user or password"),
         ],
     )
     def test_refused_in_one_line(self, url: str, reason: str) -> None:
-        with pytest.raises(ValueError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        with pytest.raises(ValueError, match=reason.replace("(", r"\(").replace(")", r"\)")) as e:
             parse_config_url(url)
+        assert "hunter2" not in str(e.value)

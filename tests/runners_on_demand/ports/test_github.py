@@ -296,6 +296,35 @@ class TestAppAuth:
         await github.generate_jitconfig("octo", "hello", JIT_BODY, installation_id=777)
         assert mint.call_count == 2
 
+    async def test_a_reinstalled_app_is_looked_up_again(
+        self, router: respx.Router, clock: Clock, pem: str
+    ) -> None:
+        # Repository hooks carry no `installation`: the id is looked up, and kept. Uninstalled
+        # and installed again, the App has a new id; the old one's tokens answer 404.
+        installation = {"id": 777}
+        lookup = router.get("/repos/octo/hello/installation").mock(
+            side_effect=lambda request: httpx.Response(200, json=dict(installation))
+        )
+
+        def mint(request: httpx.Request) -> httpx.Response:
+            if request.url.path != f"/app/installations/{installation['id']}/access_tokens":
+                return httpx.Response(404, json={"message": "Not Found"})
+            token = f"ghs_{installation['id']}"
+            return httpx.Response(201, json={"token": token, "expires_at": iso(clock.now + 3600)})
+
+        router.post(path__regex=r"^/app/installations/\d+/access_tokens$").mock(side_effect=mint)
+        jit = router.post(JIT_PATH).respond(201, json=JIT_ANSWER)
+        github = port(router, AppAuth("12345", pem), clock)
+        await github.generate_jitconfig("octo", "hello", JIT_BODY)
+        installation["id"] = 888
+        clock.now += 3600  # the old token has expired
+        with pytest.raises(GitHubError) as caught:
+            await github.generate_jitconfig("octo", "hello", JIT_BODY)
+        assert caught.value.status == 404 and caught.value.retryable is True
+        await github.generate_jitconfig("octo", "hello", JIT_BODY)  # the retry
+        assert lookup.call_count == 2
+        assert jit.calls.last.request.headers["Authorization"] == "Bearer ghs_888"
+
 
 class TestCheck:
     async def test_pat_uses_rate_limit(self, router: respx.Router, clock: Clock) -> None:
