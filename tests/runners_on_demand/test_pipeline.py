@@ -613,16 +613,11 @@ class SlowJitGitHub(FakeGitHub):
         self.release = asyncio.Event()
 
     async def generate_jitconfig(
-        self,
-        owner: str,
-        repo: str | None,
-        body: Mapping[str, Any],
-        *,
-        installation_id: int | None = None,
+        self, owner: str, repo: str | None, body: Mapping[str, Any], **options: Any
     ) -> JitConfig | RunnerExists:
         self.entered.set()
         await self.release.wait()
-        made = await super().generate_jitconfig(owner, repo, body, installation_id=installation_id)
+        made = await super().generate_jitconfig(owner, repo, body, **options)
         self.runners.setdefault("octo/hello", []).append(
             Runner("octo/hello", 9, str(body["name"]), "offline", False)
         )
