@@ -125,8 +125,13 @@ class TestReadme:
         assert "nomad/jobs/rod-listen" in SPEC
         assert [word.split("=", 1)[0] for word in put[4:]] == ["GITHUB_TOKEN", "NOMAD_TOKEN"]
 
+    def test_the_runner_job_is_registered_before_the_listener(self) -> None:
+        runs = [words[-1] for words in self.commands() if words[:3] == ["nomad", "job", "run"]]
+        assert runs == ["deploy/nomad/github-runner.nomad.hcl", "deploy/nomad/listen.nomad.hcl"]
+        assert (ROOT / runs[0]).is_file()
+
     def test_the_job_run_names_this_spec_and_its_required_variables(self) -> None:
-        (run,) = [words for words in self.commands() if words[:3] == ["nomad", "job", "run"]]
+        (run,) = [words for words in self.commands() if words[:3] == ["nomad", "job", "run"]][1:]
         assert run[-1] == "deploy/nomad/listen.nomad.hcl"
         given = {run[i + 1].split("=", 1)[0] for i, word in enumerate(run) if word == "-var"}
         assert given == {"image", "config_toml"}
