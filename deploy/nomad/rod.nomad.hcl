@@ -40,10 +40,14 @@ variable "nomad_addr" {
   default = "http://$${attr.unique.network.ip-address}:4646"
 }
 
+# The image's own ENTRYPOINT, spelled out: the docker driver sends this list as the container's
+# Entrypoint (drivers/docker/driver.go createContainerConfig), and Docker keeps the image's only
+# when none is sent (moby daemon/commit.go merge: `if userConf.Entrypoint == nil`); an empty list
+# would leave the container running `--config ...` as its command.
 variable "entrypoint" {
   type        = list(string)
-  description = "Replaces the image's ENTRYPOINT (rod serve) when set; empty keeps the image's."
-  default     = []
+  description = "The program and its subcommand; the default is the Dockerfile's ENTRYPOINT."
+  default     = ["rod", "serve"]
 }
 
 variable "config_toml" {
@@ -123,7 +127,7 @@ job "rod" {
         image      = var.image
         entrypoint = var.entrypoint
         ports      = ["http"]
-        # The image's entrypoint is `rod serve`. NOMAD_TASK_DIR is /local inside the container.
+        # After `rod serve` (var.entrypoint). NOMAD_TASK_DIR is /local inside the container.
         args = ["--config", "${NOMAD_TASK_DIR}/rod.toml", "--port", "${NOMAD_PORT_http}"]
       }
 

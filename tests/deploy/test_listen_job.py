@@ -17,7 +17,7 @@ from runners_on_demand.listen.settings import listen_problems
 from simulator.harness.waiting import wait_for
 from simulator.nomad import NomadEmulator
 from simulator.nomad.drivers import InProcessDriver, TaskContext
-from tests.deploy.test_job_specs import job_body, load
+from tests.deploy.test_job_specs import dockerfile_entrypoint, job_body, load
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = (ROOT / "deploy" / "nomad" / "listen.nomad.hcl").read_text()
@@ -92,7 +92,8 @@ class TestListenJob:
         parsed = parse(client, VARIABLES)
         assert parsed.status_code == 200, parsed.text
         (task,) = parsed.json()["TaskGroups"][0]["Tasks"]
-        assert task["Config"]["entrypoint"] == ["rod"]
+        # Its own entrypoint, never empty: the image's program with `listen` for `serve`.
+        assert task["Config"]["entrypoint"] == dockerfile_entrypoint("rod")[:1] == ["rod"]
         assert task["Config"]["args"][:3] == ["listen", "--config", "${NOMAD_TASK_DIR}/rod.toml"]
         assert client.post("/v1/jobs", json={"Job": parsed.json()}).status_code == 200
         wait_for("the listener to start", lambda: len(started), lambda n: n >= 1, timeout=10)
