@@ -6,6 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Touched after a successful install; pyproject.toml or constraints.txt changes trigger a reinstall.
 STAMP  := $(VENV)/.installed
+# Builds the living documentation, build/livedoc/, from the records of the first acceptance run.
+LIVEDOC := $(BIN)/python -m simulator.livedoc
 
 .PHONY: demo test lint format typecheck unit acceptance-gate acceptance docs docs-check clean lock
 
@@ -47,18 +49,19 @@ acceptance-gate: $(STAMP)
 # The article's features on the embedded backend by webhook, then deployed as README "Deploying"
 # says (simulator/harness/deployed_backend.py), then through `rod listen`; each run has its own
 # JUnit XML (build/behave-junit/[deployed|listen]) and logs (build/acceptance/[deployed|listen]).
-# The living documentation is built from the first run whether its scenarios passed or not.
+# The living documentation is built from the first run whether its scenarios passed or not:
+# in this recipe rather than by `$(MAKE) docs`, which `make -n` would run rather than print.
 acceptance: $(STAMP)
 	$(BIN)/behave; status=$$?; \
 	$(BIN)/behave -D backend=deployed -D log_dir=build/acceptance/deployed \
 	  --junit-directory build/behave-junit/deployed || status=1; \
 	$(BIN)/behave -D intake=listen -D log_dir=build/acceptance/listen \
 	  --junit-directory build/behave-junit/listen || status=1; \
-	$(MAKE) --no-print-directory docs || status=1; exit $$status
+	$(LIVEDOC) || status=1; exit $$status
 
 ## docs: the living documentation of the last acceptance run: build/livedoc/index.html
 docs: $(STAMP)
-	$(BIN)/python -m simulator.livedoc
+	$(LIVEDOC)
 
 # The site of this run: its structure, then every page in headless Chromium (skipped where
 # none is installed).

@@ -12,9 +12,10 @@ Otherwise the steps of `plan()` run in order and the first failure stops the run
 build both Dockerfile targets; `nomad version`, `rod --version` and `rod demo` in them; bring up
 docker-compose.yml's acceptance profile (both agents at once) and take it down; check
 docker-compose.dispatcher.yml, bring up its docker-driver agent, register the runner job with a
-small image and check that a dispatched docker task reads its payload; then `behave -D
-backend=compose`. Whatever happens (a failed step, Ctrl-C, SIGTERM), both compose projects'
-remaining logs are saved under build/acceptance/ and both are taken down; `--down` does only that.
+small image and check that a dispatched docker task reads its payload and its credential; then
+`behave -D backend=compose`. Whatever happens (a failed step, Ctrl-C, SIGTERM), both compose
+projects' remaining logs are saved under build/acceptance/ and both are taken down; `--down` does
+only that.
 """
 
 from __future__ import annotations
@@ -119,7 +120,10 @@ def plan(nomad_url: str) -> list[Step]:
             "its runner-job service registers the runner job (with a small image)",
             (*DISPATCHER, *register, "/deploy/github-runner.nomad.hcl"),
         ),
-        Step("a dispatched docker task reads its payload", check=lambda: check_task(nomad_url)),
+        Step(
+            "a dispatched docker task reads its payload and credential",
+            check=lambda: check_task(nomad_url),
+        ),
         Step("its agent goes down", (*DISPATCHER, "down", "--volumes")),
         Step("the acceptance suite on real Nomad", behave),
     ]

@@ -196,7 +196,14 @@ class TestDispatcherAgent:
         data_dir = next(
             arg.split("=", 1)[1] for arg in agent["command"] if arg.startswith("-data-dir=")
         )
-        assert f"{data_dir}:{data_dir}" in agent["volumes"]
+        # rshared: the tmpfs the client mounts on each task's secrets/ (the runner's credential)
+        # must reach the host, whose engine bind-mounts that path into the task.
+        assert f"{data_dir}:{data_dir}:rshared" in agent["volumes"]
+        # Room for a runner's kill_timeout before compose kills the agent mid-clean-up.
+        runner = (ROOT / "deploy" / "nomad" / "github-runner.nomad.hcl").read_text()
+        kill = re.search(r'kill_timeout = "(\d+)s"', runner)
+        assert kill is not None
+        assert int(agent["stop_grace_period"].removesuffix("s")) > int(kill.group(1))
 
     def test_rod_starts_after_the_runner_job_is_registered(self) -> None:
         declared = load("docker-compose.dispatcher.yml")["services"]

@@ -72,3 +72,20 @@ class TestFindsPython:
         ours, _ = done.stderr.strip().splitlines()
         assert ours.endswith("on Debian/Ubuntu install python3.11-venv")
         assert not venv.exists()
+
+
+class TestDryRun:
+    def test_make_n_test_prints_the_suite_and_runs_nothing(self, tmp_path: Path) -> None:
+        # GNU make runs a recipe line naming $(MAKE) even under -n; none of `test`'s may.
+        venv = tmp_path / "venv"
+        (venv / "bin").mkdir(parents=True)
+        ran = tmp_path / "ran"
+        for tool in ("behave", "python", "pytest", "ruff", "mypy"):
+            fake(venv / "bin", tool, f'echo "{tool} $*" >> {ran}')
+        (venv / ".installed").touch()  # newer than pyproject.toml: nothing to install
+        (tmp_path / "python3.11").symlink_to(sys.executable)
+        done = make(tmp_path, "-n", f"VENV={venv}", "test")
+        assert done.returncode == 0, done.stderr
+        assert f"{venv}/bin/behave -D backend=deployed" in done.stdout
+        assert f"{venv}/bin/python -m simulator.livedoc" in done.stdout
+        assert not ran.exists(), ran.read_text()

@@ -13,7 +13,8 @@
 # (or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY instead of GITHUB_TOKEN; then, for an organization,
 # `installation_id` in [listen]). No webhook secret: there is no webhook. NOMAD_TOKEN is a token of
 # deploy/nomad/rod-policy.hcl: the listener lists, dispatches and stops the runner job's children,
-# exactly what `rod serve` does.
+# exactly what `rod serve` does. TLS to Nomad as in rod.nomad.hcl: -var nomad_addr=https://...,
+# NOMAD_CACERT=@ca.pem (and NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY for mutual TLS) in the Variable.
 #
 # Register it with a config file holding the [listen] table (at least `url`):
 #   nomad job run -var image=ghcr.io/you/runners-on-demand:0.1.0 \
@@ -32,6 +33,13 @@ variable "config_toml" {
 variable "datacenters" {
   type    = list(string)
   default = ["*"]
+}
+
+variable "nomad_addr" {
+  type        = string
+  description = "Nomad's HTTP API as the task reaches it; by default the agent on its own node."
+  # $${...} stays a runtime reference: the client fills in the node's address.
+  default = "http://$${attr.unique.network.ip-address}:4646"
 }
 
 job "rod-listen" {
@@ -99,8 +107,8 @@ job "rod-listen" {
       }
 
       env {
-        # The Nomad agent on this node (HTTP API on 4646); use https and NOMAD_CACERT with TLS.
-        NOMAD_ADDR = "http://${attr.unique.network.ip-address}:4646"
+        # With TLS: -var nomad_addr=https://... and NOMAD_CACERT in the Variable (see below).
+        NOMAD_ADDR = var.nomad_addr
       }
 
       # Secrets as environment variables, JSON-quoted for go-envparse (see rod.nomad.hcl).
@@ -113,6 +121,8 @@ job "rod-listen" {
         {{ range .Tuples -}}
         {{ if eq .K "GITHUB_APP_PRIVATE_KEY" -}}
         GITHUB_APP_PRIVATE_KEY_FILE={{ printf "%s/github-app.pem" (env "NOMAD_SECRETS_DIR") | toJSON }}
+        {{ else if eq .K "NOMAD_CACERT" "NOMAD_CLIENT_CERT" "NOMAD_CLIENT_KEY" -}}
+        {{ .K }}={{ printf "%s/%s.pem" (env "NOMAD_SECRETS_DIR") (toLower .K) | toJSON }}
         {{ else -}}
         {{ .K }}={{ toJSON .V }}
         {{ end -}}
@@ -121,7 +131,10 @@ job "rod-listen" {
         EOT
       }
 
-      # Owned by the image's user (Dockerfile: USER 10001:10001) and readable by it alone.
+      # The PEM files, each owned by the image's user (Dockerfile: USER 10001:10001) and readable
+      # by it alone: the App key, and Nomad's CA and client certificate for TLS, since rod reads
+      # NOMAD_CACERT, NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY as file paths as the nomad CLI does
+      # (https://developer.hashicorp.com/nomad/commands#environment-variables).
       template {
         destination = "secrets/github-app.pem"
         perms       = "0400"
@@ -130,6 +143,39 @@ job "rod-listen" {
         change_mode = "restart"
         data        = <<-EOT
         {{ with nomadVar "nomad/jobs/rod-listen" }}{{ range .Tuples }}{{ if eq .K "GITHUB_APP_PRIVATE_KEY" }}{{ .V }}{{ end }}{{ end }}{{ end -}}
+        EOT
+      }
+
+      template {
+        destination = "secrets/nomad_cacert.pem"
+        perms       = "0400"
+        uid         = 10001
+        gid         = 10001
+        change_mode = "restart"
+        data        = <<-EOT
+        {{ with nomadVar "nomad/jobs/rod-listen" }}{{ range .Tuples }}{{ if eq .K "NOMAD_CACERT" }}{{ .V }}{{ end }}{{ end }}{{ end -}}
+        EOT
+      }
+
+      template {
+        destination = "secrets/nomad_client_cert.pem"
+        perms       = "0400"
+        uid         = 10001
+        gid         = 10001
+        change_mode = "restart"
+        data        = <<-EOT
+        {{ with nomadVar "nomad/jobs/rod-listen" }}{{ range .Tuples }}{{ if eq .K "NOMAD_CLIENT_CERT" }}{{ .V }}{{ end }}{{ end }}{{ end -}}
+        EOT
+      }
+
+      template {
+        destination = "secrets/nomad_client_key.pem"
+        perms       = "0400"
+        uid         = 10001
+        gid         = 10001
+        change_mode = "restart"
+        data        = <<-EOT
+        {{ with nomadVar "nomad/jobs/rod-listen" }}{{ range .Tuples }}{{ if eq .K "NOMAD_CLIENT_KEY" }}{{ .V }}{{ end }}{{ end }}{{ end -}}
         EOT
       }
 

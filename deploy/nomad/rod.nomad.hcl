@@ -10,7 +10,9 @@
 # Each item becomes the environment variable of the same name, so the keys are upper case:
 #   nomad var put nomad/jobs/rod GITHUB_WEBHOOK_SECRET=... GITHUB_TOKEN=... NOMAD_TOKEN=...
 # For a GitHub App instead of a token: GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (the PEM text,
-# rendered to a file named by GITHUB_APP_PRIVATE_KEY_FILE), and no GITHUB_TOKEN.
+# rendered to a file named by GITHUB_APP_PRIVATE_KEY_FILE), and no GITHUB_TOKEN. With TLS to Nomad
+# (-var nomad_addr=https://...): NOMAD_CACERT=@ca.pem, and for mutual TLS NOMAD_CLIENT_CERT=@...
+# and NOMAD_CLIENT_KEY=@...; each PEM text is rendered to a file and the variable names its path.
 # NOMAD_TOKEN is a token of the policy in deploy/nomad/rod-policy.hcl (README, "Deploying").
 #
 # Register it with:  nomad job run -var image=ghcr.io/you/runners-on-demand:0.1.0 deploy/nomad/rod.nomad.hcl
@@ -40,10 +42,14 @@ variable "nomad_addr" {
   default = "http://$${attr.unique.network.ip-address}:4646"
 }
 
+# The image's own ENTRYPOINT, spelled out: the docker driver sends this list as the container's
+# Entrypoint (drivers/docker/driver.go createContainerConfig), and Docker keeps the image's only
+# when none is sent (moby daemon/commit.go merge: `if userConf.Entrypoint == nil`); an empty list
+# would leave the container running `--config ...` as its command.
 variable "entrypoint" {
   type        = list(string)
-  description = "Replaces the image's ENTRYPOINT (rod serve) when set; empty keeps the image's."
-  default     = []
+  description = "The program and its subcommand; the default is the Dockerfile's ENTRYPOINT."
+  default     = ["rod", "serve"]
 }
 
 variable "config_toml" {
@@ -123,13 +129,13 @@ job "rod" {
         image      = var.image
         entrypoint = var.entrypoint
         ports      = ["http"]
-        # The image's entrypoint is `rod serve`. NOMAD_TASK_DIR is /local inside the container.
+        # After `rod serve` (var.entrypoint). NOMAD_TASK_DIR is /local inside the container.
         args = ["--config", "${NOMAD_TASK_DIR}/rod.toml", "--port", "${NOMAD_PORT_http}"]
       }
 
       env {
         GITHUB_API_URL = var.github_api_url
-        # Use https and NOMAD_CACERT with TLS.
+        # With TLS: -var nomad_addr=https://... and NOMAD_CACERT in the Variable (see above).
         NOMAD_ADDR = var.nomad_addr
       }
 
@@ -147,6 +153,8 @@ job "rod" {
         {{ range .Tuples -}}
         {{ if eq .K "GITHUB_APP_PRIVATE_KEY" -}}
         GITHUB_APP_PRIVATE_KEY_FILE={{ printf "%s/github-app.pem" (env "NOMAD_SECRETS_DIR") | toJSON }}
+        {{ else if eq .K "NOMAD_CACERT" "NOMAD_CLIENT_CERT" "NOMAD_CLIENT_KEY" -}}
+        {{ .K }}={{ printf "%s/%s.pem" (env "NOMAD_SECRETS_DIR") (toLower .K) | toJSON }}
         {{ else -}}
         {{ .K }}={{ toJSON .V }}
         {{ end -}}
@@ -155,7 +163,10 @@ job "rod" {
         EOT
       }
 
-      # Owned by the image's user (Dockerfile: USER 10001:10001) and readable by it alone.
+      # The PEM files, each owned by the image's user (Dockerfile: USER 10001:10001) and readable
+      # by it alone: the App key, and Nomad's CA and client certificate for TLS, since rod reads
+      # NOMAD_CACERT, NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY as file paths as the nomad CLI does
+      # (https://developer.hashicorp.com/nomad/commands#environment-variables).
       template {
         destination = "secrets/github-app.pem"
         perms       = "0400"
@@ -164,6 +175,39 @@ job "rod" {
         change_mode = "restart"
         data        = <<-EOT
         {{ with nomadVar "nomad/jobs/rod" }}{{ range .Tuples }}{{ if eq .K "GITHUB_APP_PRIVATE_KEY" }}{{ .V }}{{ end }}{{ end }}{{ end -}}
+        EOT
+      }
+
+      template {
+        destination = "secrets/nomad_cacert.pem"
+        perms       = "0400"
+        uid         = 10001
+        gid         = 10001
+        change_mode = "restart"
+        data        = <<-EOT
+        {{ with nomadVar "nomad/jobs/rod" }}{{ range .Tuples }}{{ if eq .K "NOMAD_CACERT" }}{{ .V }}{{ end }}{{ end }}{{ end -}}
+        EOT
+      }
+
+      template {
+        destination = "secrets/nomad_client_cert.pem"
+        perms       = "0400"
+        uid         = 10001
+        gid         = 10001
+        change_mode = "restart"
+        data        = <<-EOT
+        {{ with nomadVar "nomad/jobs/rod" }}{{ range .Tuples }}{{ if eq .K "NOMAD_CLIENT_CERT" }}{{ .V }}{{ end }}{{ end }}{{ end -}}
+        EOT
+      }
+
+      template {
+        destination = "secrets/nomad_client_key.pem"
+        perms       = "0400"
+        uid         = 10001
+        gid         = 10001
+        change_mode = "restart"
+        data        = <<-EOT
+        {{ with nomadVar "nomad/jobs/rod" }}{{ range .Tuples }}{{ if eq .K "NOMAD_CLIENT_KEY" }}{{ .V }}{{ end }}{{ end }}{{ end -}}
         EOT
       }
 

@@ -101,6 +101,12 @@ class TestMakeTargets:
             named = [word for word in command[1:] if not word.startswith("-") and "=" not in word]
             assert named and set(named) <= targets, command
 
+    def test_make_targets_named_in_prose_exist(self) -> None:
+        # The workflow's comments and README once named `make acceptance-webhook`, never a target.
+        for path in (ROOT / "ci" / "github-actions.yml", ROOT / "README.md"):
+            named = set(re.findall(r"`make ([\w-]+)", path.read_text(encoding="utf-8")))
+            assert named and named <= make_targets(), (path.name, named - make_targets())
+
     def test_the_test_job_runs_make_test_and_the_compose_job_the_smoke(self) -> None:
         def names(job: str) -> list[str]:
             return [shlex.split(step["run"])[1:] for step in steps(job) if "run" in step]

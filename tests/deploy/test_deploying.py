@@ -30,6 +30,35 @@ ROD_SPEC = (DEPLOY / "rod.nomad.hcl").read_text()
 ADMIN = {"X-Nomad-Token": "management"}
 # What an operator's secrets may look like: `#`, both quotes, a newline, a backslash, `<&>`.
 AWKWARD = "s#3 \"cr'et\\ <&>\nsecond line"
+# TLS to Nomad: Variable items holding PEM text, which rod reads from the files they name.
+TLS = ("NOMAD_CACERT", "NOMAD_CLIENT_CERT", "NOMAD_CLIENT_KEY")
+
+
+def pem_templates_are_the_images_users(job: dict[str, Any]) -> None:
+    """Every PEM the task gets is 0400 and owned by the Dockerfile's USER of stage `rod`."""
+    (task,) = job["TaskGroups"][0]["Tasks"]
+    pems = {t["DestPath"]: t for t in task["Templates"] if t["DestPath"].endswith(".pem")}
+    assert set(pems) == {"secrets/github-app.pem", *(f"secrets/{k.lower()}.pem" for k in TLS)}
+    user = re.search(
+        r"FROM base AS rod\n(?:.*\n)*?USER (\d+):(\d+)", (ROOT / "Dockerfile").read_text()
+    )
+    assert user is not None
+    for pem in pems.values():
+        assert (pem["Uid"], pem["Gid"]) == (int(user.group(1)), int(user.group(2)))
+        assert pem["Perms"] == "0400"
+
+
+def tls_items() -> dict[str, str]:
+    return {key: f"-----BEGIN {key}-----\n{key.lower()}\n-----END-----\n" for key in TLS}
+
+
+def assert_tls_files(env: dict[str, str], settings: Settings) -> None:
+    """Each TLS variable names a file in the task's secrets/ holding its item, never the PEM."""
+    for key, pem in tls_items().items():
+        path = Path(getattr(settings, key.lower()))
+        assert path.parent == Path(env["NOMAD_SECRETS_DIR"])
+        assert path.read_text() == pem
+        assert pem not in env.values()
 
 
 def command(prefix: str) -> list[str]:
@@ -126,6 +155,7 @@ class TestRodJob:
         assert (settings.github_token, settings.nomad_token) == ("ghp_#x", "n'1")
         assert settings.nomad_addr == "http://127.0.0.1:4646"  # ${attr.unique.network.ip-address}
         assert settings.github_auth == "token"
+        assert not set(TLS) & set(started[0]["env"])  # no item, no variable (the file is empty)
 
     def test_app_mode_key_is_a_file_for_the_images_user(self, nomad: Any) -> None:
         _, client, started = nomad
@@ -144,15 +174,13 @@ class TestRodJob:
         assert settings.github_auth == "app" and settings.github_app_private_key == pem
         assert "GITHUB_APP_PRIVATE_KEY" not in started[0]["env"]  # the PEM is a file, not env
 
-    def test_app_key_template_is_owned_by_the_images_user(self, nomad: Any) -> None:
+    def test_key_and_certificate_templates_are_owned_by_the_images_user(self, nomad: Any) -> None:
         _, client, _ = nomad
         body = {"JobHCL": ROD_SPEC, "Variables": 'image = "x"'}
-        job = client.post("/v1/jobs/parse", json=body).json()
-        (task,) = job["TaskGroups"][0]["Tasks"]
-        (pem,) = [t for t in task["Templates"] if t["DestPath"] == "secrets/github-app.pem"]
-        user = re.search(
-            r"FROM base AS rod\n(?:.*\n)*?USER (\d+):(\d+)", (ROOT / "Dockerfile").read_text()
-        )
-        assert user is not None
-        assert (pem["Uid"], pem["Gid"]) == (int(user.group(1)), int(user.group(2)))
-        assert pem["Perms"] == "0400"
+        pem_templates_are_the_images_users(client.post("/v1/jobs/parse", json=body).json())
+
+    def test_tls_to_nomad_from_files_the_variable_fills(self, nomad: Any) -> None:
+        _, client, started = nomad
+        run_rod_job(client, {"GITHUB_WEBHOOK_SECRET": "w", "GITHUB_TOKEN": "t", **tls_items()})
+        wait_for_starts(started, 1)
+        assert_tls_files(started[0]["env"], settings_of(started[0]))

@@ -44,6 +44,15 @@ def variable_default(spec: dict[str, Any], name: str) -> Any:
     raise KeyError(name)
 
 
+def dockerfile_entrypoint(stage: str) -> list[str]:
+    """The exec-form ENTRYPOINT of the Dockerfile's stage `stage`."""
+    dockerfile = (DEPLOY.parents[1] / "Dockerfile").read_text()
+    body = dockerfile.split(f" AS {stage}\n", 1)[1].split("\nFROM ", 1)[0]
+    (line,) = [line for line in body.splitlines() if line.startswith("ENTRYPOINT ")]
+    words: list[str] = json.loads(line.removeprefix("ENTRYPOINT "))
+    return words
+
+
 def template_literal(text: str) -> str:
     """What HCL makes of a template without interpolations: `$${` and `%%{` are escapes."""
     # https://developer.hashicorp.com/terraform/language/expressions/strings#escape-sequences-1
@@ -139,7 +148,8 @@ class TestRodJob:
         assert self.task["driver"] == "docker"
         assert config["image"] == "${var.image}"
         assert config["entrypoint"] == "${var.entrypoint}"
-        assert variable_default(self.spec, "entrypoint") == []  # the image's own: rod serve
+        # Never empty: Docker would run the args alone rather than the image's ENTRYPOINT.
+        assert variable_default(self.spec, "entrypoint") == dockerfile_entrypoint("rod")
         # Runtime interpolation: /local in the container, the task dir on any other driver; the
         # instance's own dynamic port (docker maps it to the same port in the container).
         assert config["args"] == [

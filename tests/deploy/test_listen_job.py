@@ -17,7 +17,12 @@ from runners_on_demand.listen.settings import listen_problems
 from simulator.harness.waiting import wait_for
 from simulator.nomad import NomadEmulator
 from simulator.nomad.drivers import InProcessDriver, TaskContext
-from tests.deploy.test_job_specs import job_body, load
+from tests.deploy.test_deploying import (
+    assert_tls_files,
+    pem_templates_are_the_images_users,
+    tls_items,
+)
+from tests.deploy.test_job_specs import dockerfile_entrypoint, job_body, load
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = (ROOT / "deploy" / "nomad" / "listen.nomad.hcl").read_text()
@@ -50,6 +55,10 @@ def nomad() -> Iterator[tuple[httpx.Client, list[dict[str, Any]]]]:
     )
     with emulator, httpx.Client(base_url=emulator.url, headers=ADMIN, timeout=10) as client:
         yield client, started
+
+
+def read_text(path: str) -> str:
+    return Path(path).read_text()
 
 
 def parse(client: httpx.Client, variables: str) -> httpx.Response:
@@ -92,12 +101,14 @@ class TestListenJob:
         parsed = parse(client, VARIABLES)
         assert parsed.status_code == 200, parsed.text
         (task,) = parsed.json()["TaskGroups"][0]["Tasks"]
-        assert task["Config"]["entrypoint"] == ["rod"]
+        # Its own entrypoint, never empty: the image's program with `listen` for `serve`.
+        assert task["Config"]["entrypoint"] == dockerfile_entrypoint("rod")[:1] == ["rod"]
         assert task["Config"]["args"][:3] == ["listen", "--config", "${NOMAD_TASK_DIR}/rod.toml"]
         assert client.post("/v1/jobs", json={"Job": parsed.json()}).status_code == 200
         wait_for("the listener to start", lambda: len(started), lambda n: n >= 1, timeout=10)
         settings = load_settings(started[0]["env"], started[0]["toml"], webhook=False)
         assert (settings.github_token, settings.nomad_token) == ("ghp_#x", "n'1")
+        assert settings.nomad_addr == "http://127.0.0.1:4646"  # ${attr.unique.network.ip-address}
         listen = settings.listen
         assert (listen.url, listen.labels, listen.max_runners, listen.installation_id) == (
             "https://ghes.example/acme",
@@ -107,6 +118,23 @@ class TestListenJob:
         )
         assert listen_problems(listen, Policy()) == []
         assert settings.webhook_secret == ""
+
+    def test_tls_to_nomad_and_the_pem_files_as_rod_serve_has_them(
+        self, nomad: tuple[httpx.Client, list[dict[str, Any]]]
+    ) -> None:
+        client, started = nomad
+        items = {"GITHUB_TOKEN": "t", "NOMAD_TOKEN": "n", **tls_items()}
+        put = client.put("/v1/var/nomad/jobs/rod-listen", json={"Items": items})
+        assert put.status_code == 200
+        parsed = parse(client, VARIABLES + 'nomad_addr = "https://nomad.example:4646"\n')
+        assert parsed.status_code == 200, parsed.text
+        pem_templates_are_the_images_users(parsed.json())
+        assert client.post("/v1/jobs", json={"Job": parsed.json()}).status_code == 200
+        wait_for("the listener to start", lambda: len(started), lambda n: n >= 1, timeout=10)
+        env = started[0]["env"]
+        settings = load_settings(env, started[0]["toml"], webhook=False, read_file=read_text)
+        assert settings.nomad_addr == "https://nomad.example:4646"
+        assert_tls_files(env, settings)
 
 
 class TestReadme:
@@ -125,8 +153,13 @@ class TestReadme:
         assert "nomad/jobs/rod-listen" in SPEC
         assert [word.split("=", 1)[0] for word in put[4:]] == ["GITHUB_TOKEN", "NOMAD_TOKEN"]
 
+    def test_the_runner_job_is_registered_before_the_listener(self) -> None:
+        runs = [words[-1] for words in self.commands() if words[:3] == ["nomad", "job", "run"]]
+        assert runs == ["deploy/nomad/github-runner.nomad.hcl", "deploy/nomad/listen.nomad.hcl"]
+        assert (ROOT / runs[0]).is_file()
+
     def test_the_job_run_names_this_spec_and_its_required_variables(self) -> None:
-        (run,) = [words for words in self.commands() if words[:3] == ["nomad", "job", "run"]]
+        (run,) = [words for words in self.commands() if words[:3] == ["nomad", "job", "run"]][1:]
         assert run[-1] == "deploy/nomad/listen.nomad.hcl"
         given = {run[i + 1].split("=", 1)[0] for i, word in enumerate(run) if word == "-var"}
         assert given == {"image", "config_toml"}
