@@ -2,12 +2,16 @@
 
 set up      auth chain, runner group, get or create the scale set (labels kept as configured)
 session     POST sessions; a 409 (a crashed listener's session, or a standby's) is retried
-            with backoff for as long as it lasts; its statistics give the first count
+            with backoff for as long as it lasts; its statistics give the first count (none:
+            the session is deleted and set up again, as [S] Run ends on "session statistics
+            is nil")
 poll        GET message (lastMessageId, X-ScaleSetMaxCapacity); 202 = nothing new; a 401
             renews the queue token once (PATCH; 404 = the session is gone: open a new one);
             429/5xx/empty/BOM are transient; for each message: acquire every JobAvailable
             with the queue token, then acknowledge it (so a crash in between redelivers it,
-            as old ARC did), then follow its entries and scale
+            as old ARC did), then follow its entries and scale; a message the protocol
+            refuses (e.g. without statistics: [S] parseMessage) is never acknowledged, and
+            the listener gives its session up and sets up again, as [S] Run ends on it
 scale       after each message and each 202: scaling.py makes and retires runners
 sweep       at each session and every sweep interval (scaling.py)
 stop        the poll in flight is dropped, the session deleted (`service.py` drains first)
@@ -186,7 +190,10 @@ class Listener:
                 await self._pause(wait)
                 if self._stopping.is_set():
                     raise _SessionLost("stopping") from None
-        self.session, self.problem = session, "ok"
+        self.session = session
+        if session.statistics is None:  # [S] listener.go Run: "session statistics is nil"
+            raise ServiceError(f"session {session.id}: the service sent no statistics", status=200)
+        self.problem = "ok"
         self._metrics.sessions.labels(outcome="created").inc()
         self._answered()
         log.info(

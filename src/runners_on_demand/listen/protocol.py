@@ -2,7 +2,9 @@
 
 Shapes follow [S] types.go (actions/scaleset); see ../shared/reference/scaleset-api.md §2-3. A
 message's `body` is a JSON array *encoded as a string*; every answer may start with a UTF-8 BOM,
-which [S] sendRequest strips; a 2xx without a body is transient (ARC #4285).
+which [S] sendRequest strips; a 2xx without a body is transient (ARC #4285). A message without
+`statistics` is refused, as [S] listener.go parseMessage refuses it ("invalid message: statistics
+is nil") before acknowledging it: read as zeros, it would retire every idle runner.
 """
 
 from __future__ import annotations
@@ -56,9 +58,9 @@ class Statistics:
 
     @classmethod
     def of(cls, data: Any) -> Statistics:
-        """From `{"totalAvailableJobs": ...}`; absent counts are 0."""
+        """From `{"totalAvailableJobs": ...}`; absent counts are 0 (Go's zero values)."""
         if not isinstance(data, Mapping):
-            return cls()
+            raise _Shape("statistics is missing")
         keys = ("Available", "Acquired", "Assigned", "Running")
         jobs = [_int(data.get(f"total{key}Jobs")) for key in keys]
         runners = [_int(data.get(f"total{key}Runners")) for key in ("Registered", "Busy", "Idle")]
@@ -83,7 +85,7 @@ class Session:
     scale_set_id: int
     queue_url: str
     queue_token: str = field(repr=False)
-    statistics: Statistics
+    statistics: Statistics | None  # None: the service sent none ([S] Run refuses the session)
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,7 @@ def session_of(data: Any, where: str) -> Session:
             scale_set_id=int(data["runnerScaleSet"]["id"]),
             queue_url=str(data["messageQueueUrl"]),
             queue_token=str(data["messageQueueAccessToken"]),
-            statistics=Statistics.of(data.get("statistics")),
+            statistics=_statistics(data.get("statistics")),
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         raise ServiceError(f"{where}: not a message session", status=200) from None
@@ -180,6 +182,11 @@ def message_of(data: Any, where: str) -> Message:
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         reason = str(error) if isinstance(error, _Shape) else "not a scale set message"
         raise ServiceError(f"{where}: {reason}", status=200) from None
+
+
+def _statistics(data: Any) -> Statistics | None:
+    """A session's statistics; None when absent (refreshing a session does not read them)."""
+    return None if data is None else Statistics.of(data)
 
 
 def _entry(item: Mapping[str, Any]) -> JobEntry:

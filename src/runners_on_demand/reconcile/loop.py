@@ -5,7 +5,8 @@ A tick refreshes the pools' org runner groups (org_groups.py), reads the Nomad c
 (a JIT runner is made before its child, so every child seen has its runner in the later runner
 list), then the queued jobs of every served repository, the runners (of each repository when a
 pool makes repository runners, of the organization when a pool has a runner group), and the
-queued jobs again (see `plan.Observation.earlier_jobs`; reads.py).
+queued jobs again (see `plan.Observation.earlier_jobs`; reads.py), and last the runner credential
+Variables, which date childless runners across restarts (`Observation.credentials`).
 A repository GitHub would not list is left out of the plan, and so is its organization's scope;
 one it answers 404 for (gone, renamed, or out of the token's sight) is forgotten until an intake
 names it again, and logged once (repos.py). If Nomad cannot be read, the tick does nothing.
@@ -36,7 +37,7 @@ from runners_on_demand.metrics import Metrics
 from runners_on_demand.observed import Child, Runner
 from runners_on_demand.org_groups import refresh
 from runners_on_demand.pipeline import Admission, Pipeline
-from runners_on_demand.ports import GitHubPort, NomadPort, Removal
+from runners_on_demand.ports import GitHubPort, NomadPort, Removal, VariableMeta
 from runners_on_demand.reconcile.plan import (
     Action,
     InFlight,
@@ -132,7 +133,7 @@ class _Metrics:
 
 @dataclass
 class _Seen:
-    """When this process first saw each runner name (a childless runner's only age)."""
+    """When this process first saw each runner name (the age of one with no child nor Variable)."""
 
     first: dict[str, tuple[str, float]] = field(default_factory=dict)  # name -> (repo, time)
 
@@ -254,6 +255,7 @@ class Reconciler:
         earlier_jobs = await reads.jobs()
         runners = await reads.runners(self._runner_scopes())
         jobs = await reads.jobs()
+        credentials = await self._credentials()
         for job in (*earlier_jobs, *jobs):
             self.repos.saw(job.event.repo_full_name)  # a queued job keeps its repository served
         observed = reads.observed()
@@ -273,6 +275,7 @@ class Reconciler:
             first_seen=self._seen.update(runners, observed, now),
             earlier_jobs=tuple(earlier_jobs),
             in_flight=tuple({**in_flight, **self._in_flight()}.values()),
+            credentials=tuple(credentials),
         )
         return observation, reads.problems, reads.retry_after
 
@@ -323,23 +326,32 @@ class Reconciler:
             return Outcome(action, ActionResult.FAILED, str(error))
         return Outcome(action, ActionResult.RETIRED, ", ".join(done) or "nothing left")
 
-    async def _stored(self, observation: Observation, retired: set[str]) -> list[Outcome]:
-        """Dispatch stored runners again (no child came), destroy spent Variables (stored.py)."""
-        resumed: list[Outcome] = []
-        destroyed: list[str] = []
+    async def _credentials(self) -> list[VariableMeta]:
+        """The runner credential Variables of every pool's job; a job's that fail are left out."""
+        found: list[VariableMeta] = []
         for parent in sorted({pool.nomad_job for pool in self.policy.decision.pools}):
             try:
-                stored = await self._nomad.list_variables(credentials_prefix(parent))
-                resumed += [
-                    self._submit(a) for a in to_resume(stored, observation, self.policy, retired)
-                ]
-                keep = {_name(outcome.action) for outcome in resumed}
-                for variable, why in stale_credentials(stored, observation, self.policy):
-                    if variable.path.rpartition("/")[2] not in keep:
-                        await self._nomad.delete_variable(variable.path)
-                        destroyed.append(f"{variable.path.rpartition('/')[2]} ({why})")
+                found += await self._nomad.list_variables(credentials_prefix(parent))
             except UpstreamError as error:
                 log.warning("reconcile: credential Variables of %s: %s", parent, error)
+        return found
+
+    async def _stored(self, observation: Observation, retired: set[str]) -> list[Outcome]:
+        """Dispatch stored runners again (no child came), destroy spent Variables (stored.py)."""
+        stored, policy = observation.credentials, self.policy
+        resumed = [self._submit(a) for a in to_resume(stored, observation, policy, retired)]
+        keep = {_name(outcome.action) for outcome in resumed}
+        destroyed: list[str] = []
+        for variable, why in stale_credentials(stored, observation, policy):
+            name = variable.path.rpartition("/")[2]
+            if name in keep:
+                continue
+            try:
+                await self._nomad.delete_variable(variable.path)
+            except UpstreamError as error:
+                log.warning("reconcile: credential Variable %s: %s", variable.path, error)
+                break
+            destroyed.append(f"{name} ({why})")
         if destroyed:
             shown = ", ".join(destroyed[:5]) + (", ..." if len(destroyed) > 5 else "")
             log.info("reconcile: destroyed %d credential Variables: %s", len(destroyed), shown)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from runners_on_demand.decision import Policy, StartRunner
 from runners_on_demand.events import WorkflowJobEvent
 from runners_on_demand.observed import Child, QueuedJob, Runner
+from runners_on_demand.ports.protocols import VariableMeta
 from runners_on_demand.reconcile.settings import ReconcileSettings
 
 __all__ = [
@@ -52,7 +53,8 @@ class Observation:
     # has its runner in the later runner list unless that runner is gone.
     children: tuple[Child, ...]
     runners: tuple[Runner, ...]
-    # Runner name -> when this process first saw it; a runner without a child has no other age.
+    # Runner name -> when this process first saw it: the age of a runner with neither a child
+    # nor a credential Variable (nothing else that outlives a process dates it).
     first_seen: Mapping[str, float] = field(default_factory=dict)
     # The same listing made before the runners (None: `jobs` serves for both): a job taken
     # meanwhile still counts here while its runner looks busy, so a surplus is never too big.
@@ -60,6 +62,11 @@ class Observation:
     # Runners this process has queued for dispatch but not made yet (a backlog the listings
     # cannot show): capacity for their label set, and their own jobs count as served.
     in_flight: tuple[InFlight, ...] = ()
+    # The runner credential Variables listed (stored.py). A childless runner's age is its
+    # Variable's ModifyTime (`GET /v1/vars` lists it): the credential of the runner of that name
+    # that exists was written after that runner was made, and Nomad keeps it across restarts of
+    # rod, so a fresh `rod reconcile --once` dates the runner as a long-lived reconciler would.
+    credentials: tuple[VariableMeta, ...] = ()
 
 
 @dataclass(frozen=True)

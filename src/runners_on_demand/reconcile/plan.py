@@ -28,6 +28,11 @@ carries the actions out. Theory of operation:
   Nomad's GC, 4 h by default; runners until removed), so a job out of retries keeps its last
   childless runner. Two replicas planning from the same view compute the same names, and the
   name is also the Nomad idempotency token and unique on GitHub, so they make one runner.
+- Ages come from what outlives a process: a child's SubmitTime, else the runner's credential
+  Variable's ModifyTime; only a runner with neither is dated by when this process first saw it
+  (`Observation.first_seen`), so a fresh `rod reconcile --once` never retires such a runner for
+  having no child. A childless runner whose credential is stored, for a job still queued, is not
+  retired but dispatched again (stored.py `to_resume`).
 - Applying a plan's effects and planning again yields no action (tests check this).
 """
 
@@ -98,7 +103,9 @@ def plan(observation: Observation, policy: ReconcilePolicy) -> Plan:
     busy = 0
     for unit in sorted(units.values(), key=lambda u: (u.repo, u.name)):
         verdict = assess(unit, policy)
-        if isinstance(verdict, RetireReason) and _last_record(unit, queued_labels, tries, policy):
+        if verdict is RetireReason.NO_NOMAD_JOB and unit.stored and unit.job in queued_labels:
+            verdict = Verdict.IDLE  # its stored credential is dispatched again (stored.py)
+        elif isinstance(verdict, RetireReason) and _last_record(unit, queued_labels, tries, policy):
             verdict = Verdict.KEEP
         if verdict is Verdict.BUSY:
             busy += 1

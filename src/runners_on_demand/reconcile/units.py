@@ -41,9 +41,10 @@ class Unit:
     retry: int
     child: Child | None
     runner: Runner | None
-    age: float
+    age: float  # since its child's SubmitTime, else its Variable's ModifyTime, else first seen
     key: LabelKey  # the label set it serves
     in_flight: bool  # a dispatch of this process holds its credential
+    stored: bool = False  # its credential Variable exists
 
     @property
     def online(self) -> bool:
@@ -84,13 +85,15 @@ def join_units(
         if ours(*where):
             runners[where] = listed
     in_flight = {(pending.repo.lower(), pending.name) for pending in observation.in_flight}
+    stored = {var.path.rpartition("/")[2]: var.modify_time for var in observation.credentials}
     units: dict[tuple[str, str], Unit] = {}
     for where in {*children, *runners}:
         parsed = parse_runner_name(where[1])
         assert parsed is not None
         child, runner = children.get(where), runners.get(where)
         job = (parsed.job_id, parsed.run_attempt)
-        born = child.submit_time if child else observation.first_seen.get(where[1])
+        born = child.submit_time if child else stored.get(where[1])
+        born = observation.first_seen.get(where[1]) if born is None else born
         units[where] = Unit(
             repo=where[0],
             name=where[1],
@@ -101,6 +104,7 @@ def join_units(
             age=0.0 if born is None else observation.now - born,
             key=_unit_key(where[0], job, child, runner, queued),
             in_flight=where in in_flight,
+            stored=where[1] in stored,
         )
     return units
 

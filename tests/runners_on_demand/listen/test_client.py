@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from runners_on_demand.errors import GitHubError
+from runners_on_demand.errors import GitHubError, GitHubRateLimited
 from runners_on_demand.listen.errors import (
     AgentExists,
     EmptyAnswer,
@@ -22,6 +22,8 @@ from runners_on_demand.ports.github_auth import AppAuth, PatAuth
 from simulator.github import GitHubEmulator
 from tests.runners_on_demand.listen.conftest import (
     APP_ID,
+    REPO,
+    TOKEN,
     Sleeps,
     calls,
     control,
@@ -95,6 +97,23 @@ class TestAuthChain:
         with pytest.raises(GitHubError, match="401 Bad credentials") as raised:
             await client.runner_group("Default")
         assert "ghp_wrong" not in str(raised.value)
+
+    async def test_a_spent_rate_limit_on_the_rest_calls_says_how_long_to_wait(
+        self, http: httpx.AsyncClient
+    ) -> None:
+        # GitHub's primary limit: 403, x-ratelimit-remaining 0, reset in the window's end
+        # (rest/using-the-rest-api/rate-limits-for-the-rest-api); the emulator's window is 1 h.
+        spent = GitHubEmulator(repos=[REPO], tokens=[TOKEN], rate_limit=0)
+        with spent:
+            client = make_client(http, spent)
+            with pytest.raises(GitHubRateLimited, match="403 API rate limit exceeded") as raised:
+                await client.runner_group("Default")
+            with pytest.raises(GitHubRateLimited) as listing:
+                await client.list_runners()
+        assert raised.value.status == 403
+        # x-ratelimit-reset is in whole seconds; Listener.run waits at least this long.
+        assert 3500 < raised.value.retry_after <= 3601
+        assert listing.value.retry_after > 3500
 
 
 class TestScaleSetsAndSessions:

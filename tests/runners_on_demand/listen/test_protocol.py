@@ -142,8 +142,25 @@ class TestMessageOf:
         assert first.labels == ("self-hosted", "linux")
 
     def test_an_empty_body_has_no_entries(self) -> None:
-        raw = {"messageId": 1, "messageType": "RunnerScaleSetJobMessages", "body": ""}
+        raw = {
+            "messageId": 1,
+            "messageType": "RunnerScaleSetJobMessages",
+            "body": "",
+            "statistics": STATS,
+        }
         assert message_of(raw, "m").entries == ()
+
+    @pytest.mark.parametrize("statistics", [None, "3"])
+    def test_a_message_without_statistics_is_refused(self, statistics: object) -> None:
+        # [S] listener.go parseMessage: "invalid message: statistics is nil", before the ack;
+        # read as zeros it would retire every idle runner. Not retryable: Listener gives its
+        # session up and sets up again, as [S] Run ends, and the message is never acknowledged.
+        raw = {"messageId": 5, "messageType": "RunnerScaleSetJobMessages", "body": "[]"}
+        if statistics is not None:
+            raw["statistics"] = statistics
+        with pytest.raises(ServiceError, match="GET message: statistics is missing") as refused:
+            message_of(raw, "GET message")
+        assert not refused.value.retryable
 
     @pytest.mark.parametrize(
         ("raw", "reason"),
@@ -180,6 +197,16 @@ class TestShapes:
         )
         assert (session.id, session.scale_set_id, session.statistics.assigned) == ("s-1", 3, 3)
         assert "secret-token" not in repr(session)
+
+    def test_a_session_without_statistics_says_so(self) -> None:
+        # Listener refuses it ([S] Run: "session statistics is nil"); a refreshed one is not read.
+        raw = {
+            "sessionId": "s-1",
+            "runnerScaleSet": {"id": 3},
+            "messageQueueUrl": "http://q",
+            "messageQueueAccessToken": "t",
+        }
+        assert session_of(raw, "x").statistics is None
 
     def test_a_session_without_its_queue_is_refused(self) -> None:
         with pytest.raises(ServiceError, match="lacks its queue"):
@@ -220,6 +247,6 @@ class TestDesiredRunners:
         statistics = Statistics(assigned=assigned, running=1, available=7)
         assert desired_runners(statistics, minimum, maximum) == desired
 
-    def test_missing_statistics_count_zero(self) -> None:
-        assert Statistics.of(None) == Statistics()
+    def test_absent_counts_are_zero(self) -> None:
+        assert Statistics.of({}) == Statistics()
         assert Statistics.of({"totalAssignedJobs": "3"}).assigned == 0

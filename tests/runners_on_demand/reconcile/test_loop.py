@@ -17,8 +17,9 @@ from runners_on_demand.errors import GitHubError, GitHubRateLimited
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.observed import MANAGED_BY, Child, QueuedJob, Runner, queued_job_from_rest
 from runners_on_demand.pipeline import Admission, Pipeline
+from runners_on_demand.ports import VariableMeta
 from runners_on_demand.reconcile.loop import Reconciler, ServedRepos
-from runners_on_demand.reconcile.plan import ReconcilePolicy
+from runners_on_demand.reconcile.plan import ReconcilePolicy, Retire, RetireReason
 from runners_on_demand.reconcile.settings import ReconcileSettings
 from tests.runners_on_demand.fakes import FakeGitHub, FakeNomad, pipeline
 
@@ -130,7 +131,8 @@ class TestTick:
         made, _ = reconciler(github, nomad, clock)
         github.calls.clear()
         await made.tick()
-        # Children first; the credential Variables are swept once GitHub was read.
+        # Children first; the credential Variables (which date childless runners) once GitHub
+        # was read, listed once a tick.
         assert nomad.calls == [
             ("list_children", "github-runner"),
             ("list_variables", "nomad/jobs/github-runner/credentials/"),
@@ -151,7 +153,7 @@ class TestTick:
         report = await made.tick()
         assert [str(o) for o in report.outcomes] == ["retired: runner removed, child stopped"]
         assert github.calls[-1] == ("delete_runner", 70)
-        assert nomad.calls[-2] == ("stop_job", "github-runner/dispatch-7")
+        assert nomad.calls[-1] == ("stop_job", "github-runner/dispatch-7")
 
     async def test_a_runner_that_turned_busy_keeps_its_child(
         self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
@@ -351,6 +353,72 @@ class TestTick:
         assert 'rod_reconcile_actions_total{action="dispatch",result="queued"} 1.0' in text
         (last,) = [line for line in text.splitlines() if line.startswith("rod_reconcile_last")]
         assert float(last.split()[1]) == NOW
+
+
+class TestOnce:
+    """`rod reconcile --once` from a periodic job (README): a fresh Reconciler each run."""
+
+    CREDENTIALS = "nomad/jobs/github-runner/credentials/"
+
+    @staticmethod
+    async def retired_by_once_runs(
+        github: FakeGitHub, nomad: FakeNomad, clock: Clock, runs: int
+    ) -> list[RetireReason]:
+        """Why the runs (one every 5 minutes, far past the 60 s grace) retired runners."""
+        retired: list[RetireReason] = []
+        for _ in range(runs):
+            made, _ = reconciler(github, nomad, clock)
+            report = await made.tick()
+            assert report.plan is not None
+            retired += [a.reason for a in report.plan.actions if isinstance(a, Retire)]
+            clock.now += 300.0
+        return retired
+
+    async def test_a_childless_runner_is_dated_by_its_credential_variable(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        # A JIT runner whose `rod serve` was killed after storing its credential, before the
+        # dispatch; its job is gone. The Variable's ModifyTime outlives every process.
+        github.runners[REPO] = [Runner(REPO, 70, "rod-7-1", "offline", False, ("self-hosted",))]
+        path = f"{self.CREDENTIALS}rod-7-1"
+        nomad.variables[path] = (VariableMeta(path, 1, clock.now - 30.0), {"jit_config": "x"})
+        retired = await self.retired_by_once_runs(github, nomad, clock, 2)
+        assert retired == [RetireReason.NO_NOMAD_JOB]  # the second run: 330 s after it was stored
+        assert ("delete_runner", 70) in github.calls
+        assert nomad.variables == {}  # "no Nomad job came"
+
+    async def test_a_stored_runner_of_a_queued_job_is_dispatched_again_not_retired(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        github.jobs[REPO] = [queued(7)]
+        github.runners[REPO] = [Runner(REPO, 70, "rod-7-1", "offline", False, ("self-hosted",))]
+        path = f"{self.CREDENTIALS}rod-7-1"
+        nomad.variables[path] = (VariableMeta(path, 1, clock.now - 600.0), {"jit_config": "x"})
+        made, dispatcher = reconciler(github, nomad, clock)
+        report = await made.tick()
+        await dispatcher.stop()
+        assert report.plan is not None and report.plan.actions == ()
+        assert [str(o.action.reason) for o in report.outcomes] == [
+            "stored credential, no Nomad job"
+        ]
+        assert ("dispatch", "rod-7-1") in nomad.calls
+        assert ("delete_runner", 70) not in github.calls
+
+    async def test_a_childless_runner_without_a_variable_has_no_age_a_fresh_run_can_read(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        # Made, then its process died before storing the credential: GitHub's runner listing
+        # has no creation time, so only a reconciler that saw it before can date it (README).
+        github.runners[REPO] = [Runner(REPO, 70, "rod-7-1", "offline", False, ("self-hosted",))]
+        assert await self.retired_by_once_runs(github, nomad, clock, 12) == []
+        made, _ = reconciler(github, nomad, clock)  # one long-lived reconciler (`rod serve`)
+        await made.tick()
+        clock.now += 300.0
+        report = await made.tick()
+        assert report.plan is not None
+        assert [a.reason for a in report.plan.actions if isinstance(a, Retire)] == [
+            RetireReason.NO_NOMAD_JOB
+        ]
 
 
 class TestRun:
