@@ -149,7 +149,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    """A bug's 500, in one line of JSON (the server logs its traceback, the caller never sees it)."""
+    """A bug's 500 in one line of JSON; the server logs the traceback, the caller never sees it."""
     body = error_body("internal error; see the dispatcher's log")
     return Response(body, 500, media_type="application/json")
 

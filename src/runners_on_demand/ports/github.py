@@ -353,7 +353,8 @@ def rest_error(response: httpx.Response, where: str, now: float) -> GitHubError:
         if headers.get("x-ratelimit-remaining") == "0":
             reset = _seconds(headers.get("x-ratelimit-reset", ""), default=now + SECONDARY_WAIT)
             return GitHubRateLimited(message, status=status, retry_after=max(0.0, reset - now))
-        if "rate limit" in message.lower():
+        # A 429 is always a limit; a 403 only says so in its text (else: no permission).
+        if status == 429 or "rate limit" in message.lower():
             return GitHubRateLimited(message, status=status, retry_after=SECONDARY_WAIT)
     return GitHubError(message, status=status, retryable=status >= 500)
 

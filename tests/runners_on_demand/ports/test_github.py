@@ -168,6 +168,13 @@ class TestErrors:
         assert caught.value.retry_after == 7
         assert caught.value.status == 429
 
+    async def test_a_bare_429_waits_a_minute(self, router: respx.Router, clock: Clock) -> None:
+        # "Otherwise, wait for at least one minute before retrying" (rate limits for the REST API)
+        router.post(JIT_PATH).respond(429, json={"message": "Too Many Requests"})
+        with pytest.raises(GitHubRateLimited) as caught:
+            await self.call(router, clock)
+        assert (caught.value.retry_after, caught.value.status) == (60, 429)
+
     async def test_secondary_limit_without_headers(
         self, router: respx.Router, clock: Clock
     ) -> None:
