@@ -1,8 +1,9 @@
 """Fidelity defects of the GitHub emulator found in review (each test fails on main).
 
-Sources: GitHub REST "Get the authenticated app" (`GET /app`, JWT; apps/apps#get-the-authenticated-app),
-which `GitHubHttp.check()` (src/runners_on_demand/ports/github.py) calls for `/readyz` under App
-auth; ubicloud/ubicloud#692 for the 409 text of a duplicate JIT runner name.
+Sources: GitHub REST "Get the authenticated app" (`GET /app`, JWT only;
+docs.github.com/rest/apps/apps#get-the-authenticated-app), which `GitHubHttp.check()`
+(src/runners_on_demand/ports/github.py) calls for `/readyz` under App auth;
+ubicloud/ubicloud#692 for the 409 text of a duplicate JIT runner name.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ async def test_duplicate_jit_name_message_is_githubs(client: httpx.AsyncClient) 
     assert (await client.post(url, json=body, headers=auth)).status_code == 201
     again = await client.post(url, json=body, headers=auth)
     assert again.status_code == 409
-    assert again.json()["message"] == "Already exists - A runner with the name rod-1 already exists."
+    expected = "Already exists - A runner with the name rod-1 already exists."
+    assert again.json()["message"] == expected
 
 
 async def test_unknown_path_with_bad_credentials_is_401(client: httpx.AsyncClient) -> None:

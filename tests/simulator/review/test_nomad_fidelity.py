@@ -56,9 +56,9 @@ async def test_a_stopped_child_is_dead_while_its_task_still_shuts_down() -> None
     try:
         async with emu.client(timeout=10) as c:
             await register(c, parameterized_job("sim"))
-            child = (
-                await c.post("/v1/job/sim/dispatch", json={"Meta": {"need": "1"}})
-            ).json()["DispatchedJobID"]
+            child = (await c.post("/v1/job/sim/dispatch", json={"Meta": {"need": "1"}})).json()[
+                "DispatchedJobID"
+            ]
             for _ in range(200):
                 if (await c.get(f"/v1/job/{child}")).json()["Status"] == "running":
                     break
