@@ -155,7 +155,16 @@ class Credentials:
         """Count one request; RateLimited once the window's budget is spent."""
         window = self.window(principal)
         if window.remaining == 0:
-            who = principal.subject_id if principal else 0
-            raise RateLimited(f"API rate limit exceeded for user ID {who}.")
+            raise RateLimited(f"API rate limit exceeded for {_whom(principal)}.")
         window.used += 1
         return window
+
+
+def _whom(principal: Principal | None) -> str:
+    """Who spent the budget, as GitHub's message names it: `installation ID N` for an
+    installation token (e.g. upptime/upptime#786, bobheadxi/deployments#67), else `user ID N`."""
+    if principal is None:
+        return "user ID 0"
+    if principal.installation_id is not None:
+        return f"installation ID {principal.installation_id}"
+    return f"user ID {principal.subject_id}"

@@ -170,6 +170,13 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
         """The App's installation on an account (one per account)."""
         return 40000000 + account.id
 
+    def get_authenticated_app(self) -> tuple[int, Account, int]:
+        """The App behind a verified JWT: its id, its owner (the token's user) and how many
+        accounts it is installed on (every account that owns a repository)."""
+        with self.lock:
+            installed = {id(r.owner) for r in self.repos.values()}
+            return self.settings["app_id"], self.user, len(installed)
+
     def get_repo_installation(self, owner: str, repo: str) -> tuple[int, Account]:
         """The App's installation on a repository's owner."""
         with self.lock:

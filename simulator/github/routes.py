@@ -78,6 +78,7 @@ REST_ROUTES: list[BaseRoute] = [
     Route("/users/{username}/repos", r.list_account_repos, methods=["GET"]),
     Route(f"{REPO}/installation", r.get_repo_installation, methods=["GET"]),
     Route(f"{ORG}/installation", r.get_org_installation, methods=["GET"]),
+    Route("/app", r.get_authenticated_app, methods=["GET"]),
     Route(
         "/app/installations/{installation_id:int}/access_tokens",
         r.create_installation_access_token,

@@ -72,5 +72,18 @@ class TestRateLimit:
         creds.clock.advance(3600)
         assert creds.charge(user).remaining == 2
 
+    def test_the_message_names_the_installation_or_the_user(self, creds: Credentials) -> None:
+        # e.g. "API rate limit exceeded for installation ID 12770951." (bobheadxi/deployments#67)
+        token, _ = creds.issue_installation_token(12770951)
+        for authorization, whom in (
+            (f"token {token}", "installation ID 12770951"),
+            ("token pat", "user ID 1"),
+        ):
+            principal = creds.authenticate(authorization)
+            for _ in range(3):
+                creds.charge(principal)
+            with pytest.raises(RateLimited, match=f"^API rate limit exceeded for {whom}\\.$"):
+                creds.charge(principal)
+
     def test_anonymous_callers_get_sixty(self, creds: Credentials) -> None:
         assert creds.window(None).limit == 60
