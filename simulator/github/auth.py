@@ -96,6 +96,18 @@ class Credentials:
             return Principal("installation", f"installation:{iid}", iid, iid)
         raise BadCredentials()
 
+    def identify(self, authorization: str | None) -> Principal | None:
+        """The caller behind any credential GitHub takes (a token or an App JWT), None when
+        none was sent; 401 for one it refuses."""
+        if not authorization:
+            return None
+        try:
+            return self.authenticate(authorization)
+        except BadCredentials:
+            if authorization.count(".") != 2:  # not shaped like a JWT
+                raise
+            return self.authenticate(authorization, app=True)
+
     def _verify_jwt(self, token: str) -> Principal:
         if self.app_id is None or self.app_public_key is None:
             raise BadCredentials("A JSON web token could not be decoded")

@@ -217,6 +217,11 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
         with self.lock:
             return self.credentials.authenticate(authorization, app=app)
 
+    def identify(self, authorization: str | None) -> Principal | None:
+        """Who is calling with any credential, if any (see auth.Credentials.identify)."""
+        with self.lock:
+            return self.credentials.identify(authorization)
+
     # --- runs and jobs --------------------------------------------------------------------------
 
     def get_job(self, owner: str, repo: str, job_id: int) -> Job:

@@ -63,6 +63,20 @@ class TestAuthenticate:
             creds.authenticate(f"token {token}")
 
 
+class TestIdentify:
+    def test_a_token_or_the_apps_jwt_or_nothing(
+        self, creds: Credentials, app_key: tuple[str, str]
+    ) -> None:
+        assert creds.identify(None) is None
+        user, app = creds.identify("token pat"), creds.identify(f"Bearer {_jwt(app_key[0])}")
+        assert (user and user.kind, app and app.kind) == ("user", "app")
+
+    @pytest.mark.parametrize("authorization", ["Bearer wrong", "Bearer a.b.c", "Basic x"])
+    def test_refused_credentials_are_401(self, creds: Credentials, authorization: str) -> None:
+        with pytest.raises(BadCredentials):
+            creds.identify(authorization)
+
+
 class TestRateLimit:
     def test_budget_then_refused_then_a_new_window(self, creds: Credentials) -> None:
         user = creds.authenticate("token pat")
