@@ -99,7 +99,7 @@ class TestStore:
     def test_size_limit_and_wildcard_namespace_are_uncoded_errors(
         self, store: VariableStore
     ) -> None:
-        with pytest.raises(ServerError, match="^variables are limited to 64KiB in total size$"):
+        with pytest.raises(ServerError, match=r"^variables are limited to 64KiB in total size$"):
             store.upsert("default", "p", {"k": "v" * 65536}, cas=None, caller=MANAGEMENT)
         with pytest.raises(ServerError, match=r'^can not target wildcard \("\*"\)namespace$'):
             store.upsert("*", "p", {"k": "v"}, cas=None, caller=MANAGEMENT)
