@@ -96,7 +96,11 @@ class JobReads:
             found = []
             node = self.client.node
             for alloc in sorted(self.client.allocs.values(), key=lambda a: a.create_index):
-                if alloc.terminal or alloc.desired_status != "run" or alloc.namespace != namespace:
+                if (
+                    alloc.client_terminal
+                    or alloc.desired_status != "run"
+                    or alloc.namespace != namespace
+                ):
                     continue  # group_service_hook deregisters before the task is killed
                 group = next(g for g in alloc.job["TaskGroups"] if g["Name"] == alloc.group)
                 owner = ServiceOwner(
