@@ -117,8 +117,10 @@ class NomadResponses(ApiBase):
     async def _summary(self, request: Request, job_id: str) -> Response:
         if request.method != "GET":
             raise MethodNotAllowed()
-        self._require(request, self._namespace(request), "read-job")
-        summary = self.backend.job_summary(job_id, self._namespace(request))
+        ns = self._namespace(request)
+        self._require(request, ns, "read-job")
+        await self._block(request, lambda: self.backend.summary_index(job_id, ns))
+        summary = self.backend.job_summary(job_id, ns)
         return self._reply(summary, summary["ModifyIndex"])
 
     async def _allocations(self, request: Request, job_id: str) -> Response:

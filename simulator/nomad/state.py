@@ -38,6 +38,8 @@ class JobRecord:
     job: dict[str, Any]
     queued: dict[str, int] = field(default_factory=dict)  # blocked placements per group
     children_dead_removed: int = 0  # GC'd/purged children: Children.Dead never decrements
+    summary_seen: dict[str, Any] | None = None  # the counts last read, and the index they
+    summary_index: int = 0  # were first seen at: the summary's ModifyIndex (reads.py)
 
     @property
     def key(self) -> tuple[str, str]:

@@ -238,6 +238,26 @@ class TestBlockingQueries:
         await client.post(DISPATCH, json=GOOD)
         assert int((await asyncio.wait_for(waiting, 10)).headers["x-nomad-index"]) > index
 
+    async def test_summary_blocks_until_its_counts_change(
+        self, client: httpx.AsyncClient, parent: None
+    ) -> None:
+        # Job.Summary is a blocking query on the job_summary table (nomad/job_endpoint.go).
+        first = await client.get("/v1/job/sim/summary")
+        index = int(first.headers["x-nomad-index"])
+        assert first.json()["ModifyIndex"] == index
+        await register(client, parameterized_job("other"))  # an index bump, not this summary's
+        same = await client.get("/v1/job/sim/summary", params={"index": index, "wait": "50ms"})
+        assert (int(same.headers["x-nomad-index"]), same.json()) == (index, first.json())
+        waiting = asyncio.create_task(
+            client.get("/v1/job/sim/summary", params={"index": index, "wait": "60s"})
+        )
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        await client.post(DISPATCH, json=GOOD)
+        woken = await asyncio.wait_for(waiting, 10)
+        assert int(woken.headers["x-nomad-index"]) > index
+        assert sum(woken.json()["Children"].values()) == 1
+
     @pytest.mark.parametrize(
         ("params", "message"),
         [({"wait": "soon"}, "Invalid wait time"), ({"index": "x"}, "Invalid index")],
