@@ -73,6 +73,7 @@ REST_OPERATIONS: list[tuple[str, str]] = [
     ("/orgs/{org}/repos", "get"),
     ("/repos/{owner}/{repo}/installation", "get"),
     ("/orgs/{org}/installation", "get"),
+    ("/app", "get"),
     ("/app/installations/{installation_id}/access_tokens", "post"),
     ("/rate_limit", "get"),
 ]

@@ -171,7 +171,8 @@ class Actions:
         """Register a runner (offline until it opens a session); 409 if the name is taken."""
         self.sweep()
         if any(r.scope == scope and r.name == name for r in self.runners.values()):
-            raise Conflict("Already exists - A runner with the same name already exists.")
+            # GitHub's 409 text, as clients log it (ubicloud/ubicloud#692, runs-on/runs-on#30).
+            raise Conflict(f"Already exists - A runner with the name {name} already exists.")
         runner = Runner(
             id=self._next("runner"),
             name=name,

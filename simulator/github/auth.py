@@ -96,6 +96,18 @@ class Credentials:
             return Principal("installation", f"installation:{iid}", iid, iid)
         raise BadCredentials()
 
+    def identify(self, authorization: str | None) -> Principal | None:
+        """The caller behind any credential GitHub takes (a token or an App JWT), None when
+        none was sent; 401 for one it refuses."""
+        if not authorization:
+            return None
+        try:
+            return self.authenticate(authorization)
+        except BadCredentials:
+            if authorization.count(".") != 2:  # not shaped like a JWT
+                raise
+            return self.authenticate(authorization, app=True)
+
     def _verify_jwt(self, token: str) -> Principal:
         if self.app_id is None or self.app_public_key is None:
             raise BadCredentials("A JSON web token could not be decoded")
@@ -155,7 +167,16 @@ class Credentials:
         """Count one request; RateLimited once the window's budget is spent."""
         window = self.window(principal)
         if window.remaining == 0:
-            who = principal.subject_id if principal else 0
-            raise RateLimited(f"API rate limit exceeded for user ID {who}.")
+            raise RateLimited(f"API rate limit exceeded for {_whom(principal)}.")
         window.used += 1
         return window
+
+
+def _whom(principal: Principal | None) -> str:
+    """Who spent the budget, as GitHub's message names it: `installation ID N` for an
+    installation token (e.g. upptime/upptime#786, bobheadxi/deployments#67), else `user ID N`."""
+    if principal is None:
+        return "user ID 0"
+    if principal.installation_id is not None:
+        return f"installation ID {principal.installation_id}"
+    return f"user ID {principal.subject_id}"

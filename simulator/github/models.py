@@ -170,6 +170,13 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
         """The App's installation on an account (one per account)."""
         return 40000000 + account.id
 
+    def get_authenticated_app(self) -> tuple[int, Account, int]:
+        """The App behind a verified JWT: its id, its owner (the token's user) and how many
+        accounts it is installed on (every account that owns a repository)."""
+        with self.lock:
+            installed = {id(r.owner) for r in self.repos.values()}
+            return self.settings["app_id"], self.user, len(installed)
+
     def get_repo_installation(self, owner: str, repo: str) -> tuple[int, Account]:
         """The App's installation on a repository's owner."""
         with self.lock:
@@ -209,6 +216,11 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
         """Who is calling (see auth.Credentials.authenticate)."""
         with self.lock:
             return self.credentials.authenticate(authorization, app=app)
+
+    def identify(self, authorization: str | None) -> Principal | None:
+        """Who is calling with any credential, if any (see auth.Credentials.identify)."""
+        with self.lock:
+            return self.credentials.identify(authorization)
 
     # --- runs and jobs --------------------------------------------------------------------------
 

@@ -86,6 +86,28 @@ def user(account: Account, urls: Urls) -> dict[str, Any]:
 
 # What the emulated App is granted (https://docs.github.com/actions/hosting-your-own-runners/managing-self-hosted-runners/autoscaling-with-self-hosted-runners).
 APP_PERMISSIONS = {"actions": "read", "administration": "write", "metadata": "read"}
+APP_SLUG = "runners-on-demand"
+
+
+def app(app_id: int, owner: Account, installations: int, urls: Urls) -> dict[str, Any]:
+    """integration, as `GET /app` answers it to the App itself (with `installations_count`)."""
+    now = iso(0)
+    return {
+        "id": app_id,
+        "slug": APP_SLUG,
+        "node_id": node_id("A", app_id),
+        "client_id": f"Iv1.{app_id:016x}",
+        "owner": user(owner, urls),
+        "name": APP_SLUG,
+        "description": None,
+        "external_url": urls.html,
+        "html_url": f"{urls.html}/apps/{APP_SLUG}",
+        "created_at": now,
+        "updated_at": now,
+        "permissions": dict(APP_PERMISSIONS),
+        "events": ["workflow_job"],
+        "installations_count": installations,
+    }
 
 
 def installation(installation_id: int, app_id: int, account: Account, urls: Urls) -> dict[str, Any]:
@@ -100,7 +122,7 @@ def installation(installation_id: int, app_id: int, account: Account, urls: Urls
         "repositories_url": f"{urls.api}/installation/repositories",
         "html_url": f"{urls.html}/settings/installations/{installation_id}",
         "app_id": app_id,
-        "app_slug": "runners-on-demand",
+        "app_slug": APP_SLUG,
         "target_id": account.id,
         "target_type": account.type,
         "permissions": dict(APP_PERMISSIONS),

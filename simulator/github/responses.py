@@ -255,6 +255,12 @@ async def get_org(r: Request, b: GitHubBackend, _: Principal) -> Response:
 
 
 @endpoint(app=True)
+async def get_authenticated_app(r: Request, b: GitHubBackend, _: Principal) -> Response:
+    """GET /app (App JWT)."""
+    return JSONResponse(rep.app(*b.get_authenticated_app(), b.urls))
+
+
+@endpoint(app=True)
 async def get_org_installation(r: Request, b: GitHubBackend, p: Principal) -> Response:
     """GET /orgs/{org}/installation (App JWT)."""
     installation_id, account = b.get_org_installation(r.path_params["org"])

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from simulator.control import ControlMiddleware, ControlPlane
 from simulator.github import responses as r
 from simulator.github import runner_api, scaleset_api, scaleset_sim, sim_api
 from simulator.github import runner_group_responses as g
-from simulator.github.errors import NotFound
+from simulator.github.edge import error_response
+from simulator.github.errors import GitHubSimError, NotFound
 from simulator.github.models import GitHubBackend
 
 REPO = "/repos/{owner}/{repo}"
@@ -78,6 +80,7 @@ REST_ROUTES: list[BaseRoute] = [
     Route("/users/{username}/repos", r.list_account_repos, methods=["GET"]),
     Route(f"{REPO}/installation", r.get_repo_installation, methods=["GET"]),
     Route(f"{ORG}/installation", r.get_org_installation, methods=["GET"]),
+    Route("/app", r.get_authenticated_app, methods=["GET"]),
     Route(
         "/app/installations/{installation_id:int}/access_tokens",
         r.create_installation_access_token,
@@ -87,8 +90,18 @@ REST_ROUTES: list[BaseRoute] = [
 ]
 
 
-async def _not_found(request: Request, exc: Exception) -> Response:
-    """Unknown paths answer like GitHub: 404 with the JSON error body."""
+async def _unrouted(request: Request, exc: Exception) -> Response:
+    """No route for this path, or for this method of it: GitHub answers 404 with its JSON error
+    body either way (it has no 405), after refusing bad credentials (401 `Bad credentials`)."""
+    if request.url.path.startswith("/_"):  # the emulator's own APIs keep a plain 405
+        if isinstance(exc, HTTPException) and exc.status_code == 405:
+            return PlainTextResponse(exc.detail, status_code=405)
+    else:
+        backend: GitHubBackend = request.app.state.backend
+        try:
+            backend.identify(request.headers.get("authorization"))
+        except GitHubSimError as error:
+            return error_response(error)
     return JSONResponse(NotFound().body(), status_code=404)
 
 
@@ -106,7 +119,7 @@ def create_app(backend: GitHubBackend, control: ControlPlane | None = None) -> S
             *sim_api.routes(control),
             *scaleset_sim.ROUTES,
         ],
-        exception_handlers={404: _not_found},
+        exception_handlers={404: _unrouted, 405: _unrouted},
     )
     app.state.backend = backend
     app.state.control = control

@@ -77,7 +77,7 @@ class NodeClient:
     def claim_of(self, alloc_id: str, task_name: str) -> Claim | None:
         """The workload claim of a task of a live allocation (`verifyWorkloadIdentityClaim`)."""
         alloc = self.allocs.get(alloc_id)
-        if alloc is None or alloc.terminal or task_name not in alloc.tasks:
+        if alloc is None or alloc.client_terminal or task_name not in alloc.tasks:
             return None
         # Job.GetIDforWorkloadIdentity (structs.go L4631): a dispatched child is its parent.
         job_id = alloc.job.get("ParentID") or alloc.job_id
@@ -87,7 +87,7 @@ class NodeClient:
         """A variable or policy changed: try again the tasks whose templates were missing data."""
         for alloc_id, task_name in list(self.blocked):
             alloc = self.allocs.get(alloc_id)
-            if alloc is None or alloc.terminal or alloc.desired_status == "stop":
+            if alloc is None or alloc.client_terminal or alloc.desired_status == "stop":
                 self.blocked.pop((alloc_id, task_name), None)
                 continue
             group = next(g for g in alloc.job["TaskGroups"] if g["Name"] == alloc.group)
@@ -98,7 +98,7 @@ class NodeClient:
 
     def free(self) -> tuple[int, int]:
         """CPU and memory not held by non-terminal allocations."""
-        live = [a for a in self.allocs.values() if not a.terminal]
+        live = [a for a in self.allocs.values() if not a.client_terminal]
         return self.cpu - sum(a.cpu for a in live), self.memory - sum(a.memory for a in live)
 
     def place(self, record: JobRecord, eval_id: str, index: int) -> None:
@@ -150,7 +150,7 @@ class NodeClient:
 
     def used_ports(self) -> set[int]:
         """Host ports held by non-terminal allocations."""
-        return {p.value for a in self.allocs.values() if not a.terminal for p in a.ports}
+        return {p.value for a in self.allocs.values() if not a.client_terminal for p in a.ports}
 
     def unqueue(self, key: JobKey) -> None:
         """Drop blocked placements of a stopped or purged job."""
@@ -299,7 +299,7 @@ class NodeClient:
     def _task_exited(self, alloc_id: str, task_name: str, code: int, sig: int) -> None:
         with self.lock:
             alloc = self.allocs.get(alloc_id)
-            if alloc is None or alloc.terminal:
+            if alloc is None or alloc.client_terminal:
                 return  # reset or GC'd meanwhile
             index = self.watch.bump()
             run = alloc.tasks[task_name]
@@ -334,7 +334,7 @@ class NodeClient:
     def _restart(self, alloc_id: str, task_name: str) -> None:
         with self.lock:
             alloc = self.allocs.get(alloc_id)
-            if alloc is None or alloc.terminal or alloc.desired_status == "stop":
+            if alloc is None or alloc.client_terminal or alloc.desired_status == "stop":
                 return
             index = self.watch.bump()
             group = next(g for g in alloc.job["TaskGroups"] if g["Name"] == alloc.group)
@@ -347,7 +347,7 @@ class NodeClient:
         status = client_status(alloc.tasks.values())
         if status != alloc.client_status:
             alloc.move(status)
-        if alloc.terminal:
+        if alloc.client_terminal:
             self.drain_queue(index)
         self.on_change((alloc.namespace, alloc.job_id), index)
 
@@ -355,7 +355,7 @@ class NodeClient:
         """DesiredStatus stop: signal running tasks, finish tasks that are not running."""
         self.unqueue(key)
         for alloc in self.allocs_of(key):
-            if alloc.terminal or alloc.desired_status == "stop":
+            if alloc.client_terminal or alloc.desired_status == "stop":
                 continue
             alloc.desired_status = "stop"
             self._touch(alloc, index, "PlanResult")
@@ -380,7 +380,7 @@ class NodeClient:
     def remove_allocs(self, key: JobKey) -> None:
         """GC: forget terminal allocations of a job and delete their directories."""
         for alloc in self.allocs_of(key):
-            if alloc.terminal:
+            if alloc.client_terminal:
                 del self.allocs[alloc.id]
                 shutil.rmtree(alloc.path, ignore_errors=True)
 

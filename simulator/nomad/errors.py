@@ -11,7 +11,7 @@ message as a `text/plain` body; coded errors keep their code. The tree:
     ├── RouteNotFound (404)       Go's `404 page not found`
     ├── MethodNotAllowed (405)    `Invalid method`
     ├── VariableConflict (409)    a lost check-and-set; the body is the current variable (JSON)
-    └── ServerError (500)         plain Go errors, e.g. dispatch validation
+    └── ServerError (500)         plain Go errors, e.g. dispatch or variable validation
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,51 @@ _GO_TYPE[dict] = "object"
 def go_type(value: Any) -> str:
     """The JSON type name encoding/json puts in an UnmarshalTypeError."""
     return "null" if value is None else _GO_TYPE.get(type(value), "value")
+
+
+_B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+_CRLF = frozenset(b"\r\n")
+
+
+def go_base64(text: str) -> bytes:
+    """encoding/json's []byte: base64.StdEncoding, which skips CR and LF; anything else it refuses
+    raises ValueError with Go's `illegal base64 data at input byte N` (encoding/base64
+    `decodeQuantum`, whose N this walk reproduces)."""
+    src = text.encode()
+    clean = bytes(c for c in src if c not in _CRLF)
+
+    def corrupt(at: int) -> ValueError:
+        return ValueError(f"illegal base64 data at input byte {at}")
+
+    si = 0
+    while True:  # one 4-character quantum per turn
+        j = 0
+        while j < 4:
+            if si == len(src):
+                if j == 0:
+                    return base64.b64decode(clean)
+                raise corrupt(si - j)
+            c, si = src[si], si + 1
+            if c in _B64_ALPHABET:
+                j += 1
+            elif c in _CRLF:
+                continue
+            elif c != ord("=") or j < 2:
+                raise corrupt(si - 1)
+            else:
+                if j == 2:  # "==" expected: the second "=" after any CR/LF
+                    while si < len(src) and src[si] in _CRLF:
+                        si += 1
+                    if si == len(src):
+                        raise corrupt(len(src))
+                    if src[si] != ord("="):
+                        raise corrupt(si - 1)
+                    si += 1
+                while si < len(src) and src[si] in _CRLF:
+                    si += 1
+                if si < len(src):  # something after the padding
+                    raise corrupt(si)
+                return base64.b64decode(clean)
 
 
 def error_response(request: Request, exc: Exception) -> Response:

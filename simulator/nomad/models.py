@@ -331,14 +331,14 @@ class NomadBackend(JobReads):
                         "sysbatch",
                     )
                 )
-                if job["Status"] == "dead" and gcable and all(a.terminal for a in allocs):
+                if job["Status"] == "dead" and gcable and all(a.client_terminal for a in allocs):
                     self.client.remove_allocs(record.key)
                     self._delete(record)
                     removed.append(record)
             orphans = [
                 alloc
                 for alloc in self.client.allocs.values()
-                if alloc.terminal and (alloc.namespace, alloc.job_id) not in self.records
+                if alloc.client_terminal and (alloc.namespace, alloc.job_id) not in self.records
             ]
             for alloc in orphans:
                 self.client.remove_allocs((alloc.namespace, alloc.job_id))

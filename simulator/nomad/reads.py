@@ -14,6 +14,7 @@ from simulator.nomad.client import JobKey, NodeClient
 from simulator.nomad.errors import NotFound
 from simulator.nomad.network import ServiceOwner, registrations
 from simulator.nomad.state import JobRecord, group_summary, job_stub
+from simulator.nomad.watch import IndexWatch
 
 
 class JobReads:
@@ -23,6 +24,7 @@ class JobReads:
     records: dict[JobKey, JobRecord]
     client: NodeClient
     jobs_index: int
+    watch: IndexWatch
 
     def _record(self, job_id: str, namespace: str) -> JobRecord | None:
         return self.records.get((namespace, job_id))
@@ -58,14 +60,29 @@ class JobReads:
         for other in self.records.values():
             if other.job["ParentID"] == job["ID"] and other.job["Namespace"] == job["Namespace"]:
                 children[other.job["Status"].capitalize()] += 1
+        counts = {
+            "Summary": group_summary(record, self.client.allocs_of(record.key)),
+            "Children": children,
+        }
+        if counts != record.summary_seen:
+            # Nomad's job_summary row gets a new ModifyIndex whenever an allocation or child
+            # changes it; here a change is stamped with the index current when it is noticed
+            # (a blocking query re-reads on every index bump, so it notices at once).
+            record.summary_seen = counts
+            record.summary_index = max(self.watch.index, job["CreateIndex"])
         return {
             "JobID": job["ID"],
             "Namespace": job["Namespace"],
-            "Summary": group_summary(record, self.client.allocs_of(record.key)),
-            "Children": children,
+            **copy.deepcopy(counts),
             "CreateIndex": job["CreateIndex"],
-            "ModifyIndex": job["ModifyIndex"],
+            "ModifyIndex": record.summary_index,
         }
+
+    def summary_index(self, job_id: str, namespace: str) -> int:
+        """The job summary's ModifyIndex (what a blocking summary read waits on)."""
+        with self.lock:
+            record = self._record(job_id, namespace)
+            return self._summary(record)["ModifyIndex"] if record else self.jobs_index
 
     def job_summary(self, job_id: str, namespace: str) -> dict[str, Any]:
         """`GET /v1/job/:id/summary`, with `Children` {Pending, Running, Dead}."""
@@ -96,7 +113,11 @@ class JobReads:
             found = []
             node = self.client.node
             for alloc in sorted(self.client.allocs.values(), key=lambda a: a.create_index):
-                if alloc.terminal or alloc.desired_status != "run" or alloc.namespace != namespace:
+                if (
+                    alloc.client_terminal
+                    or alloc.desired_status != "run"
+                    or alloc.namespace != namespace
+                ):
                     continue  # group_service_hook deregisters before the task is killed
                 group = next(g for g in alloc.job["TaskGroups"] if g["Name"] == alloc.group)
                 owner = ServiceOwner(

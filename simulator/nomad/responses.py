@@ -9,8 +9,6 @@ Node.List: node read; ServiceRegistration.GetService: read-job or a workload ide
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +18,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from simulator.nomad.errors import BadRequest, MethodNotAllowed, PermissionDenied
 from simulator.nomad.events import parse_topics
-from simulator.nomad.httpbase import ApiBase, go_type
+from simulator.nomad.httpbase import ApiBase, go_base64, go_type
 
 # structs.JobDispatchRequest fields, matched case-insensitively like Go's encoding/json.
 _DISPATCH_FIELDS: tuple[str, ...] = ("JobID", "Payload", "Meta", "IdPrefixTemplate", "Priority")
@@ -117,8 +115,10 @@ class NomadResponses(ApiBase):
     async def _summary(self, request: Request, job_id: str) -> Response:
         if request.method != "GET":
             raise MethodNotAllowed()
-        self._require(request, self._namespace(request), "read-job")
-        summary = self.backend.job_summary(job_id, self._namespace(request))
+        ns = self._namespace(request)
+        self._require(request, ns, "read-job")
+        await self._block(request, lambda: self.backend.summary_index(job_id, ns))
+        summary = self.backend.job_summary(job_id, ns)
         return self._reply(summary, summary["ModifyIndex"])
 
     async def _allocations(self, request: Request, job_id: str) -> Response:
@@ -285,6 +285,6 @@ def _payload(value: Any) -> bytes | None:
     if not isinstance(value, str):
         raise BadRequest(_unmarshal(value, "Payload", "[]uint8"))
     try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise BadRequest(f"illegal base64 data: {exc}") from exc
+        return go_base64(value)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc

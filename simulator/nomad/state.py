@@ -38,6 +38,8 @@ class JobRecord:
     job: dict[str, Any]
     queued: dict[str, int] = field(default_factory=dict)  # blocked placements per group
     children_dead_removed: int = 0  # GC'd/purged children: Children.Dead never decrements
+    summary_seen: dict[str, Any] | None = None  # the counts last read, and the index they
+    summary_index: int = 0  # were first seen at: the summary's ModifyIndex (reads.py)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -142,9 +144,16 @@ class Allocation:
         self.client_status = ALLOCATION.check(self.client_status, new)
 
     @property
-    def terminal(self) -> bool:
-        """Complete, failed (or lost)."""
+    def client_terminal(self) -> bool:
+        """`ClientTerminalStatus`: complete, failed (or lost). Resources, ports, the workload
+        identity and GC go by it (structs.AllocsFit skips only these)."""
         return ALLOCATION.is_terminal(self.client_status)
+
+    @property
+    def terminal_status(self) -> bool:
+        """`TerminalStatus` (nomad/structs/alloc.go): `ServerTerminalStatus` (desired stop or
+        evict) or `ClientTerminalStatus`. The job's status goes by it."""
+        return self.desired_status in ("stop", "evict") or self.client_terminal
 
     def stub(self) -> dict[str, Any]:
         """`structs.AllocListStub`."""
@@ -194,11 +203,12 @@ def client_status(tasks: Iterable[TaskRun]) -> str:
 
 
 def job_status(record: JobRecord, allocs: list[Allocation]) -> str:
-    """`getJobStatus` (state_store.go L5585) for the cases this emulator has."""
+    """`getJobStatus` (state_store.go L5585) for the cases this emulator has: a job whose
+    allocations are all desired-stop is dead while its tasks still shut down."""
     job = record.job
     if record.is_parent or job["Type"] == "system":
         return "dead" if job["Stop"] else "running"
-    if any(not a.terminal for a in allocs):
+    if any(not a.terminal_status for a in allocs):
         return "running"
     if not job["Stop"] and any(record.queued.values()):
         return "pending"

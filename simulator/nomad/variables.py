@@ -1,9 +1,10 @@
 """Nomad Variables: `Variables.Apply/Read/List` (nomad/variables_endpoint.go) over a dict.
 
-Rules kept from Nomad: the path check (`structs.ValidatePath`), the 64 KiB limit on items, check-
-and-set with `?cas=` (0 = create only; a conflict returns the current variable, its items only to
-a caller who may read it), delete of a missing variable succeeds, and every check against the
-caller's ACL (write / destroy / read / list; a workload reads its own job's paths).
+Rules kept from Nomad: the path check (`structs.validatePath`) and the 64 KiB limit on items
+(both 500s, as Nomad's uncoded errors are), check-and-set with `?cas=` (0 = create only; a
+conflict returns the current variable, its items only to a caller who may read it), delete of a
+missing variable succeeds, and every check against the caller's ACL (write / destroy / read /
+list; a workload reads its own job's paths).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from simulator.nomad.acl import Caller
-from simulator.nomad.errors import BadRequest, PermissionDenied, VariableConflict
+from simulator.nomad.errors import PermissionDenied, ServerError, VariableConflict
 from simulator.nomad.watch import locked
 
 MAX_VARIABLE_SIZE = 65536  # structs/variables.go maxVariableSize, keys + values in bytes
@@ -23,27 +24,27 @@ _VALID_PATH = re.compile(r"^[a-zA-Z0-9\-_~/]{1,128}$")  # structs/variables.go v
 
 
 def validate_path(path: str) -> None:
-    """`structs.ValidatePath`, messages verbatim."""
+    """`structs.validatePath`, messages verbatim: plain Go errors, so 500s over HTTP."""
     if not path:
-        raise BadRequest("variable requires path")
+        raise ServerError("variable requires path")
     if not _VALID_PATH.match(path):
-        raise BadRequest(f'invalid path "{path}"')
+        raise ServerError(f'invalid path "{path}"')
     parts = path.split("/")
     if parts[0] != "nomad":
         return
     if len(parts) == 1:
-        raise BadRequest(
+        raise ServerError(
             '"nomad" is a reserved top-level directory path, but you may write variables to '
             '"nomad/jobs", "nomad/job-templates", "nomad/sentinel", or below'
         )
     if parts[1] in ("jobs", "sentinel") or (parts[1] == "job-templates" and len(parts) == 3):
         return
     if parts[1] == "job-templates":
-        raise BadRequest(
+        raise ServerError(
             '"nomad/job-templates" is a reserved directory path, but you may write variables at '
             'the level below it, for example, "nomad/job-templates/template-name"'
         )
-    raise BadRequest(
+    raise ServerError(
         'only paths at "nomad/jobs" or "nomad/job-templates" and below are valid paths under '
         'the top-level "nomad" directory'
     )
@@ -85,10 +86,12 @@ class VariableStore:
         """`VarOpSet` / `VarOpCAS`: the stored variable and the write index, or 409."""
         if not caller.may(namespace, path, "write"):
             raise PermissionDenied()
+        # `VariableDecrypted.Validate` (nomad/structs/variables.go), in its order; its plain
+        # errors come back from `Variables.Apply` uncoded: errCodeFromHandler makes them 500s.
         if namespace == "*":
-            raise BadRequest('can not target wildcard ("*")namespace')
+            raise ServerError('can not target wildcard ("*")namespace')
         if sum(len(k.encode()) + len(v.encode()) for k, v in items.items()) > MAX_VARIABLE_SIZE:
-            raise BadRequest("variables are limited to 64KiB in total size")
+            raise ServerError("variables are limited to 64KiB in total size")
         validate_path(path)
         key = (namespace, path)
         existing = self.items.get(key)

@@ -76,9 +76,8 @@ def receiver() -> Iterator[Receiver]:
         yield recv
 
 
-@pytest.fixture(scope="session")
-def app_key() -> tuple[str, str]:
-    """(private PEM, public PEM) of a throwaway App key."""
+def _rsa_key() -> tuple[str, str]:
+    """(private PEM, public PEM) of a new RSA key."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(
         serialization.Encoding.PEM,
@@ -91,6 +90,18 @@ def app_key() -> tuple[str, str]:
         .decode()
     )
     return private, public
+
+
+@pytest.fixture(scope="session")
+def app_key() -> tuple[str, str]:
+    """(private PEM, public PEM) of a throwaway App key."""
+    return _rsa_key()
+
+
+@pytest.fixture(scope="session")
+def other_app_key() -> str:
+    """The private PEM of a key that is not the App's."""
+    return _rsa_key()[0]
 
 
 @dataclass

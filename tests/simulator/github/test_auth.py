@@ -63,6 +63,20 @@ class TestAuthenticate:
             creds.authenticate(f"token {token}")
 
 
+class TestIdentify:
+    def test_a_token_or_the_apps_jwt_or_nothing(
+        self, creds: Credentials, app_key: tuple[str, str]
+    ) -> None:
+        assert creds.identify(None) is None
+        user, app = creds.identify("token pat"), creds.identify(f"Bearer {_jwt(app_key[0])}")
+        assert (user and user.kind, app and app.kind) == ("user", "app")
+
+    @pytest.mark.parametrize("authorization", ["Bearer wrong", "Bearer a.b.c", "Basic x"])
+    def test_refused_credentials_are_401(self, creds: Credentials, authorization: str) -> None:
+        with pytest.raises(BadCredentials):
+            creds.identify(authorization)
+
+
 class TestRateLimit:
     def test_budget_then_refused_then_a_new_window(self, creds: Credentials) -> None:
         user = creds.authenticate("token pat")
@@ -71,6 +85,19 @@ class TestRateLimit:
             creds.charge(user)
         creds.clock.advance(3600)
         assert creds.charge(user).remaining == 2
+
+    def test_the_message_names_the_installation_or_the_user(self, creds: Credentials) -> None:
+        # e.g. "API rate limit exceeded for installation ID 12770951." (bobheadxi/deployments#67)
+        token, _ = creds.issue_installation_token(12770951)
+        for authorization, whom in (
+            (f"token {token}", "installation ID 12770951"),
+            ("token pat", "user ID 1"),
+        ):
+            principal = creds.authenticate(authorization)
+            for _ in range(3):
+                creds.charge(principal)
+            with pytest.raises(RateLimited, match=f"^API rate limit exceeded for {whom}\\.$"):
+                creds.charge(principal)
 
     def test_anonymous_callers_get_sixty(self, creds: Credentials) -> None:
         assert creds.window(None).limit == 60

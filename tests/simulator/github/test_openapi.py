@@ -165,6 +165,10 @@ async def _repository_routes(
     found = await call("GET", "/repos/{owner}/{repo}/installation", 200, headers=app)
     by_org = await call("GET", "/orgs/{org}/installation", 200, headers=app)
     assert by_org["id"] == found["id"]  # one installation per account
+    itself = await call("GET", "/app", 200, headers=app)
+    # installed on both accounts that own a repository; owned by the token's user
+    assert (itself["id"], itself["installations_count"]) == (4242, 2)
+    assert itself["owner"]["login"] == "octo-user"
     tokens = "/app/installations/{installation_id}/access_tokens"
     await call("POST", tokens, 201, installation_id=found["id"], headers=app)
     await call("POST", tokens, 401, installation_id=found["id"])

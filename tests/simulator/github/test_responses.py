@@ -124,6 +124,9 @@ class TestRunnerEndpoints:
         body = {"name": "r1", "runner_group_id": 1, "labels": ["a"]}
         response = await github.client.post(f"{RUNNERS}/generate-jitconfig", json=body)
         assert response.status_code == 409
+        # GitHub's text as clients log it (ubicloud/ubicloud#692)
+        expected = "Already exists - A runner with the name r1 already exists."
+        assert response.json()["message"] == expected
 
     async def test_org_jitconfig(self, github: GitHub) -> None:
         body = {"name": "org-r", "runner_group_id": 1, "labels": ["a"]}
@@ -301,6 +304,25 @@ class TestApp:
         headers = {"Authorization": f"Bearer {_jwt(app_key[0], **claims)}"}
         response = await github.client.get(f"/repos/{REPO}/installation", headers=headers)
         assert response.status_code == 401
+
+    async def test_get_app_answers_the_app_for_its_jwt(
+        self, github: GitHub, app_key: tuple[str, str]
+    ) -> None:
+        # GitHubHttp.check() (`/readyz` under App auth) calls it
+        headers = {"Authorization": f"Bearer {_jwt(app_key[0])}"}
+        response = await github.client.get("/app", headers=headers)
+        assert response.status_code == 200, response.text
+        assert (response.json()["id"], response.json()["slug"]) == (APP_ID, "runners-on-demand")
+
+    async def test_get_app_refuses_a_jwt_of_another_key_or_none(
+        self, github: GitHub, other_app_key: str
+    ) -> None:
+        # rod's /readyz treats 401 as "not ready" and any 4xx but 401 as reachable-and-fine.
+        other = {"Authorization": f"Bearer {_jwt(other_app_key)}"}
+        for headers in (other, {"Authorization": ""}):
+            response = await github.client.get("/app", headers=headers)
+            assert response.status_code == 401, response.text
+        assert response.json()["message"] == "Requires authentication"
 
     async def test_a_personal_token_is_not_a_jwt(self, github: GitHub) -> None:
         response = await github.client.get(f"/repos/{REPO}/installation")

@@ -119,7 +119,9 @@ class TestRunnerSpecAsProcess:
         wait_until(lambda: "waiting" in stdout(emu, alloc_id), "runner to start")
         assert client.get(f"/v1/job/{child}").json()["Status"] == "running"
         assert client.delete(f"/v1/job/{child}").status_code == 200
-        wait_until(lambda: client.get(f"/v1/job/{child}").json()["Status"] == "dead", "child dead")
+        # dead at once (its allocation is desired-stop); the task exits on SIGTERM after that
+        assert client.get(f"/v1/job/{child}").json()["Status"] == "dead"
+        wait_until(lambda: only_alloc(client, child)["ClientStatus"] == "complete", "task exit")
         assert stdout(emu, alloc_id).endswith("waiting\nSIGTERM\n")
         alloc = only_alloc(client, child)
         assert (alloc["DesiredStatus"], alloc["ClientStatus"]) == ("stop", "complete")

@@ -46,6 +46,10 @@ def status(b: NomadBackend, job_id: str) -> str:
     return str(b.get_job(job_id, "default")["Status"])
 
 
+def client_statuses(b: NomadBackend, job_id: str) -> list[str]:
+    return [a["ClientStatus"] for a in b.job_allocations(job_id, "default")]
+
+
 class TestRegisterJob:
     def test_parent_gets_no_eval_and_runs(self, backend: NomadBackend) -> None:
         reply = backend.register_job(parameterized_job(), "default")
@@ -215,16 +219,52 @@ class TestLifecycle:
         child = dispatch(backend)
         reply = backend.deregister_job(child, "default")
         assert reply["EvalID"] and reply["JobModifyIndex"] == reply["Index"]
-        wait_until(lambda: status(backend, child) == "dead", "stopped child dead")
         job = backend.get_job(child, "default")
-        assert job["Stop"] is True
+        assert (job["Stop"], job["Status"]) == (True, "dead")  # its allocation is desired-stop
+        wait_until(lambda: client_statuses(backend, child) == ["complete"], "the task to exit")
         (alloc,) = backend.job_allocations(child, "default")
-        assert alloc["DesiredStatus"] == "stop" and alloc["ClientStatus"] == "complete"
+        assert alloc["DesiredStatus"] == "stop"
         assert [e["Type"] for e in alloc["TaskStates"]["t"]["Events"]][-3:] == [
             "Killing",
             "Terminated",
             "Killed",
         ]
+
+    def test_a_stopped_child_is_dead_while_its_task_still_shuts_down(self) -> None:
+        # Nomad: Allocation.TerminalStatus = ServerTerminalStatus (desired stop/evict) ||
+        # ClientTerminalStatus (nomad/structs/alloc.go), and getJobStatus (state_store.go) is dead
+        # once no allocation is non-terminal. Counts, room (structs.AllocsFit skips only
+        # ClientTerminalStatus) and GC go by the client's status: the task has not exited yet.
+        drained = threading.Event()
+
+        def slow_to_stop(ctx: TaskContext) -> int:
+            ctx.stop_requested.wait(10)
+            drained.wait(10)  # still shutting down after the kill signal
+            return 0
+
+        b = NomadBackend(driver=InProcessDriver(default=slow_to_stop), cpu=1000, memory=1000)
+        try:
+            job = parameterized_job()
+            job["TaskGroups"][0]["Tasks"][0]["Resources"] = {"CPU": 600, "MemoryMB": 100}
+            b.register_job(job, "default")
+            child = dispatch(b)
+            assert status(b, child) == "running"
+            b.deregister_job(child, "default")
+            assert status(b, child) == "dead"
+            (alloc,) = b.job_allocations(child, "default")
+            assert (alloc["DesiredStatus"], alloc["ClientStatus"]) == ("stop", "running")
+            assert b.job_summary(child, "default")["Summary"]["g"]["Running"] == 1
+            assert b.job_summary("sim", "default")["Children"]["Dead"] == 1
+            second = dispatch(b)
+            assert status(b, second) == "pending"  # the stopping task still holds its CPU
+            b.garbage_collect()
+            assert b.get_job(child, "default")["Status"] == "dead"  # kept: its task still runs
+            drained.set()
+            wait_until(lambda: status(b, second) == "running", "the room to be freed")
+            assert client_statuses(b, child) == ["complete"]
+        finally:
+            drained.set()
+            b.shutdown()
 
     def test_parent_stays_running_until_stopped(self, backend: NomadBackend) -> None:
         dispatch(backend)

@@ -6,7 +6,15 @@ import pytest
 
 from simulator.lifecycle import IllegalTransition
 from simulator.nomad.jobspec import canonicalize
-from simulator.nomad.state import ALLOCATION, TASK, JobRecord, TaskRun, client_status, job_status
+from simulator.nomad.state import (
+    ALLOCATION,
+    TASK,
+    Allocation,
+    JobRecord,
+    TaskRun,
+    client_status,
+    job_status,
+)
 
 from .conftest import batch_job, parameterized_job
 
@@ -36,6 +44,35 @@ class TestJobStatus:
         assert job_status(record, []) == "pending"
         record.queued["g"] = 0
         assert job_status(record, []) == "dead"
+
+    @pytest.mark.parametrize(
+        ("desired", "client", "status"),
+        [
+            ("run", "running", "running"),
+            ("run", "complete", "dead"),
+            ("stop", "running", "dead"),  # ServerTerminalStatus: the task is still shutting down
+            ("evict", "pending", "dead"),
+        ],
+    )
+    def test_a_child_goes_by_its_allocations_terminal_status(
+        self, desired: str, client: str, status: str
+    ) -> None:
+        # Allocation.TerminalStatus = ServerTerminalStatus || ClientTerminalStatus (alloc.go)
+        record = JobRecord(canonicalize(batch_job(), "default"))
+        alloc = allocation(record, desired, client)
+        assert (alloc.terminal_status, alloc.client_terminal) == (
+            status == "dead",
+            client == "complete",
+        )
+        assert job_status(record, [alloc]) == status
+
+
+def allocation(record: JobRecord, desired: str, client: str) -> Allocation:
+    tasks = {"t": TaskRun("t")}
+    return Allocation(
+        "a", "e", "default", record.job["ID"], record.job, "g", 0, "n", "node", "/x", 1, 1, 100,
+        100, tasks, desired_status=desired, client_status=client,
+    )  # fmt: skip
 
 
 def run(state: str, failed: bool = False) -> TaskRun:

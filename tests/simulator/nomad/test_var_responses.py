@@ -50,12 +50,31 @@ class TestUpsertAndRead:
             "VariableDecrypted.Items of type string",
         )
         text_error(await client.put("/v1/var/", json=ITEMS), 400, "missing variable path")
-        text_error(await client.put("/v1/var/a.b", json=ITEMS), 400, 'invalid path "a.b"')
         text_error(
             await put(client, cas="x"),
             400,
             'can not parse cas: strconv.ParseUint: parsing "x": invalid syntax',
         )
+
+    async def test_validation_errors_are_500s_as_nomad_answers(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        # VariableDecrypted.Validate / validatePath return plain errors (nomad/structs/
+        # variables.go); Variables.Apply passes them on and errCodeFromHandler makes them 500s.
+        text_error(await client.put("/v1/var/a.b", json=ITEMS), 500, 'invalid path "a.b"')
+        text_error(
+            await client.put("/v1/var/nomad/other", json=ITEMS),
+            500,
+            'only paths at "nomad/jobs" or "nomad/job-templates" and below are valid paths under '
+            'the top-level "nomad" directory',
+        )
+        big = {"Items": {"k": "x" * 70000}}
+        text_error(
+            await client.put(VAR, json=big), 500, "variables are limited to 64KiB in total size"
+        )
+        wildcard = await client.put(VAR, json=ITEMS, params={"namespace": "*"})
+        text_error(wildcard, 500, 'can not target wildcard ("*")namespace')
+        assert (await client.get("/v1/vars", params={"namespace": "*"})).json() == []
 
     async def test_locks_are_refused_not_ignored(self, client: httpx.AsyncClient) -> None:
         refused = await put(client, **{"lock-acquire": ""})

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from simulator.nomad.acl import Acl, Caller, Claim, Identity, parse_rules
-from simulator.nomad.errors import BadRequest, PermissionDenied, VariableConflict
+from simulator.nomad.errors import PermissionDenied, ServerError, VariableConflict
 from simulator.nomad.variables import VariableStore, validate_path
 
 MANAGEMENT = Caller(Identity(), Acl(management=True))
@@ -47,9 +47,11 @@ class TestValidatePath:
             ("nomad/job-templates", '"nomad/job-templates" is a reserved directory path'),
         ],
     )
-    def test_invalid(self, path: str, message: str) -> None:
-        with pytest.raises(BadRequest, match=message):
+    def test_invalid_is_an_uncoded_error(self, path: str, message: str) -> None:
+        # plain fmt.Errorf in structs.validatePath: a 500 over HTTP
+        with pytest.raises(ServerError, match=message) as error:
             validate_path(path)
+        assert error.value.status == 500
 
 
 class TestStore:
@@ -94,9 +96,14 @@ class TestStore:
         )
         assert conflict.value.headers == {"X-Nomad-Index": "0"}
 
-    def test_size_limit(self, store: VariableStore) -> None:
-        with pytest.raises(BadRequest, match="limited to 64KiB"):
+    def test_size_limit_and_wildcard_namespace_are_uncoded_errors(
+        self, store: VariableStore
+    ) -> None:
+        with pytest.raises(ServerError, match=r"^variables are limited to 64KiB in total size$"):
             store.upsert("default", "p", {"k": "v" * 65536}, cas=None, caller=MANAGEMENT)
+        with pytest.raises(ServerError, match=r'^can not target wildcard \("\*"\)namespace$'):
+            store.upsert("*", "p", {"k": "v"}, cas=None, caller=MANAGEMENT)
+        assert store.items == {}
 
     def test_delete(self, store: VariableStore) -> None:
         _, index = store.upsert("default", "p", {"A": "1"}, cas=None, caller=MANAGEMENT)
