@@ -126,13 +126,13 @@ class Authorizer:
         try:
             data = await call("POST", path, f"Bearer {self.app_jwt()}")
         except GitHubError as error:
-            if error.status == 404:  # uninstalled, perhaps installed again under a new id
-                self._installation_ids = {
-                    key: known
-                    for key, known in self._installation_ids.items()
-                    if known != installation_id
-                }
-                error.retryable = True  # the retry looks the installation up again
+            # Uninstalled, perhaps installed again under a new id: an id this process looked up
+            # is forgotten, and the retry looks the installation up again.
+            known = self._installation_ids
+            kept = {key: found for key, found in known.items() if found != installation_id}
+            if error.status == 404 and len(kept) < len(known):
+                self._installation_ids = kept
+                error.retryable = True
             raise
         token, expires_at = token_and_expiry(data, path)
         return _Cached(token, expires_at)

@@ -332,6 +332,15 @@ class TestAppAuth:
         assert lookup.call_count == 2
         assert jit.calls.last.request.headers["Authorization"] == "Bearer ghs_888"
 
+    async def test_a_gone_installation_named_by_the_payload_is_not_retried(
+        self, router: respx.Router, clock: Clock, pem: str
+    ) -> None:
+        router.post("/app/installations/777/access_tokens").respond(404, json={"message": "x"})
+        github = port(router, AppAuth("12345", pem), clock)
+        with pytest.raises(GitHubError) as caught:
+            await github.generate_jitconfig("octo", "hello", JIT_BODY, installation_id=777)
+        assert (caught.value.status, caught.value.retryable) == (404, False)
+
 
 class TestCheck:
     async def test_pat_uses_rate_limit(self, router: respx.Router, clock: Clock) -> None:
