@@ -174,7 +174,7 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
         """The App behind a verified JWT: its id, its owner (the token's user) and how many
         accounts it is installed on (every account that owns a repository)."""
         with self.lock:
-            installed = {id(r.owner) for r in self.repos.values()}
+            installed = {r.owner.id for r in self.repos.values()}
             return self.settings["app_id"], self.user, len(installed)
 
     def get_repo_installation(self, owner: str, repo: str) -> tuple[int, Account]:

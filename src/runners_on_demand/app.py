@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -24,20 +22,18 @@ from starlette.types import Receive, Scope, Send
 from runners_on_demand.backoff import Backoff
 from runners_on_demand.config import Settings
 from runners_on_demand.dispatch_process import DispatchProcess
-from runners_on_demand.errors import ConfigError, UpstreamError
+from runners_on_demand.errors import ConfigError
+from runners_on_demand.http_answers import ERROR_HANDLERS, PROBE_TIMEOUT, probe
 from runners_on_demand.intake_first import IntakeFirst
 from runners_on_demand.metrics import CONTENT_TYPE, Metrics
 from runners_on_demand.pipeline import Pipeline
 from runners_on_demand.ports import GitHubPort, NomadPort
 from runners_on_demand.token_check import TokenCheck, TokenStatus, check_token, needs_of
-from runners_on_demand.webhook_edge import WebhookEdge, error_body
+from runners_on_demand.webhook_edge import WebhookEdge
 from runners_on_demand.wiring import build, clients
 
-log = logging.getLogger(__name__)
-
-# How long /readyz waits for each upstream, and how long its answer is reused: the endpoint is
-# unauthenticated, and each probe costs one GitHub and one Nomad call.
-PROBE_TIMEOUT = 5.0
+# How long /readyz reuses its answer: the endpoint is unauthenticated, and each probe costs one
+# GitHub and one Nomad call.
 READY_CACHE_SECONDS = 5.0
 
 
@@ -117,7 +113,7 @@ def create_app(
             Route("/readyz", routes.readyz, methods=["GET"]),
             Route("/metrics", routes.metrics, methods=["GET"]),
         ],
-        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        exception_handlers=dict(ERROR_HANDLERS),
         lifespan=lifespan,
     )
     app.state.pipeline = pipeline
@@ -140,18 +136,6 @@ class _App(Starlette):
             await self._webhook(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """404, 405 and the like, with the one-line JSON error body every answer here has."""
-    assert isinstance(exc, HTTPException)
-    return Response(error_body(exc.detail), exc.status_code, media_type="application/json")
-
-
-async def _server_error(request: Request, exc: Exception) -> Response:
-    """A bug's 500 in one line of JSON; the server logs the traceback, the caller never sees it."""
-    body = error_body("internal error; see the dispatcher's log")
-    return Response(body, 500, media_type="application/json")
 
 
 class _Routes:
@@ -184,7 +168,7 @@ class _Routes:
             now = self._pipeline.monotonic()
             if self._ready is None or now - self._ready[0] >= READY_CACHE_SECONDS:
                 nomad, github, token = await asyncio.gather(
-                    _probe(self._nomad.health()), _probe(self._github.check()), self._token()
+                    probe(self._nomad.health()), probe(self._github.check()), self._token()
                 )
                 body = {"nomad": nomad, "github": github, "nomad_token": token.line}
                 ready = nomad == "ok" and github == "ok" and token.ready
@@ -203,17 +187,3 @@ class _Routes:
     async def metrics(self, request: Request) -> Response:
         """Prometheus text exposition of this instance's registry."""
         return Response(self._metrics.render(), media_type=CONTENT_TYPE)
-
-
-async def _probe(check: Awaitable[None]) -> str:
-    """The word ok, or one line saying why not."""
-    try:
-        await asyncio.wait_for(check, PROBE_TIMEOUT)
-    except UpstreamError as error:
-        return str(error)
-    except TimeoutError:
-        return f"no answer within {PROBE_TIMEOUT:.0f}s"
-    except Exception:  # a bug, or a credential that cannot even be used: not ready, and why
-        log.exception("readiness probe failed")
-        return "unexpected error; see the dispatcher's log"
-    return "ok"

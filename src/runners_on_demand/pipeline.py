@@ -114,8 +114,7 @@ class Pipeline:
         ]
 
     async def stop(self) -> None:
-        """Refuse new work, let the workers finish what is queued and the removals under way
-        (within the grace), stop."""
+        """Refuse new work; within the grace, finish what is queued, then the removals begun."""
         self._accepting = False
         timeout = self._settings.shutdown_grace_seconds
         try:
@@ -222,9 +221,11 @@ class Pipeline:
             pending = await self._line.get()
             try:
                 outcome = await self._carry_out(pending)
-            except GitHubRateLimited as limited:  # not carried out: held, still pending
-                self._hold(pending, limited)
-                continue
+            except GitHubRateLimited as limited:  # not carried out: held, still pending...
+                if pending.start.runner_name not in self._unwanted:
+                    self._hold(pending, limited)
+                    continue
+                outcome = Outcome.WITHDRAWN  # ...unless its job ended meanwhile
             except DispatchProcessFailed as error:  # its own log has the traceback, if any
                 log.error("runner %s: %s", pending.start.runner_name, error)
                 outcome = Outcome.ERROR

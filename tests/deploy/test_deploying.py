@@ -7,7 +7,6 @@ made `nomad job run` succeed without `-var image` (item 1), and the ACL commands
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,42 +22,20 @@ from simulator.harness.readme_deploy import commands
 from simulator.harness.waiting import wait_for
 from simulator.nomad import NomadEmulator
 from simulator.nomad.drivers import InProcessDriver, TaskContext
+from tests.deploy.specs import (
+    DEPLOY,
+    ROOT,
+    TLS,
+    assert_tls_files,
+    pem_templates_are_the_images_users,
+    read_text,
+    tls_items,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy" / "nomad"
 ROD_SPEC = (DEPLOY / "rod.nomad.hcl").read_text()
 ADMIN = {"X-Nomad-Token": "management"}
 # What an operator's secrets may look like: `#`, both quotes, a newline, a backslash, `<&>`.
 AWKWARD = "s#3 \"cr'et\\ <&>\nsecond line"
-# TLS to Nomad: Variable items holding PEM text, which rod reads from the files they name.
-TLS = ("NOMAD_CACERT", "NOMAD_CLIENT_CERT", "NOMAD_CLIENT_KEY")
-
-
-def pem_templates_are_the_images_users(job: dict[str, Any]) -> None:
-    """Every PEM the task gets is 0400 and owned by the Dockerfile's USER of stage `rod`."""
-    (task,) = job["TaskGroups"][0]["Tasks"]
-    pems = {t["DestPath"]: t for t in task["Templates"] if t["DestPath"].endswith(".pem")}
-    assert set(pems) == {"secrets/github-app.pem", *(f"secrets/{k.lower()}.pem" for k in TLS)}
-    user = re.search(
-        r"FROM base AS rod\n(?:.*\n)*?USER (\d+):(\d+)", (ROOT / "Dockerfile").read_text()
-    )
-    assert user is not None
-    for pem in pems.values():
-        assert (pem["Uid"], pem["Gid"]) == (int(user.group(1)), int(user.group(2)))
-        assert pem["Perms"] == "0400"
-
-
-def tls_items() -> dict[str, str]:
-    return {key: f"-----BEGIN {key}-----\n{key.lower()}\n-----END-----\n" for key in TLS}
-
-
-def assert_tls_files(env: dict[str, str], settings: Settings) -> None:
-    """Each TLS variable names a file in the task's secrets/ holding its item, never the PEM."""
-    for key, pem in tls_items().items():
-        path = Path(getattr(settings, key.lower()))
-        assert path.parent == Path(env["NOMAD_SECRETS_DIR"])
-        assert path.read_text() == pem
-        assert pem not in env.values()
 
 
 def command(prefix: str) -> list[str]:
@@ -128,7 +105,7 @@ def run_rod_job(client: httpx.Client, items: dict[str, str]) -> None:
 
 def settings_of(start: dict[str, Any]) -> Settings:
     """What `rod serve --config $NOMAD_TASK_DIR/rod.toml` loads from that environment."""
-    return load_settings(start["env"], start["toml"], read_file=lambda p: Path(p).read_text())
+    return load_settings(start["env"], start["toml"], read_file=read_text)
 
 
 def wait_for_starts(started: list[dict[str, Any]], count: int) -> None:

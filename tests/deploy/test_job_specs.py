@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 
 from runners_on_demand.contract import DispatchRequest, build_dispatch
@@ -20,21 +19,7 @@ from runners_on_demand.decision import Policy, StartRunner, decide
 from runners_on_demand.delivery import WorkflowJobEvent, parse_delivery
 from simulator.emit import Target, build_delivery, workflow_job_payload
 from simulator.github.webhooks import Hook
-
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "nomad"
-
-
-def load(name: str) -> dict[str, Any]:
-    """A job spec as python-hcl2 reads it (HCL's own syntax, before variables are applied)."""
-    with (DEPLOY / name).open() as handle:
-        spec: dict[str, Any] = hcl2.load(handle)
-    return spec
-
-
-def job_body(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    (job,) = spec["job"]
-    ((name, body),) = job.items()
-    return name, body
+from tests.deploy.specs import dockerfile_entrypoint, job_body, load
 
 
 def variable_default(spec: dict[str, Any], name: str) -> Any:
@@ -42,15 +27,6 @@ def variable_default(spec: dict[str, Any], name: str) -> Any:
         if name in block:
             return block[name]["default"]
     raise KeyError(name)
-
-
-def dockerfile_entrypoint(stage: str) -> list[str]:
-    """The exec-form ENTRYPOINT of the Dockerfile's stage `stage`."""
-    dockerfile = (DEPLOY.parents[1] / "Dockerfile").read_text()
-    body = dockerfile.split(f" AS {stage}\n", 1)[1].split("\nFROM ", 1)[0]
-    (line,) = [line for line in body.splitlines() if line.startswith("ENTRYPOINT ")]
-    words: list[str] = json.loads(line.removeprefix("ENTRYPOINT "))
-    return words
 
 
 def template_literal(text: str) -> str:

@@ -17,15 +17,19 @@ from runners_on_demand.listen.settings import listen_problems
 from simulator.harness.waiting import wait_for
 from simulator.nomad import NomadEmulator
 from simulator.nomad.drivers import InProcessDriver, TaskContext
-from tests.deploy.test_deploying import (
+from tests.deploy.specs import (
+    DEPLOY,
+    ROOT,
     assert_tls_files,
+    dockerfile_entrypoint,
+    job_body,
+    load,
     pem_templates_are_the_images_users,
+    read_text,
     tls_items,
 )
-from tests.deploy.test_job_specs import dockerfile_entrypoint, job_body, load
 
-ROOT = Path(__file__).resolve().parents[2]
-SPEC = (ROOT / "deploy" / "nomad" / "listen.nomad.hcl").read_text()
+SPEC = (DEPLOY / "listen.nomad.hcl").read_text()
 ADMIN = {"X-Nomad-Token": "management"}
 CONFIG = """\
 [listen]
@@ -55,10 +59,6 @@ def nomad() -> Iterator[tuple[httpx.Client, list[dict[str, Any]]]]:
     )
     with emulator, httpx.Client(base_url=emulator.url, headers=ADMIN, timeout=10) as client:
         yield client, started
-
-
-def read_text(path: str) -> str:
-    return Path(path).read_text()
 
 
 def parse(client: httpx.Client, variables: str) -> httpx.Response:

@@ -425,7 +425,7 @@ class TestOtherEndpoints:
             r.github.get("/rate_limit").mock(side_effect=RuntimeError("a bug"))
             response = await r.client.get("/readyz")
         assert response.status_code == 503
-        assert response.json()["github"] == "unexpected error; see the dispatcher's log"
+        assert response.json()["github"] == "unexpected error; see the log"
         assert "readiness probe failed" in caplog.text and "a bug" in caplog.text
 
     async def test_a_bug_is_a_one_line_500(self) -> None:
@@ -435,7 +435,7 @@ class TestOtherEndpoints:
             async with httpx.AsyncClient(transport=transport, base_url="http://rod.test") as c:
                 response = await c.get("/metrics")
         assert response.status_code == 500
-        assert one_line_error(response) == "internal error; see the dispatcher's log"
+        assert one_line_error(response) == "internal error; see the log"
 
     async def test_metrics(self) -> None:
         body, headers = delivery({}, event="ping")

@@ -20,7 +20,7 @@ from runners_on_demand.config import CredentialMode, ServerSettings
 from runners_on_demand.contract import JitConfig
 from runners_on_demand.credentials import GitHubCredentials
 from runners_on_demand.decision import Ignore, IgnoreReason, Policy, Pool, StartRunner, decide
-from runners_on_demand.errors import NomadError
+from runners_on_demand.errors import GitHubRateLimited, NomadError
 from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.observed import Runner
@@ -605,23 +605,37 @@ async def dispatched(runner: Runner) -> tuple[FakeGitHub, FakeNomad, Pipeline]:
 
 
 class SlowJitGitHub(FakeGitHub):
-    """generate-jitconfig waits for `release`; GitHub then lists the runner (offline, id 9)."""
+    """generate-jitconfig waits for `release`; GitHub then lists the runner (offline, id 9), or
+    answers with `limited`."""
 
     def __init__(self) -> None:
         super().__init__()
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
+        self.limited: GitHubRateLimited | None = None  # raised once released, when set
 
     async def generate_jitconfig(
         self, owner: str, repo: str | None, body: Mapping[str, Any], **options: Any
     ) -> JitConfig | RunnerExists:
         self.entered.set()
         await self.release.wait()
+        if self.limited is not None:
+            raise self.limited
         made = await super().generate_jitconfig(owner, repo, body, **options)
         self.runners.setdefault("octo/hello", []).append(
             Runner("octo/hello", 9, str(body["name"]), "offline", False)
         )
         return made
+
+
+async def ended_in_hand(github: SlowJitGitHub, nomad: FakeNomad) -> Pipeline:
+    """A pipeline whose worker waits on GitHub for job 42's runner when the job ends."""
+    made = fakes_pipeline(github, nomad)
+    made.start()
+    made.offer(EVENT, received_at=0.0)
+    await asyncio.wait_for(github.entered.wait(), 5)
+    made.offer(ended(), received_at=0.0)
+    return made
 
 
 class TestEndedJobs:
@@ -707,16 +721,25 @@ class TestEndedJobs:
         # The `completed` comes while a worker waits on GitHub for the runner's JIT config (a
         # pacer slot, a slow answer): nothing to withdraw yet, nothing dispatched yet.
         github, nomad = SlowJitGitHub(), FakeNomad()
-        made = fakes_pipeline(github, nomad)
-        made.start()
-        made.offer(EVENT, received_at=0.0)
-        await asyncio.wait_for(github.entered.wait(), 5)
-        made.offer(ended(), received_at=0.0)
+        made = await ended_in_hand(github, nomad)
         github.release.set()
         await made.stop()
         assert nomad.dispatched, "the runner reached Nomad"
         assert ("delete_runner", 9) in github.calls
         assert nomad.calls[-1] == ("stop_job", "github-runner/dispatch-x")
+
+    async def test_its_runner_with_a_worker_is_withdrawn_when_github_then_says_wait(
+        self,
+    ) -> None:
+        # Its job ended while GitHub's pacer held the call; then the rate limit is spent: the
+        # runner is not held for after the reset, only to be made and removed then.
+        github, nomad = SlowJitGitHub(), FakeNomad()
+        made = await ended_in_hand(github, nomad)
+        github.limited = GitHubRateLimited("spent", status=403, retry_after=3600)
+        github.release.set()
+        await asyncio.wait_for(made.join(), 5)  # nothing held
+        await made.stop()
+        assert nomad.calls == [] and made.in_flight() == []
 
     async def test_a_runner_of_its_labels_still_waiting_goes_instead_of_the_one_in_hand(
         self,

@@ -8,7 +8,7 @@ it has less than a minute left (its `exp`, read unverified) and after a 401. Adm
 Like go-retryablehttp ([S] common_client.go) every call is tried up to 5 times on no answer, 429
 and 5xx except 501, waiting 1 s * 2^n (at most 30 s) or the integer `Retry-After`. The REST
 calls' errors (registration and installation tokens, the runner listing) are built as the REST
-adapter builds them (`ports.github.rest_error`): a spent primary or secondary rate limit (403 or
+adapter builds them (`ports.github.rest_object`): a spent primary or secondary rate limit (403 or
 429) is `GitHubRateLimited` with the seconds to wait, which `Listener` waits out. No token is
 ever logged or put in an error message.
 """
@@ -40,7 +40,7 @@ from runners_on_demand.listen.protocol import (
 )
 from runners_on_demand.listen.scope import Scope
 from runners_on_demand.observed import Runner, runner_from_rest
-from runners_on_demand.ports.github import BASE_HEADERS, rest_error
+from runners_on_demand.ports.github import BASE_HEADERS, rest_object
 from runners_on_demand.ports.github_auth import Authorizer, GitHubAuth
 
 __all__ = ["RunnerRef", "ScaleSetClient"]
@@ -104,7 +104,7 @@ class ScaleSetClient:
                 break
             headers = {**BASE_HEADERS, "Authorization": await self._authorization()}
             response = await self._send("GET", url, headers, params=params)
-            data = _rest_object(response, "GitHub GET actions/runners", self._clock())
+            data = rest_object(response, "GitHub GET actions/runners", self._clock())
             found += [
                 runner
                 for item in data.get("runners") or ()
@@ -119,7 +119,7 @@ class ScaleSetClient:
         """One REST call (also the App's installation-token calls, see github_auth.Authorizer)."""
         headers = {**BASE_HEADERS, "Authorization": authorization}
         response = await self._send(method, f"{self.scope.api_url}{path}", headers)
-        return _rest_object(response, f"GitHub {method} {path}", self._clock())
+        return rest_object(response, f"GitHub {method} {path}", self._clock())
 
     async def _authorization(self) -> str:
         """The PAT, or an installation token of the App on this scope."""
@@ -353,18 +353,3 @@ class ScaleSetClient:
         return error_of(
             where, response.status_code, response.content, response.headers.get("retry-after")
         )
-
-
-def _rest_object(response: httpx.Response, where: str, now: float) -> dict[str, Any]:
-    """A REST answer's JSON object, or the REST adapter's error for it (rate limits included)."""
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if response.is_success and isinstance(data, dict):
-        return data
-    status = response.status_code
-    if response.is_success:
-        raise GitHubError(f"{where}: {status} not a JSON object", status=status, retryable=False)
-    # A 403/429 rate limit is GitHubRateLimited with its wait, as for every other REST call.
-    raise rest_error(response, where, now)

@@ -28,7 +28,8 @@ from starlette.routing import Route
 from runners_on_demand.backoff import Retrier
 from runners_on_demand.carrier import LocalCarrier
 from runners_on_demand.config import Settings
-from runners_on_demand.errors import ConfigError, UpstreamError
+from runners_on_demand.errors import ConfigError
+from runners_on_demand.http_answers import ERROR_HANDLERS, probe
 from runners_on_demand.listen.client import ScaleSetClient
 from runners_on_demand.listen.credentials import ScaleSetCredentials
 from runners_on_demand.listen.loop import Listener
@@ -38,14 +39,11 @@ from runners_on_demand.listen.scope import parse_config_url
 from runners_on_demand.listen.settings import listen_pool, listen_problems
 from runners_on_demand.metrics import CONTENT_TYPE, Metrics
 from runners_on_demand.pipeline import Pipeline
-from runners_on_demand.ports import NomadPort
 from runners_on_demand.wiring import clients, github_auth, nomad_port
 
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
-
-PROBE_TIMEOUT = 5.0  # seconds /readyz waits for Nomad
 
 
 def create_app(
@@ -129,7 +127,7 @@ def create_app(
 
     async def readyz(request: Request) -> Response:
         """Readiness: a session, an answering message queue, and Nomad."""
-        body: dict[str, Any] = {**listener.health(), "nomad": await _probe(nomad)}
+        body: dict[str, Any] = {**listener.health(), "nomad": await probe(nomad.health())}
         ready = all(value == "ok" for value in body.values())
         return JSONResponse(body, status_code=200 if ready else 503)
 
@@ -143,6 +141,7 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),
         ],
+        exception_handlers=dict(ERROR_HANDLERS),
         lifespan=lifespan,
     )
     app.state.listener = listener
@@ -155,14 +154,3 @@ def _report_end(task: asyncio.Task[None]) -> None:
     """A listener that ends by itself is a bug: say so (/healthz turns 503)."""
     if not task.cancelled() and task.exception() is not None:
         log.error("listener: stopped by an unexpected error", exc_info=task.exception())
-
-
-async def _probe(nomad: NomadPort) -> str:
-    """The word ok, or one line saying why not."""
-    try:
-        await asyncio.wait_for(nomad.health(), PROBE_TIMEOUT)
-    except UpstreamError as error:
-        return str(error)
-    except TimeoutError:
-        return f"no answer within {PROBE_TIMEOUT:.0f}s"
-    return "ok"

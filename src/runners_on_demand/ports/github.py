@@ -40,7 +40,7 @@ from runners_on_demand.ports.github_pacing import Pacer
 from runners_on_demand.ports.protocols import Removal, RunnerExists
 from runners_on_demand.scope import RunnerScope
 
-__all__ = ["GitHubHttp", "rest_error"]
+__all__ = ["GitHubHttp", "rest_object"]
 
 # https://docs.github.com/en/rest/about-the-rest-api/api-versions (pinned; 2026-03-10 breaks things)
 BASE_HEADERS = {
@@ -180,7 +180,7 @@ class GitHubHttp(MoreCalls):
         answers = {204: Removal.REMOVED, 404: Removal.GONE, 422: Removal.BUSY}
         if response.status_code in answers:
             return answers[response.status_code]
-        raise rest_error(response, f"GitHub DELETE {path}", self._clock())
+        raise _error(response, f"GitHub DELETE {path}", self._clock())
 
     async def check(self) -> None:
         """Raise GitHubError unless GitHub answers and accepts our credentials (`/readyz`)."""
@@ -202,7 +202,7 @@ class GitHubHttp(MoreCalls):
     def _answer(self, method: str, path: str, response: httpx.Response) -> Any:
         """A 2xx answer's JSON (None when empty), or a GitHubError."""
         if not response.is_success:
-            raise rest_error(response, f"GitHub {method} {path}", self._clock())
+            raise _error(response, f"GitHub {method} {path}", self._clock())
         return _json(response, f"GitHub {method} {path}") if response.content else None
 
     async def _call(
@@ -211,12 +211,12 @@ class GitHubHttp(MoreCalls):
         """One request; a 2xx JSON object back, or a GitHubError."""
         had_installation_token = self._authorizer.holds_installation_token
         response = await self._send(method, path, authorization, json=json, gated=gated)
-        if response.is_success:
-            return _object(response, f"GitHub {method} {path}")
-        failure = rest_error(response, f"GitHub {method} {path}", self._clock())
-        if failure.status == 401 and had_installation_token:
-            failure.retryable = True  # `_send` dropped the token: the retry fetches a new one
-        raise failure
+        try:
+            return rest_object(response, f"GitHub {method} {path}", self._clock())
+        except GitHubError as failure:
+            if failure.status == 401 and had_installation_token:
+                failure.retryable = True  # `_send` dropped the token: the retry fetches a new one
+            raise
 
     async def _list(
         self,
@@ -258,7 +258,7 @@ class GitHubHttp(MoreCalls):
             self._etags.move_to_end(key)
             return cached[1], cached[2]
         if not response.is_success:
-            raise rest_error(response, f"GitHub GET {url}", self._clock())
+            raise _error(response, f"GitHub GET {url}", self._clock())
         data = _json(response, f"GitHub GET {url}")
         following = response.links.get("next", {}).get("url")
         if following and httpx.URL(following).host != self._client.base_url.host:
@@ -307,12 +307,19 @@ class GitHubHttp(MoreCalls):
             self.rate_limit_remaining = int(remaining)
         self.gate.observe(key, response.headers)
         if response.status_code in (403, 429):
-            refusal = rest_error(response, f"GitHub {method} {url}", self._clock())
+            refusal = _error(response, f"GitHub {method} {url}", self._clock())
             if isinstance(refusal, GitHubRateLimited):
                 self.gate.pause(key, self._clock() + refusal.retry_after, "rate limit answer")
         if response.status_code == 401:
             self._authorizer.forget_installation_tokens()  # expired or revoked early
         return response
+
+
+def rest_object(response: httpx.Response, where: str, now: float) -> dict[str, Any]:
+    """A 2xx answer's JSON object, or the GitHubError for the answer (`_error`)."""
+    if not response.is_success:
+        raise _error(response, where, now)
+    return _object(response, where)
 
 
 def _object(response: httpx.Response, where: str) -> dict[str, Any]:
@@ -340,7 +347,7 @@ def _field(data: Any, key: str | None) -> list[Any]:
     return found if isinstance(found, list) else []
 
 
-def rest_error(response: httpx.Response, where: str, now: float) -> GitHubError:
+def _error(response: httpx.Response, where: str, now: float) -> GitHubError:
     """GitHub's `{message}` as a GitHubError; 403/429 rate limits as GitHubRateLimited."""
     # https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#exceeding-the-rate-limit
     status = response.status_code

@@ -255,7 +255,10 @@ class Reconciler:
         earlier_jobs = await reads.jobs()
         runners = await reads.runners(self._runner_scopes())
         jobs = await reads.jobs()
-        credentials = await self._credentials()
+        try:
+            credentials = await self._credentials()  # ages depend on them: no plan without
+        except UpstreamError as error:
+            return None, [f"Nomad: {error}"], 0.0
         for job in (*earlier_jobs, *jobs):
             self.repos.saw(job.event.repo_full_name)  # a queued job keeps its repository served
         observed = reads.observed()
@@ -327,13 +330,10 @@ class Reconciler:
         return Outcome(action, ActionResult.RETIRED, ", ".join(done) or "nothing left")
 
     async def _credentials(self) -> list[VariableMeta]:
-        """The runner credential Variables of every pool's job; a job's that fail are left out."""
+        """The runner credential Variables of every pool's job."""
         found: list[VariableMeta] = []
         for parent in sorted({pool.nomad_job for pool in self.policy.decision.pools}):
-            try:
-                found += await self._nomad.list_variables(credentials_prefix(parent))
-            except UpstreamError as error:
-                log.warning("reconcile: credential Variables of %s: %s", parent, error)
+            found += await self._nomad.list_variables(credentials_prefix(parent))
         return found
 
     async def _stored(self, observation: Observation, retired: set[str]) -> list[Outcome]:

@@ -57,6 +57,7 @@ from runners_on_demand.reconcile.model import (
     Retire,
     RetireReason,
 )
+from runners_on_demand.reconcile.stored import to_resume
 from runners_on_demand.reconcile.units import JobKey, LabelKey, Unit, Verdict, assess, join_units
 
 __all__ = [
@@ -95,6 +96,8 @@ def plan(observation: Observation, policy: ReconcilePolicy) -> Plan:
         job: key for listing in (before, demand) for key, jobs in listing.items() for job in jobs
     }
     units = join_units(observation, policy.decision, queued_labels)
+    # Childless runners the stored credentials will dispatch again: idle, not retired.
+    resumed = {a.start.runner_name for a in to_resume(observation.credentials, observation, policy)}
     tries: dict[tuple[str, JobKey], int] = {}  # (scope, job) -> highest retry seen
     for unit in units.values():
         tries[unit.repo, unit.job] = max(unit.retry, tries.get((unit.repo, unit.job), -1))
@@ -103,8 +106,8 @@ def plan(observation: Observation, policy: ReconcilePolicy) -> Plan:
     busy = 0
     for unit in sorted(units.values(), key=lambda u: (u.repo, u.name)):
         verdict = assess(unit, policy)
-        if verdict is RetireReason.NO_NOMAD_JOB and unit.stored and unit.job in queued_labels:
-            verdict = Verdict.IDLE  # its stored credential is dispatched again (stored.py)
+        if verdict is RetireReason.NO_NOMAD_JOB and unit.name in resumed:
+            verdict = Verdict.IDLE
         elif isinstance(verdict, RetireReason) and _last_record(unit, queued_labels, tries, policy):
             verdict = Verdict.KEEP
         if verdict is Verdict.BUSY:

@@ -44,7 +44,6 @@ class Unit:
     age: float  # since its child's SubmitTime, else its Variable's ModifyTime, else first seen
     key: LabelKey  # the label set it serves
     in_flight: bool  # a dispatch of this process holds its credential
-    stored: bool = False  # its credential Variable exists
 
     @property
     def online(self) -> bool:
@@ -104,7 +103,6 @@ def join_units(
             age=0.0 if born is None else observation.now - born,
             key=_unit_key(where[0], job, child, runner, queued),
             in_flight=where in in_flight,
-            stored=where[1] in stored,
         )
     return units
 

@@ -129,7 +129,6 @@ class TestRun:
         assert "the service sent no statistics" in made.problem
         (scale_set,) = control(github, "GET", "scalesets")
         assert scale_set["sessions"] == []  # deleted: the next one meets no 409
-        assert made.fleet is not None and made.fleet.statistics.assigned == 0
 
     @pytest.mark.parametrize("stripped", [("GET", "/message")], indirect=True)
     async def test_a_message_without_statistics_is_never_acknowledged(

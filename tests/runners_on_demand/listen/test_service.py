@@ -110,6 +110,8 @@ class TestServing:
             await eventually("a session", lambda: session_held(github), bool)
             ready = await client.get("/readyz")
             assert ready.json() == {"session": "ok", "queue": "ok", "nomad": "ok"}
+            missing = await client.get("/nope")  # errors in one line of JSON, as rod serve's
+            assert (missing.status_code, missing.json()) == (404, {"error": "Not Found"})
             job_ids = [queue_job(github, ["rod"], name=f"job-{n}") for n in range(3)]
             for job_id in job_ids:
                 done = await eventually(

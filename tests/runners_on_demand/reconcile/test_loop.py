@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 
 from runners_on_demand.decision import Policy, StartRunner, decide
-from runners_on_demand.errors import GitHubError, GitHubRateLimited
+from runners_on_demand.errors import GitHubError, GitHubRateLimited, NomadError
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.observed import MANAGED_BY, Child, QueuedJob, Runner, queued_job_from_rest
 from runners_on_demand.pipeline import Admission, Pipeline
@@ -193,6 +193,23 @@ class TestTick:
         assert report.plan is None and report.outcomes == ()
         assert report.problems == ("Nomad: Nomad GET /v1/jobs: ConnectError",)
         assert github.calls == [] and dispatcher.depth == 0
+
+    async def test_when_the_credential_variables_cannot_be_read_nothing_is_done(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        # Childless runners are dated by their Variables: no plan on a guess.
+        github.jobs[REPO] = [queued(7)]
+        github.runners[REPO] = [runner(8)]
+
+        async def broken(prefix: str) -> list[VariableMeta]:
+            raise NomadError("Nomad GET /v1/vars: ConnectError")
+
+        nomad.list_variables = broken  # type: ignore[method-assign]
+        made, dispatcher = reconciler(github, nomad, clock)
+        report = await made.tick()
+        assert report.plan is None and report.outcomes == ()
+        assert report.problems == ("Nomad: Nomad GET /v1/vars: ConnectError",)
+        assert dispatcher.depth == 0 and "delete_runner" not in [c for c, _ in github.calls]
 
     async def test_a_repository_github_would_not_list_is_left_alone(
         self, github: FakeGitHub, nomad: FakeNomad, clock: Clock

@@ -21,6 +21,7 @@ from runners_on_demand.observed import (
     queued_job_from_rest,
     runner_from_rest,
 )
+from runners_on_demand.ports.protocols import VariableMeta
 from runners_on_demand.reconcile.plan import (
     InFlight,
     MakeRunner,
@@ -606,6 +607,17 @@ class TestPlan:
         # `rod reconcile --once` cannot know how long such a runner has existed.
         world = observe([job(J)], [], [runner(J, status="offline")])
         assert plan(world, POLICY).actions == ()
+
+    def test_a_childless_runner_is_dated_by_its_credential_and_kept_while_it_resumes(
+        self,
+    ) -> None:
+        # No memory of first sight (`--once`): the Variable's ModifyTime dates the runner. While
+        # its job is queued, stored.to_resume dispatches it again: not retired, no new runner.
+        stored = VariableMeta(f"nomad/jobs/github-runner/credentials/{name(J)}", 3, NOW - OLD)
+        queued = dataclasses.replace(observe([job(J)], [], [runner(J)]), credentials=(stored,))
+        assert plan(queued, POLICY).actions == ()
+        ended = dataclasses.replace(observe([], [], [runner(J)]), credentials=(stored,))
+        assert summary(plan(ended, POLICY)) == {retire(None, runner(J))}
 
     def test_the_report_counts_demand_idle_and_busy(self) -> None:
         world = observe(

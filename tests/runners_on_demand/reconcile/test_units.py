@@ -84,14 +84,14 @@ class TestJoinUnits:
     def test_a_childless_runner_ages_from_when_it_was_first_seen(self) -> None:
         world = observe(runners=(runner(),), first_seen={"rod-7-1": NOW - 42})
         (unit,) = join_units(world, POLICY.decision, {}).values()
-        assert unit.age == 42 and unit.child is None and not unit.stored
+        assert unit.age == 42 and unit.child is None
 
     def test_a_childless_runner_with_a_stored_credential_ages_from_its_variable(self) -> None:
         # The Variable's ModifyTime outlives the process: `rod reconcile --once` reads it too.
         stored = VariableMeta("nomad/jobs/github-runner/credentials/rod-7-1", 3, NOW - 600)
         world = observe(runners=(runner(),), first_seen={"rod-7-1": NOW}, credentials=(stored,))
         (unit,) = join_units(world, POLICY.decision, {}).values()
-        assert unit.age == 600 and unit.stored
+        assert unit.age == 600
 
     def test_a_runner_in_flight_here_is_marked(self) -> None:
         world = observe(
