@@ -12,8 +12,10 @@ poll        GET message (lastMessageId, X-ScaleSetMaxCapacity); 202 = nothing ne
             as old ARC did), then follow its entries and scale; a message the protocol
             refuses (e.g. without statistics: [S] parseMessage) is never acknowledged, and
             the listener gives its session up and sets up again, as [S] Run ends on it
-scale       after each message and each 202: scaling.py makes and retires runners
-sweep       at each session and every sweep interval (scaling.py)
+scale       after each message and each 202: scaling.py makes and retires runners (a REST
+            rate limit stops it, and the loop waits as GitHub asked)
+sweep       at each session and every sweep interval (scaling.py); after a rate limit, not
+            before GitHub's wait is over
 stop        the poll in flight is dropped, the session deleted (`service.py` drains first)
 """
 
@@ -302,8 +304,10 @@ class Listener:
     # --- scaling ---------------------------------------------------------------------------------
 
     async def _sweep(self, fleet: Fleet) -> None:
+        """A sweep now; the next one an interval later, or once GitHub's rate limit allows."""
         self._next_sweep = self._clock() + self._settings.sweep_interval_seconds
-        await self._scaler.sweep(fleet)
+        wait = await self._scaler.sweep(fleet)
+        self._next_sweep = max(self._next_sweep, self._clock() + wait)
 
     def _require_fleet(self) -> Fleet:
         if self.fleet is None:

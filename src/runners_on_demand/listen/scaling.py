@@ -6,7 +6,9 @@ dispatch); each surplus runner is removed from GitHub (never a busy one: 400
 JobStillRunningException) and its Nomad child stopped. `Scaler.sweep` compares the scope's
 runners on GitHub with the pool's Nomad children: ours without a live child (made by a listener
 that died before dispatching them) are removed, and so are runners that never came online; last,
-the spent credential Variables of the fleet are destroyed (fleet.py).
+the spent credential Variables of the fleet are destroyed (fleet.py). A sweep stops at GitHub's
+first rate limit and says how long it asked to wait: "If you continue to make requests while you
+are rate limited, your integration may be banned" (docs.github.com, rate limits for the REST API).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from runners_on_demand.contract import credentials_prefix
 from runners_on_demand.decision import Pool, StartRunner
-from runners_on_demand.errors import UpstreamError
+from runners_on_demand.errors import GitHubRateLimited, UpstreamError
 from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
 from runners_on_demand.listen.client import ScaleSetClient
 from runners_on_demand.listen.fleet import Fleet, spent_credentials
@@ -156,12 +158,22 @@ class Scaler:
         self._metrics.retired.labels(reason=reason).inc()
         log.info("listener: retired runner %s (%s), stopped %s", name, reason, child.id)
 
-    async def sweep(self, fleet: Fleet) -> None:
+    async def sweep(self, fleet: Fleet) -> float:
         """Remove our runners no live child carries, and those that never came online; destroy
-        spent credential Variables."""
+        spent credential Variables. The seconds GitHub's rate limit asks to wait, else 0."""
+        try:
+            await self._sweep(fleet)
+        except GitHubRateLimited as limited:
+            log.warning("listener: sweep stopped: %s", limited)
+            return limited.retry_after
+        return 0.0
+
+    async def _sweep(self, fleet: Fleet) -> None:
         before = self._in_flight()
         try:
             runners = [r for r in await self._client.list_runners() if fleet.mine(r.name)]
+        except GitHubRateLimited:
+            raise
         except UpstreamError as error:
             log.warning(
                 "listener: cannot list the runners of %s: %s", self._client.scope.name, error
@@ -209,9 +221,12 @@ class Scaler:
 
 
 async def _guarded(step: Awaitable[Any]) -> Any:
-    """One clean-up step; a failure is logged and left for the next evaluation or sweep."""
+    """One clean-up step; a failure is logged and left for the next evaluation or sweep, but a
+    rate limit stops the steps after it (raised)."""
     try:
         return await step
+    except GitHubRateLimited:
+        raise
     except UpstreamError as error:
         log.warning("listener: %s", error)
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from runners_on_demand.listen.scaling import Scaler
 from runners_on_demand.listen.settings import ListenSettings
 from runners_on_demand.metrics import Metrics
 from simulator.github import GitHubEmulator
+from simulator.github.scaleset_host import ScaleSetSettings
 from tests.runners_on_demand.fakes import FakeGitHub, FakeNomad, pipeline
 from tests.runners_on_demand.listen.conftest import (
     REPO,
@@ -146,3 +148,43 @@ class TestRun:
         assert calls(github, "POST", "*/acquirejobs") == 0
         # The count stays the session's (one job available), not zeros.
         assert made.fleet is not None and made.fleet.statistics.available == 1
+
+
+class TestSweep:
+    async def test_a_rate_limited_sweep_waits_for_github_not_for_its_interval(
+        self, http: httpx.AsyncClient
+    ) -> None:
+        # One REST call allowed (the admin token's registration token); the sweep's runner
+        # listing then meets the spent limit, whose reset is an hour away. The listener's
+        # clock runs 10 s per reading, so each poll would be past a 1 s sweep interval.
+        ticks = iter(range(0, 10**9, 10))
+        held = ScaleSetSettings(poll_hold=0.3)
+        with GitHubEmulator(repos=[REPO], tokens=[TOKEN], rate_limit=1, scaleset=held) as github:
+            client = make_client(http, github)
+            nomad, metrics = FakeNomad(), ListenMetrics(Metrics())
+            settings = ListenSettings(url=f"{github.url}/{REPO}", sweep_interval_seconds=1)
+            scaler = Scaler(
+                client,
+                nomad,
+                pipeline(FakeGitHub(), nomad),
+                settings=settings,
+                pool=Policy().pools[0],
+                metrics=metrics,
+            )
+            listener = Listener(
+                client,
+                scaler,
+                ScaleSetCredentials(client, nomad),
+                settings=settings,
+                metrics=metrics,
+                owner="test-host",
+                clock=lambda: float(next(ticks)),
+            )
+            running = asyncio.ensure_future(listener.run())
+            while calls(github, "GET", "*/message") < 3:
+                await asyncio.sleep(0.05)
+            listener.stop()
+            await running
+            # [S] rate limits: "continuing to make requests while rate limited may result in
+            # the banning of your integration".
+            assert calls(github, "GET", "*/actions/runners") == 1
