@@ -157,7 +157,7 @@ class WebhookEdge:
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.strip().isdigit():
-                raise MalformedDelivery("Content-Length is not a number")
+                raise BadDelivery("Content-Length is not a number")  # unsigned: not "malformed"
             if int(declared) > cap:
                 raise BodyTooLarge(f"body of {int(declared)} bytes is over the {cap}-byte limit")
         chunks: list[bytes] = []
