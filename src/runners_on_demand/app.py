@@ -23,7 +23,13 @@ from runners_on_demand.backoff import Backoff
 from runners_on_demand.config import Settings
 from runners_on_demand.dispatch_process import DispatchProcess
 from runners_on_demand.errors import ConfigError
-from runners_on_demand.http_answers import ERROR_HANDLERS, PROBE_TIMEOUT, probe
+from runners_on_demand.http_answers import (
+    ERROR_HANDLERS,
+    PROBE_TIMEOUT,
+    READY_CACHE_SECONDS,
+    Reused,
+    probe,
+)
 from runners_on_demand.intake_first import IntakeFirst
 from runners_on_demand.metrics import CONTENT_TYPE, Metrics
 from runners_on_demand.pipeline import Pipeline
@@ -31,10 +37,6 @@ from runners_on_demand.ports import GitHubPort, NomadPort
 from runners_on_demand.token_check import TokenCheck, TokenStatus, check_token, needs_of
 from runners_on_demand.webhook_edge import WebhookEdge
 from runners_on_demand.wiring import build, clients
-
-# How long /readyz reuses its answer: the endpoint is unauthenticated, and each probe costs one
-# GitHub and one Nomad call.
-READY_CACHE_SECONDS = 5.0
 
 
 def create_app(
@@ -150,12 +152,11 @@ class _Routes:
         nomad: NomadPort,
     ) -> None:
         self._settings = settings
-        self._pipeline = pipeline
         self._metrics = metrics
         self._github = github
         self._nomad = nomad
-        self._ready: tuple[float, dict[str, Any], int] | None = None  # (when, body, status)
-        self._probing = asyncio.Lock()
+        # each probe costs one GitHub and one Nomad call
+        self._ready = Reused(self._probe, READY_CACHE_SECONDS, pipeline.monotonic)
 
     async def healthz(self, request: Request) -> Response:
         """Liveness: the process answers."""
@@ -164,17 +165,16 @@ class _Routes:
     async def readyz(self, request: Request) -> Response:
         """Readiness: Nomad and GitHub answer and NOMAD_TOKEN lacks nothing rod calls; one probe
         per few seconds, however often asked."""
-        async with self._probing:  # callers meanwhile wait for this probe's answer
-            now = self._pipeline.monotonic()
-            if self._ready is None or now - self._ready[0] >= READY_CACHE_SECONDS:
-                nomad, github, token = await asyncio.gather(
-                    probe(self._nomad.health()), probe(self._github.check()), self._token()
-                )
-                body = {"nomad": nomad, "github": github, "nomad_token": token.line}
-                ready = nomad == "ok" and github == "ok" and token.ready
-                self._ready = (now, body, 200 if ready else 503)
-            _, body, status = self._ready
-            return JSONResponse(body, status_code=status)
+        body, status = await self._ready()
+        return JSONResponse(body, status_code=status)
+
+    async def _probe(self) -> tuple[dict[str, Any], int]:
+        nomad, github, token = await asyncio.gather(
+            probe(self._nomad.health()), probe(self._github.check()), self._token()
+        )
+        body = {"nomad": nomad, "github": github, "nomad_token": token.line}
+        ready = nomad == "ok" and github == "ok" and token.ready
+        return body, 200 if ready else 503
 
     async def _token(self) -> TokenCheck:
         settings = self._settings

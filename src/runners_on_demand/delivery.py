@@ -88,11 +88,12 @@ def parse_delivery(
     # https://docs.github.com/webhooks/webhook-events-and-payloads#delivery-headers
     if not isinstance(headers, DeliveryHeaders):
         headers = DeliveryHeaders(headers.items())
-    lowered = headers.checked()
+    lowered = headers.checked("x-hub-")
     signature = lowered.get("x-hub-signature-256")
     if not signature and lowered.get("x-hub-signature"):
         raise SignatureMismatch("only a SHA-1 X-Hub-Signature was sent; X-Hub-Signature-256 needed")
     verify_signature(body, signature, secret=secret)
+    headers.checked()  # the other repeats, once signed: the edge then trusts X-GitHub-Event
     event = lowered.get("x-github-event", "").strip()
     if not event:
         raise MalformedDelivery("missing X-GitHub-Event header")
@@ -127,7 +128,7 @@ class DeliveryHeaders:
 
     def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
         self._values: dict[str, str] = {}
-        self._repeated: str | None = None
+        self._repeated: tuple[str, ...] = ()
         for name, value in pairs:
             key = name.lower()
             if key in _KEPT:
@@ -146,8 +147,8 @@ class DeliveryHeaders:
     def _keep(self, key: str, value: str) -> None:
         if key not in self._values:
             self._values[key] = value
-        elif key in _READ and self._repeated is None:
-            self._repeated = key
+        elif key in _READ and key not in self._repeated:
+            self._repeated += (key,)
 
     @overload
     def get(self, name: str) -> str | None: ...
@@ -157,13 +158,14 @@ class DeliveryHeaders:
         """The first value of `name` (lower case), or `default`."""
         return self._values.get(name, default)
 
-    def checked(self) -> dict[str, str]:
-        """Lower-case name -> value; a header read here that came twice is refused."""
-        key = self._repeated
-        if key is not None:
-            shown = "-".join(part.capitalize() for part in key.split("-"))
-            error = SignatureMismatch if key.startswith("x-hub-") else MalformedDelivery
-            raise error(f"{shown} header sent more than once")
+    def checked(self, prefix: str = "") -> dict[str, str]:
+        """Lower-case name -> value; a header read here (named `prefix`...) that came twice is
+        refused."""
+        for key in self._repeated:
+            if key.startswith(prefix):
+                shown = "-".join(part.capitalize() for part in key.split("-"))
+                error = SignatureMismatch if key.startswith("x-hub-") else MalformedDelivery
+                raise error(f"{shown} header sent more than once")
         return self._values
 
 

@@ -1,6 +1,8 @@
 """The error answers and readiness probes `rod serve` and `rod listen` share.
 
 Every error body is one line of JSON, `{"error": "..."}`; nothing ever answers with a stack trace.
+`/readyz` is unauthenticated, so an answer that costs upstream calls is `Reused` for a few
+seconds, however often it is asked.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -17,11 +19,13 @@ from starlette.responses import Response
 from runners_on_demand.errors import UpstreamError
 from runners_on_demand.webhook_edge import error_body
 
-__all__ = ["ERROR_HANDLERS", "PROBE_TIMEOUT", "probe"]
+__all__ = ["ERROR_HANDLERS", "PROBE_TIMEOUT", "READY_CACHE_SECONDS", "Reused", "probe"]
 
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 5.0  # seconds a readiness probe waits for an upstream
+READY_CACHE_SECONDS = 5.0  # how long a readiness answer is reused
+T = TypeVar("T")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -55,3 +59,24 @@ async def probe(check: Awaitable[None]) -> str:
         log.exception("readiness probe failed")
         return "unexpected error; see the log"
     return "ok"
+
+
+class Reused(Generic[T]):
+    """`await reused()`: `compute()`'s answer, computed again only once it is `seconds` old;
+    callers meanwhile wait for the one computation under way."""
+
+    def __init__(
+        self, compute: Callable[[], Awaitable[T]], seconds: float, monotonic: Callable[[], float]
+    ) -> None:
+        self._compute = compute
+        self._seconds = seconds
+        self._monotonic = monotonic
+        self._held: tuple[float, T] | None = None  # (when, answer)
+        self._computing = asyncio.Lock()
+
+    async def __call__(self) -> T:
+        async with self._computing:
+            now = self._monotonic()
+            if self._held is None or now - self._held[0] >= self._seconds:
+                self._held = (now, await self._compute())
+            return self._held[1]

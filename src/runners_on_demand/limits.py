@@ -14,9 +14,10 @@ held in memory. `protocol_class` wraps uvicorn's h11 or httptools protocol with:
   a request head is closed, so a flood of idle connections cannot shut GitHub out; a connection
   whose request is being handled is never closed, and when all are, the new one is refused.
 
+A request the parser refuses gets uvicorn's 400 as one line of JSON rather than plain text.
 Keep-alive between requests is uvicorn's own `timeout_keep_alive`. The wrappers touch only what
 both protocols share: `connection_made`, `data_received`, `on_response_complete`,
-`connection_lost`, `transport`, `connections` and `cycle`.
+`connection_lost`, `send_400_response`, `transport`, `connections` and `cycle`.
 """
 
 from __future__ import annotations
@@ -130,6 +131,10 @@ class _Limits:
         self._head_done()
         super().connection_lost(exc)  # type: ignore[misc]
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request its parser refuses, in one line of JSON."""
+        self._refuse(400, msg)
+
     def _in_hand(self) -> bool:
         """Whether a request is being handled on this connection."""
         return self.cycle is not None and not self.cycle.response_complete
@@ -161,7 +166,11 @@ class _Limits:
     def _refuse(self, status: int, message: str) -> None:
         """Answer `status` with a one-line JSON error and close; the parser never sees more."""
         self._head_done()
-        reason = {408: "Request Timeout", 431: "Request Header Fields Too Large"}[status]
+        reason = {
+            400: "Bad Request",
+            408: "Request Timeout",
+            431: "Request Header Fields Too Large",
+        }[status]
         body = json.dumps({"error": message}).encode()
         head = (
             f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"

@@ -21,6 +21,11 @@ class ServerSettings:
     port: int = field(default=8080, metadata=bounds(0, 65535))
     # GitHub never delivers more than 25 MB (docs: "Webhook payload object" payload cap).
     max_body_bytes: int = field(default=1024 * 1024, metadata=bounds(1024, 25 * 2**20))
+    # All bodies being received at once, counted as they arrive: each is held whole until its
+    # signature can be checked, so past this total a body is refused (503, closed) rather than
+    # let unsigned senders hold max_connections x max_body_bytes of memory. At least
+    # max_body_bytes; GitHub's workflow_job deliveries are about 11 KB.
+    max_body_bytes_total: int = field(default=64 * 2**20, metadata=bounds(1024, 2**40))
     # GitHub waits 10 s for an answer, so a body still arriving after that is never legitimate.
     body_timeout_seconds: float = field(default=10.0, metadata=bounds(0.1, 600))
     queue_size: int = field(default=1000, metadata=bounds(1, 1_000_000))

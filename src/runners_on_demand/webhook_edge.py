@@ -48,6 +48,10 @@ class _ClientGone(Exception):
     """The sender hung up before its body arrived in full."""
 
 
+class _Busy(Exception):
+    """The bodies being received already hold `max_body_bytes_total`."""
+
+
 class _Answer(NamedTuple):
     """A webhook's answer plus what the metrics and the delivery log line say about it."""
 
@@ -71,6 +75,8 @@ class WebhookEdge:
     ) -> None:
         self._secret = settings.webhook_secret
         self._cap = settings.server.max_body_bytes
+        self._total = max(settings.server.max_body_bytes_total, self._cap)
+        self._held = 0  # bytes of the bodies being received, all requests together
         self._body_deadlines = Deadlines(settings.server.body_timeout_seconds)
         self._pipeline = pipeline
         self._metrics = metrics
@@ -85,13 +91,18 @@ class WebhookEdge:
                 answer = await self._answer(headers, receive, started)
             except _ClientGone:
                 answer = _Answer(0, b"", "unverified", "disconnected", " error=sender hung up")
+            except _Busy:
+                body = error_body("too many request bodies being received; redeliver later")
+                answer = _Answer(503, body, "unverified", "busy", " error=max_body_bytes_total")
             except Exception:
                 delivery = _loggable(headers.get("x-github-delivery", "-"))
                 log.exception("delivery %s: unexpected error", delivery)
                 body = error_body("internal error; see the dispatcher's log")
                 answer = _Answer(500, body, "unknown")
             if answer.status:
-                await _respond(send, answer.status, answer.body)
+                # the rest of the body is unread: close, else uvicorn drains it for the sender
+                close = answer.outcome in ("timeout", "too_large", "busy")
+                await _respond(send, answer.status, answer.body, close=close)
             self._metrics.count_webhook(answer.event, answer.outcome)
             self._metrics.ack_seconds.observe(self._pipeline.monotonic() - started)
         if log.isEnabledFor(logging.INFO):
@@ -157,29 +168,35 @@ class WebhookEdge:
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.strip().isdigit():
-                raise MalformedDelivery("Content-Length is not a number")
+                raise BadDelivery("Content-Length is not a number")  # unsigned: not "malformed"
             if int(declared) > cap:
                 raise BodyTooLarge(f"body of {int(declared)} bytes is over the {cap}-byte limit")
         chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                raise _ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > cap:
-                raise BodyTooLarge(f"body is over the {cap}-byte limit")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        size = held = 0
+        try:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    raise _ClientGone
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > cap:
+                    raise BodyTooLarge(f"body is over the {cap}-byte limit")
+                if self._held + len(chunk) > self._total:
+                    raise _Busy
+                self._held += len(chunk)
+                held = size
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        finally:
+            self._held -= held
 
 
-async def _respond(send: Send, status: int, body: bytes) -> None:
-    """A JSON answer; after 408 or 413 the connection closes, as the rest of the body is unread
-    (else uvicorn keeps draining it for the sender)."""
+async def _respond(send: Send, status: int, body: bytes, *, close: bool) -> None:
+    """A JSON answer, then the connection closes if `close`."""
     headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
-    if status in (408, 413):
+    if close:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -175,6 +175,31 @@ class TestWebhookAuthenticity:
         assert line.startswith("delivery unreadable:fake?status?202?outcome?queued event=")
         assert line.count("status=") == 1 and line.count("outcome=") == 1
 
+    async def test_an_unsigned_repeated_event_header_is_neither_a_label_nor_a_log_field(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        # A repeated X-GitHub-Event was refused before the signature was checked, as malformed,
+        # and a malformed delivery's event is trusted: a forger chose the metric label (up to
+        # the 100 allowed, which then shuts real events out) and the log line's fields.
+        body, headers = delivery(job_payload())
+        headers["X-Hub-Signature-256"] = sign(body, "not-the-secret")
+        del headers["X-GitHub-Event"]
+        forged = "fake status=202 outcome=queued"
+        caplog.set_level(logging.INFO, logger="runners_on_demand.webhook_edge")
+        async with rig() as r:
+            response = await r.client.post(
+                "/webhook",
+                content=body,
+                headers=[*headers.items(), ("X-GitHub-Event", forged), ("X-GitHub-Event", "x")],
+            )
+            assert response.status_code == 401
+            assert one_line_error(response) == "X-Hub-Signature-256 does not match the body"
+            assert r.metric("rod_webhooks_total", {"event": forged, "outcome": "malformed"}) == 0
+            labels = {"event": "unverified", "outcome": "bad_signature"}
+            assert r.metric("rod_webhooks_total", labels) == 1
+        (line,) = [m for m in caplog.messages if m.startswith("delivery ")]
+        assert line.count("status=") == 1 and line.count("outcome=") == 1
+
     async def test_sha1_only(self) -> None:
         body, headers = delivery(job_payload())
         del headers["X-Hub-Signature-256"]

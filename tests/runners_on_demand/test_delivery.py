@@ -175,6 +175,14 @@ class TestRepeatedHeaders:
         with pytest.raises(error, match=message):
             parse_delivery(repeated, body, secret=SECRET)
 
+    def test_an_unsigned_repeat_is_a_bad_signature(self) -> None:
+        # Only a signed delivery's headers are worth a "malformed" (the edge trusts its event).
+        body = encode(sample(), JSON)
+        raw = [(k.lower().encode(), v.encode()) for k, v in headers(body).items()]
+        repeated = Headers(raw=[*raw, (b"x-github-event", b"forged")])
+        with pytest.raises(SignatureMismatch, match="does not match"):
+            parse_delivery(repeated, body, secret="not-" + SECRET)
+
     def test_other_headers_may_repeat(self) -> None:
         body = encode(sample(), JSON)
         raw = [(k.lower().encode(), v.encode()) for k, v in headers(body).items()]

@@ -169,6 +169,29 @@ class TestHeadSize:
 
 
 @pytest.mark.parametrize("parser", PARSERS)
+class TestUnreadableRequest:
+    @pytest.mark.parametrize(
+        "request_bytes",
+        [
+            b"POST /hook HTTP/1.1\r\nHost: rod\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            b"GET /\xff HTTP/1.1\r\nHost: rod\r\n\r\n",
+        ],
+        ids=["two lengths", "bad target"],
+    )
+    def test_a_request_the_parser_refuses_gets_one_line_of_json(
+        self, parser: str, request_bytes: bytes
+    ) -> None:
+        # uvicorn answered "Invalid HTTP request received." as text/plain.
+        with serving(parser) as edge, edge.connect() as sock:
+            sock.sendall(request_bytes)
+            got = answer(sock)
+            assert got.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+            assert b"content-type: application/json\r\n" in got
+            assert got.endswith(b'\r\n\r\n{"error": "Invalid HTTP request received."}')
+            assert closed(sock) and edge.calls == []
+
+
+@pytest.mark.parametrize("parser", PARSERS)
 class TestConnectionCap:
     def test_idle_connections_make_room_for_a_delivery(self, parser: str) -> None:
         with serving(parser) as edge:

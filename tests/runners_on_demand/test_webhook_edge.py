@@ -109,6 +109,54 @@ async def test_a_body_that_stops_coming_gets_408_and_closes() -> None:
         assert r.metric("rod_webhooks_total", {"event": "unverified", "outcome": "timeout"}) == 1
 
 
+def held_open(part: bytes) -> tuple[Callable[[], Awaitable[Message]], asyncio.Event]:
+    """A body that sends `part` and then nothing more; the event is set once it waits for more."""
+    waiting = asyncio.Event()
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": part, "more_body": True}
+        waiting.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    return receive, waiting
+
+
+async def test_bodies_being_received_hold_at_most_max_body_bytes_total() -> None:
+    # Each body is held whole until its signature can be checked: without a total, 200 unsigned
+    # senders of 1 MiB held 256 MiB, the memory of the rod job in deploy/nomad/rod.nomad.hcl.
+    body, headers = delivery(job_payload())
+    toml = "[server]\nmax_body_bytes = 65536\nmax_body_bytes_total = 65536\n"
+    async with rig(toml) as r:
+        held = []
+        for _ in range(4):  # 4 x 16000 bytes fit in 65536
+            receive, waiting = held_open(b"x" * 16000)
+            held.append(asyncio.create_task(call(r, headers, receive)))
+            await waiting.wait()
+        receive, waiting = held_open(b"x" * 16000)
+        fifth = asyncio.create_task(call(r, headers, receive))
+        await asyncio.wait(
+            [fifth, asyncio.create_task(waiting.wait())], return_when="FIRST_COMPLETED"
+        )
+        assert fifth.done(), "the fifth body was taken in too"
+        sent = fifth.result()
+        assert sent[0]["status"] == 503
+        assert (b"connection", b"close") in sent[0]["headers"]
+        expected = b'{"error":"too many request bodies being received; redeliver later"}'
+        assert sent[1]["body"] == expected
+        assert r.metric("rod_webhooks_total", {"event": "unverified", "outcome": "busy"}) == 1
+        for task in held:
+            task.cancel()
+        await asyncio.gather(*held, return_exceptions=True)
+        # what they held is given back
+        sent = await call(r, headers, messages({"type": "http.request", "body": body}))
+        assert sent[0]["status"] == 202
+
+
 class TestDeliveryHeaders:
     def test_from_asgi_it_keeps_the_headers_read_and_the_first_content_length(self) -> None:
         headers = DeliveryHeaders.of(

@@ -29,7 +29,7 @@ from runners_on_demand.backoff import Retrier
 from runners_on_demand.carrier import LocalCarrier
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError
-from runners_on_demand.http_answers import ERROR_HANDLERS, probe
+from runners_on_demand.http_answers import ERROR_HANDLERS, READY_CACHE_SECONDS, Reused, probe
 from runners_on_demand.listen.client import ScaleSetClient
 from runners_on_demand.listen.credentials import ScaleSetCredentials
 from runners_on_demand.listen.loop import Listener
@@ -100,6 +100,8 @@ def create_app(
         sleep=sleep,
     )
     task: asyncio.Task[None] | None = None
+    # /readyz is unauthenticated: Nomad is asked once per few seconds, however often it is asked
+    nomad_ready = Reused(lambda: probe(nomad.health()), READY_CACHE_SECONDS, pipeline.monotonic)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -127,7 +129,7 @@ def create_app(
 
     async def readyz(request: Request) -> Response:
         """Readiness: a session, an answering message queue, and Nomad."""
-        body: dict[str, Any] = {**listener.health(), "nomad": await probe(nomad.health())}
+        body: dict[str, Any] = {**listener.health(), "nomad": await nomad_ready()}
         ready = all(value == "ok" for value in body.values())
         return JSONResponse(body, status_code=200 if ready else 503)
 

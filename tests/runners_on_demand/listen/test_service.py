@@ -133,6 +133,26 @@ class TestServing:
         assert (await scale_set(github))[0]["labels"] == [{"type": "System", "name": "rod"}]
 
 
+def nomad_health_calls(nomad: NomadEmulator) -> int:
+    """How many `GET /v1/agent/health` the Nomad emulator answered."""
+    params = {"method": "GET", "path": "/v1/agent/health"}
+    return len(httpx.get(f"{nomad.url}/_sim/requests", params=params, timeout=10).json())
+
+
+class TestReadiness:
+    async def test_asking_often_asks_nomad_once_per_few_seconds(
+        self, github: GitHubEmulator, processes: NomadEmulator
+    ) -> None:
+        # /readyz is unauthenticated (bound to 0.0.0.0 in deploy/nomad/listen.nomad.hcl): each
+        # GET made one Nomad call, as rod serve's did before it reused its answer (app.py).
+        async with listening(settings(github, processes)) as client:
+            await eventually("a session", lambda: session_held(github), bool)
+            before = nomad_health_calls(processes)
+            answers = await asyncio.gather(*(client.get("/readyz") for _ in range(20)))
+            assert nomad_health_calls(processes) - before == 1
+            assert {answer.json()["nomad"] for answer in answers} == {"ok"}
+
+
 async def credentials_stored(nomad: NomadEmulator) -> list[str]:
     """The paths of the runner credential Variables in Nomad."""
     prefix = "nomad/jobs/github-runner/credentials/"
