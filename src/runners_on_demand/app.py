@@ -118,6 +118,8 @@ def create_app(
         exception_handlers=dict(ERROR_HANDLERS),
         lifespan=lifespan,
     )
+    # GitHub never follows a redirect, so `/webhook/` is a 404 rather than Starlette's 307.
+    app.router.redirect_slashes = False
     app.state.pipeline = pipeline
     app.state.metrics = metrics
     app.state.reconciler = reconciler

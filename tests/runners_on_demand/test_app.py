@@ -478,6 +478,16 @@ class TestOtherEndpoints:
         assert missing.status_code == 404 and one_line_error(missing)
         assert wrong.status_code == 405 and one_line_error(wrong)
 
+    async def test_a_trailing_slash_is_not_redirected(self) -> None:
+        # GitHub does not follow a redirect: a hook URL ending in "/" must say it is wrong, not
+        # answer 307 (Starlette's redirect_slashes) to an http:// URL built from the Host header.
+        body, headers = delivery(job_payload())
+        async with rig() as r:
+            response = await r.client.post("/webhook/", content=body, headers=headers)
+            dispatched = r.nomad.calls.call_count
+        assert response.status_code == 404 and one_line_error(response) == "Not Found"
+        assert dispatched == 0
+
 
 class TestCreateApp:
     def test_refuses_an_empty_secret(self) -> None:
