@@ -71,8 +71,7 @@ class ScaleSetJobs:
     def on_job(self, job: Job, action: str) -> None:
         """Follow a job transition: offer a queued job, report its start and its end."""
         if action == "queued":
-            if job.status == "queued":  # not while it awaits an environment's approval
-                self.offer(job)
+            self.offer(job)
             return
         request = self.open.get(job.id)
         if request is None:
