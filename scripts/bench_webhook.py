@@ -75,6 +75,7 @@ class Stubs:
 def deliveries(count: int) -> list[tuple[bytes, dict[str, str]]]:
     """`count` distinct signed queued deliveries (distinct job ids and delivery ids)."""
     template = json.loads(SAMPLE.read_text())
+    template["workflow_job"]["status"] = "queued"  # approved: the example awaits approval
     out = []
     for n in range(count):
         template["workflow_job"]["id"] = 10_000_000 + n

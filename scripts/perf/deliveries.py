@@ -21,6 +21,7 @@ def _template() -> bytes:
     """The sample as GitHub sends it (compact JSON), its job id replaced by the mark."""
     document = json.loads(SAMPLE.read_text())
     document["workflow_job"]["id"] = int(_MARK)
+    document["workflow_job"]["status"] = "queued"  # approved: the example awaits approval
     body = json.dumps(document, separators=(",", ":")).encode()
     assert body.count(_MARK) == 1
     return body

@@ -123,6 +123,8 @@ class Actions:
             )
             run.jobs.append(job)
             self.jobs[job.id] = job
+            if spec.waiting:  # `queued` first, its status `waiting` (webhook example 06), then
+                self.emit(job, "queued")  # `waiting` (07); `queued` again once approved
             self.emit(job, status)
         return run
 

@@ -44,6 +44,9 @@ class IgnoreReason(enum.StrEnum):
     """Why an event starts no runner; the values are the `reason` label of the metrics."""
 
     WAITING = "action:waiting"
+    # `queued` for a job still awaiting an environment's approval: GitHub sends `queued` again
+    # once it is approved, and the reconciler does not count it until then.
+    AWAITING_APPROVAL = "status:waiting"
     IN_PROGRESS = "action:in_progress"
     COMPLETED = "action:completed"
     OTHER_ACTION = "action:other"
@@ -154,6 +157,8 @@ def decide(event: WorkflowJobEvent, policy: Policy) -> Decision:
     placed = policy.place(event.labels, event.repo_full_name, event.repo_private)
     if isinstance(placed, Ignore):
         return placed
+    if event.status == "waiting":  # its runner would idle until retired, and be missed then
+        return Ignore(IgnoreReason.AWAITING_APPROVAL)
     name = runner_name(event.job_id, event.run_attempt)
     return StartRunner(pool=placed, runner_name=name, labels=event.labels)
 

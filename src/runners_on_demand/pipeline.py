@@ -16,7 +16,7 @@ for an org-group pool) and labels, its own first, is withdrawn; else its own run
 dispatched here and not busy, is removed and its child stopped (one a worker is carrying out
 then, once it reaches Nomad). A later `queued` copy of an ended job starts nothing. A runner
 made for a job may run another of the same labels (job stealing), so any runner of the label
-set will do.
+set will do; but only for a job whose runner was queued here (its `completed` may come first).
 
 The credential and the dispatch themselves, and why they cannot make two runners for one
 name, are carrier.py's (a `Carrier`: on this loop, or in a process of its own).
@@ -92,6 +92,8 @@ class Pipeline:
         # runner only to meet the idempotency token; a job that ends frees its child.
         self._dispatched: BoundedDict[str, str] = BoundedDict(settings.dedup_size)
         self._ended: BoundedSet[JobKey] = BoundedSet(settings.dedup_size)
+        # Jobs a runner was queued for here: only their end may withdraw another job's runner.
+        self._counted: BoundedSet[JobKey] = BoundedSet(settings.dedup_size)
         # Runners a worker was carrying out when their job ended: removed once they reach Nomad.
         self._unwanted: dict[str, WorkflowJobEvent] = {}
         self._workers: list[asyncio.Task[None]] = []
@@ -162,6 +164,7 @@ class Pipeline:
         if not self._accepting or not self._line.put(PendingStart(event, start, received_at)):
             return Admission.FULL
         self._recent.add(event.origin)
+        self._counted.add(_job(event))
         return Admission.QUEUED
 
     async def join(self) -> None:
@@ -193,10 +196,14 @@ class Pipeline:
         # whose runners any of its repositories' jobs may take.
         scope = runner_scope(decision.pool, event.repo_full_name).key
 
+        # Another job's runner goes instead only if this job's was counted here: a `completed`
+        # delivered before its `queued` (GitHub does not keep their order) took nothing from it.
+        counted = _job(event) in self._counted
+
         def same_labels(waiting: PendingStart) -> bool:
             ours = frozenset(label.lower() for label in waiting.event.labels)
             where = runner_scope(waiting.start.pool, waiting.event.repo_full_name).key
-            return where == scope and ours == labels
+            return counted and where == scope and ours == labels
 
         withdrawn = self._line.withdraw(decision.runner_name, or_else=same_labels)
         where = f"job {event.job_id} repo {event.repo_full_name} ended with no runner"

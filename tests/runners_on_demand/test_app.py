@@ -31,6 +31,7 @@ JIT_SECRET = "encoded-jit-config-secret"
 GITHUB = "https://api.github.test"
 NOMAD = "http://nomad.test:4646"
 QUEUED = json.loads((SAMPLES / "06.queued.json").read_text())  # labels self-hosted, k8s
+QUEUED["workflow_job"]["status"] = "queued"  # approved: the example still awaits approval
 REPO = QUEUED["repository"]["full_name"]
 JOB_ID = QUEUED["workflow_job"]["id"]
 RUNNER = f"rod-{JOB_ID}-{QUEUED['workflow_job']['run_attempt']}"

@@ -39,6 +39,7 @@ from simulator.serving import free_port
 SAMPLE = json.loads(
     (Path(__file__).parents[1] / "samples" / "workflow_job" / "06.queued.json").read_text()
 )
+SAMPLE["workflow_job"]["status"] = "queued"  # approved: the example still awaits approval
 SECRET = "fuzz-webhook-secret"
 ENV = {
     "GITHUB_WEBHOOK_SECRET": SECRET,

@@ -34,8 +34,9 @@ HCL = Path(__file__).resolve().parents[2] / "deploy" / "nomad" / "github-runner.
 
 
 def queued_event() -> WorkflowJobEvent:
-    """The real queued self-hosted example, through the real parser."""
-    body = SAMPLE.read_bytes()
+    """The real queued self-hosted example, once approved (status `queued`), through the real
+    parser."""
+    body = SAMPLE.read_bytes().replace(b'"status": "waiting"', b'"status": "queued"')
     signature = "sha256=" + hmac.new(b"s", body, hashlib.sha256).hexdigest()
     headers = {
         "X-GitHub-Event": "workflow_job",

@@ -55,9 +55,12 @@ def event_from(name: str) -> WorkflowJobEvent:
     )
 
 
-QUEUED = event_from(
+# The real `queued` example of a job awaiting an environment's approval (status `waiting`).
+AWAITING = event_from(
     "06.queued.json"
 )  # labels [self-hosted, k8s], lineville/elastic-machines-testing
+# The same job once approved: GitHub sends `queued` again, now with status `queued`.
+QUEUED = dataclasses.replace(AWAITING, status="queued")
 
 
 def job(labels: tuple[str, ...] = ("self-hosted",), **changes: object) -> WorkflowJobEvent:
@@ -115,6 +118,14 @@ class TestDecide:
             runner_name=f"rod-{QUEUED.job_id}-1",
             labels=("self-hosted", "k8s"),
         )
+
+    def test_a_job_awaiting_approval_waits_for_its_second_queued(self) -> None:
+        # GitHub sends `queued` twice for a job of an environment with protection rules: first
+        # while it waits for approval (status `waiting`, the real example), then once approved.
+        # A runner made on the first idles until the reconciler retires it as surplus, and the
+        # second, under the same name, is then only a duplicate: no runner when it is needed.
+        assert decide(AWAITING, Policy()) == Ignore("status:waiting")
+        assert isinstance(decide(QUEUED, Policy()), StartRunner)
 
     def test_real_queued_github_hosted_example_is_ignored(self) -> None:
         assert decide(event_from("05.queued.json"), Policy()) == Ignore("label:no-trigger")

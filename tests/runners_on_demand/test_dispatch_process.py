@@ -48,6 +48,7 @@ class Served:
         """A signed `queued` delivery of the sample, with its own job id."""
         document = json.loads(SAMPLE.read_text())
         document["workflow_job"]["id"] = job_id
+        document["workflow_job"]["status"] = "queued"  # approved: the example awaits approval
         body = json.dumps(document).encode()
         headers = {
             "Content-Type": "application/json",

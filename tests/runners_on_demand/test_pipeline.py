@@ -628,12 +628,20 @@ class SlowJitGitHub(FakeGitHub):
         return made
 
 
+async def in_hand(
+    github: SlowJitGitHub, nomad: FakeNomad, event: WorkflowJobEvent, **options: Any
+) -> Pipeline:
+    """A pipeline whose one worker waits on GitHub for `event`'s runner."""
+    made = fakes_pipeline(github, nomad, **options)
+    made.start()
+    made.offer(event, received_at=0.0)
+    await asyncio.wait_for(github.entered.wait(), 5)
+    return made
+
+
 async def ended_in_hand(github: SlowJitGitHub, nomad: FakeNomad) -> Pipeline:
     """A pipeline whose worker waits on GitHub for job 42's runner when the job ends."""
-    made = fakes_pipeline(github, nomad)
-    made.start()
-    made.offer(EVENT, received_at=0.0)
-    await asyncio.wait_for(github.entered.wait(), 5)
+    made = await in_hand(github, nomad, EVENT)
     made.offer(ended(), received_at=0.0)
     return made
 
@@ -653,16 +661,17 @@ class TestEndedJobs:
 
     async def test_another_waiting_runner_of_its_labels_goes_instead(self) -> None:
         # Job 42's own runner is with a worker already; job 43's, same labels, still waits.
-        github, nomad = FakeGitHub(), FakeNomad()
-        made = fakes_pipeline(github, nomad, workers=0)
-        made.start()
+        github, nomad = SlowJitGitHub(), FakeNomad()
+        made = await in_hand(github, nomad, EVENT)
         other_labels = replace(
             EVENT, origin=heard(delivery="d-44"), job_id=44, labels=("self-hosted",)
         )
         for event in (replace(EVENT, origin=heard(delivery="d-43"), job_id=43), other_labels):
             made.offer(event, received_at=0.0)
         made.offer(ended(42), received_at=0.0)
-        assert [p.start.runner_name for p in made.in_flight()] == ["rod-44-1"]
+        assert [p.start.runner_name for p in made.in_flight()] == ["rod-42-1", "rod-44-1"]
+        github.release.set()
+        await made.stop()
 
     async def test_an_org_runner_of_another_repository_of_the_organization_goes_instead(
         self,
@@ -670,8 +679,8 @@ class TestEndedJobs:
         # An org-group pool's runners serve every repository of the group: any will do.
         group = RunnerGroup("octo", 5, "linux")
         org = Policy(pools=(Pool("org", "github-runner", runner_group="linux", group=group),))
-        made = fakes_pipeline(FakeGitHub(), FakeNomad(), workers=0, policy=org)
-        made.start()
+        github = SlowJitGitHub()
+        made = await in_hand(github, FakeNomad(), EVENT, policy=org)
         sibling = "octo/other"
         other_repo = replace(
             EVENT,
@@ -683,7 +692,9 @@ class TestEndedJobs:
         )
         made.offer(other_repo, received_at=0.0)
         made.offer(ended(42), received_at=0.0)
-        assert made.in_flight() == []
+        assert [p.start.runner_name for p in made.in_flight()] == ["rod-42-1"]
+        github.release.set()
+        await made.stop()
 
     async def test_a_repeated_ended_delivery_withdraws_nothing_more(self) -> None:
         # GitHub may deliver `completed` twice: other jobs' runners must stay in line.
@@ -697,6 +708,18 @@ class TestEndedJobs:
         for delivery in ("done-1", "done-2", "done-3"):
             made.offer(replace(ended(), origin=heard(delivery=delivery)), received_at=0.0)
         assert [p.start.runner_name for p in made.in_flight()] == ["rod-43-1", "rod-44-1"]
+
+    async def test_an_ended_job_never_queued_here_withdraws_no_other_runner(self) -> None:
+        # Deliveries come out of order: job 42's `completed` before its `queued`. No runner of
+        # 42 was ever counted here, so job 43's (same labels) is its own, and must stay.
+        github, nomad = FakeGitHub(), FakeNomad()
+        made = fakes_pipeline(github, nomad, workers=0)
+        made.start()
+        made.offer(replace(EVENT, origin=heard(delivery="d-43"), job_id=43), received_at=0.0)
+        made.offer(ended(42), received_at=0.0)
+        late = made.offer(EVENT, received_at=0.0)
+        assert isinstance(late, Admitted) and late.admission is Admission.ENDED
+        assert [p.start.runner_name for p in made.in_flight()] == ["rod-43-1"]
 
     async def test_a_late_queued_copy_starts_nothing(self) -> None:
         github, nomad = FakeGitHub(), FakeNomad()

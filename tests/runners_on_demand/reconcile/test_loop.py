@@ -14,9 +14,10 @@ import pytest
 
 from runners_on_demand.decision import Policy, StartRunner, decide
 from runners_on_demand.errors import GitHubError, GitHubRateLimited, NomadError
+from runners_on_demand.events import Intake, Origin
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.observed import MANAGED_BY, Child, QueuedJob, Runner, queued_job_from_rest
-from runners_on_demand.pipeline import Admission, Pipeline
+from runners_on_demand.pipeline import Admission, Admitted, Pipeline
 from runners_on_demand.ports import VariableMeta
 from runners_on_demand.reconcile.loop import Reconciler, ServedRepos
 from runners_on_demand.reconcile.plan import ReconcilePolicy, Retire, RetireReason
@@ -518,3 +519,25 @@ class TestServedRepos:
         clock.now += 3000.0
         await dispatcher.stop()
         assert REPO in made.repos.names([])
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="defect: the repositories heard of live in memory only (reported, not fixed)",
+    )
+    async def test_a_job_acknowledged_before_a_crash_gets_a_runner_after_the_restart(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        # `rod serve` acknowledged job 7's webhook, from a repository configured nowhere and with
+        # no Nomad child yet, and was killed before a worker took the runner. GitHub never
+        # redelivers an acknowledged delivery: only the restarted reconciler can serve the job.
+        quiet = "octo/quiet"
+        github.jobs[quiet] = [queued(7, quiet)]
+        served = ServedRepos()
+        killed = pipeline(github, nomad, workers=0, on_repo=served.saw)
+        killed.start()
+        heard = replace(github.jobs[quiet][0].event, origin=Origin(Intake.WEBHOOK, "h/d-7"))
+        assert isinstance(killed.offer(heard, received_at=0.0), Admitted)
+        restarted, dispatcher = reconciler(github, nomad, clock, repos=())
+        report = await restarted.tick()
+        await dispatcher.stop()
+        assert ("dispatch", "rod-7-1") in nomad.calls, report.outcomes

@@ -188,6 +188,24 @@ async def test_a_job_queued_before_the_scale_set_is_offered_to_it(listener: List
     assert [e["messageType"] for e in entries] == ["JobAvailable"]
 
 
+async def test_a_job_awaiting_approval_is_offered_once_approved(listener: Listener) -> None:
+    # Its first webhook is `queued` (status `waiting`): the service offers it only when queued.
+    scale_set = await listener.create_scale_set("rod")
+    session = await listener.open_session(scale_set["id"])
+    jobs = [{"name": "deploy", "labels": ["rod"], "waiting": True}]
+    run = await listener.client.post(f"/_sim/repos/{REPO}/runs", json={"jobs": jobs})
+    [job_id] = [job["id"] for job in run.json()["jobs"]]
+    assert session.json()["statistics"]["totalAvailableJobs"] == 0
+    [state] = (await listener.client.get("/_sim/scalesets")).json()
+    assert state["requests"] == []  # nothing offered while it waits
+    assert (await listener.client.post(f"/_sim/jobs/{job_id}/approve")).status_code == 200
+
+    _, entries, stats = await handled(listener, 0)
+
+    assert [e["messageType"] for e in entries] == ["JobAvailable"]
+    assert stats["totalAvailableJobs"] == 1
+
+
 async def test_cancelling_an_assigned_job(listener: Listener) -> None:
     scale_set = await listener.create_scale_set("rod")
     await listener.open_session(scale_set["id"])

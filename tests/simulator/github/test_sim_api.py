@@ -37,7 +37,9 @@ async def test_waiting_jobs_are_queued_on_approval(github: GitHub, receiver: Rec
     approved = await github.client.post(f"/_sim/jobs/{job_id}/approve")
     assert approved.json()["status"] == "queued"
     assert github.backend.deliverer.wait_idle()
-    assert [p["action"] for p in receiver.payloads()] == ["waiting", "queued"]
+    # As GitHub: `queued` while it awaits approval (status `waiting`), `waiting`, then `queued`.
+    sent = [(p["action"], p["workflow_job"]["status"]) for p in receiver.payloads()]
+    assert sent == [("queued", "waiting"), ("waiting", "waiting"), ("queued", "queued")]
 
 
 async def test_cancel_twice_is_409(github: GitHub) -> None:
