@@ -34,7 +34,7 @@ from runners_on_demand.ports.github_auth import (
     PatAuth,
     token_and_expiry,
 )
-from runners_on_demand.ports.github_gate import RateGate
+from runners_on_demand.ports.github_gate import RateGate, reset_wait
 from runners_on_demand.ports.github_more import MAX_PAGES, MoreCalls
 from runners_on_demand.ports.github_pacing import Pacer
 from runners_on_demand.ports.protocols import Removal, RunnerExists
@@ -358,8 +358,9 @@ def _error(response: httpx.Response, where: str, now: float) -> GitHubError:
         if retry_after is not None:
             return GitHubRateLimited(message, status=status, retry_after=_seconds(retry_after))
         if headers.get("x-ratelimit-remaining") == "0":
-            reset = _seconds(headers.get("x-ratelimit-reset", ""), default=now + SECONDARY_WAIT)
-            return GitHubRateLimited(message, status=status, retry_after=max(0.0, reset - now))
+            wait = reset_wait(headers, now)
+            wait = SECONDARY_WAIT if wait is None else wait
+            return GitHubRateLimited(message, status=status, retry_after=wait)
         # A 429 is always a limit; a 403 only says so in its text (else: no permission).
         if status == 429 or "rate limit" in message.lower():
             return GitHubRateLimited(message, status=status, retry_after=SECONDARY_WAIT)

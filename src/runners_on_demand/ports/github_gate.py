@@ -8,6 +8,9 @@ credential, without sending it, until the reset: GitHub warns that an integratio
 calling while limited may be banned.
 https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#exceeding-the-rate-limit
 
+GitHub's clock, not ours, says when a reset comes: the wait is taken from the answer's own `Date`,
+so a dispatcher whose clock runs ahead still waits rather than calling on through the limit.
+
 A refused call raises `GitHubRateLimited` with the seconds left; callers choose what waiting
 means (the pipeline holds its jobs, in order, until then; the reconciler skips its GitHub reads).
 Pacing to the secondary limits (points per minute per endpoint, calls at once) is
@@ -20,10 +23,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 from runners_on_demand.errors import GitHubRateLimited
 
-__all__ = ["RateGate"]
+__all__ = ["RateGate", "reset_wait"]
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +59,10 @@ class RateGate:
         # Any answer: the call that spent the last request succeeded, the next one would not.
         if headers.get("x-ratelimit-remaining") != "0":
             return
-        try:
-            reset = float(headers.get("x-ratelimit-reset", ""))
-        except ValueError:
+        wait = reset_wait(headers, self._clock())
+        if wait is None:
             return  # the refusal itself (GitHubRateLimited) still pauses, through `pause`
-        self.pause(key, reset, "primary limit spent")
+        self.pause(key, self._clock() + wait, "primary limit spent")
 
     def pause(self, key: str, until: float, reason: str) -> None:
         """No call with `key` before the epoch second `until`; logged once per pause."""
@@ -80,3 +83,18 @@ class RateGate:
 def _clock_time(epoch: float) -> str:
     """An epoch second as `HH:MM:SS UTC`, for log lines."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S UTC")
+
+
+def reset_wait(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds until `x-ratelimit-reset` by GitHub's clock (the answer's `Date`, else `now`);
+    None without a reset."""
+    try:
+        reset = float(headers.get("x-ratelimit-reset", ""))
+    except ValueError:
+        return None
+    try:
+        # RFC 9110 section 6.6.1: the origin's clock when it made the answer, to the second.
+        answered = parsedate_to_datetime(headers.get("date", "")).timestamp()
+    except (TypeError, ValueError):
+        answered = now
+    return max(0.0, reset - answered)

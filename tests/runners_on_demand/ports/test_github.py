@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from email.utils import formatdate
 
 import httpx
 import jwt
@@ -158,6 +159,23 @@ class TestErrors:
         assert caught.value.retry_after == 120
         assert caught.value.status == 403
         assert caught.value.retryable is True
+
+    async def test_primary_rate_limit_counts_from_githubs_clock(
+        self, router: respx.Router, clock: Clock
+    ) -> None:
+        # Our clock 300 s ahead: the wait is still the 120 s GitHub's own Date says are left.
+        clock.now += 300
+        headers = {
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-reset": str(int(NOW) + 120),
+            "date": formatdate(NOW, usegmt=True),
+        }
+        router.post(JIT_PATH).respond(
+            403, json={"message": "API rate limit exceeded"}, headers=headers
+        )
+        with pytest.raises(GitHubRateLimited) as caught:
+            await self.call(router, clock)
+        assert caught.value.retry_after == 120
 
     async def test_retry_after_header_wins(self, router: respx.Router, clock: Clock) -> None:
         router.post(JIT_PATH).respond(

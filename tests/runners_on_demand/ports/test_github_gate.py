@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from email.utils import formatdate
 
 import httpx
 import pytest
@@ -53,6 +54,17 @@ class TestRateGate:
         assert gate.paused_for("token") == 600
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1 and "no calls with it until" in warnings[0].getMessage()
+
+    def test_the_reset_is_read_by_githubs_clock(self) -> None:
+        # Our clock 30 s ahead of GitHub's: the reset is 600 s after the answer's Date, not 570
+        # after our now (nor, 600 s ahead, already past, which paused nothing and let every
+        # call go on through the limit).
+        for ahead in (30, 600):
+            clock = Clock()
+            clock.now += ahead
+            gate = RateGate(clock)
+            gate.observe("token", {**SPENT, "date": formatdate(NOW, usegmt=True)})
+            assert gate.paused_for("token") == 600
 
     def test_answers_with_budget_left_change_nothing(self) -> None:
         gate = RateGate(Clock())
