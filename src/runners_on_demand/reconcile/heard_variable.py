@@ -14,11 +14,12 @@ line: the reconciler and the intakes go on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from runners_on_demand.errors import UpstreamError
-from runners_on_demand.ports import NomadPort, VariableMeta
+from runners_on_demand.ports import NomadPort, VariableConflict
 from runners_on_demand.reconcile.heard import combine, decode, differs, encode
 from runners_on_demand.reconcile.repos import ServedRepos
 
@@ -66,46 +67,43 @@ class HeardVariable:
         async with self._lock:
             if self._loaded:
                 return
-            try:
+            with _failures("read", self.path):
                 await self._read()
-            except UpstreamError as error:
-                log.warning("reconcile: cannot read Nomad Variable %s: %s", self.path, error)
-                return
-            self._loaded = True
-            self._served.seed(self._stored)
-            if self._stored:
-                log.info(
-                    "reconcile: serving %d repositories heard of before (Nomad Variable %s)",
-                    len(self._stored),
-                    self.path,
-                )
+                self._loaded = True
+                self._served.seed(self._stored)
+                if self._stored:
+                    log.info(
+                        "reconcile: serving %d repositories heard of before (Nomad Variable %s)",
+                        len(self._stored),
+                        self.path,
+                    )
 
     async def save(self) -> None:
         """Write the Variable if the repositories heard of changed since it was read or written."""
         async with self._lock:
-            try:
+            with _failures("write", self.path):
                 for _ in range(ATTEMPTS):
-                    served = self._served
-                    wanted = combine(
-                        self._stored, served.heard(), gone=served.gone, cutoff=served.cutoff()
-                    )
-                    if not differs(self._stored, wanted):
+                    if await self._written():
                         return
-                    written = await self._nomad.put_variable(
-                        self.path, encode(wanted), cas=self._index
-                    )
-                    if isinstance(written, VariableMeta):
-                        self._stored, self._index = wanted, written.modify_index
-                        return
-                    await self._read()  # another replica wrote meanwhile: merge with theirs
-            except UpstreamError as error:
-                log.warning("reconcile: cannot write Nomad Variable %s: %s", self.path, error)
-                return
-            log.warning(
-                "reconcile: Nomad Variable %s: %d writes lost to other writers; next tick",
-                self.path,
-                ATTEMPTS,
-            )
+                log.warning(
+                    "reconcile: Nomad Variable %s: %d writes lost to other writers; next tick",
+                    self.path,
+                    ATTEMPTS,
+                )
+
+    async def _written(self) -> bool:
+        """Write what the Variable should hold, unless it does; False when the check-and-set lost
+        (another replica wrote meanwhile: read again, to merge with theirs)."""
+        served = self._served
+        wanted = combine(self._stored, served.heard(), gone=served.gone, cutoff=served.cutoff())
+        if not differs(self._stored, wanted):
+            return True
+        written = await self._nomad.put_variable(self.path, encode(wanted), cas=self._index)
+        if isinstance(written, VariableConflict):
+            await self._read()
+            return False
+        self._stored, self._index = wanted, written.modify_index
+        return True
 
     async def _read(self) -> None:
         """Take in the Variable as Nomad holds it now."""
@@ -116,3 +114,14 @@ class HeardVariable:
         except ValueError as error:
             self._stored = {}
             log.warning("reconcile: Nomad Variable %s: %s; rewriting it", self.path, error)
+
+
+@contextlib.contextmanager
+def _failures(doing: str, path: str) -> Iterator[None]:
+    """A failed call is one line; a bug is logged whole. Neither stops the reconciler."""
+    try:
+        yield
+    except UpstreamError as error:
+        log.warning("reconcile: cannot %s Nomad Variable %s: %s", doing, path, error)
+    except Exception:
+        log.exception("reconcile: Nomad Variable %s: unexpected error", path)

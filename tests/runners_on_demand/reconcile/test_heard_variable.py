@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import pytest
 
 from runners_on_demand.errors import NomadError
-from runners_on_demand.ports import VariableConflict, VariableMeta
+from runners_on_demand.ports import Variable, VariableConflict, VariableMeta
 from runners_on_demand.reconcile.heard import encode
 from runners_on_demand.reconcile.heard_variable import HeardVariable
 from runners_on_demand.reconcile.repos import ServedRepos
@@ -102,6 +102,17 @@ class TestLoad:
         await state.load()
         assert nomad.calls.count(("read_variable", PATH)) == 2
         assert list(served.names([])) == ["octo/a"]
+
+    async def test_a_bug_is_logged_and_stops_nothing(
+        self, nomad: WatchedNomad, clock: Clock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        async def broken(path: str) -> Variable | None:
+            raise RuntimeError("bug")
+
+        nomad.read_variable = broken  # type: ignore[method-assign]
+        served, state = kept(nomad, clock)
+        await state.load()
+        assert f"Nomad Variable {PATH}: unexpected error" in caplog.text
 
     async def test_items_not_in_rods_format_are_one_line_and_rewritten(
         self, nomad: WatchedNomad, clock: Clock, caplog: pytest.LogCaptureFixture
