@@ -110,7 +110,7 @@ class TestLoad:
             raise RuntimeError("bug")
 
         nomad.read_variable = broken  # type: ignore[method-assign]
-        served, state = kept(nomad, clock)
+        _, state = kept(nomad, clock)
         await state.load()
         assert f"Nomad Variable {PATH}: unexpected error" in caplog.text
 
