@@ -73,9 +73,9 @@ class HeardVariable:
                 self._served.seed(self._stored)
                 if self._stored:
                     log.info(
-                        "reconcile: serving %d repositories heard of before (Nomad Variable %s)",
-                        len(self._stored),
+                        "reconcile: Nomad Variable %s names %d repositories heard of before",
                         self.path,
+                        len(self._stored),
                     )
 
     async def save(self) -> None:

@@ -209,12 +209,12 @@ class Reconciler:
         if self._remembered:
             await self._remembered.load()  # once; again at ticks while Nomad would not answer
         observation, problems, retry_after = await self.observe()
-        if self._remembered:
-            await self._remembered.save()  # the set changed: pruned, forgotten, or new
         if observation is None:
             self._count_tick("failed")
             log.warning("reconcile: skipped, %s", "; ".join(problems))
             return Report(None, None, problems=tuple(problems), retry_after=retry_after)
+        if self._remembered:
+            await self._remembered.save()  # the set changed: pruned, forgotten, or new
         result = self.plan(observation)
         retire = [action for action in result.actions if isinstance(action, Retire)]
         outcomes = [await self._retire(action) for action in retire]

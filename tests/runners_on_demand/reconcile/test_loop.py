@@ -110,7 +110,7 @@ def reconciler(
 ) -> tuple[Reconciler, Pipeline]:
     made_pipeline = pipeline(github, nomad, metrics=metrics, queue_size=queue_size)
     made_pipeline.start()
-    served = ServedRepos(repos)
+    served = ServedRepos(repos, clock=clock)
     made = Reconciler(
         github,
         nomad,
@@ -520,6 +520,17 @@ class TestRun:
         assert sorted(made.repos.names([])) == ["octo/new", "octo/old"]
         assert sorted(decode(nomad.variables[STATE][1])) == ["octo/new", "octo/old"]
         assert not [call for call in github.calls if call[0] == "list_queued_jobs"]  # no tick
+
+    async def test_a_tick_rewrites_the_state_variable_without_what_github_answers_404_for(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        github.failures["octo/gone"] = GitHubError("GitHub GET ...: 404 Not Found", status=404)
+        both = {"octo/gone": ("octo/gone", NOW), REPO: (REPO, NOW)}
+        await nomad.put_variable(STATE, encode(both), cas=0)  # written before a restart
+        made, dispatcher = reconciler(github, nomad, clock, repos=(), remembered=STATE)
+        await made.tick()
+        await dispatcher.stop()
+        assert list(decode(nomad.variables[STATE][1])) == [REPO]
 
 
 class TestServedRepos:
