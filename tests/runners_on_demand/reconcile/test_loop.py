@@ -571,7 +571,7 @@ class TestServedRepos:
         # and it knows the repository from the state Variable written soon after the webhook.
         quiet = "octo/quiet"
         github.jobs[quiet] = [queued(7, quiet)]
-        served = ServedRepos()
+        served = ServedRepos(clock=clock)
         killed = pipeline(github, nomad, workers=0, on_repo=served.saw)
         killed.start()
         writer = asyncio.create_task(HeardVariable(nomad, STATE, served, sleep=no_wait).run())
