@@ -103,7 +103,7 @@ class TestImportGraph:
         pure += ["tables", "nomad_acl"]
         pure += ["reconcile.model", "reconcile.units", "reconcile.plan", "reconcile.settings"]
         pure += ["listen.scope", "listen.settings", "listen.protocol", "listen.fleet"]
-        pure += ["reconcile.stored"]
+        pure += ["reconcile.stored", "reconcile.heard"]
         io = {"httpx", "asyncio", "os", "socket", "time", "starlette", "uvicorn"}
         for name in pure:
             path = modules()[f"runners_on_demand.{name}"]

@@ -21,6 +21,13 @@
 # and destroys each one once its runner is online or its child is dead. It never reads one back:
 # the dispatch payload, which read-job shows, carries none. For another runner job (a pool's
 # `nomad_job`), repeat the path with its name.
+#
+# The reconciler keeps the repositories it heard of across restarts in the Variable
+# rod/served-repos (`[reconcile] state_variable`; repository names and times, nothing secret):
+#   read   GET /v1/var/rod/served-repos               when it starts, and after a lost write
+#   write  PUT /v1/var/rod/served-repos?cas=<index>   soon after a new repository, at ticks
+# A path of its own, so the token still reads no runner credential. For another
+# `state_variable`, name that path instead; with state_variable = "" leave the rule out.
 
 namespace "default" {
   capabilities = ["dispatch-job", "list-jobs", "deregister-job"]
@@ -28,6 +35,9 @@ namespace "default" {
   variables {
     path "nomad/jobs/github-runner/credentials/*" {
       capabilities = ["write", "destroy", "list"]
+    }
+    path "rod/served-repos" {
+      capabilities = ["read", "write"]
     }
   }
 }

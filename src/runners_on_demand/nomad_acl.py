@@ -38,12 +38,13 @@ class Need:
         return f'{what} in namespace "{self.namespace}" ({self.why})'
 
 
-def needs(namespace: str, jobs: Sequence[str]) -> list[Need]:
+def needs(namespace: str, jobs: Sequence[str], state_variable: str = "") -> list[Need]:
     """What `rod serve` and `rod reconcile` call (deploy/nomad/rod-policy.hcl lists each call).
 
     Stopping a child without purge is allowed by `deregister-job`, `submit-job` or `purge-job`
     (nomad/job_endpoint.go Deregister). rod also writes each runner's credential at
-    nomad/jobs/<job>/credentials/<runner name>, destroys and lists them (contract.py).
+    nomad/jobs/<job>/credentials/<runner name>, destroys and lists them (contract.py), and
+    reads and writes the Variable `state_variable` (the repositories heard of; "" for none).
     """
     found = [
         Need(namespace, ("dispatch-job",), why="to start a runner"),
@@ -60,6 +61,12 @@ def needs(namespace: str, jobs: Sequence[str]) -> list[Need]:
         for op in ("write", "destroy", "list"):
             why = f"to {op} runner credentials of {job}"
             found.append(Need(namespace, path=sample, op=op, why=why, shown_path=shown))
+    if state_variable:
+        why = "to {} the repositories heard of"
+        found += [
+            Need(namespace, path=state_variable, op=op, why=why.format(op))
+            for op in ("read", "write")
+        ]
     return found
 
 

@@ -1,7 +1,7 @@
 """Typed TOML tables: a settings dataclass declares each key once, with its type and bounds.
 
 `read_table(ServerSettings, table, "server.", problems)` checks every key of `table` against the
-dataclass's fields (int and float within `bounds`, bool, str, a list of strings passing
+dataclass's fields (int and float within `bounds`, bool, a str or a list of strings passing
 `check`) and returns the settings; each problem is one line appended to `problems`. `typed`,
 `string_list` and `unknown_keys` check loose keys the same way. Pure.
 """
@@ -25,7 +25,7 @@ def bounds(low: float, high: float) -> dict[str, Any]:
 
 
 def strings(check: Callable[[str], bool], message: str) -> dict[str, Any]:
-    """Field metadata: a list of strings that each pass `check`, else `message`."""
+    """Field metadata: a string (or a list of strings, each) passing `check`, else `message`."""
     return {"check": check, "message": message}
 
 
@@ -63,9 +63,11 @@ def _check(kind: Any, metadata: Mapping[str, Any], value: Any, where: str) -> tu
             return "", value
         return f"{where} must be true or false", None
     if kind is str:
-        if isinstance(value, str):
-            return "", value
-        return f"{where} has the wrong type ({type(value).__name__})", None
+        if not isinstance(value, str):
+            return f"{where} has the wrong type ({type(value).__name__})", None
+        if "check" in metadata and not metadata["check"](value):
+            return f"{where} {metadata['message']}", None
+        return "", value
     # tuple[str, ...]
     check: Callable[[str], bool] = metadata.get("check", lambda item: True)
     if isinstance(value, list) and all(isinstance(v, str) and check(v) for v in value):

@@ -53,9 +53,11 @@ class TokenCheck:
 
 
 def needs_of(settings: Settings) -> list[Need]:
-    """rod's needs under `settings`: its namespace and the pools' Nomad jobs."""
+    """rod's needs under `settings`: its namespace, the pools' Nomad jobs, its state Variable."""
     jobs = [pool.nomad_job for pool in settings.policy.pools]
-    return needs(settings.nomad_namespace, jobs)
+    reconcile = settings.reconcile
+    state = reconcile.state_variable if reconcile.interval_seconds else ""  # the loop uses it
+    return needs(settings.nomad_namespace, jobs, state)
 
 
 def _looks_like_jwt(secret: str) -> bool:

@@ -21,6 +21,7 @@ from runners_on_demand.pipeline import Pipeline
 from runners_on_demand.ports.github import GitHubHttp
 from runners_on_demand.ports.github_auth import AppAuth, GitHubAuth, PatAuth
 from runners_on_demand.ports.nomad import NomadHttp, tls_context
+from runners_on_demand.reconcile.heard_variable import HeardVariable
 from runners_on_demand.reconcile.loop import Reconciler, ServedRepos
 from runners_on_demand.reconcile.plan import ReconcilePolicy
 from runners_on_demand.transport import Transport
@@ -166,8 +167,16 @@ def build(
     policy = ReconcilePolicy(
         settings.policy, settings.reconcile, runner_precreated=settings.credential_mode == "jit"
     )
+    path = settings.reconcile.state_variable
     reconciler = Reconciler(
-        github, nomad, pipeline, policy=policy, repos=served, metrics=metrics, clock=clock
+        github,
+        nomad,
+        pipeline,
+        policy=policy,
+        repos=served,
+        remembered=HeardVariable(nomad, path, served) if path else None,
+        metrics=metrics,
+        clock=clock,
     )
     return Parts(github, nomad, pipeline, reconciler)
 

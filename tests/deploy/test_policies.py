@@ -36,6 +36,8 @@ META = {
     "RUNNER_NAME": "rod-2-1",
 }
 CREDENTIAL = "/v1/var/nomad/jobs/github-runner/credentials/rod-2-1"
+STATE = "rod/served-repos"  # [reconcile] state_variable's default
+STATE_RULE = f'    path "{STATE}" {{\n      capabilities = ["read", "write"]\n    }}\n'
 
 
 @pytest.fixture
@@ -130,6 +132,9 @@ class TestRodPolicy:
             await admin.delete("/v1/job/github-runner?purge=true", headers=rod),  # purge-job
             await admin.get(CREDENTIAL, headers=rod),  # it never reads a credential back
             await admin.put("/v1/var/nomad/jobs/rod", json={"Items": {"a": "b"}}, headers=rod),
+            await admin.get("/v1/var/rod/other", headers=rod),  # the state Variable only
+            await admin.put("/v1/var/rod/other", json={"Items": {"a": "b"}}, headers=rod),
+            await admin.delete(f"/v1/var/{STATE}", headers=rod),
             await admin.get("/v1/nodes", headers=rod),
         ]
         assert [r.status_code for r in refused] == [403] * len(refused)
@@ -151,6 +156,33 @@ class TestRodPolicy:
         await nomad.delete_variable(path)
         await nomad.delete_variable(path)  # a Variable already gone is no error
         assert await nomad.list_variables("nomad/jobs/github-runner/credentials/") == []
+
+    async def test_the_state_variable(self, admin: httpx.AsyncClient) -> None:
+        # What the reconciler does with it (heard_variable.py), through rod's own Nomad port.
+        nomad = NomadHttp(admin, token=await token_for(admin, "rod", ROD_RULES))
+        assert await nomad.read_variable(STATE) is None
+        made = await nomad.put_variable(STATE, {"repos": "[]"}, cas=0)
+        assert isinstance(made, VariableMeta)
+        other = await nomad.put_variable(STATE, {"repos": '[["octo/a",1]]'}, cas=made.modify_index)
+        lost = await nomad.put_variable(STATE, {"repos": "[]"}, cas=made.modify_index)
+        assert isinstance(other, VariableMeta) and isinstance(lost, VariableConflict)
+        read = await nomad.read_variable(STATE)
+        assert read is not None and read.meta.modify_index == other.modify_index
+        assert read.items == {"repos": '[["octo/a",1]]'}
+
+    async def test_without_its_rule_the_state_variable_is_refused(
+        self, admin: httpx.AsyncClient
+    ) -> None:
+        assert STATE_RULE in ROD_RULES
+        rules = ROD_RULES.replace(STATE_RULE, "")
+        nomad = NomadHttp(admin, token=await token_for(admin, "part", rules))
+        for call in (
+            lambda: nomad.read_variable(STATE),
+            lambda: nomad.put_variable(STATE, {"repos": "[]"}, cas=0),
+        ):
+            with pytest.raises(NomadError) as refused:
+                await call()
+            assert refused.value.status == 403
 
 
 class TestRunnerPolicy:

@@ -24,6 +24,7 @@ from runners_on_demand.ports import (
     NomadPort,
     Removal,
     RunnerExists,
+    Variable,
     VariableConflict,
     VariableMeta,
 )
@@ -153,6 +154,13 @@ class FakeNomad:
         meta = VariableMeta(path, self.index, float(self.index))
         self.variables[path] = (meta, dict(items))
         return meta
+
+    async def read_variable(self, path: str) -> Variable | None:
+        self.calls.append(("read_variable", path))
+        if self.down:
+            raise NomadError("Nomad GET /v1/var: ConnectError")
+        found = self.variables.get(path)
+        return Variable(found[0], dict(found[1])) if found else None
 
     async def delete_variable(self, path: str) -> None:
         self.calls.append(("delete_variable", path))

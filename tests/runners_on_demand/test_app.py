@@ -403,10 +403,11 @@ class TestOtherEndpoints:
             "PathSpec": "nomad/jobs/github-runner/credentials/*",
             "Capabilities": ["write", "destroy", "list"],
         }
+        state = {"PathSpec": "rod/served-repos", "Capabilities": ["read", "write"]}
         namespace = {
             "Name": "default",
             "Capabilities": ["list-jobs", "dispatch-job"],
-            "Variables": {"Paths": [credentials]},
+            "Variables": {"Paths": [credentials, state]},
         }
         rules = {"Namespaces": [namespace]}
         async with rig() as r:

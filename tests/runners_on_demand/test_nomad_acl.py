@@ -43,6 +43,21 @@ class TestNeeds:
             for op in ("write", "destroy", "list")
         ]
 
+    def test_the_state_variable_is_read_and_written(self) -> None:
+        wanted = needs("ci", ["j"], "rod/served-repos")
+        assert [(n.op, n.path) for n in wanted if n.path == "rod/served-repos"] == [
+            ("read", "rod/served-repos"),
+            ("write", "rod/served-repos"),
+        ]
+        assert wanted[-1].describe() == (
+            'variables "write" on rod/served-repos in namespace "ci" '
+            "(to write the repositories heard of)"
+        )
+        granted = grants([rules(ns("ci", paths={"rod/*": ["read", "write"]}))])
+        assert missing(granted, wanted[-2:]) == []
+        credentials_only = grants([rules(ns("ci", paths={"nomad/jobs/j/credentials/*": ["read"]}))])
+        assert missing(credentials_only, wanted[-2:]) == wanted[-2:]
+
     def test_describe_names_the_capability_and_why(self) -> None:
         assert DISPATCH.describe() == '"dispatch-job" in namespace "default" (to start a runner)'
         (write, *_) = [n for n in needs("default", ["j"]) if n.path]

@@ -264,7 +264,8 @@ class TestNomadToken:
         url, admin = acl_nomad
         credentials = (
             'path "nomad/jobs/github-runner/credentials/*" '
-            '{ capabilities = ["write", "destroy", "list"] }'
+            '{ capabilities = ["write", "destroy", "list"] } '
+            'path "rod/served-repos" { capabilities = ["read", "write"] }'
         )
         token = client_token(
             admin,

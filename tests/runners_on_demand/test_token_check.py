@@ -22,7 +22,8 @@ from simulator.nomad import NomadEmulator
 
 ROD_RULES = (Path(__file__).resolve().parents[2] / "deploy/nomad/rod-policy.hcl").read_text()
 ROOT = "root-token"
-WANTED = needs("default", ["github-runner"])
+STATE = "rod/served-repos"
+WANTED = needs("default", ["github-runner"], STATE)
 CAPABILITIES = re.compile(r"^  capabilities = (\[.*\])$", re.MULTILINE)
 
 
@@ -81,6 +82,20 @@ class TestShippedPolicy:
         check = await check_token(nomad(admin, token), other, token)
         assert check.line.startswith(
             'NOMAD_TOKEN lacks variables "write" on nomad/jobs/gpu-runner/credentials/*'
+        )
+
+    async def test_without_the_state_variable_rule_one_line_names_it(
+        self, admin: httpx.AsyncClient
+    ) -> None:
+        rule = f'    path "{STATE}" {{\n      capabilities = ["read", "write"]\n    }}\n'
+        assert rule in ROD_RULES
+        token = await token_of(admin, ROD_RULES.replace(rule, ""))
+        check = await check_token(nomad(admin, token), WANTED, token)
+        assert (check.status, check.line) == (
+            TokenStatus.LACKING,
+            f'NOMAD_TOKEN lacks variables "read" on {STATE} in namespace "default" (to read the '
+            f'repositories heard of); variables "write" on {STATE} in namespace "default" (to '
+            "write the repositories heard of)",
         )
 
 
@@ -175,4 +190,16 @@ def test_needs_of_settings_names_the_namespace_and_pools() -> None:
     )
     assert {need.namespace for need in needs_of(settings)} == {"ci"}
     variables = {need.path for need in needs_of(settings) if need.path}
-    assert variables == {"nomad/jobs/gpu-runner/credentials/rod-1-1"}
+    assert variables == {"nomad/jobs/gpu-runner/credentials/rod-1-1", STATE}
+
+
+@pytest.mark.parametrize(
+    "reconcile", ['state_variable = ""', "interval_seconds = 0  # the reconciler is off"]
+)
+def test_needs_of_settings_without_a_state_variable(reconcile: str) -> None:
+    settings = load_settings(
+        {"GITHUB_WEBHOOK_SECRET": "s", "GITHUB_TOKEN": "t"}, f"[reconcile]\n{reconcile}\n"
+    )
+    assert {need.path for need in needs_of(settings) if need.path} == {
+        "nomad/jobs/github-runner/credentials/rod-1-1"
+    }

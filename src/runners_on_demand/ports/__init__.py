@@ -9,6 +9,7 @@ from runners_on_demand.ports.protocols import (
     NomadPort,
     Removal,
     RunnerExists,
+    Variable,
     VariableConflict,
     VariableMeta,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "NomadPort",
     "Removal",
     "RunnerExists",
+    "Variable",
     "VariableConflict",
     "VariableMeta",
 ]

@@ -22,6 +22,7 @@ from runners_on_demand.observed import Child, child_from_stub
 from runners_on_demand.ports.protocols import (
     AclToken,
     DispatchResult,
+    Variable,
     VariableConflict,
     VariableMeta,
 )
@@ -155,6 +156,21 @@ class NomadHttp:
         response = await self._send("PUT", _var(path), params=params, json=body, conflict=True)
         meta = _variable(_json(response, f"Nomad PUT {_var(path)}"))
         return VariableConflict(meta) if response.status_code == 409 else meta
+
+    async def read_variable(self, path: str) -> Variable | None:
+        """`GET /v1/var/{path}`: the Variable and its items; None for 404 `variable not found`."""
+        # https://developer.hashicorp.com/nomad/api-docs/variables/variables#read-variable
+        try:
+            response = await self._send("GET", _var(path), params=self._scope)
+        except NomadError as error:
+            if error.status == 404:
+                return None
+            raise
+        data = _json(response, f"Nomad GET {_var(path)}")
+        items = data.get("Items") if isinstance(data, dict) else None
+        if not isinstance(items, dict):
+            raise NomadError(f"Nomad GET {_var(path)}: a Variable without Items", status=200)
+        return Variable(_variable(data), {str(k): str(v) for k, v in items.items()})
 
     async def delete_variable(self, path: str) -> None:
         """`DELETE /v1/var/{path}`: Nomad answers success for a path that holds nothing."""

@@ -23,6 +23,7 @@ __all__ = [
     "NomadPort",
     "Removal",
     "RunnerExists",
+    "Variable",
     "VariableConflict",
     "VariableMeta",
 ]
@@ -70,6 +71,14 @@ class VariableMeta:
     path: str
     modify_index: int
     modify_time: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A Nomad Variable as `GET /v1/var/{path}` returns it: metadata and items."""
+
+    meta: VariableMeta
+    items: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -168,6 +177,10 @@ class NomadPort(Protocol):
         self, path: str, items: Mapping[str, str], *, cas: int | None = None
     ) -> VariableMeta | VariableConflict:
         """`PUT /v1/var/{path}[?cas=N]`: create (cas 0) or replace a Variable."""
+        ...
+
+    async def read_variable(self, path: str) -> Variable | None:
+        """`GET /v1/var/{path}`: the Variable with its items; None when there is none (404)."""
         ...
 
     async def delete_variable(self, path: str) -> None:

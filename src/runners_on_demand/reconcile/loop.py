@@ -12,7 +12,9 @@ one it answers 404 for (gone, renamed, or out of the token's sight) is forgotten
 names it again, and logged once (repos.py). If Nomad cannot be read, the tick does nothing.
 New runners go through the pipeline's own queue (`pipeline.Pipeline.submit`), with its retries;
 retiring removes the GitHub runner first and stops the Nomad child only if that worked. Last,
-credential Variables nobody will read again are destroyed (stored.py).
+credential Variables nobody will read again are destroyed (stored.py). The repositories heard of
+outlive the process in a Nomad Variable (heard_variable.py), read at the start, written soon
+after a new one and at ticks when the set changed.
 
 A tick *succeeds* (`rod_reconcile_last_success_timestamp_seconds`) when it read Nomad and every
 served scope that GitHub still knows: a forgotten 404 does not hold it back; a rate limit or an
@@ -38,6 +40,7 @@ from runners_on_demand.observed import Child, Runner
 from runners_on_demand.org_groups import refresh
 from runners_on_demand.pipeline import Admission, Pipeline
 from runners_on_demand.ports import GitHubPort, NomadPort, Removal, VariableMeta
+from runners_on_demand.reconcile.heard_variable import HeardVariable
 from runners_on_demand.reconcile.plan import (
     Action,
     InFlight,
@@ -157,6 +160,7 @@ class Reconciler:
         *,
         policy: ReconcilePolicy,
         repos: ServedRepos | None = None,
+        remembered: HeardVariable | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -166,6 +170,7 @@ class Reconciler:
         self._pipeline = pipeline
         self.policy = policy
         self.repos = repos or ServedRepos(policy.settings.repos)
+        self._remembered = remembered  # keeps `repos` heard of across restarts
         self._seen = _Seen()
         self._metrics = _Metrics.register(metrics) if metrics else None
         # Leave the intakes room in the pipeline's queue.
@@ -184,22 +189,32 @@ class Reconciler:
         replicas restarted together do not all list GitHub at once.
         """
         pause = interval
-        while True:
-            await self._sleep(pause)
-            try:
-                report = await self.tick()
-                pause = max(interval, report.retry_after)
-            except Exception:  # a bug must not stop the loop; the next tick starts afresh
-                log.exception("reconcile: unexpected error")
-                pause = interval
+        remembered = self._remembered
+        writer = asyncio.create_task(remembered.run()) if remembered else None
+        try:
+            while True:
+                await self._sleep(pause)
+                try:
+                    report = await self.tick()
+                    pause = max(interval, report.retry_after)
+                except Exception:  # a bug must not stop the loop; the next tick starts afresh
+                    log.exception("reconcile: unexpected error")
+                    pause = interval
+        finally:
+            if writer is not None:
+                writer.cancel()
 
     async def tick(self) -> Report:
         """Observe, plan, act once."""
+        if self._remembered:
+            await self._remembered.load()  # once; again at ticks while Nomad would not answer
         observation, problems, retry_after = await self.observe()
         if observation is None:
             self._count_tick("failed")
             log.warning("reconcile: skipped, %s", "; ".join(problems))
             return Report(None, None, problems=tuple(problems), retry_after=retry_after)
+        if self._remembered:
+            await self._remembered.save()  # the set changed: pruned, forgotten, or new
         result = self.plan(observation)
         retire = [action for action in result.actions if isinstance(action, Retire)]
         outcomes = [await self._retire(action) for action in retire]

@@ -5,7 +5,7 @@ again."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from runners_on_demand.names import is_valid_full_name
 from runners_on_demand.observed import MANAGED_BY, MANAGED_BY_KEY, Child
@@ -19,7 +19,8 @@ class ServedRepos:
 
     A repository heard of is served until `forget_after` seconds pass without an event or a
     queued job of it (an org hook may bring thousands of repositories over time), or until
-    GitHub answers 404 for it.
+    GitHub answers 404 for it. `on_new` is called when a repository is heard of afresh (the
+    Nomad Variable that keeps them across restarts is then written soon: heard_variable.py).
     """
 
     def __init__(
@@ -35,13 +36,39 @@ class ServedRepos:
         self._reported: set[str] = set()
         self._forget_after = forget_after
         self._clock = clock
+        self.on_new: Callable[[], None] = lambda: None
 
     def saw(self, full_name: str) -> None:
         """An intake heard of a job in this repository (or a tick saw one queued): serve it."""
         key = full_name.lower()
-        if key in self._heard or is_valid_full_name(full_name):  # a name heard is valid
+        known = key in self._heard
+        if known or is_valid_full_name(full_name):  # a name heard is valid
             self._gone.discard(key)
             self._heard[key] = (full_name, self._clock())
+            if not known:
+                self.on_new()
+
+    def seed(self, heard: Mapping[str, tuple[str, float]]) -> None:
+        """Serve repositories heard of before a restart (lower-case name -> (name, last heard))."""
+        cutoff = self.cutoff()
+        for key, (name, at) in heard.items():
+            mine = self._heard.get(key)
+            if at >= cutoff and key not in self._gone and (mine is None or mine[1] < at):
+                self._heard[key] = (name, at)
+
+    def heard(self) -> dict[str, tuple[str, float]]:
+        """The repositories heard of since `cutoff()`: lower-case name -> (name, last heard)."""
+        cutoff = self.cutoff()
+        return {key: heard for key, heard in self._heard.items() if heard[1] >= cutoff}
+
+    def cutoff(self) -> float:
+        """A repository last heard of before this time is no longer served for it."""
+        return self._clock() - self._forget_after
+
+    @property
+    def gone(self) -> frozenset[str]:
+        """The lower-case names GitHub answered 404 for, not served until named again."""
+        return frozenset(self._gone)
 
     def forget(self, full_name: str) -> bool:
         """GitHub answers 404 for it: stop serving it; True the first time (to log it once)."""
@@ -54,8 +81,7 @@ class ServedRepos:
 
     def names(self, children: Iterable[Child]) -> dict[str, str]:
         """Lower-case name -> name: configured, heard of lately, named by our Nomad children."""
-        cutoff = self._clock() - self._forget_after
-        self._heard = {key: heard for key, heard in self._heard.items() if heard[1] >= cutoff}
+        self._heard = self.heard()
         repos = {**self._configured, **{key: name for key, (name, _) in self._heard.items()}}
         for child in children:
             full_name = child.meta.get("REPO_FULL_NAME", "")

@@ -9,6 +9,8 @@ dispatch_delay_seconds = 0     # leave a new queued job to the webhook path this
 repos = ["octo/app"]           # served even before a webhook comes from them
 forget_repos_after_seconds = 86400  # a repository heard of is served this long after its last
                                     # event or queued job
+state_variable = "rod/served-repos"  # the Nomad Variable keeping the repositories heard of
+                                     # across restarts (heard.py); "" keeps them in memory only
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from runners_on_demand.names import is_valid_full_name
+from runners_on_demand.reconcile.heard import is_variable_path
 from runners_on_demand.tables import DAY, bounds, strings
 
 __all__ = ["ReconcileSettings"]
@@ -40,3 +43,13 @@ class ReconcileSettings:
     )
     # GitHub fails a job still queued after 24 hours; later events bring a repository back.
     forget_repos_after_seconds: float = field(default=DAY, metadata=bounds(60, 30 * DAY))
+    # A job acknowledged just before a crash is served after the restart only if its repository
+    # is still known: the repositories heard of are kept in this Nomad Variable.
+    state_variable: str = field(
+        default="rod/served-repos",
+        metadata=strings(
+            is_variable_path,
+            'must be a Nomad Variable path outside nomad/ (letters, digits, "-", "_", "~", "/"; '
+            'at most 128), or "" for none',
+        ),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -16,9 +16,11 @@ from runners_on_demand.ports.nomad import NomadHttp, tls_context
 from runners_on_demand.ports.protocols import (
     AclToken,
     DispatchResult,
+    Variable,
     VariableConflict,
     VariableMeta,
 )
+from simulator.nomad import NomadEmulator
 
 NOMAD = "http://nomad.test:4646"
 REQUEST = DispatchRequest(
@@ -275,3 +277,50 @@ class TestVariables:
         with pytest.raises(NomadError, match="403 Permission denied") as refused:
             await port(router).put_variable(self.PATH, {"jit_config": "s"})
         assert refused.value.retryable is False
+
+    async def test_read_returns_the_items(self, router: respx.Router) -> None:
+        route = router.get("/v1/var/rod/served-repos").respond(
+            200, json={**self.STORED, "Path": "rod/served-repos", "Items": {"repos": "[]"}}
+        )
+        found = await port(router, namespace="ops").read_variable("rod/served-repos")
+        assert found == Variable(
+            VariableMeta("rod/served-repos", 12, 1_700_000_000.0), {"repos": "[]"}
+        )
+        assert route.calls.last.request.url.params["namespace"] == "ops"
+
+    async def test_read_of_nothing_is_none_and_other_failures_are_errors(
+        self, router: respx.Router
+    ) -> None:
+        router.get("/v1/var/rod/none").respond(404, text="variable not found")
+        router.get("/v1/var/rod/denied").respond(403, text="Permission denied")
+        router.get("/v1/var/rod/odd").respond(200, json={**self.STORED, "Items": None})
+        nomad = port(router)
+        assert await nomad.read_variable("rod/none") is None
+        with pytest.raises(NomadError, match="403 Permission denied"):
+            await nomad.read_variable("rod/denied")
+        with pytest.raises(NomadError, match="a Variable without Items"):
+            await nomad.read_variable("rod/odd")
+
+
+@pytest.fixture
+def emulator() -> Iterator[NomadEmulator]:
+    started = NomadEmulator().start()
+    yield started
+    started.stop()
+
+
+class TestVariablesOnTheEmulator:
+    """Read and check-and-set write over real HTTP, as the reconciler's state Variable uses them."""
+
+    async def test_read_write_and_a_lost_check_and_set(self, emulator: NomadEmulator) -> None:
+        async with httpx.AsyncClient(base_url=emulator.url) as client:
+            nomad = NomadHttp(client)
+            assert await nomad.read_variable("rod/served-repos") is None
+            made = await nomad.put_variable("rod/served-repos", {"repos": "[]"}, cas=0)
+            assert isinstance(made, VariableMeta)
+            theirs = {"repos": '[["octo/a",1]]'}
+            other = await nomad.put_variable("rod/served-repos", theirs, cas=made.modify_index)
+            assert isinstance(other, VariableMeta) and other.modify_index > made.modify_index
+            lost = await nomad.put_variable("rod/served-repos", {"repos": "[]"}, cas=0)
+            assert lost == VariableConflict(other)
+            assert await nomad.read_variable("rod/served-repos") == Variable(other, theirs)

@@ -19,6 +19,8 @@ from runners_on_demand.metrics import Metrics
 from runners_on_demand.observed import MANAGED_BY, Child, QueuedJob, Runner, queued_job_from_rest
 from runners_on_demand.pipeline import Admission, Admitted, Pipeline
 from runners_on_demand.ports import VariableMeta
+from runners_on_demand.reconcile.heard import decode, encode
+from runners_on_demand.reconcile.heard_variable import HeardVariable
 from runners_on_demand.reconcile.loop import Reconciler, ServedRepos
 from runners_on_demand.reconcile.plan import ReconcilePolicy, Retire, RetireReason
 from runners_on_demand.reconcile.settings import ReconcileSettings
@@ -26,6 +28,7 @@ from tests.runners_on_demand.fakes import FakeGitHub, FakeNomad, pipeline
 
 NOW = 1_800_000_000.0
 REPO = "octo/app"
+STATE = "rod/served-repos"
 SETTINGS = ReconcileSettings(boot_timeout_seconds=300.0, idle_grace_seconds=60.0, max_retries=3)
 POLICY = ReconcilePolicy(settings=SETTINGS)
 
@@ -67,6 +70,10 @@ def runner(job_id: int, *, busy: bool = False, repo: str = REPO) -> Runner:
     return Runner(repo, job_id * 10, f"rod-{job_id}-1", "online", busy, ("self-hosted",))
 
 
+async def no_wait(seconds: float) -> None:
+    await asyncio.sleep(0)
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = NOW
@@ -99,15 +106,18 @@ def reconciler(
     repos: tuple[str, ...] = (REPO,),
     metrics: Metrics | None = None,
     queue_size: int = 1000,
+    remembered: str = "",  # the state Variable's path: "" for none
 ) -> tuple[Reconciler, Pipeline]:
     made_pipeline = pipeline(github, nomad, metrics=metrics, queue_size=queue_size)
     made_pipeline.start()
+    served = ServedRepos(repos, clock=clock)
     made = Reconciler(
         github,
         nomad,
         made_pipeline,
         policy=policy,
-        repos=ServedRepos(repos),
+        repos=served,
+        remembered=HeardVariable(nomad, remembered, served, sleep=no_wait) if remembered else None,
         metrics=metrics,
         clock=clock,
     )
@@ -490,6 +500,38 @@ class TestRun:
             await made.run(5.0)
         assert pauses == [5.0, 5.0]
 
+    async def test_the_state_variable_is_read_at_the_start_and_written_between_ticks(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        await nomad.put_variable(STATE, encode({"octo/old": ("octo/old", NOW)}), cas=0)
+        made, dispatcher = reconciler(github, nomad, clock, repos=(), remembered=STATE)
+
+        async def sleep(seconds: float) -> None:  # the interval before the first tick
+            made.repos.saw("octo/new")  # a webhook meanwhile
+            async with asyncio.timeout(10):
+                while nomad.calls.count(("put_variable", STATE)) < 2:
+                    await asyncio.sleep(0)
+            raise asyncio.CancelledError
+
+        made._sleep = sleep
+        with pytest.raises(asyncio.CancelledError):
+            await made.run(60.0)
+        await dispatcher.stop()
+        assert sorted(made.repos.names([])) == ["octo/new", "octo/old"]
+        assert sorted(decode(nomad.variables[STATE][1])) == ["octo/new", "octo/old"]
+        assert not [call for call in github.calls if call[0] == "list_queued_jobs"]  # no tick
+
+    async def test_a_tick_rewrites_the_state_variable_without_what_github_answers_404_for(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        github.failures["octo/gone"] = GitHubError("GitHub GET ...: 404 Not Found", status=404)
+        both = {"octo/gone": ("octo/gone", NOW), REPO: (REPO, NOW)}
+        await nomad.put_variable(STATE, encode(both), cas=0)  # written before a restart
+        made, dispatcher = reconciler(github, nomad, clock, repos=(), remembered=STATE)
+        await made.tick()
+        await dispatcher.stop()
+        assert list(decode(nomad.variables[STATE][1])) == [REPO]
+
 
 class TestServedRepos:
     def test_a_repository_heard_of_is_forgotten_after_a_quiet_while(self) -> None:
@@ -520,24 +562,26 @@ class TestServedRepos:
         await dispatcher.stop()
         assert REPO in made.repos.names([])
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="defect: the repositories heard of live in memory only (reported, not fixed)",
-    )
     async def test_a_job_acknowledged_before_a_crash_gets_a_runner_after_the_restart(
         self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
     ) -> None:
         # `rod serve` acknowledged job 7's webhook, from a repository configured nowhere and with
         # no Nomad child yet, and was killed before a worker took the runner. GitHub never
-        # redelivers an acknowledged delivery: only the restarted reconciler can serve the job.
+        # redelivers an acknowledged delivery: only the restarted reconciler can serve the job,
+        # and it knows the repository from the state Variable written soon after the webhook.
         quiet = "octo/quiet"
         github.jobs[quiet] = [queued(7, quiet)]
-        served = ServedRepos()
+        served = ServedRepos(clock=clock)
         killed = pipeline(github, nomad, workers=0, on_repo=served.saw)
         killed.start()
+        writer = asyncio.create_task(HeardVariable(nomad, STATE, served, sleep=no_wait).run())
         heard = replace(github.jobs[quiet][0].event, origin=Origin(Intake.WEBHOOK, "h/d-7"))
         assert isinstance(killed.offer(heard, received_at=0.0), Admitted)
-        restarted, dispatcher = reconciler(github, nomad, clock, repos=())
+        async with asyncio.timeout(10):  # soon after, off the webhook's path
+            while ("put_variable", STATE) not in nomad.calls:
+                await asyncio.sleep(0)
+        writer.cancel()  # SIGKILL: the pipeline's queue is lost
+        restarted, dispatcher = reconciler(github, nomad, clock, repos=(), remembered=STATE)
         report = await restarted.tick()
         await dispatcher.stop()
         assert ("dispatch", "rod-7-1") in nomad.calls, report.outcomes

@@ -9,6 +9,11 @@ import pytest
 from runners_on_demand.reconcile.settings import ReconcileSettings
 from runners_on_demand.tables import read_table
 
+STATE_PROBLEM = (
+    'reconcile.state_variable must be a Nomad Variable path outside nomad/ (letters, digits, "-", '
+    '"_", "~", "/"; at most 128), or "" for none'
+)
+
 
 def reconcile_settings(table: dict[str, Any], problems: list[str]) -> ReconcileSettings:
     return read_table(ReconcileSettings, table, "reconcile.", problems)
@@ -46,6 +51,10 @@ class TestReconcileSettings:
             ("repos", ["octo"], "reconcile.repos must be a list of owner/repo names"),
             ("repos", "octo/app", "reconcile.repos must be a list of owner/repo names"),
             ("interval", 60, "unknown key reconcile.interval in the config file"),
+            ("state_variable", "nomad/jobs/rod", STATE_PROBLEM),  # Nomad's own tree
+            ("state_variable", "rod/served repos", STATE_PROBLEM),
+            ("state_variable", "r" * 129, STATE_PROBLEM),
+            ("state_variable", 1, "reconcile.state_variable has the wrong type (int)"),
         ],
     )
     def test_a_bad_value_is_one_line_and_the_default_stays(
@@ -55,3 +64,10 @@ class TestReconcileSettings:
         settings = reconcile_settings({key: value}, problems)
         assert len(problems) == 1 and problems[0].startswith(problem)
         assert settings == ReconcileSettings()
+
+    @pytest.mark.parametrize("path", ["", "ops/rod~state_1", "rod-served-repos"])
+    def test_the_state_variable(self, path: str) -> None:
+        problems: list[str] = []
+        settings = reconcile_settings({"state_variable": path}, problems)
+        assert problems == [] and settings.state_variable == path
+        assert ReconcileSettings().state_variable == "rod/served-repos"
