@@ -61,6 +61,9 @@ def sign(body: bytes) -> str:
     return "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
 
 
+STATE_VARIABLE = "/v1/var/rod/served-repos"  # [reconcile] state_variable's default
+
+
 @dataclass
 class Upstreams:
     """GitHub and Nomad stand-ins that answer success and remember every request."""
@@ -101,6 +104,10 @@ class Edge:
 
     async def _enter(self) -> httpx.AsyncClient:
         await self.stack.enter_async_context(self.app.router.lifespan_context(self.app))
+        # The reconciler reads its state Variable once it starts: not a delivery's call.
+        async with asyncio.timeout(10):
+            while not any(call.url.path == STATE_VARIABLE for call in self.upstreams.calls):
+                await asyncio.sleep(0.01)
         transport = httpx.ASGITransport(app=self.app)
         client = httpx.AsyncClient(transport=transport, base_url="http://rod.test")
         return await self.stack.enter_async_context(client)
