@@ -86,7 +86,7 @@ class SecretBackend:
         self.github = GitHubEmulator(tokens=[GITHUB_TOKEN])
         self.nomad = NomadEmulator(driver="process", acl_token=NOMAD_TOKEN)
         self.dispatcher: ConfiguredDispatcher | None = None
-        self.written: list[dict[str, str]] = []  # the items of every Variable write
+        self.written: list[dict[str, str]] = []  # the items of every credential Variable write
 
     def record_variable_writes(self) -> None:
         """Keep what rod writes to Nomad Variables: the one place a runner credential goes."""
@@ -94,7 +94,8 @@ class SecretBackend:
         upsert = store.upsert
 
         def recording(namespace: str, path: str, items: Any, **options: Any) -> Any:
-            self.written.append(dict(items))
+            if path != "rod/served-repos":  # the reconciler's repository names: nothing secret
+                self.written.append(dict(items))
             return upsert(namespace, path, items, **options)
 
         store.upsert = recording  # type: ignore[method-assign]
