@@ -22,7 +22,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ServerThread:
     """An ASGI app served by uvicorn in a daemon thread; `url` is valid after `start()`."""
 
-    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, date_header: bool = True
+    ) -> None:
+        """`date_header=False` when the app sends its own `Date` (an emulator's clock)."""
         self.host = host
         self.port = port or free_port(host)
         config = uvicorn.Config(
@@ -32,6 +35,7 @@ class ServerThread:
             log_level="warning",
             access_log=False,
             lifespan="on",
+            date_header=date_header,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

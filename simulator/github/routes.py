@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from email.utils import formatdate
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simulator.control import ControlMiddleware, ControlPlane
 from simulator.github import responses as r
@@ -124,4 +127,28 @@ def create_app(backend: GitHubBackend, control: ControlPlane | None = None) -> S
     app.state.backend = backend
     app.state.control = control
     app.add_middleware(ControlMiddleware, control=control)
+    app.add_middleware(_Dated, backend=backend)
     return app
+
+
+class _Dated:
+    """Every answer's `Date` by the backend's clock, the one x-ratelimit-reset counts on, as
+    GitHub's two agree (uvicorn's own `Date` is off: simulator/serving.py)."""
+
+    def __init__(self, app: ASGIApp, backend: GitHubBackend) -> None:
+        self.app = app
+        self.backend = backend
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                now = formatdate(self.backend.clock.now(), usegmt=True).encode()
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                message = {**message, "headers": [*kept, (b"date", now)]}
+            await send(message)
+
+        await self.app(scope, receive, dated)

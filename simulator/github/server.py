@@ -20,7 +20,8 @@ class GitHubEmulator:
         self.control = ControlPlane()
         self.backend = GitHubBackend(**backend_args)
         self.app: Starlette = create_app(self.backend, self.control)
-        self._server = ServerThread(self.app, host=host, port=port)
+        # The edge sends `Date` by the backend's clock, as x-ratelimit-reset is.
+        self._server = ServerThread(self.app, host=host, port=port, date_header=False)
         self.backend.base_url = self._server.url
         self._started = False
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from email.utils import parsedate_to_datetime
 
 import jwt
 import pytest
@@ -57,3 +58,15 @@ class TestUnrouted:
         response = await github.client.put("/_sim/reset", headers={"Authorization": "Bearer x"})
         assert (response.status_code, response.text) == (405, "Method Not Allowed")
         assert (await github.client.get("/_sim/nope")).status_code == 404
+
+
+class TestDate:
+    @pytest.mark.parametrize("path", [f"/repos/{REPO}/actions/runners", f"/repos/{REPO}/nope"])
+    async def test_every_answer_is_dated_by_the_clock_of_its_rate_limit(
+        self, github: GitHub, path: str
+    ) -> None:
+        # A client reads x-ratelimit-reset against Date (GitHub's clock, not its own).
+        github.backend.clock.advance(86_400)
+        response = await github.client.get(path, headers=AUTH)
+        (date,) = response.headers.get_list("date")
+        assert parsedate_to_datetime(date).timestamp() == int(github.backend.clock.now())
