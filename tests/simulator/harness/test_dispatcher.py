@@ -61,3 +61,17 @@ class TestBacklog:
             'rod_listen_runners_queued_total 4.0\nrod_dispatches_total{outcome="existing"} 1.0\n'
         )
         assert backlog(listening) == 3
+
+    def test_runners_the_reconciler_queued_count_as_accepted(self) -> None:
+        # A webhook's runner in flight while the reconciler's own was carried out: one left.
+        reconciled = (
+            'rod_webhooks_total{event="workflow_job",outcome="queued"} 1.0\n'
+            'rod_reconcile_actions_total{action="dispatch",result="queued"} 1.0\n'
+            'rod_reconcile_actions_total{action="dispatch",result="duplicate"} 4.0\n'
+            'rod_reconcile_actions_total{action="retire",result="retired"} 2.0\n'
+            'rod_dispatches_total{outcome="dispatched"} 1.0\n'
+        )
+        assert backlog(reconciled) == 1
+
+    def test_runners_carried_out_but_never_accepted_are_below_zero(self) -> None:
+        assert backlog('rod_dispatches_total{outcome="dispatched"} 2.0\n') == -2
