@@ -12,9 +12,9 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.harness import checks, faults, story
-from simulator.harness.deployed_backend import DeployedBackend
-from simulator.harness.dispatcher import DispatcherProcess, wait_idle
+from simulator.harness.dispatcher import DispatcherProcess
 from simulator.harness.github_client import GitHubControl
+from simulator.harness.idle import await_dispatchers_idle
 from simulator.harness.observe import JobView, Snapshot
 from simulator.harness.replicas import ReplicatedSimBackend
 from simulator.harness.waiting import wait_for
@@ -97,21 +97,6 @@ def expect_dropped(world: World, job: JobView) -> None:
     assert not answered, f"the queued event of job {job.id} reached the dispatcher: {answered}"
 
 
-def dispatcher_urls(world: World) -> list[str]:
-    """Every `rod serve` of the stack: the replicas, the deployed instances, or the one."""
-    if isinstance(world.stack.backend, ReplicatedSimBackend):
-        return [replica.url for replica in replicas(world)]
-    if isinstance(world.stack.backend, DeployedBackend):
-        return world.stack.backend.instances()
-    return [world.stack.endpoints.dispatcher_url]
-
-
-def await_dispatchers_idle(world: World) -> None:
-    """Every dispatcher carried out every dispatch it accepted (webhooks and reconciler alike)."""
-    for url in dispatcher_urls(world):
-        wait_idle(url, world.timeout)
-
-
 def one_runner_per_job_problems(snapshot: Snapshot, world: World) -> list[str]:
     """Each job completed on a fresh runner we dispatched for it, and no Nomad child is extra."""
     seen = world.stack.observer.ledger.seen.values()
@@ -133,7 +118,7 @@ def await_one_runner_per_job(world: World) -> Snapshot:
         "every job to run on a fresh runner of its own",
         lambda s: one_runner_per_job_problems(s, world),
     )
-    await_dispatchers_idle(world)
+    await_dispatchers_idle(world.stack)
     # Late duplicates show up only after the dispatchers are idle: look once more.
     snapshot = world.stack.observer.snapshot(world.run_ids)
     problems = one_runner_per_job_problems(snapshot, world)
@@ -190,7 +175,7 @@ def await_served_once(world: World) -> Snapshot:
         return checks.served_once_problems(snapshot, seen())
 
     story._poll(world, "every job to run once, on a runner started for it", problems)
-    await_dispatchers_idle(world)
+    await_dispatchers_idle(world.stack)
     # A late extra runner shows up only after the dispatchers are idle: look once more.
     snapshot = world.stack.observer.snapshot(world.run_ids)
     found = problems(snapshot)
@@ -228,7 +213,7 @@ def await_nothing_left_for(world: World, job: JobView) -> None:
         github.flush_deliveries(world.timeout)
     finally:
         github.close()
-    await_dispatchers_idle(world)
+    await_dispatchers_idle(world.stack)
 
     snapshot = story._poll(world, f"nothing left for the cancelled job {job.id}", problems)
     cancelled = snapshot.job(job.id)
@@ -288,7 +273,7 @@ def expect_forged_refused(world: World, how: str, response: httpx.Response) -> N
         f"a webhook with {how} was answered {response.status_code}: {response.text[:200]}"
     )
     endpoints = world.stack.endpoints
-    await_dispatchers_idle(world)
+    await_dispatchers_idle(world.stack)
     if world.stack.backend.name == "sim":  # only the emulator logs requests; a child shows below
         dispatches = faults.nomad_answers(endpoints.nomad_url, faults.DISPATCH_ROUTE)
         assert not dispatches, f"Nomad was asked to dispatch: {dispatches}"
