@@ -6,6 +6,7 @@ reconcilers tick every second.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -218,6 +219,19 @@ def await_nothing_left_for(world: World, job: JobView) -> None:
     snapshot = story._poll(world, f"nothing left for the cancelled job {job.id}", problems)
     cancelled = snapshot.job(job.id)
     assert cancelled is not None and not cancelled.runner_name, f"job {job.id} ran: {cancelled}"
+
+
+def expect_late_queued_started_nothing(world: World, job: JobView) -> None:
+    """The cancelled job's late `queued` delivery was answered 2xx with no runner queued.
+
+    The answer names what became of it: `{"ended": ...}` (the job had ended) or
+    `{"duplicate": ...}` (a reconciler had already made its runner); `{"queued": ...}` starts a
+    runner for a job that will never run, which the end state hides once the reconciler has
+    retired it. `await_nothing_left_for` flushed the deliveries first.
+    """
+    (late,) = await_deliveries(world, job, count=1)
+    answer = json.loads(late["response"]["payload"] or "{}")
+    assert "queued" not in answer, f"the late queued delivery of job {job.id} started {answer}"
 
 
 def reconciler_actions(world: World, action: str) -> int:
