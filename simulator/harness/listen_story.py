@@ -14,7 +14,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.harness import checks
-from simulator.harness.dispatcher import DispatcherProcess
+from simulator.harness.dispatcher import DispatcherProcess, wait_idle
 from simulator.harness.intake import SCALE_SET, SCALE_SET_LABELS
 from simulator.harness.observe import JobView
 from simulator.harness.waiting import wait_for
@@ -103,7 +103,8 @@ def polls(metrics_text: str) -> float:
 
 
 def expect_no_child(world: World) -> None:
-    """No Nomad child and no runner exists at all."""
+    """No Nomad child and no runner exists at all, once the listener carried out what it queued."""
+    wait_idle(listener(world).url, world.timeout)
     snapshot = world.stack.observer.snapshot(world.run_ids)
     problems = [f"Nomad child {child.id} was dispatched" for child in snapshot.children]
     problems += [f"runner {runner.name} is registered" for runner in snapshot.runners]
