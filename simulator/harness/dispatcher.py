@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -49,11 +49,18 @@ def backlog(metrics_text: str) -> int:
     return int(accepted - finished)
 
 
-def wait_idle(dispatcher_url: str, timeout: float) -> None:
-    """Wait until the dispatcher has carried out every runner it accepted, and no other."""
+def wait_idle(
+    dispatcher_url: str,
+    timeout: float,
+    record: Callable[[httpx.Response], httpx.Response] = lambda response: response,
+) -> None:
+    """Wait until the dispatcher has carried out every runner it accepted, and no other.
+
+    `record` sees each answer of /metrics (a scenario's `Tape.record`, for the living docs).
+    """
     wait_for(
         "the dispatcher to finish the dispatches it accepted",
-        lambda: backlog(httpx.get(f"{dispatcher_url}/metrics", timeout=5).text),
+        lambda: backlog(record(httpx.get(f"{dispatcher_url}/metrics", timeout=5)).text),
         lambda left: left == 0,
         timeout=timeout,
         describe=lambda left: (

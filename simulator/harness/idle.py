@@ -27,6 +27,7 @@ from simulator.harness.dispatcher import DispatcherProcess, wait_idle
 from simulator.harness.github_client import HARNESS_USER_AGENT
 from simulator.harness.replicas import ReplicatedSimBackend
 from simulator.harness.stack import Stack
+from simulator.harness.world import World
 
 
 def dispatcher_urls(stack: Stack) -> list[str]:
@@ -38,10 +39,10 @@ def dispatcher_urls(stack: Stack) -> list[str]:
     return [stack.endpoints.dispatcher_url]
 
 
-def await_dispatchers_idle(stack: Stack) -> None:
+def await_dispatchers_idle(world: World) -> None:
     """Every dispatcher carried out every dispatch it accepted (webhooks and reconciler alike)."""
-    for url in dispatcher_urls(stack):
-        wait_idle(url, stack.settings.timeout)
+    for url in dispatcher_urls(world.stack):
+        wait_idle(url, world.timeout, world.tape.record)
 
 
 def config_path(stack: Stack) -> str | None:

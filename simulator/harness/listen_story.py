@@ -79,10 +79,10 @@ def expect_heard(world: World, job: JobView) -> dict[str, Any] | None:
 def expect_not_offered(world: World, job: JobView) -> str:
     """Two polls of the listener went by after the job was queued, and none offered it."""
     url = f"{world.stack.endpoints.dispatcher_url}/metrics"
-    before = polls(httpx.get(url, timeout=5).text)
+    before = polls(world.tape.record(httpx.get(url, timeout=5)).text)
     wait_for(
         "the listener to poll twice more",
-        lambda: polls(httpx.get(url, timeout=5).text),
+        lambda: polls(world.tape.record(httpx.get(url, timeout=5)).text),
         lambda now: now >= before + 2,
         timeout=world.timeout,
         describe=lambda now: f"{now - before} polls answered",
@@ -104,7 +104,7 @@ def polls(metrics_text: str) -> float:
 
 def expect_no_child(world: World) -> None:
     """No Nomad child and no runner exists at all, once the listener carried out what it queued."""
-    wait_idle(listener(world).url, world.timeout)
+    wait_idle(listener(world).url, world.timeout, world.tape.record)
     snapshot = world.stack.observer.snapshot(world.run_ids)
     problems = [f"Nomad child {child.id} was dispatched" for child in snapshot.children]
     problems += [f"runner {runner.name} is registered" for runner in snapshot.runners]

@@ -119,7 +119,7 @@ def await_one_runner_per_job(world: World) -> Snapshot:
         "every job to run on a fresh runner of its own",
         lambda s: one_runner_per_job_problems(s, world),
     )
-    await_dispatchers_idle(world.stack)
+    await_dispatchers_idle(world)
     # Late duplicates show up only after the dispatchers are idle: look once more.
     snapshot = world.stack.observer.snapshot(world.run_ids)
     problems = one_runner_per_job_problems(snapshot, world)
@@ -176,7 +176,7 @@ def await_served_once(world: World) -> Snapshot:
         return checks.served_once_problems(snapshot, seen())
 
     story._poll(world, "every job to run once, on a runner started for it", problems)
-    await_dispatchers_idle(world.stack)
+    await_dispatchers_idle(world)
     # A late extra runner shows up only after the dispatchers are idle: look once more.
     snapshot = world.stack.observer.snapshot(world.run_ids)
     found = problems(snapshot)
@@ -214,7 +214,7 @@ def await_nothing_left_for(world: World, job: JobView) -> None:
         github.flush_deliveries(world.timeout)
     finally:
         github.close()
-    await_dispatchers_idle(world.stack)
+    await_dispatchers_idle(world)
 
     snapshot = story._poll(world, f"nothing left for the cancelled job {job.id}", problems)
     cancelled = snapshot.job(job.id)
@@ -287,7 +287,7 @@ def expect_forged_refused(world: World, how: str, response: httpx.Response) -> N
         f"a webhook with {how} was answered {response.status_code}: {response.text[:200]}"
     )
     endpoints = world.stack.endpoints
-    await_dispatchers_idle(world.stack)
+    await_dispatchers_idle(world)
     # Only the sim backend's reset empties Nomad's request log (the deployed one keeps the rod
     # job, and its log, across scenarios); elsewhere a dispatched child shows below.
     if world.stack.backend.name == "sim":

@@ -155,7 +155,7 @@ def expect_no_runner(world: World, job: JobView) -> None:
     if listen_story.listening(world):
         listen_story.expect_no_child(world)
         return
-    idle.await_dispatchers_idle(world.stack)
+    idle.await_dispatchers_idle(world)
     idle.expect_no_dispatch_planned(world.stack, world.repo, job.id)
     snapshot = world.stack.observer.snapshot(world.run_ids, world.repo)
     problems = checks.no_runner_problems(snapshot, job)
