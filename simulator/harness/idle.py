@@ -12,7 +12,7 @@ living documentation counts them as the suite's checks, not as `rod serve`'s doi
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import httpx
 
@@ -20,7 +20,8 @@ from runners_on_demand.config import Settings
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.org_groups import resolve
 from runners_on_demand.ports.github import GitHubHttp
-from runners_on_demand.reconcile.plan import MakeRunner, Plan
+from runners_on_demand.reconcile.model import MakeRunner, Retire
+from runners_on_demand.reconcile.stored import to_resume
 from runners_on_demand.wiring import build, clients, github_auth, read_settings
 from simulator.harness.deployed_backend import DeployedBackend
 from simulator.harness.dispatcher import DispatcherProcess, wait_idle
@@ -72,9 +73,17 @@ class _AsHarness(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-async def _dry_run(settings: Settings, repo: str) -> tuple[set[int], Plan | None, list[str]]:
-    """`rod reconcile --dry-run --repo REPO` (reconcile/cli.py): the queued job ids it read and
-    its plan, or what it could not read."""
+@dataclass(frozen=True)
+class NextTick:
+    """What the reconciler read, and the runners its next tick would dispatch."""
+
+    read: frozenset[int]  # the queued jobs' ids
+    dispatches: tuple[MakeRunner, ...]
+
+
+async def _next_tick(settings: Settings, repo: str) -> NextTick:
+    """`rod reconcile --dry-run --repo REPO` (reconcile/cli.py), with the stored runners a tick
+    dispatches again (loop.py `_stored`), which the dry run does not print."""
     github_client, nomad_client = clients(
         settings, github_transport=_AsHarness(), nomad_transport=_AsHarness()
     )
@@ -88,14 +97,17 @@ async def _dry_run(settings: Settings, repo: str) -> tuple[set[int], Plan | None
             groups = await resolve(github, settings.policy, settings.organization, configured)
             settings = replace(settings, policy=groups)
         parts = build(settings, github_client, nomad_client, metrics=Metrics(), repos=(repo,))
-        observation, problems, _ = await parts.reconciler.observe()
-        if observation is None:
-            return set(), None, problems
-        read = {job.event.job_id for job in observation.jobs}
-        return read, parts.reconciler.plan(observation), problems
+        reconciler = parts.reconciler
+        observation, problems, _ = await reconciler.observe()
+    assert observation is not None and not problems, f"the reconciler could not read: {problems}"
+    actions = reconciler.plan(observation).actions
+    retired = {a.runner_name for a in actions if isinstance(a, Retire)}
+    again = to_resume(observation.credentials, observation, reconciler.policy, retired)
+    made = [a for a in actions if isinstance(a, MakeRunner)]
+    return NextTick(frozenset(job.event.job_id for job in observation.jobs), (*made, *again))
 
 
-def expect_no_dispatch_planned(stack: Stack, repo: str, job_id: int) -> Plan:
+def expect_no_dispatch_planned(stack: Stack, repo: str, job_id: int) -> NextTick:
     """The reconciler, as the dispatcher runs it, read the queued job and plans it no runner."""
     endpoints = stack.endpoints
     environ = {
@@ -105,13 +117,8 @@ def expect_no_dispatch_planned(stack: Stack, repo: str, job_id: int) -> Plan:
         **({"NOMAD_TOKEN": endpoints.nomad_token} if endpoints.nomad_token else {}),
     }
     settings = read_settings(config_path(stack), environ, webhook=False)
-    read, plan, problems = asyncio.run(_dry_run(settings, repo))
-    assert plan is not None and not problems, f"the reconciler could not read: {problems}"
-    assert job_id in read, f"the reconciler did not read job {job_id} among {sorted(read)}"
-    planned = [
-        a.start.runner_name
-        for a in plan.actions
-        if isinstance(a, MakeRunner) and a.event.job_id == job_id
-    ]
+    tick = asyncio.run(_next_tick(settings, repo))
+    assert job_id in tick.read, f"the reconciler did not read job {job_id}: {sorted(tick.read)}"
+    planned = [a.start.runner_name for a in tick.dispatches if a.event.job_id == job_id]
     assert not planned, f"the reconciler's next tick would dispatch {planned} for job {job_id}"
-    return plan
+    return tick
