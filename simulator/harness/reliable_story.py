@@ -235,7 +235,11 @@ def expect_late_queued_started_nothing(world: World, job: JobView) -> None:
 
 
 def reconciler_actions(world: World, action: str) -> int:
-    """How many `action` ("dispatch" or "retire") the replicas' reconcilers carried out."""
+    """How many `action` ("dispatch" or "retire") the replicas' reconcilers carried out.
+
+    A dispatch is carried out when queued, a retirement when retired (loop.ActionResult); not
+    when the pipeline already had the runner (duplicate), nor when busy, deferred or failed.
+    """
     total = 0.0
     for replica in replicas(world):
         text = world.tape.record(httpx.get(f"{replica.url}/metrics", timeout=5)).text
@@ -245,7 +249,7 @@ def reconciler_actions(world: World, action: str) -> int:
                 if (
                     sample.name == "rod_reconcile_actions_total"
                     and labels.get("action") == action
-                    and labels.get("result") not in ("busy", "failed", "deferred")
+                    and labels.get("result") in ("queued", "retired")
                 ):
                     total += sample.value
     return int(total)
