@@ -5,8 +5,8 @@ runner shows up. Two things can still make one: a dispatch a dispatcher accepted
 carried out, and its reconciler's next tick (every 60 s by default, so never inside a scenario).
 The first is waited out (`await_dispatchers_idle`); the second is asked for: the plan
 `rod reconcile --dry-run` prints, made by the same code from the dispatcher's own config against
-the same GitHub and Nomad (`reconciler_plan`). Its calls carry the harness's User-Agent, so the
-living documentation counts them as the suite's checks, not as `rod serve`'s doing.
+the same GitHub and Nomad (`expect_no_dispatch_planned`). Its calls carry the harness's
+User-Agent, so the living documentation counts them as the suite's checks, not as `rod serve`'s.
 """
 
 from __future__ import annotations
@@ -47,7 +47,11 @@ def await_dispatchers_idle(world: World) -> None:
 
 
 def config_path(stack: Stack) -> str | None:
-    """The `--config` file the stack's `rod serve` runs with; None means rod's defaults."""
+    """The `--config` file the stack's `rod serve` runs with; None means rod's defaults.
+
+    The deployed backend's is the file its allocation rendered; a dispatcher the suite does not
+    start (compose, external) is taken to run on the defaults.
+    """
     backend = stack.backend
     if isinstance(backend, DeployedBackend):
         return str(backend.rendered_config())
