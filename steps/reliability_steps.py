@@ -169,6 +169,13 @@ def no_runner_left(context: Context) -> None:
     reliable_story.await_nothing_left_for(context.world, context.world.followed_job())
 
 
+@then("the late queued webhook of the job started no runner")
+def late_queued_started_nothing(context: Context) -> None:
+    """Its `queued` delivery came after the cancellation and was answered without a runner."""
+    world = context.world
+    reliable_story.expect_late_queued_started_nothing(world, world.followed_job())
+
+
 @then("every webhook was acknowledged")
 def every_webhook_acknowledged(context: Context) -> None:
     """Each job's queued event was answered 2xx by every replica that has a hook."""

@@ -10,3 +10,4 @@ Feature: A cancelled job leaves no runner behind
     And a job is queued for a self-hosted runner
     When the job is cancelled before a runner picks it up
     Then no runner is left for the job, and nothing runs on the cluster
+    And the late queued webhook of the job started no runner

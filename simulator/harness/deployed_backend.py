@@ -114,6 +114,18 @@ class DeployedBackend:
         assert self._nomad is not None, "the deployed backend is not started"
         return instances(self._nomad.url, self.management, ROD_JOB_ID)
 
+    def rendered_config(self) -> Path:
+        """The rod.toml a running rod allocation rendered from the job's `config_toml`."""
+        assert self._nomad is not None, "the deployed backend is not started"
+        running = [
+            a["ID"] for a in self._nomad_api().list_allocations(ROD_JOB_ID)
+            if a["ClientStatus"] == "running"
+        ]  # fmt: skip
+        assert running, f"no rod allocation is running; {self.diagnostics()}"
+        path = Path(self._nomad.backend.alloc_dir(running[0])) / ROD_JOB_ID / "local/rod.toml"
+        assert path.is_file(), f"{path} was not rendered"
+        return path
+
     def _wait_ready(self) -> None:
         """Every instance of the rod job registered and answering /readyz 200."""
         (group,) = self._nomad_api().get_job(ROD_JOB_ID)["TaskGroups"]

@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -20,34 +20,54 @@ from simulator.serving import free_port
 # values must never leak into a test run, or it could talk to a real GitHub or Nomad.
 SCRUBBED_PREFIXES = ("GITHUB_", "NOMAD_", "ROD_")
 QUEUED_BY_LISTEN = "rod_listen_runners_queued_total"
+RECONCILED = "rod_reconcile_actions_total"
 
 
 def backlog(metrics_text: str) -> int:
-    """Deliveries accepted for dispatch but not yet carried out, from `rod serve`'s /metrics.
+    """Runners accepted for dispatch but not yet carried out, from `rod serve`'s /metrics.
 
-    `rod_webhooks_total{outcome="queued"}` (or `rod listen`'s `rod_listen_runners_queued_total`)
-    counts accepted runners, `rod_dispatches_total` (any outcome) finished ones; the queue-depth
-    gauge alone misses work a worker holds.
+    Accepted: `rod_webhooks_total{outcome="queued"}`, the reconciler's
+    `rod_reconcile_actions_total{action="dispatch",result="queued"}` and `rod listen`'s
+    `rod_listen_runners_queued_total`, every way into the pipeline's queue; carried out:
+    `rod_dispatches_total` (any outcome). The queue-depth gauge alone misses work a worker holds.
+    Below zero, the dispatcher carried out runners it never counted as accepted.
     """
     accepted = finished = 0.0
     for family in text_string_to_metric_families(metrics_text):
         for sample in family.samples:
-            queued = sample.labels.get("outcome") == "queued"
-            if (sample.name == "rod_webhooks_total" and queued) or sample.name == QUEUED_BY_LISTEN:
+            labels = sample.labels
+            queued = labels.get("outcome") == "queued"
+            reconciled = labels.get("action") == "dispatch" and labels.get("result") == "queued"
+            if (
+                (sample.name == "rod_webhooks_total" and queued)
+                or (sample.name == RECONCILED and reconciled)
+                or sample.name == QUEUED_BY_LISTEN
+            ):
                 accepted += sample.value
             elif sample.name == "rod_dispatches_total":
                 finished += sample.value
     return int(accepted - finished)
 
 
-def wait_idle(dispatcher_url: str, timeout: float) -> None:
-    """Wait until the dispatcher has carried out every runner it accepted (see `backlog`)."""
+def wait_idle(
+    dispatcher_url: str,
+    timeout: float,
+    record: Callable[[httpx.Response], httpx.Response] = lambda response: response,
+) -> None:
+    """Wait until the dispatcher has carried out every runner it accepted, and no other.
+
+    `record` sees each answer of /metrics (a scenario's `Tape.record`, for the living docs).
+    """
     wait_for(
         "the dispatcher to finish the dispatches it accepted",
-        lambda: backlog(httpx.get(f"{dispatcher_url}/metrics", timeout=5).text),
-        lambda left: left <= 0,
+        lambda: backlog(record(httpx.get(f"{dispatcher_url}/metrics", timeout=5)).text),
+        lambda left: left == 0,
         timeout=timeout,
-        describe=lambda left: f"{left} dispatches in flight",
+        describe=lambda left: (
+            f"{left} dispatches in flight"
+            if left > 0
+            else f"{-left} more runners carried out than accepted"
+        ),
     )
 
 

@@ -14,7 +14,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.harness import checks
-from simulator.harness.dispatcher import DispatcherProcess
+from simulator.harness.dispatcher import DispatcherProcess, wait_idle
 from simulator.harness.intake import SCALE_SET, SCALE_SET_LABELS
 from simulator.harness.observe import JobView
 from simulator.harness.waiting import wait_for
@@ -79,10 +79,10 @@ def expect_heard(world: World, job: JobView) -> dict[str, Any] | None:
 def expect_not_offered(world: World, job: JobView) -> str:
     """Two polls of the listener went by after the job was queued, and none offered it."""
     url = f"{world.stack.endpoints.dispatcher_url}/metrics"
-    before = polls(httpx.get(url, timeout=5).text)
+    before = polls(world.tape.record(httpx.get(url, timeout=5)).text)
     wait_for(
         "the listener to poll twice more",
-        lambda: polls(httpx.get(url, timeout=5).text),
+        lambda: polls(world.tape.record(httpx.get(url, timeout=5)).text),
         lambda now: now >= before + 2,
         timeout=world.timeout,
         describe=lambda now: f"{now - before} polls answered",
@@ -103,7 +103,8 @@ def polls(metrics_text: str) -> float:
 
 
 def expect_no_child(world: World) -> None:
-    """No Nomad child and no runner exists at all."""
+    """No Nomad child and no runner exists at all, once the listener carried out what it queued."""
+    wait_idle(listener(world).url, world.timeout, world.tape.record)
     snapshot = world.stack.observer.snapshot(world.run_ids)
     problems = [f"Nomad child {child.id} was dispatched" for child in snapshot.children]
     problems += [f"runner {runner.name} is registered" for runner in snapshot.runners]

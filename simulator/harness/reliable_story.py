@@ -6,15 +6,16 @@ reconcilers tick every second.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.harness import checks, faults, story
-from simulator.harness.deployed_backend import DeployedBackend
-from simulator.harness.dispatcher import DispatcherProcess, wait_idle
+from simulator.harness.dispatcher import DispatcherProcess
 from simulator.harness.github_client import GitHubControl
+from simulator.harness.idle import await_dispatchers_idle
 from simulator.harness.observe import JobView, Snapshot
 from simulator.harness.replicas import ReplicatedSimBackend
 from simulator.harness.waiting import wait_for
@@ -95,21 +96,6 @@ def expect_dropped(world: World, job: JobView) -> None:
     )
     answered = [d["status_code"] for d in deliveries if d["status_code"]]
     assert not answered, f"the queued event of job {job.id} reached the dispatcher: {answered}"
-
-
-def dispatcher_urls(world: World) -> list[str]:
-    """Every `rod serve` of the stack: the replicas, the deployed instances, or the one."""
-    if isinstance(world.stack.backend, ReplicatedSimBackend):
-        return [replica.url for replica in replicas(world)]
-    if isinstance(world.stack.backend, DeployedBackend):
-        return world.stack.backend.instances()
-    return [world.stack.endpoints.dispatcher_url]
-
-
-def await_dispatchers_idle(world: World) -> None:
-    """Every dispatcher carried out every dispatch it accepted (webhooks and reconciler alike)."""
-    for url in dispatcher_urls(world):
-        wait_idle(url, world.timeout)
 
 
 def one_runner_per_job_problems(snapshot: Snapshot, world: World) -> list[str]:
@@ -235,8 +221,25 @@ def await_nothing_left_for(world: World, job: JobView) -> None:
     assert cancelled is not None and not cancelled.runner_name, f"job {job.id} ran: {cancelled}"
 
 
+def expect_late_queued_started_nothing(world: World, job: JobView) -> None:
+    """The cancelled job's late `queued` delivery was answered 2xx with no runner queued.
+
+    The answer names what became of it: `{"ended": ...}` (the job had ended) or
+    `{"duplicate": ...}` (a reconciler had already made its runner); `{"queued": ...}` starts a
+    runner for a job that will never run, which the end state hides once the reconciler has
+    retired it. `await_nothing_left_for` flushed the deliveries first.
+    """
+    (late,) = await_deliveries(world, job, count=1)
+    answer = json.loads(late["response"]["payload"] or "{}")
+    assert "queued" not in answer, f"the late queued delivery of job {job.id} started {answer}"
+
+
 def reconciler_actions(world: World, action: str) -> int:
-    """How many `action` ("dispatch" or "retire") the replicas' reconcilers carried out."""
+    """How many `action` ("dispatch" or "retire") the replicas' reconcilers carried out.
+
+    A dispatch is carried out when queued, a retirement when retired (loop.ActionResult); not
+    when the pipeline already had the runner (duplicate), nor when busy, deferred or failed.
+    """
     total = 0.0
     for replica in replicas(world):
         text = world.tape.record(httpx.get(f"{replica.url}/metrics", timeout=5)).text
@@ -246,7 +249,7 @@ def reconciler_actions(world: World, action: str) -> int:
                 if (
                     sample.name == "rod_reconcile_actions_total"
                     and labels.get("action") == action
-                    and labels.get("result") not in ("busy", "failed", "deferred")
+                    and labels.get("result") in ("queued", "retired")
                 ):
                     total += sample.value
     return int(total)
@@ -289,7 +292,9 @@ def expect_forged_refused(world: World, how: str, response: httpx.Response) -> N
     )
     endpoints = world.stack.endpoints
     await_dispatchers_idle(world)
-    if world.stack.backend.name == "sim":  # only the emulator logs requests; a child shows below
+    # Only the sim backend's reset empties Nomad's request log (the deployed one keeps the rod
+    # job, and its log, across scenarios); elsewhere a dispatched child shows below.
+    if world.stack.backend.name == "sim":
         dispatches = faults.nomad_answers(endpoints.nomad_url, faults.DISPATCH_ROUTE)
         assert not dispatches, f"Nomad was asked to dispatch: {dispatches}"
     made = faults.github_calls(endpoints.github_url, "POST", "/repos/*/actions/runners/*")

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from simulator.harness import checks, listen_story
+from simulator.harness import checks, idle, listen_story
 from simulator.harness.errors import WaitTimeout
 from simulator.harness.github_client import ScriptedJob
 from simulator.harness.observe import ChildView, JobView, RunnerView, Snapshot, decode_payload
@@ -147,10 +147,16 @@ def expect_ignored(world: World, job: JobView) -> str:
 
 
 def expect_no_runner(world: World, job: JobView) -> None:
-    """No Nomad child and no GitHub runner exists for the job (listen intake: none at all)."""
+    """No Nomad child and no GitHub runner exists for the job (listen intake: none at all).
+
+    Not just now: every dispatcher has carried out what it accepted, and its reconciler's next
+    tick would make the still-queued job no runner either (`idle`).
+    """
     if listen_story.listening(world):
         listen_story.expect_no_child(world)
         return
+    idle.await_dispatchers_idle(world)
+    idle.expect_no_dispatch_planned(world.stack, world.repo, job.id)
     snapshot = world.stack.observer.snapshot(world.run_ids, world.repo)
     problems = checks.no_runner_problems(snapshot, job)
     assert not problems, f"{'; '.join(problems)} | {snapshot.describe()}"
