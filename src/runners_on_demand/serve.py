@@ -10,7 +10,6 @@ import importlib
 import logging
 import os
 import signal
-import ssl
 import sys
 from collections.abc import Callable
 from types import FrameType
@@ -34,6 +33,7 @@ from runners_on_demand.wiring import (
 )
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+PORT = click.IntRange(0, 65535)  # as [server] port and [listen] port are bounded
 
 
 def fail(problems: list[str], command: str = "serve") -> NoReturn:
@@ -97,7 +97,7 @@ def _exits_with(status: Callable[[], int]) -> Callable[[int, FrameType | None], 
     help="TOML file with pools, trigger label, allowlist, limits, extra Nomad headers.",
 )
 @click.option("--host", default=None, help="Address to listen on (default: [server] host).")
-@click.option("--port", type=int, default=None, help="Port to listen on (default: [server] port).")
+@click.option("--port", type=PORT, default=None, help="Port to listen on (default: [server] port).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 def command(config_path: str | None, host: str | None, port: int | None, log_level: str) -> None:
     """Receive signed workflow_job webhooks and dispatch one ephemeral runner per queued job."""
@@ -111,8 +111,6 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
         app = create_app(settings, dispatch_process=settings.server.dispatch_process)
     except ConfigError as error:
         fail(error.problems)
-    except (OSError, ssl.SSLError) as error:  # NOMAD_CACERT / client certificate unusable
-        fail([f"cannot set up TLS for Nomad: {error.strerror or error}"])
     token = asyncio.run(check_nomad_token(settings))
     if not token.usable:
         fail([token.line])
