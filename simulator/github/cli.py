@@ -33,7 +33,7 @@ def _public_key(path: Path) -> str:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8081, show_default=True, type=int)
+@click.option("--port", default=8081, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--repo", "repos", multiple=True, metavar="OWNER/NAME", help="Repeatable.")
 @click.option("--org", "orgs", multiple=True, metavar="LOGIN", help="An organization (repeatable).")
 @click.option("--token", envvar="GITHUB_TOKEN", required=True, help="Token the API accepts.")

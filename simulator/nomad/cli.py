@@ -14,7 +14,13 @@ from simulator.nomad.routes import create_app
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=4646, show_default=True, type=int, help="Port (Nomad's is 4646).")
+@click.option(
+    "--port",
+    default=4646,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (Nomad's is 4646).",
+)
 @click.option(
     "--acl-enabled",
     is_flag=True,
