@@ -68,6 +68,43 @@ class TestBadConfiguration:
             "No such file or directory"
         ]
 
+    def test_a_client_certificate_that_is_none_is_one_line_naming_it(self, tmp_path: Path) -> None:
+        cert, key = tmp_path / "client.pem", tmp_path / "client-key.pem"
+        cert.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+        key.write_text("not a key\n")
+        result = subprocess.run(
+            [ROD, "serve"],
+            env=environment(
+                GITHUB_WEBHOOK_SECRET=SECRET,
+                GITHUB_TOKEN=TOKEN,
+                NOMAD_CLIENT_CERT=str(cert),
+                NOMAD_CLIENT_KEY=str(key),
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(
+            f"rod serve: NOMAD_CLIENT_CERT {cert} and NOMAD_CLIENT_KEY {key}: not a PEM "
+            "certificate and its private key ("
+        )
+
+    @pytest.mark.parametrize("port", ["65536", "-1"])
+    def test_a_port_out_of_range_is_refused(self, port: str) -> None:
+        result = subprocess.run(
+            [ROD, "serve", "--port", port],
+            env=environment(GITHUB_WEBHOOK_SECRET=SECRET, GITHUB_TOKEN=TOKEN),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2
+        assert f"Invalid value for '--port': {port} is not in the range 0<=x<=65535" in (
+            result.stderr
+        )
+
 
 ORG_CONFIG = (
     'organization = "{org}"\n[[pools]]\nname = "org"\nnomad_job = "github-runner"\n'
