@@ -10,6 +10,7 @@ import importlib
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from types import FrameType
@@ -134,6 +135,24 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
     )
 
 
+def can_listen(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on (in use, not an address here), or None.
+
+    Asked before the app starts: uvicorn binds only after the app's startup, which already
+    dispatches (`rod serve`'s reconciler) or makes a scale set (`rod listen`).
+    """
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, proto, _, address in addresses:
+            with socket.socket(family, kind, proto) as probe:
+                # as asyncio's create_server: a port in TIME_WAIT is free, a listened one is not
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
 def run_until_sigterm(
     app: Starlette,
     *,
@@ -143,12 +162,20 @@ def run_until_sigterm(
     edge: ServerSettings | None = None,
     stack: tuple[str, str] | None = None,
     exit_status: Callable[[], int] = lambda: 0,
+    command: str = "serve",
 ) -> None:
     """Serve `app` under uvicorn with `edge`'s limits (limits.py); SIGTERM drains it (its
     lifespan), then the process exits with `exit_status()`.
 
     `stack` is uvicorn's event loop and HTTP parser, `server_stack(edge.http)` unless given.
     """
+    reason = can_listen(host, port)
+    if reason is not None:
+        table = "[listen]" if command == "listen" else "[server]"
+        fail(
+            [f"cannot listen on {host}:{port} (--host/--port, {table} host/port): {reason}"],
+            command,
+        )
     edge = edge or ServerSettings()
     loop, http = stack or server_stack(edge.http)
     try:

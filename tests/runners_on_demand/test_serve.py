@@ -22,6 +22,7 @@ from simulator.serving import free_port
 ROD = str(Path(sys.executable).with_name("rod"))
 SECRET = "serve-test-webhook-secret"
 TOKEN = "ghp_serve_test_token"
+NO_NOMAD = "http://127.0.0.1:9"  # discard: nothing answers, the token check says so and goes on
 
 
 def environment(**extra: str) -> dict[str, str]:
@@ -104,6 +105,28 @@ class TestBadConfiguration:
         assert f"Invalid value for '--port': {port} is not in the range 0<=x<=65535" in (
             result.stderr
         )
+
+    def test_a_port_in_use_is_one_line_before_anything_starts(self) -> None:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            result = subprocess.run(
+                [ROD, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                env=environment(
+                    GITHUB_WEBHOOK_SECRET=SECRET, GITHUB_TOKEN=TOKEN, NOMAD_ADDR=NO_NOMAD
+                ),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        assert result.returncode == 2
+        problems = [line for line in result.stderr.splitlines() if line.startswith("rod serve: ")]
+        assert problems == [
+            f"rod serve: cannot listen on 127.0.0.1:{port} (--host/--port, [server] host/port): "
+            "Address already in use"
+        ]
+        assert "uvicorn" not in result.stderr  # the app never started: no reconciler tick
 
 
 ORG_CONFIG = (

@@ -70,4 +70,5 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
         host=host or listen.host,
         port=listen.port if port is None else port,
         log_level=log_level,
+        command="listen",
     )
