@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import click
 
@@ -70,15 +71,24 @@ def command(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = asyncio.run(with_runner_groups(_settings(config_path)))
+    except ConfigError as error:
+        _fail(error.problems)
+    except UpstreamError as error:  # as `rod serve` says it
+        _fail([f"cannot read the runner groups from GitHub: {error}"])
+    try:
         code = asyncio.run(_main(settings, repos, once=once or dry_run, dry_run=dry_run))
-    except (ConfigError, UpstreamError) as error:
-        problems = error.problems if isinstance(error, ConfigError) else [str(error)]
-        for problem in problems:
-            click.echo(f"rod reconcile: {problem}", err=True)
-        sys.exit(2)
+    except ConfigError as error:  # NOMAD_CACERT or the client certificate unusable
+        _fail(error.problems)
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)
+
+
+def _fail(problems: list[str]) -> NoReturn:
+    """One line per problem on stderr, exit status 2."""
+    for problem in problems:
+        click.echo(f"rod reconcile: {problem}", err=True)
+    sys.exit(2)
 
 
 def _settings(config_path: str | None) -> Settings:

@@ -51,6 +51,26 @@ class TestBadInput:
         assert "--repo" in result.stderr and "'acme'" in result.stderr
         assert "owner/repo" in result.stderr
 
+    def test_runner_groups_github_cannot_read_are_said_as_rod_serve_says(
+        self, tmp_path: Path
+    ) -> None:
+        config = tmp_path / "rod.toml"
+        config.write_text(
+            'organization = "acme"\n[[pools]]\nname = "org"\nnomad_job = "github-runner"\n'
+            'labels = []\nrunner_group = "linux"\n'
+        )
+        result = run(
+            ["--once", "--config", str(config)],
+            GITHUB_TOKEN=TOKEN,
+            GITHUB_API_URL="http://127.0.0.1:9",  # discard: nothing listens
+        )
+        assert result.returncode == 2
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(
+            "rod reconcile: cannot read the runner groups from GitHub: GitHub GET "
+            "/orgs/acme/actions/runner-groups"
+        )
+
 
 class TestReport:
     def test_a_pass_that_could_not_read_github_is_not_all_in_order(
