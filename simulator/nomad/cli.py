@@ -69,9 +69,8 @@ def command(
         port=port,
         base_env=os.environ,
     ).start()
-    click.echo(
-        f"nomad emulator on {emulator.url} (driver {driver})", err=True
-    )  # --port 0: its port
+    # emulator.url: with --port 0, the port it was given
+    click.echo(f"nomad emulator on {emulator.url} (driver {driver})", err=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
