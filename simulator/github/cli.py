@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from cryptography.hazmat.primitives import serialization
 
+from runners_on_demand.serve import can_listen
 from simulator.github.errors import GitHubSimError
 from simulator.github.scaleset_host import ScaleSetSettings
 from simulator.github.secondary import SecondarySettings
@@ -33,7 +34,7 @@ def _public_key(path: Path) -> str:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8081, show_default=True, type=int)
+@click.option("--port", default=8081, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--repo", "repos", multiple=True, metavar="OWNER/NAME", help="Repeatable.")
 @click.option("--org", "orgs", multiple=True, metavar="LOGIN", help="An organization (repeatable).")
 @click.option("--token", envvar="GITHUB_TOKEN", required=True, help="Token the API accepts.")
@@ -45,11 +46,18 @@ def _public_key(path: Path) -> str:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The App's private (or public) key, PEM.",
 )
-@click.option("--rate-limit", default=5000, show_default=True, help="Requests per hour.")
+@click.option(
+    "--rate-limit",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Requests per hour.",
+)
 @click.option(
     "--jit-timeout",
     default=600.0,
     show_default=True,
+    type=click.FloatRange(min=0.0),
     help="Seconds before an unconnected JIT runner is removed.",
 )
 @click.option(
@@ -90,6 +98,9 @@ def command(
     """Serve the GitHub emulator (REST API, scale set service, runner API, webhooks, /_sim)."""
     if (app_id is None) != (app_key_file is None):
         raise click.UsageError("--app-id and --app-key-file go together")
+    problem = can_listen(host, port)
+    if problem:
+        raise click.UsageError(f"cannot listen on {host}:{port} (--host/--port): {problem}")
     try:
         emulator = GitHubEmulator(
             host=host,

@@ -200,13 +200,15 @@ def command(
     # SIGTERM (a CI job cancelled) unwinds like Ctrl-C, so the child processes are stopped too.
     signal.signal(signal.SIGTERM, _interrupt)
     stack = Stack(settings)
+    ok = failed = False  # the log is kept only when it tells why something failed
     try:
-        stack.start()
-    except HarnessError as exc:
-        raise click.ClickException(f"{exc} (logs in {log_dir})") from None
-    ok = False
-    try:
+        try:
+            stack.start()
+        except HarnessError as exc:
+            failed = True
+            raise click.ClickException(f"{exc} (logs in {log_dir})") from None
         ok = _story(stack, console, job_count, job_seconds, timeout)
+        failed = not ok
         if keep_running:
             print_poke_lines(stack, console)
             console.print("Servers are up; press Ctrl-C to stop them.")
@@ -216,11 +218,12 @@ def command(
                 console.print("Stopping.")
     finally:
         stack.stop()
+        if not failed:  # also when interrupted: nothing of the demo is left behind
+            shutil.rmtree(log_dir, ignore_errors=True)
     if not ok:
         log = log_dir / ("rod-listen.log" if intake == "listen" else "rod-serve.log")
         console.print(f"{rod}'s log: {log}", highlight=False)
         raise SystemExit(1)
-    shutil.rmtree(log_dir, ignore_errors=True)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

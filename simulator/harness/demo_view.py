@@ -85,9 +85,13 @@ def changes(before: Snapshot, after: Snapshot) -> list[str]:
     for child in after.children:
         allocations = _allocations(child)
         if child.id not in old_children:
-            lines.append(
-                f"nomad: dispatched {child.id} for job {child.github_job_id} ({allocations})"
+            # GITHUB_JOB_ID 0: a scale set's runner, for whichever job comes first (rod listen)
+            purpose = (
+                f"job {child.github_job_id}"
+                if child.github_job_id
+                else f"runner {child.runner_name}"
             )
+            lines.append(f"nomad: dispatched {child.id} for {purpose} ({allocations})")
         elif old_children[child.id] != (child.status, allocations):
             lines.append(f"nomad: {child.id} {child.status}, allocation {allocations}")
     old_runners = {runner.id: (runner.status, runner.busy) for runner in before.runners}

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 
 import click
-import uvicorn
 
-from simulator.nomad.drivers import make_driver
-from simulator.nomad.models import NomadBackend
-from simulator.nomad.routes import create_app
+from runners_on_demand.serve import can_listen
+from simulator.nomad.emulator import NomadEmulator
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=4646, show_default=True, type=int, help="Port (Nomad's is 4646).")
+@click.option(
+    "--port",
+    default=4646,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (Nomad's is 4646).",
+)
 @click.option(
     "--acl-enabled",
     is_flag=True,
@@ -34,8 +40,12 @@ from simulator.nomad.routes import create_app
     show_default=True,
     help="process: run config.command as a child process; inprocess: tasks complete at once.",
 )
-@click.option("--cpu", default=4000, show_default=True, type=int, help="Node CPU in MHz.")
-@click.option("--memory", default=8192, show_default=True, type=int, help="Node memory in MiB.")
+@click.option(
+    "--cpu", default=4000, show_default=True, type=click.IntRange(1), help="Node CPU in MHz."
+)
+@click.option(
+    "--memory", default=8192, show_default=True, type=click.IntRange(1), help="Node memory in MiB."
+)
 def command(
     host: str,
     port: int,
@@ -46,17 +56,26 @@ def command(
     memory: int,
 ) -> None:
     """Run the Nomad emulator (HTTP API on /v1, control plane on /_sim)."""
-    backend = NomadBackend(
-        driver=make_driver(driver),
+    problem = can_listen(host, port)
+    if problem:
+        raise click.UsageError(f"cannot listen on {host}:{port} (--host/--port): {problem}")
+    emulator = NomadEmulator(
+        driver=driver,
+        acl_token=acl_token or None,
+        acl_enabled=acl_enabled,
         cpu=cpu,
         memory=memory,
+        host=host,
+        port=port,
         base_env=os.environ,
-        acl_enabled=acl_enabled,
-        acl_token=acl_token or None,
-    )
-    app = create_app(backend)
-    click.echo(f"nomad emulator on http://{host}:{port} (driver {driver})", err=True)
+    ).start()
+    # emulator.url: with --port 0, the port it was given
+    click.echo(f"nomad emulator on {emulator.url} (driver {driver})", err=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
     finally:
-        backend.shutdown()
+        emulator.stop()

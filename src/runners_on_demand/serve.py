@@ -10,7 +10,7 @@ import importlib
 import logging
 import os
 import signal
-import ssl
+import socket
 import sys
 from collections.abc import Callable
 from types import FrameType
@@ -34,6 +34,7 @@ from runners_on_demand.wiring import (
 )
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+PORT = click.IntRange(0, 65535)  # as [server] port and [listen] port are bounded
 
 
 def fail(problems: list[str], command: str = "serve") -> NoReturn:
@@ -97,7 +98,7 @@ def _exits_with(status: Callable[[], int]) -> Callable[[int, FrameType | None], 
     help="TOML file with pools, trigger label, allowlist, limits, extra Nomad headers.",
 )
 @click.option("--host", default=None, help="Address to listen on (default: [server] host).")
-@click.option("--port", type=int, default=None, help="Port to listen on (default: [server] port).")
+@click.option("--port", type=PORT, default=None, help="Port to listen on (default: [server] port).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 def command(config_path: str | None, host: str | None, port: int | None, log_level: str) -> None:
     """Receive signed workflow_job webhooks and dispatch one ephemeral runner per queued job."""
@@ -111,8 +112,6 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
         app = create_app(settings, dispatch_process=settings.server.dispatch_process)
     except ConfigError as error:
         fail(error.problems)
-    except (OSError, ssl.SSLError) as error:  # NOMAD_CACERT / client certificate unusable
-        fail([f"cannot set up TLS for Nomad: {error.strerror or error}"])
     token = asyncio.run(check_nomad_token(settings))
     if not token.usable:
         fail([token.line])
@@ -136,6 +135,24 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
     )
 
 
+def can_listen(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on (in use, not an address here), or None.
+
+    Asked before the app starts: uvicorn binds only after the app's startup, which already
+    dispatches (`rod serve`'s reconciler) or makes a scale set (`rod listen`).
+    """
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, proto, _, address in addresses:
+            with socket.socket(family, kind, proto) as probe:
+                # as asyncio's create_server: a port in TIME_WAIT is free, a listened one is not
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
 def run_until_sigterm(
     app: Starlette,
     *,
@@ -145,12 +162,20 @@ def run_until_sigterm(
     edge: ServerSettings | None = None,
     stack: tuple[str, str] | None = None,
     exit_status: Callable[[], int] = lambda: 0,
+    command: str = "serve",
 ) -> None:
     """Serve `app` under uvicorn with `edge`'s limits (limits.py); SIGTERM drains it (its
     lifespan), then the process exits with `exit_status()`.
 
     `stack` is uvicorn's event loop and HTTP parser, `server_stack(edge.http)` unless given.
     """
+    reason = can_listen(host, port)
+    if reason is not None:
+        table = "[listen]" if command == "listen" else "[server]"
+        fail(
+            [f"cannot listen on {host}:{port} (--host/--port, {table} host/port): {reason}"],
+            command,
+        )
     edge = edge or ServerSettings()
     loop, http = stack or server_stack(edge.http)
     try:

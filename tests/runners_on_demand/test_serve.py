@@ -22,6 +22,7 @@ from simulator.serving import free_port
 ROD = str(Path(sys.executable).with_name("rod"))
 SECRET = "serve-test-webhook-secret"
 TOKEN = "ghp_serve_test_token"
+NO_NOMAD = "http://127.0.0.1:9"  # discard: nothing answers, the token check says so and goes on
 
 
 def environment(**extra: str) -> dict[str, str]:
@@ -67,6 +68,65 @@ class TestBadConfiguration:
             f"rod serve: cannot read config file {tmp_path / 'missing.toml'}: "
             "No such file or directory"
         ]
+
+    def test_a_client_certificate_that_is_none_is_one_line_naming_it(self, tmp_path: Path) -> None:
+        cert, key = tmp_path / "client.pem", tmp_path / "client-key.pem"
+        cert.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+        key.write_text("not a key\n")
+        result = subprocess.run(
+            [ROD, "serve"],
+            env=environment(
+                GITHUB_WEBHOOK_SECRET=SECRET,
+                GITHUB_TOKEN=TOKEN,
+                NOMAD_CLIENT_CERT=str(cert),
+                NOMAD_CLIENT_KEY=str(key),
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(
+            f"rod serve: NOMAD_CLIENT_CERT {cert} and NOMAD_CLIENT_KEY {key}: not a PEM "
+            "certificate and its private key ("
+        )
+
+    @pytest.mark.parametrize("port", ["65536", "-1"])
+    def test_a_port_out_of_range_is_refused(self, port: str) -> None:
+        result = subprocess.run(
+            [ROD, "serve", "--port", port],
+            env=environment(GITHUB_WEBHOOK_SECRET=SECRET, GITHUB_TOKEN=TOKEN),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2
+        assert f"Invalid value for '--port': {port} is not in the range 0<=x<=65535" in (
+            result.stderr
+        )
+
+    def test_a_port_in_use_is_one_line_before_anything_starts(self) -> None:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            result = subprocess.run(
+                [ROD, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                env=environment(
+                    GITHUB_WEBHOOK_SECRET=SECRET, GITHUB_TOKEN=TOKEN, NOMAD_ADDR=NO_NOMAD
+                ),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        assert result.returncode == 2
+        problems = [line for line in result.stderr.splitlines() if line.startswith("rod serve: ")]
+        assert problems == [
+            f"rod serve: cannot listen on 127.0.0.1:{port} (--host/--port, [server] host/port): "
+            "Address already in use"
+        ]
+        assert "uvicorn" not in result.stderr  # the app never started: no reconciler tick
 
 
 ORG_CONFIG = (

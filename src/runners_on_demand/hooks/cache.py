@@ -17,7 +17,7 @@ from pathlib import Path
 
 from runners_on_demand.ports.github import EtagCache
 
-__all__ = ["CACHE_ENTRIES", "default_path", "load", "save"]
+__all__ = ["CACHE_ENTRIES", "default_path", "load", "save", "unwritable"]
 
 # URLs remembered: a sync of a few thousand repositories, and their deliveries.
 CACHE_ENTRIES = 20_000
@@ -41,6 +41,20 @@ def load(path: Path) -> EtagCache:
             url, etag, body, following = entry
             cache[url] = (str(etag), body, following if isinstance(following, str) else None)
     return cache
+
+
+def unwritable(path: Path) -> str | None:
+    """Why `save` could not write `path`, asked before any work; None when it can."""
+    folder = path.parent
+    while not folder.exists():  # save makes the missing folders
+        folder = folder.parent
+    if path.is_dir():
+        return "is a directory"
+    if not folder.is_dir():
+        return f"{folder} is not a directory"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder} is not writable"
+    return None
 
 
 def save(path: Path, cache: EtagCache) -> None:

@@ -35,7 +35,7 @@ from runners_on_demand.hooks.api import HooksApi
 from runners_on_demand.hooks.plan import HookSpec, Step, StepKind
 from runners_on_demand.hooks.status import summarize
 from runners_on_demand.hooks.sync import Selection, apply, read
-from runners_on_demand.ports.github import GitHubHttp
+from runners_on_demand.ports.github import EtagCache, GitHubHttp
 from runners_on_demand.ports.github_auth import PatAuth
 from runners_on_demand.wiring import UPSTREAM_TIMEOUT, read_settings
 
@@ -96,6 +96,9 @@ class _Run:
         cache_path = None
         if not no_cache:
             cache_path = Path(cache_file) if cache_file else cache.default_path(os.environ)
+            problem = cache.unwritable(cache_path)
+            if problem:
+                _fail(name, [f"cannot keep the ETag cache in {cache_path}: {problem} (--cache)"])
         return cls(name, settings, HookSpec(url), Selection(owner, repos, org_hook), cache_path)
 
     def exit(self, work: Work) -> NoReturn:
@@ -127,7 +130,17 @@ class _Run:
                     f"Modified, free); rate limit remaining: {'?' if left is None else left}"
                 )
                 if self.cache_path and etags is not None:
-                    cache.save(self.cache_path, etags)
+                    self._save(self.cache_path, etags)
+
+    def _save(self, path: Path, etags: EtagCache) -> None:
+        """Keep the ETags; a failure is one line on stderr, as the work is done by now."""
+        try:
+            cache.save(path, etags)
+        except OSError as error:
+            reason = error.strerror or str(error)
+            click.echo(
+                f"rod hooks {self.name}: cannot save the ETag cache {path}: {reason}", err=True
+            )
 
 
 def _common(function: Callable[..., Any]) -> Callable[..., Any]:

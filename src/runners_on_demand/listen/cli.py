@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import ssl
 import sys
 
 import click
 
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError
-from runners_on_demand.serve import LOG_LEVELS, check_nomad_token, fail, run_until_sigterm
+from runners_on_demand.serve import (
+    LOG_LEVELS,
+    PORT,
+    check_nomad_token,
+    fail,
+    run_until_sigterm,
+)
 from runners_on_demand.wiring import LOG_FORMAT, read_settings
 
 
@@ -25,7 +30,7 @@ from runners_on_demand.wiring import LOG_FORMAT, read_settings
     help="TOML file with the [listen] table (scope URL, scale set, labels, min and max runners).",
 )
 @click.option("--host", default=None, help="Address of /healthz, /readyz, /metrics.")
-@click.option("--port", type=int, default=None, help="Their port (default: [listen] port).")
+@click.option("--port", type=PORT, default=None, help="Their port (default: [listen] port).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 def command(config_path: str | None, host: str | None, port: int | None, log_level: str) -> None:
     """Take jobs from a runner scale set (no inbound endpoint) and dispatch their runners."""
@@ -43,8 +48,6 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
         app = create_app(settings)
     except ConfigError as error:
         fail(error.problems, "listen")
-    except (OSError, ssl.SSLError) as error:  # NOMAD_CACERT / client certificate unusable
-        fail([f"cannot set up TLS for Nomad: {error.strerror or error}"], "listen")
     token = asyncio.run(check_nomad_token(settings))
     if not token.usable:
         fail([token.line], "listen")
@@ -67,4 +70,5 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
         host=host or listen.host,
         port=listen.port if port is None else port,
         log_level=log_level,
+        command="listen",
     )

@@ -17,7 +17,7 @@ import httpx
 
 from runners_on_demand import __version__
 from runners_on_demand.contract import DispatchRequest
-from runners_on_demand.errors import NomadError, NomadRejected
+from runners_on_demand.errors import ConfigError, NomadError, NomadRejected
 from runners_on_demand.observed import Child, child_from_stub
 from runners_on_demand.ports.protocols import (
     AclToken,
@@ -245,10 +245,29 @@ def _error(response: httpx.Response, where: str) -> NomadError:
 def tls_context(
     cacert: str | None, client_cert: str | None = None, client_key: str | None = None
 ) -> ssl.SSLContext | bool:
-    """httpx's `verify=`: trust NOMAD_CACERT, present NOMAD_CLIENT_CERT/KEY (mutual TLS)."""
+    """httpx's `verify=`: trust NOMAD_CACERT, present NOMAD_CLIENT_CERT/KEY (mutual TLS).
+
+    ConfigError, naming the setting, when a file is not what it must be.
+    """
     if not (cacert or client_cert):
         return True
-    context = ssl.create_default_context(cafile=cacert)
+    try:
+        context = ssl.create_default_context(cafile=cacert)
+    except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+        problem = f"NOMAD_CACERT {cacert}: not a PEM CA certificate ({_tls_reason(error)})"
+        raise ConfigError([problem]) from None
     if client_cert:
-        context.load_cert_chain(client_cert, client_key)
+        try:
+            context.load_cert_chain(client_cert, client_key)
+        except (OSError, ValueError) as error:
+            problem = (
+                f"NOMAD_CLIENT_CERT {client_cert} and NOMAD_CLIENT_KEY {client_key}: not a PEM "
+                f"certificate and its private key ({_tls_reason(error)})"
+            )
+            raise ConfigError([problem]) from None
     return context
+
+
+def _tls_reason(error: Exception) -> str:
+    """OpenSSL's short reason (NO_CERTIFICATE_OR_CRL_FOUND, KEY_VALUES_MISMATCH...), else text."""
+    return getattr(error, "reason", None) or getattr(error, "strerror", None) or str(error)

@@ -12,12 +12,14 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import click
 
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError, UpstreamError
 from runners_on_demand.metrics import Metrics
+from runners_on_demand.names import is_valid_full_name
 from runners_on_demand.reconcile.loop import Report
 from runners_on_demand.reconcile.plan import MakeRunner, Plan
 from runners_on_demand.wiring import (
@@ -30,6 +32,14 @@ from runners_on_demand.wiring import (
 )
 
 
+def _full_names(ctx: click.Context, param: click.Parameter, repos: Sequence[str]) -> Sequence[str]:
+    """The --repo values, each owner/repo as `[reconcile] repos` requires."""
+    for repo in repos:
+        if not is_valid_full_name(repo):
+            raise click.BadParameter(f"{repo!r} is not an owner/repo name")
+    return repos
+
+
 @click.command("reconcile")
 @click.option("--once", is_flag=True, help="Run one pass, print it, exit.")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing (implies --once).")
@@ -40,7 +50,13 @@ from runners_on_demand.wiring import (
     default=None,
     help="The TOML file `rod serve` uses ([reconcile], pools, allowlist...).",
 )
-@click.option("--repo", "repos", multiple=True, help="Also serve owner/repo (repeatable).")
+@click.option(
+    "--repo",
+    "repos",
+    multiple=True,
+    callback=_full_names,
+    help="Also serve owner/repo (repeatable).",
+)
 @click.option(
     "--log-level",
     type=click.Choice(("critical", "error", "warning", "info", "debug")),
@@ -55,16 +71,24 @@ def command(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = asyncio.run(with_runner_groups(_settings(config_path)))
-    except (ConfigError, UpstreamError) as error:
-        problems = error.problems if isinstance(error, ConfigError) else [str(error)]
-        for problem in problems:
-            click.echo(f"rod reconcile: {problem}", err=True)
-        sys.exit(2)
+    except ConfigError as error:
+        _fail(error.problems)
+    except UpstreamError as error:  # as `rod serve` says it
+        _fail([f"cannot read the runner groups from GitHub: {error}"])
     try:
         code = asyncio.run(_main(settings, repos, once=once or dry_run, dry_run=dry_run))
+    except ConfigError as error:  # NOMAD_CACERT or the client certificate unusable
+        _fail(error.problems)
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)
+
+
+def _fail(problems: list[str]) -> NoReturn:
+    """One line per problem on stderr, exit status 2."""
+    for problem in problems:
+        click.echo(f"rod reconcile: {problem}", err=True)
+    sys.exit(2)
 
 
 def _settings(config_path: str | None) -> Settings:
@@ -124,8 +148,8 @@ def describe(report: Report, *, dry_run: bool = False) -> str:
 
 def _done(report: Report, result: Plan, dry_run: bool) -> list[str]:
     """One line per planned action, with what became of it."""
-    if not result.actions:
-        return ["did: nothing; all in order"]
+    if not result.actions:  # "all in order" only when nothing went unread
+        return ["did: nothing" if report.problems else "did: nothing; all in order"]
     results = {id(o.action): str(o) for o in report.outcomes}
     lines = ["would do:" if dry_run else "did:"]
     for action in result.actions:

@@ -242,6 +242,21 @@ class TestBadInput:
         assert (result.exit_code, result.stderr.splitlines()) == (2, [line])
         assert github.control.requests == []  # not even a read
 
+    def test_a_cache_that_cannot_be_written_stops_before_any_call(
+        self, github: GitHubEmulator, tmp_path: Path
+    ) -> None:
+        (tmp_path / "a-file").write_text("")
+        cache = tmp_path / "a-file" / "etags.json"
+        result = rod(github, "sync", ORG, "--url", URL, cache=cache)
+        assert (result.exit_code, result.stderr.splitlines()) == (
+            2,
+            [
+                f"rod hooks sync: cannot keep the ETag cache in {cache}: "
+                f"{tmp_path / 'a-file'} is not a directory (--cache)"
+            ],
+        )
+        assert github.control.requests == [] and hooks(github) == []
+
     def test_no_token(self, github: GitHubEmulator) -> None:
         result = CliRunner().invoke(
             main,

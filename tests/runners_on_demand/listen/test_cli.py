@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -44,6 +45,24 @@ class TestBadConfiguration:
         assert "GITHUB_WEBHOOK_SECRET" not in result.stderr  # no webhook, no secret
         assert "no GitHub credential" in result.stderr
         assert "Traceback" not in result.stderr
+
+    def test_a_port_in_use_is_one_line_and_no_scale_set_is_made(
+        self, github: GitHubEmulator, tmp_path: Path
+    ) -> None:
+        with socket.socket() as taken, NomadEmulator() as nomad:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            config = tmp_path / "rod.toml"
+            config.write_text(f'[listen]\nurl = "{github.url}/{REPO}"\nport = {port}\n')
+            result = run(["--config", str(config)], GITHUB_TOKEN=TOKEN, NOMAD_ADDR=nomad.url)
+        assert result.returncode == 2
+        problems = [line for line in result.stderr.splitlines() if line.startswith("rod listen: ")]
+        assert problems == [
+            f"rod listen: cannot listen on 127.0.0.1:{port} (--host/--port, [listen] host/port): "
+            "Address already in use"
+        ]
+        assert control(github, "GET", "scalesets") == []
 
 
 class TestRunning:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 import respx
 
 from runners_on_demand.contract import DispatchRequest
-from runners_on_demand.errors import NomadError, NomadRejected
+from runners_on_demand.errors import ConfigError, NomadError, NomadRejected
 from runners_on_demand.ports.nomad import NomadHttp, tls_context
 from runners_on_demand.ports.protocols import (
     AclToken,
@@ -200,9 +201,33 @@ class TestTlsContext:
     def test_system_store_without_cacert(self) -> None:
         assert tls_context(None) is True
 
-    def test_unreadable_cacert_fails(self) -> None:
-        with pytest.raises(OSError):
+    def test_unreadable_cacert_fails_naming_it(self) -> None:
+        with pytest.raises(ConfigError) as raised:
             tls_context("/nonexistent/ca.pem")
+        assert raised.value.problems == [
+            "NOMAD_CACERT /nonexistent/ca.pem: not a PEM CA certificate (No such file or directory)"
+        ]
+
+    def test_a_cacert_holding_no_certificate_is_named(self, tmp_path: Path) -> None:
+        cacert = tmp_path / "ca.pem"
+        cacert.write_text("not PEM\n")
+        with pytest.raises(ConfigError) as raised:
+            tls_context(str(cacert))
+        assert raised.value.problems == [
+            f"NOMAD_CACERT {cacert}: not a PEM CA certificate (NO_CERTIFICATE_OR_CRL_FOUND)"
+        ]
+
+    def test_a_client_certificate_that_is_none_names_the_pair(self, tmp_path: Path) -> None:
+        cert, key = tmp_path / "client.pem", tmp_path / "client-key.pem"
+        cert.write_text("not PEM\n")
+        key.write_text("not PEM\n")
+        with pytest.raises(ConfigError) as raised:
+            tls_context(None, str(cert), str(key))
+        (problem,) = raised.value.problems
+        assert problem.startswith(
+            f"NOMAD_CLIENT_CERT {cert} and NOMAD_CLIENT_KEY {key}: not a PEM certificate and its "
+            "private key ("
+        )
 
 
 class TestAclReads:

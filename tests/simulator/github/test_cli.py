@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -61,4 +62,17 @@ def test_a_bad_repo_name_is_one_clear_line() -> None:
 def test_a_bad_org_login_is_one_clear_line() -> None:
     result = CliRunner().invoke(command, ["--token", "T", "--org", "-nope"])
     assert result.exit_code == 2 and "not a valid organization login" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_port_in_use_is_one_clear_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(command, ["--token", "T", "--port", str(port)])
+    assert result.exit_code == 2
+    assert f"cannot listen on 127.0.0.1:{port} (--host/--port): Address already in use" in (
+        result.output
+    )
     assert "Traceback" not in result.output

@@ -41,6 +41,13 @@ class TestChanges:
         ]
         assert changes(second, second) == []
 
+    def test_a_scale_set_runner_is_dispatched_for_its_runner_not_job_0(self) -> None:
+        meta = {"RUNNER_NAME": "rod-ss1-9f", "GITHUB_JOB_ID": "0"}
+        listened = ChildView("github-runner/dispatch-1-b", "running", meta, ())
+        assert changes(Snapshot(), Snapshot(children=(listened,))) == [
+            "nomad: dispatched github-runner/dispatch-1-b for runner rod-ss1-9f (no allocation yet)"
+        ]
+
     def test_reports_completion_and_removal(self) -> None:
         before = Snapshot(
             jobs=(job("in_progress", "rod-1-1"),), children=(child("running"),), runners=(RUNNER,)

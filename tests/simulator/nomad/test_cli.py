@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -63,3 +64,41 @@ class TestCommand:
         finally:
             proc.terminate()
             proc.wait(10)
+
+    def test_port_0_prints_the_port_it_serves_on(self) -> None:
+        proc = subprocess.Popen(
+            [ROD, "sim", "nomad", "--port", "0", "--driver", "inprocess"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stderr is not None
+            line = proc.stderr.readline()
+            url = line.split(" on ", 1)[1].split()[0]
+            assert not url.endswith(":0"), line
+            assert httpx.get(f"{url}/v1/agent/health").status_code == 200
+        finally:
+            proc.terminate()
+            assert proc.wait(10) == 0
+
+    def test_a_port_in_use_is_a_usage_error(self) -> None:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            result = CliRunner().invoke(command, ["--port", str(port)])
+        assert result.exit_code == 2
+        assert f"cannot listen on 127.0.0.1:{port} (--host/--port): Address already in use" in (
+            result.output
+        )
+
+    def test_node_capacity_must_be_positive(self) -> None:
+        result = subprocess.run(  # a process: were it accepted, it would serve until the timeout
+            [ROD, "sim", "nomad", "--port", "0", "--memory", "0"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 2
+        assert "'--memory': 0 is not in the range x>=1" in result.stderr

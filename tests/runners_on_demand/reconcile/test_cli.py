@@ -1,0 +1,106 @@
+"""`rod reconcile` as a real process: bad input is one line and exit 2; a pass that could not read
+says so rather than "all in order"."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from simulator.github import GitHubEmulator
+from simulator.nomad import NomadEmulator
+from tests.runners_on_demand.test_serve import ROD, environment
+
+TOKEN = "ghp_reconcile_cli_test"
+REPO = "acme/app"
+
+
+def run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ROD, "reconcile", *args],
+        env=environment(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def services() -> Iterator[tuple[GitHubEmulator, NomadEmulator]]:
+    """A GitHub emulator knowing REPO and TOKEN, and a Nomad emulator."""
+    with GitHubEmulator(repos=[REPO], tokens=[TOKEN]) as github, NomadEmulator() as nomad:
+        yield github, nomad
+
+
+class TestBadInput:
+    def test_a_cacert_that_is_no_certificate_is_one_line_naming_it(self, tmp_path: Path) -> None:
+        cacert = tmp_path / "ca.pem"
+        cacert.write_text("not a certificate\n")
+        result = run(["--once"], GITHUB_TOKEN=TOKEN, NOMAD_CACERT=str(cacert))
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"rod reconcile: NOMAD_CACERT {cacert}: not a PEM CA certificate")
+
+    def test_a_repo_that_is_not_owner_slash_name_is_refused(self) -> None:
+        result = run(["--dry-run", "--repo", "acme"], GITHUB_TOKEN=TOKEN)
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        assert "--repo" in result.stderr and "'acme'" in result.stderr
+        assert "owner/repo" in result.stderr
+
+    def test_runner_groups_github_cannot_read_are_said_as_rod_serve_says(
+        self, tmp_path: Path
+    ) -> None:
+        config = tmp_path / "rod.toml"
+        config.write_text(
+            'organization = "acme"\n[[pools]]\nname = "org"\nnomad_job = "github-runner"\n'
+            'labels = []\nrunner_group = "linux"\n'
+        )
+        result = run(
+            ["--once", "--config", str(config)],
+            GITHUB_TOKEN=TOKEN,
+            GITHUB_API_URL="http://127.0.0.1:9",  # discard: nothing listens
+        )
+        assert result.returncode == 2
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(
+            "rod reconcile: cannot read the runner groups from GitHub: GitHub GET "
+            "/orgs/acme/actions/runner-groups"
+        )
+
+
+class TestReport:
+    def test_a_pass_that_could_not_read_github_is_not_all_in_order(
+        self, services: tuple[GitHubEmulator, NomadEmulator]
+    ) -> None:
+        github, nomad = services
+        result = run(
+            ["--once", "--repo", REPO],
+            GITHUB_TOKEN="ghp_not_known_here",
+            GITHUB_API_URL=github.url,
+            NOMAD_ADDR=nomad.url,
+        )
+        assert result.returncode == 1
+        assert f"could not read: {REPO}: " in result.stdout
+        assert "401" in result.stdout
+        assert "all in order" not in result.stdout
+
+    def test_a_pass_that_read_everything_is_all_in_order(
+        self, services: tuple[GitHubEmulator, NomadEmulator]
+    ) -> None:
+        github, nomad = services
+        result = run(
+            ["--once", "--repo", REPO],
+            GITHUB_TOKEN=TOKEN,
+            GITHUB_API_URL=github.url,
+            NOMAD_ADDR=nomad.url,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.splitlines() == [
+            f"repositories: {REPO}",
+            "found: 0 queued jobs, 0 Nomad children, 0 runners (0 of ours busy)",
+            "did: nothing; all in order",
+        ]
