@@ -58,8 +58,11 @@ def read_settings(
     if config_path is not None:
         try:
             toml_text = read_text(config_path)
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or type(error).__name__
+        except UnicodeDecodeError as error:  # TOML is UTF-8 (toml.io, "Spec")
+            reason = f"not UTF-8 text (byte {error.start})"
+            raise ConfigError([f"cannot read config file {config_path}: {reason}"]) from None
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
             raise ConfigError([f"cannot read config file {config_path}: {reason}"]) from None
     return load_settings(environ, toml_text, read_file=read_text, webhook=webhook)
 
