@@ -116,7 +116,7 @@ class FakeNomad:
         self.variables: dict[str, tuple[VariableMeta, dict[str, str]]] = {}
         self.index = 0
         # the registered jobs by ID; the default pool's runner job unless a test says otherwise
-        self.jobs = {"github-runner": ListedJob("github-runner", "batch", True, False, "running")}
+        self.jobs = {"github-runner": ListedJob("github-runner", "batch", True, False)}
 
     async def dispatch(self, request: DispatchRequest) -> DispatchResult:
         self.calls.append(("dispatch", request.idempotency_token))

@@ -11,7 +11,7 @@ from tests.runners_on_demand.fakes import FakeNomad
 
 async def test_each_job_is_asked_and_only_problems_are_lines() -> None:
     nomad = FakeNomad()
-    nomad.jobs["gpu-runner"] = ListedJob("gpu-runner", "service", False, False, "running")
+    nomad.jobs["gpu-runner"] = ListedJob("gpu-runner", "service", False, False)
     jobs = ["github-runner", "gpu-runner", "arm-runner"]
     assert await runner_job_problems(nomad, jobs, "ci") == [
         "runner job gpu-runner is not a parameterized batch job (it is a service job)",

@@ -8,7 +8,7 @@ from runners_on_demand.decision import Policy, Pool
 from runners_on_demand.ports.protocols import ListedJob
 from runners_on_demand.runner_jobs import job_problem, runner_job_ids
 
-RUNNER_JOB = ListedJob("github-runner", "batch", parameterized=True, stop=False, status="running")
+RUNNER_JOB = ListedJob("github-runner", "batch", parameterized=True, stop=False)
 
 
 class TestJobProblem:
@@ -21,7 +21,7 @@ class TestJobProblem:
         )
 
     def test_a_stopped_job_is_stopped(self) -> None:
-        stopped = ListedJob("github-runner", "batch", True, stop=True, status="dead")
+        stopped = ListedJob("github-runner", "batch", True, stop=True)
         assert job_problem("github-runner", "default", stopped) == (
             "runner job github-runner is stopped in namespace default"
         )
@@ -33,7 +33,7 @@ class TestJobProblem:
     def test_anything_but_a_parameterized_batch_job_is_said(
         self, job_type: str, parameterized: bool, said: str
     ) -> None:
-        job = ListedJob("github-runner", job_type, parameterized, stop=False, status="running")
+        job = ListedJob("github-runner", job_type, parameterized, stop=False)
         assert job_problem("github-runner", "default", job) == (
             f"runner job github-runner is not a parameterized batch job (it is a {said} job)"
         )

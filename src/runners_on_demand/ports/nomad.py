@@ -118,7 +118,6 @@ class NomadHttp:
             type=str(first.get("Type") or ""),
             parameterized=first.get("ParameterizedJob") is True,
             stop=first.get("Stop") is True,
-            status=str(first.get("Status") or ""),
         )
 
     async def _list_jobs(self, params: Mapping[str, str]) -> list[dict[str, Any]]:

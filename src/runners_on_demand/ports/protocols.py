@@ -64,7 +64,6 @@ class ListedJob:
     type: str  # "batch", "service", "system", "sysbatch"
     parameterized: bool  # a parameterized parent (not one of its dispatched children)
     stop: bool  # stopped (`nomad job stop` without -purge): dispatch refuses it
-    status: str  # "pending", "running" or "dead"
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,9 @@ async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run
         reconciler, pipeline = parts.reconciler, parts.pipeline
         jobs = runner_job_ids(settings.policy)
         blocked = await runner_job_problems(parts.nomad, jobs, settings.nomad_namespace)
+        if not once:  # the loop reports nothing until it ends: say it now
+            for problem in blocked:
+                logging.getLogger(__name__).warning("rod reconcile: %s", problem)
         if dry_run:
             observation, problems, _ = await reconciler.observe()
             report = Report(

@@ -23,7 +23,6 @@ from runners_on_demand.ports.protocols import (
     VariableMeta,
 )
 from simulator.nomad import NomadEmulator
-from tests.runners_on_demand.reconcile.conftest import nomad_with
 from tests.simulator.nomad.conftest import RUNNER_META, b64
 
 NOMAD = "http://nomad.test:4646"
@@ -361,7 +360,7 @@ class TestFindJob:
         stub = {"ID": "github-runner", "Type": "batch", "ParameterizedJob": True, "Stop": False}
         route = router.get("/v1/jobs").respond(200, json=[{**stub, "Status": "running"}])
         found = await port(router, namespace="ci").find_job("github-runner")
-        assert found == ListedJob("github-runner", "batch", True, False, "running")
+        assert found == ListedJob("github-runner", "batch", True, False)
         params = route.calls.last.request.url.params
         assert dict(params) == {"prefix": "github-runner", "per_page": "1", "namespace": "ci"}
 
@@ -375,20 +374,13 @@ class TestFindJob:
             await port(router).find_job("github-runner")
 
 
-@pytest.fixture
-def with_runner_job() -> Iterator[NomadEmulator]:
-    started = nomad_with("inprocess")
-    yield started
-    started.stop()
-
-
 class TestFindJobOnTheEmulator:
     """Over real HTTP, with jobs that share the runner job's prefix around it."""
 
     async def test_the_parent_comes_first_whatever_shares_its_prefix(
-        self, with_runner_job: NomadEmulator
+        self, registered: NomadEmulator
     ) -> None:
-        async with httpx.AsyncClient(base_url=with_runner_job.url) as client:
+        async with httpx.AsyncClient(base_url=registered.url) as client:
             job = (await client.get("/v1/job/github-runner")).json()
             twin = {**job, "ID": "github-runner-gpu", "Name": "github-runner-gpu"}
             assert (await client.put("/v1/jobs", json={"Job": twin})).is_success
@@ -399,7 +391,7 @@ class TestFindJobOnTheEmulator:
             assert dispatched.is_success, dispatched.text
             nomad = NomadHttp(client)
             assert await nomad.find_job("github-runner") == ListedJob(
-                "github-runner", "batch", True, False, "running"
+                "github-runner", "batch", True, False
             )
             assert await nomad.find_job("github-runner-gpu") is not None
             assert await nomad.find_job("github") is None  # a prefix of jobs, no job
@@ -409,9 +401,9 @@ class TestFindJobOnTheEmulator:
             assert found is not None and (found.id, found.parameterized) == (child, False)
 
     async def test_a_stopped_runner_job_is_listed_as_stopped(
-        self, with_runner_job: NomadEmulator
+        self, registered: NomadEmulator
     ) -> None:
-        async with httpx.AsyncClient(base_url=with_runner_job.url) as client:
+        async with httpx.AsyncClient(base_url=registered.url) as client:
             assert (await client.delete("/v1/job/github-runner")).is_success
             found = await NomadHttp(client).find_job("github-runner")
         assert found is not None and found.stop
