@@ -100,7 +100,7 @@ class TestImportGraph:
 
     def test_the_pure_core_makes_no_io(self) -> None:
         pure = ["decision", "delivery", "payload", "events", "names", "contract", "observed"]
-        pure += ["tables", "nomad_acl"]
+        pure += ["tables", "nomad_acl", "runner_jobs"]
         pure += ["reconcile.model", "reconcile.units", "reconcile.plan", "reconcile.settings"]
         pure += ["listen.scope", "listen.settings", "listen.protocol", "listen.fleet"]
         pure += ["reconcile.stored", "reconcile.heard"]

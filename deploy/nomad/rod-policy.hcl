@@ -7,6 +7,8 @@
 # Each capability and the call that needs it (nomad/job_endpoint.go, nomad/variables_endpoint.go):
 #   dispatch-job    POST   /v1/job/github-runner/dispatch                  one runner per job
 #   list-jobs       GET    /v1/jobs?prefix=github-runner/&meta=true        the reconciler's view
+#                   GET    /v1/jobs?prefix=github-runner&per_page=1       is the runner job there
+#                                                                           (start, /readyz)
 #   deregister-job  DELETE /v1/job/<child> (no purge)                      stop a surplus child
 # `deregister-job` exists since Nomad 1.11.2 (GH-27287); on an older server use `submit-job`
 # instead, which also lets the token register any job (and so run any program on the clients).

@@ -67,6 +67,9 @@ class StandIns:
             self.variables += 1
             stored = {"Path": path.removeprefix("/v1/var/"), "ModifyIndex": self.variables}
             return 200, _json({**stored, "ModifyTime": time.time_ns()})
+        if path == "/v1/jobs" and "per_page" in parse_qs(query):  # /readyz: the runner job
+            job = parse_qs(query)["prefix"][0]
+            return 200, _json([{"ID": job, "Type": "batch", "ParameterizedJob": True}])
         if path in ("/v1/jobs", "/v1/vars"):
             return 200, b"[]"
         if path.startswith("/v1/acl/"):  # a Nomad with ACLs off (command/agent/http.go)

@@ -145,3 +145,9 @@ class NomadControl:
         """Stop every allocation and forget every job."""
         response = httpx.post(f"{self.address}/_sim/reset", timeout=30)
         response.raise_for_status()
+
+
+def register_runner_job(address: str, token: str | None = None) -> None:
+    """Register the runner job before `rod serve` starts, as README's "Deploying" does: its
+    `/readyz` answers 503 while the runner job is missing."""
+    NomadApi(address, token).register_spec(RUNNER_JOB_SPEC, runner_variables())

@@ -18,6 +18,7 @@ from simulator.github import GitHubEmulator
 from simulator.harness.backend_base import Endpoints, reset_emulators, serve_env
 from simulator.harness.dispatcher import DispatcherProcess
 from simulator.harness.errors import BackendUnavailable
+from simulator.harness.nomad_client import register_runner_job
 from simulator.harness.settings import StackSettings
 from simulator.harness.stack import Stack
 from simulator.nomad import NomadEmulator
@@ -83,6 +84,7 @@ class ReplicatedSimBackend:
             github_url=github.url,
             nomad_url=nomad.url,
         )
+        register_runner_job(nomad.url)  # else `rod serve`'s /readyz says 503
         self.replicas = [self._replica(1)]
         self.replicas[0].start(self.settings.timeout)
         return Endpoints(
@@ -121,6 +123,7 @@ class ReplicatedSimBackend:
         del self.replicas[1:]
         # With no replica listening, nothing dispatches (backend_base.reset_emulators).
         reset_emulators(self._github.url, self._nomad.url, self.settings.timeout)
+        register_runner_job(self._nomad.url)
         self.replicas[0].start(self.settings.timeout)
 
     def stop(self) -> None:

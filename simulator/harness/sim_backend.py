@@ -18,7 +18,7 @@ from simulator.harness.backend_base import (
 from simulator.harness.dispatcher import DispatcherProcess, wait_idle
 from simulator.harness.github_client import GitHubControl
 from simulator.harness.intake import hold_polls_briefly, listener_process
-from simulator.harness.nomad_client import NomadControl
+from simulator.harness.nomad_client import NomadControl, register_runner_job
 from simulator.harness.settings import StackSettings
 from simulator.nomad import NomadEmulator
 
@@ -43,6 +43,7 @@ class SimBackend:
         """GitHub emulator, Nomad emulator (process driver), then `rod serve` against them."""
         endpoints = self.start_emulators()
         assert self.dispatcher is not None
+        register_runner_job(endpoints.nomad_url)  # else `rod serve`'s /readyz says 503
         self.dispatcher.start(timeout=self.settings.timeout)
         return endpoints
 

@@ -44,15 +44,38 @@ class JobReads:
             return record.job["ModifyIndex"] if record else self.jobs_index
 
     def list_jobs(
-        self, namespace: str, *, prefix: str = "", meta: bool = False
-    ) -> list[dict[str, Any]]:
-        """`GET /v1/jobs`: stubs sorted by ID; `prefix` is a raw string prefix."""
+        self,
+        namespace: str,
+        *,
+        prefix: str = "",
+        meta: bool = False,
+        per_page: int = 0,
+        next_token: str = "",
+    ) -> tuple[list[dict[str, Any]], str]:
+        """`GET /v1/jobs`: one page of stubs in (namespace, ID) order, and the next page's token.
+
+        `prefix` is a raw string prefix. As Nomad's paginator (nomad/state/paginator): stubs
+        whose `<namespace>.<id>` token sorts before `next_token` are skipped; after `per_page`
+        stubs (0: all), the next stub's token is returned, "" when there is none.
+        """
         with self.lock:
-            return [
-                job_stub(r.job, self._summary(r), with_meta=meta)
-                for (ns, job_id), r in sorted(self.records.items(), key=lambda kv: kv[0][1])
-                if namespace in ("*", ns) and job_id.startswith(prefix)
-            ]
+            # the `id` index is (Namespace, ID), each NUL-terminated (nomad/state/schema.go):
+            # tuple order, where "a" sorts before "a-b" and "a/dispatch-..."
+            keys = sorted(key for key in self.records if namespace in ("*", key[0]))
+            found = not next_token
+            page: list[dict[str, Any]] = []
+            for ns, job_id in keys:
+                if not job_id.startswith(prefix):
+                    continue
+                token = f"{ns}.{job_id}"  # paginator.NamespaceIDTokenizer
+                if not found and token < next_token:
+                    continue
+                found = True
+                if per_page and len(page) >= per_page:  # a negative per_page: nothing
+                    return page, token
+                record = self.records[(ns, job_id)]
+                page.append(job_stub(record.job, self._summary(record), with_meta=meta))
+            return page, ""
 
     def _summary(self, record: JobRecord) -> dict[str, Any]:
         job = record.job

@@ -10,6 +10,7 @@ Node.List: node read; ServiceRegistration.GetService: read-job or a workload ide
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -38,18 +39,27 @@ class NomadResponses(ApiBase):
             return await self._register(request, "")
         if request.method != "GET":
             raise MethodNotAllowed()
+        params = request.query_params
+        per_page = params.get("per_page", "")
+        if per_page and not _go_int32(per_page):
+            # command/agent/http.go parsePagination, before the RPC's ACL check
+            raise BadRequest("Expect a number for `per_page` query string parameter")
         self._require(request, self._namespace(request), "list-jobs")
         await self._block(request, lambda: self.backend.jobs_index)
-        params = request.query_params
         if params.get("filter"):
             # Not emulated (simulator/README.md): refused rather than silently ignored.
             raise BadRequest("filter expressions are not supported by the Nomad emulator")
-        stubs = self.backend.list_jobs(
+        stubs, next_token = self.backend.list_jobs(
             self._namespace(request),
             prefix=params.get("prefix", ""),
             meta=_go_bool(params.get("meta", "")),
+            per_page=int(per_page or 0),
+            next_token=params.get("next_token", ""),
         )
-        return self._reply(stubs, self.backend.jobs_index)
+        reply = self._reply(stubs, self.backend.jobs_index)
+        if next_token:  # command/agent/http.go setNextToken: only when there is a next page
+            reply.headers["X-Nomad-NextToken"] = next_token
+        return reply
 
     async def _register(self, request: Request, path_id: str) -> Response:
         body = await self._body(request)
@@ -252,6 +262,11 @@ class NomadResponses(ApiBase):
             raise PermissionDenied()
         found = self.backend.service_registrations(request.path_params["name"], namespace)
         return self._reply(found, self.backend.allocs_index())
+
+
+def _go_int32(value: str) -> bool:
+    """Whether `strconv.ParseInt(value, 10, 32)` accepts `value`."""
+    return re.fullmatch(r"[+-]?[0-9]+", value) is not None and -(2**31) <= int(value) < 2**31
 
 
 def _go_bool(value: str) -> bool:

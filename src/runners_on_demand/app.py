@@ -34,6 +34,8 @@ from runners_on_demand.intake_first import IntakeFirst
 from runners_on_demand.metrics import CONTENT_TYPE, Metrics
 from runners_on_demand.pipeline import Pipeline
 from runners_on_demand.ports import GitHubPort, NomadPort
+from runners_on_demand.runner_job_check import runner_jobs_line
+from runners_on_demand.runner_jobs import runner_job_ids
 from runners_on_demand.token_check import TokenCheck, TokenStatus, check_token, needs_of
 from runners_on_demand.webhook_edge import WebhookEdge
 from runners_on_demand.wiring import build, clients
@@ -157,7 +159,7 @@ class _Routes:
         self._metrics = metrics
         self._github = github
         self._nomad = nomad
-        # each probe costs one GitHub and one Nomad call
+        # each probe costs one GitHub call and a few Nomad ones (health, token, runner jobs)
         self._ready = Reused(self._probe, READY_CACHE_SECONDS, pipeline.monotonic)
 
     async def healthz(self, request: Request) -> Response:
@@ -165,18 +167,22 @@ class _Routes:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        """Readiness: Nomad and GitHub answer and NOMAD_TOKEN lacks nothing rod calls; one probe
-        per few seconds, however often asked."""
+        """Readiness: Nomad and GitHub answer, NOMAD_TOKEN lacks nothing rod calls and every
+        runner job can be dispatched; one probe per few seconds, however often asked."""
         body, status = await self._ready()
         return JSONResponse(body, status_code=status)
 
     async def _probe(self) -> tuple[dict[str, Any], int]:
-        nomad, github, token = await asyncio.gather(
-            probe(self._nomad.health()), probe(self._github.check()), self._token()
+        nomad, github, token, jobs = await asyncio.gather(
+            probe(self._nomad.health()), probe(self._github.check()), self._token(), self._jobs()
         )
-        body = {"nomad": nomad, "github": github, "nomad_token": token.line}
-        ready = nomad == "ok" and github == "ok" and token.ready
+        body = {"nomad": nomad, "github": github, "nomad_token": token.line, "runner_jobs": jobs}
+        ready = nomad == "ok" and github == "ok" and token.ready and jobs == "ok"
         return body, 200 if ready else 503
+
+    async def _jobs(self) -> str:
+        jobs, namespace = runner_job_ids(self._settings.policy), self._settings.nomad_namespace
+        return await runner_jobs_line(self._nomad, jobs, namespace, PROBE_TIMEOUT)
 
     async def _token(self) -> TokenCheck:
         settings = self._settings

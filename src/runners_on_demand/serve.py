@@ -23,6 +23,8 @@ from starlette.applications import Starlette
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError, UpstreamError
 from runners_on_demand.limits import EdgeLimits, parser_protocol, protocol_class
+from runners_on_demand.runner_job_check import runner_job_problems
+from runners_on_demand.runner_jobs import runner_job_ids
 from runners_on_demand.server_settings import ServerSettings
 from runners_on_demand.token_check import TokenCheck, check_token, needs_of
 from runners_on_demand.wiring import (
@@ -62,6 +64,18 @@ async def check_nomad_token(settings: Settings) -> TokenCheck:
     async with github_client, nomad_client:
         nomad = nomad_port(settings, nomad_client)
         return await check_token(nomad, needs_of(settings), settings.nomad_token)
+
+
+async def check_runner_jobs(settings: Settings) -> list[str]:
+    """Why a pool's runner job cannot be dispatched, one line each, asked once before serving.
+
+    Not a reason to stop: the runner job may be registered after rod; `/readyz` asks again.
+    """
+    github_client, nomad_client = clients(settings)
+    async with github_client, nomad_client:
+        nomad = nomad_port(settings, nomad_client)
+        jobs = runner_job_ids(settings.policy)
+        return await runner_job_problems(nomad, jobs, settings.nomad_namespace)
 
 
 def server_stack(http: str = "auto") -> tuple[str, str]:
@@ -117,6 +131,8 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
         fail([token.line])
     log = logging.getLogger(__name__)
     log.log(logging.INFO if token.ready else logging.WARNING, "rod serve: %s", token.line)
+    for problem in asyncio.run(check_runner_jobs(settings)):
+        log.warning("rod serve: %s", problem)
     log.info(
         "rod serve: GitHub %s (%s), Nomad %s namespace %s, pools %s",
         settings.github_api_url,

@@ -25,3 +25,11 @@ def silent() -> Iterator[NomadEmulator]:
     emulator = nomad_with(InProcessDriver(default=never_connects))
     yield emulator
     emulator.stop()
+
+
+@pytest.fixture
+def registered() -> Iterator[NomadEmulator]:
+    """The real runner job, registered; nothing it dispatches needs to run (in-process tasks)."""
+    emulator = nomad_with("inprocess")
+    yield emulator
+    emulator.stop()

@@ -28,7 +28,7 @@ from runners_on_demand.ports import (
     VariableConflict,
     VariableMeta,
 )
-from runners_on_demand.ports.protocols import AclToken
+from runners_on_demand.ports.protocols import AclToken, ListedJob
 from runners_on_demand.scope import RunnerGroup, RunnerScope
 
 
@@ -115,6 +115,8 @@ class FakeNomad:
         self.dispatched: list[DispatchRequest] = []
         self.variables: dict[str, tuple[VariableMeta, dict[str, str]]] = {}
         self.index = 0
+        # the registered jobs by ID; the default pool's runner job unless a test says otherwise
+        self.jobs = {"github-runner": ListedJob("github-runner", "batch", True, False)}
 
     async def dispatch(self, request: DispatchRequest) -> DispatchResult:
         self.calls.append(("dispatch", request.idempotency_token))
@@ -129,6 +131,12 @@ class FakeNomad:
 
     async def stop_job(self, job_id: str) -> None:
         self.calls.append(("stop_job", job_id))
+
+    async def find_job(self, job_id: str) -> ListedJob | None:
+        self.calls.append(("find_job", job_id))
+        if self.down:
+            raise NomadError("Nomad GET /v1/jobs: ConnectError")
+        return self.jobs.get(job_id)
 
     async def health(self) -> None:
         self.calls.append(("health", None))

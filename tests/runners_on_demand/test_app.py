@@ -22,6 +22,8 @@ from starlette.applications import Starlette
 from runners_on_demand.app import create_app
 from runners_on_demand.config import load_settings
 from runners_on_demand.errors import ConfigError
+from simulator.github import GitHubEmulator
+from simulator.nomad import NomadEmulator
 
 SAMPLES = Path(__file__).parents[1] / "samples" / "workflow_job"
 SECRET = "webhook-secret-for-tests"
@@ -37,6 +39,8 @@ JOB_ID = QUEUED["workflow_job"]["id"]
 RUNNER = f"rod-{JOB_ID}-{QUEUED['workflow_job']['run_attempt']}"
 JIT_PATH = f"/repos/{REPO}/actions/runners/generate-jitconfig"
 DISPATCH_PATH = "/v1/job/github-runner/dispatch"
+# The runner job as `GET /v1/jobs` lists it (a JobListStub), for `/readyz`.
+RUNNER_JOB = {"ID": "github-runner", "Type": "batch", "ParameterizedJob": True, "Stop": False}
 ENV = {
     "GITHUB_WEBHOOK_SECRET": SECRET,
     "GITHUB_TOKEN": PAT,
@@ -107,6 +111,7 @@ async def rig(toml: str | None = None) -> AsyncIterator[Rig]:
     nomad.put(path__startswith="/v1/var/").respond(
         200, json={"Path": f"nomad/jobs/github-runner/credentials/{RUNNER}", "ModifyIndex": 2}
     )
+    nomad.get("/v1/jobs", params__contains={"per_page": "1"}).respond(200, json=[RUNNER_JOB])
     app = create_app(
         load_settings(ENV, toml),
         github_transport=httpx.MockTransport(github.async_handler),
@@ -393,6 +398,7 @@ class TestOtherEndpoints:
                 "nomad": "ok",
                 "github": "ok",
                 "nomad_token": "Nomad's ACLs are off: no token needed",
+                "runner_jobs": "ok",
             }
             assert health.calls.last.request.headers["X-Nomad-Token"] == NOMAD_TOKEN
             metrics = (await r.client.get("/metrics")).text
@@ -496,3 +502,75 @@ class TestCreateApp:
         settings = load_settings({**ENV, "GITHUB_WEBHOOK_SECRET": "x"})
         with pytest.raises(ConfigError, match="GITHUB_WEBHOOK_SECRET"):
             create_app(replace(settings, webhook_secret=""))
+
+
+@asynccontextmanager
+async def served_by(
+    nomad: NomadEmulator, toml: str | None = None, **env: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app against the GitHub and Nomad emulators over real HTTP; a client on it."""
+    with GitHubEmulator(tokens=[PAT]) as github:
+        environ = {**ENV, "GITHUB_API_URL": github.url, "NOMAD_ADDR": nomad.url, **env}
+        del environ["NOMAD_TOKEN"]
+        app = create_app(load_settings(environ, toml))
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://rod.test") as client,
+        ):
+            yield client
+
+
+class TestRunnerJobReadiness:
+    """`/readyz` is 503 while a dispatch would fail: its runner job missing, stopped, elsewhere."""
+
+    async def test_ready_with_the_runner_job_registered(self, registered: NomadEmulator) -> None:
+        async with served_by(registered) as client:
+            ready = await client.get("/readyz")
+        assert (ready.status_code, ready.json()["runner_jobs"]) == (200, "ok")
+
+    async def test_a_runner_job_not_registered(self) -> None:
+        with NomadEmulator() as nomad:
+            async with served_by(nomad) as client:
+                ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["nomad"] == "ok"
+        assert ready.json()["runner_jobs"] == (
+            "runner job github-runner is not registered in namespace default"
+        )
+
+    async def test_nomad_namespace_pointing_elsewhere(self, registered: NomadEmulator) -> None:
+        async with served_by(registered, NOMAD_NAMESPACE="ci") as client:
+            ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["runner_jobs"] == (
+            "runner job github-runner is not registered in namespace ci"
+        )
+
+    async def test_a_stopped_runner_job(self, registered: NomadEmulator) -> None:
+        with httpx.Client(base_url=registered.url) as nomad:
+            assert nomad.delete("/v1/job/github-runner").is_success  # nomad job stop
+        async with served_by(registered) as client:
+            ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["runner_jobs"] == (
+            "runner job github-runner is stopped in namespace default"
+        )
+
+    async def test_every_pools_runner_job_is_checked(self, registered: NomadEmulator) -> None:
+        with httpx.Client(base_url=registered.url) as nomad:
+            service = {**nomad.get("/v1/job/github-runner").json(), "ID": "gpu-runner"}
+            service.update(Type="service", ParameterizedJob=None, Name="gpu-runner")
+            assert nomad.put("/v1/jobs", json={"Job": service}).is_success, "registered"
+        pools = (
+            '[[pools]]\nname = "gpu"\nnomad_job = "gpu-runner"\nlabels = ["gpu"]\n'
+            '[[pools]]\nname = "arm"\nnomad_job = "arm-runner"\nlabels = ["arm"]\n'
+            '[[pools]]\nname = "default"\nnomad_job = "github-runner"\nlabels = []\n'
+        )
+        async with served_by(registered, pools) as client:
+            ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["runner_jobs"] == (
+            "runner job gpu-runner is not a parameterized batch job (it is a service job); "
+            "runner job arm-runner is not registered in namespace default"
+        )

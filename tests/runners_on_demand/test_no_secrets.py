@@ -29,6 +29,7 @@ from simulator.github import GitHubEmulator
 from simulator.harness.backend_base import Endpoints
 from simulator.harness.dispatcher import DispatcherProcess, rod_command
 from simulator.harness.github_client import ScriptedJob
+from simulator.harness.nomad_client import register_runner_job
 from simulator.harness.observe import Snapshot, decode_payload
 from simulator.harness.settings import StackSettings
 from simulator.harness.stack import Stack
@@ -126,6 +127,7 @@ class SecretBackend:
             "NOMAD_TOKEN": NOMAD_TOKEN,
             "CF_ACCESS_CLIENT_SECRET": CF_SECRET,
         }
+        register_runner_job(self.nomad.url, NOMAD_TOKEN)  # else /readyz answers 503
         self.dispatcher = ConfiguredDispatcher(env, self.log_dir / "rod-serve.log", config)
         self.dispatcher.start()
         return Endpoints(

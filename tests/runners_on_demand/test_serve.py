@@ -22,6 +22,7 @@ from simulator.serving import free_port
 ROD = str(Path(sys.executable).with_name("rod"))
 SECRET = "serve-test-webhook-secret"
 TOKEN = "ghp_serve_test_token"
+SPEC = Path(__file__).resolve().parents[2] / "deploy/nomad/github-runner.nomad.hcl"
 NO_NOMAD = "http://127.0.0.1:9"  # discard: nothing answers, the token check says so and goes on
 
 
@@ -315,6 +316,32 @@ def client_token(admin: httpx.Client, rules: str) -> str:
     return secret
 
 
+def serve_with_the_shipped_policy(
+    url: str, admin: httpx.Client
+) -> tuple[subprocess.Popen[str], int, str]:
+    """`rod serve` on a free port with a token of deploy/nomad/rod-policy.hcl; its stderr piped."""
+    shipped = (Path(__file__).resolve().parents[2] / "deploy/nomad/rod-policy.hcl").read_text()
+    token = client_token(admin, shipped)
+    port = free_port()
+    env = environment(
+        GITHUB_WEBHOOK_SECRET=SECRET, GITHUB_TOKEN=TOKEN, NOMAD_ADDR=url, NOMAD_TOKEN=token
+    )
+    command = [ROD, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True), port, token
+
+
+def first_readyz(process: subprocess.Popen[str], port: int) -> httpx.Response:
+    """`/readyz` once `rod serve` listens (waiting for it is no timing assertion)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=15)
+        except httpx.TransportError:
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "rod serve did not start"
+            time.sleep(0.1)
+
+
 class TestNomadToken:
     """Must show (issue 11): a token missing a capability is one line at start, not 403s later."""
 
@@ -351,24 +378,9 @@ class TestNomadToken:
         self, acl_nomad: tuple[str, httpx.Client]
     ) -> None:
         url, admin = acl_nomad
-        shipped = (Path(__file__).resolve().parents[2] / "deploy/nomad/rod-policy.hcl").read_text()
-        token = client_token(admin, shipped)
-        port = free_port()
-        env = environment(
-            GITHUB_WEBHOOK_SECRET=SECRET, GITHUB_TOKEN=TOKEN, NOMAD_ADDR=url, NOMAD_TOKEN=token
-        )
-        command = [ROD, "serve", "--host", "127.0.0.1", "--port", str(port)]
-        process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+        process, port, token = serve_with_the_shipped_policy(url, admin)
         try:
-            deadline = time.monotonic() + 30
-            while True:  # wait until it listens; not a timing assertion
-                try:
-                    ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=15)
-                    break
-                except httpx.TransportError:
-                    assert process.poll() is None, process.communicate()[1]
-                    assert time.monotonic() < deadline, "rod serve did not start"
-                    time.sleep(0.1)
+            ready = first_readyz(process, port)
             assert ready.json()["nomad_token"] == (
                 "NOMAD_TOKEN may make every call rod makes (policies: rod)"
             )
@@ -385,3 +397,38 @@ class TestNomadToken:
             _, stderr = process.communicate()
         assert "rod serve: NOMAD_TOKEN may make every call rod makes" in stderr
         assert token not in stderr
+
+
+class TestRunnerJob:
+    """An operator's first hour: rod started before its runner job is registered (or with
+    NOMAD_NAMESPACE elsewhere) says so at start and in `/readyz`, rather than "ready" and then a
+    failed dispatch per job; once the job is registered it is ready, without a restart."""
+
+    def test_a_runner_job_not_registered_is_a_warning_and_not_ready_until_it_is(
+        self, acl_nomad: tuple[str, httpx.Client]
+    ) -> None:
+        url, admin = acl_nomad
+        process, port, _ = serve_with_the_shipped_policy(url, admin)  # list-jobs, no read-job
+        try:
+            ready = first_readyz(process, port)
+            assert ready.status_code == 503
+            assert ready.json()["runner_jobs"] == (
+                "runner job github-runner is not registered in namespace default"
+            )
+            spec = {"JobHCL": SPEC.read_text()}
+            job = admin.post("/v1/jobs/parse", json=spec).json()
+            assert admin.put("/v1/jobs", json={"Job": job}).is_success
+            deadline = time.monotonic() + 30
+            while ready.json()["runner_jobs"] != "ok":  # answered from a 5 s cache
+                assert time.monotonic() < deadline, "/readyz never saw the runner job"
+                time.sleep(0.5)
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=15)
+        finally:
+            process.kill()
+            _, stderr = process.communicate()
+        warned = [line for line in stderr.splitlines() if "runner job" in line]
+        assert len(warned) == 1, stderr
+        assert " WARNING " in warned[0]
+        assert warned[0].endswith(
+            "rod serve: runner job github-runner is not registered in namespace default"
+        )

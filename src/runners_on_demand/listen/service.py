@@ -29,7 +29,13 @@ from runners_on_demand.backoff import Retrier
 from runners_on_demand.carrier import LocalCarrier
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError
-from runners_on_demand.http_answers import ERROR_HANDLERS, READY_CACHE_SECONDS, Reused, probe
+from runners_on_demand.http_answers import (
+    ERROR_HANDLERS,
+    PROBE_TIMEOUT,
+    READY_CACHE_SECONDS,
+    Reused,
+    probe,
+)
 from runners_on_demand.listen.client import ScaleSetClient
 from runners_on_demand.listen.credentials import ScaleSetCredentials
 from runners_on_demand.listen.loop import Listener
@@ -39,6 +45,7 @@ from runners_on_demand.listen.scope import parse_config_url
 from runners_on_demand.listen.settings import listen_pool, listen_problems
 from runners_on_demand.metrics import CONTENT_TYPE, Metrics
 from runners_on_demand.pipeline import Pipeline
+from runners_on_demand.runner_job_check import runner_jobs_line
 from runners_on_demand.wiring import clients, github_auth, nomad_port
 
 __all__ = ["create_app"]
@@ -100,8 +107,16 @@ def create_app(
         sleep=sleep,
     )
     task: asyncio.Task[None] | None = None
+    runner_job = pool.nomad_job
+
+    async def nomad_probe() -> dict[str, str]:
+        """Nomad answers, and the pool's runner job can be dispatched."""
+        job = runner_jobs_line(nomad, [runner_job], settings.nomad_namespace, PROBE_TIMEOUT)
+        health, jobs = await asyncio.gather(probe(nomad.health()), job)
+        return {"nomad": health, "runner_jobs": jobs}
+
     # /readyz is unauthenticated: Nomad is asked once per few seconds, however often it is asked
-    nomad_ready = Reused(lambda: probe(nomad.health()), READY_CACHE_SECONDS, pipeline.monotonic)
+    nomad_ready = Reused(nomad_probe, READY_CACHE_SECONDS, pipeline.monotonic)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -128,8 +143,8 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        """Readiness: a session, an answering message queue, and Nomad."""
-        body: dict[str, Any] = {**listener.health(), "nomad": await nomad_ready()}
+        """Readiness: a session, an answering message queue, Nomad, and the pool's runner job."""
+        body: dict[str, Any] = {**listener.health(), **await nomad_ready()}
         ready = all(value == "ok" for value in body.values())
         return JSONResponse(body, status_code=200 if ready else 503)
 

@@ -22,6 +22,7 @@ from runners_on_demand.observed import Child, child_from_stub
 from runners_on_demand.ports.protocols import (
     AclToken,
     DispatchResult,
+    ListedJob,
     Variable,
     VariableConflict,
     VariableMeta,
@@ -91,16 +92,41 @@ class NomadHttp:
         """The dispatched children of `parent`, with their Meta: `GET /v1/jobs?prefix=...`."""
         # https://developer.hashicorp.com/nomad/api-docs/jobs#list-jobs: `prefix` is a plain ID
         # prefix (children are `<parent>/dispatch-...`), `meta=true` adds each job's Meta.
-        params = {"prefix": f"{parent}/", "meta": "true", **self._scope}
-        response = await self._send("GET", "/v1/jobs", params=params)
-        try:
-            stubs = response.json()
-        except ValueError as error:
-            raise NomadError("Nomad GET /v1/jobs: answer is not JSON", status=200) from error
+        stubs = await self._list_jobs({"prefix": f"{parent}/", "meta": "true"})
+        children = (child_from_stub(stub) for stub in stubs)
+        return [child for child in children if child is not None and child.parent_id == parent]
+
+    async def find_job(self, job_id: str) -> ListedJob | None:
+        """`GET /v1/jobs?prefix=<id>&per_page=1`: the job's stub, with `list-jobs` alone.
+
+        `GET /v1/job/<id>` would need `read-job`, which rod's policy leaves out (rod-policy.hcl).
+        """
+        # Job.List (nomad/job_endpoint.go) walks the `jobs` table's `id` index, a compound
+        # (Namespace, ID) of StringFieldIndexes (nomad/state/schema.go jobTableSchema), each
+        # NUL-terminated: within a namespace jobs come in ID order, and `<id>` sorts before
+        # `<id>-x` and `<id>/dispatch-...`. The paginator (nomad/state/paginator/paginator.go)
+        # stops after `per_page` stubs and sends the next one's `<ns>.<id>` as X-Nomad-NextToken
+        # (command/agent/http.go parsePagination, setNextToken). So the first stub is `<id>` if
+        # it exists. Its fields: structs.JobListStub (api/jobs.go JobListStub), where
+        # `ParameterizedJob` is `Job.IsParameterized()`: a parameterized parent, not a child.
+        stubs = await self._list_jobs({"prefix": job_id, "per_page": "1"})
+        first = stubs[0] if stubs else {}
+        if first.get("ID") != job_id:
+            return None
+        return ListedJob(
+            id=job_id,
+            type=str(first.get("Type") or ""),
+            parameterized=first.get("ParameterizedJob") is True,
+            stop=first.get("Stop") is True,
+        )
+
+    async def _list_jobs(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """`GET /v1/jobs` with `params` in rod's namespace: the stubs."""
+        response = await self._send("GET", "/v1/jobs", params={**params, **self._scope})
+        stubs = _json(response, "Nomad GET /v1/jobs")
         if not isinstance(stubs, list):
             raise NomadError("Nomad GET /v1/jobs: answer is not a list", status=200)
-        children = (child_from_stub(stub) for stub in stubs if isinstance(stub, dict))
-        return [child for child in children if child is not None and child.parent_id == parent]
+        return [stub for stub in stubs if isinstance(stub, dict)]
 
     async def stop_job(self, job_id: str) -> None:
         """`DELETE /v1/job/{id}` without purge: the child stays, so its token stays reserved."""

@@ -20,6 +20,7 @@ __all__ = [
     "AclToken",
     "DispatchResult",
     "GitHubPort",
+    "ListedJob",
     "NomadPort",
     "Removal",
     "RunnerExists",
@@ -53,6 +54,16 @@ class DispatchResult:
     # Nomad answers EvalID "" when the token matched an existing child (state_store.go
     # CheckIdempotencyToken) -- and also for a parent that is periodic, which ours is not.
     existing: bool
+
+
+@dataclass(frozen=True)
+class ListedJob:
+    """A job as `GET /v1/jobs` lists it (a `JobListStub`): what a dispatch to it depends on."""
+
+    id: str
+    type: str  # "batch", "service", "system", "sysbatch"
+    parameterized: bool  # a parameterized parent (not one of its dispatched children)
+    stop: bool  # stopped (`nomad job stop` without -purge): dispatch refuses it
 
 
 @dataclass(frozen=True)
@@ -155,6 +166,10 @@ class NomadPort(Protocol):
 
     async def stop_job(self, job_id: str) -> None:
         """`DELETE /v1/job/{id}` without purge."""
+        ...
+
+    async def find_job(self, job_id: str) -> ListedJob | None:
+        """The job `job_id` as `GET /v1/jobs` lists it (list-jobs only); None if not registered."""
         ...
 
     async def health(self) -> None:

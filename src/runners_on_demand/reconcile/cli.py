@@ -22,6 +22,8 @@ from runners_on_demand.metrics import Metrics
 from runners_on_demand.names import is_valid_full_name
 from runners_on_demand.reconcile.loop import Report
 from runners_on_demand.reconcile.plan import MakeRunner, Plan
+from runners_on_demand.runner_job_check import runner_job_problems
+from runners_on_demand.runner_jobs import runner_job_ids
 from runners_on_demand.wiring import (
     LOG_FORMAT,
     build,
@@ -104,6 +106,11 @@ async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run
     async with github_client, nomad_client:
         parts = build(settings, github_client, nomad_client, metrics=Metrics(), repos=repos)
         reconciler, pipeline = parts.reconciler, parts.pipeline
+        jobs = runner_job_ids(settings.policy)
+        blocked = await runner_job_problems(parts.nomad, jobs, settings.nomad_namespace)
+        if not once:  # the loop reports nothing until it ends: say it now
+            for problem in blocked:
+                logging.getLogger(__name__).warning("rod reconcile: %s", problem)
         if dry_run:
             observation, problems, _ = await reconciler.observe()
             report = Report(
@@ -111,8 +118,8 @@ async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run
                 reconciler.plan(observation) if observation else None,
                 problems=tuple(problems),
             )
-            click.echo(describe(report, dry_run=True))
-            return 1 if report.problems else 0
+            click.echo(describe(report, dry_run=True, runner_jobs=blocked))
+            return 1 if report.problems or blocked else 0
         pipeline.start()
         try:
             if not once:
@@ -120,13 +127,14 @@ async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run
             report = await reconciler.tick()
         finally:
             await pipeline.stop()  # carry out the dispatches
-        click.echo(describe(report))
-        return 1 if report.problems else 0
+        click.echo(describe(report, runner_jobs=blocked))
+        return 1 if report.problems or blocked else 0
 
 
-def describe(report: Report, *, dry_run: bool = False) -> str:
-    """What a tick found and did, for people."""
-    lines: list[str] = []
+def describe(report: Report, *, dry_run: bool = False, runner_jobs: Sequence[str] = ()) -> str:
+    """What a tick found and did, for people; `runner_jobs`: why runner jobs cannot be dispatched
+    (runner_jobs.py), each a problem."""
+    lines = [f"problem: {problem}" for problem in runner_jobs]
     observation, result = report.observation, report.plan
     for problem in report.problems:
         lines.append(f"could not read: {problem}")
@@ -142,14 +150,14 @@ def describe(report: Report, *, dry_run: bool = False) -> str:
             for d in result.demand
         ]
         lines += [f"gave up: {job} (out of retries)" for job in result.gave_up]
-        lines += _done(report, result, dry_run)
+        lines += _done(report, result, dry_run, in_order=not (report.problems or runner_jobs))
     return "\n".join(lines)
 
 
-def _done(report: Report, result: Plan, dry_run: bool) -> list[str]:
+def _done(report: Report, result: Plan, dry_run: bool, *, in_order: bool) -> list[str]:
     """One line per planned action, with what became of it."""
-    if not result.actions:  # "all in order" only when nothing went unread
-        return ["did: nothing" if report.problems else "did: nothing; all in order"]
+    if not result.actions:  # "all in order" only when nothing went unread or is amiss
+        return ["did: nothing; all in order" if in_order else "did: nothing"]
     results = {id(o.action): str(o) for o in report.outcomes}
     lines = ["would do:" if dry_run else "did:"]
     for action in result.actions:

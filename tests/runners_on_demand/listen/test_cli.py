@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from simulator.github import GitHubEmulator
+from simulator.harness.nomad_client import register_runner_job
 from simulator.nomad import NomadEmulator
 from simulator.serving import free_port
 from tests.runners_on_demand.listen.conftest import REPO, TOKEN, control
@@ -73,6 +74,7 @@ class TestRunning:
         config = tmp_path / "rod.toml"
         config.write_text(f'[listen]\nurl = "{github.url}/{REPO}"\nport = {port}\n')
         with NomadEmulator() as nomad:
+            register_runner_job(nomad.url)  # else /readyz answers 503
             process = subprocess.Popen(
                 [ROD, "listen", "--config", str(config)],
                 env=environment(GITHUB_TOKEN=TOKEN, NOMAD_ADDR=nomad.url),

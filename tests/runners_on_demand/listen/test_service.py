@@ -109,7 +109,12 @@ class TestServing:
         async with listening(settings(github, processes)) as client:
             await eventually("a session", lambda: session_held(github), bool)
             ready = await client.get("/readyz")
-            assert ready.json() == {"session": "ok", "queue": "ok", "nomad": "ok"}
+            assert ready.json() == {
+                "session": "ok",
+                "queue": "ok",
+                "nomad": "ok",
+                "runner_jobs": "ok",
+            }
             missing = await client.get("/nope")  # errors in one line of JSON, as rod serve's
             assert (missing.status_code, missing.json()) == (404, {"error": "Not Found"})
             job_ids = [queue_job(github, ["rod"], name=f"job-{n}") for n in range(3)]
@@ -151,6 +156,20 @@ class TestReadiness:
             answers = await asyncio.gather(*(client.get("/readyz") for _ in range(20)))
             assert nomad_health_calls(processes) - before == 1
             assert {answer.json()["nomad"] for answer in answers} == {"ok"}
+
+    async def test_its_pools_runner_job_missing_is_not_ready(self, github: GitHubEmulator) -> None:
+        # Every dispatch would fail ("parameterized job not found") after making a JIT runner.
+        with NomadEmulator() as nomad:
+            async with listening(settings(github, nomad)) as client:
+                await eventually("a session", lambda: session_held(github), bool)
+                ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json() == {
+            "session": "ok",
+            "queue": "ok",
+            "nomad": "ok",
+            "runner_jobs": "runner job github-runner is not registered in namespace default",
+        }
 
 
 async def credentials_stored(nomad: NomadEmulator) -> list[str]:

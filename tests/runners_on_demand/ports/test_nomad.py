@@ -17,11 +17,13 @@ from runners_on_demand.ports.nomad import NomadHttp, tls_context
 from runners_on_demand.ports.protocols import (
     AclToken,
     DispatchResult,
+    ListedJob,
     Variable,
     VariableConflict,
     VariableMeta,
 )
 from simulator.nomad import NomadEmulator
+from tests.simulator.nomad.conftest import RUNNER_META, b64
 
 NOMAD = "http://nomad.test:4646"
 REQUEST = DispatchRequest(
@@ -349,3 +351,59 @@ class TestVariablesOnTheEmulator:
             lost = await nomad.put_variable("rod/served-repos", {"repos": "[]"}, cas=0)
             assert lost == VariableConflict(other)
             assert await nomad.read_variable("rod/served-repos") == Variable(other, theirs)
+
+
+class TestFindJob:
+    """`find_job` asks `GET /v1/jobs` (list-jobs), never `GET /v1/job/<id>` (read-job)."""
+
+    async def test_one_stub_by_prefix_in_the_namespace(self, router: respx.Router) -> None:
+        stub = {"ID": "github-runner", "Type": "batch", "ParameterizedJob": True, "Stop": False}
+        route = router.get("/v1/jobs").respond(200, json=[{**stub, "Status": "running"}])
+        found = await port(router, namespace="ci").find_job("github-runner")
+        assert found == ListedJob("github-runner", "batch", True, False)
+        params = route.calls.last.request.url.params
+        assert dict(params) == {"prefix": "github-runner", "per_page": "1", "namespace": "ci"}
+
+    async def test_another_first_stub_means_not_registered(self, router: respx.Router) -> None:
+        router.get("/v1/jobs").respond(200, json=[{"ID": "github-runner-gpu", "Type": "batch"}])
+        assert await port(router).find_job("github-runner") is None
+
+    async def test_an_answer_that_is_no_list_is_an_error(self, router: respx.Router) -> None:
+        router.get("/v1/jobs").respond(200, json={"ID": "github-runner"})
+        with pytest.raises(NomadError, match="answer is not a list"):
+            await port(router).find_job("github-runner")
+
+
+class TestFindJobOnTheEmulator:
+    """Over real HTTP, with jobs that share the runner job's prefix around it."""
+
+    async def test_the_parent_comes_first_whatever_shares_its_prefix(
+        self, registered: NomadEmulator
+    ) -> None:
+        async with httpx.AsyncClient(base_url=registered.url) as client:
+            job = (await client.get("/v1/job/github-runner")).json()
+            twin = {**job, "ID": "github-runner-gpu", "Name": "github-runner-gpu"}
+            assert (await client.put("/v1/jobs", json={"Job": twin})).is_success
+            dispatched = await client.post(
+                "/v1/job/github-runner/dispatch",
+                json={"Payload": b64('{"jit_config":"x"}'), "Meta": RUNNER_META},
+            )
+            assert dispatched.is_success, dispatched.text
+            nomad = NomadHttp(client)
+            assert await nomad.find_job("github-runner") == ListedJob(
+                "github-runner", "batch", True, False
+            )
+            assert await nomad.find_job("github-runner-gpu") is not None
+            assert await nomad.find_job("github") is None  # a prefix of jobs, no job
+            assert await NomadHttp(client, namespace="ci").find_job("github-runner") is None
+            child = dispatched.json()["DispatchedJobID"]
+            found = await nomad.find_job(child)  # a dispatched child is no parameterized job
+            assert found is not None and (found.id, found.parameterized) == (child, False)
+
+    async def test_a_stopped_runner_job_is_listed_as_stopped(
+        self, registered: NomadEmulator
+    ) -> None:
+        async with httpx.AsyncClient(base_url=registered.url) as client:
+            assert (await client.delete("/v1/job/github-runner")).is_success
+            found = await NomadHttp(client).find_job("github-runner")
+        assert found is not None and found.stop

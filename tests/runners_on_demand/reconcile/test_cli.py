@@ -11,6 +11,7 @@ import pytest
 
 from simulator.github import GitHubEmulator
 from simulator.nomad import NomadEmulator
+from tests.runners_on_demand.reconcile.conftest import nomad_with
 from tests.runners_on_demand.test_serve import ROD, environment
 
 TOKEN = "ghp_reconcile_cli_test"
@@ -29,9 +30,13 @@ def run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def services() -> Iterator[tuple[GitHubEmulator, NomadEmulator]]:
-    """A GitHub emulator knowing REPO and TOKEN, and a Nomad emulator."""
-    with GitHubEmulator(repos=[REPO], tokens=[TOKEN]) as github, NomadEmulator() as nomad:
-        yield github, nomad
+    """A GitHub emulator knowing REPO and TOKEN, and a Nomad emulator with the runner job."""
+    nomad = nomad_with("inprocess")
+    try:
+        with GitHubEmulator(repos=[REPO], tokens=[TOKEN]) as github:
+            yield github, nomad
+    finally:
+        nomad.stop()
 
 
 class TestBadInput:
@@ -103,4 +108,24 @@ class TestReport:
             f"repositories: {REPO}",
             "found: 0 queued jobs, 0 Nomad children, 0 runners (0 of ours busy)",
             "did: nothing; all in order",
+        ]
+
+    @pytest.mark.parametrize("dry_run", [False, True])
+    def test_a_runner_job_nomad_does_not_hold_is_a_problem_not_all_in_order(
+        self, services: tuple[GitHubEmulator, NomadEmulator], dry_run: bool
+    ) -> None:
+        github, _ = services
+        with NomadEmulator() as empty:  # `github-runner` never registered
+            result = run(
+                ["--dry-run" if dry_run else "--once", "--repo", REPO],
+                GITHUB_TOKEN=TOKEN,
+                GITHUB_API_URL=github.url,
+                NOMAD_ADDR=empty.url,
+            )
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.stdout.splitlines() == [
+            "problem: runner job github-runner is not registered in namespace default",
+            f"repositories: {REPO}",
+            "found: 0 queued jobs, 0 Nomad children, 0 runners (0 of ours busy)",
+            "did: nothing",
         ]

@@ -160,7 +160,7 @@ class TestIdempotency:
             "JobCreateIndex": child["CreateIndex"],
             "Index": child["ModifyIndex"],
         }
-        assert len(backend.list_jobs("default", prefix="sim/")) == 1
+        assert len(backend.list_jobs("default", prefix="sim/")[0]) == 1
 
     def test_validation_runs_before_the_token_check(self, backend: NomadBackend) -> None:
         dispatch(backend, "t")
@@ -272,7 +272,7 @@ class TestLifecycle:
         reply = backend.deregister_job("sim", "default")
         assert reply["EvalID"] == ""
         assert status(backend, "sim") == "dead"
-        assert len(backend.list_jobs("default", prefix="sim/")) == 1
+        assert len(backend.list_jobs("default", prefix="sim/")[0]) == 1
 
     def test_payload_file_may_not_escape_the_alloc_dir(self, backend: NomadBackend) -> None:
         job = parameterized_job("esc")
@@ -343,10 +343,28 @@ class TestReadsAndControl:
         for job_id in ("sim-other", "sim", "a"):
             backend.register_job(parameterized_job(job_id), "default")
         dispatch(backend)
-        ids = [s["ID"] for s in backend.list_jobs("default", prefix="sim")]
+        ids = [s["ID"] for s in backend.list_jobs("default", prefix="sim")[0]]
         assert ids[:2] == ["sim", "sim-other"] and ids[2].startswith("sim/dispatch-")
-        assert backend.list_jobs("other") == []
-        assert backend.list_jobs("*", prefix="a")[0]["ParameterizedJob"] is True
+        assert backend.list_jobs("other")[0] == []
+        assert backend.list_jobs("*", prefix="a")[0][0]["ParameterizedJob"] is True
+
+    def test_all_namespaces_list_in_namespace_then_id_order(self) -> None:
+        # the `id` index is (Namespace, ID) (nomad/state/schema.go jobTableSchema); so is the
+        # paginator's `<namespace>.<id>` token
+        backend = NomadBackend(namespaces=("default", "ci"))
+        try:
+            for job_id, namespace in (("b", "ci"), ("a", "default"), ("c", "ci")):
+                backend.register_job(parameterized_job(job_id), namespace)
+            stubs, _ = backend.list_jobs("*")
+            assert [(s["Namespace"], s["ID"]) for s in stubs] == [
+                ("ci", "b"), ("ci", "c"), ("default", "a"),
+            ]  # fmt: skip
+            assert backend.list_jobs("*", per_page=1) == (stubs[:1], "ci.c")
+            page = backend.list_jobs("*", per_page=1, next_token="ci.c")
+            assert page == (stubs[1:2], "default.a")
+            assert backend.list_jobs("*", next_token="ci.c") == (stubs[1:], "")
+        finally:
+            backend.shutdown()
 
     def test_parse_errors_are_400(self, backend: NomadBackend) -> None:
         with pytest.raises(BadRequest, match="Job spec is empty"):
@@ -359,7 +377,7 @@ class TestReadsAndControl:
         dispatch(backend)
         backend.reset()
         assert backend.state()["jobs"] == [] and backend.state()["index"] == 2
-        assert backend.list_jobs("*") == []
+        assert backend.list_jobs("*")[0] == []
 
 
 def test_completes_after_default_is_fast() -> None:

@@ -59,6 +59,13 @@ class TestPythonNomad:
         assert job["Meta"]["managed_by"] == "runners-on-demand"
         listed = api.jobs.get_jobs(prefix="github-runner")
         assert [j["ID"] for j in listed] == [runner_job, child]
+        # A twin sharing the prefix lists between the parent and its children, in every
+        # namespace too: Nomad's (Namespace, ID) order, which rod's find_job relies on.
+        twin = {**api.job.get_job(runner_job), "ID": f"{runner_job}-gpu", "Name": "gpu"}
+        api.jobs.register_job({"Job": twin})
+        for namespace in (None, "*"):
+            listed = api.jobs.get_jobs(prefix="github-runner", namespace=namespace)
+            assert [j["ID"] for j in listed] == [runner_job, f"{runner_job}-gpu", child]
         assert api.jobs.get_jobs(prefix="nothing") == []
         # python-nomad sends meta=True as `True`, which Go's ParseBool accepts.
         (stub,) = api.jobs.get_jobs(prefix=f"{runner_job}/", meta=True)

@@ -160,6 +160,33 @@ class TestReads:
             (child, False, "1")
         ]
 
+    async def test_pages_in_id_order_with_the_next_token(
+        self, client: httpx.AsyncClient, parent: None
+    ) -> None:
+        # nomad/state/paginator: after `per_page` stubs, X-Nomad-NextToken is the next stub's
+        # `<namespace>.<id>`; `next_token` resumes there; the last page sends no header.
+        await register(client, parameterized_job("sim-other"))
+        child = (await client.post(DISPATCH, json=GOOD)).json()["DispatchedJobID"]
+        first = await client.get("/v1/jobs", params={"prefix": "sim", "per_page": "1"})
+        assert [j["ID"] for j in first.json()] == ["sim"]  # "sim" < "sim-other" < "sim/..."
+        assert first.headers["x-nomad-nexttoken"] == "default.sim-other"
+        params = {"prefix": "sim", "per_page": "1", "next_token": "default.sim-other"}
+        second = await client.get("/v1/jobs", params=params)
+        assert [j["ID"] for j in second.json()] == ["sim-other"]
+        assert second.headers["x-nomad-nexttoken"] == f"default.{child}"
+        last = await client.get("/v1/jobs", params={**params, "next_token": f"default.{child}"})
+        assert [j["ID"] for j in last.json()] == [child]
+        assert "x-nomad-nexttoken" not in last.headers
+        whole = await client.get("/v1/jobs", params={"prefix": "sim", "per_page": "3"})
+        assert len(whole.json()) == 3 and "x-nomad-nexttoken" not in whole.headers
+
+    @pytest.mark.parametrize("per_page", ["x", "1.5", "2147483648", " 1"])
+    async def test_per_page_must_be_an_int32(
+        self, client: httpx.AsyncClient, per_page: str
+    ) -> None:
+        response = await client.get("/v1/jobs", params={"per_page": per_page})
+        text_error(response, 400, "Expect a number for `per_page` query string parameter")
+
     async def test_filter_is_refused_not_ignored(
         self, client: httpx.AsyncClient, parent: None
     ) -> None:
