@@ -63,6 +63,8 @@ class StandIns:
             job = path.split("/")[3]
             found = {"DispatchedJobID": f"{job}/dispatch-{len(self.dispatches)}", "EvalID": "e"}
             return 200, _json(found)
+        if method == "GET" and path.startswith("/v1/var/"):  # the reconciler's state: none yet
+            return 404, b"variable not found"
         if path.startswith("/v1/var/"):  # the runner's credential Variable: stored, not kept
             self.variables += 1
             stored = {"Path": path.removeprefix("/v1/var/"), "ModifyIndex": self.variables}
