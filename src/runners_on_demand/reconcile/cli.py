@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -83,6 +84,8 @@ def command(
         _fail(error.problems)
     except KeyboardInterrupt:
         code = 130
+    except asyncio.CancelledError:  # SIGTERM, in loop mode (_main)
+        code = 128 + signal.SIGTERM
     sys.exit(code)
 
 
@@ -123,7 +126,14 @@ async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run
         pipeline.start()
         try:
             if not once:
-                await reconciler.run(settings.reconcile.interval_seconds or 60.0)
+                # SIGTERM (a supervisor stopping it) ends the loop as Ctrl-C does: the
+                # dispatches in hand are carried out first.
+                main = asyncio.current_task()
+                assert main is not None
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+                interval = settings.reconcile.interval_seconds or 60.0
+                logging.getLogger(__name__).info("rod reconcile: a pass every %gs", interval)
+                await reconciler.run(interval)
             report = await reconciler.tick()
         finally:
             await pipeline.stop()  # carry out the dispatches

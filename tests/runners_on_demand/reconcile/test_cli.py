@@ -3,6 +3,8 @@ says so rather than "all in order"."""
 
 from __future__ import annotations
 
+import select
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,3 +131,29 @@ class TestReport:
             "found: 0 queued jobs, 0 Nomad children, 0 runners (0 of ours busy)",
             "did: nothing",
         ]
+
+
+class TestStopping:
+    def test_sigterm_ends_the_loop_as_ctrl_c_does(
+        self, services: tuple[GitHubEmulator, NomadEmulator]
+    ) -> None:
+        # A supervisor's stop: the loop is cancelled and drains, not killed mid-dispatch.
+        github, nomad = services
+        process = subprocess.Popen(
+            [ROD, "reconcile", "--repo", REPO, "--log-level", "info"],
+            env=environment(GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url, NOMAD_ADDR=nomad.url),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert process.stderr is not None
+            ready, _, _ = select.select([process.stderr], [], [], 30)
+            assert ready, "rod reconcile said nothing within 30 s"
+            started = process.stderr.readline()
+            assert "rod reconcile: a pass every 60s" in started, started
+            process.send_signal(signal.SIGTERM)
+            rest = process.stderr.read()
+            assert process.wait(timeout=30) == 128 + signal.SIGTERM
+        finally:
+            process.kill()
+        assert "Traceback" not in rest, rest
