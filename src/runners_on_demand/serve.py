@@ -66,16 +66,17 @@ async def check_nomad_token(settings: Settings) -> TokenCheck:
         return await check_token(nomad, needs_of(settings), settings.nomad_token)
 
 
-async def check_runner_jobs(settings: Settings) -> list[str]:
-    """Why a pool's runner job cannot be dispatched, one line each, asked once before serving.
+async def check_runner_jobs(settings: Settings, jobs: list[str] | None = None) -> list[str]:
+    """Why a runner job (`jobs`, else every pool's) cannot be dispatched, one line each, asked
+    once before serving.
 
     Not a reason to stop: the runner job may be registered after rod; `/readyz` asks again.
     """
     github_client, nomad_client = clients(settings)
     async with github_client, nomad_client:
         nomad = nomad_port(settings, nomad_client)
-        jobs = runner_job_ids(settings.policy)
-        return await runner_job_problems(nomad, jobs, settings.nomad_namespace)
+        wanted = runner_job_ids(settings.policy) if jobs is None else jobs
+        return await runner_job_problems(nomad, wanted, settings.nomad_namespace)
 
 
 def server_stack(http: str = "auto") -> tuple[str, str]:

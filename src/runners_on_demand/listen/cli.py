@@ -11,10 +11,12 @@ import click
 
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError
+from runners_on_demand.listen.settings import listen_pool
 from runners_on_demand.serve import (
     LOG_LEVELS,
     PORT,
     check_nomad_token,
+    check_runner_jobs,
     fail,
     run_until_sigterm,
 )
@@ -54,6 +56,9 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
     log = logging.getLogger(__name__)
     log.log(logging.INFO if token.ready else logging.WARNING, "rod listen: %s", token.line)
     listen = settings.listen
+    pool = listen_pool(listen, settings.policy)  # create_app refused a pool that is not there
+    for problem in asyncio.run(check_runner_jobs(settings, [pool.nomad_job] if pool else None)):
+        log.warning("rod listen: %s", problem)
     log.info(
         "rod listen: %s scale set %s (group %s, labels %s, %d-%d runners), Nomad %s, GitHub %s",
         listen.url,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import signal
 import socket
 import subprocess
@@ -101,3 +102,30 @@ class TestRunning:
         assert control(github, "GET", "scalesets")[0]["sessions"] == []
         assert "session" in output and "deleted" in output
         assert TOKEN not in output
+
+    def test_a_runner_job_nomad_does_not_hold_is_a_warning_at_start(
+        self, github: GitHubEmulator, tmp_path: Path
+    ) -> None:
+        # As rod serve: said at once, not left to /readyz (the job may come later: no exit).
+        config = tmp_path / "rod.toml"
+        config.write_text(f'[listen]\nurl = "{github.url}/{REPO}"\nport = 0\n')
+        with NomadEmulator() as nomad:  # `github-runner` never registered
+            process = subprocess.Popen(
+                [ROD, "listen", "--config", str(config)],
+                env=environment(GITHUB_TOKEN=TOKEN, NOMAD_ADDR=nomad.url),
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                assert process.stderr is not None
+                seen: list[str] = []
+                # the start-up lines end with "rod listen: <url> scale set rod ..."
+                while not (seen and "scale set" in seen[-1]):
+                    assert select.select([process.stderr], [], [], 30)[0], seen
+                    seen.append(process.stderr.readline())
+                missing = "rod listen: runner job github-runner is not registered in namespace"
+                assert any("WARNING" in line and missing in line for line in seen), seen
+                assert process.poll() is None  # it runs on
+            finally:
+                process.send_signal(signal.SIGTERM)
+                process.wait(30)
