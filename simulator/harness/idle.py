@@ -12,17 +12,15 @@ User-Agent, so the living documentation counts them as the suite's checks, not a
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import httpx
 
 from runners_on_demand.config import Settings
 from runners_on_demand.metrics import Metrics
-from runners_on_demand.org_groups import resolve
-from runners_on_demand.ports.github import GitHubHttp
 from runners_on_demand.reconcile.model import MakeRunner, Retire
 from runners_on_demand.reconcile.stored import to_resume
-from runners_on_demand.wiring import build, clients, github_auth, read_settings
+from runners_on_demand.wiring import build, clients, read_settings, with_runner_groups
 from simulator.harness.deployed_backend import DeployedBackend
 from simulator.harness.dispatcher import DispatcherProcess, wait_idle
 from simulator.harness.github_client import HARNESS_USER_AGENT
@@ -92,14 +90,7 @@ async def _next_tick(settings: Settings, repo: str) -> NextTick:
         settings, github_transport=_AsHarness(), nomad_transport=_AsHarness()
     )
     async with github_client, nomad_client:
-        if settings.organization is not None:  # wiring.with_runner_groups, on these clients
-            github = GitHubHttp(github_client, github_auth(settings))
-            configured = (
-                *settings.reconcile.repos,
-                *(a for a in settings.policy.allow if "/" in a),
-            )
-            groups = await resolve(github, settings.policy, settings.organization, configured)
-            settings = replace(settings, policy=groups)
+        settings = await with_runner_groups(settings, github_client)
         parts = build(settings, github_client, nomad_client, metrics=Metrics(), repos=(repo,))
         reconciler = parts.reconciler
         observation, problems, _ = await reconciler.observe()

@@ -119,15 +119,21 @@ def nomad_port(settings: Settings, client: httpx.AsyncClient) -> NomadHttp:
     )
 
 
-async def with_runner_groups(settings: Settings) -> Settings:
-    """Settings whose pools carry their org runner groups, read from GitHub (see org_groups)."""
+async def with_runner_groups(
+    settings: Settings, client: httpx.AsyncClient | None = None
+) -> Settings:
+    """Settings whose pools carry their org runner groups, read from GitHub (see org_groups),
+    over `client` (else a client of its own)."""
     if settings.organization is None:
         return settings
     repos = (*settings.reconcile.repos, *(a for a in settings.policy.allow if "/" in a))
-    client = httpx.AsyncClient(base_url=settings.github_api_url, timeout=UPSTREAM_TIMEOUT)
-    async with client:
-        github = GitHubHttp(client, github_auth(settings))
-        policy = await resolve(github, settings.policy, settings.organization, repos)
+    if client is None:
+        async with httpx.AsyncClient(
+            base_url=settings.github_api_url, timeout=UPSTREAM_TIMEOUT
+        ) as own:
+            return await with_runner_groups(settings, own)
+    github = GitHubHttp(client, github_auth(settings))
+    policy = await resolve(github, settings.policy, settings.organization, repos)
     return replace(settings, policy=policy)
 
 
