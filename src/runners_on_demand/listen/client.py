@@ -25,7 +25,7 @@ import httpx
 
 from runners_on_demand import __version__
 from runners_on_demand.errors import GitHubError
-from runners_on_demand.listen.errors import NotFound, ServiceError
+from runners_on_demand.listen.errors import ServiceError
 from runners_on_demand.listen.protocol import (
     API_VERSION,
     Message,
@@ -41,7 +41,7 @@ from runners_on_demand.listen.protocol import (
 from runners_on_demand.listen.scope import Scope
 from runners_on_demand.observed import Runner, runner_from_rest
 from runners_on_demand.ports.github import BASE_HEADERS, rest_object
-from runners_on_demand.ports.github_auth import Authorizer, GitHubAuth
+from runners_on_demand.ports.github_auth import Authorizer, GitHubAuth, PatAuth
 
 __all__ = ["RunnerRef", "ScaleSetClient"]
 
@@ -73,6 +73,10 @@ class ScaleSetClient:
         self._http = http
         self._on_retry = on_retry  # reason: the status, or the transport error's name
         self.scope = scope
+        # how errors name the credential (never its value)
+        self.credential = (
+            "GITHUB_TOKEN" if isinstance(auth, PatAuth) else f"the GitHub App {auth.app_id}"
+        )
         self._authorizer = Authorizer(auth, clock)
         self._installation_id = installation_id
         self._poll_timeout = poll_timeout
@@ -187,13 +191,13 @@ class ScaleSetClient:
         """An admin call that answers 200 with a JSON document."""
         return (await self._call(method, path, **kwargs))[1]
 
-    async def runner_group(self, name: str) -> int:
-        """The id of the runner group called `name` (`runnergroups/?groupName=`)."""
+    async def runner_group(self, name: str) -> int | None:
+        """The id of the runner group called `name` (`runnergroups/?groupName=`); None if none."""
         path = "_apis/runtime/runnergroups/"
         data = await self._json("GET", path, params={"groupName": name})
         groups = data.get("value") or [] if isinstance(data, Mapping) else []
         if len(groups) != 1 or not isinstance(groups[0], Mapping):
-            raise NotFound(f"Actions service: no runner group named {name!r}", status=404)
+            return None  # [S] GetRunnerGroupByName: "no runner group found with name"
         return int(groups[0]["id"])
 
     async def find_scale_set(self, group_id: int, name: str) -> ScaleSetInfo | None:
