@@ -41,7 +41,7 @@ from runners_on_demand.listen.protocol import (
 from runners_on_demand.listen.scope import Scope
 from runners_on_demand.observed import Runner, runner_from_rest
 from runners_on_demand.ports.github import BASE_HEADERS, rest_object
-from runners_on_demand.ports.github_auth import Authorizer, GitHubAuth, PatAuth
+from runners_on_demand.ports.github_auth import AppAuth, Authorizer, GitHubAuth
 
 __all__ = ["RunnerRef", "ScaleSetClient"]
 
@@ -74,9 +74,10 @@ class ScaleSetClient:
         self._on_retry = on_retry  # reason: the status, or the transport error's name
         self.scope = scope
         # how errors name the credential (never its value)
-        self.credential = (
-            "GITHUB_TOKEN" if isinstance(auth, PatAuth) else f"the GitHub App {auth.app_id}"
-        )
+        self.credential = "GITHUB_TOKEN"
+        if isinstance(auth, AppAuth):
+            installation = f" (listen.installation_id {installation_id})" if installation_id else ""
+            self.credential = f"the GitHub App {auth.app_id}{installation}"
         self._authorizer = Authorizer(auth, clock)
         self._installation_id = installation_id
         self._poll_timeout = poll_timeout

@@ -6,7 +6,8 @@ and for Nomad's checks, on a local port. ARC's listener had no such probe (ARC #
 
 Shutdown (SIGTERM): polling stops (a message in hand is finished), the pipeline drains its queue
 within `[server] shutdown_grace_seconds`, then the session is deleted, so the next listener does
-not meet a 409 ([A] cmd/ghalistener/main.go).
+not meet a 409 ([A] cmd/ghalistener/main.go). A listener that GitHub refuses for good (start.py)
+ends; `on_refused` then stops the process the same way, and `rod listen` exits 2.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ No answer, 408, 409, 429, 5xx and rate limits are transient: the listener backs 
 again, as [S] retries them (common_client.go).
 
 `check_start` runs `set_up` once before `rod listen` serves: a refusal ends it (exit status 2)
-before anything is made, since every step up to the scale set's creation reads only; a transient
-failure is logged, and left to the listener, which keeps trying.
+before anything lasting is made, since the scale set is created last; a transient failure is
+logged, and left to the listener, which keeps trying.
 """
 
 from __future__ import annotations

@@ -61,11 +61,10 @@ class TestAuthChain:
         assert await client.runner_group("Default") == 1
         assert calls(github, "POST", REGISTRATION) == 2
 
-    async def test_an_unknown_group_is_not_found(
+    async def test_an_unknown_group_is_none(
         self, http: httpx.AsyncClient, github: GitHubEmulator
     ) -> None:
-        with pytest.raises(NotFound, match="no runner group named 'gpu'"):
-            await make_client(http, github).runner_group("gpu")
+        assert await make_client(http, github).runner_group("gpu") is None
 
     async def test_a_github_app_works_through_its_installation_token(
         self, http: httpx.AsyncClient, github: GitHubEmulator, app_key: tuple[str, str]
