@@ -69,8 +69,10 @@ class ScaleSetClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_retry: Callable[[str], None] = lambda reason: None,
+        retries: int = RETRY_MAX,
     ) -> None:
         self._http = http
+        self._retries = retries  # per call, on no answer, 429 and 5xx
         self._on_retry = on_retry  # reason: the status, or the transport error's name
         self.scope = scope
         # how errors name the credential (never its value)
@@ -327,7 +329,8 @@ class ScaleSetClient:
         """One request, tried again on no answer, 429 and 5xx (but 501) like go-retryablehttp."""
         merged = {"User-Agent": USER_AGENT, **headers}
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        for attempt in range(RETRY_MAX + 1):
+        last = self._retries
+        for attempt in range(last + 1):
             wait = min(RETRY_WAIT_MAX, 2.0**attempt)
             where = f"{method} {httpx.URL(url).path}"
             try:
@@ -336,19 +339,17 @@ class ScaleSetClient:
                 )
             except httpx.HTTPError as error:
                 reason = type(error).__name__
-                if attempt == RETRY_MAX:
+                if attempt == last:
                     raise ServiceError(f"{where}: {reason}", status=None) from error
             else:
                 status = response.status_code
-                if attempt == RETRY_MAX or not (status == 429 or (status >= 500 and status != 501)):
+                if attempt == last or not (status == 429 or (status >= 500 and status != 501)):
                     return response
                 reason = str(status)
                 retry_after = response.headers.get("retry-after", "")
                 if status in (429, 503) and retry_after.strip().isdigit():
                     wait = float(retry_after)
-            log.warning(
-                "%s: %s; try %d of %d in %.0fs", where, reason, attempt + 2, RETRY_MAX + 1, wait
-            )
+            log.warning("%s: %s; try %d of %d in %.0fs", where, reason, attempt + 2, last + 1, wait)
             self._on_retry(reason)
             await self._sleep(wait)
         raise AssertionError("unreachable")

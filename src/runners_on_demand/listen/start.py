@@ -14,7 +14,8 @@ again, as [S] retries them (common_client.go).
 
 `check_start` runs `set_up` once before `rod listen` serves: a refusal ends it (exit status 2)
 before anything lasting is made, since the scale set is created last; a transient failure is
-logged, and left to the listener, which keeps trying.
+logged, and left to the listener, which keeps trying. It tries each call once: a GitHub that
+does not answer must not keep the health port closed until Nomad's `check_restart` kills it.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ async def check_start(settings: Settings) -> str | None:
     """Set the scale set up once, before serving: the refusal's line, else None."""
     github_client, nomad_client = clients(settings)
     async with github_client, nomad_client:
-        client = scale_set_client(settings, github_client)
+        client = scale_set_client(settings, github_client, retries=0)
         try:
             found = await set_up(client, settings.listen)
         except Refused as refused:
