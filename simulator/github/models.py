@@ -212,6 +212,13 @@ class GitHubBackend(HookOperations, OrgOperations, RunnerOperations):
             if not admin:
                 self.credentials.non_admin.add(token)
 
+    def revoke_token(self, token: str) -> None:
+        """(control plane) Revoke a personal token: from now on it is 401 "Bad credentials"."""
+        with self.lock:
+            if self.credentials.tokens.pop(token, None) is None:
+                raise NotFound()
+            self.credentials.non_admin.discard(token)
+
     def authenticate(self, authorization: str | None, *, app: bool = False) -> Principal:
         """Who is calling (see auth.Credentials.authenticate)."""
         with self.lock:

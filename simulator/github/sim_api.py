@@ -87,6 +87,13 @@ async def add_token(r: Request, b: GitHubBackend) -> Response:
 
 
 @_guarded
+async def revoke_token(r: Request, b: GitHubBackend) -> Response:
+    """DELETE /_sim/tokens/{token}: the token is revoked (GitHub's settings, or it expired)."""
+    b.revoke_token(r.path_params["token"])
+    return Response(status_code=204)
+
+
+@_guarded
 async def create_run(r: Request, b: GitHubBackend) -> Response:
     """POST /_sim/repos/{o}/{r}/runs {event, name, head_branch?, jobs: [...]}: queued jobs."""
     body = await json_body(r)
@@ -176,6 +183,7 @@ def routes(control: ControlPlane) -> list[Route]:
         Route("/_sim/state", state, methods=["GET"]),
         Route("/_sim/orgs", create_org, methods=["POST"]),
         Route("/_sim/tokens", add_token, methods=["POST"]),
+        Route("/_sim/tokens/{token}", revoke_token, methods=["DELETE"]),
         Route("/_sim/repos", create_repo, methods=["POST"]),
         Route("/_sim/repos/{owner}/{repo}/runs", create_run, methods=["POST"]),
         Route("/_sim/jobs/{job_id:int}/cancel", cancel_job, methods=["POST"]),

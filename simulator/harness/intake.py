@@ -6,7 +6,9 @@ endpoint. One scale set carries every label the article's scenarios ask for, so 
 unchanged; a job asking for `ubuntu-latest` matches no scale set and is never offered to it.
 Between scenarios the listener keeps running, as `rod serve` does: GitHub is reset under it (its
 scale set, jobs and runner credentials vanish, so nothing of the last scenario can be made any
-more), then Nomad; it sets up a new scale set by itself, as after the service deleted one.
+more), then Nomad; it sets up a new scale set by itself, as after the service deleted one. The
+repository stays (the emulator is configured with it): `rod listen` stops, exit status 2, when
+GitHub answers 404 for its repository (listen/start.py).
 """
 
 from __future__ import annotations

@@ -49,9 +49,12 @@ class SimBackend:
 
     def start_emulators(self) -> Endpoints:
         """Both emulators, and `rod serve` ready to start on its port (not started)."""
-        self._github = GitHubEmulator(tokens=[self.github_token]).start()
+        listen = self.settings.intake == "listen"
+        # The listener's repository outlives resets: a 404 of it stops `rod listen` (exit 2).
+        repos = [self.settings.repo] if listen else []
+        self._github = GitHubEmulator(tokens=[self.github_token], repos=repos).start()
         self._nomad = NomadEmulator(driver="process").start()
-        if self.settings.intake == "listen":
+        if listen:
             hold_polls_briefly(self._github.url)
             self.dispatcher = listener_process(
                 self.settings,

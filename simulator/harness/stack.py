@@ -105,7 +105,8 @@ class Stack:
 
     def _set_stage(self) -> None:
         """Repository, runner job, webhook (or scale set): what an operator sets up once."""
-        self.control.create_repo(self.settings.repo)
+        if self.settings.intake != "listen":  # else the emulator keeps it (sim_backend.py)
+            self.control.create_repo(self.settings.repo)
         self.register_runner_job()
         if self.settings.intake == "listen":  # no hook: the listener polls its scale set
             endpoints = self.endpoints

@@ -180,9 +180,12 @@ def run_until_sigterm(
     stack: tuple[str, str] | None = None,
     exit_status: Callable[[], int] = lambda: 0,
     command: str = "serve",
+    before_serving: Callable[[], None] = lambda: None,
 ) -> None:
     """Serve `app` under uvicorn with `edge`'s limits (limits.py); SIGTERM drains it (its
     lifespan), then the process exits with `exit_status()`.
+
+    `before_serving` runs once the port is known to be free (`rod listen` sets its scale set up).
 
     `stack` is uvicorn's event loop and HTTP parser, `server_stack(edge.http)` unless given.
     """
@@ -193,6 +196,7 @@ def run_until_sigterm(
             [f"cannot listen on {host}:{port} (--host/--port, {table} host/port): {reason}"],
             command,
         )
+    before_serving()
     edge = edge or ServerSettings()
     loop, http = stack or server_stack(edge.http)
     try:

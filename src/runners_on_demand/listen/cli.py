@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 
 import click
@@ -45,9 +46,10 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
     from runners_on_demand.listen.service import create_app
+    from runners_on_demand.listen.start import check_start
 
     try:
-        app = create_app(settings)
+        app = create_app(settings, on_refused=lambda: os.kill(os.getpid(), signal.SIGTERM))
     except ConfigError as error:
         fail(error.problems, "listen")
     token = asyncio.run(check_nomad_token(settings))
@@ -70,10 +72,19 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
         settings.nomad_addr,
         settings.github_auth,
     )
+
+    def set_up() -> None:
+        """Refused at start: one line, exit status 2, and no scale set made (start.py)."""
+        refused = asyncio.run(check_start(settings))
+        if refused is not None:
+            fail([refused], "listen")
+
     run_until_sigterm(
         app,
         host=host or listen.host,
         port=listen.port if port is None else port,
         log_level=log_level,
         command="listen",
+        before_serving=set_up,
+        exit_status=lambda: 0 if app.state.listener.refused is None else 2,
     )

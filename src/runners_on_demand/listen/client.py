@@ -25,7 +25,7 @@ import httpx
 
 from runners_on_demand import __version__
 from runners_on_demand.errors import GitHubError
-from runners_on_demand.listen.errors import NotFound, ServiceError
+from runners_on_demand.listen.errors import ServiceError
 from runners_on_demand.listen.protocol import (
     API_VERSION,
     Message,
@@ -41,7 +41,7 @@ from runners_on_demand.listen.protocol import (
 from runners_on_demand.listen.scope import Scope
 from runners_on_demand.observed import Runner, runner_from_rest
 from runners_on_demand.ports.github import BASE_HEADERS, rest_object
-from runners_on_demand.ports.github_auth import Authorizer, GitHubAuth
+from runners_on_demand.ports.github_auth import AppAuth, Authorizer, GitHubAuth
 
 __all__ = ["RunnerRef", "ScaleSetClient"]
 
@@ -69,10 +69,17 @@ class ScaleSetClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_retry: Callable[[str], None] = lambda reason: None,
+        retries: int = RETRY_MAX,
     ) -> None:
         self._http = http
+        self._retries = retries  # per call, on no answer, 429 and 5xx
         self._on_retry = on_retry  # reason: the status, or the transport error's name
         self.scope = scope
+        # how errors name the credential (never its value)
+        self.credential = "GITHUB_TOKEN"
+        if isinstance(auth, AppAuth):
+            installation = f" (listen.installation_id {installation_id})" if installation_id else ""
+            self.credential = f"the GitHub App {auth.app_id}{installation}"
         self._authorizer = Authorizer(auth, clock)
         self._installation_id = installation_id
         self._poll_timeout = poll_timeout
@@ -187,13 +194,13 @@ class ScaleSetClient:
         """An admin call that answers 200 with a JSON document."""
         return (await self._call(method, path, **kwargs))[1]
 
-    async def runner_group(self, name: str) -> int:
-        """The id of the runner group called `name` (`runnergroups/?groupName=`)."""
+    async def runner_group(self, name: str) -> int | None:
+        """The id of the runner group called `name` (`runnergroups/?groupName=`); None if none."""
         path = "_apis/runtime/runnergroups/"
         data = await self._json("GET", path, params={"groupName": name})
         groups = data.get("value") or [] if isinstance(data, Mapping) else []
         if len(groups) != 1 or not isinstance(groups[0], Mapping):
-            raise NotFound(f"Actions service: no runner group named {name!r}", status=404)
+            return None  # [S] GetRunnerGroupByName: "no runner group found with name"
         return int(groups[0]["id"])
 
     async def find_scale_set(self, group_id: int, name: str) -> ScaleSetInfo | None:
@@ -322,7 +329,8 @@ class ScaleSetClient:
         """One request, tried again on no answer, 429 and 5xx (but 501) like go-retryablehttp."""
         merged = {"User-Agent": USER_AGENT, **headers}
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        for attempt in range(RETRY_MAX + 1):
+        last = self._retries
+        for attempt in range(last + 1):
             wait = min(RETRY_WAIT_MAX, 2.0**attempt)
             where = f"{method} {httpx.URL(url).path}"
             try:
@@ -331,19 +339,17 @@ class ScaleSetClient:
                 )
             except httpx.HTTPError as error:
                 reason = type(error).__name__
-                if attempt == RETRY_MAX:
+                if attempt == last:
                     raise ServiceError(f"{where}: {reason}", status=None) from error
             else:
                 status = response.status_code
-                if attempt == RETRY_MAX or not (status == 429 or (status >= 500 and status != 501)):
+                if attempt == last or not (status == 429 or (status >= 500 and status != 501)):
                     return response
                 reason = str(status)
                 retry_after = response.headers.get("retry-after", "")
                 if status in (429, 503) and retry_after.strip().isdigit():
                     wait = float(retry_after)
-            log.warning(
-                "%s: %s; try %d of %d in %.0fs", where, reason, attempt + 2, RETRY_MAX + 1, wait
-            )
+            log.warning("%s: %s; try %d of %d in %.0fs", where, reason, attempt + 2, last + 1, wait)
             self._on_retry(reason)
             await self._sleep(wait)
         raise AssertionError("unreachable")

@@ -1,6 +1,8 @@
 """The runner scale set service's errors, a branch of the dispatcher's tree (errors.py).
 
     GitHubError
+    ├── Refused               GitHub refuses to let the listener set up, for good (start.py):
+    │                         one line for the operator; `rod listen` exits 2
     └── ServiceError          the Actions service (or runner-registration) answered an error:
         │                     `status`, the .NET `type_name`, `retry_after` when it said so
         ├── Unauthorized      401: the admin or the message-queue token is expired or unknown
@@ -22,12 +24,20 @@ __all__ = [
     "AgentExists",
     "EmptyAnswer",
     "NotFound",
+    "Refused",
     "ScaleSetExists",
     "ServiceError",
     "SessionConflict",
     "Unauthorized",
     "service_error",
 ]
+
+
+class Refused(GitHubError):
+    """A refusal no retry will lift (credential, scope, runner group): the operator must act."""
+
+    def __init__(self, line: str, *, status: int | None) -> None:
+        super().__init__(line, status=status, retryable=False)
 
 
 class ServiceError(GitHubError):

@@ -1,6 +1,8 @@
 """The listener: a session on the scale set, the long-poll loop, and the runner count it keeps.
 
-set up      auth chain, runner group, get or create the scale set (labels kept as configured)
+set up      auth chain, runner group, get or create the scale set (labels kept as configured);
+            a refusal no retry will change (start.py: credential, scope, runner group) ends
+            the run, and `rod listen` stops (exit status 2) rather than retry it for ever
 session     POST sessions; a 409 (a crashed listener's session, or a standby's) is retried
             with backoff for as long as it lasts; its statistics give the first count (none:
             the session is deleted and set up again, as [S] Run ends on "session statistics
@@ -33,7 +35,7 @@ from runners_on_demand.listen.client import ScaleSetClient
 from runners_on_demand.listen.credentials import ScaleSetCredentials
 from runners_on_demand.listen.errors import (
     NotFound,
-    ScaleSetExists,
+    Refused,
     ServiceError,
     SessionConflict,
     Unauthorized,
@@ -43,6 +45,7 @@ from runners_on_demand.listen.metrics import ListenMetrics
 from runners_on_demand.listen.protocol import Message, ScaleSetInfo, Session
 from runners_on_demand.listen.scaling import Scaler
 from runners_on_demand.listen.settings import ListenSettings
+from runners_on_demand.listen.start import set_up
 
 __all__ = ["Listener"]
 
@@ -87,16 +90,22 @@ class Listener:
         self.fleet: Fleet | None = None
         self.last_answer: float | None = None
         self.problem = "starting"
+        self.refused: str | None = None  # why GitHub refused the set-up for good
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Set up, hold a session and poll until `stop()`; every failure is tried again."""
+        """Set up, hold a session and poll until `stop()` or a refusal (`refused`); every other
+        failure is tried again."""
         while not self._stopping.is_set():
             try:
                 await self._set_up()
                 await self._open_session()
                 await self._poll()
+            except Refused as refused:
+                self.refused = self.problem = str(refused)
+                log.error("rod listen: %s; stopping", refused)
+                return
             except (_SessionLost, UpstreamError) as error:
                 if self._stopping.is_set():
                     return
@@ -146,22 +155,8 @@ class Listener:
     # --- scale set and session -----------------------------------------------------------------
 
     async def _set_up(self) -> None:
-        """The scale set, got or created in its runner group, with the configured labels."""
-        settings, client = self._settings, self._client
-        labels = settings.scale_set_labels
-        group = await client.runner_group(settings.runner_group)
-        found = await client.find_scale_set(group, settings.scale_set)
-        if found is None:
-            try:
-                found = await client.create_scale_set(settings.scale_set, group, labels)
-                log.info("listener: created scale set %s (id %d)", found.name, found.id)
-            except ScaleSetExists:
-                found = await client.find_scale_set(group, settings.scale_set)
-        if found is None:
-            raise NotFound(f"scale set {settings.scale_set} vanished", status=404)
-        if sorted(found.labels) != sorted(labels):
-            found = await client.update_labels(found.id, labels)
-        self._fleet_for(found)
+        """The scale set, got or created (start.py); Refused when GitHub refuses it for good."""
+        self._fleet_for(await set_up(self._client, self._settings))
 
     def _fleet_for(self, scale_set: ScaleSetInfo) -> None:
         """A new fleet when the scale set is new (made again after it vanished)."""

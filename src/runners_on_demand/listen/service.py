@@ -6,7 +6,8 @@ and for Nomad's checks, on a local port. ARC's listener had no such probe (ARC #
 
 Shutdown (SIGTERM): polling stops (a message in hand is finished), the pipeline drains its queue
 within `[server] shutdown_grace_seconds`, then the session is deleted, so the next listener does
-not meet a 409 ([A] cmd/ghalistener/main.go).
+not meet a 409 ([A] cmd/ghalistener/main.go). A listener that GitHub refuses for good (start.py)
+ends; `on_refused` then stops the process the same way, and `rod listen` exits 2.
 """
 
 from __future__ import annotations
@@ -36,17 +37,16 @@ from runners_on_demand.http_answers import (
     Reused,
     probe,
 )
-from runners_on_demand.listen.client import ScaleSetClient
 from runners_on_demand.listen.credentials import ScaleSetCredentials
 from runners_on_demand.listen.loop import Listener
 from runners_on_demand.listen.metrics import ListenMetrics
 from runners_on_demand.listen.scaling import Scaler
-from runners_on_demand.listen.scope import parse_config_url
 from runners_on_demand.listen.settings import listen_pool, listen_problems
+from runners_on_demand.listen.start import scale_set_client
 from runners_on_demand.metrics import CONTENT_TYPE, Metrics
 from runners_on_demand.pipeline import Pipeline
 from runners_on_demand.runner_job_check import runner_jobs_line
-from runners_on_demand.wiring import clients, github_auth, nomad_port
+from runners_on_demand.wiring import clients, nomad_port
 
 __all__ = ["create_app"]
 
@@ -61,8 +61,12 @@ def create_app(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     owner: str | None = None,
+    on_refused: Callable[[], None] = lambda: None,
 ) -> Starlette:
-    """The listener as an ASGI app; tests plug GitHub and Nomad in through the transports."""
+    """The listener as an ASGI app; tests plug GitHub and Nomad in through the transports.
+
+    `on_refused` is called when GitHub refuses the set-up for good (`rod listen`: SIGTERM itself,
+    so that it drains and exits 2)."""
     listen = settings.listen
     problems = listen_problems(listen, settings.policy)
     pool = listen_pool(listen, settings.policy)
@@ -74,11 +78,9 @@ def create_app(
     metrics = Metrics()
     listen_metrics = ListenMetrics(metrics)
     nomad = nomad_port(settings, nomad_client)
-    client = ScaleSetClient(
+    client = scale_set_client(
+        settings,
         github_client,
-        parse_config_url(listen.url),
-        github_auth(settings),
-        installation_id=listen.installation_id or None,
         poll_timeout=listen.poll_timeout_seconds,
         clock=clock,
         sleep=sleep,
@@ -123,7 +125,7 @@ def create_app(
         nonlocal task
         pipeline.start()
         task = asyncio.create_task(listener.run(), name="rod-listener")
-        task.add_done_callback(_report_end)
+        task.add_done_callback(lambda ended: _report_end(ended, listener, on_refused))
         try:
             yield
         finally:
@@ -167,7 +169,12 @@ def create_app(
     return app
 
 
-def _report_end(task: asyncio.Task[None]) -> None:
-    """A listener that ends by itself is a bug: say so (/healthz turns 503)."""
+def _report_end(
+    task: asyncio.Task[None], listener: Listener, on_refused: Callable[[], None]
+) -> None:
+    """A listener that GitHub refused stops the process; one that ends otherwise by itself is
+    a bug: say so (/healthz turns 503)."""
     if not task.cancelled() and task.exception() is not None:
         log.error("listener: stopped by an unexpected error", exc_info=task.exception())
+    elif listener.refused is not None:
+        on_refused()

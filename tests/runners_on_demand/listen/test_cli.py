@@ -15,7 +15,7 @@ from simulator.github import GitHubEmulator
 from simulator.harness.nomad_client import register_runner_job
 from simulator.nomad import NomadEmulator
 from simulator.serving import free_port
-from tests.runners_on_demand.listen.conftest import REPO, TOKEN, control
+from tests.runners_on_demand.listen.conftest import APP_ID, REPO, TOKEN, control
 from tests.runners_on_demand.test_serve import ROD, environment
 
 
@@ -67,31 +67,41 @@ class TestBadConfiguration:
         assert control(github, "GET", "scalesets") == []
 
 
+def start_ready(
+    github: GitHubEmulator, nomad: NomadEmulator, tmp_path: Path
+) -> subprocess.Popen[str]:
+    """`rod listen` on the repository, its output piped, once its /readyz answers 200."""
+    port = free_port("127.0.0.1")
+    config = tmp_path / "rod.toml"
+    config.write_text(f'[listen]\nurl = "{github.url}/{REPO}"\nport = {port}\n')
+    register_runner_job(nomad.url)  # else /readyz answers 503
+    process = subprocess.Popen(
+        [ROD, "listen", "--config", str(config)],
+        env=environment(GITHUB_TOKEN=TOKEN, NOMAD_ADDR=nomad.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    status = 0
+    while time.monotonic() < deadline and status != 200 and process.poll() is None:
+        try:
+            status = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code
+        except httpx.TransportError:
+            time.sleep(0.1)
+    if status != 200:
+        process.kill()
+        raise AssertionError(f"not ready: {process.communicate()[0]}")
+    return process
+
+
 class TestRunning:
     def test_ready_then_sigterm_deletes_the_session_and_exits_0(
         self, github: GitHubEmulator, tmp_path: Path
     ) -> None:
-        port = free_port("127.0.0.1")
-        config = tmp_path / "rod.toml"
-        config.write_text(f'[listen]\nurl = "{github.url}/{REPO}"\nport = {port}\n')
         with NomadEmulator() as nomad:
-            register_runner_job(nomad.url)  # else /readyz answers 503
-            process = subprocess.Popen(
-                [ROD, "listen", "--config", str(config)],
-                env=environment(GITHUB_TOKEN=TOKEN, NOMAD_ADDR=nomad.url),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
+            process = start_ready(github, nomad, tmp_path)
             try:
-                deadline = time.monotonic() + 30
-                status = 0
-                while time.monotonic() < deadline and status != 200:
-                    try:
-                        status = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code
-                    except httpx.TransportError:
-                        time.sleep(0.1)
-                assert status == 200
                 (scale_set,) = control(github, "GET", "scalesets")
                 assert scale_set["name"] == "rod" and len(scale_set["sessions"]) == 1
                 process.send_signal(signal.SIGTERM)
@@ -129,3 +139,113 @@ class TestRunning:
             finally:
                 process.send_signal(signal.SIGTERM)
                 process.wait(30)
+
+
+def problems(output: str) -> list[str]:
+    """The lines `fail()` writes: `rod listen: ...` (log lines start with their time)."""
+    return [line for line in output.splitlines() if line.startswith("rod listen: ")]
+
+
+# GitHub's answer to a fine-grained token without the permission (not a rate limit).
+FORBIDDEN = '{"message": "Resource not accessible by personal access token", "status": "403"}'
+
+
+class TestRefusedAtStart:
+    """A refusal no retry will change: one line, exit 2, no scale set; never a retry loop."""
+
+    def refused(
+        self, github: GitHubEmulator, tmp_path: Path, path: str = REPO, extra: str = "", **env: str
+    ) -> list[str]:
+        config = tmp_path / "rod.toml"
+        config.write_text(f'[listen]\nurl = "{github.url}/{path}"\nport = 0\n{extra}')
+        with NomadEmulator() as nomad:
+            register_runner_job(nomad.url)
+            result = run(["--config", str(config)], NOMAD_ADDR=nomad.url, **env)
+        assert result.returncode == 2, result.stderr
+        for absent in ("Traceback", "setting up again", TOKEN, "ghp_revoked"):
+            assert absent not in result.stderr
+        assert control(github, "GET", "scalesets") == []
+        return problems(result.stderr)
+
+    def test_a_wrong_token(self, github: GitHubEmulator, tmp_path: Path) -> None:
+        assert self.refused(github, tmp_path, GITHUB_TOKEN="ghp_revoked") == [
+            "rod listen: GitHub refuses GITHUB_TOKEN: GitHub POST "
+            f"/repos/{REPO}/actions/runners/registration-token: 401 Bad credentials"
+        ]
+
+    def test_a_forbidden_token(self, github: GitHubEmulator, tmp_path: Path) -> None:
+        path = f"/api/v3/repos/{REPO}/actions/runners/registration-token"
+        fault = {"method": "POST", "path": path, "count": 10, "status": 403, "body": FORBIDDEN}
+        control(github, "POST", "faults", fault | {"content_type": "application/json"})
+        assert self.refused(github, tmp_path, GITHUB_TOKEN=TOKEN) == [
+            f"rod listen: GITHUB_TOKEN may not administer the runners of {REPO}: GitHub POST "
+            f"/repos/{REPO}/actions/runners/registration-token: 403 Resource not accessible by "
+            "personal access token"
+        ]
+
+    def test_an_unknown_repository_or_organization(
+        self, github: GitHubEmulator, tmp_path: Path
+    ) -> None:
+        for path, rest in (("acme/nope", "/repos/acme/nope"), ("nope", "/orgs/nope")):
+            assert self.refused(github, tmp_path, path, GITHUB_TOKEN=TOKEN) == [
+                f"rod listen: listen.url: {github.url}/{path} does not exist, or GITHUB_TOKEN "
+                f"may not administer its runners: GitHub POST {rest}/actions/runners/"
+                "registration-token: 404 Not Found"
+            ]
+
+    def test_a_github_app_not_installed_there(
+        self, github: GitHubEmulator, tmp_path: Path, app_key: tuple[str, str]
+    ) -> None:
+        key = tmp_path / "app.pem"
+        key.write_text(app_key[0])
+        env = {"GITHUB_APP_ID": str(APP_ID), "GITHUB_APP_PRIVATE_KEY_FILE": str(key)}
+        assert self.refused(github, tmp_path, "acme/nope", **env) == [
+            f"rod listen: listen.url: {github.url}/acme/nope does not exist, or the GitHub App "
+            f"{APP_ID} may not administer its runners: GitHub GET /repos/acme/nope/installation: "
+            "404 Not Found"
+        ]
+
+    def test_an_unknown_runner_group(self, github: GitHubEmulator, tmp_path: Path) -> None:
+        group = 'runner_group = "gpu"\n'
+        assert self.refused(github, tmp_path, extra=group, GITHUB_TOKEN=TOKEN) == [
+            f"rod listen: listen.runner_group: {REPO} has no runner group named 'gpu'"
+        ]
+
+
+class TestTransientAtStart:
+    def test_a_throttled_start_is_said_and_tried_again(
+        self, github: GitHubEmulator, tmp_path: Path
+    ) -> None:
+        # Every try of the check before serving is throttled (the client tries 5 times).
+        fault = {"mode": "throttled", "operation": "runner_registration", "count": 5}
+        control(github, "POST", "scalesets/faults", fault | {"retry_after": 0})
+        with NomadEmulator() as nomad:
+            process = start_ready(github, nomad, tmp_path)
+            process.send_signal(signal.SIGTERM)
+            output = process.communicate(timeout=30)[0]
+        assert process.returncode == 0, output
+        assert "WARNING" in output and "cannot set the scale set up yet (" in output
+        assert "429" in output and "; trying again" in output
+        assert problems(output) == []
+
+
+class TestRefusedWhileRunning:
+    def test_a_revoked_token_stops_it_with_exit_2(
+        self, github: GitHubEmulator, tmp_path: Path
+    ) -> None:
+        with NomadEmulator() as nomad:
+            process = start_ready(github, nomad, tmp_path)
+            try:
+                control(github, "DELETE", f"tokens/{TOKEN}")
+                # An hour later the admin and queue tokens are spent: renewing them needs the token.
+                control(github, "POST", "clock", {"advance_seconds": 4000})
+                assert process.wait(60) == 2
+            finally:
+                process.kill()
+                output = process.communicate()[0]
+        refusal = (
+            "ERROR runners_on_demand.listen.loop: rod listen: GitHub refuses GITHUB_TOKEN: GitHub "
+            f"POST /repos/{REPO}/actions/runners/registration-token: 401 Bad credentials; stopping"
+        )
+        assert refusal in output
+        assert "Traceback" not in output and TOKEN not in output

@@ -61,11 +61,10 @@ class TestAuthChain:
         assert await client.runner_group("Default") == 1
         assert calls(github, "POST", REGISTRATION) == 2
 
-    async def test_an_unknown_group_is_not_found(
+    async def test_an_unknown_group_is_none(
         self, http: httpx.AsyncClient, github: GitHubEmulator
     ) -> None:
-        with pytest.raises(NotFound, match="no runner group named 'gpu'"):
-            await make_client(http, github).runner_group("gpu")
+        assert await make_client(http, github).runner_group("gpu") is None
 
     async def test_a_github_app_works_through_its_installation_token(
         self, http: httpx.AsyncClient, github: GitHubEmulator, app_key: tuple[str, str]
@@ -223,6 +222,18 @@ class TestMessageQueue:
             await client.get_message(session, 0, 5)
         assert raised.value.retryable
         assert sleeps.waits == [1.0, 2.0, 4.0, 8.0]
+
+    async def test_without_retries_a_5xx_is_raised_at_once(
+        self, http: httpx.AsyncClient, github: GitHubEmulator, sleeps: Sleeps
+    ) -> None:
+        # rod listen's check before serving: the listener, serving, does the retrying.
+        fault = {"mode": "server_error", "operation": "runner_registration", "count": 1}
+        control(github, "POST", "scalesets/faults", fault)
+        client = make_client(http, github, sleeps=sleeps, retries=0)
+        with pytest.raises(ServiceError, match="500") as raised:
+            await client.runner_group("Default")
+        assert raised.value.retryable and sleeps.waits == []
+        assert calls(github, "POST", REGISTRATION) == 1
 
     async def test_an_expired_queue_token_is_unauthorized(
         self, http: httpx.AsyncClient, github: GitHubEmulator

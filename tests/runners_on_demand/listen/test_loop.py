@@ -72,29 +72,36 @@ class WithoutStatistics(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-async def run_until_paused(
-    http: httpx.AsyncClient, github: GitHubEmulator, stripping: WithoutStatistics | None = None
-) -> tuple[Listener, float]:
-    """A listener on the repository's scale set `rod` (Nomad and the pipeline in memory), run
-    until its first pause; and that pause."""
-    pause = StopAtFirstPause()
+def make_listener(
+    http: httpx.AsyncClient, github: GitHubEmulator, pause: StopAtFirstPause, **settings: str
+) -> Listener:
+    """A listener on the repository's scale set `rod` (Nomad and the pipeline in memory)."""
     client = make_client(http, github)
     nomad, metrics = FakeNomad(), ListenMetrics(Metrics())
-    settings = ListenSettings(url=f"{github.url}/{REPO}")
+    listen = ListenSettings(url=f"{github.url}/{REPO}", **settings)
     runners = pipeline(FakeGitHub(), nomad)
     scaler = Scaler(
-        client, nomad, runners, settings=settings, pool=Policy().pools[0], metrics=metrics
+        client, nomad, runners, settings=listen, pool=Policy().pools[0], metrics=metrics
     )
     credentials = ScaleSetCredentials(client, nomad)
     made = pause.listener = Listener(
         client,
         scaler,
         credentials,
-        settings=settings,
+        settings=listen,
         metrics=metrics,
         owner="test-host",
         sleep=pause,
     )
+    return made
+
+
+async def run_until_paused(
+    http: httpx.AsyncClient, github: GitHubEmulator, stripping: WithoutStatistics | None = None
+) -> tuple[Listener, float]:
+    """A listener (`make_listener`) run until its first pause; and that pause."""
+    pause = StopAtFirstPause()
+    made = make_listener(http, github, pause)
     if stripping is not None:
         stripping.listener = made
     await made.run()
@@ -121,6 +128,17 @@ class TestRun:
             made, paused = await run_until_paused(http, github)
         assert "403 API rate limit exceeded" in made.problem
         assert paused > 3500  # the limit's reset, not the 30 s backoff cap
+
+    async def test_a_refusal_ends_the_run_instead_of_a_retry(
+        self, http: httpx.AsyncClient, github: GitHubEmulator
+    ) -> None:
+        pause = StopAtFirstPause()
+        made = make_listener(http, github, pause, runner_group="gpu")
+        await made.run()  # returns by itself: nothing stopped it
+        assert pause.waits == [] and made.session is None
+        assert made.refused == f"listen.runner_group: {REPO} has no runner group named 'gpu'"
+        assert made.health()["session"] == f"no session: {made.refused}"
+        assert control(github, "GET", "scalesets") == []
 
     @pytest.mark.parametrize("stripped", [("POST", "/sessions")], indirect=True)
     async def test_a_session_without_statistics_is_given_up(

@@ -132,3 +132,14 @@ async def test_a_token_without_admin_rights_sees_but_cannot_administer(github: G
     assert (await github.client.get("/orgs/acme/hooks")).status_code == 200  # the admin token
     again = await github.client.post("/_sim/tokens", json={"token": "member"})
     assert again.status_code == 422
+
+
+async def test_a_revoked_token_is_bad_credentials_from_then_on(github: GitHub) -> None:
+    assert (await github.client.post("/_sim/tokens", json={"token": "gone"})).status_code == 201
+    gone = {"Authorization": "Bearer gone"}
+    assert (await github.client.get(f"/repos/{REPO}/hooks", headers=gone)).status_code == 200
+    assert (await github.client.delete("/_sim/tokens/gone")).status_code == 204
+    answer = await github.client.get(f"/repos/{REPO}/hooks", headers=gone)
+    assert (answer.status_code, answer.json()["message"]) == (401, "Bad credentials")
+    assert (await github.client.delete("/_sim/tokens/gone")).status_code == 404
+    assert (await github.client.get(f"/repos/{REPO}/hooks")).status_code == 200  # the others'
