@@ -294,6 +294,7 @@ class Reconciler:
             earlier_jobs=tuple(earlier_jobs),
             in_flight=tuple({**in_flight, **self._in_flight()}.values()),
             credentials=tuple(credentials),
+            unread=reads.unread(),
         )
         return observation, reads.problems, reads.retry_after
 

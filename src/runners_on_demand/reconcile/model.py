@@ -67,6 +67,9 @@ class Observation:
     # that exists was written after that runner was made, and Nomad keeps it across restarts of
     # rod, so a fresh `rod reconcile --once` dates the runner as a long-lived reconciler would.
     credentials: tuple[VariableMeta, ...] = ()
+    # Served scopes not read in full this tick (a failed or rate-limited read; a 404 is not one):
+    # a childless credential Variable, which does not say its repository, waits for them.
+    unread: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
