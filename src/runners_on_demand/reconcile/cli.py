@@ -21,15 +21,18 @@ from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError, UpstreamError
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.names import is_valid_full_name
+from runners_on_demand.nomad_acl import Need, needs
 from runners_on_demand.reconcile.loop import Report
 from runners_on_demand.reconcile.plan import MakeRunner, Plan
 from runners_on_demand.runner_job_check import runner_job_problems
 from runners_on_demand.runner_jobs import runner_job_ids
+from runners_on_demand.token_check import TokenCheck, check_token
 from runners_on_demand.wiring import (
     LOG_FORMAT,
     build,
     clients,
     github_auth,
+    nomad_port,
     read_settings,
     with_runner_groups,
 )
@@ -79,6 +82,14 @@ def command(
     except UpstreamError as error:  # as `rod serve` says it
         _fail([f"cannot read the runner groups from GitHub: {error}"])
     try:
+        token = asyncio.run(_check_token(settings, dry_run=dry_run))
+    except ConfigError as error:  # NOMAD_CACERT or the client certificate unusable
+        _fail(error.problems)
+    if not token.usable:
+        _fail([token.line])
+    log = logging.getLogger(__name__)
+    log.log(logging.INFO if token.ready else logging.WARNING, "rod reconcile: %s", token.line)
+    try:
         code = asyncio.run(_main(settings, repos, once=once or dry_run, dry_run=dry_run))
     except ConfigError as error:  # NOMAD_CACERT or the client certificate unusable
         _fail(error.problems)
@@ -101,6 +112,27 @@ def _settings(config_path: str | None) -> Settings:
     settings = read_settings(config_path, os.environ, webhook=False)  # it receives none
     github_auth(settings)  # no GitHub credential: say so now
     return settings
+
+
+def needs_of(settings: Settings, *, dry_run: bool) -> list[Need]:
+    """What `rod reconcile` calls of Nomad (deploy/nomad/rod-policy.hcl): as `rod serve`'s
+    reconciler, with its state Variable even where `rod serve` runs no loop; a dry run reads."""
+    jobs = [pool.nomad_job for pool in settings.policy.pools]
+    wanted = needs(settings.nomad_namespace, jobs, settings.reconcile.state_variable)
+    if dry_run:
+        wanted = [need for need in wanted if need.op in _READS or set(need.any_of) & _READS]
+    return wanted
+
+
+_READS = {"list-jobs", "list", "read"}  # what a dry run does: list children, Variables, read one
+
+
+async def _check_token(settings: Settings, *, dry_run: bool) -> TokenCheck:
+    """What NOMAD_TOKEN lacks, asked before anything is read or changed (as `rod serve` asks)."""
+    github_client, nomad_client = clients(settings)
+    async with github_client, nomad_client:
+        nomad = nomad_port(settings, nomad_client)
+        return await check_token(nomad, needs_of(settings, dry_run=dry_run), settings.nomad_token)
 
 
 async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run: bool) -> int:
