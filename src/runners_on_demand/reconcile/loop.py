@@ -43,6 +43,7 @@ from runners_on_demand.ports import GitHubPort, NomadPort, Removal, VariableMeta
 from runners_on_demand.reconcile.heard_variable import HeardVariable
 from runners_on_demand.reconcile.plan import (
     Action,
+    Destroy,
     InFlight,
     MakeRunner,
     Observation,
@@ -53,7 +54,6 @@ from runners_on_demand.reconcile.plan import (
 )
 from runners_on_demand.reconcile.reads import GitHubReads
 from runners_on_demand.reconcile.repos import ServedRepos
-from runners_on_demand.reconcile.stored import stale_credentials, to_resume
 from runners_on_demand.scope import RunnerScope
 
 __all__ = [
@@ -99,6 +99,7 @@ class Report:
     outcomes: tuple[Outcome, ...] = ()
     problems: tuple[str, ...] = ()
     retry_after: float = 0.0  # GitHub's rate limit asked for this long a pause
+    destroyed: tuple[str, ...] = ()  # runner names whose spent credential Variable is gone
 
 
 @dataclass
@@ -170,7 +171,7 @@ class Reconciler:
         self._pipeline = pipeline
         self.policy = policy
         self.repos = repos or ServedRepos(policy.settings.repos)
-        self._remembered = remembered  # keeps `repos` heard of across restarts
+        self.remembered = remembered  # keeps `repos` heard of across restarts
         self._seen = _Seen()
         self._metrics = _Metrics.register(metrics) if metrics else None
         # Leave the intakes room in the pipeline's queue.
@@ -189,7 +190,7 @@ class Reconciler:
         replicas restarted together do not all list GitHub at once.
         """
         pause = interval
-        remembered = self._remembered
+        remembered = self.remembered
         writer = asyncio.create_task(remembered.run()) if remembered else None
         try:
             while True:
@@ -204,22 +205,30 @@ class Reconciler:
             if writer is not None:
                 writer.cancel()
 
+    async def preview(self) -> Report:
+        """What a tick would read and plan, changing nothing (`rod reconcile --dry-run`)."""
+        if self.remembered:
+            await self.remembered.load()  # its repositories are served, as a tick's are
+        observation, problems, retry_after = await self.observe()
+        result = self.plan(observation) if observation else None
+        return Report(observation, result, problems=tuple(problems), retry_after=retry_after)
+
     async def tick(self) -> Report:
         """Observe, plan, act once."""
-        if self._remembered:
-            await self._remembered.load()  # once; again at ticks while Nomad would not answer
+        if self.remembered:
+            await self.remembered.load()  # once; again at ticks while Nomad would not answer
         observation, problems, retry_after = await self.observe()
         if observation is None:
             self._count_tick("failed")
             log.warning("reconcile: skipped, %s", "; ".join(problems))
             return Report(None, None, problems=tuple(problems), retry_after=retry_after)
-        if self._remembered:
-            await self._remembered.save()  # the set changed: pruned, forgotten, or new
+        if self.remembered:
+            await self.remembered.save()  # the set changed: pruned, forgotten, or new
         result = self.plan(observation)
         retire = [action for action in result.actions if isinstance(action, Retire)]
         outcomes = [await self._retire(action) for action in retire]
         outcomes += [self._submit(a) for a in result.actions if isinstance(a, MakeRunner)]
-        outcomes += await self._stored(observation, {action.runner_name for action in retire})
+        destroyed = await self._destroy(result.destroy)
         for outcome in outcomes:
             kind = "retire" if isinstance(outcome.action, Retire) else "dispatch"
             # Routine during a burst, and once per job per tick: aggregated below.
@@ -247,7 +256,9 @@ class Reconciler:
         self._count_tick("partial" if problems else "ok")
         if not problems and self._metrics:
             self._metrics.last_success.set(observation.now)
-        return Report(observation, result, tuple(outcomes), tuple(problems), retry_after)
+        return Report(
+            observation, result, tuple(outcomes), tuple(problems), retry_after, tuple(destroyed)
+        )
 
     async def observe(self) -> tuple[Observation | None, list[str], float]:
         """What Nomad and GitHub show now; None when Nomad cannot be read."""
@@ -352,28 +363,24 @@ class Reconciler:
             found += await self._nomad.list_variables(credentials_prefix(parent))
         return found
 
-    async def _stored(self, observation: Observation, retired: set[str]) -> list[Outcome]:
-        """Dispatch stored runners again (no child came), destroy spent Variables (stored.py)."""
-        stored, policy = observation.credentials, self.policy
-        resumed = [self._submit(a) for a in to_resume(stored, observation, policy, retired)]
-        keep = {_name(outcome.action) for outcome in resumed}
-        destroyed: list[str] = []
-        for variable, why in stale_credentials(stored, observation, policy):
-            name = variable.path.rpartition("/")[2]
-            if name in keep:
-                continue
+    async def _destroy(self, spent: Iterable[Destroy]) -> list[str]:
+        """Destroy credential Variables nobody will read again, until one fails; their runners'
+        names."""
+        destroyed: list[Destroy] = []
+        for variable in spent:
             try:
-                await self._nomad.delete_variable(variable.path)
+                await self._nomad.delete_variable(variable.variable.path)
             except UpstreamError as error:
-                log.warning("reconcile: credential Variable %s: %s", variable.path, error)
+                log.warning("reconcile: credential Variable %s: %s", variable.variable.path, error)
                 break
-            destroyed.append(f"{name} ({why})")
+            destroyed.append(variable)
         if destroyed:
-            shown = ", ".join(destroyed[:5]) + (", ..." if len(destroyed) > 5 else "")
+            said = [f"{d.runner_name} ({d.why})" for d in destroyed[:5]]
+            shown = ", ".join(said) + (", ..." if len(destroyed) > 5 else "")
             log.info("reconcile: destroyed %d credential Variables: %s", len(destroyed), shown)
             if self._metrics:
                 self._metrics.actions.labels("credential", "destroyed").inc(len(destroyed))
-        return resumed
+        return [d.runner_name for d in destroyed]
 
     def _submit(self, action: MakeRunner) -> Outcome:
         """Queue the runner behind the intakes' own, leaving them room."""

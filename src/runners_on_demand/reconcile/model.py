@@ -18,6 +18,7 @@ from runners_on_demand.reconcile.settings import ReconcileSettings
 __all__ = [
     "Action",
     "Demand",
+    "Destroy",
     "InFlight",
     "MakeRunner",
     "Observation",
@@ -126,6 +127,19 @@ Action = MakeRunner | Retire
 
 
 @dataclass(frozen=True)
+class Destroy:
+    """Destroy a runner credential Variable nobody will read again (stored.py), and why."""
+
+    variable: VariableMeta
+    why: str
+
+    @property
+    def runner_name(self) -> str:
+        """The runner whose credential it holds (the path's last part)."""
+        return self.variable.path.rpartition("/")[2]
+
+
+@dataclass(frozen=True)
 class Demand:
     """Queued jobs against idle units for one repository and exact label set."""
 
@@ -137,9 +151,11 @@ class Demand:
 
 @dataclass(frozen=True)
 class Plan:
-    """The actions, and what the plan saw, for `rod reconcile --once` to print."""
+    """The actions (stored runners dispatched again last), and what the plan saw, for
+    `rod reconcile --once` to print."""
 
     actions: tuple[Action, ...]
     demand: tuple[Demand, ...]
     busy: int  # busy runners of ours: never touched
     gave_up: tuple[str, ...]  # "owner/repo#job": still queued, out of retries
+    destroy: tuple[Destroy, ...] = ()  # spent credential Variables, destroyed after the actions

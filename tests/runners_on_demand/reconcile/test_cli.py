@@ -6,12 +6,14 @@ from __future__ import annotations
 import select
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from runners_on_demand.reconcile.heard import encode
 from simulator.github import GitHubEmulator
 from simulator.github.actions import JobSpec
 from simulator.nomad import NomadEmulator
@@ -191,8 +193,12 @@ class TestReport:
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.splitlines() == [
+            "state Variable rod/served-repos: 0 repositories heard of",
+            "served:",
+            f"  {REPO}: configured",
             f"repositories: {REPO}",
-            "found: 0 queued jobs, 0 Nomad children, 0 runners (0 of ours busy)",
+            "found: 0 queued jobs, 0 Nomad children, 0 runners (0 of ours busy), "
+            "0 stored credentials",
             "did: nothing; all in order",
         ]
 
@@ -211,10 +217,68 @@ class TestReport:
         assert result.returncode == 1, result.stdout + result.stderr
         assert result.stdout.splitlines() == [
             "problem: runner job github-runner is not registered in namespace default",
+            "state Variable rod/served-repos: 0 repositories heard of",
+            "served:",
+            f"  {REPO}: configured",
             f"repositories: {REPO}",
-            "found: 0 queued jobs, 0 Nomad children, 0 runners (0 of ours busy)",
+            "found: 0 queued jobs, 0 Nomad children, 0 runners (0 of ours busy), "
+            "0 stored credentials",
             "did: nothing",
         ]
+
+
+class TestDryRun:
+    """`--dry-run` says what the next pass would do: every action, and the repositories it serves
+    and why."""
+
+    def test_it_prints_the_stored_runners_it_would_dispatch_again_and_the_state_variable(
+        self,
+    ) -> None:
+        lib, old = "acme/lib", "acme/old"
+        nomad = nomad_with("inprocess")
+        try:
+            with (
+                GitHubEmulator(repos=[REPO, lib], tokens=[TOKEN]) as github,
+                httpx.Client(base_url=nomad.url) as admin,
+            ):
+                # acme/lib is known only from the state Variable; its job's runner was made and
+                # its credential stored, then the process died before the dispatch.
+                build = JobSpec(name="build", labels=["self-hosted"], duration_seconds=0.2)
+                run_id = github.backend.create_run("acme", "lib", name="CI", event="push",
+                                                   jobs=[build]).id  # fmt: skip
+                (job,) = github.backend.list_run_jobs("acme", "lib", run_id)
+                name = f"rod-{job.id}-1"
+                with github.backend.lock:
+                    github.backend.actions.add_runner(
+                        lib, name=name, labels=["self-hosted"], group_id=1, jit=True,
+                        ephemeral=True,
+                    )  # fmt: skip
+                stored = f"nomad/jobs/github-runner/credentials/{name}"
+                assert admin.put(f"/v1/var/{stored}", json={"Items": {"jit_config": "x"}})
+                now = time.time()
+                heard = encode({lib: (lib, now - 300), old: (old, now - 3 * 86400)})
+                assert admin.put("/v1/var/rod/served-repos", json={"Items": heard})
+                env = {"GITHUB_API_URL": github.url, "NOMAD_ADDR": nomad.url}
+                result = run(["--dry-run", "--repo", REPO], GITHUB_TOKEN=TOKEN, **env)
+                children = admin.get("/v1/jobs", params={"prefix": "github-runner/"}).json()
+                still = admin.get("/v1/vars", params={"prefix": stored}).json()
+        finally:
+            nomad.stop()
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.splitlines() == [
+            "state Variable rod/served-repos: 2 repositories heard of",
+            f"  {old}: heard of 3d ago; not served: heard of too long ago",
+            "served:",
+            f"  {REPO}: configured",
+            f"  {lib}: heard of 5m ago (state Variable)",
+            f"repositories: {REPO}, {lib}",
+            "found: 1 queued jobs, 0 Nomad children, 1 runners (0 of ours busy), "
+            "1 stored credentials",
+            f"  {lib} [self-hosted]: 1 queued, 1 idle runners",
+            "would do:",
+            f"  dispatch {name} for {lib} job {job.id} (stored credential, no Nomad job)",
+        ]
+        assert children == [] and [v["Path"] for v in still] == [stored]  # nothing changed
 
 
 class TestStopping:
