@@ -105,6 +105,11 @@ class MakeRunner:
     stored: bool = False  # this runner exists and its credential is stored; only no child came
 
     @property
+    def runner_name(self) -> str:
+        """The runner it makes (or dispatches again)."""
+        return self.start.runner_name
+
+    @property
     def reason(self) -> str:
         """Why, for people."""
         if self.stored:
