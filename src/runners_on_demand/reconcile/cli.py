@@ -117,7 +117,10 @@ def _settings(config_path: str | None) -> Settings:
     return settings
 
 
-def needs_of(settings: Settings, *, dry_run: bool) -> list[Need]:
+_READS = {"list-jobs", "list", "read"}  # what a dry run does: list children, Variables, read one
+
+
+def _needs(settings: Settings, *, dry_run: bool) -> list[Need]:
     """What `rod reconcile` calls of Nomad (deploy/nomad/rod-policy.hcl): as `rod serve`'s
     reconciler, with its state Variable even where `rod serve` runs no loop; a dry run reads."""
     jobs = [pool.nomad_job for pool in settings.policy.pools]
@@ -127,15 +130,12 @@ def needs_of(settings: Settings, *, dry_run: bool) -> list[Need]:
     return wanted
 
 
-_READS = {"list-jobs", "list", "read"}  # what a dry run does: list children, Variables, read one
-
-
 async def _check_token(settings: Settings, *, dry_run: bool) -> TokenCheck:
     """What NOMAD_TOKEN lacks, asked before anything is read or changed (as `rod serve` asks)."""
     github_client, nomad_client = clients(settings)
     async with github_client, nomad_client:
         nomad = nomad_port(settings, nomad_client)
-        return await check_token(nomad, needs_of(settings, dry_run=dry_run), settings.nomad_token)
+        return await check_token(nomad, _needs(settings, dry_run=dry_run), settings.nomad_token)
 
 
 async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run: bool) -> int:

@@ -94,7 +94,7 @@ def _done(report: Report, result: Plan, dry_run: bool, *, in_order: bool) -> lis
     lines = ["would do:" if dry_run else "did:"]
     for action in result.actions:
         if isinstance(action, MakeRunner):
-            what = f"dispatch {action.start.runner_name} for {action.event.repo_full_name}"
+            what = f"dispatch {action.runner_name} for {action.event.repo_full_name}"
             what += f" job {action.event.job_id}"
         else:
             what = f"retire {action.runner_name} in {action.repo}"

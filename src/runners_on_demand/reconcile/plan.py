@@ -140,12 +140,10 @@ def plan(observation: Observation, policy: ReconcilePolicy) -> Plan:
     # Stored runners no child came for, unless retired as surplus; then spent Variables.
     retired = {action.runner_name for action in actions if isinstance(action, Retire)}
     again = to_resume(observation.credentials, observation, policy, retired)
-    kept = {action.start.runner_name for action in again}
-    spent = [
-        Destroy(*found) for found in stale_credentials(observation.credentials, observation, policy)
-    ]
-    destroy = [spent_one for spent_one in spent if spent_one.runner_name not in kept]
-    return Plan((*actions, *again), tuple(report), busy, tuple(gave_up), tuple(destroy))
+    kept = {action.runner_name for action in again}
+    stale = stale_credentials(observation.credentials, observation, policy)
+    destroy = tuple(d for d in (Destroy(*found) for found in stale) if d.runner_name not in kept)
+    return Plan((*actions, *again), tuple(report), busy, tuple(gave_up), destroy)
 
 
 def _demand(

@@ -244,20 +244,20 @@ class TestDryRun:
                 # acme/lib is known only from the state Variable; its job's runner was made and
                 # its credential stored, then the process died before the dispatch.
                 build = JobSpec(name="build", labels=["self-hosted"], duration_seconds=0.2)
-                run_id = github.backend.create_run("acme", "lib", name="CI", event="push",
-                                                   jobs=[build]).id  # fmt: skip
-                (job,) = github.backend.list_run_jobs("acme", "lib", run_id)
+                ci = github.backend.create_run("acme", "lib", name="CI", event="push", jobs=[build])
+                (job,) = github.backend.list_run_jobs("acme", "lib", ci.id)
                 name = f"rod-{job.id}-1"
                 with github.backend.lock:
                     github.backend.actions.add_runner(
-                        lib, name=name, labels=["self-hosted"], group_id=1, jit=True,
-                        ephemeral=True,
-                    )  # fmt: skip
+                        lib, name=name, labels=build.labels, group_id=1, jit=True, ephemeral=True
+                    )
                 stored = f"nomad/jobs/github-runner/credentials/{name}"
-                assert admin.put(f"/v1/var/{stored}", json={"Items": {"jit_config": "x"}})
+                assert admin.put(
+                    f"/v1/var/{stored}", json={"Items": {"jit_config": "x"}}
+                ).is_success
                 now = time.time()
-                heard = encode({lib: (lib, now - 300), old: (old, now - 3 * 86400)})
-                assert admin.put("/v1/var/rod/served-repos", json={"Items": heard})
+                heard = encode({lib: (lib, now - 330), old: (old, now - 3 * 86400)})
+                assert admin.put("/v1/var/rod/served-repos", json={"Items": heard}).is_success
                 env = {"GITHUB_API_URL": github.url, "NOMAD_ADDR": nomad.url}
                 result = run(["--dry-run", "--repo", REPO], GITHUB_TOKEN=TOKEN, **env)
                 children = admin.get("/v1/jobs", params={"prefix": "github-runner/"}).json()
