@@ -18,8 +18,7 @@ import httpx
 
 from runners_on_demand.config import Settings
 from runners_on_demand.metrics import Metrics
-from runners_on_demand.reconcile.model import MakeRunner, Retire
-from runners_on_demand.reconcile.stored import to_resume
+from runners_on_demand.reconcile.model import MakeRunner
 from runners_on_demand.wiring import build, clients, read_settings, with_runner_groups
 from simulator.harness.deployed_backend import DeployedBackend
 from simulator.harness.dispatcher import DispatcherProcess, wait_idle
@@ -84,8 +83,8 @@ class NextTick:
 
 
 async def _next_tick(settings: Settings, repo: str) -> NextTick:
-    """`rod reconcile --dry-run --repo REPO` (reconcile/cli.py), with the stored runners a tick
-    dispatches again (loop.py `_stored`), which the dry run does not print."""
+    """The plan `rod reconcile --dry-run --repo REPO` prints (reconcile/cli.py), stored runners
+    dispatched again included."""
     github_client, nomad_client = clients(
         settings, github_transport=_AsHarness(), nomad_transport=_AsHarness()
     )
@@ -95,11 +94,8 @@ async def _next_tick(settings: Settings, repo: str) -> NextTick:
         reconciler = parts.reconciler
         observation, problems, _ = await reconciler.observe()
     assert observation is not None and not problems, f"the reconciler could not read: {problems}"
-    actions = reconciler.plan(observation).actions
-    retired = {a.runner_name for a in actions if isinstance(a, Retire)}
-    again = to_resume(observation.credentials, observation, reconciler.policy, retired)
-    made = [a for a in actions if isinstance(a, MakeRunner)]
-    return NextTick(frozenset(job.event.job_id for job in observation.jobs), (*made, *again))
+    made = [a for a in reconciler.plan(observation).actions if isinstance(a, MakeRunner)]
+    return NextTick(frozenset(job.event.job_id for job in observation.jobs), tuple(made))
 
 
 def expect_no_dispatch_planned(stack: Stack, repo: str, job_id: int) -> NextTick:

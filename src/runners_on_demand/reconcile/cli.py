@@ -2,7 +2,10 @@
 
 `--once` runs one tick and prints what it found and what it did; without it the loop runs every
 `[reconcile] interval_seconds` until interrupted (the same loop `rod serve` runs beside webhooks).
-`--dry-run` prints the plan and changes nothing.
+`--dry-run` prints the plan and changes nothing. Both print the repositories served and why
+(configured, heard of: in the state Variable `[reconcile] state_variable`, named by a Nomad
+child), what the state Variable holds, and every action: runners to make, stored runners to
+dispatch again, runners to retire, spent credential Variables to destroy.
 """
 
 from __future__ import annotations
@@ -21,15 +24,18 @@ from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError, UpstreamError
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.names import is_valid_full_name
-from runners_on_demand.reconcile.loop import Report
-from runners_on_demand.reconcile.plan import MakeRunner, Plan
+from runners_on_demand.nomad_acl import Need, needs
+from runners_on_demand.reconcile.describe import Serving, describe
+from runners_on_demand.reconcile.loop import Reconciler, Report
 from runners_on_demand.runner_job_check import runner_job_problems
 from runners_on_demand.runner_jobs import runner_job_ids
+from runners_on_demand.token_check import TokenCheck, check_token
 from runners_on_demand.wiring import (
     LOG_FORMAT,
     build,
     clients,
     github_auth,
+    nomad_port,
     read_settings,
     with_runner_groups,
 )
@@ -79,6 +85,14 @@ def command(
     except UpstreamError as error:  # as `rod serve` says it
         _fail([f"cannot read the runner groups from GitHub: {error}"])
     try:
+        token = asyncio.run(_check_token(settings, dry_run=dry_run))
+    except ConfigError as error:  # NOMAD_CACERT or the client certificate unusable
+        _fail(error.problems)
+    if not token.usable:
+        _fail([token.line])
+    log = logging.getLogger(__name__)
+    log.log(logging.INFO if token.ready else logging.WARNING, "rod reconcile: %s", token.line)
+    try:
         code = asyncio.run(_main(settings, repos, once=once or dry_run, dry_run=dry_run))
     except ConfigError as error:  # NOMAD_CACERT or the client certificate unusable
         _fail(error.problems)
@@ -103,6 +117,27 @@ def _settings(config_path: str | None) -> Settings:
     return settings
 
 
+_READS = {"list-jobs", "list", "read"}  # what a dry run does: list children, Variables, read one
+
+
+def _needs(settings: Settings, *, dry_run: bool) -> list[Need]:
+    """What `rod reconcile` calls of Nomad (deploy/nomad/rod-policy.hcl): as `rod serve`'s
+    reconciler, with its state Variable even where `rod serve` runs no loop; a dry run reads."""
+    jobs = [pool.nomad_job for pool in settings.policy.pools]
+    wanted = needs(settings.nomad_namespace, jobs, settings.reconcile.state_variable)
+    if dry_run:
+        wanted = [need for need in wanted if need.op in _READS or set(need.any_of) & _READS]
+    return wanted
+
+
+async def _check_token(settings: Settings, *, dry_run: bool) -> TokenCheck:
+    """What NOMAD_TOKEN lacks, asked before anything is read or changed (as `rod serve` asks)."""
+    github_client, nomad_client = clients(settings)
+    async with github_client, nomad_client:
+        nomad = nomad_port(settings, nomad_client)
+        return await check_token(nomad, _needs(settings, dry_run=dry_run), settings.nomad_token)
+
+
 async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run: bool) -> int:
     """Build the ports, run the loop or one tick, close everything."""
     github_client, nomad_client = clients(settings)
@@ -115,13 +150,9 @@ async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run
             for problem in blocked:
                 logging.getLogger(__name__).warning("rod reconcile: %s", problem)
         if dry_run:
-            observation, problems, _ = await reconciler.observe()
-            report = Report(
-                observation,
-                reconciler.plan(observation) if observation else None,
-                problems=tuple(problems),
-            )
-            click.echo(describe(report, dry_run=True, runner_jobs=blocked))
+            report = await reconciler.preview()
+            serving = _serving(reconciler, report)
+            click.echo(describe(report, dry_run=True, runner_jobs=blocked, serving=serving))
             return 1 if report.problems or blocked else 0
         pipeline.start()
         try:
@@ -137,45 +168,19 @@ async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run
             report = await reconciler.tick()
         finally:
             await pipeline.stop()  # carry out the dispatches
-        click.echo(describe(report, runner_jobs=blocked))
+        click.echo(describe(report, runner_jobs=blocked, serving=_serving(reconciler, report)))
         return 1 if report.problems or blocked else 0
 
 
-def describe(report: Report, *, dry_run: bool = False, runner_jobs: Sequence[str] = ()) -> str:
-    """What a tick found and did, for people; `runner_jobs`: why runner jobs cannot be dispatched
-    (runner_jobs.py), each a problem."""
-    lines = [f"problem: {problem}" for problem in runner_jobs]
-    observation, result = report.observation, report.plan
-    for problem in report.problems:
-        lines.append(f"could not read: {problem}")
-    if observation is not None and result is not None:
-        repos = ", ".join(sorted(observation.repos)) or "none"
-        lines.append(f"repositories: {repos}")
-        lines.append(
-            f"found: {len(observation.jobs)} queued jobs, {len(observation.children)} Nomad "
-            f"children, {len(observation.runners)} runners ({result.busy} of ours busy)"
-        )
-        lines += [
-            f"  {d.repo} [{','.join(d.labels)}]: {d.queued} queued, {d.idle} idle runners"
-            for d in result.demand
-        ]
-        lines += [f"gave up: {job} (out of retries)" for job in result.gave_up]
-        lines += _done(report, result, dry_run, in_order=not (report.problems or runner_jobs))
-    return "\n".join(lines)
-
-
-def _done(report: Report, result: Plan, dry_run: bool, *, in_order: bool) -> list[str]:
-    """One line per planned action, with what became of it."""
-    if not result.actions:  # "all in order" only when nothing went unread or is amiss
-        return ["did: nothing; all in order" if in_order else "did: nothing"]
-    results = {id(o.action): str(o) for o in report.outcomes}
-    lines = ["would do:" if dry_run else "did:"]
-    for action in result.actions:
-        if isinstance(action, MakeRunner):
-            what = f"dispatch {action.start.runner_name} for {action.event.repo_full_name}"
-            what += f" job {action.event.job_id}"
-        else:
-            what = f"retire {action.runner_name} in {action.repo}"
-        outcome = "" if dry_run else f": {results.get(id(action), 'not done')}"
-        lines.append(f"  {what} ({action.reason}){outcome}")
-    return lines
+def _serving(reconciler: Reconciler, report: Report) -> Serving | None:
+    """The repositories the tick served and why, and what the state Variable holds."""
+    if report.observation is None:
+        return None
+    remembered = reconciler.remembered
+    return Serving(
+        reconciler.repos.served(report.observation.children),
+        reconciler.policy.decision.allows,
+        reconciler.repos.gone,
+        remembered.path if remembered else "",
+        remembered.held if remembered else None,
+    )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 
 from runners_on_demand.errors import UpstreamError
 from runners_on_demand.ports import NomadPort, VariableConflict
@@ -52,6 +52,12 @@ class HeardVariable:
         self._lock = asyncio.Lock()
         self._grew = asyncio.Event()
         served.on_new = self._grew.set
+
+    @property
+    def held(self) -> Mapping[str, tuple[str, float]] | None:
+        """What the Variable held when last read or written (as `heard()`); None before a read
+        worked."""
+        return dict(self._stored) if self._loaded else None
 
     async def run(self) -> None:
         """Read the Variable, then write it soon after each new repository, until cancelled."""

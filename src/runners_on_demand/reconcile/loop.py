@@ -1,4 +1,4 @@
-"""The reconciler's I/O: observe Nomad and GitHub, `plan`, carry the actions out.
+"""The reconciler's loop: observe Nomad and GitHub, `plan` (pure), carry the actions out (act.py).
 
 It runs inside `rod serve` every `[reconcile] interval_seconds` and once in `rod reconcile --once`.
 A tick refreshes the pools' org runner groups (org_groups.py), reads the Nomad children first
@@ -10,9 +10,7 @@ Variables, which date childless runners across restarts (`Observation.credential
 A repository GitHub would not list is left out of the plan, and so is its organization's scope;
 one it answers 404 for (gone, renamed, or out of the token's sight) is forgotten until an intake
 names it again, and logged once (repos.py). If Nomad cannot be read, the tick does nothing.
-New runners go through the pipeline's own queue (`pipeline.Pipeline.submit`), with its retries;
-retiring removes the GitHub runner first and stops the Nomad child only if that worked. Last,
-credential Variables nobody will read again are destroyed (stored.py). The repositories heard of
+`preview` observes and plans only (`rod reconcile --dry-run`). The repositories heard of
 outlive the process in a Nomad Variable (heard_variable.py), read at the start, written soon
 after a new one and at ticks when the set changed.
 
@@ -24,7 +22,6 @@ error on any scope leaves it partial.
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -38,13 +35,12 @@ from runners_on_demand.errors import UpstreamError
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.observed import Child, Runner
 from runners_on_demand.org_groups import refresh
-from runners_on_demand.pipeline import Admission, Pipeline
-from runners_on_demand.ports import GitHubPort, NomadPort, Removal, VariableMeta
+from runners_on_demand.pipeline import Pipeline
+from runners_on_demand.ports import GitHubPort, NomadPort, VariableMeta
+from runners_on_demand.reconcile.act import ActionResult, Actor, Outcome
 from runners_on_demand.reconcile.heard_variable import HeardVariable
 from runners_on_demand.reconcile.plan import (
-    Action,
     InFlight,
-    MakeRunner,
     Observation,
     Plan,
     ReconcilePolicy,
@@ -53,8 +49,6 @@ from runners_on_demand.reconcile.plan import (
 )
 from runners_on_demand.reconcile.reads import GitHubReads
 from runners_on_demand.reconcile.repos import ServedRepos
-from runners_on_demand.reconcile.stored import stale_credentials, to_resume
-from runners_on_demand.scope import RunnerScope
 
 __all__ = [
     "ActionResult",
@@ -62,32 +56,9 @@ __all__ = [
     "Reconciler",
     "Report",
     "ServedRepos",
-]  # ServedRepos: repos.py
+]  # ActionResult, Outcome: act.py; ServedRepos: repos.py
 
 log = logging.getLogger(__name__)
-
-
-class ActionResult(enum.StrEnum):
-    """What became of one planned action; the `result` label of `rod_reconcile_actions_total`."""
-
-    RETIRED = "retired"  # the runner removed (or gone) and its child stopped (or none left)
-    BUSY = "busy"  # the runner took a job meanwhile: left alone
-    QUEUED = "queued"
-    DUPLICATE = "duplicate"  # the pipeline already has this runner in hand
-    DEFERRED = "deferred"  # the pipeline's queue is busy or full: next tick
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one planned action, with a detail for the log."""
-
-    action: Action
-    result: ActionResult
-    detail: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.result}: {self.detail}" if self.detail else str(self.result)
 
 
 @dataclass(frozen=True)
@@ -99,6 +70,7 @@ class Report:
     outcomes: tuple[Outcome, ...] = ()
     problems: tuple[str, ...] = ()
     retry_after: float = 0.0  # GitHub's rate limit asked for this long a pause
+    destroyed: tuple[str, ...] = ()  # runner names whose spent credential Variable is gone
 
 
 @dataclass
@@ -170,11 +142,10 @@ class Reconciler:
         self._pipeline = pipeline
         self.policy = policy
         self.repos = repos or ServedRepos(policy.settings.repos)
-        self._remembered = remembered  # keeps `repos` heard of across restarts
+        self.remembered = remembered  # keeps `repos` heard of across restarts
         self._seen = _Seen()
         self._metrics = _Metrics.register(metrics) if metrics else None
-        # Leave the intakes room in the pipeline's queue.
-        self._submit_limit = max(1, pipeline.capacity // 2)
+        self._actor = Actor(github, nomad, pipeline)
         self._clock = clock
         self._sleep = sleep
 
@@ -189,7 +160,7 @@ class Reconciler:
         replicas restarted together do not all list GitHub at once.
         """
         pause = interval
-        remembered = self._remembered
+        remembered = self.remembered
         writer = asyncio.create_task(remembered.run()) if remembered else None
         try:
             while True:
@@ -204,22 +175,29 @@ class Reconciler:
             if writer is not None:
                 writer.cancel()
 
+    async def preview(self) -> Report:
+        """What a tick would read and plan, changing nothing (`rod reconcile --dry-run`)."""
+        if self.remembered:
+            await self.remembered.load()  # its repositories are served, as a tick's are
+        observation, problems, retry_after = await self.observe()
+        result = self.plan(observation) if observation else None
+        return Report(observation, result, problems=tuple(problems), retry_after=retry_after)
+
     async def tick(self) -> Report:
         """Observe, plan, act once."""
-        if self._remembered:
-            await self._remembered.load()  # once; again at ticks while Nomad would not answer
+        if self.remembered:
+            await self.remembered.load()  # once; again at ticks while Nomad would not answer
         observation, problems, retry_after = await self.observe()
         if observation is None:
             self._count_tick("failed")
             log.warning("reconcile: skipped, %s", "; ".join(problems))
             return Report(None, None, problems=tuple(problems), retry_after=retry_after)
-        if self._remembered:
-            await self._remembered.save()  # the set changed: pruned, forgotten, or new
+        if self.remembered:
+            await self.remembered.save()  # the set changed: pruned, forgotten, or new
         result = self.plan(observation)
-        retire = [action for action in result.actions if isinstance(action, Retire)]
-        outcomes = [await self._retire(action) for action in retire]
-        outcomes += [self._submit(a) for a in result.actions if isinstance(a, MakeRunner)]
-        outcomes += await self._stored(observation, {action.runner_name for action in retire})
+        outcomes, destroyed = await self._actor.carry_out(result)
+        if destroyed and self._metrics:
+            self._metrics.actions.labels("credential", "destroyed").inc(len(destroyed))
         for outcome in outcomes:
             kind = "retire" if isinstance(outcome.action, Retire) else "dispatch"
             # Routine during a burst, and once per job per tick: aggregated below.
@@ -228,13 +206,13 @@ class Reconciler:
                 logging.DEBUG if quiet else logging.INFO,
                 "reconcile: %s %s (%s): %s",
                 kind,
-                _name(outcome.action),
+                outcome.action.runner_name,
                 outcome.action.reason,
                 outcome,
             )
             if self._metrics:
                 self._metrics.actions.labels(kind, outcome.result.value).inc()
-        deferred = [_name(o.action) for o in outcomes if o.result is ActionResult.DEFERRED]
+        deferred = [o.action.runner_name for o in outcomes if o.result is ActionResult.DEFERRED]
         if deferred:
             shown = ", ".join(deferred[:3]) + (", ..." if len(deferred) > 3 else "")
             log.info("reconcile: %d runners deferred to the next tick (%s)", len(deferred), shown)
@@ -247,7 +225,8 @@ class Reconciler:
         self._count_tick("partial" if problems else "ok")
         if not problems and self._metrics:
             self._metrics.last_success.set(observation.now)
-        return Report(observation, result, tuple(outcomes), tuple(problems), retry_after)
+        names = tuple(spent.runner_name for spent in destroyed)
+        return Report(observation, result, tuple(outcomes), tuple(problems), retry_after, names)
 
     async def observe(self) -> tuple[Observation | None, list[str], float]:
         """What Nomad and GitHub show now; None when Nomad cannot be read."""
@@ -294,6 +273,7 @@ class Reconciler:
             earlier_jobs=tuple(earlier_jobs),
             in_flight=tuple({**in_flight, **self._in_flight()}.values()),
             credentials=tuple(credentials),
+            unread=reads.unread(),
         )
         return observation, reads.problems, reads.retry_after
 
@@ -320,30 +300,6 @@ class Reconciler:
         repos = self.repos.names(children)
         return {k: v for k, v in repos.items() if allows(v)}
 
-    async def _retire(self, action: Retire) -> Outcome:
-        """Remove the runner (busy: leave everything), then stop the child."""
-        owner, repo = RunnerScope.parse(action.repo)
-        try:
-            runner_id = action.runner_id
-            if runner_id is None and action.child_id is not None:
-                # The list did not show a runner: ask again by name before stopping the child.
-                found = await self._github.find_runner(owner, repo, action.runner_name)
-                if found is not None and found.busy:
-                    return Outcome(action, ActionResult.BUSY)
-                runner_id = found.id if found else None
-            done = []
-            if runner_id is not None:
-                removed = await self._github.delete_runner(owner, repo, runner_id)
-                if removed is Removal.BUSY:  # 422: it took a job; its child runs that job
-                    return Outcome(action, ActionResult.BUSY)
-                done.append(f"runner {removed}")
-            if action.child_id is not None:
-                await self._nomad.stop_job(action.child_id)
-                done.append("child stopped")
-        except UpstreamError as error:
-            return Outcome(action, ActionResult.FAILED, str(error))
-        return Outcome(action, ActionResult.RETIRED, ", ".join(done) or "nothing left")
-
     async def _credentials(self) -> list[VariableMeta]:
         """The runner credential Variables of every pool's job."""
         found: list[VariableMeta] = []
@@ -351,47 +307,7 @@ class Reconciler:
             found += await self._nomad.list_variables(credentials_prefix(parent))
         return found
 
-    async def _stored(self, observation: Observation, retired: set[str]) -> list[Outcome]:
-        """Dispatch stored runners again (no child came), destroy spent Variables (stored.py)."""
-        stored, policy = observation.credentials, self.policy
-        resumed = [self._submit(a) for a in to_resume(stored, observation, policy, retired)]
-        keep = {_name(outcome.action) for outcome in resumed}
-        destroyed: list[str] = []
-        for variable, why in stale_credentials(stored, observation, policy):
-            name = variable.path.rpartition("/")[2]
-            if name in keep:
-                continue
-            try:
-                await self._nomad.delete_variable(variable.path)
-            except UpstreamError as error:
-                log.warning("reconcile: credential Variable %s: %s", variable.path, error)
-                break
-            destroyed.append(f"{name} ({why})")
-        if destroyed:
-            shown = ", ".join(destroyed[:5]) + (", ..." if len(destroyed) > 5 else "")
-            log.info("reconcile: destroyed %d credential Variables: %s", len(destroyed), shown)
-            if self._metrics:
-                self._metrics.actions.labels("credential", "destroyed").inc(len(destroyed))
-        return resumed
-
-    def _submit(self, action: MakeRunner) -> Outcome:
-        """Queue the runner behind the intakes' own, leaving them room."""
-        if self._pipeline.depth >= self._submit_limit:
-            return Outcome(action, ActionResult.DEFERRED, "dispatch queue busy")
-        admission = self._pipeline.submit(
-            action.event, action.start, received_at=self._pipeline.monotonic()
-        )
-        if admission is Admission.FULL:
-            return Outcome(action, ActionResult.DEFERRED, "dispatch queue full")
-        queued = admission is Admission.QUEUED
-        return Outcome(action, ActionResult.QUEUED if queued else ActionResult.DUPLICATE)
-
     def _count_tick(self, outcome: str) -> None:
         """Count one tick: ok, partial (some repositories unread) or failed (Nomad unread)."""
         if self._metrics:
             self._metrics.ticks.labels(outcome).inc()
-
-
-def _name(action: Action) -> str:
-    """The runner name an action is about."""
-    return action.start.runner_name if isinstance(action, MakeRunner) else action.runner_name

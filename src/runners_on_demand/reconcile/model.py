@@ -18,6 +18,7 @@ from runners_on_demand.reconcile.settings import ReconcileSettings
 __all__ = [
     "Action",
     "Demand",
+    "Destroy",
     "InFlight",
     "MakeRunner",
     "Observation",
@@ -67,6 +68,9 @@ class Observation:
     # that exists was written after that runner was made, and Nomad keeps it across restarts of
     # rod, so a fresh `rod reconcile --once` dates the runner as a long-lived reconciler would.
     credentials: tuple[VariableMeta, ...] = ()
+    # Served scopes not read in full this tick (a failed or rate-limited read; a 404 is not one):
+    # a childless credential Variable, which does not say its repository, waits for them.
+    unread: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,11 @@ class MakeRunner:
     stored: bool = False  # this runner exists and its credential is stored; only no child came
 
     @property
+    def runner_name(self) -> str:
+        """The runner it makes (or dispatches again)."""
+        return self.start.runner_name
+
+    @property
     def reason(self) -> str:
         """Why, for people."""
         if self.stored:
@@ -123,6 +132,19 @@ Action = MakeRunner | Retire
 
 
 @dataclass(frozen=True)
+class Destroy:
+    """Destroy a runner credential Variable nobody will read again (stored.py), and why."""
+
+    variable: VariableMeta
+    why: str
+
+    @property
+    def runner_name(self) -> str:
+        """The runner whose credential it holds (the path's last part)."""
+        return self.variable.path.rpartition("/")[2]
+
+
+@dataclass(frozen=True)
 class Demand:
     """Queued jobs against idle units for one repository and exact label set."""
 
@@ -134,9 +156,11 @@ class Demand:
 
 @dataclass(frozen=True)
 class Plan:
-    """The actions, and what the plan saw, for `rod reconcile --once` to print."""
+    """The actions (stored runners dispatched again last), and what the plan saw, for
+    `rod reconcile --once` to print."""
 
     actions: tuple[Action, ...]
     demand: tuple[Demand, ...]
     busy: int  # busy runners of ours: never touched
     gave_up: tuple[str, ...]  # "owner/repo#job": still queued, out of retries
+    destroy: tuple[Destroy, ...] = ()  # spent credential Variables, destroyed after the actions

@@ -32,7 +32,8 @@ carries the actions out. Theory of operation:
   Variable's ModifyTime; only a runner with neither is dated by when this process first saw it
   (`Observation.first_seen`), so a fresh `rod reconcile --once` never retires such a runner for
   having no child. A childless runner whose credential is stored, for a job still queued, is not
-  retired but dispatched again (stored.py `to_resume`).
+  retired but dispatched again (stored.py `to_resume`; the plan's last actions), and credential
+  Variables nobody will read again are destroyed (`Plan.destroy`, stored.py `stale_credentials`).
 - Applying a plan's effects and planning again yields no action (tests check this).
 """
 
@@ -49,6 +50,7 @@ from runners_on_demand.observed import QueuedJob
 from runners_on_demand.reconcile.model import (
     Action,
     Demand,
+    Destroy,
     InFlight,
     MakeRunner,
     Observation,
@@ -57,12 +59,13 @@ from runners_on_demand.reconcile.model import (
     Retire,
     RetireReason,
 )
-from runners_on_demand.reconcile.stored import to_resume
+from runners_on_demand.reconcile.stored import stale_credentials, to_resume
 from runners_on_demand.reconcile.units import JobKey, LabelKey, Unit, Verdict, assess, join_units
 
 __all__ = [
     "Action",
     "Demand",
+    "Destroy",
     "InFlight",
     "MakeRunner",
     "Observation",
@@ -134,7 +137,13 @@ def plan(observation: Observation, policy: ReconcilePolicy) -> Plan:
         )
         actions += made
         gave_up += out_of_retries
-    return Plan(tuple(actions), tuple(report), busy, tuple(gave_up))
+    # Stored runners no child came for, unless retired as surplus; then spent Variables.
+    retired = {action.runner_name for action in actions if isinstance(action, Retire)}
+    again = to_resume(observation.credentials, observation, policy, retired)
+    kept = {action.runner_name for action in again}
+    stale = stale_credentials(observation.credentials, observation, policy)
+    destroy = tuple(d for d in (Destroy(*found) for found in stale) if d.runner_name not in kept)
+    return Plan((*actions, *again), tuple(report), busy, tuple(gave_up), destroy)
 
 
 def _demand(

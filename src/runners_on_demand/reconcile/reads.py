@@ -58,6 +58,10 @@ class GitHubReads:
         partial = {key.partition("/")[0] for key in self._unread - self.gone.keys()}
         return repos | (self._orgs - self._unread - partial)
 
+    def unread(self) -> frozenset[str]:
+        """Scopes not read in full, but not for a 404: they may still hold what was not seen."""
+        return frozenset(self._unread - self.gone.keys())
+
     async def _read(
         self, key: str, where: str, read: Callable[..., Awaitable[list[T]]], *args: str | None
     ) -> list[T]:

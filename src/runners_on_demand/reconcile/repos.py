@@ -6,12 +6,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from runners_on_demand.names import is_valid_full_name
 from runners_on_demand.observed import MANAGED_BY, MANAGED_BY_KEY, Child
 from runners_on_demand.tables import DAY
 
-__all__ = ["ServedRepos"]
+__all__ = ["Served", "ServedRepos"]
+
+
+@dataclass(frozen=True)
+class Served:
+    """A served repository and why: configured, heard of (when last), named by a Nomad child."""
+
+    name: str
+    configured: bool = False
+    heard_at: float | None = None
+    by_child: bool = False
 
 
 class ServedRepos:
@@ -81,10 +92,25 @@ class ServedRepos:
 
     def names(self, children: Iterable[Child]) -> dict[str, str]:
         """Lower-case name -> name: configured, heard of lately, named by our Nomad children."""
+        return {key: served.name for key, served in self.served(children).items()}
+
+    def served(self, children: Iterable[Child]) -> dict[str, Served]:
+        """Lower-case name -> the repository and why it is served (`names`)."""
         self._heard = self.heard()
-        repos = {**self._configured, **{key: name for key, (name, _) in self._heard.items()}}
+        named: dict[str, str] = {}
         for child in children:
             full_name = child.meta.get("REPO_FULL_NAME", "")
             if child.meta.get(MANAGED_BY_KEY) == MANAGED_BY and is_valid_full_name(full_name):
-                repos.setdefault(full_name.lower(), full_name)
-        return {key: name for key, name in repos.items() if key not in self._gone}
+                named.setdefault(full_name.lower(), full_name)
+        heard = {key: name for key, (name, _) in self._heard.items()}
+        repos = {**named, **self._configured, **heard}  # the spelling last heard of first
+        return {
+            key: Served(
+                name,
+                configured=key in self._configured,
+                heard_at=self._heard[key][1] if key in self._heard else None,
+                by_child=key in named,
+            )
+            for key, name in repos.items()
+            if key not in self._gone
+        }

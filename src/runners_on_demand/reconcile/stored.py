@@ -17,7 +17,9 @@ Destroying a Variable too early would leave its task waiting for ever (the templ
   registered it): the task rendered the credential and used it;
 - JIT, its child lives but its runner is gone from a repository read in full: the runner ran its
   job and was removed, or was retired;
-- no child came within the idle grace: the job is no longer queued, or the runner was retired.
+- no child came within the idle grace: the job is no longer queued, or the runner was retired;
+  only when its runner's scope was read in full this tick (its runner unlisted: every served
+  scope), else its job may be queued still, and dispatching it again beats a retire and a retry.
 A Variable of a runner this process has queued or is dispatching is never touched.
 """
 
@@ -99,6 +101,14 @@ def _children(observation: Observation, policy: ReconcilePolicy) -> dict[str, Ch
     return children
 
 
+def _read(runner: Runner | None, observation: Observation) -> bool:
+    """Whether a childless runner's scope was read in full: its listed runner's, else every one
+    (the Variable does not say its repository)."""
+    if runner is not None:
+        return runner.repo.lower() in observation.repos
+    return not observation.unread
+
+
 def _why(
     variable: VariableMeta,
     child: Child | None,
@@ -113,7 +123,7 @@ def _why(
         return "its runner registered"
     if child is None:
         aged = observation.now - variable.modify_time >= policy.settings.idle_grace_seconds
-        return "no Nomad job came" if aged else ""
+        return "no Nomad job came" if aged and _read(runner, observation) else ""
     if not child.live:
         return "its Nomad job ended"
     # Its runner's listing must have been read in full: the repository's, or for an org runner

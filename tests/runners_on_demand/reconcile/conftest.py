@@ -22,14 +22,16 @@ def never_connects(ctx: TaskContext) -> int:
     return 0
 
 
-def nomad_with(driver: str | InProcessDriver) -> NomadEmulator:
-    """A started Nomad emulator with the real runner job registered."""
-    emulator = NomadEmulator(driver=driver).start()
+def nomad_with(driver: str | InProcessDriver, *, acl_token: str | None = None) -> NomadEmulator:
+    """A started Nomad emulator with the real runner job registered (ACLs on with `acl_token`,
+    the management token)."""
+    emulator = NomadEmulator(driver=driver, acl_token=acl_token).start()
     variables = (
         f"runner_command = {json.dumps(sys.executable)}\n"
         'runner_args = ["-m", "simulator.runner", "--poll-wait", "1"]\ncpu = 100\nmemory = 128\n'
     )
-    with httpx.Client(base_url=emulator.url) as client:
+    headers = {"X-Nomad-Token": acl_token} if acl_token else {}
+    with httpx.Client(base_url=emulator.url, headers=headers) as client:
         parsed = client.post(
             "/v1/jobs/parse", json={"JobHCL": SPEC.read_text(), "Variables": variables}
         )

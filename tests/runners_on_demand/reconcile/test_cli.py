@@ -6,15 +6,19 @@ from __future__ import annotations
 import select
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from runners_on_demand.reconcile.heard import encode
 from simulator.github import GitHubEmulator
+from simulator.github.actions import JobSpec
 from simulator.nomad import NomadEmulator
 from tests.runners_on_demand.reconcile.conftest import nomad_with
-from tests.runners_on_demand.test_serve import ROD, environment
+from tests.runners_on_demand.test_serve import ROD, client_token, environment
 
 TOKEN = "ghp_reconcile_cli_test"
 REPO = "acme/app"
@@ -79,6 +83,88 @@ class TestBadInput:
         )
 
 
+# What a dry run reads: the children, the credential Variables' list, the state Variable.
+READS = (
+    'namespace "default" { capabilities = ["list-jobs"] variables { '
+    'path "nomad/jobs/github-runner/credentials/*" { capabilities = ["list"] } '
+    'path "rod/served-repos" { capabilities = ["read"] } } }'
+)
+
+
+@pytest.fixture
+def acl_nomad() -> Iterator[tuple[NomadEmulator, httpx.Client]]:
+    """A Nomad emulator with ACLs on and the runner job, and a management client on it."""
+    nomad = nomad_with("inprocess", acl_token="root")
+    try:
+        with httpx.Client(base_url=nomad.url, headers={"X-Nomad-Token": "root"}) as admin:
+            yield nomad, admin
+    finally:
+        nomad.stop()
+
+
+class TestNomadToken:
+    """NOMAD_TOKEN is checked before anything, as `rod serve` and `rod listen` check it."""
+
+    def test_a_token_missing_a_capability_is_one_line_and_changes_nothing(
+        self, acl_nomad: tuple[NomadEmulator, httpx.Client]
+    ) -> None:
+        nomad, admin = acl_nomad
+        token = client_token(admin, READS)
+        with GitHubEmulator(repos=[REPO], tokens=[TOKEN]) as github:
+            owner, name = REPO.split("/")
+            build = JobSpec(name="build", labels=["self-hosted"], duration_seconds=0.2)
+            github.backend.create_run(owner, name, name="CI", event="push", jobs=[build])
+            env = {"GITHUB_API_URL": github.url, "NOMAD_ADDR": nomad.url, "NOMAD_TOKEN": token}
+            result = run(["--once", "--repo", REPO], GITHUB_TOKEN=TOKEN, **env)
+            made = github.backend.list_runners(owner, name)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.splitlines() == [
+            'rod reconcile: NOMAD_TOKEN lacks "dispatch-job" in namespace "default" (to start a '
+            'runner); "deregister-job" or "submit-job" or "purge-job" in namespace "default" '
+            '(to stop a surplus runner\'s job); variables "write" on '
+            'nomad/jobs/github-runner/credentials/* in namespace "default" (to write runner '
+            'credentials of github-runner); variables "destroy" on '
+            'nomad/jobs/github-runner/credentials/* in namespace "default" (to destroy runner '
+            'credentials of github-runner); variables "write" on rod/served-repos in namespace '
+            '"default" (to write the repositories heard of)'
+        ]
+        assert result.stdout == "" and made == []
+        assert admin.get("/v1/vars").json() == []
+        assert token not in result.stderr
+
+    def test_a_dry_run_needs_only_what_it_reads(
+        self,
+        acl_nomad: tuple[NomadEmulator, httpx.Client],
+        services: tuple[GitHubEmulator, NomadEmulator],
+    ) -> None:
+        nomad, admin = acl_nomad
+        env = {"GITHUB_API_URL": services[0].url, "NOMAD_ADDR": nomad.url}
+        token = client_token(admin, READS)
+        result = run(["--dry-run", "--repo", REPO], GITHUB_TOKEN=TOKEN, NOMAD_TOKEN=token, **env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "did: nothing; all in order" in result.stdout
+        token = client_token(admin, 'namespace "default" { capabilities = ["list-jobs"] }')
+        result = run(["--dry-run", "--repo", REPO], GITHUB_TOKEN=TOKEN, NOMAD_TOKEN=token, **env)
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == [
+            'rod reconcile: NOMAD_TOKEN lacks variables "list" on '
+            'nomad/jobs/github-runner/credentials/* in namespace "default" (to list runner '
+            'credentials of github-runner); variables "read" on rod/served-repos in namespace '
+            '"default" (to read the repositories heard of)'
+        ]
+
+    def test_an_unknown_token_is_one_line(
+        self, acl_nomad: tuple[NomadEmulator, httpx.Client]
+    ) -> None:
+        nomad, _ = acl_nomad
+        secret = "00000000-0000-4000-8000-000000000000"
+        result = run(["--dry-run"], GITHUB_TOKEN=TOKEN, NOMAD_ADDR=nomad.url, NOMAD_TOKEN=secret)
+        assert result.returncode == 2
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("rod reconcile: NOMAD_TOKEN is not a token this Nomad knows (")
+        assert secret not in line
+
+
 class TestReport:
     def test_a_pass_that_could_not_read_github_is_not_all_in_order(
         self, services: tuple[GitHubEmulator, NomadEmulator]
@@ -107,8 +193,12 @@ class TestReport:
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.splitlines() == [
+            "state Variable rod/served-repos: 0 repositories heard of",
+            "served:",
+            f"  {REPO}: configured",
             f"repositories: {REPO}",
-            "found: 0 queued jobs, 0 Nomad children, 0 runners (0 of ours busy)",
+            "found: 0 queued jobs, 0 Nomad children, 0 runners (0 of ours busy), "
+            "0 stored credentials",
             "did: nothing; all in order",
         ]
 
@@ -127,10 +217,68 @@ class TestReport:
         assert result.returncode == 1, result.stdout + result.stderr
         assert result.stdout.splitlines() == [
             "problem: runner job github-runner is not registered in namespace default",
+            "state Variable rod/served-repos: 0 repositories heard of",
+            "served:",
+            f"  {REPO}: configured",
             f"repositories: {REPO}",
-            "found: 0 queued jobs, 0 Nomad children, 0 runners (0 of ours busy)",
+            "found: 0 queued jobs, 0 Nomad children, 0 runners (0 of ours busy), "
+            "0 stored credentials",
             "did: nothing",
         ]
+
+
+class TestDryRun:
+    """`--dry-run` says what the next pass would do: every action, and the repositories it serves
+    and why."""
+
+    def test_it_prints_the_stored_runners_it_would_dispatch_again_and_the_state_variable(
+        self,
+    ) -> None:
+        lib, old = "acme/lib", "acme/old"
+        nomad = nomad_with("inprocess")
+        try:
+            with (
+                GitHubEmulator(repos=[REPO, lib], tokens=[TOKEN]) as github,
+                httpx.Client(base_url=nomad.url) as admin,
+            ):
+                # acme/lib is known only from the state Variable; its job's runner was made and
+                # its credential stored, then the process died before the dispatch.
+                build = JobSpec(name="build", labels=["self-hosted"], duration_seconds=0.2)
+                ci = github.backend.create_run("acme", "lib", name="CI", event="push", jobs=[build])
+                (job,) = github.backend.list_run_jobs("acme", "lib", ci.id)
+                name = f"rod-{job.id}-1"
+                with github.backend.lock:
+                    github.backend.actions.add_runner(
+                        lib, name=name, labels=build.labels, group_id=1, jit=True, ephemeral=True
+                    )
+                stored = f"nomad/jobs/github-runner/credentials/{name}"
+                assert admin.put(
+                    f"/v1/var/{stored}", json={"Items": {"jit_config": "x"}}
+                ).is_success
+                now = time.time()
+                heard = encode({lib: (lib, now - 330), old: (old, now - 3 * 86400)})
+                assert admin.put("/v1/var/rod/served-repos", json={"Items": heard}).is_success
+                env = {"GITHUB_API_URL": github.url, "NOMAD_ADDR": nomad.url}
+                result = run(["--dry-run", "--repo", REPO], GITHUB_TOKEN=TOKEN, **env)
+                children = admin.get("/v1/jobs", params={"prefix": "github-runner/"}).json()
+                still = admin.get("/v1/vars", params={"prefix": stored}).json()
+        finally:
+            nomad.stop()
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.splitlines() == [
+            "state Variable rod/served-repos: 2 repositories heard of",
+            f"  {old}: heard of 3d ago; not served: heard of too long ago",
+            "served:",
+            f"  {REPO}: configured",
+            f"  {lib}: heard of 5m ago (state Variable)",
+            f"repositories: {REPO}, {lib}",
+            "found: 1 queued jobs, 0 Nomad children, 1 runners (0 of ours busy), "
+            "1 stored credentials",
+            f"  {lib} [self-hosted]: 1 queued, 1 idle runners",
+            "would do:",
+            f"  dispatch {name} for {lib} job {job.id} (stored credential, no Nomad job)",
+        ]
+        assert children == [] and [v["Path"] for v in still] == [stored]  # nothing changed
 
 
 class TestStopping:
@@ -149,6 +297,8 @@ class TestStopping:
             assert process.stderr is not None
             ready, _, _ = select.select([process.stderr], [], [], 30)
             assert ready, "rod reconcile said nothing within 30 s"
+            checked = process.stderr.readline()  # NOMAD_TOKEN, as `rod serve` checks it
+            assert "rod reconcile: Nomad's ACLs are off: no token needed" in checked, checked
             started = process.stderr.readline()
             assert "rod reconcile: a pass every 60s" in started, started
             process.send_signal(signal.SIGTERM)

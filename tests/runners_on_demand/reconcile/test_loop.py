@@ -369,6 +369,26 @@ class TestTick:
             ("generate_jitconfig", "rod-7-1")  # 409: the runner exists; none removed or made
         ]
 
+    async def test_a_stored_runner_of_a_repository_not_read_keeps_its_credential(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        # Its repository could not be read this tick: its job may still be queued. Destroying the
+        # Variable then made the next tick retire the runner and make a retry instead of resuming.
+        github.jobs[REPO] = [queued(7)]
+        github.runners[REPO] = [replace(runner(7), status="offline")]
+        path = "nomad/jobs/github-runner/credentials/rod-7-1"
+        nomad.variables[path] = (VariableMeta(path, 1, clock.now - 600.0), {"jit_config": "x"})
+        github.failures[REPO] = GitHubError("GitHub GET ...: 502 Bad Gateway", status=502)
+        made, dispatcher = reconciler(github, nomad, clock)
+        await made.tick()
+        assert path in nomad.variables
+        del github.failures[REPO]
+        report = await made.tick()
+        await dispatcher.stop()
+        assert [o.action.reason for o in report.outcomes] == ["stored credential, no Nomad job"]
+        assert [c for c in nomad.calls if c[0] == "dispatch"] == [("dispatch", "rod-7-1")]
+        assert ("delete_runner", 70) not in github.calls
+
     async def test_metrics_count_ticks_and_actions(
         self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
     ) -> None:
@@ -425,10 +445,10 @@ class TestOnce:
         made, dispatcher = reconciler(github, nomad, clock)
         report = await made.tick()
         await dispatcher.stop()
-        assert report.plan is not None and report.plan.actions == ()
-        assert [str(o.action.reason) for o in report.outcomes] == [
-            "stored credential, no Nomad job"
-        ]
+        assert report.plan is not None
+        (again,) = report.plan.actions  # the plan says it: `rod reconcile --dry-run` prints it
+        assert [(o.action, str(o)) for o in report.outcomes] == [(again, "queued")]
+        assert again.reason == "stored credential, no Nomad job"
         assert ("dispatch", "rod-7-1") in nomad.calls
         assert ("delete_runner", 70) not in github.calls
 

@@ -171,7 +171,7 @@ def apply(observation: Observation, result: Plan, *, later: float = 0.0) -> Obse
                 dataclasses.replace(c, stop=True, status="dead") if c.id == action.child_id else c
                 for c in children
             ]
-        else:
+        else:  # a stored runner (`action.stored`) exists already: only its child is new
             event, dispatch = action.event, action.start
             meta = {
                 "managed_by": MANAGED_BY,
@@ -184,16 +184,17 @@ def apply(observation: Observation, result: Plan, *, later: float = 0.0) -> Obse
             children.append(
                 Child(child_id, dispatch.pool.nomad_job, "pending", False, meta, NOW, False)
             )
-            runners.append(
-                Runner(
-                    event.repo_full_name,
-                    hash(dispatch.runner_name) % 10**9,
-                    dispatch.runner_name,
-                    "offline",
-                    False,
-                    dispatch.labels,
+            if not action.stored:
+                runners.append(
+                    Runner(
+                        event.repo_full_name,
+                        hash(dispatch.runner_name) % 10**9,
+                        dispatch.runner_name,
+                        "offline",
+                        False,
+                        dispatch.labels,
+                    )
                 )
-            )
     return dataclasses.replace(
         observation, now=NOW + later, children=tuple(children), runners=tuple(runners)
     )
@@ -615,7 +616,10 @@ class TestPlan:
         # its job is queued, stored.to_resume dispatches it again: not retired, no new runner.
         stored = VariableMeta(f"nomad/jobs/github-runner/credentials/{name(J)}", 3, NOW - OLD)
         queued = dataclasses.replace(observe([job(J)], [], [runner(J)]), credentials=(stored,))
-        assert plan(queued, POLICY).actions == ()
+        resumed = plan(queued, POLICY)
+        assert summary(resumed) == {("dispatch", name(J))}
+        assert [a.stored for a in resumed.actions] == [True] and resumed.destroy == ()
+        assert plan(apply(queued, resumed), POLICY).actions == ()
         ended = dataclasses.replace(observe([], [], [runner(J)]), credentials=(stored,))
         assert summary(plan(ended, POLICY)) == {retire(None, runner(J))}
 

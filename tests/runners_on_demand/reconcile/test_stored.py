@@ -55,11 +55,13 @@ def swept(
     runners: tuple[Runner, ...] = (),
     in_flight: tuple[InFlight, ...] = (),
     repos: frozenset[str] = frozenset({REPO}),
+    unread: frozenset[str] = frozenset(),
     policy: ReconcilePolicy = JIT,
 ) -> dict[str, str]:
     observation = Observation(
         now=NOW,
         repos=repos,
+        unread=unread,
         jobs=(),
         children=children,
         runners=runners,
@@ -128,6 +130,26 @@ class TestStaleCredentials:
     def test_no_child_within_the_idle_grace(self) -> None:
         found = swept([variable("rod-7-1"), variable("rod-8-1", age=GRACE - 1)])
         assert found == {"rod-7-1": "no Nomad job came"}
+
+    @pytest.mark.parametrize("policy", [JIT, REGISTRATION], ids=["jit", "registration"])
+    def test_no_child_but_a_scope_went_unread_its_job_may_still_be_queued(
+        self, policy: ReconcilePolicy
+    ) -> None:
+        # A childless Variable does not say its repository: one that could not be read this tick
+        # may still queue its job, and the next tick would dispatch it again.
+        unread = frozenset({"octo/other"})
+        assert swept([variable("rod-7-1")], repos=frozenset(), unread=unread, policy=policy) == {}
+
+    def test_no_child_and_its_runner_listed_in_a_scope_read_in_full(self) -> None:
+        listed = (runner("rod-7-1"),)
+        found = swept([variable("rod-7-1")], runners=listed, unread=frozenset({"octo/other"}))
+        assert found == {"rod-7-1": "no Nomad job came"}
+        # An org runner listed, but a repository of its organization went unread.
+        org_runner = (replace(runner("rod-7-1"), repo="octo"),)
+        unread = frozenset({REPO})
+        assert (
+            swept([variable("rod-7-1")], runners=org_runner, repos=frozenset(), unread=unread) == {}
+        )
 
     def test_never_one_this_process_is_dispatching(self) -> None:
         pending = (InFlight(REPO, "rod-7-1", ("self-hosted",)),)
