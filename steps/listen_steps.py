@@ -43,10 +43,10 @@ def old_session_expires(context: Context) -> None:
 def tokens_expire(context: Context) -> None:
     """The queue token and the admin token expire by GitHub's clock during a held poll."""
     world = context.world
-    context.renewed_before = listen_story.listener_metric(
+    world.metric_before = listen_story.listener_metric(
         world, "rod_listen_sessions_total", outcome="refreshed"
     )
-    context.session_id = listen_story.expire_tokens(world)
+    world.session_id = listen_story.expire_tokens(world)
 
 
 @then("the listener renewed its tokens and kept its session")
@@ -54,9 +54,9 @@ def tokens_renewed(context: Context) -> None:
     """A PATCH of the session gave a new queue token; the session is the same one."""
     world = context.world
     listen_story.await_listener_metric(
-        world, "rod_listen_sessions_total", context.renewed_before, outcome="refreshed"
+        world, "rod_listen_sessions_total", world.metric_before, outcome="refreshed"
     )
-    assert listen_story.session_id(world) == context.session_id, "a new session was opened"
+    assert listen_story.session_id(world) == world.session_id, "a new session was opened"
     registrations = faults.github_calls(
         world.stack.endpoints.github_url, "POST", "/api/v3/actions/runner-registration"
     )
@@ -67,7 +67,7 @@ def tokens_renewed(context: Context) -> None:
 def next_poll_lost(context: Context) -> None:
     """The next GET of the message queue hangs longer than the listener waits for it."""
     world = context.world
-    context.timeouts_before = listen_story.listener_metric(
+    world.metric_before = listen_story.listener_metric(
         world, "rod_listen_retries_total", reason="ReadTimeout"
     )
     listen_story.lose_next_poll(world, LOST_POLL_SECONDS)
@@ -76,8 +76,9 @@ def next_poll_lost(context: Context) -> None:
 @then("the listener gave up on that poll and polled again")
 def gave_up_on_poll(context: Context) -> None:
     """The listener's poll timed out and it asked again."""
+    world = context.world
     listen_story.await_listener_metric(
-        context.world, "rod_listen_retries_total", context.timeouts_before, reason="ReadTimeout"
+        world, "rod_listen_retries_total", world.metric_before, reason="ReadTimeout"
     )
 
 

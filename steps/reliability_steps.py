@@ -40,9 +40,9 @@ def github_delivers_next_webhook_late(context: Context) -> None:
 def nomad_refuses_dispatches(context: Context, status: int, count: int) -> None:
     """Nomad's dispatch endpoint fails `count` times in a row, then works again."""
     assert status >= 500, f"an outage answers 5xx, not {status}"
-    url = context.world.stack.endpoints.nomad_url
-    faults.add_nomad_fault(url, faults.DISPATCH_ROUTE, count, status)
-    context.outage = (count, status)
+    world = context.world
+    faults.add_nomad_fault(world.stack.endpoints.nomad_url, faults.DISPATCH_ROUTE, count, status)
+    world.outage = (count, status)
 
 
 @given("Nomad hangs on the next {count:d} dispatch requests")
@@ -113,14 +113,15 @@ def forged_webhook_posted(context: Context, forgery: str) -> None:
     endpoints = world.stack.endpoints
     forged = faults.ForgedWebhook(world.repo, job_id=424242, labels=SELF_HOSTED_LINUX)
     response = faults.post_forged(endpoints.webhook_url, endpoints.webhook_secret, forged, forgery)
-    context.forged = (forgery, world.tape.record(response, f"forged · {forgery}"))
+    world.forged = (forgery, world.tape.record(response, f"forged · {forgery}"))
 
 
 @then("the dispatcher answers 401 and nothing is dispatched")
 def forged_refused(context: Context) -> None:
     """401; GitHub was asked for no runner credential and Nomad for no dispatch."""
-    forgery, response = context.forged
-    reliable_story.expect_forged_refused(context.world, forgery, response)
+    world = context.world
+    assert world.forged is not None, "no forged webhook was posted"
+    reliable_story.expect_forged_refused(world, *world.forged)
 
 
 @then("GitHub delivered the webhook twice")
@@ -190,5 +191,6 @@ def every_webhook_acknowledged(context: Context) -> None:
 @then("Nomad refused those dispatch requests before it dispatched again")
 def nomad_refused_then_dispatched(context: Context) -> None:
     """Nomad's request log shows the injected failures, then a successful dispatch."""
-    count, status = context.outage
-    reliable_story.expect_nomad_refused(context.world, count, status)
+    world = context.world
+    assert world.outage is not None, "no Nomad outage was set up"
+    reliable_story.expect_nomad_refused(world, *world.outage)

@@ -7,6 +7,10 @@ The first is waited out (`await_dispatchers_idle`); the second is asked for: the
 `rod reconcile --dry-run` prints, made by the same code from the dispatcher's own config against
 the same GitHub and Nomad (`expect_no_dispatch_planned`). Its calls carry the harness's
 User-Agent, so the living documentation counts them as the suite's checks, not as `rod serve`'s.
+
+The same holds for any end state a Then checks ("zero runners", "one runner per job"): seen once,
+it may be undone a moment later. `await_settled` waits until nothing more is coming, so that a
+look after it shows what stays.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from runners_on_demand.wiring import build, clients, read_settings, with_runner_
 from simulator.harness.deployed_backend import DeployedBackend
 from simulator.harness.dispatcher import DispatcherProcess, wait_idle
 from simulator.harness.github_client import HARNESS_USER_AGENT
+from simulator.harness.listen_story import listening
 from simulator.harness.replicas import ReplicatedSimBackend
 from simulator.harness.stack import Stack
 from simulator.harness.world import World
@@ -98,8 +103,8 @@ async def _next_tick(settings: Settings, repo: str) -> NextTick:
     return NextTick(frozenset(job.event.job_id for job in observation.jobs), tuple(made))
 
 
-def expect_no_dispatch_planned(stack: Stack, repo: str, job_id: int) -> NextTick:
-    """The reconciler, as the dispatcher runs it, read the queued job and plans it no runner."""
+def next_tick(stack: Stack, repo: str) -> NextTick:
+    """What the reconciler, as the stack's dispatcher runs it, reads and would dispatch now."""
     endpoints = stack.endpoints
     environ = {
         "GITHUB_API_URL": endpoints.github_url,
@@ -108,8 +113,29 @@ def expect_no_dispatch_planned(stack: Stack, repo: str, job_id: int) -> NextTick
         **({"NOMAD_TOKEN": endpoints.nomad_token} if endpoints.nomad_token else {}),
     }
     settings = read_settings(config_path(stack), environ, webhook=False)
-    tick = asyncio.run(_next_tick(settings, repo))
+    return asyncio.run(_next_tick(settings, repo))
+
+
+def expect_no_dispatch_planned(stack: Stack, repo: str, job_id: int) -> NextTick:
+    """The reconciler, as the dispatcher runs it, read the queued job and plans it no runner."""
+    tick = next_tick(stack, repo)
     assert job_id in tick.read, f"the reconciler did not read job {job_id}: {sorted(tick.read)}"
     planned = [a.start.runner_name for a in tick.dispatches if a.event.job_id == job_id]
     assert not planned, f"the reconciler's next tick would dispatch {planned} for job {job_id}"
     return tick
+
+
+def await_settled(world: World) -> None:
+    """Nothing more will be made: GitHub sent every webhook it had scheduled, every dispatcher
+    carried out what it accepted, and its reconciler's next tick would dispatch no runner.
+
+    Listen intake: `rod listen` runs no reconciler; its next poll's fleet plan is not asked
+    (the dispatcher being idle is all that is waited for there).
+    """
+    world.stack.control.flush_deliveries(world.timeout)
+    await_dispatchers_idle(world)
+    if listening(world):
+        return
+    tick = next_tick(world.stack, world.repo)
+    planned = [f"{a.start.runner_name} (job {a.event.job_id})" for a in tick.dispatches]
+    assert not planned, f"the reconciler's next tick would dispatch {planned}"

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from simulator.harness import checks, faults, story
 from simulator.harness.dispatcher import DispatcherProcess
 from simulator.harness.github_client import GitHubControl
-from simulator.harness.idle import await_dispatchers_idle
+from simulator.harness.idle import await_dispatchers_idle, await_settled
 from simulator.harness.observe import JobView, Snapshot
 from simulator.harness.replicas import ReplicatedSimBackend
 from simulator.harness.waiting import wait_for
@@ -112,15 +112,15 @@ def one_runner_per_job_problems(snapshot: Snapshot, world: World) -> list[str]:
 
 
 def await_one_runner_per_job(world: World) -> Snapshot:
-    """Every job ran on a runner of its own, once all dispatches are done; no runner twice."""
+    """Every job ran on a runner of its own, and still so once nothing more is coming."""
     assert world.run_ids, "no workflow run was started"
     story._poll(
         world,
         "every job to run on a fresh runner of its own",
         lambda s: one_runner_per_job_problems(s, world),
     )
-    await_dispatchers_idle(world)
-    # Late duplicates show up only after the dispatchers are idle: look once more.
+    await_settled(world)
+    # A late duplicate or a reconciler's runner shows up only once all is settled: look again.
     snapshot = world.stack.observer.snapshot(world.run_ids)
     problems = one_runner_per_job_problems(snapshot, world)
     assert not problems, f"{'; '.join(problems)} | {snapshot.describe()}"
@@ -168,7 +168,8 @@ def restart_first_replica(world: World) -> None:
 
 
 def await_served_once(world: World) -> Snapshot:
-    """Every job ran once on a fresh runner of ours, and every runner we started ran a job."""
+    """Every job ran once on a fresh runner of ours, and every runner we started ran a job, and
+    still so once nothing more is coming."""
     assert world.run_ids, "no workflow run was started"
     seen = world.stack.observer.ledger.seen.values
 
@@ -176,8 +177,8 @@ def await_served_once(world: World) -> Snapshot:
         return checks.served_once_problems(snapshot, seen())
 
     story._poll(world, "every job to run once, on a runner started for it", problems)
-    await_dispatchers_idle(world)
-    # A late extra runner shows up only after the dispatchers are idle: look once more.
+    await_settled(world)
+    # A late duplicate or a reconciler's runner shows up only once all is settled: look again.
     snapshot = world.stack.observer.snapshot(world.run_ids)
     found = problems(snapshot)
     assert not found, f"{'; '.join(found)} | {snapshot.describe()}"

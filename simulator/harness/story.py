@@ -283,8 +283,13 @@ def await_allocations_finished(world: World, child: ChildView) -> ChildView:
 
 
 def await_drained(world: World) -> Snapshot:
-    """Zero registered runners and zero pending or running allocations, on GitHub and Nomad."""
-    snapshot = _poll(world, "the runners to scale to zero", checks.drained_problems)
+    """Zero registered runners and zero pending or running allocations, on GitHub and Nomad,
+    and it stays so: once nothing more is coming (`idle.await_settled`), still zero."""
+    _poll(world, "the runners to scale to zero", checks.drained_problems)
+    idle.await_settled(world)
+    snapshot = world.stack.observer.snapshot(world.run_ids, world.repo)
+    problems = checks.drained_problems(snapshot)
+    assert not problems, f"{'; '.join(problems)} | {snapshot.describe()}"
     summary = world.stack.nomad.get_summary(world.stack.settings.runner_job)
     children = summary.get("Children") or {}
     assert not children.get("Running") and not children.get("Pending"), (

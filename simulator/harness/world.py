@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import httpx
+
 from simulator.harness.observe import ChildView, JobView, RunnerView
 from simulator.harness.recording import Tape
 from simulator.harness.stack import Stack
@@ -26,6 +28,14 @@ class World:
     runner: RunnerView | None = None
     # Calls the scenario made to `rod serve` itself, which no emulator logs.
     tape: Tape = field(default_factory=Tape)
+    # What a Given or When noted for a later Then.
+    # Nomad's injected outage: how many dispatch requests fail, and with which status.
+    outage: tuple[int, int] | None = None
+    # A forged webhook: how it was signed, and the dispatcher's answer.
+    forged: tuple[str, httpx.Response] | None = None
+    # A listener metric's value before the fault, and the session the listener held then.
+    metric_before: float = 0.0
+    session_id: str = ""
 
     def __post_init__(self) -> None:
         self.repo = self.repo or self.stack.repo

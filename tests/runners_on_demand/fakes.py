@@ -6,7 +6,9 @@ core made, in order, in `calls`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from runners_on_demand.carrier import LocalCarrier
@@ -203,6 +205,20 @@ def pipeline(
         metrics=metrics or Metrics(),
         on_repo=on_repo,
     )
+
+
+@dataclass
+class Clock:
+    """A settable wall clock: calling it answers `now`, which moves when set or slept on."""
+
+    now: float = field(default_factory=time.time)
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def advance(self, seconds: float) -> None:
+        """A sleep of the code under test: the time passes at once."""
+        self.now += seconds
 
 
 class SleepingClock:

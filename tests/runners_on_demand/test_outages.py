@@ -14,7 +14,6 @@ import copy
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from simulator.harness.stack import runner_variables
 from simulator.harness.waiting import wait_for
 from simulator.nomad import NomadEmulator
 from simulator.serving import free_port
+from tests.runners_on_demand.fakes import Clock
 
 SAMPLE = json.loads(
     (Path(__file__).parents[1] / "samples" / "workflow_job" / "06.queued.json").read_text()
@@ -313,16 +313,6 @@ class TestNomadOutage:
         assert {job: len(ids) for job, ids in found.items()} == {"801": 1, "802": 1, "803": 1}
 
 
-@dataclass
-class Clock:
-    """The dispatcher's wall clock in a test: it moves on only when the dispatcher sleeps."""
-
-    now: float = field(default_factory=time.time)
-
-    async def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 class AnswerTimeout(httpx.AsyncBaseTransport):
     """The dispatcher's Nomad client giving up after `seconds`, as its 10 s timeout does."""
 
@@ -469,7 +459,7 @@ class TestGitHubRateLimits:
         )
         clock = Clock()
         sleep = Sleeper(clock.advance)
-        async with dispatcher(github.url, nomad.url, sleep, clock=lambda: clock.now) as rod:
+        async with dispatcher(github.url, nomad.url, sleep, clock=clock) as rod:
             assert (await rod.post(911)).status_code == 202
             await rod.drain()
         assert sleep.waits == [60.0]
@@ -501,7 +491,7 @@ class TestGitHubRateLimits:
             github.url,
             nomad.url,
             sleep,
-            clock=lambda: clock.now,
+            clock=clock,
             github_transport=TooManyTwice(),
         ) as rod:
             assert (await rod.post(921)).status_code == 202

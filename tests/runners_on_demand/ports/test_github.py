@@ -18,6 +18,7 @@ from runners_on_demand.errors import GitHubError, GitHubRateLimited
 from runners_on_demand.ports.github import GitHubHttp
 from runners_on_demand.ports.github_auth import TOKEN_MARGIN, AppAuth, GitHubAuth, PatAuth
 from runners_on_demand.ports.protocols import RunnerExists
+from tests.runners_on_demand.fakes import Clock
 
 API = "https://api.github.test"
 NOW = 1_800_000_000.0
@@ -29,16 +30,6 @@ JIT_ANSWER: dict[str, object] = {
     "runner": {"id": 23, "name": "rod-42-1", "os": "unknown", "status": "offline"},
     "encoded_jit_config": JIT_CONFIG,
 }
-
-
-class Clock:
-    """A settable epoch clock."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def iso(epoch: float) -> str:
@@ -66,7 +57,7 @@ def router() -> respx.Router:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 def port(router: respx.Router, auth: GitHubAuth, clock: Clock) -> GitHubHttp:

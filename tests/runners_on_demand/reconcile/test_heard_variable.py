@@ -17,19 +17,11 @@ from runners_on_demand.ports import Variable, VariableConflict, VariableMeta
 from runners_on_demand.reconcile.heard import encode
 from runners_on_demand.reconcile.heard_variable import HeardVariable
 from runners_on_demand.reconcile.repos import ServedRepos
-from tests.runners_on_demand.fakes import FakeNomad
+from tests.runners_on_demand.fakes import Clock, FakeNomad
 
 PATH = "rod/served-repos"
 NOW = 1_800_000_000.0
 LOGGER = "runners_on_demand.reconcile.heard_variable"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class WatchedNomad(FakeNomad):
@@ -63,7 +55,7 @@ def nomad() -> WatchedNomad:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 async def no_wait(seconds: float) -> None:

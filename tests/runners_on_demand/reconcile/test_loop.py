@@ -24,7 +24,7 @@ from runners_on_demand.reconcile.heard_variable import HeardVariable
 from runners_on_demand.reconcile.loop import Reconciler, ServedRepos
 from runners_on_demand.reconcile.plan import ReconcilePolicy, Retire, RetireReason
 from runners_on_demand.reconcile.settings import ReconcileSettings
-from tests.runners_on_demand.fakes import FakeGitHub, FakeNomad, pipeline
+from tests.runners_on_demand.fakes import Clock, FakeGitHub, FakeNomad, pipeline
 
 NOW = 1_800_000_000.0
 REPO = "octo/app"
@@ -74,14 +74,6 @@ async def no_wait(seconds: float) -> None:
     await asyncio.sleep(0)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def github() -> FakeGitHub:
     return FakeGitHub()
@@ -94,7 +86,7 @@ def nomad() -> FakeNomad:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 def reconciler(
@@ -555,7 +547,7 @@ class TestRun:
 
 class TestServedRepos:
     def test_a_repository_heard_of_is_forgotten_after_a_quiet_while(self) -> None:
-        clock = Clock()
+        clock = Clock(NOW)
         served = ServedRepos(["octo/configured"], forget_after=3600.0, clock=clock)
         served.saw("octo/quiet")
         served.saw("octo/busy")

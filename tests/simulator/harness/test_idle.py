@@ -9,11 +9,12 @@ import pytest
 
 from simulator.harness import faults
 from simulator.harness.github_client import ScriptedJob
-from simulator.harness.idle import config_path, expect_no_dispatch_planned
+from simulator.harness.idle import await_settled, config_path, expect_no_dispatch_planned
 from simulator.harness.settings import StackSettings
 from simulator.harness.sim_backend import SimBackend
 from simulator.harness.stack import Stack
 from simulator.harness.waiting import wait_for
+from simulator.harness.world import World
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,21 @@ class TestExpectNoDispatchPlanned:
         stack.reset()
         with pytest.raises(AssertionError, match="did not read job 1"):
             expect_no_dispatch_planned(stack, stack.repo, 1)
+
+
+class TestAwaitSettled:
+    def test_a_queued_job_for_a_github_hosted_runner_is_settled(self, stack: Stack) -> None:
+        stack.reset()
+        queued_job(stack, ("ubuntu-latest",))
+        await_settled(World(stack=stack, timeout=10.0, job_seconds=1.0))
+
+    def test_a_runner_the_next_tick_would_make_is_not_settled(self, stack: Stack) -> None:
+        stack.reset()
+        faults.add_webhook_fault(stack.endpoints.github_url, "drop")
+        job_id = queued_job(stack, ("self-hosted", "linux"))
+        world = World(stack=stack, timeout=10.0, job_seconds=1.0)
+        with pytest.raises(AssertionError, match=rf"next tick would dispatch .*\(job {job_id}\)"):
+            await_settled(world)
 
 
 class TestConfigPath:
