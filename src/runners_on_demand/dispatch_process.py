@@ -9,9 +9,10 @@ connections, at a lower CPU priority (when both want the CPU, the acknowledgemen
 
 Only the work of one runner crosses: the pipeline (admission, the line, holds, duplicates,
 metrics) stays in the serving process, exactly as with a `LocalCarrier`, and hands each runner
-over as (event, start); the child answers with the `Carried`, or with GitHub's rate limit for
-the pipeline to hold the runner. Messages are pickles, length-prefixed, over a socketpair
-between the two processes (nothing else can reach it).
+over as (event, start); the child answers with the `Carried`, or with GitHub's rate limit or
+Nomad's refusal of the runner job itself, for the pipeline to hold the runner. Messages are
+pickles, length-prefixed, over a socketpair between the two processes (nothing else can reach
+it).
 
 The child ignores SIGTERM and SIGINT: it stops when the serving process closes the socket (after
 the pipeline has drained) or exits. If it dies, every runner waiting on it fails as an error
@@ -40,7 +41,7 @@ from runners_on_demand.backoff import Backoff, Retrier
 from runners_on_demand.carrier import Carried, LocalCarrier
 from runners_on_demand.config import Settings
 from runners_on_demand.decision import StartRunner
-from runners_on_demand.errors import DispatchProcessFailed, GitHubRateLimited
+from runners_on_demand.errors import DispatchProcessFailed, GitHubRateLimited, RunnerJobMissing
 from runners_on_demand.events import WorkflowJobEvent
 from runners_on_demand.ports.github import GitHubHttp
 from runners_on_demand.wiring import clients, github_auth, local_carrier, nomad_port
@@ -144,6 +145,9 @@ class DispatchProcess:
                     message, status, retry_after = value
                     limited = GitHubRateLimited(message, status=status, retry_after=retry_after)
                     answer.set_exception(limited)
+                elif kind == "missing":
+                    message, status = value
+                    answer.set_exception(RunnerJobMissing(message, status=status))
                 else:
                     answer.set_exception(DispatchProcessFailed(value))
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -216,7 +220,8 @@ async def _answer(
     writer: asyncio.StreamWriter,
     request: tuple[Any, ...],
 ) -> None:
-    """Carry out one request; answer with its result, the rate limit, or the error."""
+    """Carry out one request; answer with its result, the rate limit, the runner job that
+    cannot be dispatched from, or the error."""
     call, kind, *args = request
     try:
         if kind == "carry_out":
@@ -226,6 +231,8 @@ async def _answer(
             reply = (call, "ok", None)
     except GitHubRateLimited as limited:
         reply = (call, "limited", (str(limited), limited.status, limited.retry_after))
+    except RunnerJobMissing as missing:
+        reply = (call, "missing", (str(missing), missing.status))
     except Exception:
         log.exception("dispatch process: unexpected error on %s", kind)
         reply = (call, "error", "unexpected error in the dispatch process; see its log")

@@ -6,9 +6,10 @@
 An intake (the webhook edge, the reconciler, the scale-set listener) hands events to `offer`,
 or, when it has decided itself (the reconciler's retries), a `StartRunner` to `submit`; nothing
 here knows which intake it was. While GitHub's rate limit is spent, runners are held, in the
-order they came, until its reset (line.py). Duplicates are stopped by recent event origins and
-by runner names queued or already dispatched here, and across replicas by Nomad's idempotency
-token and GitHub's unique runner name.
+order they came, until its reset (line.py); while a pool's runner job cannot be dispatched,
+its runners are parked until it can (runner_job_hold.py). Duplicates are stopped by recent
+event origins and by runner names queued or already dispatched here, and across replicas by
+Nomad's idempotency token and GitHub's unique runner name.
 
 A job that ends before any runner took it (cancelled while queued: `completed` with no runner)
 needs no runner any more: one still waiting in line for its scope (repository, or organization
@@ -27,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from runners_on_demand.backoff import Retrier
@@ -35,10 +36,11 @@ from runners_on_demand.bounded import BoundedDict, BoundedSet
 from runners_on_demand.carrier import Carrier, Outcome
 from runners_on_demand.config import ServerSettings
 from runners_on_demand.decision import Ignore, Policy, StartRunner, decide, runner_scope
-from runners_on_demand.errors import DispatchProcessFailed, GitHubRateLimited
+from runners_on_demand.errors import DispatchProcessFailed, GitHubRateLimited, RunnerJobMissing
 from runners_on_demand.events import Origin, WorkflowJobEvent
 from runners_on_demand.line import Line, PendingStart
 from runners_on_demand.metrics import Metrics
+from runners_on_demand.runner_job_hold import JobCheck, RunnerJobHold
 
 __all__ = ["Admission", "Admitted", "PendingStart", "Pipeline"]
 
@@ -77,6 +79,7 @@ class Pipeline:
         metrics: Metrics,
         retrier: Retrier | None = None,
         on_repo: Callable[[str], None] = lambda full_name: None,
+        check_job: JobCheck | None = None,
     ) -> None:
         self._carrier = carrier
         self.policy = policy
@@ -96,11 +99,25 @@ class Pipeline:
         self._counted: BoundedSet[JobKey] = BoundedSet(settings.dedup_size)
         # Runners a worker was carrying out when their job ended: removed once they reach Nomad.
         self._unwanted: dict[str, WorkflowJobEvent] = {}
+        # Without `check_job` (Nomad's own answer about a runner job), a dispatch Nomad refuses
+        # for its runner job is REJECTED like any other.
+        self._holds = (
+            RunnerJobHold(
+                self._line,
+                check_job,
+                interval=settings.runner_job_recheck_seconds,
+                sleep=self._retrier.sleep,
+            )
+            if check_job
+            else None
+        )
         self._workers: list[asyncio.Task[None]] = []
         self._removals: set[asyncio.Task[None]] = set()
+        self._checking: asyncio.Task[None] | None = None
         self._accepting = False
         metrics.track_queue(lambda: self._line.depth)
         metrics.track_held(lambda: self._line.held)
+        metrics.track_runner_job_holds(self.held_for_runner_jobs)
 
     @property
     def monotonic(self) -> Callable[[], float]:
@@ -114,6 +131,12 @@ class Pipeline:
             asyncio.create_task(self._work(), name=f"rod-worker-{n}")
             for n in range(self._settings.workers)
         ]
+
+    def check_runner_jobs(self, job_ids: Sequence[str]) -> None:
+        """Ask Nomad about each runner job meanwhile; hold the runners of those it cannot
+        dispatch from (nothing without `check_job`)."""
+        if self._holds is not None:
+            self._checking = asyncio.create_task(self._holds.check_at_start(job_ids))
 
     async def stop(self) -> None:
         """Refuse new work; within the grace, finish what is queued, then the removals begun."""
@@ -131,10 +154,11 @@ class Pipeline:
                 len(self._line.pending),
                 len(self._removals),
             )
-        tasks = [*self._workers, *self._removals]
+        tasks = [*self._workers, *self._removals, *filter(None, [self._checking])]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, self._line.close(), return_exceptions=True)
+        closing = [self._line.close(), *([self._holds.close()] if self._holds else [])]
+        await asyncio.gather(*tasks, *closing, return_exceptions=True)
         self._workers = []
 
     def offer(self, event: WorkflowJobEvent, *, received_at: float) -> Ignore | Admitted:
@@ -174,6 +198,10 @@ class Pipeline:
     def in_flight(self) -> list[PendingStart]:
         """Runners queued or being dispatched here, one per name: capacity not yet listed."""
         return list(self._line.pending.values())
+
+    def held_for_runner_jobs(self) -> dict[str, int]:
+        """Runners parked by runner job, for each runner job that cannot be dispatched."""
+        return self._holds.held() if self._holds else {}
 
     @property
     def capacity(self) -> int:
@@ -226,6 +254,10 @@ class Pipeline:
     async def _work(self) -> None:
         while True:
             pending = await self._line.get()
+            holds, job = self._holds, pending.start.pool.nomad_job
+            if holds is not None and holds.blocks(job):  # nothing made for a job Nomad refuses
+                holds.park(pending, holds.problems[job])
+                continue
             try:
                 outcome = await self._carry_out(pending)
             except GitHubRateLimited as limited:  # not carried out: held, still pending...
@@ -233,6 +265,15 @@ class Pipeline:
                     self._hold(pending, limited)
                     continue
                 outcome = Outcome.WITHDRAWN  # ...unless its job ended meanwhile
+            except RunnerJobMissing as missing:  # parked until its runner job can be dispatched
+                if holds is None:
+                    log.error("runner %s: REJECTED: %s", pending.start.runner_name, missing)
+                    outcome = Outcome.REJECTED
+                elif pending.start.runner_name in self._unwanted:
+                    outcome = Outcome.WITHDRAWN
+                else:
+                    holds.park(pending, f"runner job {job}: {missing}")
+                    continue
             except DispatchProcessFailed as error:  # its own log has the traceback, if any
                 log.error("runner %s: %s", pending.start.runner_name, error)
                 outcome = Outcome.ERROR

@@ -45,7 +45,7 @@ from runners_on_demand.listen.scope import parse_config_url
 from runners_on_demand.listen.settings import listen_pool, listen_problems
 from runners_on_demand.metrics import CONTENT_TYPE, Metrics
 from runners_on_demand.pipeline import Pipeline
-from runners_on_demand.runner_job_check import runner_jobs_line
+from runners_on_demand.runner_job_check import job_check, runner_jobs_line
 from runners_on_demand.wiring import clients, github_auth, nomad_port
 
 __all__ = ["create_app"]
@@ -92,6 +92,7 @@ def create_app(
         settings=settings.server,
         metrics=metrics,
         retrier=retrier,
+        check_job=job_check(nomad, settings.nomad_namespace),
     )
     scaler = Scaler(
         client, nomad, pipeline, settings=listen, pool=pool, metrics=listen_metrics, clock=clock
@@ -111,7 +112,9 @@ def create_app(
 
     async def nomad_probe() -> dict[str, str]:
         """Nomad answers, and the pool's runner job can be dispatched."""
-        job = runner_jobs_line(nomad, [runner_job], settings.nomad_namespace, PROBE_TIMEOUT)
+        held = pipeline.held_for_runner_jobs()
+        namespace = settings.nomad_namespace
+        job = runner_jobs_line(nomad, [runner_job], namespace, PROBE_TIMEOUT, held)
         health, jobs = await asyncio.gather(probe(nomad.health()), job)
         return {"nomad": health, "runner_jobs": jobs}
 
@@ -122,6 +125,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal task
         pipeline.start()
+        pipeline.check_runner_jobs([runner_job])
         task = asyncio.create_task(listener.run(), name="rod-listener")
         task.add_done_callback(_report_end)
         try:

@@ -25,6 +25,12 @@ def never_connects(ctx: TaskContext) -> int:
 def nomad_with(driver: str | InProcessDriver) -> NomadEmulator:
     """A started Nomad emulator with the real runner job registered."""
     emulator = NomadEmulator(driver=driver).start()
+    register_runner_job(emulator)
+    return emulator
+
+
+def register_runner_job(emulator: NomadEmulator) -> None:
+    """`nomad job run` of the real runner job; its task is the fake runner."""
     variables = (
         f"runner_command = {json.dumps(sys.executable)}\n"
         'runner_args = ["-m", "simulator.runner", "--poll-wait", "1"]\ncpu = 100\nmemory = 128\n'
@@ -35,7 +41,6 @@ def nomad_with(driver: str | InProcessDriver) -> NomadEmulator:
         )
         assert parsed.status_code == 200, parsed.text
         assert client.put("/v1/jobs", json={"Job": parsed.json()}).status_code == 200
-    return emulator
 
 
 @pytest.fixture
