@@ -10,9 +10,10 @@ connections, at a lower CPU priority (when both want the CPU, the acknowledgemen
 Only the work of one runner crosses: the pipeline (admission, the line, holds, duplicates,
 metrics) stays in the serving process, exactly as with a `LocalCarrier`, and hands each runner
 over as (event, start); the child answers with the `Carried`, or with GitHub's rate limit or
-Nomad's refusal of the runner job itself, for the pipeline to hold the runner. Messages are
-pickles, length-prefixed, over a socketpair between the two processes (nothing else can reach
-it).
+Nomad's refusal of the runner job itself, for the pipeline to hold the runner; meanwhile it
+says when a retry of that runner waits out its backoff, so that its worker takes the next one.
+Messages are pickles, length-prefixed, over a socketpair between the two processes (nothing
+else can reach it).
 
 The child ignores SIGTERM and SIGINT: it stops when the serving process closes the socket (after
 the pipeline has drained) or exits. If it dies, every runner waiting on it fails as an error
@@ -34,10 +35,11 @@ import pickle
 import signal
 import socket
 import struct
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from runners_on_demand.backoff import Backoff, Retrier
+from runners_on_demand.backoff import Backoff, Retrier, backing_off
 from runners_on_demand.carrier import Carried, LocalCarrier
 from runners_on_demand.config import Settings
 from runners_on_demand.decision import StartRunner
@@ -68,6 +70,7 @@ class DispatchProcess:
         self._writer: asyncio.StreamWriter | None = None
         self._reading: asyncio.Task[None] | None = None
         self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._backing_off: dict[int, Callable[[], None]] = {}  # the asking task's `backing_off`
         self._ids = itertools.count()
         self._closing = False
         self.lost = False  # the child ended while it was still needed
@@ -124,11 +127,15 @@ class DispatchProcess:
         call = next(self._ids)
         answer = asyncio.get_running_loop().create_future()
         self._calls[call] = answer
+        notify = backing_off.get()
+        if notify is not None:
+            self._backing_off[call] = notify
         try:
             self._writer.write(_frame((call, *request)))
             return await answer
         finally:
             self._calls.pop(call, None)
+            self._backing_off.pop(call, None)
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         """Settle each call with its answer; when the child is gone, fail the rest."""
@@ -136,6 +143,11 @@ class DispatchProcess:
             while True:
                 call, kind, value, remaining = await _read_frame(reader)
                 self.rate_limit_remaining = remaining
+                if kind == "waiting":  # a retry of this call waits out its backoff
+                    notify = self._backing_off.get(call)
+                    if notify is not None:
+                        notify()
+                    continue
                 answer = self._calls.get(call)
                 if answer is None or answer.done():  # its worker was cancelled meanwhile
                     continue
@@ -223,6 +235,12 @@ async def _answer(
     """Carry out one request; answer with its result, the rate limit, the runner job that
     cannot be dispatched from, or the error."""
     call, kind, *args = request
+
+    def waiting() -> None:
+        with contextlib.suppress(ConnectionError):
+            writer.write(_frame((call, "waiting", None, github.rate_limit_remaining)))
+
+    backing_off.set(waiting)  # this task's own (each request runs in a task of its own)
     try:
         if kind == "carry_out":
             reply: tuple[Any, ...] = (call, "ok", await carrier.carry_out(*args))

@@ -31,7 +31,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from runners_on_demand.backoff import Retrier
+from runners_on_demand.backoff import Retrier, backing_off
 from runners_on_demand.bounded import BoundedDict, BoundedSet
 from runners_on_demand.carrier import Carrier, Outcome
 from runners_on_demand.config import ServerSettings
@@ -113,6 +113,7 @@ class Pipeline:
         )
         self._workers: list[asyncio.Task[None]] = []
         self._removals: set[asyncio.Task[None]] = set()
+        self._running: set[asyncio.Task[None]] = set()  # runners being carried out
         self._checking: asyncio.Task[None] | None = None
         self._accepting = False
         metrics.track_queue(lambda: self._line.depth)
@@ -154,7 +155,7 @@ class Pipeline:
                 len(self._line.pending),
                 len(self._removals),
             )
-        tasks = [*self._workers, *self._removals, *filter(None, [self._checking])]
+        tasks = [*self._workers, *self._running, *self._removals, *filter(None, [self._checking])]
         for task in tasks:
             task.cancel()
         closing = [self._line.close(), *([self._holds.close()] if self._holds else [])]
@@ -252,39 +253,56 @@ class Pipeline:
         task.add_done_callback(self._removals.discard)
 
     async def _work(self) -> None:
+        """Take runners in turn; one whose retry waits out a backoff goes on without a worker."""
+        loop = asyncio.get_running_loop()
         while True:
             pending = await self._line.get()
-            holds, job = self._holds, pending.start.pool.nomad_job
-            if holds is not None and holds.blocks(job):  # nothing made for a job Nomad refuses
-                holds.park(pending, holds.problems[job])
-                continue
-            try:
-                outcome = await self._carry_out(pending)
-            except GitHubRateLimited as limited:  # not carried out: held, still pending...
-                if pending.start.runner_name not in self._unwanted:
-                    self._hold(pending, limited)
-                    continue
-                outcome = Outcome.WITHDRAWN  # ...unless its job ended meanwhile
-            except RunnerJobMissing as missing:  # parked until its runner job can be dispatched
-                if holds is None:
-                    log.error("runner %s: REJECTED: %s", pending.start.runner_name, missing)
-                    outcome = Outcome.REJECTED
-                elif pending.start.runner_name in self._unwanted:
-                    outcome = Outcome.WITHDRAWN
-                else:
-                    holds.park(pending, f"runner job {job}: {missing}")
-                    continue
-            except DispatchProcessFailed as error:  # its own log has the traceback, if any
-                log.error("runner %s: %s", pending.start.runner_name, error)
-                outcome = Outcome.ERROR
-            except Exception:  # a bug must not kill the worker; the job is reported and dropped
-                log.exception("runner %s: unexpected error", pending.start.runner_name)
-                outcome = Outcome.ERROR
-            self._line.done(pending)
-            self._unwanted.pop(pending.start.runner_name, None)
-            self._metrics.dispatches.labels(outcome=outcome.value).inc()
-            if outcome in (Outcome.FAILED, Outcome.ERROR):
-                self._recent.discard(pending.event.origin)  # so a repeat of it is not dropped
+            free: asyncio.Future[None] = loop.create_future()
+
+            def release(_: object = None, free: asyncio.Future[None] = free) -> None:
+                if not free.done():
+                    free.set_result(None)
+
+            runner = asyncio.create_task(self._run(pending, release))
+            self._running.add(runner)
+            runner.add_done_callback(self._running.discard)
+            runner.add_done_callback(release)
+            await free
+
+    async def _run(self, pending: PendingStart, release: Callable[[], None]) -> None:
+        """Carry out one runner; `release` frees its worker as soon as a retry waits."""
+        backing_off.set(release)  # this task's own: its retries (and the dispatch process's) tell
+        holds, job = self._holds, pending.start.pool.nomad_job
+        if holds is not None and holds.blocks(job):  # nothing made for a job Nomad refuses
+            holds.park(pending, holds.problems[job])
+            return
+        try:
+            outcome = await self._carry_out(pending)
+        except GitHubRateLimited as limited:  # not carried out: held, still pending...
+            if pending.start.runner_name not in self._unwanted:
+                self._hold(pending, limited)
+                return
+            outcome = Outcome.WITHDRAWN  # ...unless its job ended meanwhile
+        except RunnerJobMissing as missing:  # parked until its runner job can be dispatched
+            if holds is None:
+                log.error("runner %s: REJECTED: %s", pending.start.runner_name, missing)
+                outcome = Outcome.REJECTED
+            elif pending.start.runner_name in self._unwanted:
+                outcome = Outcome.WITHDRAWN
+            else:
+                holds.park(pending, f"runner job {job}: {missing}")
+                return
+        except DispatchProcessFailed as error:  # its own log has the traceback, if any
+            log.error("runner %s: %s", pending.start.runner_name, error)
+            outcome = Outcome.ERROR
+        except Exception:  # a bug must not kill the worker; the job is reported and dropped
+            log.exception("runner %s: unexpected error", pending.start.runner_name)
+            outcome = Outcome.ERROR
+        self._line.done(pending)
+        self._unwanted.pop(pending.start.runner_name, None)
+        self._metrics.dispatches.labels(outcome=outcome.value).inc()
+        if outcome in (Outcome.FAILED, Outcome.ERROR):
+            self._recent.discard(pending.event.origin)  # so a repeat of it is not dropped
 
     def _hold(self, pending: PendingStart, limited: GitHubRateLimited) -> None:
         """Keep a runner aside until GitHub's rate limit resets; it keeps its place in line."""

@@ -46,10 +46,14 @@ class Served:
         path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(pid) for pid in path.read_text().split()]
 
-    def deliver(self, job_id: int) -> httpx.Response:
-        """A signed `queued` delivery of the sample, with its own job id."""
+    def deliver(self, job_id: int, repo: str = REPO) -> httpx.Response:
+        """A signed `queued` delivery of the sample, with its own job id (and repository)."""
         document = json.loads(SAMPLE.read_text())
         document["workflow_job"]["id"] = job_id
+        owner, name = repo.split("/")
+        html_url = f"https://github.com/{repo}"
+        document["repository"].update(full_name=repo, name=name, html_url=html_url)
+        document["repository"]["owner"]["login"] = owner
         document["workflow_job"]["status"] = "queued"  # approved: the example awaits approval
         body = json.dumps(document).encode()
         headers = {
@@ -196,9 +200,9 @@ def until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.1)
 
 
-def jit_configs(github: GitHubEmulator) -> int:
+def jit_calls(github: GitHubEmulator, repo: str = REPO) -> int:
     """How many generate-jitconfig calls GitHub had (each a runner made, 5 points spent)."""
-    path = f"/repos/{REPO}/actions/runners/generate-jitconfig"
+    path = f"/repos/{repo}/actions/runners/generate-jitconfig"
     params = {"method": "POST", "path": path}
     return len(httpx.get(f"{github.url}/_sim/requests", params=params).json())
 
@@ -226,7 +230,7 @@ class TestRunnerJobMissing:
             return len(runners) in (held, refused)
 
         until(settled, "every runner waiting for the runner job")
-        assert jit_configs(github) == made  # on main: one JIT runner per job, for nothing
+        assert jit_calls(github) == made  # on main: one JIT runner per job, for nothing
         waiting = f"{len(runners)} runners wait until runner job github-runner can be dispatched"
         # /readyz answers from a probe of the last few seconds: wait for a fresh one
         until(lambda: waiting in served.ready().get("runner_jobs", ""), "/readyz saying so")
@@ -257,3 +261,34 @@ class TestRunnerJobMissing:
             assert httpx.delete(f"{registered.url}/v1/job/github-runner").is_success  # job stop
             # one worker: its dispatch is refused (through the dispatch process), the rest wait
             self.wait_then_register(served, github, made=1)
+
+
+class TestBackoff:
+    """A runner whose GitHub calls keep failing for its repository waits out its backoff in the
+    dispatch process without holding a worker: another repository's runner goes ahead."""
+
+    def test_one_broken_repository_does_not_block_the_others(
+        self, registered: NomadEmulator, tmp_path: Path
+    ) -> None:
+        broken = "lineville/broken"
+        with serving(registered, tmp_path, "[server]\nworkers = 1\n") as (served, github):
+            github.backend.create_repo(broken)
+            fault = {
+                "method": "POST",
+                "path": f"/repos/{broken}/actions/runners/generate-jitconfig",
+                "count": 1000,
+                "status": 502,
+            }
+            httpx.post(f"{github.url}/_sim/faults", json=fault).raise_for_status()
+            waiting = served.deliver(70_000_000_201, repo=broken).json()["queued"]
+            # the one worker took the broken one first; on main it sleeps in its backoff
+            until(lambda: jit_calls(github, broken) >= 1, "the broken repository's runner tried")
+            runner = served.deliver(70_000_000_202).json()["queued"]
+            served.dispatched(runner)
+            assert served.metric("rod_dispatches_total", outcome="dispatched") == 1.0
+            children = httpx.get(f"{registered.url}/v1/jobs", params={"prefix": "github-runner/"})
+            tokens = [
+                httpx.get(f"{registered.url}/v1/job/{job['ID']}").json()["DispatchIdempotencyToken"]
+                for job in children.json()
+            ]
+            assert tokens == [runner] and waiting != runner  # its child, and none of the other

@@ -20,7 +20,7 @@ from runners_on_demand.config import CredentialMode, ServerSettings
 from runners_on_demand.contract import DispatchRequest, JitConfig
 from runners_on_demand.credentials import GitHubCredentials
 from runners_on_demand.decision import Ignore, IgnoreReason, Policy, Pool, StartRunner, decide
-from runners_on_demand.errors import GitHubRateLimited, NomadError, RunnerJobMissing
+from runners_on_demand.errors import GitHubError, GitHubRateLimited, NomadError, RunnerJobMissing
 from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.observed import Runner
@@ -960,3 +960,53 @@ class TestRunnerJobMissing:
         await made.join()
         await made.stop()
         assert made.held_for_runner_jobs() == {} and nomad.dispatched == []
+
+
+class BrokenRepoGitHub(FakeGitHub):
+    """GitHub whose calls for one repository keep failing (500), the others answering."""
+
+    async def generate_jitconfig(
+        self,
+        owner: str,
+        repo: str | None,
+        body: Mapping[str, Any],
+        *,
+        installation_id: int | None = None,
+    ) -> JitConfig | RunnerExists:
+        if repo == "broken":
+            self.calls.append(("generate_jitconfig", body["name"]))
+            raise GitHubError("GitHub POST generate-jitconfig: 500 Server Error", status=500)
+        return await super().generate_jitconfig(owner, repo, body, installation_id=installation_id)
+
+
+class TestBackoffHoldsNoWorker:
+    """A runner whose calls back off (one repository's GitHub calls failing) does not keep a
+    worker: the runners behind it, of other repositories, go ahead."""
+
+    async def test_a_backing_off_runner_lets_the_next_one_through(self) -> None:
+        github, nomad = BrokenRepoGitHub(), FakeNomad()
+        waits: list[float] = []
+        never = asyncio.Event()
+
+        async def long_backoff(seconds: float) -> None:  # a backoff that outlasts the test
+            waits.append(seconds)
+            await never.wait()
+
+        retrier = Retrier(Backoff(max_attempts=40, base=5.0, cap=30.0), sleep=long_backoff)
+        credentials = GitHubCredentials(github, mode="jit", runner_group_id=1, remembered=100)
+        made = Pipeline(
+            LocalCarrier(credentials, nomad, retrier),
+            policy=Policy(),
+            settings=ServerSettings(workers=1, shutdown_grace_seconds=0.0),
+            metrics=Metrics(),
+            retrier=Retrier(),
+        )
+        made.start()
+        broken = replace(queued(1), repo_full_name="octo/broken", repo_name="broken")
+        made.offer(broken, received_at=0.0)
+        made.offer(queued(2), received_at=0.0)
+        # on main the one worker sleeps inside rod-1-1's backoff, and rod-2-1 waits behind it
+        await until(lambda: [r.idempotency_token for r in nomad.dispatched] == ["rod-2-1"])
+        assert len(waits) == 1 and ("generate_jitconfig", "rod-1-1") in github.calls
+        assert [p.start.runner_name for p in made.in_flight()] == ["rod-1-1"]  # still its own
+        await made.stop()  # the grace passed: the backing-off runner is given up
