@@ -94,8 +94,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if carrier is not None:
             await carrier.start()
+        # before any webhook: a runner job Nomad cannot dispatch from costs no runner
+        await pipeline.check_runner_jobs(runner_job_ids(settings.policy), PROBE_TIMEOUT)
         pipeline.start()
-        pipeline.check_runner_jobs(runner_job_ids(settings.policy))
         interval = settings.reconcile.interval_seconds
         loop = asyncio.create_task(reconciler.run(interval)) if interval > 0 else None
         try:

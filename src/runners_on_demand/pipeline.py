@@ -20,7 +20,9 @@ made for a job may run another of the same labels (job stealing), so any runner 
 set will do; but only for a job whose runner was queued here (its `completed` may come first).
 
 The credential and the dispatch themselves, and why they cannot make two runners for one
-name, are carrier.py's (a `Carrier`: on this loop, or in a process of its own).
+name, are carrier.py's (a `Carrier`: on this loop, or in a process of its own). A worker whose
+runner waits out a retry's backoff (`backoff.backing_off`) is replaced by a new worker at once
+and ends with that runner, so a failure confined to one repository delays no other's.
 """
 
 from __future__ import annotations
@@ -111,10 +113,8 @@ class Pipeline:
             if check_job
             else None
         )
-        self._workers: list[asyncio.Task[None]] = []
+        self._workers: set[asyncio.Task[None]] = set()
         self._removals: set[asyncio.Task[None]] = set()
-        self._running: set[asyncio.Task[None]] = set()  # runners being carried out
-        self._checking: asyncio.Task[None] | None = None
         self._accepting = False
         metrics.track_queue(lambda: self._line.depth)
         metrics.track_held(lambda: self._line.held)
@@ -128,16 +128,18 @@ class Pipeline:
     def start(self) -> None:
         """Start the workers (inside the running event loop)."""
         self._accepting = True
-        self._workers = [
-            asyncio.create_task(self._work(), name=f"rod-worker-{n}")
-            for n in range(self._settings.workers)
-        ]
+        for _ in range(self._settings.workers):
+            self._add_worker()
 
-    def check_runner_jobs(self, job_ids: Sequence[str]) -> None:
-        """Ask Nomad about each runner job meanwhile; hold the runners of those it cannot
-        dispatch from (nothing without `check_job`)."""
-        if self._holds is not None:
-            self._checking = asyncio.create_task(self._holds.check_at_start(job_ids))
+    async def check_runner_jobs(self, job_ids: Sequence[str], timeout: float) -> None:
+        """Ask Nomad about each runner job, `timeout` seconds at most; hold the runners of those
+        it cannot dispatch from (nothing without `check_job`)."""
+        if self._holds is None:
+            return
+        try:
+            await asyncio.wait_for(self._holds.check_at_start(job_ids), timeout)
+        except TimeoutError:  # not known: a refused dispatch will tell
+            log.warning("runner jobs: Nomad did not answer within %.0fs", timeout)
 
     async def stop(self) -> None:
         """Refuse new work; within the grace, finish what is queued, then the removals begun."""
@@ -155,12 +157,12 @@ class Pipeline:
                 len(self._line.pending),
                 len(self._removals),
             )
-        tasks = [*self._workers, *self._running, *self._removals, *filter(None, [self._checking])]
+        tasks = [*self._workers, *self._removals]
         for task in tasks:
             task.cancel()
         closing = [self._line.close(), *([self._holds.close()] if self._holds else [])]
         await asyncio.gather(*tasks, *closing, return_exceptions=True)
-        self._workers = []
+        self._workers.clear()
 
     def offer(self, event: WorkflowJobEvent, *, received_at: float) -> Ignore | Admitted:
         """Decide, and queue the runner the decision asks for."""
@@ -252,26 +254,28 @@ class Pipeline:
         self._removals.add(task)
         task.add_done_callback(self._removals.discard)
 
+    def _add_worker(self) -> None:
+        worker = asyncio.create_task(self._work(), name="rod-worker")
+        self._workers.add(worker)
+        worker.add_done_callback(self._workers.discard)
+
     async def _work(self) -> None:
-        """Take runners in turn; one whose retry waits out a backoff goes on without a worker."""
-        loop = asyncio.get_running_loop()
-        while True:
-            pending = await self._line.get()
-            free: asyncio.Future[None] = loop.create_future()
+        """Carry out runners in turn until one of them waits out a retry's backoff: then a new
+        worker takes this one's place, and this one ends with that runner."""
+        replaced = False
 
-            def release(_: object = None, free: asyncio.Future[None] = free) -> None:
-                if not free.done():
-                    free.set_result(None)
+        def replace_me() -> None:
+            nonlocal replaced
+            if not replaced:
+                replaced = True
+                self._add_worker()
 
-            runner = asyncio.create_task(self._run(pending, release))
-            self._running.add(runner)
-            runner.add_done_callback(self._running.discard)
-            runner.add_done_callback(release)
-            await free
+        backing_off.set(replace_me)  # this task's own: its retries (and the dispatch process's)
+        while not replaced:
+            await self._run(await self._line.get())
 
-    async def _run(self, pending: PendingStart, release: Callable[[], None]) -> None:
-        """Carry out one runner; `release` frees its worker as soon as a retry waits."""
-        backing_off.set(release)  # this task's own: its retries (and the dispatch process's) tell
+    async def _run(self, pending: PendingStart) -> None:
+        """Carry out one runner and count its outcome (unless it is held or parked)."""
         holds, job = self._holds, pending.start.pool.nomad_job
         if holds is not None and holds.blocks(job):  # nothing made for a job Nomad refuses
             holds.park(pending, holds.problems[job])

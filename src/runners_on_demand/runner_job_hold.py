@@ -59,7 +59,7 @@ class RunnerJobHold:
     def park(self, pending: PendingStart, problem: str) -> None:
         """Park a runner taken by a worker; its runner job cannot be dispatched."""
         job = pending.start.pool.nomad_job
-        self._block(job, problem)
+        self._block(job, problem, logging.WARNING)
         self._line.park(pending, job)
 
     async def check_at_start(self, job_ids: Iterable[str]) -> None:
@@ -70,8 +70,8 @@ class RunnerJobHold:
             except NomadError as error:  # not known: a dispatch will tell
                 log.warning("cannot check runner job %s: %s", job, error)
                 continue
-            if problem is not None:
-                self._block(job, problem)
+            if problem is not None:  # `rod serve` and `rod listen` warn of it at start
+                self._block(job, problem, logging.INFO)
 
     async def close(self) -> None:
         """Stop asking; parked runners stay where they are."""
@@ -80,13 +80,10 @@ class RunnerJobHold:
             await asyncio.gather(self._watch, return_exceptions=True)
             self._watch = None
 
-    def _block(self, job: str, problem: str) -> None:
+    def _block(self, job: str, problem: str, level: int) -> None:
         if job not in self.problems:
-            log.warning(
-                "%s: making no runners for it; asking Nomad again every %gs",
-                problem,
-                self._interval,
-            )
+            message = "%s: making no runners for it; asking Nomad again every %gs"
+            log.log(level, message, problem, self._interval)
         self.problems[job] = problem
         if self._watch is None or self._watch.done():
             self._watch = asyncio.create_task(self._ask_again(), name="rod-runner-job-hold")
@@ -106,4 +103,4 @@ class RunnerJobHold:
                     continue
                 del self.problems[job]
                 released = self._line.unpark(job)
-                log.warning("runner job %s can be dispatched: releasing %d runners", job, released)
+                log.info("runner job %s can be dispatched: releasing %d runners", job, released)

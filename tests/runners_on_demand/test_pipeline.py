@@ -886,9 +886,9 @@ class TestRunnerJobMissing:
         made = fakes_pipeline(
             github, nomad, metrics=metrics, check_job=check, runner_job_recheck_seconds=0.1
         )
+        await made.check_runner_jobs(["github-runner"], 5.0)
         made.start()
-        made.check_runner_jobs(["github-runner"])
-        await until(lambda: made.held_for_runner_jobs() == {"github-runner": 0})
+        assert made.held_for_runner_jobs() == {"github-runner": 0}
         names = [made.offer(queued(n), received_at=0.0) for n in range(1, 6)]
         await until(lambda: made.held_for_runner_jobs() == {"github-runner": 5})
         assert self.made(github) == []  # on main: one JIT runner per job, each dispatch refused
@@ -939,9 +939,9 @@ class TestRunnerJobMissing:
         made = fakes_pipeline(
             github, nomad, check_job=job_check(nomad, "default"), runner_job_recheck_seconds=0.1
         )
+        await made.check_runner_jobs(["github-runner"], 5.0)
         made.start()
-        made.check_runner_jobs(["github-runner"])
-        await until(lambda: made.held_for_runner_jobs() == {"github-runner": 0})
+        assert made.held_for_runner_jobs() == {"github-runner": 0}
         made.offer(queued(1), received_at=0.0)
         made.offer(queued(2), received_at=0.0)
         await until(lambda: made.held_for_runner_jobs() == {"github-runner": 2})

@@ -124,8 +124,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal task
+        await pipeline.check_runner_jobs([runner_job], PROBE_TIMEOUT)
         pipeline.start()
-        pipeline.check_runner_jobs([runner_job])
         task = asyncio.create_task(listener.run(), name="rod-listener")
         task.add_done_callback(_report_end)
         try:
