@@ -67,11 +67,11 @@ class RunnerJobHold:
         for job in job_ids:
             try:
                 problem = await self._check(job)
-            except NomadError as error:  # not known: a dispatch will tell
-                log.warning("cannot check runner job %s: %s", job, error)
+            except NomadError as error:  # not known: a refused dispatch will tell
+                log.info("cannot check runner job %s: %s", job, error)
                 continue
-            if problem is not None:  # `rod serve` and `rod listen` warn of it at start
-                self._block(job, problem, logging.INFO)
+            if problem is not None:
+                self._block(job, problem, logging.INFO)  # `rod serve`/`rod listen` warned of it
 
     async def close(self) -> None:
         """Stop asking; parked runners stay where they are."""
