@@ -94,6 +94,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if carrier is not None:
             await carrier.start()
+        # before any webhook: a runner job Nomad cannot dispatch from costs no runner
+        await pipeline.check_runner_jobs(runner_job_ids(settings.policy), PROBE_TIMEOUT)
         pipeline.start()
         interval = settings.reconcile.interval_seconds
         loop = asyncio.create_task(reconciler.run(interval)) if interval > 0 else None
@@ -156,6 +158,7 @@ class _Routes:
         nomad: NomadPort,
     ) -> None:
         self._settings = settings
+        self._pipeline = pipeline
         self._metrics = metrics
         self._github = github
         self._nomad = nomad
@@ -182,7 +185,8 @@ class _Routes:
 
     async def _jobs(self) -> str:
         jobs, namespace = runner_job_ids(self._settings.policy), self._settings.nomad_namespace
-        return await runner_jobs_line(self._nomad, jobs, namespace, PROBE_TIMEOUT)
+        held = self._pipeline.held_for_runner_jobs()
+        return await runner_jobs_line(self._nomad, jobs, namespace, PROBE_TIMEOUT, held)
 
     async def _token(self) -> TokenCheck:
         settings = self._settings

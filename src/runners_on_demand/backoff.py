@@ -7,6 +7,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -14,6 +15,10 @@ from runners_on_demand.errors import GitHubRateLimited, UpstreamError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# Called, in the task that set it, each time a retry is about to wait: the pipeline's worker
+# then takes the next runner while this one waits (pipeline.py, dispatch_process.py).
+backing_off: ContextVar[Callable[[], None] | None] = ContextVar("backing_off", default=None)
 
 
 @dataclass(frozen=True)
@@ -96,4 +101,7 @@ class Retrier:
                 log.warning(
                     "%s: attempt %d failed (%s); retry in %.2fs", where, attempt, error, wait
                 )
+                notify = backing_off.get()
+                if notify is not None:
+                    notify()
                 await self.sleep(wait)

@@ -5,7 +5,8 @@ a worker takes. `LocalCarrier` does it on the caller's event loop; `rod serve` r
 process of its own (dispatch_process.py) so that the webhook intake never shares a core with it.
 Every upstream call retries with backoff while the error is retryable; a Nomad validation error
 or a contract breach is logged loudly and not retried; a spent GitHub rate limit is raised for
-the pipeline to hold the runner.
+the pipeline to hold the runner, and so is a runner job Nomad cannot dispatch from (missing,
+stopped, not parameterized), for the pipeline to park the runner until it can.
 
 Theory of the credential (issue 10, items 1 and 3). The runner's credential is stored in the
 Nomad Variable `nomad/jobs/<runner job>/credentials/<runner name>` before the dispatch, and the
@@ -58,6 +59,7 @@ from runners_on_demand.errors import (
     GitHubRateLimited,
     NomadError,
     NomadRejected,
+    RunnerJobMissing,
     UpstreamError,
 )
 from runners_on_demand.events import WorkflowJobEvent
@@ -93,7 +95,8 @@ class Carrier(Protocol):
     """The upstream work of the runners the pipeline's workers take."""
 
     async def carry_out(self, event: WorkflowJobEvent, start: StartRunner) -> Carried:
-        """Credential, Variable, dispatch; GitHubRateLimited when GitHub's limit is spent."""
+        """Credential, Variable, dispatch; GitHubRateLimited when GitHub's limit is spent,
+        RunnerJobMissing when Nomad cannot dispatch from the pool's runner job."""
         ...
 
     async def remove(self, event: WorkflowJobEvent, start: StartRunner, child: str) -> None:
@@ -144,11 +147,11 @@ class LocalCarrier:
                 await self._call(where, lambda: self._store(path, made))
                 stored = True
             result = await self._call(where, lambda: self._nomad.dispatch(request))
+        except (GitHubRateLimited, RunnerJobMissing):
+            raise  # for the pipeline to hold the runner (a stored credential is used later)
         except (NomadRejected, ContractError) as error:
             log.error("%s: REJECTED, not retried: %s", where, error)
             return Carried(Outcome.REJECTED)
-        except GitHubRateLimited:
-            raise
         except UpstreamError as error:
             log.error("%s: FAILED, gave up: %s", where, error)
             if not stored:

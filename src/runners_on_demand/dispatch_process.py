@@ -9,9 +9,11 @@ connections, at a lower CPU priority (when both want the CPU, the acknowledgemen
 
 Only the work of one runner crosses: the pipeline (admission, the line, holds, duplicates,
 metrics) stays in the serving process, exactly as with a `LocalCarrier`, and hands each runner
-over as (event, start); the child answers with the `Carried`, or with GitHub's rate limit for
-the pipeline to hold the runner. Messages are pickles, length-prefixed, over a socketpair
-between the two processes (nothing else can reach it).
+over as (event, start); the child answers with the `Carried`, or with GitHub's rate limit or
+Nomad's refusal of the runner job itself, for the pipeline to hold the runner; meanwhile it
+says when a retry of that runner waits out its backoff, so that its worker takes the next one.
+Messages are pickles, length-prefixed, over a socketpair between the two processes (nothing
+else can reach it).
 
 The child ignores SIGTERM and SIGINT: it stops when the serving process closes the socket (after
 the pipeline has drained) or exits. If it dies, every runner waiting on it fails as an error
@@ -33,14 +35,15 @@ import pickle
 import signal
 import socket
 import struct
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from runners_on_demand.backoff import Backoff, Retrier
+from runners_on_demand.backoff import Backoff, Retrier, backing_off
 from runners_on_demand.carrier import Carried, LocalCarrier
 from runners_on_demand.config import Settings
 from runners_on_demand.decision import StartRunner
-from runners_on_demand.errors import DispatchProcessFailed, GitHubRateLimited
+from runners_on_demand.errors import DispatchProcessFailed, GitHubRateLimited, RunnerJobMissing
 from runners_on_demand.events import WorkflowJobEvent
 from runners_on_demand.ports.github import GitHubHttp
 from runners_on_demand.wiring import clients, github_auth, local_carrier, nomad_port
@@ -67,6 +70,7 @@ class DispatchProcess:
         self._writer: asyncio.StreamWriter | None = None
         self._reading: asyncio.Task[None] | None = None
         self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._backing_off: dict[int, Callable[[], None]] = {}  # the asking task's `backing_off`
         self._ids = itertools.count()
         self._closing = False
         self.lost = False  # the child ended while it was still needed
@@ -123,11 +127,15 @@ class DispatchProcess:
         call = next(self._ids)
         answer = asyncio.get_running_loop().create_future()
         self._calls[call] = answer
+        notify = backing_off.get()
+        if notify is not None:
+            self._backing_off[call] = notify
         try:
             self._writer.write(_frame((call, *request)))
             return await answer
         finally:
             self._calls.pop(call, None)
+            self._backing_off.pop(call, None)
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         """Settle each call with its answer; when the child is gone, fail the rest."""
@@ -135,6 +143,11 @@ class DispatchProcess:
             while True:
                 call, kind, value, remaining = await _read_frame(reader)
                 self.rate_limit_remaining = remaining
+                if kind == "waiting":  # a retry of this call waits out its backoff
+                    notify = self._backing_off.get(call)
+                    if notify is not None:
+                        notify()
+                    continue
                 answer = self._calls.get(call)
                 if answer is None or answer.done():  # its worker was cancelled meanwhile
                     continue
@@ -144,6 +157,9 @@ class DispatchProcess:
                     message, status, retry_after = value
                     limited = GitHubRateLimited(message, status=status, retry_after=retry_after)
                     answer.set_exception(limited)
+                elif kind == "missing":
+                    message, status = value
+                    answer.set_exception(RunnerJobMissing(message, status=status))
                 else:
                     answer.set_exception(DispatchProcessFailed(value))
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -216,8 +232,15 @@ async def _answer(
     writer: asyncio.StreamWriter,
     request: tuple[Any, ...],
 ) -> None:
-    """Carry out one request; answer with its result, the rate limit, or the error."""
+    """Carry out one request; answer with its result, the rate limit, the runner job that
+    cannot be dispatched from, or the error."""
     call, kind, *args = request
+
+    def waiting() -> None:
+        with contextlib.suppress(ConnectionError):
+            writer.write(_frame((call, "waiting", None, github.rate_limit_remaining)))
+
+    backing_off.set(waiting)  # this task's own (each request runs in a task of its own)
     try:
         if kind == "carry_out":
             reply: tuple[Any, ...] = (call, "ok", await carrier.carry_out(*args))
@@ -226,6 +249,8 @@ async def _answer(
             reply = (call, "ok", None)
     except GitHubRateLimited as limited:
         reply = (call, "limited", (str(limited), limited.status, limited.retry_after))
+    except RunnerJobMissing as missing:
+        reply = (call, "missing", (str(missing), missing.status))
     except Exception:
         log.exception("dispatch process: unexpected error on %s", kind)
         reply = (call, "error", "unexpected error in the dispatch process; see its log")

@@ -13,6 +13,7 @@
         │   └── GitHubRateLimited    primary or secondary rate limit; `retry_after` seconds
         └── NomadError           a Nomad API error; `status` and Nomad's plain-text body
             └── NomadRejected    a validation error (HTTP 500 with a known text): never retried
+                └── RunnerJobMissing  the runner job is missing, stopped or not parameterized
 
 HTTP status codes are chosen only at the edge (`app.py`, `webhook_edge.py`), from `status_hint`.
 """
@@ -94,3 +95,7 @@ class NomadRejected(NomadError):
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message, status=status, retryable=False)
+
+
+class RunnerJobMissing(NomadRejected):
+    """Nomad cannot dispatch from the runner job: not registered, stopped, not parameterized."""

@@ -1,8 +1,10 @@
 """The line of runners waiting to be started: first come, first served; held aside while GitHub's
-rate limit is spent; withdrawn when their job ends before a worker took them.
+rate limit is spent, or parked while their runner job cannot be dispatched; withdrawn when their
+job ends before a worker took them.
 
     put() -> get() -> (a worker carries it out) -> done()
                    -> hold(seconds) -> back in line, in its old place, after the wait
+                   -> park(key) -> back in line, in its old place, at unpark(key)
 
 Every runner put is one unfinished task until done() or withdraw(); join() waits for them all.
 """
@@ -61,14 +63,15 @@ class Line:
         self._waiting: dict[str, _Ticket] = {}  # queued or held: not taken by a worker yet
         self._taken: dict[str, _Ticket] = {}  # being carried out by a worker
         self._held: list[_Ticket] = []
+        self._parked: dict[str, list[_Ticket]] = {}  # by key (their runner job)
         self._withdrawn: set[int] = set()  # tickets still in the queue, to be skipped
         self._release: asyncio.Task[None] | None = None
         self._wake = 0.0  # when `_release` wakes, on the monotonic clock
 
     @property
     def depth(self) -> int:
-        """Runners queued for a worker (held ones not counted)."""
-        return len(self._waiting) - len(self._held)
+        """Runners queued for a worker (held and parked ones not counted)."""
+        return len(self._waiting) - len(self._held) - sum(map(len, self._parked.values()))
 
     @property
     def held(self) -> int:
@@ -115,6 +118,25 @@ class Line:
             self._wake = wake
             self._release = asyncio.create_task(self._release_after(seconds), name="rod-release")
 
+    def park(self, pending: PendingStart, key: str) -> None:
+        """Set a runner aside until `unpark(key)`; it goes back in line with its old place."""
+        name = pending.start.runner_name
+        ticket = self._taken.pop(name)
+        self._parked.setdefault(key, []).append(ticket)
+        self._waiting[name] = ticket
+
+    def unpark(self, key: str) -> int:
+        """Put every runner parked under `key` back in line, in its old place; how many."""
+        tickets = self._parked.pop(key, [])
+        for ticket in tickets:
+            self._queue.put_nowait(ticket)
+            self._queue.task_done()  # still one unfinished task per runner, as when parked
+        return len(tickets)
+
+    def parked(self) -> dict[str, int]:
+        """How many runners are parked, by key."""
+        return {key: len(tickets) for key, tickets in self._parked.items()}
+
     def withdraw(
         self, name: str, *, or_else: Callable[[PendingStart], bool]
     ) -> PendingStart | None:
@@ -127,15 +149,18 @@ class Line:
         taken = ticket.pending.start.runner_name
         del self._waiting[taken]
         del self.pending[taken]
+        parked = next((p for p in self._parked.values() if ticket in p), None)
         if ticket in self._held:
             self._held.remove(ticket)
+        elif parked is not None:
+            parked.remove(ticket)
         else:
             self._withdrawn.add(ticket.seq)
         self._queue.task_done()
         return ticket.pending
 
     async def join(self) -> None:
-        """Wait until every runner put so far is done or withdrawn (held ones too)."""
+        """Wait until every runner put so far is done or withdrawn (held and parked ones too)."""
         await self._queue.join()
 
     async def close(self) -> None:

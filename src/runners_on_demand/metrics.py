@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 # Webhooks are answered within GitHub's 10 s; dispatches may wait out retries for minutes.
 ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -71,6 +73,8 @@ class Metrics:
             registry=self.registry,
         )
         self.github_rate_limit_remaining.set(float("nan"))
+        self._runner_job_holds = _RunnerJobHolds()
+        self.registry.register(self._runner_job_holds)
 
     def count_webhook(self, event: str, outcome: str) -> None:
         """One more delivery of `event` answered with `outcome`."""
@@ -102,6 +106,10 @@ class Metrics:
         """Read the number of held runners from `held()` at each scrape."""
         self.held.set_function(lambda: float(held()))
 
+    def track_runner_job_holds(self, held: Callable[[], Mapping[str, int]]) -> None:
+        """Read the runners parked by runner job (runner_job_hold.py) from `held()`."""
+        self._runner_job_holds.held = held
+
     def track_rate_limit(self, remaining: Callable[[], int | None]) -> None:
         """Read GitHub's remaining quota from `remaining()` at each scrape."""
 
@@ -114,3 +122,20 @@ class Metrics:
     def render(self) -> bytes:
         """The registry in the Prometheus text format."""
         return generate_latest(self.registry)
+
+
+class _RunnerJobHolds(Collector):
+    """`rod_runner_job_held{job}`: one series per runner job that cannot be dispatched."""
+
+    def __init__(self) -> None:
+        self.held: Callable[[], Mapping[str, int]] = dict
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "rod_runner_job_held",
+            "Runners waiting while their runner job cannot be dispatched, by runner job.",
+            labels=["job"],
+        )
+        for job, count in self.held().items():
+            family.add_metric([job], float(count))
+        yield family

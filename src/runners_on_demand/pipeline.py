@@ -6,9 +6,10 @@
 An intake (the webhook edge, the reconciler, the scale-set listener) hands events to `offer`,
 or, when it has decided itself (the reconciler's retries), a `StartRunner` to `submit`; nothing
 here knows which intake it was. While GitHub's rate limit is spent, runners are held, in the
-order they came, until its reset (line.py). Duplicates are stopped by recent event origins and
-by runner names queued or already dispatched here, and across replicas by Nomad's idempotency
-token and GitHub's unique runner name.
+order they came, until its reset (line.py); while a pool's runner job cannot be dispatched,
+its runners are parked until it can (runner_job_hold.py). Duplicates are stopped by recent
+event origins and by runner names queued or already dispatched here, and across replicas by
+Nomad's idempotency token and GitHub's unique runner name.
 
 A job that ends before any runner took it (cancelled while queued: `completed` with no runner)
 needs no runner any more: one still waiting in line for its scope (repository, or organization
@@ -19,7 +20,9 @@ made for a job may run another of the same labels (job stealing), so any runner 
 set will do; but only for a job whose runner was queued here (its `completed` may come first).
 
 The credential and the dispatch themselves, and why they cannot make two runners for one
-name, are carrier.py's (a `Carrier`: on this loop, or in a process of its own).
+name, are carrier.py's (a `Carrier`: on this loop, or in a process of its own). A worker whose
+runner waits out a retry's backoff (`backoff.backing_off`) is replaced by a new worker at once
+and ends with that runner, so a failure confined to one repository delays no other's.
 """
 
 from __future__ import annotations
@@ -27,18 +30,19 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from runners_on_demand.backoff import Retrier
+from runners_on_demand.backoff import Retrier, backing_off
 from runners_on_demand.bounded import BoundedDict, BoundedSet
 from runners_on_demand.carrier import Carrier, Outcome
 from runners_on_demand.config import ServerSettings
 from runners_on_demand.decision import Ignore, Policy, StartRunner, decide, runner_scope
-from runners_on_demand.errors import DispatchProcessFailed, GitHubRateLimited
+from runners_on_demand.errors import DispatchProcessFailed, GitHubRateLimited, RunnerJobMissing
 from runners_on_demand.events import Origin, WorkflowJobEvent
 from runners_on_demand.line import Line, PendingStart
 from runners_on_demand.metrics import Metrics
+from runners_on_demand.runner_job_hold import JobCheck, RunnerJobHold
 
 __all__ = ["Admission", "Admitted", "PendingStart", "Pipeline"]
 
@@ -77,6 +81,7 @@ class Pipeline:
         metrics: Metrics,
         retrier: Retrier | None = None,
         on_repo: Callable[[str], None] = lambda full_name: None,
+        check_job: JobCheck | None = None,
     ) -> None:
         self._carrier = carrier
         self.policy = policy
@@ -96,11 +101,24 @@ class Pipeline:
         self._counted: BoundedSet[JobKey] = BoundedSet(settings.dedup_size)
         # Runners a worker was carrying out when their job ended: removed once they reach Nomad.
         self._unwanted: dict[str, WorkflowJobEvent] = {}
-        self._workers: list[asyncio.Task[None]] = []
+        # Without `check_job` (Nomad's own answer about a runner job), a dispatch Nomad refuses
+        # for its runner job is REJECTED like any other.
+        self._holds = (
+            RunnerJobHold(
+                self._line,
+                check_job,
+                interval=settings.runner_job_recheck_seconds,
+                sleep=self._retrier.sleep,
+            )
+            if check_job
+            else None
+        )
+        self._workers: set[asyncio.Task[None]] = set()
         self._removals: set[asyncio.Task[None]] = set()
         self._accepting = False
         metrics.track_queue(lambda: self._line.depth)
         metrics.track_held(lambda: self._line.held)
+        metrics.track_runner_job_holds(self.held_for_runner_jobs)
 
     @property
     def monotonic(self) -> Callable[[], float]:
@@ -110,10 +128,18 @@ class Pipeline:
     def start(self) -> None:
         """Start the workers (inside the running event loop)."""
         self._accepting = True
-        self._workers = [
-            asyncio.create_task(self._work(), name=f"rod-worker-{n}")
-            for n in range(self._settings.workers)
-        ]
+        for _ in range(self._settings.workers):
+            self._add_worker()
+
+    async def check_runner_jobs(self, job_ids: Sequence[str], timeout: float) -> None:
+        """Ask Nomad about each runner job, `timeout` seconds at most; hold the runners of those
+        it cannot dispatch from (nothing without `check_job`)."""
+        if self._holds is None:
+            return
+        try:
+            await asyncio.wait_for(self._holds.check_at_start(job_ids), timeout)
+        except TimeoutError:  # not known: a refused dispatch will tell
+            log.warning("runner jobs: Nomad did not answer within %.0fs", timeout)
 
     async def stop(self) -> None:
         """Refuse new work; within the grace, finish what is queued, then the removals begun."""
@@ -134,8 +160,9 @@ class Pipeline:
         tasks = [*self._workers, *self._removals]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, self._line.close(), return_exceptions=True)
-        self._workers = []
+        closing = [self._line.close(), *([self._holds.close()] if self._holds else [])]
+        await asyncio.gather(*tasks, *closing, return_exceptions=True)
+        self._workers.clear()
 
     def offer(self, event: WorkflowJobEvent, *, received_at: float) -> Ignore | Admitted:
         """Decide, and queue the runner the decision asks for."""
@@ -174,6 +201,10 @@ class Pipeline:
     def in_flight(self) -> list[PendingStart]:
         """Runners queued or being dispatched here, one per name: capacity not yet listed."""
         return list(self._line.pending.values())
+
+    def held_for_runner_jobs(self) -> dict[str, int]:
+        """Runners parked by runner job, for each runner job that cannot be dispatched."""
+        return self._holds.held() if self._holds else {}
 
     @property
     def capacity(self) -> int:
@@ -223,27 +254,59 @@ class Pipeline:
         self._removals.add(task)
         task.add_done_callback(self._removals.discard)
 
+    def _add_worker(self) -> None:
+        worker = asyncio.create_task(self._work(), name="rod-worker")
+        self._workers.add(worker)
+        worker.add_done_callback(self._workers.discard)
+
     async def _work(self) -> None:
-        while True:
-            pending = await self._line.get()
-            try:
-                outcome = await self._carry_out(pending)
-            except GitHubRateLimited as limited:  # not carried out: held, still pending...
-                if pending.start.runner_name not in self._unwanted:
-                    self._hold(pending, limited)
-                    continue
-                outcome = Outcome.WITHDRAWN  # ...unless its job ended meanwhile
-            except DispatchProcessFailed as error:  # its own log has the traceback, if any
-                log.error("runner %s: %s", pending.start.runner_name, error)
-                outcome = Outcome.ERROR
-            except Exception:  # a bug must not kill the worker; the job is reported and dropped
-                log.exception("runner %s: unexpected error", pending.start.runner_name)
-                outcome = Outcome.ERROR
-            self._line.done(pending)
-            self._unwanted.pop(pending.start.runner_name, None)
-            self._metrics.dispatches.labels(outcome=outcome.value).inc()
-            if outcome in (Outcome.FAILED, Outcome.ERROR):
-                self._recent.discard(pending.event.origin)  # so a repeat of it is not dropped
+        """Carry out runners in turn until one of them waits out a retry's backoff: then a new
+        worker takes this one's place, and this one ends with that runner."""
+        replaced = False
+
+        def replace_me() -> None:
+            nonlocal replaced
+            if not replaced:
+                replaced = True
+                self._add_worker()
+
+        backing_off.set(replace_me)  # this task's own: its retries (and the dispatch process's)
+        while not replaced:
+            await self._run(await self._line.get())
+
+    async def _run(self, pending: PendingStart) -> None:
+        """Carry out one runner and count its outcome (unless it is held or parked)."""
+        holds, job = self._holds, pending.start.pool.nomad_job
+        if holds is not None and holds.blocks(job):  # nothing made for a job Nomad refuses
+            holds.park(pending, holds.problems[job])
+            return
+        try:
+            outcome = await self._carry_out(pending)
+        except GitHubRateLimited as limited:  # not carried out: held, still pending...
+            if pending.start.runner_name not in self._unwanted:
+                self._hold(pending, limited)
+                return
+            outcome = Outcome.WITHDRAWN  # ...unless its job ended meanwhile
+        except RunnerJobMissing as missing:  # parked until its runner job can be dispatched
+            if holds is None:
+                log.error("runner %s: REJECTED: %s", pending.start.runner_name, missing)
+                outcome = Outcome.REJECTED
+            elif pending.start.runner_name in self._unwanted:
+                outcome = Outcome.WITHDRAWN
+            else:
+                holds.park(pending, f"runner job {job}: {missing}")
+                return
+        except DispatchProcessFailed as error:  # its own log has the traceback, if any
+            log.error("runner %s: %s", pending.start.runner_name, error)
+            outcome = Outcome.ERROR
+        except Exception:  # a bug must not kill the worker; the job is reported and dropped
+            log.exception("runner %s: unexpected error", pending.start.runner_name)
+            outcome = Outcome.ERROR
+        self._line.done(pending)
+        self._unwanted.pop(pending.start.runner_name, None)
+        self._metrics.dispatches.labels(outcome=outcome.value).inc()
+        if outcome in (Outcome.FAILED, Outcome.ERROR):
+            self._recent.discard(pending.event.origin)  # so a repeat of it is not dropped
 
     def _hold(self, pending: PendingStart, limited: GitHubRateLimited) -> None:
         """Keep a runner aside until GitHub's rate limit resets; it keeps its place in line."""

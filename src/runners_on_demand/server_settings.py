@@ -32,6 +32,10 @@ class ServerSettings:
     workers: int = field(default=4, metadata=bounds(1, 256))
     shutdown_grace_seconds: float = field(default=25.0, metadata=bounds(0, 3600))
     dedup_size: int = field(default=10_000, metadata=bounds(100, 10_000_000))
+    # While a pool's runner job cannot be dispatched (not registered, stopped, not a
+    # parameterized batch job), its runners wait and Nomad is asked about it this often
+    # (runner_job_hold.py): one `GET /v1/jobs?prefix=<job>&per_page=1` each time.
+    runner_job_recheck_seconds: float = field(default=10.0, metadata=bounds(0.1, 3600))
     # `rod serve` carries out runners in a process of its own (dispatch_process.py); false keeps
     # them on the serving event loop (one process, a few MB less, slower acknowledgements).
     dispatch_process: bool = True

@@ -24,6 +24,7 @@ from runners_on_demand.ports.nomad import NomadHttp, tls_context
 from runners_on_demand.reconcile.heard_variable import HeardVariable
 from runners_on_demand.reconcile.loop import Reconciler, ServedRepos
 from runners_on_demand.reconcile.plan import ReconcilePolicy
+from runners_on_demand.runner_job_check import job_check
 from runners_on_demand.transport import Transport
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -172,6 +173,7 @@ def build(
         metrics=metrics,
         retrier=retrier,
         on_repo=served.saw,
+        check_job=job_check(nomad, settings.nomad_namespace),
     )
     policy = ReconcilePolicy(
         settings.policy, settings.reconcile, runner_precreated=settings.credential_mode == "jit"

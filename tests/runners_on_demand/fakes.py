@@ -31,6 +31,7 @@ from runners_on_demand.ports import (
     VariableMeta,
 )
 from runners_on_demand.ports.protocols import AclToken, ListedJob
+from runners_on_demand.runner_job_hold import JobCheck
 from runners_on_demand.scope import RunnerGroup, RunnerScope
 
 
@@ -191,6 +192,7 @@ def pipeline(
     metrics: Metrics | None = None,
     policy: Policy | None = None,
     on_repo: Callable[[str], None] = lambda full_name: None,
+    check_job: JobCheck | None = None,
     **server: Any,
 ) -> Pipeline:
     """A pipeline making JIT runners through `github` and dispatching through `nomad`."""
@@ -204,6 +206,7 @@ def pipeline(
         settings=settings,
         metrics=metrics or Metrics(),
         on_repo=on_repo,
+        check_job=check_job,
     )
 
 

@@ -1,10 +1,12 @@
-"""Exponential backoff with full jitter."""
+"""Exponential backoff with full jitter, and the retry loop that tells when it waits."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 
-from runners_on_demand.backoff import Backoff
+from runners_on_demand.backoff import Backoff, Retrier, backing_off
+from runners_on_demand.errors import UpstreamError
 
 
 class TestDelay:
@@ -29,3 +31,29 @@ class TestDelay:
         backoff = Backoff(deadline=60.0)
         assert backoff.delay(1, elapsed=59.0, retry_after=2.0) is None
         assert backoff.delay(1, elapsed=10.0, retry_after=2.0) == 2.0
+
+
+class TestRetrier:
+    async def test_each_wait_is_told_to_the_task_that_set_backing_off(self) -> None:
+        told: list[str] = []
+        slept: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            told.append("sleep")
+            slept.append(seconds)
+
+        answers: list[Exception | str] = [UpstreamError("502"), UpstreamError("502"), "made"]
+
+        async def call() -> str:
+            answer = answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        async def carried_out() -> str:
+            backing_off.set(lambda: told.append("waiting"))
+            return await Retrier(Backoff(base=1.0), sleep=sleep).run("runner", call)
+
+        assert await asyncio.create_task(carried_out()) == "made"
+        assert told == ["waiting", "sleep", "waiting", "sleep"] and len(slept) == 2
+        assert backing_off.get() is None  # another task's setting stays its own

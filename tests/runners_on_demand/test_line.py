@@ -94,3 +94,28 @@ class TestLine:
         made.done(second)
         await asyncio.wait_for(joined, 5)
         assert made.pending == {}
+
+    async def test_parked_runners_wait_for_their_key_and_keep_their_places(self) -> None:
+        made, _ = line()
+        for job in (1, 2, 3):
+            made.put(runner(job))
+        first, second = await made.get(), await made.get()
+        made.park(second, "github-runner")
+        made.park(first, "github-runner")
+        assert (made.depth, made.held, made.parked()) == (1, 0, {"github-runner": 2})
+        assert made.unpark("gpu-runner") == 0
+        assert made.unpark("github-runner") == 2 and made.parked() == {}
+        names = [(await made.get()).start.runner_name for _ in range(3)]
+        assert names == ["rod-1-1", "rod-2-1", "rod-3-1"]  # in the order they came
+
+    async def test_a_parked_runner_can_be_withdrawn_and_join_counts_it_once(self) -> None:
+        made, _ = line()
+        made.put(runner(1))
+        made.park(await made.get(), "github-runner")
+        joined = asyncio.create_task(made.join())
+        await asyncio.sleep(0)
+        assert not joined.done()  # a parked runner is unfinished work
+        assert made.withdraw("rod-1-1", or_else=lambda p: False) == runner(1)
+        assert made.parked() == {"github-runner": 0} and made.unpark("github-runner") == 0
+        await asyncio.wait_for(joined, 5)
+        assert made.pending == {} and made.depth == 0

@@ -17,10 +17,10 @@ import respx
 from runners_on_demand.backoff import Backoff, Retrier
 from runners_on_demand.carrier import LocalCarrier
 from runners_on_demand.config import CredentialMode, ServerSettings
-from runners_on_demand.contract import JitConfig
+from runners_on_demand.contract import DispatchRequest, JitConfig
 from runners_on_demand.credentials import GitHubCredentials
 from runners_on_demand.decision import Ignore, IgnoreReason, Policy, Pool, StartRunner, decide
-from runners_on_demand.errors import GitHubRateLimited, NomadError
+from runners_on_demand.errors import GitHubError, GitHubRateLimited, NomadError, RunnerJobMissing
 from runners_on_demand.events import Intake, Origin, WorkflowJobEvent
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.observed import Runner
@@ -28,8 +28,9 @@ from runners_on_demand.pipeline import Admission, Admitted, PendingStart, Pipeli
 from runners_on_demand.ports.github import GitHubHttp
 from runners_on_demand.ports.github_auth import PatAuth
 from runners_on_demand.ports.nomad import NomadHttp
-from runners_on_demand.ports.protocols import RunnerExists
+from runners_on_demand.ports.protocols import DispatchResult, ListedJob, RunnerExists
 from runners_on_demand.reconcile.loop import ServedRepos
+from runners_on_demand.runner_job_check import job_check
 from runners_on_demand.scope import RunnerGroup
 from tests.runners_on_demand.fakes import FakeGitHub, FakeNomad
 from tests.runners_on_demand.fakes import pipeline as fakes_pipeline
@@ -836,3 +837,176 @@ class TestEndedJobs:
         ran = replace(ended(), runner_id=7, runner_name="rod-43-1", conclusion="success")
         made.offer(ran, received_at=0.0)
         assert [p.start.runner_name for p in made.in_flight()] == ["rod-43-1"]
+
+
+RUNNER_JOB = ListedJob("github-runner", "batch", True, False)
+
+
+class NomadWithoutRunnerJob(FakeNomad):
+    """Nomad whose dispatch refuses a runner job that is not registered (yet)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs = {}
+
+    async def dispatch(self, request: DispatchRequest) -> DispatchResult:
+        if request.job_id in self.jobs:
+            return await super().dispatch(request)
+        self.calls.append(("dispatch", request.idempotency_token))
+        # nomad/job_endpoint.go Dispatch, through command/agent/http.go wrap(): 500, plain text
+        where = f"Nomad POST /v1/job/{request.job_id}/dispatch"
+        raise RunnerJobMissing(f"{where}: 500 parameterized job not found", status=500)
+
+
+def queued(job_id: int) -> WorkflowJobEvent:
+    """A queued job of its own (origin, id)."""
+    return replace(EVENT, origin=heard(delivery=f"d-{job_id}"), job_id=job_id)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the workers run until `condition()` holds (waiting, not timing)."""
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the condition never held")
+
+
+class TestRunnerJobMissing:
+    """While Nomad cannot dispatch from the runner job, no runner is made for it; its runners
+    wait in line and each gets exactly one runner once the job is registered."""
+
+    @staticmethod
+    def made(github: FakeGitHub) -> list[str]:
+        return [name for call, name in github.calls if call == "generate_jitconfig"]
+
+    async def test_known_at_start_no_runner_is_made_until_it_is_registered(self) -> None:
+        github, nomad, metrics = FakeGitHub(), NomadWithoutRunnerJob(), Metrics()
+        check = job_check(nomad, "default")
+        made = fakes_pipeline(
+            github, nomad, metrics=metrics, check_job=check, runner_job_recheck_seconds=0.1
+        )
+        await made.check_runner_jobs(["github-runner"], 5.0)
+        made.start()
+        assert made.held_for_runner_jobs() == {"github-runner": 0}
+        names = [made.offer(queued(n), received_at=0.0) for n in range(1, 6)]
+        await until(lambda: made.held_for_runner_jobs() == {"github-runner": 5})
+        assert self.made(github) == []  # on main: one JIT runner per job, each dispatch refused
+        assert not [call for call in nomad.calls if call[0] in ("put_variable", "dispatch")]
+        held = metrics.registry.get_sample_value("rod_runner_job_held", {"job": "github-runner"})
+        assert (held, made.depth) == (5.0, 0)
+
+        nomad.jobs["github-runner"] = RUNNER_JOB  # nomad job run github-runner.nomad.hcl
+        await made.join()
+        await made.stop()
+        runners = [f"rod-{n}-1" for n in range(1, 6)]
+        assert [a.start.runner_name for a in names if isinstance(a, Admitted)] == runners
+        assert self.made(github) == runners  # one each, in the order they came
+        assert [r.idempotency_token for r in nomad.dispatched] == runners
+        assert made.held_for_runner_jobs() == {}
+
+    async def test_a_refused_dispatch_parks_the_rest_and_its_own_runner(self) -> None:
+        github, nomad, metrics = FakeGitHub(), NomadWithoutRunnerJob(), Metrics()
+        made = fakes_pipeline(
+            github,
+            nomad,
+            metrics=metrics,
+            check_job=job_check(nomad, "default"),
+            runner_job_recheck_seconds=0.1,
+        )
+        made.start()
+        for n in range(1, 6):
+            made.offer(queued(n), received_at=0.0)
+        await until(lambda: made.held_for_runner_jobs() == {"github-runner": 5})
+        # one worker: the first runner learnt it; nothing more was made while it is missing
+        assert self.made(github) == ["rod-1-1"]
+        assert [name for call, name in nomad.calls if call == "dispatch"] == ["rod-1-1"]
+
+        nomad.jobs["github-runner"] = RUNNER_JOB
+        await made.join()
+        await made.stop()
+        runners = [f"rod-{n}-1" for n in range(1, 6)]
+        assert [r.idempotency_token for r in nomad.dispatched] == runners  # one child each
+        # the first one's credential was stored: its Variable is the one its child reads
+        assert sorted(p.rsplit("/", 1)[1] for p in nomad.variables) == runners
+        outcomes = metrics.registry.get_sample_value(
+            "rod_dispatches_total", {"outcome": "dispatched"}
+        )
+        assert outcomes == 5.0
+
+    async def test_a_job_that_ends_while_its_runner_waits_gets_none(self) -> None:
+        github, nomad = FakeGitHub(), NomadWithoutRunnerJob()
+        made = fakes_pipeline(
+            github, nomad, check_job=job_check(nomad, "default"), runner_job_recheck_seconds=0.1
+        )
+        await made.check_runner_jobs(["github-runner"], 5.0)
+        made.start()
+        assert made.held_for_runner_jobs() == {"github-runner": 0}
+        made.offer(queued(1), received_at=0.0)
+        made.offer(queued(2), received_at=0.0)
+        await until(lambda: made.held_for_runner_jobs() == {"github-runner": 2})
+        made.offer(replace(ended(1), origin=heard(delivery="d-e1")), received_at=0.0)
+        assert made.held_for_runner_jobs() == {"github-runner": 1}
+        nomad.jobs["github-runner"] = RUNNER_JOB
+        await made.join()
+        await made.stop()
+        assert [r.idempotency_token for r in nomad.dispatched] == ["rod-2-1"]
+
+    async def test_without_a_check_a_refused_dispatch_is_rejected(self) -> None:
+        github, nomad = FakeGitHub(), NomadWithoutRunnerJob()
+        made = fakes_pipeline(github, nomad)
+        made.start()
+        made.offer(queued(1), received_at=0.0)
+        await made.join()
+        await made.stop()
+        assert made.held_for_runner_jobs() == {} and nomad.dispatched == []
+
+
+class BrokenRepoGitHub(FakeGitHub):
+    """GitHub whose calls for one repository keep failing (500), the others answering."""
+
+    async def generate_jitconfig(
+        self,
+        owner: str,
+        repo: str | None,
+        body: Mapping[str, Any],
+        *,
+        installation_id: int | None = None,
+    ) -> JitConfig | RunnerExists:
+        if repo == "broken":
+            self.calls.append(("generate_jitconfig", body["name"]))
+            raise GitHubError("GitHub POST generate-jitconfig: 500 Server Error", status=500)
+        return await super().generate_jitconfig(owner, repo, body, installation_id=installation_id)
+
+
+class TestBackoffHoldsNoWorker:
+    """A runner whose calls back off (one repository's GitHub calls failing) does not keep a
+    worker: the runners behind it, of other repositories, go ahead."""
+
+    async def test_a_backing_off_runner_lets_the_next_one_through(self) -> None:
+        github, nomad = BrokenRepoGitHub(), FakeNomad()
+        waits: list[float] = []
+        never = asyncio.Event()
+
+        async def long_backoff(seconds: float) -> None:  # a backoff that outlasts the test
+            waits.append(seconds)
+            await never.wait()
+
+        retrier = Retrier(Backoff(max_attempts=40, base=5.0, cap=30.0), sleep=long_backoff)
+        credentials = GitHubCredentials(github, mode="jit", runner_group_id=1, remembered=100)
+        made = Pipeline(
+            LocalCarrier(credentials, nomad, retrier),
+            policy=Policy(),
+            settings=ServerSettings(workers=1, shutdown_grace_seconds=0.0),
+            metrics=Metrics(),
+            retrier=Retrier(),
+        )
+        made.start()
+        broken = replace(queued(1), repo_full_name="octo/broken", repo_name="broken")
+        made.offer(broken, received_at=0.0)
+        made.offer(queued(2), received_at=0.0)
+        # on main the one worker sleeps inside rod-1-1's backoff, and rod-2-1 waits behind it
+        await until(lambda: [r.idempotency_token for r in nomad.dispatched] == ["rod-2-1"])
+        assert len(waits) == 1 and ("generate_jitconfig", "rod-1-1") in github.calls
+        assert [p.start.runner_name for p in made.in_flight()] == ["rod-1-1"]  # still its own
+        await made.stop()  # the grace passed: the backing-off runner is given up

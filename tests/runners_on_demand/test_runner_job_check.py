@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from runners_on_demand.ports.protocols import ListedJob
-from runners_on_demand.runner_job_check import runner_job_problems, runner_jobs_line
+from runners_on_demand.runner_job_check import job_check, runner_job_problems, runner_jobs_line
 from tests.runners_on_demand.fakes import FakeNomad
 
 
@@ -49,3 +49,20 @@ async def test_a_nomad_that_does_not_answer_in_time_is_said() -> None:
     assert await runner_jobs_line(Hanging(), ["github-runner"], "default", 0.01) == (
         "no answer within 0s"
     )
+
+
+async def test_the_readiness_line_counts_the_runners_waiting_for_a_runner_job() -> None:
+    nomad = FakeNomad()
+    nomad.jobs = {}
+    held = {"github-runner": 3, "gpu-runner": 0}
+    assert await runner_jobs_line(nomad, ["github-runner"], "default", 5.0, held) == (
+        "runner job github-runner is not registered in namespace default; "
+        "3 runners wait until runner job github-runner can be dispatched"
+    )
+
+
+async def test_the_pipelines_check_is_the_same_judgement() -> None:
+    nomad = FakeNomad()
+    check = job_check(nomad, "ci")
+    assert await check("github-runner") is None
+    assert await check("arm-runner") == "runner job arm-runner is not registered in namespace ci"

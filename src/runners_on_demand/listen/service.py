@@ -45,7 +45,7 @@ from runners_on_demand.listen.settings import listen_pool, listen_problems
 from runners_on_demand.listen.start import scale_set_client
 from runners_on_demand.metrics import CONTENT_TYPE, Metrics
 from runners_on_demand.pipeline import Pipeline
-from runners_on_demand.runner_job_check import runner_jobs_line
+from runners_on_demand.runner_job_check import job_check, runner_jobs_line
 from runners_on_demand.wiring import clients, nomad_port
 
 __all__ = ["create_app"]
@@ -94,6 +94,7 @@ def create_app(
         settings=settings.server,
         metrics=metrics,
         retrier=retrier,
+        check_job=job_check(nomad, settings.nomad_namespace),
     )
     scaler = Scaler(
         client, nomad, pipeline, settings=listen, pool=pool, metrics=listen_metrics, clock=clock
@@ -113,7 +114,9 @@ def create_app(
 
     async def nomad_probe() -> dict[str, str]:
         """Nomad answers, and the pool's runner job can be dispatched."""
-        job = runner_jobs_line(nomad, [runner_job], settings.nomad_namespace, PROBE_TIMEOUT)
+        held = pipeline.held_for_runner_jobs()
+        namespace = settings.nomad_namespace
+        job = runner_jobs_line(nomad, [runner_job], namespace, PROBE_TIMEOUT, held)
         health, jobs = await asyncio.gather(probe(nomad.health()), job)
         return {"nomad": health, "runner_jobs": jobs}
 
@@ -123,6 +126,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal task
+        await pipeline.check_runner_jobs([runner_job], PROBE_TIMEOUT)
         pipeline.start()
         task = asyncio.create_task(listener.run(), name="rod-listener")
         task.add_done_callback(lambda ended: _report_end(ended, listener, on_refused))

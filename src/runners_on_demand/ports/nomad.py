@@ -17,7 +17,7 @@ import httpx
 
 from runners_on_demand import __version__
 from runners_on_demand.contract import DispatchRequest
-from runners_on_demand.errors import ConfigError, NomadError, NomadRejected
+from runners_on_demand.errors import ConfigError, NomadError, NomadRejected, RunnerJobMissing
 from runners_on_demand.observed import Child, child_from_stub
 from runners_on_demand.ports.protocols import (
     AclToken,
@@ -32,10 +32,14 @@ __all__ = ["NomadHttp", "tls_context"]
 
 # Messages of Nomad's dispatch validation (HTTP 500 text/plain), unchanged since at least 1.2.
 # https://github.com/hashicorp/nomad/blob/main/nomad/job_endpoint.go (Dispatch, ~L1984-2160)
-VALIDATION_MESSAGES = (
+# The first three are about the runner job itself, not this dispatch: `RunnerJobMissing`.
+JOB_MISSING_MESSAGES = (
     "parameterized job not found",
     "is not a parameterized job",
     "is stopped",
+)
+VALIDATION_MESSAGES = (
+    *JOB_MISSING_MESSAGES,
     "Payload is not provided but required by parameterized job",
     "Payload provided but forbidden by parameterized job",
     "Payload exceeds maximum size",
@@ -263,6 +267,8 @@ def _error(response: httpx.Response, where: str) -> NomadError:
     status = response.status_code
     text = " ".join(response.text.split())[:MAX_MESSAGE] or response.reason_phrase
     message = f"{where}: {status} {text}"
+    if status == 500 and any(m in text for m in JOB_MISSING_MESSAGES):
+        return RunnerJobMissing(message, status=status)
     if status == 400 or (status == 500 and any(m in text for m in VALIDATION_MESSAGES)):
         return NomadRejected(message, status=status)
     return NomadError(message, status=status, retryable=status >= 500 or status == 429)

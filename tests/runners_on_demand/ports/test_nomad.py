@@ -12,7 +12,7 @@ import pytest
 import respx
 
 from runners_on_demand.contract import DispatchRequest
-from runners_on_demand.errors import ConfigError, NomadError, NomadRejected
+from runners_on_demand.errors import ConfigError, NomadError, NomadRejected, RunnerJobMissing
 from runners_on_demand.ports.nomad import NomadHttp, tls_context
 from runners_on_demand.ports.protocols import (
     AclToken,
@@ -137,6 +137,25 @@ class TestErrors:
         assert caught.value.retryable is False
         assert caught.value.status == 500
         assert text in str(caught.value)
+
+    @pytest.mark.parametrize("text", VALIDATION[:3])
+    async def test_a_runner_job_that_cannot_be_dispatched_from_is_said(
+        self, router: respx.Router, text: str
+    ) -> None:
+        router.post("/v1/job/github-runner/dispatch").respond(
+            500, text=text, headers={"Content-Type": "text/plain"}
+        )
+        with pytest.raises(RunnerJobMissing):  # the pipeline parks its runners (pipeline.py)
+            await port(router).dispatch(REQUEST)
+
+    @pytest.mark.parametrize("text", VALIDATION[3:])
+    async def test_a_bad_dispatch_is_not_a_missing_runner_job(
+        self, router: respx.Router, text: str
+    ) -> None:
+        router.post("/v1/job/github-runner/dispatch").respond(500, text=text)
+        with pytest.raises(NomadRejected) as caught:
+            await port(router).dispatch(REQUEST)
+        assert not isinstance(caught.value, RunnerJobMissing)
 
     async def test_bad_request_is_rejected(self, router: respx.Router) -> None:
         router.post("/v1/job/github-runner/dispatch").respond(400, text="Request body is empty")

@@ -26,6 +26,13 @@ def nomad_with(driver: str | InProcessDriver, *, acl_token: str | None = None) -
     """A started Nomad emulator with the real runner job registered (ACLs on with `acl_token`,
     the management token)."""
     emulator = NomadEmulator(driver=driver, acl_token=acl_token).start()
+    register_runner_job(emulator, acl_token)
+    return emulator
+
+
+def register_runner_job(emulator: NomadEmulator, acl_token: str | None = None) -> None:
+    """`nomad job run` of the real runner job; its task is the fake runner (with `acl_token`,
+    the management token, when ACLs are on)."""
     variables = (
         f"runner_command = {json.dumps(sys.executable)}\n"
         'runner_args = ["-m", "simulator.runner", "--poll-wait", "1"]\ncpu = 100\nmemory = 128\n'
@@ -37,7 +44,6 @@ def nomad_with(driver: str | InProcessDriver, *, acl_token: str | None = None) -
         )
         assert parsed.status_code == 200, parsed.text
         assert client.put("/v1/jobs", json={"Job": parsed.json()}).status_code == 200
-    return emulator
 
 
 @pytest.fixture
