@@ -8,7 +8,8 @@ delivery as the signature check and the parse together (README, Performance); ap
 `POST /webhook` before Starlette's routing.
 
 HTTP status codes are chosen here from the errors' `status_hint`. Every error body is one line
-of JSON, `{"error": "..."}`; nothing ever answers with a stack trace.
+of JSON, `{"error": "..."}`; nothing ever answers with a stack trace. Refused requests are logged
+quietly (edge_log.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from runners_on_demand.config import Settings
 from runners_on_demand.deadlines import Deadlines
 from runners_on_demand.decision import Ignore
 from runners_on_demand.delivery import DeliveryHeaders, OtherEvent, Ping, parse_delivery
+from runners_on_demand.edge_log import LINE, EdgeLog
 from runners_on_demand.errors import BadDelivery, BodyTooLarge, MalformedDelivery, SignatureMismatch
 from runners_on_demand.intake_first import IntakeFirst
 from runners_on_demand.metrics import Metrics
@@ -41,6 +43,9 @@ _OUTCOMES: dict[type[BadDelivery], str] = {
     BodyTooLarge: "too_large",
     MalformedDelivery: "malformed",
 }
+# Outcomes of a request refused before (or instead of) a verified delivery: logged quietly.
+_REFUSED = frozenset(("bad_signature", "bad_request", "too_large", "malformed", "timeout", "busy",
+                      "disconnected"))  # fmt: skip
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # as Starlette's JSONResponse
 
 
@@ -81,6 +86,9 @@ class WebhookEdge:
         self._pipeline = pipeline
         self._metrics = metrics
         self._intake = intake
+        self.quiet_log = EdgeLog(
+            log, settings.server.refusal_log_interval_seconds, pipeline.monotonic
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one delivery; while it is answered, outbound calls wait (intake_first.py)."""
@@ -105,9 +113,13 @@ class WebhookEdge:
                 await _respond(send, answer.status, answer.body, close=close)
             self._metrics.count_webhook(answer.event, answer.outcome)
             self._metrics.ack_seconds.observe(self._pipeline.monotonic() - started)
-        if log.isEnabledFor(logging.INFO):
+        if answer.outcome in _REFUSED:
+            delivery = _loggable(headers.get("x-github-delivery", "-"))
+            status = answer.status or "none"
+            self.quiet_log.refused(delivery, answer.event, answer.outcome, status, answer.detail)
+        elif log.isEnabledFor(logging.INFO):
             log.info(
-                "delivery %s event=%s outcome=%s status=%s%s",
+                LINE,
                 _loggable(headers.get("x-github-delivery", "-")),
                 answer.event,
                 answer.outcome,
