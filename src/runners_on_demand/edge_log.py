@@ -1,6 +1,7 @@
-"""The webhook edge's lines that a sender can multiply: refused requests. Per kind, the first is
-logged, then one line per interval counts the others (quiet_log.py), so a flood of forged
-requests cannot flood the log or spend the CPU on it; the metrics count every one."""
+"""The webhook edge's lines that a sender can multiply: refused requests, and deliveries signed
+with GITHUB_WEBHOOK_SECRET_PREVIOUS. Per kind, the first is logged, then one line per interval
+counts the others (quiet_log.py), so a flood of forged requests cannot flood the log or spend
+the CPU on it; the metrics count every one."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from runners_on_demand.quiet_log import QuietLog
 __all__ = ["EdgeLog"]
 
 LINE = "delivery %s event=%s outcome=%s status=%s%s"  # as the edge logs every delivery
+_PREVIOUS = "previous_secret"  # the kind of a delivery signed with the previous secret
 
 
 class EdgeLog:
@@ -30,6 +32,10 @@ class EdgeLog:
         """A refused request's line, the delivery's as the edge writes it; quieted by outcome."""
         self._quietly(outcome, LINE, delivery, event, outcome, status, detail)
 
+    def previous_secret(self, delivery: str) -> None:
+        """A delivery signed with the previous secret: GitHub's hook still holds it."""
+        self._quietly(_PREVIOUS, "delivery %s signed with GITHUB_WEBHOOK_SECRET_PREVIOUS", delivery)
+
     def summarise(self) -> None:
         """Per kind, one line counting those left out since its last line."""
         if self._summary is not None:
@@ -37,9 +43,11 @@ class EdgeLog:
             self._summary = None
         interval = self._quiet.interval
         for kind, count in self._quiet.left_out(self._monotonic()).items():
-            self._log.info(
-                "deliveries refused as %s: %d more (one such line per %gs)", kind, count, interval
-            )
+            if kind == _PREVIOUS:
+                what = "signed with GITHUB_WEBHOOK_SECRET_PREVIOUS"
+            else:
+                what = f"refused as {kind}"
+            self._log.info("deliveries %s: %d more (one such line per %gs)", what, count, interval)
 
     def _quietly(self, kind: str, message: str, *args: object) -> None:
         """Log if no line of this kind was written for an interval; else count it."""

@@ -29,15 +29,19 @@ async def test_a_flood_is_one_line_then_its_count(caplog: pytest.LogCaptureFixtu
     edge_log = EdgeLog(logging.getLogger(LOGGER), 60.0, clock)
     for i in range(1000):
         edge_log.refused(f"d-{i}", "unverified", "bad_signature", 401, " error=forged")
+    edge_log.previous_secret("d-1")
+    edge_log.previous_secret("d-2")
     assert lines(caplog) == [
         "delivery d-0 event=unverified outcome=bad_signature status=401 error=forged",
+        "delivery d-1 signed with GITHUB_WEBHOOK_SECRET_PREVIOUS",
     ]
     edge_log.summarise()  # as at shutdown
-    assert lines(caplog)[1:] == [
+    assert lines(caplog)[2:] == [
         "deliveries refused as bad_signature: 999 more (one such line per 60s)",
+        "deliveries signed with GITHUB_WEBHOOK_SECRET_PREVIOUS: 1 more (one such line per 60s)",
     ]
     edge_log.summarise()
-    assert len(lines(caplog)) == 2  # nothing left out since
+    assert len(lines(caplog)) == 4  # nothing left out since
 
 
 async def test_the_count_is_written_an_interval_after_the_first_left_out(
