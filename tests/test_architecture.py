@@ -103,7 +103,7 @@ class TestImportGraph:
         pure += ["tables", "nomad_acl", "runner_jobs"]
         pure += ["reconcile.model", "reconcile.units", "reconcile.plan", "reconcile.settings"]
         pure += ["listen.scope", "listen.settings", "listen.protocol", "listen.fleet"]
-        pure += ["reconcile.stored", "reconcile.heard"]
+        pure += ["reconcile.stored", "reconcile.heard", "quiet_log"]
         io = {"httpx", "asyncio", "os", "socket", "time", "starlette", "uvicorn"}
         for name in pure:
             path = modules()[f"runners_on_demand.{name}"]

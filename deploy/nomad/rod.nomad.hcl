@@ -9,6 +9,8 @@
 # default (https://developer.hashicorp.com/nomad/docs/concepts/variables#task-access-to-variables).
 # Each item becomes the environment variable of the same name, so the keys are upper case:
 #   nomad var put nomad/jobs/rod GITHUB_WEBHOOK_SECRET=... GITHUB_TOKEN=... NOMAD_TOKEN=...
+# While the webhook secret is rotated, the old one is GITHUB_WEBHOOK_SECRET_PREVIOUS (README,
+# "Rotating the webhook secret"); changing the Variable restarts the tasks (change_mode).
 # For a GitHub App instead of a token: GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (the PEM text,
 # rendered to a file named by GITHUB_APP_PRIVATE_KEY_FILE), and no GITHUB_TOKEN. With TLS to Nomad
 # (-var nomad_addr=https://...): NOMAD_CACERT=@ca.pem, and for mutual TLS NOMAD_CLIENT_CERT=@...

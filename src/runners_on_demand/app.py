@@ -106,6 +106,7 @@ def create_app(
                 loop.cancel()
                 await asyncio.gather(loop, return_exceptions=True)
             await pipeline.stop()
+            webhook.quiet_log.summarise()  # the refusals counted but not yet logged
             if carrier is not None:
                 await carrier.close()
             await github_client.aclose()

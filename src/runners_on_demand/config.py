@@ -1,10 +1,11 @@
 """Settings from environment variables and an optional TOML file, checked all at once.
 
 Connections and credentials come from the ecosystem's own environment variables:
-`GITHUB_WEBHOOK_SECRET` (required), `GITHUB_TOKEN` or `GITHUB_APP_ID` +
-`GITHUB_APP_PRIVATE_KEY_FILE`, `GITHUB_API_URL`, `NOMAD_ADDR`, `NOMAD_TOKEN`, `NOMAD_NAMESPACE`,
-`NOMAD_REGION`, `NOMAD_CACERT`, `NOMAD_CLIENT_CERT`, `NOMAD_CLIENT_KEY` (files are read through
-the injected `read_file`, so this module stays free of I/O).
+`GITHUB_WEBHOOK_SECRET` (required; also `GITHUB_WEBHOOK_SECRET_PREVIOUS` while it is rotated),
+`GITHUB_TOKEN` or `GITHUB_APP_ID` + `GITHUB_APP_PRIVATE_KEY_FILE`, `GITHUB_API_URL`, `NOMAD_ADDR`,
+`NOMAD_TOKEN`, `NOMAD_NAMESPACE`, `NOMAD_REGION`, `NOMAD_CACERT`, `NOMAD_CLIENT_CERT`,
+`NOMAD_CLIENT_KEY` (files are read through the injected `read_file`, so this module stays free of
+I/O).
 
 Everything else lives in the TOML file (`rod serve --config rod.toml`; see rod.example.toml).
 Every key is optional:
@@ -79,6 +80,8 @@ class Settings:
     """Everything `rod serve` needs; `repr` hides every secret."""
 
     webhook_secret: str = field(default="", metadata={"secret": True})  # none for `rod listen`
+    # Also accepted while the secret is rotated ("": none); webhook_edge.py counts its deliveries.
+    webhook_secret_previous: str = field(default="", metadata={"secret": True})
     github_token: str | None = field(default=None, metadata={"secret": True})
     github_app_id: str | None = None
     github_app_private_key: str | None = field(default=None, metadata={"secret": True})
@@ -141,9 +144,9 @@ def load_settings(
     """Settings from `environ` and the TOML text; `ConfigError` lists every problem found."""
     problems: list[str] = []
     env = {name: value.strip() for name, value in environ.items() if value.strip()}
-    if webhook and "GITHUB_WEBHOOK_SECRET" not in env:
-        problems.append("GITHUB_WEBHOOK_SECRET is not set; refusing to accept unsigned webhooks")
     values: dict[str, Any] = {}
+    if webhook:
+        _webhook_secrets(environ, env, values, problems)
     _github(env, values, problems, read_file)
     _nomad(env, values, problems, read_file)
     document: dict[str, Any] = {}
@@ -156,6 +159,28 @@ def load_settings(
     if problems:
         raise ConfigError(problems)
     return Settings(**values)
+
+
+def _webhook_secrets(
+    environ: Mapping[str, str], env: dict[str, str], values: dict[str, Any], problems: list[str]
+) -> None:
+    """GITHUB_WEBHOOK_SECRET, and GITHUB_WEBHOOK_SECRET_PREVIOUS during a rotation."""
+    if "GITHUB_WEBHOOK_SECRET" not in env:
+        problems.append("GITHUB_WEBHOOK_SECRET is not set; refusing to accept unsigned webhooks")
+    # GitHub signs with the one secret its hook holds, from the moment it is saved, so rod takes
+    # the old one too until every hook has the new one (README, "Rotating the webhook secret").
+    name = "GITHUB_WEBHOOK_SECRET_PREVIOUS"
+    if name not in environ:
+        return
+    previous = env.get(name, "")
+    if not previous:
+        problems.append(f"{name} is set but empty; unset it outside a rotation")
+    elif previous == env.get("GITHUB_WEBHOOK_SECRET"):
+        problems.append(
+            f"{name} equals GITHUB_WEBHOOK_SECRET; set it to the old secret, or unset it"
+        )
+    else:
+        values["webhook_secret_previous"] = previous
 
 
 def _github(

@@ -39,6 +39,11 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.previous_secret = Counter(
+            "rod_webhook_previous_secret",
+            "Deliveries signed with GITHUB_WEBHOOK_SECRET_PREVIOUS, the secret being rotated out.",
+            registry=self.registry,
+        )
         self.dispatches = Counter(
             "rod_dispatches",
             "Runner dispatches finished by the workers, by outcome.",

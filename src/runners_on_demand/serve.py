@@ -142,6 +142,11 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
         settings.nomad_namespace,
         ", ".join(f"{p.name}->{p.nomad_job}" for p in settings.policy.pools),
     )
+    if settings.webhook_secret_previous:
+        log.info(
+            "rod serve: deliveries signed with GITHUB_WEBHOOK_SECRET_PREVIOUS are accepted too; "
+            "unset it once rod_webhook_previous_secret_total stops rising"
+        )
     run_until_sigterm(
         app,
         host=host or settings.server.host,

@@ -47,3 +47,7 @@ class ServerSettings:
     max_header_bytes: int = field(default=16 * 1024, metadata=bounds(1024, 2**20))
     keepalive_timeout_seconds: int = field(default=5, metadata=bounds(1, 600))
     max_connections: int = field(default=512, metadata=bounds(1, 100_000))
+    # A refused request (bad or no signature, malformed, too large...) is logged when it is the
+    # first of its kind for this long; the others are counted in one line per interval, so a
+    # flood of forged requests cannot flood the log. 0: one line each. The metrics count all.
+    refusal_log_interval_seconds: float = field(default=60.0, metadata=bounds(0, 86400))

@@ -8,7 +8,8 @@ delivery as the signature check and the parse together (README, Performance); ap
 `POST /webhook` before Starlette's routing.
 
 HTTP status codes are chosen here from the errors' `status_hint`. Every error body is one line
-of JSON, `{"error": "..."}`; nothing ever answers with a stack trace.
+of JSON, `{"error": "..."}`; nothing ever answers with a stack trace. Refused requests are logged
+quietly (edge_log.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from starlette.types import Receive, Scope, Send
 from runners_on_demand.config import Settings
 from runners_on_demand.deadlines import Deadlines
 from runners_on_demand.decision import Ignore
-from runners_on_demand.delivery import DeliveryHeaders, OtherEvent, Ping, parse_delivery
+from runners_on_demand.delivery import Delivery, DeliveryHeaders, OtherEvent, Ping, parse_delivery
+from runners_on_demand.edge_log import LINE, EdgeLog
 from runners_on_demand.errors import BadDelivery, BodyTooLarge, MalformedDelivery, SignatureMismatch
 from runners_on_demand.intake_first import IntakeFirst
 from runners_on_demand.metrics import Metrics
@@ -41,6 +43,9 @@ _OUTCOMES: dict[type[BadDelivery], str] = {
     BodyTooLarge: "too_large",
     MalformedDelivery: "malformed",
 }
+# Outcomes of a request refused before (or instead of) a verified delivery: logged quietly.
+_REFUSED = frozenset(("bad_signature", "bad_request", "too_large", "malformed", "timeout", "busy",
+                      "disconnected"))  # fmt: skip
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # as Starlette's JSONResponse
 
 
@@ -74,6 +79,7 @@ class WebhookEdge:
         self, settings: Settings, pipeline: Pipeline, metrics: Metrics, intake: IntakeFirst
     ) -> None:
         self._secret = settings.webhook_secret
+        self._previous = settings.webhook_secret_previous  # "" outside a rotation
         self._cap = settings.server.max_body_bytes
         self._total = max(settings.server.max_body_bytes_total, self._cap)
         self._held = 0  # bytes of the bodies being received, all requests together
@@ -81,6 +87,9 @@ class WebhookEdge:
         self._pipeline = pipeline
         self._metrics = metrics
         self._intake = intake
+        self.quiet_log = EdgeLog(
+            log, settings.server.refusal_log_interval_seconds, pipeline.monotonic
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one delivery; while it is answered, outbound calls wait (intake_first.py)."""
@@ -105,9 +114,13 @@ class WebhookEdge:
                 await _respond(send, answer.status, answer.body, close=close)
             self._metrics.count_webhook(answer.event, answer.outcome)
             self._metrics.ack_seconds.observe(self._pipeline.monotonic() - started)
-        if log.isEnabledFor(logging.INFO):
+        if answer.outcome in _REFUSED:
+            delivery = _loggable(headers.get("x-github-delivery", "-"))
+            status = answer.status or "none"
+            self.quiet_log.refused(delivery, answer.event, answer.outcome, status, answer.detail)
+        elif log.isEnabledFor(logging.INFO):
             log.info(
-                "delivery %s event=%s outcome=%s status=%s%s",
+                LINE,
                 _loggable(headers.get("x-github-delivery", "-")),
                 answer.event,
                 answer.outcome,
@@ -120,7 +133,12 @@ class WebhookEdge:
         # Timeout (RFC 9110 section 15.5.9) once it has taken longer than the configured limit.
         try:
             body = await self._body_deadlines.within(self._read_body(headers, receive))
-            parsed = parse_delivery(headers, body, secret=self._secret)
+            try:
+                parsed = parse_delivery(headers, body, secret=self._secret)
+            except SignatureMismatch:
+                if not self._previous:
+                    raise
+                parsed = self._signed_with_previous(headers, body)
         except TimeoutError:
             limit = self._body_deadlines.limit
             body = error_body(f"request body not received within {limit:g}s")
@@ -161,6 +179,22 @@ class WebhookEdge:
         self._metrics.count_ignored(reason)
         body = _JSON.encode({"ignored": reason}).encode()
         return _Answer(202, body, event, "ignored", f"{detail} reason={reason}")
+
+    def _signed_with_previous(self, headers: DeliveryHeaders, body: bytes) -> Delivery:
+        """The delivery, if GITHUB_WEBHOOK_SECRET_PREVIOUS signed it; counted, logged quietly."""
+        try:
+            parsed = parse_delivery(headers, body, secret=self._previous)
+        except SignatureMismatch:
+            raise
+        except BadDelivery:  # signed with it all the same
+            self._previous_used(headers)
+            raise
+        self._previous_used(headers)
+        return parsed
+
+    def _previous_used(self, headers: DeliveryHeaders) -> None:
+        self._metrics.previous_secret.inc()
+        self.quiet_log.previous_secret(_loggable(headers.get("x-github-delivery", "-")))
 
     async def _read_body(self, headers: DeliveryHeaders, receive: Receive) -> bytes:
         """The body, refused with BodyTooLarge as soon as it passes the cap (never read whole)."""

@@ -161,3 +161,17 @@ class TestRodJob:
         run_rod_job(client, {"GITHUB_WEBHOOK_SECRET": "w", "GITHUB_TOKEN": "t", **tls_items()})
         wait_for_starts(started, 1)
         assert_tls_files(started[0]["env"], settings_of(started[0]))
+
+    def test_a_rotation_window_from_the_variable_and_in_no_job_field(self, nomad: Any) -> None:
+        # README "Rotating the webhook secret": the old secret stays in the Variable a while.
+        _, client, started = nomad
+        items = {"GITHUB_WEBHOOK_SECRET": "new-" + AWKWARD, "GITHUB_TOKEN": "t"}
+        run_rod_job(client, {**items, "GITHUB_WEBHOOK_SECRET_PREVIOUS": AWKWARD})
+        wait_for_starts(started, 1)
+        settings = settings_of(started[0])
+        assert (settings.webhook_secret, settings.webhook_secret_previous) == (
+            "new-" + AWKWARD,
+            AWKWARD,
+        )
+        job = client.get("/v1/job/rod")
+        assert job.status_code == 200 and "cr'et" not in job.text  # in both secrets

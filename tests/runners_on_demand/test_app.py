@@ -98,7 +98,7 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig(toml: str | None = None) -> AsyncIterator[Rig]:
+async def rig(toml: str | None = None, **env: str) -> AsyncIterator[Rig]:
     """The app with its lifespan running; leaving the block drains the workers."""
     github = respx.Router(base_url=GITHUB, assert_all_called=False)
     nomad = respx.Router(base_url=NOMAD, assert_all_called=False)
@@ -113,7 +113,7 @@ async def rig(toml: str | None = None) -> AsyncIterator[Rig]:
     )
     nomad.get("/v1/jobs", params__contains={"per_page": "1"}).respond(200, json=[RUNNER_JOB])
     app = create_app(
-        load_settings(ENV, toml),
+        load_settings({**ENV, **env}, toml),
         github_transport=httpx.MockTransport(github.async_handler),
         nomad_transport=httpx.MockTransport(nomad.async_handler),
     )
@@ -132,6 +132,65 @@ def one_line_error(response: httpx.Response) -> str:
     assert set(body) == {"error"}
     message: str = body["error"]
     return message
+
+
+PREVIOUS = "webhook-secret-before-the-rotation"
+ROTATING = {"GITHUB_WEBHOOK_SECRET_PREVIOUS": PREVIOUS}
+
+
+class TestSecretRotation:
+    """GITHUB_WEBHOOK_SECRET_PREVIOUS: the secret being replaced, accepted until it is unset."""
+
+    async def test_a_delivery_signed_with_the_previous_secret_is_taken_and_counted(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        # GitHub signs with the hook's one secret from the moment it is saved, so during a
+        # rotation one side has the new secret and the other the old: every delivery got 401.
+        body, headers = delivery(job_payload())
+        headers["X-Hub-Signature-256"] = sign(body, PREVIOUS)
+        caplog.set_level(logging.INFO, logger="runners_on_demand.webhook_edge")
+        async with rig(**ROTATING) as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+            assert (response.status_code, response.json()) == (202, {"queued": RUNNER})
+            assert r.metric("rod_webhook_previous_secret_total") == 1
+        line = f"delivery {headers['X-GitHub-Delivery']} signed with GITHUB_WEBHOOK_SECRET_PREVIOUS"
+        assert line in caplog.messages
+        assert PREVIOUS not in caplog.text and SECRET not in caplog.text
+
+    async def test_the_current_secret_is_not_counted_as_the_previous(self) -> None:
+        body, headers = delivery(job_payload())
+        async with rig(**ROTATING) as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+            assert response.status_code == 202
+            assert r.metric("rod_webhook_previous_secret_total") == 0
+
+    async def test_a_malformed_delivery_signed_with_the_previous_secret_is_counted(self) -> None:
+        body = b'{"action": "queued", "workflow_job": '
+        _, headers = delivery(job_payload())
+        headers["X-Hub-Signature-256"] = sign(body, PREVIOUS)
+        async with rig(**ROTATING) as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+            assert response.status_code == 400  # signed, so its fault is the body's
+            assert r.metric("rod_webhook_previous_secret_total") == 1
+            labels = {"event": "workflow_job", "outcome": "malformed"}
+            assert r.metric("rod_webhooks_total", labels) == 1
+
+    async def test_any_other_secret_is_still_refused(self) -> None:
+        body, headers = delivery(job_payload())
+        headers["X-Hub-Signature-256"] = sign(body, "neither-secret")
+        async with rig(**ROTATING) as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+            assert response.status_code == 401
+            assert one_line_error(response) == "X-Hub-Signature-256 does not match the body"
+            assert r.metric("rod_webhook_previous_secret_total") == 0
+            assert not r.github.routes[0].called
+
+    async def test_without_it_the_previous_secret_is_refused(self) -> None:
+        body, headers = delivery(job_payload())
+        headers["X-Hub-Signature-256"] = sign(body, PREVIOUS)
+        async with rig() as r:
+            response = await r.client.post("/webhook", content=body, headers=headers)
+            assert response.status_code == 401
 
 
 class TestWebhookAuthenticity:

@@ -172,6 +172,33 @@ class TestLoadSettingsEnvironment:
         ]
 
 
+class TestWebhookSecretRotation:
+    """GITHUB_WEBHOOK_SECRET_PREVIOUS: also accepted while the hooks' secret is rotated."""
+
+    def test_read_when_set(self) -> None:
+        settings = load_settings(BASE | {"GITHUB_WEBHOOK_SECRET_PREVIOUS": " old-secret\n"})
+        assert settings.webhook_secret_previous == "old-secret"  # trimmed, as the current one
+        assert load_settings(BASE).webhook_secret_previous == ""  # none outside a rotation
+
+    @pytest.mark.parametrize("value", ["", "  \n"])
+    def test_set_but_empty_is_refused(self, value: str) -> None:
+        found = problems(BASE | {"GITHUB_WEBHOOK_SECRET_PREVIOUS": value})
+        assert found == [
+            "GITHUB_WEBHOOK_SECRET_PREVIOUS is set but empty; unset it outside a rotation"
+        ]
+
+    def test_the_current_secret_again_is_refused_without_showing_it(self) -> None:
+        found = problems(BASE | {"GITHUB_WEBHOOK_SECRET_PREVIOUS": " hook-secret-value"})
+        assert found == [
+            "GITHUB_WEBHOOK_SECRET_PREVIOUS equals GITHUB_WEBHOOK_SECRET; "
+            "set it to the old secret, or unset it"
+        ]
+
+    def test_rod_listen_takes_no_webhook_and_ignores_it(self) -> None:
+        environ = {"GITHUB_TOKEN": "t", "GITHUB_WEBHOOK_SECRET_PREVIOUS": ""}
+        assert load_settings(environ, webhook=False).webhook_secret_previous == ""
+
+
 class TestLoadSettingsToml:
     def test_example_file(self) -> None:
         settings = load_settings(
@@ -358,10 +385,13 @@ class TestLoadSettingsOrganization:
 class TestSettingsRepr:
     def test_repr_hides_every_secret(self, rsa_pem: str) -> None:
         environ = BASE | {"NOMAD_TOKEN": "nomad-acl-token", "CF_SECRET": "cf-secret-value"}
+        environ["GITHUB_WEBHOOK_SECRET_PREVIOUS"] = "previous-hook-secret"
         toml_text = '[nomad.headers]\n"CF-Access-Client-Secret" = { env = "CF_SECRET" }'
         settings = load_settings(environ, toml_text)
         text = repr(settings)
-        for secret in ("hook-secret-value", "ghp_pat_value", "nomad-acl-token", "cf-secret-value"):
+        assert settings.webhook_secret_previous == "previous-hook-secret"
+        secrets = ("hook-secret-value", "ghp_pat_value", "nomad-acl-token", "cf-secret-value")
+        for secret in (*secrets, "previous-hook-secret"):
             assert secret not in text and secret not in str(settings)
         assert "CF-Access-Client-Secret" in text and "http://127.0.0.1:4646" in text
 

@@ -37,6 +37,7 @@ from simulator.harness.waiting import wait_for
 from simulator.nomad import NomadEmulator
 
 WEBHOOK_SECRET = "whsec-" + secrets.token_hex(16)
+PREVIOUS_SECRET = "whsec-old-" + secrets.token_hex(16)  # a rotation is under way
 GITHUB_TOKEN = "ghp_" + secrets.token_hex(18)
 NOMAD_TOKEN = "nomad-acl-" + secrets.token_hex(16)
 RUNNER_POLICY = Path(__file__).parents[2] / "deploy" / "nomad" / "github-runner-policy.hcl"
@@ -121,6 +122,7 @@ class SecretBackend:
         config.write_text(CONFIG)
         env = {
             "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "GITHUB_WEBHOOK_SECRET_PREVIOUS": PREVIOUS_SECRET,
             "GITHUB_TOKEN": GITHUB_TOKEN,
             "GITHUB_API_URL": self.github.url,
             "NOMAD_ADDR": self.nomad.url,
@@ -169,18 +171,27 @@ def sign(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
 
 
 def send_deliveries(url: str, good_payload: dict[str, Any]) -> list[str]:
-    """A redelivered good one, a forged one, a malformed signed one: the response bodies."""
+    """A redelivered good one, one signed with the previous secret, a forged one, an unsigned
+    one, a malformed signed one: the response bodies."""
     good = json.dumps(good_payload).encode()
     malformed = b'{"action": "queued", "workflow_job": '
     base = {"Content-Type": "application/json", "X-GitHub-Event": "workflow_job"}
     sent = [
         (good, {**base, "X-GitHub-Delivery": "again", "X-Hub-Signature-256": sign(good)}),
+        (
+            good,
+            {
+                **base,
+                "X-GitHub-Delivery": "old",
+                "X-Hub-Signature-256": sign(good, PREVIOUS_SECRET),
+            },
+        ),
         (good, {**base, "X-GitHub-Delivery": "forged", "X-Hub-Signature-256": sign(good, "x")}),
         (good, {**base, "X-GitHub-Delivery": "unsigned"}),
         (malformed, {**base, "X-GitHub-Delivery": "bad", "X-Hub-Signature-256": sign(malformed)}),
     ]
     answers = [httpx.post(f"{url}/webhook", content=body, headers=h) for body, h in sent]
-    assert [a.status_code for a in answers] == [202, 401, 401, 400]
+    assert [a.status_code for a in answers] == [202, 202, 401, 401, 400]
     return [a.text for a in answers]
 
 
@@ -271,6 +282,7 @@ class TestNoSecrets:
         )
         secret_values = {
             "webhook secret": WEBHOOK_SECRET,
+            "previous webhook secret": PREVIOUS_SECRET,
             "GitHub token": GITHUB_TOKEN,
             "Nomad token": NOMAD_TOKEN,
             "Cloudflare secret": CF_SECRET,
@@ -280,6 +292,10 @@ class TestNoSecrets:
         assert all(len(value) >= 16 for value in secret_values.values())
         assert "rod-" in evidence["rod serve log"] and "dispatched" in evidence["rod serve log"]
         assert runner_name in runner_output  # the logs searched are the runner's
+        assert (
+            "delivery old signed with GITHUB_WEBHOOK_SECRET_PREVIOUS" in evidence["rod serve log"]
+        )
+        assert "rod_webhook_previous_secret_total 1.0" in evidence["/metrics"]
         leaks = [
             f"{what} in {where}"
             for where, text in evidence.items()

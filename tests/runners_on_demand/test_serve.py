@@ -56,6 +56,24 @@ class TestBadConfiguration:
         assert len(lines) == 4
         assert TOKEN not in text
 
+    def test_the_previous_webhook_secret_equal_to_the_current_is_one_line(self) -> None:
+        result = subprocess.run(
+            [ROD, "serve"],
+            env=environment(
+                GITHUB_WEBHOOK_SECRET=SECRET,
+                GITHUB_WEBHOOK_SECRET_PREVIOUS=SECRET,
+                GITHUB_TOKEN=TOKEN,
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [
+            "rod serve: GITHUB_WEBHOOK_SECRET_PREVIOUS equals GITHUB_WEBHOOK_SECRET; "
+            "set it to the old secret, or unset it"
+        ]
+
     def test_unreadable_config_file(self, tmp_path: Path) -> None:
         result = subprocess.run(
             [ROD, "serve", "--config", str(tmp_path / "missing.toml")],

@@ -157,6 +157,44 @@ async def test_bodies_being_received_hold_at_most_max_body_bytes_total() -> None
         assert sent[0]["status"] == 202
 
 
+async def test_a_flood_of_forged_requests_is_counted_whole_and_logged_in_two_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Each refusal was one INFO line: 1,000 forged requests wrote 1,000 lines.
+    body, headers = delivery(job_payload())
+    caplog.set_level(logging.INFO, logger="runners_on_demand.webhook_edge")
+    async with rig() as r:
+        for i in range(1000):
+            forged = {
+                **headers,
+                "X-GitHub-Delivery": f"forged-{i}",
+                "X-Hub-Signature-256": "sha256=0",
+            }
+            sent = await call(r, forged, messages({"type": "http.request", "body": body}))
+            assert sent[0]["status"] == 401
+        refused = {"event": "unverified", "outcome": "bad_signature"}
+        assert r.metric("rod_webhooks_total", refused) == 1000  # the metrics stay exact
+        assert len(caplog.messages) == 1
+    # leaving the rig shuts the app down, which writes the count still due
+    assert caplog.messages == [
+        "delivery forged-0 event=unverified outcome=bad_signature status=401"
+        " error=X-Hub-Signature-256 does not match the body",
+        "deliveries refused as bad_signature: 999 more (one such line per 60s)",
+    ]
+
+
+async def test_with_no_refusal_log_interval_every_refusal_is_a_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body, headers = delivery(job_payload())
+    caplog.set_level(logging.INFO, logger="runners_on_demand.webhook_edge")
+    async with rig("[server]\nrefusal_log_interval_seconds = 0\n") as r:
+        for _ in range(3):
+            unsigned = {k: v for k, v in headers.items() if k != "X-Hub-Signature-256"}
+            await call(r, unsigned, messages({"type": "http.request", "body": body}))
+    assert len(caplog.messages) == 3
+
+
 class TestDeliveryHeaders:
     def test_from_asgi_it_keeps_the_headers_read_and_the_first_content_length(self) -> None:
         headers = DeliveryHeaders.of(
