@@ -140,6 +140,12 @@ class _App(Starlette):
         super().__init__(**starlette)
         self._webhook = webhook
 
+    @property
+    def webhook_edge(self) -> WebhookEdge:
+        """`POST /webhook`'s app, which `rod serve`'s protocol also answers with
+        (whole_delivery.py)."""
+        return self._webhook
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/webhook" and scope["method"] == "POST":
             await self._webhook(scope, receive, send)

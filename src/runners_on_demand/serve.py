@@ -27,6 +27,7 @@ from runners_on_demand.runner_job_check import runner_job_problems
 from runners_on_demand.runner_jobs import runner_job_ids
 from runners_on_demand.server_settings import ServerSettings
 from runners_on_demand.token_check import TokenCheck, check_token, needs_of
+from runners_on_demand.whole_delivery import whole_deliveries
 from runners_on_demand.wiring import (
     LOG_FORMAT,
     clients,
@@ -157,6 +158,12 @@ def command(config_path: str | None, host: str | None, port: int | None, log_lev
     )
 
 
+def _protocol(app: Starlette, protocol: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
+    """`protocol`, answering whole deliveries itself where `app` has a webhook edge."""
+    edge = getattr(app, "webhook_edge", None)
+    return protocol if edge is None else whole_deliveries(protocol, edge)
+
+
 def can_listen(host: str, port: int) -> str | None:
     """Why `host:port` cannot be listened on (in use, not an address here), or None.
 
@@ -216,7 +223,7 @@ def run_until_sigterm(
         host=host,
         port=port,
         loop=loop,
-        http=protocol_class(parser, limits),
+        http=_protocol(app, protocol_class(parser, limits)),
         timeout_keep_alive=edge.keepalive_timeout_seconds,
         h11_max_incomplete_event_size=edge.max_header_bytes,  # h11's own cap, the same
         log_config=None,

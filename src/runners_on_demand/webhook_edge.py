@@ -31,7 +31,7 @@ from runners_on_demand.intake_first import IntakeFirst
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.pipeline import Admission, Pipeline
 
-__all__ = ["WebhookEdge", "error_body"]
+__all__ = ["Answer", "WebhookEdge", "error_body"]
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class _Busy(Exception):
     """The bodies being received already hold `max_body_bytes_total`."""
 
 
-class _Answer(NamedTuple):
+class Answer(NamedTuple):
     """A webhook's answer plus what the metrics and the delivery log line say about it."""
 
     status: int
@@ -91,71 +91,75 @@ class WebhookEdge:
             log, settings.server.refusal_log_interval_seconds, pipeline.monotonic
         )
 
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest body a delivery may have (`[server] max_body_bytes`)."""
+        return self._cap
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one delivery; while it is answered, outbound calls wait (intake_first.py)."""
         with self._intake.answering():
             started = self._pipeline.monotonic()
             headers = DeliveryHeaders.of(scope["headers"])
-            try:
-                answer = await self._answer(headers, receive, started)
-            except _ClientGone:
-                answer = _Answer(0, b"", "unverified", "disconnected", " error=sender hung up")
-            except _Busy:
-                body = error_body("too many request bodies being received; redeliver later")
-                answer = _Answer(503, body, "unverified", "busy", " error=max_body_bytes_total")
-            except Exception:
-                delivery = _loggable(headers.get("x-github-delivery", "-"))
-                log.exception("delivery %s: unexpected error", delivery)
-                body = error_body("internal error; see the dispatcher's log")
-                answer = _Answer(500, body, "unknown")
+            answer = await self._read_and_answer(headers, receive, started)
             if answer.status:
                 # the rest of the body is unread: close, else uvicorn drains it for the sender
                 close = answer.outcome in ("timeout", "too_large", "busy")
                 await _respond(send, answer.status, answer.body, close=close)
-            self._metrics.count_webhook(answer.event, answer.outcome)
-            self._metrics.ack_seconds.observe(self._pipeline.monotonic() - started)
-        if answer.outcome in _REFUSED:
-            delivery = _loggable(headers.get("x-github-delivery", "-"))
-            status = answer.status or "none"
-            self.quiet_log.refused(delivery, answer.event, answer.outcome, status, answer.detail)
-        elif log.isEnabledFor(logging.INFO):
-            log.info(
-                LINE,
-                _loggable(headers.get("x-github-delivery", "-")),
-                answer.event,
-                answer.outcome,
-                answer.status or "none",
-                answer.detail,
-            )
+            self._count(answer, started)
+        self._log(headers, answer)
 
-    async def _answer(self, headers: DeliveryHeaders, receive: Receive, started: float) -> _Answer:
+    def answer_whole(self, raw_headers: list[tuple[bytes, bytes]], body: bytes) -> Answer:
+        """Answer a delivery whose body is all in hand, counted and logged, without awaiting
+        (whole_delivery.py: uvicorn's protocol writes the answer)."""
+        with self._intake.answering():
+            started = self._pipeline.monotonic()
+            headers = DeliveryHeaders.of(raw_headers)
+            answer = self._answer(headers, body, started)
+            self._count(answer, started)
+        self._log(headers, answer)
+        return answer
+
+    async def _read_and_answer(
+        self, headers: DeliveryHeaders, receive: Receive, started: float
+    ) -> Answer:
         # A body trickled in slowly would hold a connection open indefinitely: 408 Request
         # Timeout (RFC 9110 section 15.5.9) once it has taken longer than the configured limit.
         try:
             body = await self._body_deadlines.within(self._read_body(headers, receive))
+        except TimeoutError:
+            limit = self._body_deadlines.limit
+            body = error_body(f"request body not received within {limit:g}s")
+            return Answer(408, body, "unverified", "timeout", " error=body timeout")
+        except BadDelivery as error:
+            return _refused(error, headers)
+        except _ClientGone:
+            return Answer(0, b"", "unverified", "disconnected", " error=sender hung up")
+        except _Busy:
+            body = error_body("too many request bodies being received; redeliver later")
+            return Answer(503, body, "unverified", "busy", " error=max_body_bytes_total")
+        except Exception:
+            return _internal_error(headers)
+        return self._answer(headers, body, started)
+
+    def _answer(self, headers: DeliveryHeaders, body: bytes, started: float) -> Answer:
+        """What to answer a delivery whose body is in hand; the pipeline has it if it queued."""
+        try:
             try:
                 parsed = parse_delivery(headers, body, secret=self._secret)
             except SignatureMismatch:
                 if not self._previous:
                     raise
                 parsed = self._signed_with_previous(headers, body)
-        except TimeoutError:
-            limit = self._body_deadlines.limit
-            body = error_body(f"request body not received within {limit:g}s")
-            return _Answer(408, body, "unverified", "timeout", " error=body timeout")
+            if isinstance(parsed, Ping):
+                return Answer(200, b'{"pong":true}', "ping", "pong")
+            if isinstance(parsed, OtherEvent):
+                return self._ignored(parsed.event, f"event:{parsed.event}", "")
+            offered = self._pipeline.offer(parsed, received_at=started)
         except BadDelivery as error:
-            # A malformed body came with a good signature, so its event header can be trusted.
-            event = "unverified"
-            if isinstance(error, MalformedDelivery):
-                event = headers.get("x-github-event", "unknown")[:64] or "unknown"
-            outcome = _OUTCOMES.get(type(error), "bad_request")
-            body = error_body(str(error))
-            return _Answer(error.status_hint, body, event, outcome, f" error={error}")
-        if isinstance(parsed, Ping):
-            return _Answer(200, b'{"pong":true}', "ping", "pong")
-        if isinstance(parsed, OtherEvent):
-            return self._ignored(parsed.event, f"event:{parsed.event}", "")
-        offered = self._pipeline.offer(parsed, received_at=started)
+            return _refused(error, headers)
+        except Exception:
+            return _internal_error(headers)
         detail = ""
         if log.isEnabledFor(logging.INFO):  # the delivery's log line; skipped at warning
             detail = (
@@ -169,16 +173,26 @@ class WebhookEdge:
             detail += f" runner={name} pool={offered.start.pool.name}"
         if offered.admission is Admission.FULL:
             body = error_body("dispatch queue is full; redeliver this delivery later")
-            return _Answer(503, body, parsed.event, "queue_full", detail)
+            return Answer(503, body, parsed.event, "queue_full", detail)
         # {"queued": "rod-1-1"}; runner names are made of [a-z0-9-] (names.runner_name).
         key = offered.admission.value
-        return _Answer(202, f'{{"{key}":"{name}"}}'.encode(), parsed.event, key, detail)
+        return Answer(202, f'{{"{key}":"{name}"}}'.encode(), parsed.event, key, detail)
 
-    def _ignored(self, event: str, reason: str, detail: str) -> _Answer:
-        """2xx with the reason, counted by reason."""
-        self._metrics.count_ignored(reason)
-        body = _JSON.encode({"ignored": reason}).encode()
-        return _Answer(202, body, event, "ignored", f"{detail} reason={reason}")
+    def _log(self, headers: DeliveryHeaders, answer: Answer) -> None:
+        """The delivery's log line (info); refusals go to the quiet log."""
+        if answer.outcome in _REFUSED:
+            delivery = _loggable(headers.get("x-github-delivery", "-"))
+            status = answer.status or "none"
+            self.quiet_log.refused(delivery, answer.event, answer.outcome, status, answer.detail)
+        elif log.isEnabledFor(logging.INFO):
+            log.info(
+                LINE,
+                _loggable(headers.get("x-github-delivery", "-")),
+                answer.event,
+                answer.outcome,
+                answer.status or "none",
+                answer.detail,
+            )
 
     def _signed_with_previous(self, headers: DeliveryHeaders, body: bytes) -> Delivery:
         """The delivery, if GITHUB_WEBHOOK_SECRET_PREVIOUS signed it; counted, logged quietly."""
@@ -195,6 +209,17 @@ class WebhookEdge:
     def _previous_used(self, headers: DeliveryHeaders) -> None:
         self._metrics.previous_secret.inc()
         self.quiet_log.previous_secret(_loggable(headers.get("x-github-delivery", "-")))
+
+    def _count(self, answer: Answer, started: float) -> None:
+        """The delivery's metrics: its outcome, and the time to acknowledge it."""
+        self._metrics.count_webhook(answer.event, answer.outcome)
+        self._metrics.ack_seconds.observe(self._pipeline.monotonic() - started)
+
+    def _ignored(self, event: str, reason: str, detail: str) -> Answer:
+        """2xx with the reason, counted by reason."""
+        self._metrics.count_ignored(reason)
+        body = _JSON.encode({"ignored": reason}).encode()
+        return Answer(202, body, event, "ignored", f"{detail} reason={reason}")
 
     async def _read_body(self, headers: DeliveryHeaders, receive: Receive) -> bytes:
         """The body, refused with BodyTooLarge as soon as it passes the cap (never read whole)."""
@@ -225,6 +250,22 @@ class WebhookEdge:
                     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
         finally:
             self._held -= held
+
+
+def _refused(error: BadDelivery, headers: DeliveryHeaders) -> Answer:
+    """The answer to a delivery refused as `error`."""
+    # A malformed body came with a good signature, so its event header can be trusted.
+    event = "unverified"
+    if isinstance(error, MalformedDelivery):
+        event = headers.get("x-github-event", "unknown")[:64] or "unknown"
+    outcome = _OUTCOMES.get(type(error), "bad_request")
+    return Answer(error.status_hint, error_body(str(error)), event, outcome, f" error={error}")
+
+
+def _internal_error(headers: DeliveryHeaders) -> Answer:
+    """A 500, the traceback in the log only."""
+    log.exception("delivery %s: unexpected error", _loggable(headers.get("x-github-delivery", "-")))
+    return Answer(500, error_body("internal error; see the dispatcher's log"), "unknown")
 
 
 async def _respond(send: Send, status: int, body: bytes, *, close: bool) -> None:

@@ -97,9 +97,8 @@ class Rig:
         return float(value or 0.0)
 
 
-@asynccontextmanager
-async def rig(toml: str | None = None, **env: str) -> AsyncIterator[Rig]:
-    """The app with its lifespan running; leaving the block drains the workers."""
+def mocked_app(toml: str | None = None, **env: str) -> tuple[Starlette, respx.Router, respx.Router]:
+    """The app, GitHub and Nomad behind respx routers that answer as they do; the routers."""
     github = respx.Router(base_url=GITHUB, assert_all_called=False)
     nomad = respx.Router(base_url=NOMAD, assert_all_called=False)
     github.post(JIT_PATH).respond(
@@ -117,6 +116,13 @@ async def rig(toml: str | None = None, **env: str) -> AsyncIterator[Rig]:
         github_transport=httpx.MockTransport(github.async_handler),
         nomad_transport=httpx.MockTransport(nomad.async_handler),
     )
+    return app, github, nomad
+
+
+@asynccontextmanager
+async def rig(toml: str | None = None, **env: str) -> AsyncIterator[Rig]:
+    """The app with its lifespan running; leaving the block drains the workers."""
+    app, github, nomad = mocked_app(toml, **env)
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
