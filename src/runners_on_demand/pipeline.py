@@ -261,12 +261,14 @@ class Pipeline:
 
     async def _work(self) -> None:
         """Carry out runners in turn until one of them waits out a retry's backoff: then a new
-        worker takes this one's place, and this one ends with that runner."""
+        worker takes this one's place, and this one ends with that runner. At most `workers`
+        runners back off so at once: past that, as in a wide outage, a worker waits out its
+        runner's backoff, so the upstream that comes back is not met by the whole line at once."""
         replaced = False
 
         def replace_me() -> None:
             nonlocal replaced
-            if not replaced:
+            if not replaced and len(self._workers) < 2 * self._settings.workers:
                 replaced = True
                 self._add_worker()
 

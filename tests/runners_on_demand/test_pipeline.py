@@ -983,12 +983,14 @@ class TestBackoffHoldsNoWorker:
     """A runner whose calls back off (one repository's GitHub calls failing) does not keep a
     worker: the runners behind it, of other repositories, go ahead."""
 
-    async def test_a_backing_off_runner_lets_the_next_one_through(self) -> None:
+    @staticmethod
+    def stuck() -> tuple[Pipeline, BrokenRepoGitHub, FakeNomad, list[float]]:
+        """One worker; the broken repository's runners back off for longer than the test."""
         github, nomad = BrokenRepoGitHub(), FakeNomad()
         waits: list[float] = []
         never = asyncio.Event()
 
-        async def long_backoff(seconds: float) -> None:  # a backoff that outlasts the test
+        async def long_backoff(seconds: float) -> None:
             waits.append(seconds)
             await never.wait()
 
@@ -1002,11 +1004,31 @@ class TestBackoffHoldsNoWorker:
             retrier=Retrier(),
         )
         made.start()
-        broken = replace(queued(1), repo_full_name="octo/broken", repo_name="broken")
-        made.offer(broken, received_at=0.0)
+        return made, github, nomad, waits
+
+    @staticmethod
+    def broken(job_id: int) -> WorkflowJobEvent:
+        return replace(queued(job_id), repo_full_name="octo/broken", repo_name="broken")
+
+    async def test_a_backing_off_runner_lets_the_next_one_through(self) -> None:
+        made, github, nomad, waits = self.stuck()
+        made.offer(self.broken(1), received_at=0.0)
         made.offer(queued(2), received_at=0.0)
         # on main the one worker sleeps inside rod-1-1's backoff, and rod-2-1 waits behind it
         await until(lambda: [r.idempotency_token for r in nomad.dispatched] == ["rod-2-1"])
         assert len(waits) == 1 and ("generate_jitconfig", "rod-1-1") in github.calls
         assert [p.start.runner_name for p in made.in_flight()] == ["rod-1-1"]  # still its own
         await made.stop()  # the grace passed: the backing-off runner is given up
+
+    async def test_at_most_workers_runners_back_off_beside_the_workers(self) -> None:
+        made, github, nomad, waits = self.stuck()
+        for job_id in (1, 2, 3):
+            made.offer(self.broken(job_id), received_at=0.0)
+        made.offer(queued(4), received_at=0.0)
+        await until(lambda: len(waits) == 2)
+        for _ in range(20):  # what a third replacement would have started
+            await asyncio.sleep(0)
+        # one runner backs off beside the one worker, which then waits out the next one's
+        assert len(waits) == 2 and nomad.dispatched == []
+        assert ("generate_jitconfig", "rod-3-1") not in github.calls
+        await made.stop()
