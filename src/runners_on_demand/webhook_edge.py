@@ -5,7 +5,9 @@ is offered to the pipeline (`pipeline.Pipeline.offer`); the answer says what the
 before GitHub or Nomad are called. Every delivery goes through here, so it is written against
 ASGI itself rather than Starlette's request and response objects, which cost as much per
 delivery as the signature check and the parse together (README, Performance); app.py hands it
-`POST /webhook` before Starlette's routing.
+`POST /webhook` before Starlette's routing. Once the body is in hand nothing here awaits
+(`answer_whole`), so `rod serve`'s httptools protocol answers a delivery that arrived whole
+itself, without an ASGI request (whole_delivery.py); the answers are the same.
 
 HTTP status codes are chosen here from the errors' `status_hint`. Every error body is one line
 of JSON, `{"error": "..."}`; nothing ever answers with a stack trace. Refused requests are logged
