@@ -28,7 +28,7 @@ SPENT = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(NOW) + 600)}
 
 class TestRateGate:
     def test_an_answer_with_nothing_left_pauses_until_the_reset(self) -> None:
-        clock = Clock()
+        clock = Clock(NOW)
         gate = RateGate(clock)
         gate.admit("token", "GitHub GET /x")  # open
         gate.observe("token", SPENT)
@@ -40,7 +40,7 @@ class TestRateGate:
         gate.admit("token", "GitHub GET /x")
 
     def test_each_credential_has_its_own_gate(self) -> None:
-        gate = RateGate(Clock())
+        gate = RateGate(Clock(NOW))
         gate.pause("installation 1", NOW + 60, "rate limit answer")
         gate.admit("installation 2", "GitHub GET /x")
         assert gate.paused_for("installation 1") == 60
@@ -48,7 +48,7 @@ class TestRateGate:
     def test_a_pause_is_logged_once_and_never_shortened(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
-        gate = RateGate(Clock())
+        gate = RateGate(Clock(NOW))
         for until in (NOW + 600, NOW + 30, NOW + 600):
             gate.pause("token", until, "primary limit spent")
         assert gate.paused_for("token") == 600
@@ -60,14 +60,14 @@ class TestRateGate:
         # after our now (nor, 600 s ahead, already past, which paused nothing and let every
         # call go on through the limit).
         for ahead in (30, 600):
-            clock = Clock()
+            clock = Clock(NOW)
             clock.now += ahead
             gate = RateGate(clock)
             gate.observe("token", {**SPENT, "date": formatdate(NOW, usegmt=True)})
             assert gate.paused_for("token") == 600
 
     def test_answers_with_budget_left_change_nothing(self) -> None:
-        gate = RateGate(Clock())
+        gate = RateGate(Clock(NOW))
         gate.observe("token", {"x-ratelimit-remaining": "1", "x-ratelimit-reset": "1"})
         gate.observe("token", {})
         assert gate.paused_for("token") == 0
@@ -80,7 +80,7 @@ class TestGateInFrontOfThePort:
         return GitHubHttp(client, PatAuth("ghp_t"), clock=clock)
 
     async def test_after_a_refusal_no_call_is_sent_until_the_reset(self) -> None:
-        router, clock = respx.Router(base_url=API), Clock()
+        router, clock = respx.Router(base_url=API), Clock(NOW)
         route = router.post(JIT_PATH)
         route.side_effect = [
             httpx.Response(403, json={"message": "API rate limit exceeded"}, headers=SPENT),
@@ -96,7 +96,7 @@ class TestGateInFrontOfThePort:
         assert route.call_count == 2
 
     async def test_a_pause_that_comes_while_a_call_waits_for_its_slot_stops_it(self) -> None:
-        router, clock = respx.Router(base_url=API), Clock()
+        router, clock = respx.Router(base_url=API), Clock(NOW)
         route = router.post(JIT_PATH).respond(201, json=JIT_ANSWER)
         github = self.port(router, clock)
 
@@ -110,7 +110,7 @@ class TestGateInFrontOfThePort:
         assert route.call_count == 1
 
     async def test_the_last_request_of_the_budget_closes_the_gate(self) -> None:
-        router, clock = respx.Router(base_url=API), Clock()
+        router, clock = respx.Router(base_url=API), Clock(NOW)
         route = router.post(JIT_PATH).respond(201, json=JIT_ANSWER, headers=SPENT)
         github = self.port(router, clock)
         await github.generate_jitconfig("octo", "hello", JIT_BODY)
@@ -119,7 +119,7 @@ class TestGateInFrontOfThePort:
         assert route.call_count == 1  # never refused by GitHub: never asked while spent
 
     async def test_a_secondary_limit_pauses_for_its_retry_after(self) -> None:
-        router, clock = respx.Router(base_url=API), Clock()
+        router, clock = respx.Router(base_url=API), Clock(NOW)
         router.post(JIT_PATH).respond(
             429, json={"message": "slow down"}, headers={"retry-after": "30"}
         )
@@ -129,7 +129,7 @@ class TestGateInFrontOfThePort:
         assert github.gate.paused_for("token") == 30
 
     async def test_readiness_still_asks_github_while_paused(self) -> None:
-        router, clock = respx.Router(base_url=API), Clock()
+        router, clock = respx.Router(base_url=API), Clock(NOW)
         rate = router.get("/rate_limit").respond(200, json={})
         github = self.port(router, clock)
         github.gate.pause("token", NOW + 600, "primary limit spent")

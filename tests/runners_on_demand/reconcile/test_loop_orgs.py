@@ -10,7 +10,7 @@ from runners_on_demand.reconcile.plan import ReconcilePolicy
 from runners_on_demand.reconcile.settings import ReconcileSettings
 from runners_on_demand.scope import RunnerGroup
 from tests.runners_on_demand.fakes import FakeGitHub, FakeNomad
-from tests.runners_on_demand.reconcile.test_loop import Clock, child, reconciler, runner
+from tests.runners_on_demand.reconcile.test_loop import NOW, Clock, child, reconciler, runner
 
 ORG = "acme"
 APP, LIB = "acme/app", "acme/lib"
@@ -36,7 +36,7 @@ def org_github() -> FakeGitHub:
 class TestTickAtAnOrganization:
     async def test_jobs_then_the_orgs_runners_then_jobs_again(self) -> None:
         github, nomad = org_github(), FakeNomad()
-        made, _ = reconciler(github, nomad, Clock(), policy=POLICY, repos=(APP, LIB))
+        made, _ = reconciler(github, nomad, Clock(NOW), policy=POLICY, repos=(APP, LIB))
         await made.tick()
         assert github.calls == [
             ("list_runner_groups", ORG),
@@ -50,7 +50,7 @@ class TestTickAtAnOrganization:
     async def test_a_missed_job_gets_an_org_runner(self) -> None:
         github, nomad = org_github(), FakeNomad()
         github.jobs[LIB] = [queued(7, LIB)]
-        made, dispatcher = reconciler(github, nomad, Clock(), policy=POLICY, repos=(APP, LIB))
+        made, dispatcher = reconciler(github, nomad, Clock(NOW), policy=POLICY, repos=(APP, LIB))
         report = await made.tick()
         await dispatcher.stop()
         assert [str(o) for o in report.outcomes] == ["queued"]
@@ -61,7 +61,7 @@ class TestTickAtAnOrganization:
         github, nomad = org_github(), FakeNomad()
         nomad.children = [child(7, repo=APP)]
         github.runners[ORG] = [runner(7, repo=ORG)]
-        made, _ = reconciler(github, nomad, Clock(), policy=POLICY, repos=(APP,))
+        made, _ = reconciler(github, nomad, Clock(NOW), policy=POLICY, repos=(APP,))
         (outcome,) = (await made.tick()).outcomes
         assert str(outcome) == "retired: runner removed, child stopped"
         assert github.runners[ORG] == []
@@ -71,14 +71,14 @@ class TestTickAtAnOrganization:
         github.failures[LIB] = GitHubError("GitHub GET ...: 502 Bad Gateway", status=502)
         nomad.children = [child(7, repo=APP)]  # idle, its job gone: would be retired
         github.runners[ORG] = [runner(7, repo=ORG)]
-        made, _ = reconciler(github, nomad, Clock(), policy=POLICY, repos=(APP, LIB))
+        made, _ = reconciler(github, nomad, Clock(NOW), policy=POLICY, repos=(APP, LIB))
         report = await made.tick()
         assert report.observation is not None and report.observation.repos == {APP}
         assert report.outcomes == ()
 
     async def test_a_group_change_reaches_the_webhook_path_too(self) -> None:
         github, nomad = org_github(), FakeNomad()
-        made, dispatcher = reconciler(github, nomad, Clock(), policy=POLICY)
+        made, dispatcher = reconciler(github, nomad, Clock(NOW), policy=POLICY)
         wider = RunnerGroup(ORG, 2, "linux", allows_public_repositories=True)
         github.groups[ORG] = [wider]
         await made.tick()
