@@ -45,6 +45,16 @@ def services() -> Iterator[tuple[GitHubEmulator, NomadEmulator]]:
         nomad.stop()
 
 
+# What a pass at REPO, configured, prints when it finds nothing to do.
+NOTHING_FOUND = [
+    "state Variable rod/served-repos: 0 repositories heard of",
+    "served:",
+    f"  {REPO}: configured",
+    f"repositories: {REPO}",
+    "found: 0 queued jobs, 0 Nomad children, 0 runners (0 of ours busy), 0 stored credentials",
+]
+
+
 class TestBadInput:
     def test_a_cacert_that_is_no_certificate_is_one_line_naming_it(self, tmp_path: Path) -> None:
         cacert = tmp_path / "ca.pem"
@@ -192,15 +202,7 @@ class TestReport:
             NOMAD_ADDR=nomad.url,
         )
         assert result.returncode == 0, result.stdout + result.stderr
-        assert result.stdout.splitlines() == [
-            "state Variable rod/served-repos: 0 repositories heard of",
-            "served:",
-            f"  {REPO}: configured",
-            f"repositories: {REPO}",
-            "found: 0 queued jobs, 0 Nomad children, 0 runners (0 of ours busy), "
-            "0 stored credentials",
-            "did: nothing; all in order",
-        ]
+        assert result.stdout.splitlines() == [*NOTHING_FOUND, "did: nothing; all in order"]
 
     @pytest.mark.parametrize("dry_run", [False, True])
     def test_a_runner_job_nomad_does_not_hold_is_a_problem_not_all_in_order(
@@ -217,12 +219,7 @@ class TestReport:
         assert result.returncode == 1, result.stdout + result.stderr
         assert result.stdout.splitlines() == [
             "problem: runner job github-runner is not registered in namespace default",
-            "state Variable rod/served-repos: 0 repositories heard of",
-            "served:",
-            f"  {REPO}: configured",
-            f"repositories: {REPO}",
-            "found: 0 queued jobs, 0 Nomad children, 0 runners (0 of ours busy), "
-            "0 stored credentials",
+            *NOTHING_FOUND,
             "did: nothing",
         ]
 
