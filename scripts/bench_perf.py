@@ -188,7 +188,15 @@ def table(args: argparse.Namespace, out: dict[str, Any]) -> str:
                 *cells(lambda stack: throughput(stack, "signed")),
             )
         )
+
+        def pages(stack: str) -> str:
+            runs = out["throughput"][stack]
+            rod = [r["rod"]["new_pages"] for r in runs]
+            bare = [r["bare"]["new_pages"] for r in runs]
+            return f"{spread(rod, '{:.2f}')} / {spread(bare, '{:.2f}')}"
+
         rows.append(("server CPU per request under wrk, rod / bare", *cells(cpu)))
+        rows.append(("new memory pages per request under wrk, rod / bare", *cells(pages)))
     if "ack" in out:
 
         def ack(stack: str) -> str:

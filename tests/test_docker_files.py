@@ -79,21 +79,30 @@ class TestPorts:
 
 
 class TestSecrets:
-    def environment(self) -> list[tuple[str, str, str, str]]:
-        """(file, service, key, value) of every environment entry."""
+    def environment(self) -> list[tuple[str, str, str, str | None]]:
+        """(file, service, key, value) of every environment entry (None: a bare name)."""
         return [
-            (f, name, key, str(value))
+            (f, name, key, None if value is None else str(value))
             for f, name, spec in services()
             for key, value in (spec.get("environment") or {}).items()
         ]
 
     def test_secrets_are_required_variables_with_a_message(self) -> None:
         secrets = [entry for entry in self.environment() if SECRET_NAME.search(entry[2])]
-        assert {key for _, _, key, _ in secrets} == {"GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN"}
-        for f, name, key, value in secrets:
+        required = [entry for entry in secrets if entry[2] != "GITHUB_WEBHOOK_SECRET_PREVIOUS"]
+        assert {key for _, _, key, _ in required} == {"GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN"}
+        for f, name, key, value in required:
             match = VARIABLE.fullmatch(value)
             assert match and match["op"] == ":?" and match["arg"].strip(), f"{f} {name}.{key}"
             assert match["name"] == key
+
+    def test_the_previous_webhook_secret_is_passed_on_only_when_set(self) -> None:
+        # A bare name: from the shell, else unset in the container (compose-spec; compose-go
+        # #654). `${VAR}` or `${VAR:-}` would make it "" when unset, which rod refuses at start.
+        previous = [e for e in self.environment() if e[2] == "GITHUB_WEBHOOK_SECRET_PREVIOUS"]
+        assert [(f, name, value) for f, name, _, value in previous] == [
+            ("docker-compose.dispatcher.yml", "rod", None)
+        ]
 
     def test_required_variables_only_where_every_service_needs_them(self) -> None:
         # Compose interpolates every service of a file before it applies profiles, so a `:?` in

@@ -149,10 +149,12 @@ def throughput(
     out: dict[str, dict[str, float]] = {}
     for what in _order(rep, ("bare", "signed", "rod")):
         with _serving(what, stack, options) as (server, _):
-            before = server.cpu_seconds()
+            before, faults = server.cpu_seconds(), server.minor_faults()
             out[what] = wrk(server.url, requests, seconds=seconds, connections=connections)
             used = server.cpu_seconds() - before
             out[what]["cpu_ms"] = used * 1000 / max(out[what]["requests"], 1)
+            faults = server.minor_faults() - faults
+            out[what]["new_pages"] = faults / max(out[what]["requests"], 1)
             if what == "rod":
                 out[what]["duplicates"] = duplicates_answered(server)
     return out

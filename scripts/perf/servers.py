@@ -230,6 +230,14 @@ class Server:
             ticks += int(fields[11]) + int(fields[12]) if fields else 0
         return ticks / os.sysconf("SC_CLK_TCK")
 
+    def minor_faults(self) -> int:
+        """Pages the processes have touched for the first time so far (minor page faults)."""
+        faults = 0
+        for pid in self.pids():
+            fields = _read(Path(f"/proc/{pid}/stat")).rpartition(")")[2].split()
+            faults += int(fields[7]) if fields else 0
+        return faults
+
     def stop(self) -> None:
         """SIGTERM, then wait (SIGKILL after 30 s)."""
         if self._process.poll() is None:

@@ -16,6 +16,7 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from sys import intern
 from typing import Any, ClassVar, TypeVar, overload
 from urllib.parse import parse_qs
 
@@ -206,27 +207,34 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def _event(fields: payload.Fields, origin: Origin) -> WorkflowJobEvent:
-    """The event from fields `payload.read` decoded and checked as `_workflow_job` does."""
+    """The event from fields `payload.read` decoded and checked as `_workflow_job` does.
+
+    The jobs of a burst share their repository, workflow, labels and states, and each queued
+    runner keeps its event until it is dispatched: with those strings interned (`sys.intern`,
+    freed with their last user), a waiting runner holds about 1,100 bytes instead of 1,700
+    (README, Performance).
+    """
     job, repository = fields.workflow_job, fields.repository
-    owner, _, name = repository.full_name.partition("/")
+    full_name = intern(repository.full_name)
+    owner, _, name = full_name.partition("/")
     installation = fields.installation
     return WorkflowJobEvent(
         origin=origin,
-        action=fields.action,
+        action=intern(fields.action),
         job_id=job.id,
         run_id=job.run_id,
         run_attempt=job.run_attempt,
-        job_name=job.name,
-        workflow_name=job.workflow_name,
-        labels=tuple(job.labels),
-        status=job.status,
+        job_name=intern(job.name),
+        workflow_name=_interned(job.workflow_name),
+        labels=tuple(map(intern, job.labels)),
+        status=intern(job.status),
         conclusion=job.conclusion,
         runner_id=job.runner_id or None,
         runner_name=job.runner_name or None,
-        repo_full_name=repository.full_name,
-        repo_owner=owner,
-        repo_name=name,
-        repo_html_url=repository.html_url,
+        repo_full_name=full_name,
+        repo_owner=intern(owner),
+        repo_name=intern(name),
+        repo_html_url=intern(repository.html_url),
         fork=repository.fork,
         installation_id=installation.id if installation is not None else None,
         repo_private=repository.private,
@@ -236,7 +244,7 @@ def _event(fields: payload.Fields, origin: Origin) -> WorkflowJobEvent:
 def _workflow_job(document: dict[str, Any], origin: Origin) -> WorkflowJobEvent:
     """Extract and check the fields of a `workflow_job` payload."""
     repository = _field(document, "repository", dict, "repository")
-    full_name = _field(repository, "full_name", str, "repository.full_name")
+    full_name = intern(_field(repository, "full_name", str, "repository.full_name"))
     if not is_valid_full_name(full_name):
         raise MalformedDelivery("repository.full_name is not a valid owner/name")
     owner, _, name = full_name.partition("/")
@@ -251,28 +259,33 @@ def _workflow_job(document: dict[str, Any], origin: Origin) -> WorkflowJobEvent:
     installation_id = None
     if isinstance(installation, dict):
         installation_id = _optional_int(installation, "id", "installation.id")
-    return WorkflowJobEvent(
+    return WorkflowJobEvent(  # with the strings interned, as `_event` has them
         origin=origin,
-        action=_field(document, "action", str, "action"),
+        action=intern(_field(document, "action", str, "action")),
         job_id=_positive_int(job, "id", "workflow_job.id"),
         run_id=_positive_int(job, "run_id", "workflow_job.run_id"),
         run_attempt=_positive_int(job, "run_attempt", "workflow_job.run_attempt", MAX_ATTEMPT),
-        job_name=_field(job, "name", str, "workflow_job.name"),
-        workflow_name=_optional(job, "workflow_name", str, "workflow_job.workflow_name"),
-        labels=tuple(labels),
-        status=_field(job, "status", str, "workflow_job.status"),
+        job_name=intern(_field(job, "name", str, "workflow_job.name")),
+        workflow_name=_interned(_optional(job, "workflow_name", str, "workflow_job.workflow_name")),
+        labels=tuple(map(intern, labels)),
+        status=intern(_field(job, "status", str, "workflow_job.status")),
         conclusion=_optional(job, "conclusion", str, "workflow_job.conclusion"),
         # A job no runner took has null runner fields; REST has shown 0 (actions/runner#4684).
         runner_id=_optional_int(job, "runner_id", "workflow_job.runner_id") or None,
         runner_name=_optional(job, "runner_name", str, "workflow_job.runner_name") or None,
         repo_full_name=full_name,
-        repo_owner=owner,
-        repo_name=name,
-        repo_html_url=html_url,
+        repo_owner=intern(owner),
+        repo_name=intern(name),
+        repo_html_url=intern(html_url),
         fork=_field(repository, "fork", bool, "repository.fork"),
         installation_id=installation_id,
         repo_private=_optional(repository, "private", bool, "repository.private"),
     )
+
+
+def _interned(value: str | None) -> str | None:
+    """`value` interned; None as it is."""
+    return None if value is None else intern(value)
 
 
 def _field(parent: dict[str, Any], key: str, kind: type[T], path: str) -> T:

@@ -76,26 +76,59 @@ def _has_httptools() -> bool:
 
 def protocol_class(base: type[asyncio.Protocol], limits: EdgeLimits) -> type[asyncio.Protocol]:
     """`base` (a uvicorn HTTP protocol) with the limits above, for `uvicorn.run(http=...)`."""
-    namespace = {"limits": limits, "waiting": OrderedDict()}
+    namespace = {"limits": limits, "waiting": _Waiting()}
     return type(f"Limited{base.__name__}", (_Limits, base), namespace)
+
+
+class _Waiting(OrderedDict["_Limits", float]):
+    """The connections awaiting a request head, oldest first, each with its deadline on the
+    loop's clock; one timer, armed for the oldest, closes those whose deadline passed.
+
+    Every head has the same limit, so deadlines come in the order set (as in deadlines.py): a
+    timer per request (armed after each response, cancelled at the next head) cost two of the
+    event loop's timer operations per delivery.
+    """
+
+    timer: asyncio.TimerHandle | None = None
+    loop: asyncio.AbstractEventLoop | None = None  # the timer's
+
+    def wait(self, connection: _Limits, loop: asyncio.AbstractEventLoop, limit: float) -> None:
+        """`connection`'s head is due within `limit` seconds from now."""
+        self.pop(connection, None)
+        self[connection] = deadline = loop.time() + limit
+        if self.timer is None or self.loop is not loop:  # (a test may run a loop per server)
+            self.loop = loop
+            self.timer = loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        """Time out every connection whose head is overdue; arm for the next deadline."""
+        assert self.loop is not None
+        self.timer = None
+        now = self.loop.time()
+        while self:
+            connection, deadline = next(iter(self.items()))
+            if deadline > now:
+                self.timer = self.loop.call_at(deadline, self._expire)
+                return
+            del self[connection]
+            connection._timed_out()
 
 
 class _Limits:
     """The mixin; `waiting` (per class, so per server) holds connections awaiting a head."""
 
     limits: EdgeLimits
-    waiting: OrderedDict[_Limits, None]
-    _timer: asyncio.TimerHandle | None
+    waiting: _Waiting
     _head_bytes: int
     _tail: bytes
     # uvicorn's, in both protocols
+    loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
     connections: set[Any]
     cycle: Any
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
-        self._timer = None
         self._await_head()
         if len(self.connections) > self.limits.max_connections:
             # The oldest waiting for a head goes (`self` when every other has a request in
@@ -141,20 +174,15 @@ class _Limits:
 
     def _await_head(self) -> None:
         """From now on a request head is due within the timeout."""
-        self._head_done()
         self._head_bytes = 0
         self._tail = b""
-        self.waiting[self] = None
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.limits.header_timeout, self._timed_out)
+        self.waiting.wait(self, self.loop, self.limits.header_timeout)
 
     def _head_done(self) -> None:
         self.waiting.pop(self, None)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
 
     def _timed_out(self) -> None:
+        """The head did not come in time: 408 if part of it did, else just close."""
         if self._in_hand():
             return
         if self._head_bytes:

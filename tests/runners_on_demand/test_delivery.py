@@ -309,6 +309,18 @@ class TestParseDelivery:
         with pytest.raises(MalformedDelivery, match=f"missing {header}"):
             parse_delivery(sent, body, secret=SECRET)
 
+    def test_the_jobs_of_a_burst_share_their_strings(self) -> None:
+        # Each queued runner keeps its event until it is dispatched: what the jobs of one
+        # repository and workflow have in common is held once, not once per job.
+        first, second = sample(), sample()
+        second["workflow_job"]["id"] += 1
+        a, b = deliver(first), deliver(second)
+        assert a.job_id != b.job_id
+        for field in ("action", "job_name", "workflow_name", "status", "repo_full_name",
+                      "repo_owner", "repo_name", "repo_html_url"):  # fmt: skip
+            assert getattr(a, field) is getattr(b, field), field
+        assert all(x is y for x, y in zip(a.labels, b.labels, strict=True))
+
     def test_hook_id_is_optional(self) -> None:
         body = encode(sample(), JSON)
         sent = headers(body)

@@ -142,6 +142,17 @@ class TestHeadTimeout:
             assert sock.recv(1) == b""  # then, idle: closed
             assert edge.calls == ["/hook", "/hook"]
 
+    def test_each_connection_times_out_at_its_own_deadline(self, parser: str) -> None:
+        # One timer serves every connection (limits._Waiting): the first to time out must not
+        # take a later one with it, and the timer must be armed again for that one.
+        with serving(parser) as edge, edge.connect() as first:
+            time.sleep(LIMITS.header_timeout * 0.6)
+            with edge.connect() as second:
+                assert first.recv(1) == b""  # the first one's deadline passed: closed
+                readable, _, _ = select.select([second], [], [], 0)
+                assert readable == []  # the second's has not: still open, nothing sent
+                assert second.recv(1) == b""  # then it passes too
+
     def test_a_head_split_anywhere_is_served(self, parser: str) -> None:
         with serving(parser) as edge, edge.connect() as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
