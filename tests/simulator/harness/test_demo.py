@@ -67,13 +67,26 @@ def demo(tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
     """`rod demo` (one short job) with its temporary files under tmp_path."""
     value = tmp_path.name
     env = {**os.environ, MARK: value, "TMPDIR": str(tmp_path)}
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("rod")), "demo", "--jobs", "1", "--job-seconds", "3"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # As from a terminal, Ctrl-C must reach it: an ignored SIGINT stays ignored across exec, and
+    # a background job of a non-interactive shell (a CI script's `cmd &`) starts with it ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("rod")),
+                "demo",
+                "--jobs",
+                "1",
+                "--job-seconds",
+                "3",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return process, value
 
 
