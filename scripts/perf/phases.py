@@ -149,12 +149,11 @@ def throughput(
     out: dict[str, dict[str, float]] = {}
     for what in _order(rep, ("bare", "signed", "rod")):
         with _serving(what, stack, options) as (server, _):
-            before, faults = server.cpu_seconds(), server.minor_faults()
+            cpu, pages = server.cpu_seconds(), server.minor_faults()
             out[what] = wrk(server.url, requests, seconds=seconds, connections=connections)
-            used = server.cpu_seconds() - before
-            out[what]["cpu_ms"] = used * 1000 / max(out[what]["requests"], 1)
-            faults = server.minor_faults() - faults
-            out[what]["new_pages"] = faults / max(out[what]["requests"], 1)
+            served = max(out[what]["requests"], 1)
+            out[what]["cpu_ms"] = (server.cpu_seconds() - cpu) * 1000 / served
+            out[what]["new_pages"] = (server.minor_faults() - pages) / served
             if what == "rod":
                 out[what]["duplicates"] = duplicates_answered(server)
     return out

@@ -224,19 +224,20 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the processes have used so far."""
-        ticks = 0
-        for pid in self.pids():
-            fields = _read(Path(f"/proc/{pid}/stat")).rpartition(")")[2].split()
-            ticks += int(fields[11]) + int(fields[12]) if fields else 0
-        return ticks / os.sysconf("SC_CLK_TCK")
+        return self._stat_total(11, 12) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
     def minor_faults(self) -> int:
         """Pages the processes have touched for the first time so far (minor page faults)."""
-        faults = 0
+        return self._stat_total(7)  # minflt
+
+    def _stat_total(self, *fields: int) -> int:
+        """These fields of /proc/<pid>/stat (counted from the one after the command, 0 = state)
+        summed over the processes; a process gone meanwhile counts 0."""
+        total = 0
         for pid in self.pids():
-            fields = _read(Path(f"/proc/{pid}/stat")).rpartition(")")[2].split()
-            faults += int(fields[7]) if fields else 0
-        return faults
+            values = _read(Path(f"/proc/{pid}/stat")).rpartition(")")[2].split()
+            total += sum(int(values[field]) for field in fields) if values else 0
+        return total
 
     def stop(self) -> None:
         """SIGTERM, then wait (SIGKILL after 30 s)."""
