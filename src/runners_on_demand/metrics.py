@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import accumulate
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 # Webhooks are answered within GitHub's 10 s; dispatches may wait out retries for minutes.
 ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -26,19 +36,20 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._seen: dict[str, set[str]] = {}
-        self._webhook_children: dict[tuple[str, str], Counter] = {}  # labels() looked up once
-        self.webhooks = Counter(
+        self._webhooks = _Counts(
             "rod_webhooks",
             "Webhook deliveries received, by GitHub event and outcome.",
-            ["event", "outcome"],
-            registry=self.registry,
+            ("event", "outcome"),
         )
-        self.ignored = Counter(
+        self._ignored = _Counts(
             "rod_webhooks_ignored",
             "Verified deliveries answered 2xx without a runner, by reason.",
-            ["reason"],
-            registry=self.registry,
+            ("reason",),
         )
+        self._ack_seconds = _Durations(
+            "rod_webhook_ack_seconds", "Time from receiving a webhook to answering it.", ACK_BUCKETS
+        )
+        self.registry.register(_PerDelivery(self._webhooks, self._ignored, self._ack_seconds))
         self.previous_secret = Counter(
             "rod_webhook_previous_secret",
             "Deliveries signed with GITHUB_WEBHOOK_SECRET_PREVIOUS, the secret being rotated out.",
@@ -60,12 +71,6 @@ class Metrics:
             "Runners held, in order, until GitHub's rate limit resets.",
             registry=self.registry,
         )
-        self.ack_seconds = Histogram(
-            "rod_webhook_ack_seconds",
-            "Time from receiving a webhook to answering it.",
-            buckets=ACK_BUCKETS,
-            registry=self.registry,
-        )
         self.to_dispatch_seconds = Histogram(
             "rod_webhook_to_dispatch_seconds",
             "Time from receiving a queued workflow_job to Nomad accepting the dispatch.",
@@ -83,17 +88,19 @@ class Metrics:
 
     def count_webhook(self, event: str, outcome: str) -> None:
         """One more delivery of `event` answered with `outcome`."""
-        key = (event, outcome)
-        child = self._webhook_children.get(key)
-        if child is None:
-            child = self.webhooks.labels(event=self.bounded("event", event), outcome=outcome)
-            if len(self._webhook_children) < MAX_LABEL_VALUES * 4:  # the common pairs
-                self._webhook_children[key] = child
-        child.inc()
+        counts = self._webhooks
+        count = counts.get((event, outcome)) or counts.new((self.bounded("event", event), outcome))
+        count[0] += 1
 
     def count_ignored(self, reason: str) -> None:
         """One more delivery answered 2xx without a runner, for `reason`."""
-        self.ignored.labels(reason=self.bounded("reason", reason)).inc()
+        counts = self._ignored
+        count = counts.get((reason,)) or counts.new((self.bounded("reason", reason),))
+        count[0] += 1
+
+    def observe_ack(self, seconds: float) -> None:
+        """A delivery answered `seconds` after it was received."""
+        self._ack_seconds.observe(seconds)
 
     def bounded(self, label: str, value: str) -> str:
         """`value` for the label `label`, or "other" once it has MAX_LABEL_VALUES others."""
@@ -144,3 +151,61 @@ class _RunnerJobHolds(Collector):
         for job, count in self.held().items():
             family.add_metric([job], float(count))
         yield family
+
+
+class _Counts(dict[tuple[str, ...], list[float]]):
+    """A labelled counter in plain numbers: label values -> [count, created]."""
+
+    def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
+        super().__init__()
+        self.name, self.documentation, self.labels = name, documentation, labels
+
+    def new(self, values: tuple[str, ...]) -> list[float]:
+        """The count of these label values, started at 0 now if there is none yet."""
+        return self.setdefault(values, [0.0, time.time()])
+
+    def family(self) -> CounterMetricFamily:
+        """As prometheus_client's `Counter` exposes it: `_total` and `_created` per series."""
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+        for values, (count, created) in self.items():
+            family.add_metric(values, count, created=created)
+        return family
+
+
+class _Durations:
+    """A histogram without labels in plain numbers."""
+
+    def __init__(self, name: str, documentation: str, bounds: Sequence[float]) -> None:
+        self.name, self.documentation, self.bounds = name, documentation, bounds
+        self.counts = [0] * (len(bounds) + 1)  # per bucket; the last is +Inf's own
+        self.sum, self.created = 0.0, time.time()
+
+    def observe(self, seconds: float) -> None:
+        """One more observation, in the first bucket whose bound is at least `seconds`."""
+        self.counts[bisect_left(self.bounds, seconds)] += 1
+        self.sum += seconds
+
+    def family(self) -> HistogramMetricFamily:
+        """As prometheus_client's `Histogram` exposes it: buckets (cumulative), count, sum."""
+        family = HistogramMetricFamily(self.name, self.documentation)
+        bounds = [*map(floatToGoString, self.bounds), "+Inf"]
+        buckets = list(zip(bounds, accumulate(self.counts), strict=True))
+        family.add_metric([], buckets, self.sum)
+        family.samples.append(Sample(f"{self.name}_created", {}, self.created))
+        return family
+
+
+class _PerDelivery(Collector):
+    """The metrics counted once per delivery, read at each scrape.
+
+    prometheus_client's own metrics take a lock per count, for threads; only the serving event
+    loop counts these, and /metrics is rendered on that loop too. Counting a delivery and its
+    time to acknowledge so costs 0.5 us instead of 1.8 (README, Performance).
+    """
+
+    def __init__(self, *metrics: _Counts | _Durations) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self._metrics:
+            yield metric.family()

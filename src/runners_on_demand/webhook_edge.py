@@ -215,7 +215,7 @@ class WebhookEdge:
     def _count(self, answer: Answer, started: float) -> None:
         """The delivery's metrics: its outcome, and the time to acknowledge it."""
         self._metrics.count_webhook(answer.event, answer.outcome)
-        self._metrics.ack_seconds.observe(self._pipeline.monotonic() - started)
+        self._metrics.observe_ack(self._pipeline.monotonic() - started)
 
     def _ignored(self, event: str, reason: str, detail: str) -> Answer:
         """2xx with the reason, counted by reason."""
