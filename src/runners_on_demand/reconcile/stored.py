@@ -19,7 +19,8 @@ Destroying a Variable too early would leave its task waiting for ever (the templ
   job and was removed, or was retired;
 - no child came within the idle grace: the job is no longer queued, or the runner was retired;
   only when its runner's scope was read in full this tick (its runner unlisted: every served
-  scope), else its job may be queued still, and dispatching it again beats a retire and a retry.
+  scope), else its job may be queued still, and dispatching it again beats a retire and a retry;
+- no child came in 48 hours, whatever was read: GitHub cancels a job queued that long.
 A Variable of a runner this process has queued or is dispatching is never touched.
 """
 
@@ -34,8 +35,14 @@ from runners_on_demand.names import parse_runner_name
 from runners_on_demand.observed import MANAGED_BY, MANAGED_BY_KEY, Child, Runner
 from runners_on_demand.ports.protocols import VariableMeta
 from runners_on_demand.reconcile.model import MakeRunner, Observation, ReconcilePolicy
+from runners_on_demand.tables import DAY
 
 __all__ = ["stale_credentials", "to_resume"]
+
+# GitHub cancels a self-hosted job queued for 24 hours, "in practice up to 48": no job still
+# queued can want a runner whose credential was stored longer ago than that.
+# https://docs.github.com/actions/reference/usage-limits-for-self-hosted-runners (job queue time)
+QUEUE_LIMIT_SECONDS = 2 * DAY
 
 
 def to_resume(
@@ -122,7 +129,10 @@ def _why(
     if runner is not None and not policy.runner_precreated:
         return "its runner registered"
     if child is None:
-        aged = observation.now - variable.modify_time >= policy.settings.idle_grace_seconds
+        age = observation.now - variable.modify_time
+        if age >= QUEUE_LIMIT_SECONDS:  # a scope failing to read for days keeps nothing
+            return "no Nomad job came in 48 h"
+        aged = age >= policy.settings.idle_grace_seconds
         return "no Nomad job came" if aged and _read(runner, observation) else ""
     if not child.live:
         return "its Nomad job ended"

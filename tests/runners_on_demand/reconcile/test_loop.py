@@ -427,6 +427,24 @@ class TestOnce:
         assert ("delete_runner", 70) in github.calls
         assert nomad.variables == {}  # "no Nomad job came"
 
+    async def test_a_childless_variable_outlives_a_failing_scope_by_48_hours_at_most(
+        self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
+    ) -> None:
+        # Its repository is not in the Variable: while a served one fails to read, its job may
+        # be queued there still. GitHub cancels a job queued for 48 hours, whatever is read.
+        github.failures["octo/broken"] = GitHubError("GitHub GET ...: 502 Bad Gateway", status=502)
+        path = f"{self.CREDENTIALS}rod-7-1"
+        nomad.variables[path] = (VariableMeta(path, 1, clock.now), {"jit_config": "x"})
+        made, _ = reconciler(github, nomad, clock, repos=(REPO, "octo/broken"))
+        clock.now += 2 * 86_400.0 - 60.0
+        await made.tick()
+        assert path in nomad.variables
+        clock.now += 60.0
+        report = await made.tick()
+        assert path not in nomad.variables
+        assert report.plan is not None
+        assert [d.why for d in report.plan.destroy] == ["no Nomad job came in 48 h"]
+
     async def test_a_stored_runner_of_a_queued_job_is_dispatched_again_not_retired(
         self, github: FakeGitHub, nomad: FakeNomad, clock: Clock
     ) -> None:

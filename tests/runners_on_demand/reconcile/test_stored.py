@@ -11,8 +11,9 @@ from runners_on_demand.observed import MANAGED_BY, Child, QueuedJob, Runner, que
 from runners_on_demand.ports import VariableMeta
 from runners_on_demand.reconcile.model import InFlight, Observation, ReconcilePolicy
 from runners_on_demand.reconcile.settings import ReconcileSettings
-from runners_on_demand.reconcile.stored import stale_credentials, to_resume
+from runners_on_demand.reconcile.stored import QUEUE_LIMIT_SECONDS, stale_credentials, to_resume
 from runners_on_demand.scope import RunnerGroup
+from runners_on_demand.tables import DAY
 
 NOW = 1_800_000_000.0
 REPO = "octo/app"
@@ -139,6 +140,22 @@ class TestStaleCredentials:
         # may still queue its job, and the next tick would dispatch it again.
         unread = frozenset({"octo/other"})
         assert swept([variable("rod-7-1")], repos=frozenset(), unread=unread, policy=policy) == {}
+
+    @pytest.mark.parametrize("policy", [JIT, REGISTRATION], ids=["jit", "registration"])
+    def test_no_child_in_48_hours_whatever_went_unread(self, policy: ReconcilePolicy) -> None:
+        # GitHub cancels a job queued that long: a scope that keeps failing must not keep its
+        # childless Variables for ever.
+        stored = [variable("rod-7-1", age=QUEUE_LIMIT_SECONDS), variable("rod-8-1", age=DAY)]
+        unread = frozenset({"octo/other"})
+        found = swept(stored, repos=frozenset(), unread=unread, policy=policy)
+        assert found == {"rod-7-1": "no Nomad job came in 48 h"}
+
+    def test_no_child_in_48_hours_for_a_jit_runner_listed_in_a_scope_gone_unread(self) -> None:
+        stored = [variable("rod-7-1", age=QUEUE_LIMIT_SECONDS), variable("rod-8-1", age=DAY)]
+        listed = tuple(replace(runner(name), repo="octo/other") for name in ("rod-7-1", "rod-8-1"))
+        unread = frozenset({"octo/other"})
+        found = swept(stored, runners=listed, unread=unread)
+        assert found == {"rod-7-1": "no Nomad job came in 48 h"}
 
     def test_no_child_and_its_runner_listed_in_a_scope_read_in_full(self) -> None:
         listed = (runner("rod-7-1"),)
