@@ -116,6 +116,8 @@ class Pipeline:
         self._workers: set[asyncio.Task[None]] = set()
         self._removals: set[asyncio.Task[None]] = set()
         self._accepting = False
+        # Told how each runner was carried out, by name (`rod reconcile --once` prints it).
+        self.on_outcome: Callable[[str, Outcome], None] = lambda name, outcome: None
         metrics.track_queue(lambda: self._line.depth)
         metrics.track_held(lambda: self._line.held)
         metrics.track_runner_job_holds(self.held_for_runner_jobs)
@@ -241,6 +243,7 @@ class Pipeline:
         if withdrawn is not None:
             log.info("%s: withdrew %s", where, withdrawn.start.runner_name)
             self._metrics.dispatches.labels(outcome=Outcome.WITHDRAWN.value).inc()
+            self.on_outcome(withdrawn.start.runner_name, Outcome.WITHDRAWN)
             return
         child = self._dispatched.get(decision.runner_name)
         if child is not None:
@@ -307,6 +310,7 @@ class Pipeline:
         self._line.done(pending)
         self._unwanted.pop(pending.start.runner_name, None)
         self._metrics.dispatches.labels(outcome=outcome.value).inc()
+        self.on_outcome(pending.start.runner_name, outcome)
         if outcome in (Outcome.FAILED, Outcome.ERROR):
             self._recent.discard(pending.event.origin)  # so a repeat of it is not dropped
 

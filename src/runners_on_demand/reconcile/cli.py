@@ -15,18 +15,21 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 import click
 
+from runners_on_demand.carrier import Outcome
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError, UpstreamError
 from runners_on_demand.metrics import Metrics
 from runners_on_demand.names import is_valid_full_name
 from runners_on_demand.nomad_acl import Need, needs
+from runners_on_demand.reconcile.act import ActionResult
 from runners_on_demand.reconcile.describe import Serving, describe
 from runners_on_demand.reconcile.loop import Reconciler, Report
+from runners_on_demand.reconcile.model import MakeRunner
 from runners_on_demand.runner_job_check import runner_job_problems
 from runners_on_demand.runner_jobs import runner_job_ids
 from runners_on_demand.token_check import TokenCheck, check_token
@@ -154,6 +157,7 @@ async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run
             serving = _serving(reconciler, report)
             click.echo(describe(report, dry_run=True, runner_jobs=blocked, serving=serving))
             return 1 if report.problems or blocked else 0
+        carried: dict[str, Outcome] = {}
         pipeline.start()
         try:
             if not once:
@@ -165,11 +169,23 @@ async def _main(settings: Settings, repos: Sequence[str], *, once: bool, dry_run
                 interval = settings.reconcile.interval_seconds or 60.0
                 logging.getLogger(__name__).info("rod reconcile: a pass every %gs", interval)
                 await reconciler.run(interval)
+            pipeline.on_outcome = carried.__setitem__  # the runners of the pass printed below
             report = await reconciler.tick()
         finally:
             await pipeline.stop()  # carry out the dispatches
-        click.echo(describe(report, runner_jobs=blocked, serving=_serving(reconciler, report)))
-        return 1 if report.problems or blocked else 0
+        serving = _serving(reconciler, report)
+        click.echo(describe(report, runner_jobs=blocked, serving=serving, carried=carried))
+        return 1 if report.problems or blocked or not _all_made(report, carried) else 0
+
+
+def _all_made(report: Report, carried: Mapping[str, Outcome]) -> bool:
+    """Whether every runner the tick queued reached Nomad (or was there already)."""
+    made = (Outcome.DISPATCHED, Outcome.EXISTING)
+    return all(
+        carried.get(outcome.action.runner_name) in made
+        for outcome in report.outcomes
+        if isinstance(outcome.action, MakeRunner) and outcome.result is ActionResult.QUEUED
+    )
 
 
 def _serving(reconciler: Reconciler, report: Report) -> Serving | None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+from runners_on_demand.carrier import Outcome
+from runners_on_demand.reconcile.act import ActionResult
+from runners_on_demand.reconcile.act import Outcome as ActionOutcome
 from runners_on_demand.reconcile.loop import Report
 from runners_on_demand.reconcile.model import MakeRunner, Observation, Plan
 from runners_on_demand.reconcile.repos import Served
@@ -61,9 +64,11 @@ def describe(
     dry_run: bool = False,
     runner_jobs: Sequence[str] = (),
     serving: Serving | None = None,
+    carried: Mapping[str, Outcome] | None = None,
 ) -> str:
     """What a tick found and did, for people; `runner_jobs`: why runner jobs cannot be dispatched
-    (runner_jobs.py), each a problem."""
+    (runner_jobs.py), each a problem; `carried`: how the runners it queued were carried out, by
+    name, once the pipeline has stopped (`rod reconcile --once`)."""
     lines = [f"problem: {problem}" for problem in runner_jobs]
     observation, result = report.observation, report.plan
     for problem in report.problems:
@@ -82,15 +87,23 @@ def describe(
             for d in result.demand
         ]
         lines += [f"gave up: {job} (out of retries)" for job in result.gave_up]
-        lines += _done(report, result, dry_run, in_order=not (report.problems or runner_jobs))
+        in_order = not (report.problems or runner_jobs)
+        lines += _done(report, result, dry_run, in_order=in_order, carried=carried)
     return "\n".join(lines)
 
 
-def _done(report: Report, result: Plan, dry_run: bool, *, in_order: bool) -> list[str]:
+def _done(
+    report: Report,
+    result: Plan,
+    dry_run: bool,
+    *,
+    in_order: bool,
+    carried: Mapping[str, Outcome] | None,
+) -> list[str]:
     """One line per planned action, with what became of it."""
     if not result.actions and not result.destroy:  # "all in order": nothing unread or amiss
         return ["did: nothing; all in order" if in_order else "did: nothing"]
-    results = {id(o.action): str(o) for o in report.outcomes}
+    results = {id(o.action): _result(o, carried) for o in report.outcomes}
     lines = ["would do:" if dry_run else "did:"]
     for action in result.actions:
         if isinstance(action, MakeRunner):
@@ -107,6 +120,14 @@ def _done(report: Report, result: Plan, dry_run: bool, *, in_order: bool) -> lis
             f"  destroy the credential Variable of {spent.runner_name} ({spent.why}){outcome}"
         )
     return lines
+
+
+def _result(outcome: ActionOutcome, carried: Mapping[str, Outcome] | None) -> str:
+    """What became of an action; of a runner queued, also how the pipeline carried it out."""
+    if carried is None or outcome.result is not ActionResult.QUEUED:
+        return str(outcome)
+    done = carried.get(outcome.action.runner_name)
+    return f"{outcome}, then {done or 'not carried out'}"
 
 
 def _ago(seconds: float) -> str:

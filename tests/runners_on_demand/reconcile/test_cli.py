@@ -278,6 +278,40 @@ class TestDryRun:
         assert children == [] and [v["Path"] for v in still] == [stored]  # nothing changed
 
 
+class TestOnce:
+    """`--once` says how each runner it queued was carried out, and fails when one was not made."""
+
+    @pytest.mark.parametrize(
+        ("refused", "said", "code"), [(False, "dispatched", 0), (True, "rejected", 1)]
+    )
+    def test_each_runner_queued_is_said_with_what_became_of_it(
+        self, refused: bool, said: str, code: int
+    ) -> None:
+        nomad = nomad_with("inprocess")
+        try:
+            with (
+                GitHubEmulator(repos=[REPO], tokens=[TOKEN]) as github,
+                httpx.Client(base_url=nomad.url) as admin,
+            ):
+                build = JobSpec(name="build", labels=["self-hosted"], duration_seconds=0.2)
+                ci = github.backend.create_run("acme", "app", name="CI", event="push", jobs=[build])
+                (job,) = github.backend.list_run_jobs("acme", "app", ci.id)
+                if refused:  # Nomad refuses the dispatch as invalid: no retry makes it
+                    fault = {"method": "POST", "path": "/v1/job/*/dispatch", "status": 400}
+                    assert admin.post("/_sim/faults", json=fault).status_code == 201
+                env = {"GITHUB_API_URL": github.url, "NOMAD_ADDR": nomad.url}
+                result = run(["--once", "--repo", REPO], GITHUB_TOKEN=TOKEN, **env)
+        finally:
+            nomad.stop()
+        name = f"rod-{job.id}-1"
+        assert result.stdout.splitlines()[-2:] == [
+            "did:",
+            f"  dispatch {name} for {REPO} job {job.id} (no runner (missed webhook?)): queued, "
+            f"then {said}",
+        ]
+        assert result.returncode == code, result.stdout + result.stderr
+
+
 class TestStopping:
     def test_sigterm_ends_the_loop_as_ctrl_c_does(
         self, services: tuple[GitHubEmulator, NomadEmulator]
