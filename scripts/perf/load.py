@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,30 +54,53 @@ def write_wrk_requests(path: Path, first: int, count: int) -> None:
             out.write(head.encode() + body + b"\n")
 
 
-def wrk(url: str, requests: Path, *, seconds: float, connections: int) -> dict[str, float]:
-    """Run wrk (one thread) against `url`/webhook; requests per second and non-2xx answers."""
+def wrk(
+    url: str,
+    requests: Path,
+    *,
+    seconds: float,
+    connections: int,
+    connected: Callable[[], None] | None = None,
+) -> dict[str, float]:
+    """Run wrk (one thread) against `url`/webhook; requests per second and non-2xx answers.
+
+    `connected` is called once wrk, its requests read, has opened a connection: the kernel
+    completes it in the listen backlog even while the server is paused (SIGSTOP).
+    """
     script = requests.with_suffix(".lua")
     script.write_text(WRK_SCRIPT)
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script), url]
-    done = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        env={"BENCH_REQUESTS": str(requests), "BENCH_HOST": url.split("://")[1]},
-        check=True,
-    )
-    if done.stderr.strip():
-        raise SystemExit(f"bench: wrk: {done.stderr.strip()}")
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
-    total = re.search(r"(\d+) requests in", done.stdout)
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", done.stdout)
+    environment = {"BENCH_REQUESTS": str(requests), "BENCH_HOST": url.split("://")[1]}
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+    ) as running:
+        if connected is not None:
+            port = int(url.rsplit(":", 1)[1])
+            while running.poll() is None and not _established(port):
+                time.sleep(0.002)
+            connected()
+        stdout, stderr = running.communicate()
+    if running.returncode or stderr.strip():
+        raise SystemExit(f"bench: wrk: {stderr.strip() or f'exit status {running.returncode}'}")
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", stdout)
+    total = re.search(r"(\d+) requests in", stdout)
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", stdout)
     if rate is None or total is None:
-        raise SystemExit(f"bench: cannot read wrk's output:\n{done.stdout}{done.stderr}")
+        raise SystemExit(f"bench: cannot read wrk's output:\n{stdout}{stderr}")
     return {
         "rate": float(rate.group(1)),
         "requests": float(total.group(1)),
         "non_2xx": float(bad.group(1)) if bad else 0.0,
     }
+
+
+def _established(port: int) -> bool:
+    """Whether a TCP connection to 127.0.0.1:`port` is established (/proc/net/tcp, state 01)."""
+    local = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as table:
+        return any(
+            fields[1] == local and fields[3] == "01" for fields in (line.split() for line in table)
+        )
 
 
 def have_wrk() -> bool:

@@ -143,19 +143,59 @@ def _serving(what: str, stack: str, options: Options) -> Iterator[tuple[Server, 
 
 
 def throughput(
-    stack: str, options: Options, requests: Path, *, seconds: float, connections: int, rep: int
+    stack: str,
+    options: Options,
+    slices: list[Path],
+    *,
+    seconds: float,
+    connections: int,
+    rep: int,
 ) -> dict[str, dict[str, float]]:
-    """wrk against the bare app, the signed app and rod on `stack`, each first in turn."""
-    out: dict[str, dict[str, float]] = {}
-    for what in _order(rep, ("bare", "signed", "rod")):
-        with _serving(what, stack, options) as (server, _):
-            cpu, pages = server.cpu_seconds(), server.minor_faults()
-            out[what] = wrk(server.url, requests, seconds=seconds, connections=connections)
-            served = max(out[what]["requests"], 1)
-            out[what]["cpu_ms"] = (server.cpu_seconds() - cpu) * 1000 / served
-            out[what]["new_pages"] = (server.minor_faults() - pages) / served
-            if what == "rod":
-                out[what]["duplicates"] = duplicates_answered(server)
+    """wrk against the bare app, the signed app and rod on `stack`, all started at once and
+    measured in turn, `seconds` of wrk per slice file (distinct deliveries each), each side
+    first in turn. A server not measured is paused (SIGSTOP; rod's dispatch process finishes
+    the few runners in hand, then waits), so none works in another's time, and every side
+    meets the machine as it is in that minute."""
+    sides = _order(rep, ("bare", "signed", "rod"))
+    totals = {
+        what: dict.fromkeys(("requests", "seconds", "non_2xx", "cpu", "pages"), 0.0)
+        for what in sides
+    }
+    with contextlib.ExitStack() as started:
+        servers: dict[str, Server] = {}
+        for what in sides:
+            servers[what], _ = started.enter_context(_serving(what, stack, options))
+            servers[what].pause()
+        for n, requests in enumerate(slices):
+            for what in _order(n, sides):
+                server, total = servers[what], totals[what]
+                cpu, pages = server.cpu_seconds(), server.minor_faults()
+                # resumed once wrk has read its requests and connects: not while it reads
+                done = wrk(
+                    server.url,
+                    requests,
+                    seconds=seconds,
+                    connections=connections,
+                    connected=server.resume,
+                )
+                server.pause()
+                total["cpu"] += server.cpu_seconds() - cpu
+                total["pages"] += server.minor_faults() - pages
+                total["requests"] += done["requests"]
+                total["seconds"] += done["requests"] / done["rate"] if done["rate"] else seconds
+                total["non_2xx"] += done["non_2xx"]
+        out: dict[str, dict[str, float]] = {}
+        for what, total in totals.items():
+            served = max(total["requests"], 1)
+            out[what] = {
+                "rate": total["requests"] / total["seconds"],
+                "requests": total["requests"],
+                "non_2xx": total["non_2xx"],
+                "cpu_ms": total["cpu"] * 1000 / served,
+                "new_pages": total["pages"] / served,
+            }
+        servers["rod"].resume()
+        out["rod"]["duplicates"] = duplicates_answered(servers["rod"])
     return out
 
 

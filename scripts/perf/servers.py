@@ -239,9 +239,18 @@ class Server:
             total += sum(int(values[field]) for field in fields) if values else 0
         return total
 
+    def pause(self) -> None:
+        """SIGSTOP the server's own process (not its children) until `resume`."""
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT the server's process."""
+        self._process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         """SIGTERM, then wait (SIGKILL after 30 s)."""
         if self._process.poll() is None:
+            self.resume()  # a paused process would take the SIGTERM only when continued
             self._process.send_signal(signal.SIGTERM)
             try:
                 self._process.wait(timeout=30)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,22 @@ def test_the_phases_run_and_lose_nothing(tmp_path: Path) -> None:
     assert out["memory"]["processes"] == 2
     assert "RSS (PSS) of 2 processes after 60 deliveries" in done.stdout
     assert "paced burst of 12 jobs" in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="the throughput phase needs wrk")
+def test_the_throughput_sides_take_turns_and_rod_sees_each_delivery_once(tmp_path: Path) -> None:
+    figures = tmp_path / "figures.json"
+    done = bench(
+        *("--only", "throughput", "--repeat", "1", "--json", str(figures)),
+        *("--throughput-seconds", "2", "--slice-seconds", "1", "--connections", "4"),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for stack, (run,) in json.loads(figures.read_text())["throughput"].items():
+        for side in ("bare", "signed", "rod"):
+            assert run[side]["requests"] > 0 and run[side]["non_2xx"] == 0, (stack, side)
+            assert run[side]["cpu_ms"] > 0, (stack, side)
+        assert run["rod"]["duplicates"] == 0, stack  # two slices, distinct deliveries each
+    assert "throughput, rod / bare" in done.stdout
 
 
 def test_options_that_cannot_work_are_refused_in_one_line() -> None:
