@@ -24,12 +24,15 @@ from perf.load import run_paced, wrk
 from perf.servers import SCRIPT, STACKS, Server
 
 # rod's settings in every run: a queue deep enough that no delivery is refused as FULL (a 503
-# is cheaper than a dispatch and would flatter the figures); the rest are the defaults. The
-# credential mode is registration-token but in the burst: one token, reused while valid, so the
-# stand-ins' instant answers are not paced to GitHub's 180 JIT configs a minute (the burst
-# measures that limit on the emulator) and the other phases measure rod's own costs: per job a
-# Variable and a dispatch.
-ROD_CONFIG = 'credential_mode = "{mode}"\n[server]\nqueue_size = 1000000\n'
+# is cheaper than a dispatch and would flatter the figures), and a stop that does not wait out
+# the backlog a flood leaves (every phase that counts dispatches waits for them first); the rest
+# are the defaults. The credential mode is registration-token but in the burst: one token,
+# reused while valid, so the stand-ins' instant answers are not paced to GitHub's 180 JIT
+# configs a minute (the burst measures that limit on the emulator) and the other phases measure
+# rod's own costs: per job a Variable and a dispatch.
+ROD_CONFIG = (
+    'credential_mode = "{mode}"\n[server]\nqueue_size = 1000000\nshutdown_grace_seconds = 1.0\n'
+)
 
 
 def rod_config(options: Options, mode: str = "registration-token") -> Path:
