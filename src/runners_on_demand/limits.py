@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+
+from runners_on_demand.deadlines import DueInOrder
 
 __all__ = ["EdgeLimits", "head_end", "parser_protocol", "protocol_class"]
 
@@ -76,49 +77,18 @@ def _has_httptools() -> bool:
 
 def protocol_class(base: type[asyncio.Protocol], limits: EdgeLimits) -> type[asyncio.Protocol]:
     """`base` (a uvicorn HTTP protocol) with the limits above, for `uvicorn.run(http=...)`."""
-    namespace = {"limits": limits, "waiting": _Waiting()}
+    # The connections awaiting a request head, with one timer for their deadlines: every head
+    # has the same limit (a timer per request cost two of the loop's timer operations each).
+    waiting: DueInOrder[_Limits] = DueInOrder(limits.header_timeout, _Limits._timed_out)
+    namespace = {"limits": limits, "waiting": waiting}
     return type(f"Limited{base.__name__}", (_Limits, base), namespace)
-
-
-class _Waiting(OrderedDict["_Limits", float]):
-    """The connections awaiting a request head, oldest first, each with its deadline on the
-    loop's clock; one timer, armed for the oldest, closes those whose deadline passed.
-
-    Every head has the same limit, so deadlines come in the order set (as in deadlines.py): a
-    timer per request (armed after each response, cancelled at the next head) cost two of the
-    event loop's timer operations per delivery.
-    """
-
-    timer: asyncio.TimerHandle | None = None
-    loop: asyncio.AbstractEventLoop | None = None  # the timer's
-
-    def wait(self, connection: _Limits, loop: asyncio.AbstractEventLoop, limit: float) -> None:
-        """`connection`'s head is due within `limit` seconds from now."""
-        self.pop(connection, None)
-        self[connection] = deadline = loop.time() + limit
-        if self.timer is None or self.loop is not loop:  # (a test may run a loop per server)
-            self.loop = loop
-            self.timer = loop.call_at(deadline, self._expire)
-
-    def _expire(self) -> None:
-        """Time out every connection whose head is overdue; arm for the next deadline."""
-        assert self.loop is not None
-        self.timer = None
-        now = self.loop.time()
-        while self:
-            connection, deadline = next(iter(self.items()))
-            if deadline > now:
-                self.timer = self.loop.call_at(deadline, self._expire)
-                return
-            del self[connection]
-            connection._timed_out()
 
 
 class _Limits:
     """The mixin; `waiting` (per class, so per server) holds connections awaiting a head."""
 
     limits: EdgeLimits
-    waiting: _Waiting
+    waiting: DueInOrder[_Limits]
     _head_bytes: int
     _tail: bytes
     # uvicorn's, in both protocols
@@ -176,10 +146,10 @@ class _Limits:
         """From now on a request head is due within the timeout."""
         self._head_bytes = 0
         self._tail = b""
-        self.waiting.wait(self, self.loop, self.limits.header_timeout)
+        self.waiting.wait(self, self.loop)
 
     def _head_done(self) -> None:
-        self.waiting.pop(self, None)
+        self.waiting.pop(self)
 
     def _timed_out(self) -> None:
         """The head did not come in time: 408 if part of it did, else just close."""

@@ -143,7 +143,7 @@ class TestHeadTimeout:
             assert edge.calls == ["/hook", "/hook"]
 
     def test_each_connection_times_out_at_its_own_deadline(self, parser: str) -> None:
-        # One timer serves every connection (limits._Waiting): the first to time out must not
+        # One timer serves every connection (deadlines.DueInOrder): the first to time out must not
         # take a later one with it, and the timer must be armed again for that one.
         with serving(parser) as edge, edge.connect() as first:
             time.sleep(LIMITS.header_timeout * 0.6)
