@@ -242,8 +242,7 @@ class Pipeline:
         where = f"job {event.job_id} repo {event.repo_full_name} ended with no runner"
         if withdrawn is not None:
             log.info("%s: withdrew %s", where, withdrawn.start.runner_name)
-            self._metrics.dispatches.labels(outcome=Outcome.WITHDRAWN.value).inc()
-            self.on_outcome(withdrawn.start.runner_name, Outcome.WITHDRAWN)
+            self._finished(withdrawn.start.runner_name, Outcome.WITHDRAWN)
             return
         child = self._dispatched.get(decision.runner_name)
         if child is not None:
@@ -309,10 +308,14 @@ class Pipeline:
             outcome = Outcome.ERROR
         self._line.done(pending)
         self._unwanted.pop(pending.start.runner_name, None)
-        self._metrics.dispatches.labels(outcome=outcome.value).inc()
-        self.on_outcome(pending.start.runner_name, outcome)
+        self._finished(pending.start.runner_name, outcome)
         if outcome in (Outcome.FAILED, Outcome.ERROR):
             self._recent.discard(pending.event.origin)  # so a repeat of it is not dropped
+
+    def _finished(self, name: str, outcome: Outcome) -> None:
+        """A runner carried out (or withdrawn): counted, and told to `on_outcome`."""
+        self._metrics.dispatches.labels(outcome=outcome.value).inc()
+        self.on_outcome(name, outcome)
 
     def _hold(self, pending: PendingStart, limited: GitHubRateLimited) -> None:
         """Keep a runner aside until GitHub's rate limit resets; it keeps its place in line."""
