@@ -28,6 +28,8 @@ class Endpoints:
     webhook_secret: str
     # The webhook is made by running README "Deploying" step 3 (the deployed backend).
     readme_webhook: bool = False
+    # The secret the webhook secret is rotated to (the reliability stack's rotation feature).
+    next_webhook_secret: str = ""
 
     @property
     def webhook_url(self) -> str:

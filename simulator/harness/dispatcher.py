@@ -49,6 +49,16 @@ def backlog(metrics_text: str) -> int:
     return int(accepted - finished)
 
 
+def metric(metrics_text: str, name: str, **labels: str) -> float:
+    """One series of a /metrics text, summed over the samples matching `labels`."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
 def wait_idle(
     dispatcher_url: str,
     timeout: float,

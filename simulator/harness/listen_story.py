@@ -14,7 +14,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.harness import checks
-from simulator.harness.dispatcher import DispatcherProcess, wait_idle
+from simulator.harness.dispatcher import DispatcherProcess, metric, wait_idle
 from simulator.harness.intake import SCALE_SET, SCALE_SET_LABELS
 from simulator.harness.observe import JobView
 from simulator.harness.waiting import wait_for
@@ -126,12 +126,7 @@ def listener(world: World) -> DispatcherProcess:
 def listener_metric(world: World, name: str, **labels: str) -> float:
     """One series of the listener's /metrics, summed over the samples matching `labels`."""
     text = httpx.get(f"{listener(world).url}/metrics", timeout=5).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
-    )
+    return metric(text, name, **labels)
 
 
 def session_id(world: World) -> str:

@@ -134,8 +134,13 @@ class Recorder:
             _wait_quiet(stack, TAIL_SECONDS)
         ended = time.time()
         endpoints = stack.endpoints
-        secrets = {endpoints.webhook_secret, endpoints.github_token, endpoints.nomad_token or ""}
-        self._secrets |= {s for s in secrets if s}
+        secrets = (
+            endpoints.webhook_secret,
+            endpoints.next_webhook_secret,
+            endpoints.github_token,
+            endpoints.nomad_token,
+        )
+        self._secrets |= {secret for secret in secrets if secret}
         calls, observed = collect(stack, tape)
         location = str(scenario.location)
         self._seen.add(location)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from simulator.github import GitHubEmulator
 from simulator.harness.backend_base import Endpoints, reset_emulators, serve_env
-from simulator.harness.dispatcher import DispatcherProcess
+from simulator.harness.dispatcher import DispatcherProcess, clean_environment
 from simulator.harness.errors import BackendUnavailable
 from simulator.harness.nomad_client import register_runner_job
 from simulator.harness.settings import StackSettings
@@ -63,6 +63,7 @@ class ReplicatedSimBackend:
         self._env: dict[str, str] = {}
         self.github_token = "ghp_" + secrets.token_hex(18)
         self.webhook_secret = secrets.token_hex(20)
+        self.next_webhook_secret = secrets.token_hex(20)
         self._github: GitHubEmulator | None = None
         self._nomad: NomadEmulator | None = None
         self.replicas: list[DispatcherProcess] = []
@@ -94,6 +95,7 @@ class ReplicatedSimBackend:
             nomad_token=None,
             dispatcher_url=self.replicas[0].url,
             webhook_secret=self.webhook_secret,
+            next_webhook_secret=self.next_webhook_secret,
         )
 
     def _replica(self, number: int) -> DispatcherProcess:
@@ -111,6 +113,14 @@ class ReplicatedSimBackend:
         self.replicas.append(replica.start(self.settings.timeout))
         return replica
 
+    def restart_first(self, **variables: str) -> None:
+        """Restart the first replica on its port with these variables over the stack's own
+        (`reset()` starts it with the stack's own again)."""
+        first = self.replicas[0]
+        first.stop()
+        first.env = clean_environment(self._env | variables)
+        first.start(self.settings.timeout)
+
     def _stop_replicas(self) -> None:
         """Stop every replica at once (each drains for up to SHUTDOWN_GRACE seconds)."""
         with ThreadPoolExecutor(max(1, len(self.replicas))) as pool:
@@ -124,6 +134,7 @@ class ReplicatedSimBackend:
         # With no replica listening, nothing dispatches (backend_base.reset_emulators).
         reset_emulators(self._github.url, self._nomad.url, self.settings.timeout)
         register_runner_job(self._nomad.url)
+        self.replicas[0].env = clean_environment(self._env)
         self.replicas[0].start(self.settings.timeout)
 
     def stop(self) -> None:

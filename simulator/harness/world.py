@@ -36,6 +36,12 @@ class World:
     # A listener metric's value before the fault, and the session the listener held then.
     metric_before: float = 0.0
     session_id: str = ""
+    # A secret rotation: the hook's deliveries GitHub had logged when the dispatcher restarted,
+    # how many since were signed with the old secret, and Nomad's dispatch calls before a
+    # delivery signed with it was posted.
+    deliveries_before: int = 0
+    signed_with_old: int = 0
+    dispatches_before: int = 0
 
     def __post_init__(self) -> None:
         self.repo = self.repo or self.stack.repo
