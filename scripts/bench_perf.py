@@ -71,6 +71,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--soak-rate", type=float, default=50.0)
     parser.add_argument("--soak-seconds", type=float, default=600.0)
     parser.add_argument("--burst-jobs", type=int, default=1000)
+    parser.add_argument(
+        "--standins-nice",
+        type=int,
+        default=10,
+        help="niceness of the GitHub and Nomad stand-ins (services of other machines)",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument(
         "--max-load", type=float, help="before each phase, wait until the load average is this low"
@@ -97,7 +103,7 @@ def stacks() -> list[str]:
 
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Every chosen phase; the raw figures (also in --json after each phase)."""
-    options = phases.Options(args.upstreams, workdir)
+    options = phases.Options(args.upstreams, workdir, args.standins_nice)
     out: dict[str, Any] = {"load_average": {}, "failed": {}}
     every = stacks()
     default = every[-1]
@@ -220,6 +226,12 @@ def table(args: argparse.Namespace, out: dict[str, Any]) -> str:
                 parts.append(
                     f"{q} {spread(rod, fmt)} / {spread(bare, fmt)} ms ({ratio(rod, bare)})"
                 )
+            if all("own" in r["rod"] for r in runs):
+                within = [
+                    spread([100 * r["rod"]["own"][key] for r in runs], "{:.1f}%")
+                    for key in ("within_1ms", "within_10ms")
+                ]
+                parts.append(f"rod's own time: {within[0]} within 1 ms, {within[1]} within 10 ms")
             return "; ".join(parts)
 
         rows.append((f"acknowledge at {args.ack_rate:g}/s, rod / bare", *cells(ack)))
@@ -261,8 +273,9 @@ def table(args: argparse.Namespace, out: dict[str, Any]) -> str:
     if "soak" in out:
         s = out["soak"]
         text = (
-            f"first {s['window']:.0f} s {s['first']:.1f} MB, last {s['window']:.0f} s "
-            f"{s['last']:.1f} MB, max {s['max']:.1f} MB; PSS at the end {s['pss_last']:.1f} MB"
+            f"first {s['window']:.0f} s {s['first']:.1f} MB, the {s['window']:.0f} s before half "
+            f"time {s['half']:.1f} MB, last {s['window']:.0f} s {s['last']:.1f} MB, max "
+            f"{s['max']:.1f} MB; PSS at the end {s['pss_last']:.1f} MB"
         )
         rows.append((f"RSS over {s['seconds']:.0f} s at {args.soak_rate:g}/s", text, *blank))
     if "burst" in out:

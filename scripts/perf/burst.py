@@ -54,7 +54,7 @@ def run(stack: str, options: Options, *, jobs: int) -> dict[str, Any]:
     emulator = _emulator(port)
     try:
         _wait(github)
-        with stand_ins() as nomad:
+        with stand_ins(options) as nomad:
             args = ["--stack", stack, "--config", str(rod_config(options, "jit"))]
             with Server("rod", *args, "--github", github, "--nomad", nomad) as server:
                 server.wait_ready()

@@ -129,7 +129,9 @@ def serve(argv: list[str]) -> None:
     parser.add_argument("--nomad", default="mock", help="Nomad's URL, or mock")
     parser.add_argument("--config")
     parser.add_argument("--gated", action="store_true")
+    parser.add_argument("--nice", type=int, default=0, help="this process's niceness")
     args = parser.parse_args(argv)
+    os.nice(args.nice)
     import uvicorn
 
     from perf.standins import StandIns

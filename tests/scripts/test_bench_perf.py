@@ -47,8 +47,11 @@ def test_the_phases_run_and_lose_nothing(tmp_path: Path) -> None:
     for stack, runs in out["ack"].items():
         assert runs[0]["rod"]["statuses"] == {"202": 50}, stack
         assert runs[0]["bare"]["statuses"] == {"202": 50}, stack
+        own = runs[0]["rod"]["own"]  # from rod's histogram: shares, not timings, are checked
+        assert 0 <= own["within_1ms"] <= own["within_10ms"] <= 1, (stack, own)
     burst = out["burst"]
     assert (burst["lost"], burst["duplicates"], burst["refused"]) == (0, 0, {})
+    assert "rod's own time:" in done.stdout
     for row in ("acknowledge at 50/s", "in-process", "queued -> dispatch", "outbound capacity"):
         assert row in done.stdout
     # rod serve and its dispatch process, both measured
