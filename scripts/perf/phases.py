@@ -229,8 +229,8 @@ def acknowledge(
 
 def own_acknowledgements(server: Server) -> dict[str, float]:
     """The share of deliveries rod itself acknowledged within 1 ms and within 10 ms, from the
-    head of a request to its answer (`rod_webhook_ack_seconds`); the rest of a client's wait is
-    the sockets' and the scheduler's."""
+    moment it has a request to its answer (`rod_webhook_ack_seconds`); the rest of a client's
+    wait is the sockets' and the scheduler's."""
     text = httpx.get(f"{server.url}/metrics", timeout=30).text
     buckets = {
         sample.labels["le"]: sample.value
