@@ -266,6 +266,8 @@ def table(args: argparse.Namespace, out: dict[str, Any]) -> str:
                 ("drained", "dispatched"),
             )
         )
+        each = " / ".join(f"{rss:.0f}" for rss in m["each_drained"])
+        text += f"; RSS of each process, dispatched: {each} MB"
         label = (
             f"RSS (PSS) of {m['processes']} processes after {args.memory_deliveries:,} deliveries"
         )

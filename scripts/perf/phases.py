@@ -301,7 +301,12 @@ def memory(stack: str, options: Options, *, count: int, rate: float) -> dict[str
         wait_dispatched(listing, {runner_name(n) for n in range(count)}, timeout=900)
         time.sleep(1.0)
         drained = (server.rss_mb(), server.pss_mb())
-        return {"processes": len(server.pids()), **_sizes(ready, acknowledged, drained)}
+        each = server.rss_each_mb()
+        return {
+            "processes": len(each),
+            "each_drained": each,
+            **_sizes(ready, acknowledged, drained),
+        }
 
 
 def _sizes(*measured: tuple[float, float]) -> dict[str, float]:

@@ -218,7 +218,11 @@ class Server:
     def rss_mb(self) -> float:
         """Resident set size of the processes now, summed, in MB (10^6 bytes): pages they share
         (a forked child's, until written) count once per process."""
-        return sum(_field(f"/proc/{pid}/status", "VmRSS:") for pid in self.pids()) / 1e3
+        return sum(self.rss_each_mb())
+
+    def rss_each_mb(self) -> list[float]:
+        """Resident set size of each process now, in MB, the server's own first."""
+        return [_field(f"/proc/{pid}/status", "VmRSS:") / 1e3 for pid in self.pids()]
 
     def pss_mb(self) -> float:
         """Proportional set size of the processes, summed, in MB: shared pages counted once."""

@@ -55,7 +55,8 @@ def test_the_phases_run_and_lose_nothing(tmp_path: Path) -> None:
     for row in ("acknowledge at 50/s", "in-process", "queued -> dispatch", "outbound capacity"):
         assert row in done.stdout
     # rod serve and its dispatch process, both measured
-    assert out["memory"]["processes"] == 2
+    assert out["memory"]["processes"] == len(out["memory"]["each_drained"]) == 2
+    assert "RSS of each process, dispatched: " in done.stdout
     assert "RSS (PSS) of 2 processes after 60 deliveries" in done.stdout
     assert "paced burst of 12 jobs" in done.stdout
 
