@@ -74,7 +74,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--standins-nice",
         type=int,
-        default=10,
+        default=phases.STANDINS_NICE,
         help="niceness of the GitHub and Nomad stand-ins (services of other machines)",
     )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")

@@ -43,15 +43,18 @@ def rod_config(options: Options, mode: str = "registration-token") -> Path:
     return config
 
 
+# The stand-in process's niceness. It stands for GitHub and Nomad, which run on other machines:
+# at 0 it takes the CPU rod's serving process needs, on these same two cores.
+STANDINS_NICE = 10
+
+
 @dataclass(frozen=True)
 class Options:
     """What every phase needs to know."""
 
     upstreams: str  # "loopback" (a stand-in server process) or "mock" (in rod's process)
     workdir: Path
-    # The stand-in process's niceness. It stands for GitHub and Nomad, which run on other
-    # machines: at 0 it takes the CPU rod's serving process needs, on these same two cores.
-    standins_nice: int = 10
+    standins_nice: int = STANDINS_NICE
 
 
 @contextlib.contextmanager

@@ -22,13 +22,18 @@ from simulator.harness.waiting import wait_for
 from simulator.harness.world import World
 
 
-def replicas(world: World) -> list[DispatcherProcess]:
-    """The `rod serve` replicas of the scenario's stack."""
+def replicated(world: World) -> ReplicatedSimBackend:
+    """The scenario's replicated backend (@fixture.reliable_stack)."""
     backend = world.stack.backend
     assert isinstance(backend, ReplicatedSimBackend), (
         f"this feature needs @fixture.reliable_stack, the stack runs {type(backend).__name__}"
     )
-    return backend.replicas
+    return backend
+
+
+def replicas(world: World) -> list[DispatcherProcess]:
+    """The `rod serve` replicas of the scenario's stack."""
+    return replicated(world).replicas
 
 
 def _job_deliveries(world: World, hook_id: int, job: JobView) -> list[dict[str, Any]]:
@@ -268,9 +273,7 @@ def expect_nomad_refused(world: World, count: int, status: int) -> None:
 
 def add_replica(world: World) -> int:
     """Start one more replica and give it a signed `workflow_job` hook; return the hook's ID."""
-    backend = world.stack.backend
-    assert isinstance(backend, ReplicatedSimBackend), "replicas need @fixture.reliable_stack"
-    replica = backend.add_replica()
+    replica = replicated(world).add_replica()
     secret = world.stack.endpoints.webhook_secret
     hook = world.stack.github.create_hook(world.repo, replica.webhook_url, secret)
     return int(hook["id"])

@@ -13,19 +13,12 @@ import httpx
 from simulator.harness import faults
 from simulator.harness.dispatcher import clean_environment, metric, rod_command
 from simulator.harness.idle import await_dispatchers_idle
-from simulator.harness.reliable_story import replicas
-from simulator.harness.replicas import ReplicatedSimBackend
+from simulator.harness.reliable_story import replicas, replicated
 from simulator.harness.world import World
 
 # Counted by `rod serve` for each delivery it took only because GITHUB_WEBHOOK_SECRET_PREVIOUS
 # signed it (src/runners_on_demand/metrics.py).
 PREVIOUS_SECRET = "rod_webhook_previous_secret_total"
-
-
-def _backend(world: World) -> ReplicatedSimBackend:
-    backend = world.stack.backend
-    assert isinstance(backend, ReplicatedSimBackend), "rotation needs @fixture.reliable_stack"
-    return backend
 
 
 def restart_dispatcher(world: World, *, previous: bool) -> None:
@@ -36,7 +29,7 @@ def restart_dispatcher(world: World, *, previous: bool) -> None:
     if previous:
         variables["GITHUB_WEBHOOK_SECRET_PREVIOUS"] = endpoints.webhook_secret
     world.stack.control.flush_deliveries(world.timeout)
-    _backend(world).restart_first(**variables)
+    replicated(world).restart_first(**variables)
     world.deliveries_before = len(_deliveries(world))
 
 
