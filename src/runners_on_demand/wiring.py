@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from runners_on_demand.api_client import ApiClient
 from runners_on_demand.backoff import Backoff, Retrier
 from runners_on_demand.carrier import Carrier, LocalCarrier
 from runners_on_demand.config import Settings, load_settings
@@ -86,20 +87,21 @@ def clients(
 ) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
     """The GitHub and the Nomad client; tests plug the services in through the transports.
 
-    Without one, each gets aiohttp's (transport.py). `before_each_call` runs before every request
+    Each is an `ApiClient` (api_client.py). Without a transport, each gets aiohttp's
+    (transport.py). `before_each_call` runs before every request
     (`rod serve`: the intake goes first, intake_first.py).
     """
     verify = tls_context(
         settings.nomad_cacert, settings.nomad_client_cert, settings.nomad_client_key
     )
     hooks = {"request": [before_each_call]} if before_each_call else {}
-    github = httpx.AsyncClient(
+    github = ApiClient(
         base_url=settings.github_api_url,
         transport=github_transport or Transport(settings.github_api_url, limits=UPSTREAM_LIMITS),
         timeout=UPSTREAM_TIMEOUT,
         event_hooks=hooks,
     )
-    nomad = httpx.AsyncClient(
+    nomad = ApiClient(
         base_url=settings.nomad_addr,
         transport=nomad_transport
         or Transport(settings.nomad_addr, verify=verify, limits=UPSTREAM_LIMITS),

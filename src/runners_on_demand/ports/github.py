@@ -24,6 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from runners_on_demand import __version__
+from runners_on_demand.api_client import url_of
 from runners_on_demand.contract import JitConfig, RegistrationToken
 from runners_on_demand.errors import GitHubError, GitHubRateLimited
 from runners_on_demand.observed import QueuedJob, Runner, queued_job_from_rest, runner_from_rest
@@ -70,6 +71,7 @@ class GitHubHttp(MoreCalls):
         pacer: Pacer | None = None,
     ) -> None:
         self._client = client
+        self._base = str(client.base_url)
         # Every call waits for its slot under GitHub's secondary limits (github_pacing.py).
         self.pacer = pacer or Pacer()
         self._authorizer = Authorizer(auth, clock)
@@ -249,7 +251,7 @@ class GitHubHttp(MoreCalls):
     ) -> tuple[Any, str | None]:
         """A conditional GET: a 304 answers from the cache and costs no rate limit."""
         # https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api#use-conditional-requests-if-appropriate
-        key = str(self._client.build_request("GET", url, params=params).url)
+        key = url_of(self._base, url, params)
         cached = self._etags.get(key) if cache else None
         extra = {"If-None-Match": cached[0]} if cached else {}
         response = await self._send("GET", url, authorization, params=params, headers=extra)
@@ -298,7 +300,7 @@ class GitHubHttp(MoreCalls):
                     self.gate.admit(key, f"GitHub {method} {url}")
                 self.api_calls += 1
                 response = await self._client.request(
-                    method, url, params=params, headers=merged, json=json
+                    method, url_of(self._base, url, params), headers=merged, json=json
                 )
         except httpx.HTTPError as error:
             raise GitHubError(f"GitHub {method} {url}: {type(error).__name__}") from error

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from runners_on_demand import __version__
+from runners_on_demand.api_client import url_of
 from runners_on_demand.contract import DispatchRequest
 from runners_on_demand.errors import ConfigError, NomadError, NomadRejected, RunnerJobMissing
 from runners_on_demand.observed import Child, child_from_stub
@@ -66,6 +67,7 @@ class NomadHttp:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self._client = client
+        self._base = str(client.base_url)
         self._headers = {"User-Agent": USER_AGENT, **(headers or {})}
         if token:
             self._headers["X-Nomad-Token"] = token  # command/agent/http.go parseToken
@@ -228,7 +230,7 @@ class NomadHttp:
         where = f"Nomad {method} {path}"
         try:
             response = await self._client.request(
-                method, path, params=params, json=json, headers=self._headers
+                method, url_of(self._base, path, params), json=json, headers=self._headers
             )
         except httpx.HTTPError as error:
             raise NomadError(f"{where}: {type(error).__name__}") from error
