@@ -33,8 +33,9 @@ class _Cookies(httpx.Cookies):
     """httpx's cookie jar, skipped for an answer that sets no cookie."""
 
     def extract_cookies(self, response: httpx.Response) -> None:
-        headers = response.headers
-        if "set-cookie" in headers or "set-cookie2" in headers:  # what the jar reads
+        # The only header httpx's jar reads: its default policy ignores RFC 2965's Set-Cookie2
+        # (http.cookiejar `DefaultCookiePolicy(rfc2965=False)`, `CookieJar.make_cookies`).
+        if "set-cookie" in response.headers:
             super().extract_cookies(response)
 
 

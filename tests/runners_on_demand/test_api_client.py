@@ -39,11 +39,20 @@ def answers(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json={"cookie": request.headers.get("cookie")})
 
 
-async def test_an_answer_without_a_cookie_leaves_the_jar_alone() -> None:
-    async with ApiClient(base_url="http://h", transport=httpx.MockTransport(answers)) as client:
-        answer = await client.get("/v1/jobs")
-    assert answer.json() == {"cookie": None}
-    assert not client.cookies
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"set-cookie": "a=1; Path=/"}, {"set-cookie2": 'b=2; Version="1"'}],
+    ids=["none", "set-cookie", "set-cookie2"],
+)
+async def test_the_jar_holds_what_httpx_s_holds(headers: dict[str, str]) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, headers=headers))
+    jars = []
+    for kind in (ApiClient, httpx.AsyncClient):
+        async with kind(base_url="http://h", transport=transport) as client:
+            await client.get("/v1/jobs")
+        jars.append(dict(client.cookies))
+    assert jars[0] == jars[1]
+    assert jars[0] == ({"a": "1"} if "set-cookie" in headers else {})
 
 
 async def test_a_cookie_set_is_kept_and_sent_back_as_httpx_does() -> None:
