@@ -189,7 +189,7 @@ def table(args: argparse.Namespace, out: dict[str, Any]) -> str:
             runs = out["throughput"][stack]
             mine = [r[side]["rate"] for r in runs]
             bare = [r["bare"]["rate"] for r in runs]
-            return f"{spread(mine)} / {spread(bare)} req/s = **{ratio(mine, bare)}**"
+            return f"{spread(mine)} / {spread(bare)} req/s; paired **{ratio(mine, bare)}**"
 
         def cpu(stack: str) -> str:
             runs = out["throughput"][stack]

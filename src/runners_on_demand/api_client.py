@@ -22,10 +22,15 @@ __all__ = ["ApiClient", "url_of"]
 
 
 def url_of(base: str, path: str, params: Mapping[str, str] | None = None) -> str:
-    """`path` under `base` (a client's `str(base_url)`) with `params`, as httpx would build it;
-    an absolute `path` (a pagination link, which carries its query and takes no `params`) is
-    kept."""
-    url = path if path.startswith(("https://", "http://")) else base.rstrip("/") + path
+    """`path` under `base` (a client's `str(base_url)`) with `params`, as httpx would build it.
+
+    An absolute `path` (a pagination link) is kept. A `path` that carries a query takes no
+    `params` (httpx would replace its query with them; rod never asks for that).
+    """
+    # httpx's merge: `base_url`'s path, which always ends in "/" (its text does not when that
+    # path is "/"), then the path without its own leading "/"
+    absolute = path.startswith(("https://", "http://")) or not base
+    url = path if absolute else base.removesuffix("/") + "/" + path.lstrip("/")
     return f"{url}?{urlencode(params)}" if params else url
 
 

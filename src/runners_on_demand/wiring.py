@@ -88,8 +88,8 @@ def clients(
     """The GitHub and the Nomad client; tests plug the services in through the transports.
 
     Each is an `ApiClient` (api_client.py). Without a transport, each gets aiohttp's
-    (transport.py). `before_each_call` runs before every request
-    (`rod serve`: the intake goes first, intake_first.py).
+    (transport.py). `before_each_call` runs before every request (`rod serve`: the intake goes
+    first, intake_first.py).
     """
     verify = tls_context(
         settings.nomad_cacert, settings.nomad_client_cert, settings.nomad_client_key
@@ -131,9 +131,7 @@ async def with_runner_groups(
         return settings
     repos = (*settings.reconcile.repos, *(a for a in settings.policy.allow if "/" in a))
     if client is None:
-        async with httpx.AsyncClient(
-            base_url=settings.github_api_url, timeout=UPSTREAM_TIMEOUT
-        ) as own:
+        async with ApiClient(base_url=settings.github_api_url, timeout=UPSTREAM_TIMEOUT) as own:
             return await with_runner_groups(settings, own)
     github = GitHubHttp(client, github_auth(settings))
     policy = await resolve(github, settings.policy, settings.organization, repos)

@@ -25,8 +25,8 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import click
-import httpx
 
+from runners_on_demand.api_client import ApiClient
 from runners_on_demand.backoff import Backoff, Retrier
 from runners_on_demand.config import Settings
 from runners_on_demand.errors import ConfigError, UpstreamError
@@ -116,7 +116,7 @@ class _Run:
         etags = cache.load(self.cache_path) if self.cache_path else None
         token = self.settings.github_token
         assert token is not None
-        client = httpx.AsyncClient(base_url=self.settings.github_api_url, timeout=UPSTREAM_TIMEOUT)
+        client = ApiClient(base_url=self.settings.github_api_url, timeout=UPSTREAM_TIMEOUT)
         async with client:
             github = GitHubHttp(
                 client, PatAuth(token), etags=etags, etag_cache_size=cache.CACHE_ENTRIES
