@@ -68,7 +68,7 @@ class Fleet:
     waiting: dict[int, JobEntry] = field(default_factory=dict)  # assigned; no runner made for it
     unacquired: dict[int, JobEntry] = field(default_factory=dict)  # JobAvailable to acquire
     leftovers: list[int] = field(default_factory=list)  # made here, never dispatched: remove
-    counted: set[str] = field(default_factory=set)  # held and not done at the last plan
+    counted: set[str] = field(default_factory=set)  # held and not done at the last plan; made
     vanished: dict[str, float] = field(default_factory=dict)  # gone without JobCompleted: since
 
     @property
@@ -83,6 +83,11 @@ class Fleet:
     def new_name(self, suffix: Callable[[], str]) -> str:
         """A fresh runner name, also its Nomad idempotency token."""
         return f"{self.prefix}{suffix()}"
+
+    def made(self, name: str) -> None:
+        """A runner the last plan made is counted as one it saw: one whose child started, ran
+        its job and exited before the next plan looked keeps its place like any other."""
+        self.counted.add(name)
 
     def apply(self, entry: JobEntry) -> None:
         """Follow one job entry of a message; applying it twice changes nothing more."""

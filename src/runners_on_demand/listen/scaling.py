@@ -108,6 +108,7 @@ class Scaler:
         start = StartRunner(pool=self._pool, runner_name=name, labels=labels)
         admission = self._pipeline.submit(event, start, received_at=self._pipeline.monotonic())
         if admission is Admission.QUEUED:
+            fleet.made(name)
             self._metrics.queued.inc()
             log.info(
                 "listener: runner %s queued (%s run %d)", name, event.repo_full_name, event.run_id

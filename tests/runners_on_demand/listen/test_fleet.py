@@ -119,6 +119,19 @@ class TestPlan:
         assert again.plan([], set(), NOW + 1).create == ()
         assert len(again.plan([], set(), NOW + 7).create) == 1
 
+    def test_a_runner_made_and_gone_before_the_next_plan_still_counts_for_the_grace(
+        self,
+    ) -> None:
+        made = fleet(assigned=1, grace=5.0)
+        assert len(made.plan([], set(), NOW).create) == 1
+        made.made("rod-ss7-a")
+        # Dispatched, ran its job and exited before the next plan: neither live nor in flight,
+        # and the statistics still count its job (no JobCompleted yet).
+        assert made.plan([child("rod-ss7-a", status="dead")], set(), NOW + 1).create == ()
+        made.apply(entry("JobCompleted", 1, "rod-ss7-a"))
+        made.statistics = Statistics(assigned=0)
+        assert made.plan([], set(), NOW + 2).current == 0
+
     def test_min_runners_and_the_cap(self) -> None:
         assert len(fleet(0, minimum=2).plan([], set(), NOW).create) == 2
         assert len(fleet(50, maximum=4).plan([], set(), NOW).create) == 4
