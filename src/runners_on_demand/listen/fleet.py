@@ -68,7 +68,7 @@ class Fleet:
     waiting: dict[int, JobEntry] = field(default_factory=dict)  # assigned; no runner made for it
     unacquired: dict[int, JobEntry] = field(default_factory=dict)  # JobAvailable to acquire
     leftovers: list[int] = field(default_factory=list)  # made here, never dispatched: remove
-    counted: set[str] = field(default_factory=set)  # held and not done at the last plan; made
+    counted: set[str] = field(default_factory=set)  # held, not done at the last plan; or made
     vanished: dict[str, float] = field(default_factory=dict)  # gone without JobCompleted: since
 
     @property
