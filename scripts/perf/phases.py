@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import re
 import subprocess
 import sys
 import threading
@@ -17,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from perf.deliveries import SECRET, delivery, runner_name
 from perf.figures import percentile
 from perf.load import run_paced, wrk
 from perf.servers import SCRIPT, STACKS, Server
+from simulator.harness.dispatcher import metric
 
 # rod's settings in every run: a queue deep enough that no delivery is refused as FULL (a 503
 # is cheaper than a dispatch and would flatter the figures), and a stop that does not wait out
@@ -107,8 +106,7 @@ def wait_dispatched(url: str, names: set[str], timeout: float) -> dict[str, list
 def duplicates_answered(server: Server) -> int:
     """How many deliveries rod answered as duplicates (its own metric)."""
     text = httpx.get(f"{server.url}/metrics", timeout=30).text
-    found = re.search(r'rod_webhooks_total\{event="workflow_job",outcome="duplicate"\} (\S+)', text)
-    return int(float(found.group(1))) if found else 0
+    return int(metric(text, "rod_webhooks_total", event="workflow_job", outcome="duplicate"))
 
 
 def in_process(repeat: int, iterations: int = 3000) -> dict[str, list[float]]:
@@ -235,14 +233,9 @@ def own_acknowledgements(server: Server) -> dict[str, float]:
     moment it has a request to its answer (`rod_webhook_ack_seconds`); the rest of a client's
     wait is the sockets' and the scheduler's."""
     text = httpx.get(f"{server.url}/metrics", timeout=30).text
-    buckets = {
-        sample.labels["le"]: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "rod_webhook_ack_seconds_bucket"
-    }
-    total = buckets["+Inf"] or 1.0
-    return {"within_1ms": buckets["0.001"] / total, "within_10ms": buckets["0.01"] / total}
+    bucket = {le: metric(text, "rod_webhook_ack_seconds_bucket", le=le) for le in ("0.001", "0.01")}
+    total = metric(text, "rod_webhook_ack_seconds_count") or 1.0
+    return {"within_1ms": bucket["0.001"] / total, "within_10ms": bucket["0.01"] / total}
 
 
 def _latency(result: dict[str, Any]) -> dict[str, Any]:

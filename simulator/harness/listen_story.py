@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.harness import checks
 from simulator.harness.dispatcher import DispatcherProcess, metric, wait_idle
@@ -94,12 +93,7 @@ def expect_not_offered(world: World, job: JobView) -> str:
 
 def polls(metrics_text: str) -> float:
     """Polls of the message queue the listener finished (any outcome)."""
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(metrics_text)
-        for sample in family.samples
-        if sample.name == "rod_listen_polls_total"
-    )
+    return metric(metrics_text, "rod_listen_polls_total")
 
 
 def expect_no_child(world: World) -> None:
